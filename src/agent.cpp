@@ -1,0 +1,126 @@
+#include "agent.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <ostream>
+#include <sstream>
+
+#include "cluster/catalog.h"
+#include "cluster/primary.h"
+#include "cluster/probe.h"
+#include "deploy/deploy.h"
+#include "deploy/event.h"
+#include "remote/ssh.h"
+#include "report/report.h"
+#include "util/lock.h"
+
+namespace pgdeploy {
+namespace {
+
+// The running user's ~/.pgpass (or $PGPASSFILE), as libpq would find it; "" if there is none.
+std::string read_local_pgpass() {
+  const char* env = std::getenv("PGPASSFILE");
+  const char* home = std::getenv("HOME");
+  std::string path = env ? env : std::string(home ? home : "") + "/.pgpass";
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return in ? text.str() : "";
+}
+
+int finish(const Options& opts, const RunReport& report, std::ostream& out, std::ostream& err) {
+  int code = exit_code(report);
+  if (opts.json) out << format_json(report);
+  else (code == kExitRefused ? err : out) << format_text(report);
+  return code;
+}
+
+}  // namespace
+
+int run_agent(const Options& opts, std::ostream& out, std::ostream& err) {
+  auto start = Clock::now();
+  Deadline run_deadline = Deadline::after(opts.deadline);
+  RunReport report;
+  report.cluster = opts.cluster;
+  auto refuse = [&](const std::string& why) {
+    report.refusal = why;
+    report.seconds = seconds_since(start);
+    return finish(opts, report, out, err);
+  };
+
+  // 1. Does this event warrant a deploy at all? Answer at once: repmgr is waiting.
+  report.skipped = skip_reason({opts.event, opts.success}, opts.events);
+  if (!report.skipped.empty()) return finish(opts, report, out, err);
+
+  // 2. One run at a time on this node.
+  FileLock lock;
+  std::string why;
+  if (!lock.acquire(opts.lock_file, run_deadline, &why)) return refuse(why);
+
+  // 3. Cluster facts from the local database.
+  Deadline db_deadline = Deadline::after(opts.probe_timeout * 2).min(run_deadline);
+  auto local = PgConn::connect(opts.conninfo, db_deadline, &why);
+  if (!local) return refuse("cannot connect to the database (" + opts.conninfo + "): " + why);
+  ClusterFacts facts;
+  if (!read_cluster_facts(*local, opts.cluster, opts.public_net, db_deadline, &facts, &why))
+    return refuse(why);
+  if (facts.servers.empty())
+    return refuse("no enabled app server in " + facts.schema + ".app_servers");
+  if (facts.databases.empty()) return refuse("no database to route");
+
+  // 4. Prove the primary: ask every node what it is, right now.
+  NodeProbe self = probe_connection(*local, db_deadline);
+  local.reset();
+  auto probes = probe_nodes(facts.nodes, Deadline::after(opts.probe_timeout).min(run_deadline));
+  PrimaryDecision decision = decide_primary(facts.nodes, probes, self.instance, opts.force);
+  report.seen = decision.seen;
+  report.warnings = decision.warnings;
+  if (!decision.ok) return refuse(decision.refusal);
+  const Node& primary = *decision.primary;
+  report.primary = primary.name + " (id " + std::to_string(primary.id) + ")";
+  report.timeline = decision.timeline;
+
+  std::string address = primary.conninfo;
+  if (opts.public_net) {
+    auto it = facts.public_conninfo.find(primary.id);
+    if (it == facts.public_conninfo.end())
+      return refuse("--public-net: node_public_info has no row for node " + report.primary);
+    address = it->second;
+  }
+  if (!endpoint_of(address, &report.endpoint, &why))
+    return refuse("cannot address the primary " + report.primary + ": " + why);
+
+  // 5. Render once, for every server.
+  Token token{opts.cluster, primary.id, decision.timeline, decision.lsn};
+  std::string pgpass = read_local_pgpass();
+  Rendered files = render_all(facts, report.endpoint, token, pgpass);
+  for (const auto& s : files.skipped)
+    report.warnings.push_back(s + " cannot be written to PgBouncer's files (line break): left out");
+  if (pgpass.empty()) report.warnings.push_back("no local ~/.pgpass: none copied to app servers");
+  if (opts.dry_run) {
+    for (const auto& [app, text] : files.includes)
+      out << "# " << opts.include_dir << "/" << opts.cluster << ".ini"
+          << (app.empty() ? "" : " (application_name " + app + ")") << "\n" << text;
+    out << "# " << opts.userlist << ": " << facts.users.size() << " users (secrets not shown)\n";
+    report.seconds = seconds_since(start);
+    return finish(opts, report, out, err);
+  }
+
+  // 6. Push to every app server in parallel.
+  DeployConfig config;
+  config.cluster = opts.cluster;
+  config.include_dir = opts.include_dir;
+  config.userlist = opts.userlist;
+  config.reload_command = opts.reload_command;
+  config.force = opts.force;
+  config.parallel = opts.parallel;
+  config.host_timeout = opts.host_timeout;
+  SshRemote remote({opts.connect_timeout, opts.strict_host_keys, opts.known_hosts, opts.identities});
+  report.servers = deploy_all(facts.servers, files, config, remote, run_deadline);
+
+  // 7. Report.
+  report.seconds = seconds_since(start);
+  return finish(opts, report, out, err);
+}
+
+}  // namespace pgdeploy

@@ -1,0 +1,107 @@
+#include "cli/options.h"
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <ostream>
+
+#include "deploy/event.h"
+
+namespace pgdeploy {
+
+bool valid_cluster_name(const std::string& name) {
+  // "repmgr_" + name must fit PostgreSQL's 63-byte identifiers.
+  if (name.empty() || name.size() > 56) return false;
+  for (unsigned char c : name)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+          c == '-'))
+      return false;
+  return true;
+}
+
+int parse_options(int argc, const char* const argv[], Options* o, std::ostream& out,
+                  std::ostream& err) {
+  CLI::App app{
+      "pgdeploy: points every application server's PgBouncer at the current primary of a repmgr "
+      "cluster, and fences the old one off.\nRun by repmgr as its event_notification_command, "
+      "or by hand at any time.",
+      "pgdeploy"};
+  app.footer(
+      "Exit codes:\n"
+      "  0  every enabled app server is up to date (or the event needs no deploy)\n"
+      "  1  refused: database unreachable, no or several primaries, stale primary, no app\n"
+      "     server, ...; nothing was written on any server\n"
+      "  2  usage error\n"
+      "  3  at least one app server failed (named in the output); all others were updated\n"
+      "repmgr.conf: event_notification_command='pgdeploy -c CLUSTER --event %e --node-id %n "
+      "--success %s --details \"%d\"'");
+  app.set_version_flag("--version", std::string("pgdeploy ") + PGDEPLOY_VERSION);
+  app.add_option("-c,--cluster", o->cluster,
+                 "repmgr cluster name; names the include file <include-dir>/<cluster>.ini")
+      ->required();
+  app.add_option("-p,--pgconnstring", o->conninfo,
+                 "libpq connection string of the local database (PG* variables apply)")
+      ->capture_default_str();
+  app.add_option("-t,--timeout", o->connect_timeout, "SSH connect timeout, seconds")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_flag("-P,--public-net", o->public_net,
+               "address the primary as table node_public_info says, not as the catalog's conninfo");
+  app.add_option("--host-timeout", o->host_timeout, "deadline for all work on one app server, seconds")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--deadline", o->deadline, "hard deadline for the whole run, seconds")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--probe-timeout", o->probe_timeout, "deadline for asking each node what it is, seconds")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--parallel", o->parallel, "app servers worked on at once")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--reload-command", o->reload_command,
+                 "shell command that reloads PgBouncer on the app server (default: PgBouncer's admin "
+                 "console RELOAD where admin_conninfo is set, else 'service pgbouncer reload' as root "
+                 "and 'sudo -n service pgbouncer reload' as anyone else)");
+  app.add_flag("--strict-host-keys", o->strict_host_keys,
+               "refuse app servers whose host key is not in known_hosts yet (default: record it)");
+  app.add_option("--known-hosts", o->known_hosts, "known_hosts file (default ~/.ssh/known_hosts)");
+  app.add_option("-i,--identity", o->identities,
+                 "private key file to authenticate with (default ~/.ssh/id_{ed25519,ecdsa,rsa}, "
+                 "then ssh-agent and ~/.ssh/config IdentityFile)");
+  app.add_option("--include-dir", o->include_dir, "directory of the include file on app servers")
+      ->capture_default_str();
+  app.add_option("--userlist", o->userlist, "PgBouncer auth_file on app servers")
+      ->capture_default_str();
+  app.add_option("--lock-file", o->lock_file, "local lock serialising runs (default ~/.pgdeploy-<cluster>.lock)");
+  app.add_flag("--force", o->force,
+               "deploy the catalog's primary even when the proof disagrees, and over newer "
+               "configs: for a human who knows better");
+  app.add_flag("--dry-run", o->dry_run, "prove the primary and print what would be written; touch nothing");
+  app.add_flag("--json", o->json, "print the report as JSON");
+  app.add_option("--event", o->event, "repmgr event (%e); without it every call deploys");
+  app.add_option("--node-id", o->node_id, "node the event happened on (%n)");
+  app.add_option("--success", o->success, "whether the event succeeded (%s: 1 or 0)");
+  app.add_option("--details", o->details, "event details (%d), logged");
+  app.add_option("--events", o->events, "events that warrant a deploy, comma-separated, or 'all'")
+      ->delimiter(',')
+      ->default_str("standby_promote,repmgrd_failover_promote,standby_switchover,...");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e, out, err);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+  if (!valid_cluster_name(o->cluster)) {
+    err << "pgdeploy: invalid cluster name '" << o->cluster
+        << "': use up to 56 letters, digits, '_' or '-'\n";
+    return kExitUsage;
+  }
+  if (o->events.empty()) o->events = default_deploy_events();
+  if (o->lock_file.empty()) {
+    const char* home = std::getenv("HOME");
+    o->lock_file = std::string(home && *home ? home : "/tmp") + "/.pgdeploy-" + o->cluster + ".lock";
+  }
+  return -1;
+}
+
+}  // namespace pgdeploy

@@ -1,0 +1,52 @@
+// The command line. Compatible with the original tool: pgdeploy -c CLUSTER [-p CONNINFO] [-t S] [-P].
+#pragma once
+
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace pgdeploy {
+
+enum ExitCode {
+  kExitOk = 0,           // every enabled app server is up to date (or the event needs nothing)
+  kExitRefused = 1,      // cluster facts missing or not certain: nothing was written anywhere
+  kExitUsage = 2,        // bad command line
+  kExitServerFailed = 3  // at least one app server could not be updated; the others were
+};
+
+struct Options {
+  std::string cluster;
+  std::string conninfo = "host=/var/run/postgresql";
+  double connect_timeout = 1.0;  // SSH TCP connect, seconds
+  bool public_net = false;
+  double host_timeout = 5.0;     // everything on one app server, seconds
+  double deadline = 20.0;        // the whole run, seconds
+  double probe_timeout = 2.0;    // asking each database node what it is
+  int parallel = 32;
+  std::string reload_command;
+  bool strict_host_keys = false;
+  std::string known_hosts;
+  std::vector<std::string> identities;
+  std::string include_dir = "/etc/pgbouncer/databases";
+  std::string userlist = "/etc/pgbouncer/userlist.txt";
+  std::string lock_file;  // "" = ~/.pgdeploy-<cluster>.lock
+  bool force = false;
+  bool dry_run = false;
+  bool json = false;
+  // repmgr's placeholders
+  std::string event;
+  int node_id = 0;
+  std::string success;
+  std::string details;
+  std::vector<std::string> events;
+};
+
+// True for names that are safe both as a schema suffix and as a file name.
+bool valid_cluster_name(const std::string& name);
+
+// Parses the command line. Returns -1 to go on; otherwise the exit code, after printing help,
+// the version or the usage error.
+int parse_options(int argc, const char* const argv[], Options* opts, std::ostream& out,
+                  std::ostream& err);
+
+}  // namespace pgdeploy

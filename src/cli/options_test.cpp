@@ -1,0 +1,83 @@
+#include "cli/options.h"
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+namespace pgdeploy {
+namespace {
+
+int parse(std::vector<const char*> args, Options* o, std::string* err_text = nullptr) {
+  args.insert(args.begin(), "pgdeploy");
+  std::ostringstream out, err;
+  int code = parse_options(static_cast<int>(args.size()), args.data(), o, out, err);
+  if (err_text) *err_text = err.str() + out.str();
+  return code;
+}
+
+TEST(Options, SeedCommandLine) {
+  Options o;
+  ASSERT_EQ(parse({"-c", "main", "-p", "host=/tmp port=5433", "-t", "3", "-P"}, &o), -1);
+  EXPECT_EQ(o.cluster, "main");
+  EXPECT_EQ(o.conninfo, "host=/tmp port=5433");
+  EXPECT_EQ(o.connect_timeout, 3);
+  EXPECT_TRUE(o.public_net);
+}
+
+TEST(Options, Defaults) {
+  Options o;
+  ASSERT_EQ(parse({"--cluster", "main"}, &o), -1);
+  EXPECT_EQ(o.conninfo, "host=/var/run/postgresql");
+  EXPECT_EQ(o.connect_timeout, 1);
+  EXPECT_FALSE(o.public_net);
+  EXPECT_FALSE(o.events.empty());
+  EXPECT_NE(o.lock_file.find(".pgdeploy-main.lock"), std::string::npos);
+}
+
+TEST(Options, ClusterIsRequired) {
+  Options o;
+  std::string err;
+  EXPECT_EQ(parse({"-p", "dbname=x"}, &o, &err), kExitUsage);
+  EXPECT_NE(err.find("cluster"), std::string::npos);
+}
+
+TEST(Options, RefusesClusterNamesThatAreNotSafeIdentifiers) {
+  for (const char* bad : {"a;b", "../x", "a b", "x'y", "", "a/b", "é"}) {
+    Options o;
+    std::string err;
+    EXPECT_EQ(parse({"-c", bad}, &o, &err), kExitUsage) << bad;
+    EXPECT_NE(err.find("invalid cluster name"), std::string::npos) << bad;
+  }
+  EXPECT_TRUE(valid_cluster_name("prod-eu_1"));
+  EXPECT_FALSE(valid_cluster_name(std::string(57, 'a')));
+}
+
+TEST(Options, HelpAndVersionExitZero) {
+  Options o;
+  std::string text;
+  EXPECT_EQ(parse({"--help"}, &o, &text), kExitOk);
+  EXPECT_NE(text.find("Exit codes"), std::string::npos);
+  EXPECT_EQ(parse({"--version"}, &o, &text), kExitOk);
+  EXPECT_NE(text.find("pgdeploy"), std::string::npos);
+}
+
+TEST(Options, RepmgrPlaceholders) {
+  Options o;
+  ASSERT_EQ(parse({"-c", "main", "--event", "standby_promote", "--node-id", "2", "--success", "1",
+                   "--details", "node 2 promoted", "--events", "a,b"},
+                  &o),
+            -1);
+  EXPECT_EQ(o.event, "standby_promote");
+  EXPECT_EQ(o.node_id, 2);
+  EXPECT_EQ(o.success, "1");
+  EXPECT_EQ(o.events, (std::vector<std::string>{"a", "b"}));
+}
+
+TEST(Options, RejectsNonsenseNumbers) {
+  Options o;
+  EXPECT_EQ(parse({"-c", "main", "-t", "-1"}, &o), kExitUsage);
+  EXPECT_EQ(parse({"-c", "main", "--parallel", "0"}, &o), kExitUsage);
+}
+
+}  // namespace
+}  // namespace pgdeploy

@@ -1,0 +1,58 @@
+#include "cluster/conninfo.h"
+
+#include <libpq-fe.h>
+
+#include <charconv>
+
+namespace pgdeploy {
+
+bool parse_conninfo(const std::string& conninfo, ConnOptions* out, std::string* err) {
+  char* errmsg = nullptr;
+  PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &errmsg);
+  if (!options) {
+    *err = errmsg ? errmsg : "out of memory";
+    while (!err->empty() && err->back() == '\n') err->pop_back();
+    PQfreemem(errmsg);
+    return false;
+  }
+  out->clear();
+  for (PQconninfoOption* o = options; o->keyword; ++o) {
+    if (o->val && *o->val) (*out)[o->keyword] = o->val;
+  }
+  PQconninfoFree(options);
+  return true;
+}
+
+bool endpoint_of(const std::string& conninfo, Endpoint* out, std::string* err) {
+  ConnOptions options;
+  if (!parse_conninfo(conninfo, &options, err)) return false;
+  // hostaddr is what libpq really connects to when both are given.
+  std::string host = options.count("hostaddr") ? options["hostaddr"] : options["host"];
+  if (host.empty()) {
+    *err = "conninfo has no host";
+    return false;
+  }
+  if (host.find(',') != std::string::npos) {
+    *err = "conninfo lists several hosts (" + host + "); PgBouncer needs exactly one";
+    return false;
+  }
+  if (host[0] == '/' || host[0] == '@') {
+    *err = "conninfo host " + host + " is a Unix socket, which app servers cannot reach";
+    return false;
+  }
+  out->host = host;
+  out->port = 5432;
+  if (options.count("port")) {
+    const std::string& p = options["port"];
+    int port = 0;
+    auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
+    if (ec != std::errc() || end != p.data() + p.size() || port < 1 || port > 65535) {
+      *err = "conninfo has an invalid port '" + p + "'";
+      return false;
+    }
+    out->port = port;
+  }
+  return true;
+}
+
+}  // namespace pgdeploy

@@ -1,0 +1,25 @@
+// libpq connection strings: parsed by libpq itself (PQconninfoParse), never by hand.
+#pragma once
+
+#include <map>
+#include <string>
+
+namespace pgdeploy {
+
+using ConnOptions = std::map<std::string, std::string>;  // keyword -> value, only those set
+
+// Parses a key=value or URI connection string. False with the reason in `err` when libpq rejects it.
+bool parse_conninfo(const std::string& conninfo, ConnOptions* out, std::string* err);
+
+// Where PgBouncer on an app server must connect to reach a node.
+struct Endpoint {
+  std::string host;
+  int port = 5432;
+  bool operator==(const Endpoint&) const = default;
+};
+
+// Only the network address of a node's conninfo is used: user=, dbname=, connect_timeout= and the
+// like belong to repmgr's own connection and must not leak into PgBouncer's configuration.
+bool endpoint_of(const std::string& conninfo, Endpoint* out, std::string* err);
+
+}  // namespace pgdeploy

@@ -1,0 +1,50 @@
+// What the agent learns about the cluster before it touches any app server.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pgdeploy {
+
+// One row of repmgr's node catalog (repmgr.nodes, or repl_nodes for repmgr 3).
+struct Node {
+  int id = 0;
+  std::string name;
+  std::string type;  // "primary"/"standby"/"witness" (repmgr 3: "master" is read as "primary")
+  bool active = false;
+  std::string conninfo;
+};
+
+// One enabled row of app_servers: where a PgBouncer runs.
+struct AppServer {
+  int id = 0;
+  std::string name;
+  std::string address;           // ip_addr: the SSH target
+  std::string user = "postgres";  // the SSH user
+  std::string application_name;
+  bool auth_trust = false;  // true: do not copy ~/.pgpass there
+  std::string admin_conninfo;  // PgBouncer admin console, as psql on that server reaches it; "" = none
+  // "ip_addr (application_name)" or "ip_addr", for messages.
+  std::string label() const;
+};
+
+struct DbUser {
+  std::string name;
+  std::string secret;  // SCRAM or md5 verifier, verbatim from pg_shadow
+};
+
+enum class CatalogKind { repmgr4, repmgr3 };
+
+struct ClusterFacts {
+  CatalogKind kind = CatalogKind::repmgr4;
+  std::string schema;  // "repmgr" or "repmgr_<cluster>"
+  std::vector<Node> nodes;
+  std::vector<AppServer> servers;  // enabled ones only
+  std::vector<std::string> databases;
+  std::vector<DbUser> users;
+  std::map<int, std::string> public_conninfo;  // node_public_info, read only with --public-net
+};
+
+}  // namespace pgdeploy

@@ -1,0 +1,133 @@
+#include "deploy/deploy.h"
+
+#include <algorithm>
+#include <atomic>
+#include <thread>
+
+#include "render/pgbouncer.h"
+
+namespace pgdeploy {
+
+Rendered render_all(const ClusterFacts& facts, const Endpoint& primary, const Token& token,
+                    const std::string& local_pgpass) {
+  Rendered r;
+  r.token = token;
+  for (const AppServer& s : facts.servers) {
+    if (r.includes.count(s.application_name)) continue;
+    std::vector<std::string> skipped;
+    std::string body = render_databases(primary, facts.databases, s.application_name, &skipped);
+    r.includes[s.application_name] = with_header(';', token, body);
+    for (auto& k : skipped)
+      if (std::find(r.skipped.begin(), r.skipped.end(), k) == r.skipped.end()) r.skipped.push_back(k);
+  }
+  r.userlist = with_header(';', token, render_userlist(facts.users, &r.skipped));
+  if (!local_pgpass.empty()) r.pgpass = with_header('#', token, local_pgpass);
+  for (const auto& db : facts.databases)
+    if (plain_database_name(db)) r.plain_databases.push_back(db);
+  return r;
+}
+
+namespace {
+
+RemoteFile remote_file(const std::string& path, const std::string& content, bool reload,
+                       bool fence) {
+  std::string digest = content.substr(content.rfind(" digest=", content.find('\n')) + 8);
+  digest = digest.substr(0, digest.find('\n'));
+  return RemoteFile{path, content, digest, reload, fence};
+}
+
+}  // namespace
+
+PushRequest build_request(const AppServer& server, const Rendered& files,
+                          const DeployConfig& config) {
+  PushRequest req;
+  std::string include = config.include_dir + "/" + config.cluster + ".ini";
+  req.files.push_back(remote_file(include, files.includes.at(server.application_name), true, true));
+  req.files.push_back(remote_file(config.userlist, files.userlist, true, false));
+  if (!server.auth_trust && !files.pgpass.empty())
+    req.files.push_back(remote_file(config.pgpass, files.pgpass, false, false));
+  req.lock_path = config.include_dir + "/." + config.cluster + ".lock";
+  req.lock_wait_seconds = std::max(1, static_cast<int>(config.host_timeout));
+  req.timeline = files.token.timeline;
+  req.generation = files.token.generation;
+  req.primary_id = files.token.primary_id;
+  req.force = config.force;
+  if (!server.admin_conninfo.empty()) {
+    req.admin_psql = shell_quote(server.admin_conninfo) + " -X -q -A -t -v ON_ERROR_STOP=1";
+    for (const auto& db : files.plain_databases) {
+      req.cut_commands.push_back("KILL " + db);
+      req.cut_commands.push_back("RESUME " + db);
+    }
+  }
+  if (!config.reload_command.empty()) req.reload_command = config.reload_command;
+  else if (!server.admin_conninfo.empty()) req.reload_command = "psql " + req.admin_psql + " -c RELOAD";
+  else if (server.user == "root") req.reload_command = "service pgbouncer reload";
+  else req.reload_command = "sudo -n service pgbouncer reload";
+  return req;
+}
+
+namespace {
+
+ServerReport push_one(const AppServer& server, const Rendered& files, const DeployConfig& config,
+                      Remote& remote, const Deadline& deadline) {
+  auto start = Clock::now();
+  ServerReport rep;
+  rep.server = server;
+  if (server.address.empty()) {
+    rep.error = "config: ip_addr is empty";
+    return rep;
+  }
+  PushRequest req = build_request(server, files, config);
+  ExecResult x = remote.run(server, push_script(), push_payload(req), deadline);
+  rep.seconds = seconds_since(start);
+  rep.note = x.note;
+  if (!x.ok) {
+    rep.error = x.stage + ": " + x.error;
+    return rep;
+  }
+  PushOutcome o = parse_push_output(x.exit_status, x.out, x.err);
+  rep.changed = o.changed;
+  rep.reloaded = o.reloaded;
+  rep.sessions = o.sessions;
+  switch (o.status) {
+    case PushOutcome::Status::written: rep.result = ServerReport::Result::updated; break;
+    case PushOutcome::Status::unchanged: rep.result = ServerReport::Result::unchanged; break;
+    case PushOutcome::Status::skipped_newer:
+      rep.result = ServerReport::Result::skipped_newer;
+      rep.error = "newer config present: " + o.detail;
+      break;
+    case PushOutcome::Status::failed:
+      rep.result = ServerReport::Result::failed;
+      rep.error = "remote: " + o.detail;
+      break;
+  }
+  return rep;
+}
+
+}  // namespace
+
+std::vector<ServerReport> deploy_all(const std::vector<AppServer>& servers, const Rendered& files,
+                                     const DeployConfig& config, Remote& remote,
+                                     const Deadline& run_deadline) {
+  std::vector<ServerReport> reports(servers.size());
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i; (i = next++) < servers.size();) {
+      if (run_deadline.expired()) {
+        reports[i].server = servers[i];
+        reports[i].error = "not attempted: the run's deadline had passed";
+        continue;
+      }
+      Deadline deadline = Deadline::after(config.host_timeout).min(run_deadline);
+      reports[i] = push_one(servers[i], files, config, remote, deadline);
+    }
+  };
+  size_t n = std::min(servers.size(), static_cast<size_t>(std::max(1, config.parallel)));
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < n; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  return reports;
+}
+
+}  // namespace pgdeploy

@@ -1,0 +1,62 @@
+// Deploy orchestration: render every server's files once, push them to all app servers in
+// parallel (a bounded worker pool), one server's trouble never holding up another.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "cluster/conninfo.h"
+#include "cluster/facts.h"
+#include "remote/push_script.h"
+#include "remote/remote.h"
+#include "render/token.h"
+#include "util/deadline.h"
+
+namespace pgdeploy {
+
+struct DeployConfig {
+  std::string cluster;
+  std::string include_dir = "/etc/pgbouncer/databases";  // <cluster>.ini is written here
+  std::string userlist = "/etc/pgbouncer/userlist.txt";
+  std::string pgpass = "~/.pgpass";   // on the app server
+  std::string reload_command;         // "" = by user: root runs service, others sudo -n service
+  bool force = false;
+  int parallel = 32;
+  double host_timeout = 5.0;
+};
+
+// The files for every server, rendered once: they differ only by application_name.
+struct Rendered {
+  Token token;
+  std::map<std::string, std::string> includes;  // application_name -> include file
+  std::string userlist;
+  std::string pgpass;
+  std::vector<std::string> plain_databases;     // names listed one per line (for KILL/RESUME)
+  std::vector<std::string> skipped;             // names no file format can carry
+};
+
+Rendered render_all(const ClusterFacts& facts, const Endpoint& primary, const Token& token,
+                    const std::string& local_pgpass);
+
+// The request one server gets.
+PushRequest build_request(const AppServer& server, const Rendered& files, const DeployConfig& config);
+
+struct ServerReport {
+  AppServer server;
+  enum class Result { updated, unchanged, skipped_newer, failed };
+  Result result = Result::failed;
+  std::vector<std::string> changed;  // paths replaced
+  bool reloaded = false;
+  std::string sessions;  // "cut" / "not cut: why" / "" (primary unchanged)
+  std::string error;     // "stage: detail" when failed; the newer header when skipped
+  std::string note;
+  double seconds = 0;
+};
+
+// Pushes to every server; reports come back in the order of `servers`.
+std::vector<ServerReport> deploy_all(const std::vector<AppServer>& servers, const Rendered& files,
+                                     const DeployConfig& config, Remote& remote,
+                                     const Deadline& run_deadline);
+
+}  // namespace pgdeploy

@@ -1,0 +1,145 @@
+#include "deploy/deploy.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+namespace pgdeploy {
+namespace {
+
+// Answers like a server that wrote everything; "hang" waits out its deadline, "down" refuses.
+class FakeRemote : public Remote {
+ public:
+  ExecResult run(const AppServer& server, const std::string& command, const std::string& input,
+                 const Deadline& deadline) override {
+    int now = ++running;
+    for (int seen = peak.load(); now > seen && !peak.compare_exchange_weak(seen, now);) {}
+    {
+      std::lock_guard<std::mutex> g(mu);
+      inputs[server.name] = input;
+      EXPECT_EQ(command, push_script());
+    }
+    ExecResult r;
+    if (server.name == "hang") {
+      while (!deadline.expired()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      r.stage = "timeout";
+      r.error = "no answer";
+    } else if (server.name == "down") {
+      r.stage = "connect";
+      r.error = "Connection refused";
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      r.ok = true;
+      r.exit_status = 0;
+      r.out = "CHANGED /etc/pgbouncer/databases/main.ini\nRELOADED\n";
+    }
+    --running;
+    return r;
+  }
+  std::atomic<int> running{0}, peak{0};
+  std::mutex mu;
+  std::map<std::string, std::string> inputs;
+};
+
+std::vector<AppServer> servers(std::vector<std::string> names) {
+  std::vector<AppServer> out;
+  int id = 0;
+  for (auto& n : names) out.push_back({++id, n, "127.0.1." + std::to_string(id), "postgres", "", false, ""});
+  return out;
+}
+
+Rendered rendered(const std::vector<AppServer>& s) {
+  ClusterFacts facts;
+  facts.servers = s;
+  facts.databases = {"appdb"};
+  facts.users = {{"app", "secret"}};
+  return render_all(facts, {"10.0.0.2", 5432}, {"main", 2, 2, 7}, "*:*:*:app:pw\n");
+}
+
+TEST(Deploy, AHangingAndADownServerHoldUpNoOther) {
+  auto list = servers({"a", "hang", "b", "down", "c"});
+  DeployConfig config;
+  config.cluster = "main";
+  config.host_timeout = 0.5;
+  FakeRemote remote;
+  auto start = Clock::now();
+  auto reports = deploy_all(list, rendered(list), config, remote, Deadline::after(10));
+  EXPECT_LT(seconds_since(start), 2.0);
+  ASSERT_EQ(reports.size(), 5u);
+  EXPECT_EQ(reports[0].result, ServerReport::Result::updated);
+  EXPECT_EQ(reports[1].result, ServerReport::Result::failed);
+  EXPECT_EQ(reports[1].error, "timeout: no answer");
+  EXPECT_EQ(reports[2].result, ServerReport::Result::updated);
+  EXPECT_EQ(reports[3].error, "connect: Connection refused");
+  EXPECT_EQ(reports[4].result, ServerReport::Result::updated);
+  EXPECT_EQ(reports[4].server.name, "c");
+}
+
+TEST(Deploy, ConcurrencyIsBounded) {
+  std::vector<std::string> names;
+  for (int i = 0; i < 20; ++i) names.push_back("s" + std::to_string(i));
+  auto list = servers(names);
+  DeployConfig config;
+  config.cluster = "main";
+  config.parallel = 4;
+  FakeRemote remote;
+  auto reports = deploy_all(list, rendered(list), config, remote, Deadline::after(10));
+  EXPECT_LE(remote.peak.load(), 4);
+  EXPECT_GE(remote.peak.load(), 2);
+  for (auto& r : reports) EXPECT_EQ(r.result, ServerReport::Result::updated);
+}
+
+TEST(Deploy, TheRunDeadlineEndsEverything) {
+  auto list = servers({"hang", "a", "b"});
+  DeployConfig config;
+  config.cluster = "main";
+  config.parallel = 1;
+  config.host_timeout = 5;
+  FakeRemote remote;
+  auto reports = deploy_all(list, rendered(list), config, remote, Deadline::after(0.3));
+  EXPECT_EQ(reports[0].result, ServerReport::Result::failed);
+  EXPECT_EQ(reports[1].error, "not attempted: the run's deadline had passed");
+  EXPECT_EQ(reports[2].result, ServerReport::Result::failed);
+}
+
+TEST(Deploy, AuthTrustServersGetNoPgpassAndEmptyAddressesFail) {
+  auto list = servers({"a", "trusted", "noaddr"});
+  list[1].auth_trust = true;
+  list[2].address = "";
+  DeployConfig config;
+  config.cluster = "main";
+  FakeRemote remote;
+  auto reports = deploy_all(list, rendered(list), config, remote, Deadline::after(10));
+  EXPECT_NE(remote.inputs["a"].find("~/.pgpass"), std::string::npos);
+  EXPECT_EQ(remote.inputs["trusted"].find("~/.pgpass"), std::string::npos);
+  EXPECT_EQ(remote.inputs["trusted"].find("app:pw"), std::string::npos);
+  EXPECT_EQ(reports[2].error, "config: ip_addr is empty");
+}
+
+TEST(Deploy, ReloadCommandDependsOnTheRemoteUserUnlessGiven) {
+  Rendered r = rendered(servers({"a"}));
+  DeployConfig config;
+  config.cluster = "main";
+  AppServer s{1, "a", "h", "postgres", "", false, ""};
+  EXPECT_EQ(build_request(s, r, config).reload_command, "sudo -n service pgbouncer reload");
+  s.user = "root";
+  EXPECT_EQ(build_request(s, r, config).reload_command, "service pgbouncer reload");
+  s.admin_conninfo = "port=6432 dbname=pgbouncer";
+  EXPECT_NE(build_request(s, r, config).reload_command.find("-c RELOAD"), std::string::npos);
+  config.reload_command = "systemctl reload pgbouncer";
+  EXPECT_EQ(build_request(s, r, config).reload_command, "systemctl reload pgbouncer");
+}
+
+TEST(Deploy, RendersOncePerApplicationName) {
+  auto list = servers({"a", "b", "c"});
+  list[1].application_name = "billing";
+  Rendered r = rendered(list);
+  EXPECT_EQ(r.includes.size(), 2u);
+  EXPECT_NE(r.includes["billing"].find("application_name=billing"), std::string::npos);
+  EXPECT_EQ(r.includes[""].rfind("; pgdeploy cluster=main primary=2 timeline=2 generation=7 digest=", 0), 0u);
+}
+
+}  // namespace
+}  // namespace pgdeploy

@@ -1,0 +1,25 @@
+#include "deploy/event.h"
+
+#include <algorithm>
+
+namespace pgdeploy {
+
+const std::vector<std::string>& default_deploy_events() {
+  static const std::vector<std::string> events = {
+      "standby_promote",       "repmgrd_failover_promote", "standby_switchover",
+      "standby_follow",        "repmgrd_failover_follow",  "primary_register",
+      "master_register",  // repmgr 3's name for primary_register
+  };
+  return events;
+}
+
+std::string skip_reason(const EventInfo& info, const std::vector<std::string>& deploy_events) {
+  if (info.event.empty()) return "";
+  if (info.success == "0") return "event " + info.event + " failed (success=0): nothing to do";
+  bool all = std::find(deploy_events.begin(), deploy_events.end(), "all") != deploy_events.end();
+  if (!all && std::find(deploy_events.begin(), deploy_events.end(), info.event) == deploy_events.end())
+    return "event " + info.event + " does not change the primary: nothing to do";
+  return "";
+}
+
+}  // namespace pgdeploy

@@ -1,0 +1,11 @@
+#include <iostream>
+
+#include "agent.h"
+#include "cli/options.h"
+
+int main(int argc, char** argv) {
+  pgdeploy::Options opts;
+  int code = pgdeploy::parse_options(argc, argv, &opts, std::cout, std::cerr);
+  if (code >= 0) return code;
+  return pgdeploy::run_agent(opts, std::cout, std::cerr);
+}

@@ -1,0 +1,56 @@
+// What the agent sends to an app server: one POSIX shell script, run as the SSH command, and one
+// request on its standard input carrying every file. One connection, one channel, one round trip
+// for all the work: the script compares, writes atomically, reloads PgBouncer and cuts sessions.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace pgdeploy {
+
+struct RemoteFile {
+  std::string path;     // absolute, or "~/name" in the remote user's home
+  std::string content;  // the whole file, header line included
+  std::string digest;   // of the body, as the header line ends with it
+  bool reload = false;  // PgBouncer reads it: a change needs a reload
+  bool fence = false;   // carries the fencing token checked before anything is written
+};
+
+struct PushRequest {
+  std::vector<RemoteFile> files;
+  std::string lock_path;       // serialises agents that write to the same server
+  int lock_wait_seconds = 5;
+  std::string reload_command;  // run by the remote shell
+  long timeline = 0;           // our fencing token
+  unsigned long long generation = 0;
+  int primary_id = 0;
+  bool force = false;          // write even over a newer token
+  // Session fencing: psql arguments that reach the PgBouncer admin console ("" = not configured),
+  // and the admin commands to send when the primary changed.
+  std::string admin_psql;
+  std::vector<std::string> cut_commands;
+};
+
+// The script; constant, so that every server runs the same, reviewable code.
+const std::string& push_script();
+
+// The request for the script's standard input.
+std::string push_payload(const PushRequest& request);
+
+// What the script reported.
+struct PushOutcome {
+  enum class Status { written, unchanged, skipped_newer, failed };
+  Status status = Status::failed;
+  std::vector<std::string> changed;  // paths replaced
+  bool reloaded = false;
+  bool reload_failed = false;
+  std::string sessions;  // "cut", "not cut: <why>", or "" when the primary did not change
+  std::string detail;    // the error, or the newer header that made us skip
+};
+
+PushOutcome parse_push_output(int exit_status, const std::string& out, const std::string& err);
+
+// Quotes a string for a POSIX shell command line.
+std::string shell_quote(const std::string& s);
+
+}  // namespace pgdeploy

@@ -1,0 +1,237 @@
+#include "remote/ssh.h"
+
+#include <fcntl.h>
+#include <libssh/libssh.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+#include "cluster/pg.h"  // wait_fd
+
+namespace pgdeploy {
+namespace {
+
+std::mutex known_hosts_mutex;  // threads append to one known_hosts file
+
+// Connects a TCP socket within `deadline`; returns the fd or -1 with the reason.
+int tcp_connect(const std::string& host, unsigned port, const Deadline& deadline,
+                std::string* err) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found);
+  if (rc != 0) {
+    *err = std::string("cannot resolve ") + host + ": " + gai_strerror(rc);
+    return -1;
+  }
+  int fd = -1;
+  for (addrinfo* a = found; a && fd < 0; a = a->ai_next) {
+    fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) {
+      *err = std::strerror(errno);
+      continue;
+    }
+    if (connect(fd, a->ai_addr, a->ai_addrlen) != 0 && errno != EINPROGRESS) {
+      *err = std::strerror(errno);
+    } else if (!wait_fd(fd, true, deadline)) {
+      *err = "no answer (timed out)";
+    } else {
+      int so_error = 0;
+      socklen_t len = sizeof so_error;
+      getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len);
+      if (so_error == 0) break;
+      *err = std::strerror(so_error);
+    }
+    close(fd);
+    fd = -1;
+  }
+  freeaddrinfo(found);
+  if (fd >= 0) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);  // libssh wants blocking
+  return fd;
+}
+
+// libssh's blocking calls wait at most the session timeout: make it what is left.
+void limit_to(ssh_session s, const Deadline& deadline) {
+  long ms = std::max(1, deadline.remaining_ms());
+  long sec = ms / 1000, usec = (ms % 1000) * 1000;
+  ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &sec);
+  ssh_options_set(s, SSH_OPTIONS_TIMEOUT_USEC, &usec);
+}
+
+std::string fingerprint(ssh_session s) {
+  ssh_key key = nullptr;
+  if (ssh_get_server_publickey(s, &key) != SSH_OK) return "?";
+  unsigned char* hash = nullptr;
+  size_t len = 0;
+  std::string out = "?";
+  if (ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash, &len) == 0) {
+    char* text = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, len);
+    if (text) out = text;
+    ssh_string_free_char(text);
+    ssh_clean_pubkey_hash(&hash);
+  }
+  ssh_key_free(key);
+  return out;
+}
+
+// Checks the server's host key; records an unknown one unless strict. False with the reason.
+bool check_host_key(ssh_session s, const std::string& host, bool strict, std::string* note,
+                    std::string* err) {
+  std::lock_guard<std::mutex> guard(known_hosts_mutex);
+  switch (ssh_session_is_known_server(s)) {
+    case SSH_KNOWN_HOSTS_OK:
+      return true;
+    case SSH_KNOWN_HOSTS_CHANGED:
+      *err = "host key CHANGED (now " + fingerprint(s) + "): possible man-in-the-middle, " +
+             "refused; if the change is legitimate, run ssh-keygen -R " + host;
+      return false;
+    case SSH_KNOWN_HOSTS_OTHER:
+      *err = "host key of another type than known_hosts holds (now " + fingerprint(s) +
+             "): refused; if legitimate, run ssh-keygen -R " + host;
+      return false;
+    case SSH_KNOWN_HOSTS_UNKNOWN:
+    case SSH_KNOWN_HOSTS_NOT_FOUND:
+      if (strict) {
+        *err = "unknown host key " + fingerprint(s) + " refused (--strict-host-keys)";
+        return false;
+      }
+      if (ssh_session_update_known_hosts(s) != SSH_OK) {
+        *err = std::string("cannot record the host key: ") + ssh_get_error(s);
+        return false;
+      }
+      *note = "new host key " + fingerprint(s) + " recorded in known_hosts";
+      return true;
+    case SSH_KNOWN_HOSTS_ERROR:
+      break;
+  }
+  *err = std::string("cannot check the host key: ") + ssh_get_error(s);
+  return false;
+}
+
+std::string home_dir() {
+  const char* home = std::getenv("HOME");
+  return home ? home : "";
+}
+
+}  // namespace
+
+struct SshRemote::Keys {
+  std::vector<ssh_key> keys;
+  ~Keys() {
+    for (ssh_key k : keys) ssh_key_free(k);
+  }
+};
+
+SshRemote::SshRemote(SshSettings settings)
+    : settings_(std::move(settings)), keys_(std::make_unique<Keys>()) {
+  // Parse each private key once, not once per host; keys with a passphrase are left to ssh-agent.
+  std::vector<std::string> files = settings_.identities;
+  if (files.empty())
+    for (const char* name : {"id_ed25519", "id_ecdsa", "id_rsa"})
+      files.push_back(home_dir() + "/.ssh/" + name);
+  for (const auto& f : files) {
+    ssh_key key = nullptr;
+    if (access(f.c_str(), R_OK) == 0 &&
+        ssh_pki_import_privkey_file(f.c_str(), nullptr, nullptr, nullptr, &key) == SSH_OK)
+      keys_->keys.push_back(key);
+  }
+}
+
+SshRemote::~SshRemote() = default;
+
+ExecResult SshRemote::run(const AppServer& server, const std::string& command,
+                          const std::string& input, const Deadline& deadline) {
+  ExecResult r;
+  auto fail = [&r](const char* stage, const std::string& why) {
+    r.stage = stage;
+    r.error = why;
+    return r;
+  };
+  std::unique_ptr<ssh_session_struct, void (*)(ssh_session)> s(ssh_new(), ssh_free);
+  if (!s) return fail("connect", "out of memory");
+  ssh_options_set(s.get(), SSH_OPTIONS_HOST, server.address.c_str());
+  if (ssh_options_parse_config(s.get(), nullptr) != 0)
+    return fail("connect", std::string("bad ssh config: ") + ssh_get_error(s.get()));
+  ssh_options_set(s.get(), SSH_OPTIONS_USER, server.user.c_str());
+  if (!settings_.known_hosts.empty())
+    ssh_options_set(s.get(), SSH_OPTIONS_KNOWNHOSTS, settings_.known_hosts.c_str());
+
+  char* host = nullptr;  // HostName from ~/.ssh/config, or the address itself
+  unsigned port = 22;
+  ssh_options_get(s.get(), SSH_OPTIONS_HOST, &host);
+  ssh_options_get_port(s.get(), &port);
+  std::string target = host ? host : server.address;
+  ssh_string_free_char(host);
+
+  std::string err;
+  int fd = tcp_connect(target, port, deadline.min(Deadline::after(settings_.connect_timeout)),
+                       &err);
+  if (fd < 0) return fail("connect", "cannot connect to " + target + ":" + std::to_string(port) +
+                                         ": " + err);
+  ssh_options_set(s.get(), SSH_OPTIONS_FD, &fd);  // libssh owns and closes it from here
+  limit_to(s.get(), deadline);
+  if (ssh_connect(s.get()) != SSH_OK)
+    return fail("handshake", std::string("SSH handshake failed: ") + ssh_get_error(s.get()));
+  if (!check_host_key(s.get(), target, settings_.strict_host_keys, &r.note, &err))
+    return fail("host key", err);
+
+  limit_to(s.get(), deadline);
+  int auth = SSH_AUTH_DENIED;
+  for (ssh_key key : keys_->keys) {
+    auth = ssh_userauth_publickey(s.get(), nullptr, key);
+    if (auth != SSH_AUTH_DENIED && auth != SSH_AUTH_PARTIAL) break;
+  }
+  if (auth != SSH_AUTH_SUCCESS && auth != SSH_AUTH_ERROR)
+    auth = ssh_userauth_publickey_auto(s.get(), nullptr, nullptr);  // ssh-agent, IdentityFile
+  if (auth != SSH_AUTH_SUCCESS)
+    return fail("auth", auth == SSH_AUTH_ERROR
+                            ? std::string("authentication error: ") + ssh_get_error(s.get())
+                            : "public key rejected for user " + server.user);
+
+  std::unique_ptr<ssh_channel_struct, void (*)(ssh_channel)> ch(ssh_channel_new(s.get()),
+                                                                 ssh_channel_free);
+  limit_to(s.get(), deadline);
+  if (!ch || ssh_channel_open_session(ch.get()) != SSH_OK ||
+      ssh_channel_request_exec(ch.get(), command.c_str()) != SSH_OK)
+    return fail("exec", std::string("cannot start the remote command: ") + ssh_get_error(s.get()));
+  // The script may exit before it reads everything (nothing to change): a short write is fine.
+  size_t sent = 0;
+  while (sent < input.size()) {
+    limit_to(s.get(), deadline);
+    int n = ssh_channel_write(ch.get(), input.data() + sent,
+                              static_cast<uint32_t>(input.size() - sent));
+    if (n <= 0) break;
+    sent += static_cast<size_t>(n);
+  }
+  ssh_channel_send_eof(ch.get());
+
+  char buf[16384];
+  for (;;) {
+    if (deadline.expired())
+      return fail("timeout", "no answer from the remote command before the deadline");
+    int n = ssh_channel_read_timeout(ch.get(), buf, sizeof buf, 0,
+                                     std::min(deadline.remaining_ms(), 200));
+    if (n == SSH_ERROR)
+      return fail("exec", std::string("connection lost: ") + ssh_get_error(s.get()));
+    if (n > 0) r.out.append(buf, static_cast<size_t>(n));
+    int e;
+    while ((e = ssh_channel_read_nonblocking(ch.get(), buf, sizeof buf, 1)) > 0)
+      r.err.append(buf, static_cast<size_t>(e));
+    if (n == 0 && ssh_channel_is_eof(ch.get())) break;
+  }
+  limit_to(s.get(), deadline);
+  r.exit_status = ssh_channel_get_exit_status(ch.get());
+  if (r.exit_status < 0) return fail("exec", "the remote command ended without an exit status");
+  ssh_channel_close(ch.get());
+  ssh_disconnect(s.get());
+  r.ok = true;
+  return r;
+}
+
+}  // namespace pgdeploy

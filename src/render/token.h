@@ -1,0 +1,27 @@
+// The fencing token: the first line of every file the agent writes says which truth it carries,
+// so that an older truth never replaces a newer one, and an unchanged file is never rewritten.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace pgdeploy {
+
+struct Token {
+  std::string cluster;
+  int primary_id = 0;
+  long timeline = 0;
+  uint64_t generation = 0;  // the primary's WAL position when the agent proved it
+};
+
+// A short fingerprint of a file's body (FNV-1a 64 and length): equal bodies, equal digests.
+std::string digest_of(const std::string& body);
+
+// "<comment> pgdeploy cluster=C primary=N timeline=T generation=G digest=D"; the digest comes
+// last so that the remote side can compare it with a plain suffix match.
+std::string header_line(char comment, const Token& token, const std::string& digest);
+
+// The whole file: header line, then body.
+std::string with_header(char comment, const Token& token, const std::string& body);
+
+}  // namespace pgdeploy

@@ -1,0 +1,26 @@
+#include "render/token.h"
+
+#include <gtest/gtest.h>
+
+namespace pgdeploy {
+namespace {
+
+TEST(Token, HeaderCarriesTheTruthAndEndsWithTheDigest) {
+  Token t{"main", 2, 3, 50331744};
+  std::string h = header_line(';', t, digest_of("x\n"));
+  EXPECT_EQ(h.rfind("; pgdeploy cluster=main primary=2 timeline=3 generation=50331744 digest=", 0), 0u);
+  EXPECT_EQ(h.substr(h.size() - digest_of("x\n").size()), digest_of("x\n"));
+}
+
+TEST(Token, DigestFollowsTheBodyOnly) {
+  EXPECT_EQ(digest_of("abc"), digest_of("abc"));
+  EXPECT_NE(digest_of("abc"), digest_of("abd"));
+  EXPECT_NE(digest_of(""), digest_of(std::string(1, '\0')));
+  Token a{"main", 1, 1, 10}, b{"main", 1, 1, 20};
+  std::string fa = with_header('#', a, "body\n"), fb = with_header('#', b, "body\n");
+  EXPECT_NE(fa, fb);  // a newer generation ...
+  EXPECT_EQ(fa.substr(fa.find(" digest=")), fb.substr(fb.find(" digest=")));  // ... same digest
+}
+
+}  // namespace
+}  // namespace pgdeploy

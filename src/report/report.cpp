@@ -1,0 +1,125 @@
+#include "report/report.h"
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "cli/options.h"
+
+namespace pgdeploy {
+namespace {
+
+const char* result_name(ServerReport::Result r) {
+  switch (r) {
+    case ServerReport::Result::updated: return "updated";
+    case ServerReport::Result::unchanged: return "unchanged";
+    case ServerReport::Result::skipped_newer: return "skipped";
+    case ServerReport::Result::failed: return "failed";
+  }
+  return "?";
+}
+
+std::string seconds_text(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f s", s);
+  return buf;
+}
+
+std::string base_name(const std::string& path) { return path.substr(path.rfind('/') + 1); }
+
+}  // namespace
+
+std::string server_label(const AppServer& s) {
+  std::string label = s.name.empty() ? s.address : s.name + " " + s.address;
+  return s.application_name.empty() ? label : label + " (" + s.application_name + ")";
+}
+
+int exit_code(const RunReport& r) {
+  if (!r.refusal.empty()) return kExitRefused;
+  for (const auto& s : r.servers)
+    if (s.result == ServerReport::Result::failed) return kExitServerFailed;
+  return kExitOk;
+}
+
+std::string format_text(const RunReport& r) {
+  std::string out;
+  if (!r.skipped.empty()) return "pgdeploy: " + r.skipped + "\n";
+  if (!r.refusal.empty()) {
+    out = "pgdeploy: REFUSED, nothing was written on any app server: " + r.refusal + "\n";
+    for (const auto& line : r.seen) out += "  " + line + "\n";
+    return out;
+  }
+  out = "pgdeploy: cluster " + r.cluster + ": primary " + r.primary + " at " + r.endpoint.host +
+        ":" + std::to_string(r.endpoint.port) + ", timeline " + std::to_string(r.timeline) + "\n";
+  for (const auto& line : r.seen) out += "  " + line + "\n";
+  for (const auto& w : r.warnings) out += "warning: " + w + "\n";
+  int ok = 0, failed = 0;
+  for (const auto& s : r.servers) {
+    out += server_label(s.server) + ": ";
+    switch (s.result) {
+      case ServerReport::Result::updated: {
+        std::string what;
+        for (const auto& p : s.changed) what += (what.empty() ? "" : ", ") + base_name(p);
+        if (s.reloaded) what += "; reloaded";
+        if (!s.sessions.empty()) what += "; sessions " + s.sessions;
+        out += "updated (" + what + ")";
+        ++ok;
+        break;
+      }
+      case ServerReport::Result::unchanged:
+        out += "unchanged";
+        ++ok;
+        break;
+      case ServerReport::Result::skipped_newer:
+        out += "skipped: " + s.error;
+        ++ok;
+        break;
+      case ServerReport::Result::failed:
+        out += "FAILED " + s.error;
+        ++failed;
+        break;
+    }
+    out += " (" + seconds_text(s.seconds) + ")";
+    if (!s.note.empty()) out += "; " + s.note;
+    out += "\n";
+  }
+  out += "pgdeploy: " + std::to_string(ok) + " of " + std::to_string(r.servers.size()) +
+         " app servers up to date";
+  if (failed) out += ", " + std::to_string(failed) + " FAILED";
+  out += " (" + seconds_text(r.seconds) + ")\n";
+  return out;
+}
+
+std::string format_json(const RunReport& r) {
+  nlohmann::json j;
+  j["cluster"] = r.cluster;
+  j["exit_code"] = exit_code(r);
+  j["seconds"] = r.seconds;
+  if (!r.skipped.empty()) j["skipped"] = r.skipped;
+  if (!r.refusal.empty()) j["refused"] = r.refusal;
+  j["nodes"] = r.seen;
+  j["warnings"] = r.warnings;
+  if (r.refusal.empty() && r.skipped.empty()) {
+    j["primary"] = {{"node", r.primary},
+                    {"host", r.endpoint.host},
+                    {"port", r.endpoint.port},
+                    {"timeline", r.timeline}};
+  }
+  j["servers"] = nlohmann::json::array();
+  for (const auto& s : r.servers) {
+    nlohmann::json e = {{"name", s.server.name},
+                        {"address", s.server.address},
+                        {"application_name", s.server.application_name},
+                        {"result", result_name(s.result)},
+                        {"changed", s.changed},
+                        {"reloaded", s.reloaded},
+                        {"seconds", s.seconds}};
+    if (!s.sessions.empty()) e["sessions"] = s.sessions;
+    if (!s.error.empty()) e["error"] = s.error;
+    if (!s.note.empty()) e["note"] = s.note;
+    j["servers"].push_back(e);
+  }
+  // Names from the database may hold any bytes: never let one invalid UTF-8 byte lose the report.
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+}  // namespace pgdeploy

@@ -1,0 +1,34 @@
+// What the operator (or a script) reads: one line per app server and a summary, or JSON.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "cluster/conninfo.h"
+#include "deploy/deploy.h"
+
+namespace pgdeploy {
+
+struct RunReport {
+  std::string cluster;
+  std::string refusal;       // set when the run refused to deploy: nothing was written
+  std::string skipped;       // set when the event needs no deploy
+  std::string primary;       // "name (id N)"
+  Endpoint endpoint;
+  long timeline = 0;
+  std::vector<std::string> seen;      // one line per database node
+  std::vector<std::string> warnings;
+  std::vector<ServerReport> servers;
+  double seconds = 0;
+};
+
+// 0, 1 or 3 (see ExitCode).
+int exit_code(const RunReport& report);
+
+std::string format_text(const RunReport& report);
+std::string format_json(const RunReport& report);
+
+// "name address (application_name)" for messages.
+std::string server_label(const AppServer& server);
+
+}  // namespace pgdeploy

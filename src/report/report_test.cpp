@@ -1,0 +1,70 @@
+#include "report/report.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+namespace pgdeploy {
+namespace {
+
+RunReport sample() {
+  RunReport r;
+  r.cluster = "main";
+  r.primary = "node2 (id 2)";
+  r.endpoint = {"10.0.0.2", 5432};
+  r.timeline = 2;
+  ServerReport ok;
+  ok.server = {1, "app1", "127.0.1.1", "postgres", "billing", false, ""};
+  ok.result = ServerReport::Result::updated;
+  ok.changed = {"/etc/pgbouncer/databases/main.ini", "/etc/pgbouncer/userlist.txt"};
+  ok.reloaded = true;
+  ok.sessions = "cut";
+  ServerReport bad;
+  bad.server = {2, "app2", "127.0.1.2", "postgres", "", false, ""};
+  bad.error = "connect: cannot connect to 127.0.1.2:22: Connection refused";
+  r.servers = {ok, bad};
+  return r;
+}
+
+TEST(Report, OneLinePerServerAndASummary) {
+  RunReport r = sample();
+  std::string text = format_text(r);
+  EXPECT_NE(text.find("primary node2 (id 2) at 10.0.0.2:5432, timeline 2"), std::string::npos);
+  EXPECT_NE(text.find("app1 127.0.1.1 (billing): updated (main.ini, userlist.txt; reloaded; sessions cut)"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("app2 127.0.1.2: FAILED connect: cannot connect"), std::string::npos) << text;
+  EXPECT_NE(text.find("1 of 2 app servers up to date, 1 FAILED"), std::string::npos) << text;
+  EXPECT_EQ(exit_code(r), 3);
+}
+
+TEST(Report, RefusalSaysNothingWasWritten) {
+  RunReport r;
+  r.cluster = "main";
+  r.refusal = "split brain";
+  r.seen = {"node1 (id 1): writable, timeline 2"};
+  EXPECT_EQ(exit_code(r), 1);
+  std::string text = format_text(r);
+  EXPECT_NE(text.find("REFUSED, nothing was written on any app server: split brain"), std::string::npos);
+  EXPECT_NE(text.find("  node1 (id 1): writable, timeline 2"), std::string::npos);
+}
+
+TEST(Report, JsonCarriesTheSameFacts) {
+  RunReport r = sample();
+  r.servers[0].server.name = std::string("bad\xff", 4);  // invalid UTF-8 must not throw
+  auto j = nlohmann::json::parse(format_json(r));
+  EXPECT_EQ(j["exit_code"], 3);
+  EXPECT_EQ(j["primary"]["port"], 5432);
+  EXPECT_EQ(j["servers"][0]["result"], "updated");
+  EXPECT_EQ(j["servers"][0]["sessions"], "cut");
+  EXPECT_EQ(j["servers"][1]["result"], "failed");
+}
+
+TEST(Report, SkippedEventsExitZero) {
+  RunReport r;
+  r.skipped = "event repmgrd_start does not change the primary: nothing to do";
+  EXPECT_EQ(exit_code(r), 0);
+  EXPECT_EQ(format_text(r), "pgdeploy: " + r.skipped + "\n");
+}
+
+}  // namespace
+}  // namespace pgdeploy
