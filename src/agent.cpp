@@ -1,5 +1,7 @@
 #include "agent.h"
 
+#include <sys/resource.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <ostream>
@@ -28,7 +30,13 @@ std::string read_local_pgpass() {
   return in ? text.str() : "";
 }
 
-int finish(const Options& opts, const RunReport& report, std::ostream& out, std::ostream& err) {
+int finish(const Options& opts, RunReport& report, std::ostream& out, std::ostream& err) {
+  rusage self{};
+  if (getrusage(RUSAGE_SELF, &self) == 0) {
+    auto secs = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
+    report.cpu_seconds = secs(self.ru_utime) + secs(self.ru_stime);
+    report.max_rss_kb = self.ru_maxrss;
+  }
   int code = exit_code(report);
   if (opts.json) out << format_json(report);
   else (code == kExitRefused ? err : out) << format_text(report);

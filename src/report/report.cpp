@@ -94,6 +94,8 @@ std::string format_json(const RunReport& r) {
   j["cluster"] = r.cluster;
   j["exit_code"] = exit_code(r);
   j["seconds"] = r.seconds;
+  j["cpu_seconds"] = r.cpu_seconds;
+  j["max_rss_kb"] = r.max_rss_kb;
   if (!r.skipped.empty()) j["skipped"] = r.skipped;
   if (!r.refusal.empty()) j["refused"] = r.refusal;
   j["nodes"] = r.seen;

@@ -20,6 +20,8 @@ struct RunReport {
   std::vector<std::string> warnings;
   std::vector<ServerReport> servers;
   double seconds = 0;
+  double cpu_seconds = 0;  // user + system, all threads
+  long max_rss_kb = 0;
 };
 
 // 0, 1 or 3 (see ExitCode).
