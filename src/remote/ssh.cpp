@@ -229,6 +229,7 @@ ExecResult SshRemote::run(const AppServer& server, const std::string& command,
   r.exit_status = ssh_channel_get_exit_status(ch.get());
   if (r.exit_status < 0) return fail("exec", "the remote command ended without an exit status");
   ssh_channel_close(ch.get());
+  ch.reset();  // before ssh_disconnect, which frees every channel of the session
   ssh_disconnect(s.get());
   r.ok = true;
   return r;

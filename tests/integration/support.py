@@ -1,0 +1,170 @@
+"""Shared pieces of the pgdeploy integration tests.
+
+Each test file is runnable on its own (`/usr/bin/python3 tests/integration/test_x.py`,
+as root) or all together (`/usr/bin/python3 -m unittest discover -s tests/integration`).
+The agent under test is $PGDEPLOY; without it every test is skipped.
+"""
+
+import collections
+import itertools
+import os
+import re
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'rig'))
+
+import rig  # noqa: E402
+from rig import APP_DB, APP_PASSWORD, APP_USER, PG_HOME, Rig  # noqa: E402,F401
+
+Result = collections.namedtuple('Result', 'rc out err elapsed')
+
+
+def agent_binary():
+    """$PGDEPLOY as an absolute path, or skip the tests with the reason."""
+    path = os.environ.get('PGDEPLOY')
+    if not path:
+        raise unittest.SkipTest('PGDEPLOY is not set: export PGDEPLOY=/path/to/pgdeploy to run '
+                                'the integration tests')
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        raise unittest.SkipTest(f'PGDEPLOY={path} is not an executable file (build pgdeploy first)')
+    return os.path.abspath(path)
+
+
+def require_root():
+    if os.geteuid() != 0:
+        raise unittest.SkipTest('the integration rig needs root (namespaces, sshd, runuser)')
+
+
+def remote_files(cluster):
+    """The files pgdeploy writes on an app server (as the app server sees them)."""
+    return [f'/etc/pgbouncer/databases/{cluster}.ini', '/etc/pgbouncer/userlist.txt',
+            f'{PG_HOME}/.pgpass']
+
+
+def wait_until(probe, timeout, interval=0.25):
+    """Call probe() until it returns something truthy or timeout passes; return its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+class RigTestCase(unittest.TestCase):
+    """Tests sharing one rig per class (setUpClass); set rig_options to shape it."""
+
+    rig_options = {}
+    rig = None
+    _names = itertools.count(1)
+
+    @classmethod
+    def setUpClass(cls):
+        require_root()
+        cls.agent = agent_binary()
+        cls.rig = Rig(agent=cls.agent, **cls.rig_options)
+        cls.addClassCleanup(cls.rig.down)
+        cls.rig.up()
+        cls.rig.install_agent()
+
+    # ---- running the agent ----------------------------------------------------
+
+    @classmethod
+    def run_agent(cls, *args, node=1, env=None, timeout=60):
+        """pgdeploy -c <cluster> -p <node's conninfo> ARGS (override -c/-p by passing them)."""
+        argv = list(args)
+        if '-c' not in argv and '--cluster' not in argv:
+            argv = ['-c', cls.rig.cluster] + argv
+        if '-p' not in argv and '--pgconnstring' not in argv:
+            argv += ['-p', cls.rig.conninfo(node)]
+        start = time.monotonic()
+        rc, out, err = cls.rig.run_agent(argv, env=env, timeout=timeout)
+        return Result(rc, out, err, time.monotonic() - start)
+
+    def assertExit(self, result, code):
+        self.assertEqual(result.rc, code, f'pgdeploy exit {result.rc}, expected {code}\n'
+                                          f'--- stdout:\n{result.out}--- stderr:\n{result.err}')
+
+    def assertNamesHost(self, result, i_or_addr, name=None):
+        """The output (stdout or stderr) mentions this host by name or address."""
+        if isinstance(i_or_addr, int):
+            a = self.rig.app_server(i_or_addr)
+            addr, name = a.addr, a.name
+        else:
+            addr = i_or_addr
+        text = result.out + result.err
+        self.assertTrue(re.search(rf'(?<![\d.]){re.escape(addr)}(?![\d])', text)
+                        or (name and re.search(rf'\b{re.escape(name)}\b', text)),
+                        f'output does not name {name or ""} {addr}:\n{text}')
+
+    def create_database(self, prefix='probe'):
+        """A new database on the primary: gives the next deploy something to change
+        (pgdeploy may leave servers that are already up to date untouched)."""
+        name = f'{prefix}_{next(self._names)}'
+        self.rig.psql(self.rig.primary_node(), f'CREATE DATABASE {name}')
+        return name
+
+    # ---- what the app servers see ----------------------------------------------
+
+    def reaches(self, i, **kwargs):
+        return self.rig.reaches(i, **kwargs)
+
+    def assertReaches(self, i, port, in_recovery=False, db=APP_DB):
+        self.assertEqual(self.reaches(i, db=db), (in_recovery, port),
+                         f'a client through app{i} PgBouncer to {db} should reach port {port} '
+                         f'(in recovery: {in_recovery})\n{self.pgbouncer_log_tail(i)}')
+
+    def wait_reaches(self, servers, port, timeout):
+        """Poll (bounded) until every app server's PgBouncer leads to a writable `port`."""
+        def all_there():
+            return all(self.reaches(i) == (False, port) for i in servers)
+        if not wait_until(all_there, timeout, 0.5):
+            seen = {i: self.reaches(i) for i in servers}
+            self.fail(f'after {timeout}s PgBouncers lead to {seen}, expected (False, {port}) everywhere')
+
+    def pgbouncer_log_tail(self, i, lines=8):
+        return '--- pgbouncer log:\n' + rig.tail(self.rig.app_server(i).pgbouncer_log, lines)
+
+    def assertDeployed(self, i, db, port=5441, reloads_before=None):
+        """App server i got database db (its own line, clients reach it) and one reload."""
+        entry = self.ini_entry(i, db)
+        self.assertIsNotNone(entry, f'app{i} has no line for {db}')
+        self.assertIn(f'port={port}', entry.split())
+        self.assertReaches(i, port, db=db)
+        if reloads_before is not None:
+            self.assertEqual(self.rig.reload_count(i), reloads_before + 1, f'app{i} reloads')
+
+    def snapshot(self, servers):
+        """Contents, mtime and inode of every file pgdeploy writes, plus reload counts."""
+        snap = {}
+        for i in servers:
+            for path in remote_files(self.rig.cluster):
+                st = self.rig.stat_remote_file(i, path)
+                snap[(i, path)] = st and (self.rig.read_remote_file(i, path), st.st_mtime_ns, st.st_ino)
+            snap[(i, 'reloads')] = self.rig.reload_count(i)
+        return snap
+
+    def assertUntouched(self, before, servers):
+        after = self.snapshot(servers)
+        changed = [key for key in before if before[key] != after[key]]
+        self.assertEqual(changed, [], 'pgdeploy changed app servers although it must write nothing')
+
+    def ini_lines(self, i):
+        """Non-comment lines of the databases file on app server i."""
+        text = self.rig.read_remote_file(i, remote_files(self.rig.cluster)[0]) or ''
+        return [line.strip() for line in text.splitlines()
+                if line.strip() and not line.lstrip().startswith((';', '#'))]
+
+    def ini_entry(self, i, dbname):
+        """The `dbname = ...` connection string in app server i's databases file, or None."""
+        for line in self.ini_lines(i):
+            key, _, value = line.partition('=')
+            if key.strip().strip('"') == dbname:
+                return value.strip()
+        return None
+
+
+def main():
+    unittest.main(verbosity=2)

@@ -1,0 +1,1364 @@
+#!/usr/bin/python3
+"""Loopback integration rig for pgdeploy: a whole deployment on one machine.
+
+* The "DB host" is a private mount namespace in which /var/lib/postgresql is a
+  rig directory (so the machine's real postgres home is never touched). The
+  PostgreSQL 15 nodes (node n listens on 127.0.0.1:544n), repmgr, repmgrd and
+  pgdeploy all run there as postgres with HOME=/var/lib/postgresql.
+* App server i (i = 1..N) is 127.0.1.i: a mount namespace in which
+  /etc/pgbouncer, /var/lib/postgresql, /etc/sudoers.d and /usr/sbin/service are
+  rig files, with its own sshd (port 22) and PgBouncer (port 6432).
+* Fault hosts (see faults.py) hang or black-hole SSH connections.
+
+Everything lives under one base directory (default /var/lib/pgdeploy-rig/<id>);
+Rig.down() or `rig.py down --dir DIR` kills every process the rig started
+(found through its namespaces) and removes the directory.
+
+Library:
+    with Rig(app_servers=3) as rig:
+        rc, out, err = rig.run_agent(['-c', rig.cluster, '-p', rig.conninfo(1)])
+CLI (for the demo and benchmarks; `rig.py -h` lists every command):
+    rig.py up [--app-servers N] [--cluster NAME] [--dir DIR] [--agent PATH --notify]
+    rig.py down --dir DIR | --all
+    rig.py status [--dir DIR]
+"""
+
+import argparse
+import atexit
+import concurrent.futures
+import json
+import os
+import pwd
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import faults  # noqa: E402  (sibling module, importable from tests and CLI alike)
+
+PG_BIN = '/usr/lib/postgresql/15/bin'
+RIG_ROOT = '/var/lib/pgdeploy-rig'
+PG_USER = 'postgres'
+PG_HOME = '/var/lib/postgresql'
+NODE_PORT_BASE = 5440            # node n listens on 5440 + n
+APP_NET = '127.0.1.'             # app server i is 127.0.1.i
+FAULT_NET = '127.0.2.'           # free addresses for fault hosts
+PUBLIC_NET = '127.0.3.'          # node n also listens on 127.0.3.n (its "public" address, for -P)
+PGBOUNCER_PORT = 6432
+APP_USER, APP_PASSWORD, APP_DB = 'app', 'app-password', 'appdb'
+MARKER = '.pgdeploy-rig'         # in each namespace's home: proves a process is ours
+
+# event_notification_command as the seed README wires it, one per node.
+# Fields: {agent} (the binary copied into the rig), {cluster}, {port}, {node}.
+SEED_NOTIFY = '{agent} -c {cluster} -p "host=127.0.0.1 port={port} user=repmgr dbname=repmgr"'
+
+APP_SERVER_COLUMNS = ('name', 'ip_addr', 'username', 'application_name', 'enabled', 'auth_trust')
+
+
+class RigError(RuntimeError):
+    pass
+
+
+def log(msg):
+    print(f'[rig] {msg}', file=sys.stderr, flush=True)
+
+
+def sql_literal(value):
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def sql_ident(name):
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_value(value):
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    return 'NULL' if value is None else sql_literal(value)
+
+
+def app_servers_ddl(schema, auth_trust=True):
+    """The seed README's table, plus the optional auth_trust column."""
+    extra = ",\n  auth_trust BOOLEAN DEFAULT false" if auth_trust else ''
+    return (f"CREATE TABLE {schema}.app_servers (\n"
+            "  id SERIAL,\n"
+            "  name     VARCHAR(150),\n"
+            "  ip_addr  VARCHAR(150),\n"
+            "  username VARCHAR(150) DEFAULT 'postgres',\n"
+            "  application_name VARCHAR(150) DEFAULT '',\n"
+            f"  enabled  BOOLEAN DEFAULT 't'{extra}\n);\n")
+
+
+def insert_app_servers_sql(schema, rows, suffix=''):
+    """rows: tuples of values for the leading APP_SERVER_COLUMNS."""
+    columns = ', '.join(APP_SERVER_COLUMNS[:len(rows[0])])
+    values = ', '.join('(' + ', '.join(map(sql_value, row)) + ')' for row in rows)
+    return f'INSERT INTO {schema}.app_servers ({columns}) VALUES {values} {suffix};\n'
+
+
+# --------------------------------------------------------------------------
+# Files and processes
+
+_PG = pwd.getpwnam(PG_USER)
+POSTGRES = (_PG.pw_uid, _PG.pw_gid)
+ROOT = (0, 0)
+
+
+def make_dir(path, mode=0o755, owner=ROOT):
+    os.makedirs(path, exist_ok=True)
+    os.chown(path, *owner)
+    os.chmod(path, mode)
+    return path
+
+
+def write_file(path, text, mode=0o644, owner=ROOT):
+    """Write atomically (temp file + rename) with the given mode and owner."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix='.tmp-')
+    with os.fdopen(fd, 'w') as f:
+        f.write(text)
+    os.chown(tmp, *owner)
+    os.chmod(tmp, mode)
+    os.rename(tmp, path)
+    return path
+
+
+def read_text(path):
+    try:
+        with open(path, errors='replace') as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+
+
+def tail(path, lines=15):
+    text = read_text(path) or ''
+    return '\n'.join(text.splitlines()[-lines:])
+
+
+def pid_alive(pid):
+    """Whether pid runs (a zombie does not: our own children stay zombies until reaped)."""
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def run(argv, *, check=True, timeout=60, capture=True, **kwargs):
+    """Run a short command, capture its output (unless capture=False: it goes to
+    ours), raise RigError on failure."""
+    kwargs.setdefault('stdin', subprocess.DEVNULL)
+    try:
+        proc = subprocess.run(argv, capture_output=capture, text=True, timeout=timeout, **kwargs)
+    except subprocess.TimeoutExpired as e:
+        raise RigError(f'timed out after {timeout}s: {shlex.join(argv)}') from e
+    if check and proc.returncode != 0:
+        raise RigError(f'exit {proc.returncode}: {shlex.join(argv)}\n{proc.stdout or ""}{proc.stderr or ""}')
+    return proc
+
+
+def postgres_env(extra=None):
+    env = {
+        'HOME': PG_HOME, 'USER': PG_USER, 'LOGNAME': PG_USER, 'SHELL': '/bin/bash',
+        'PATH': f'{PG_BIN}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin',
+        'LANG': 'C.UTF-8',
+    }
+    env.update(extra or {})
+    return env
+
+
+def listening(addr, port):
+    """Whether some socket listens on addr:port (IPv4), read from /proc/net/tcp."""
+    want = f'{socket.inet_aton(addr)[::-1].hex().upper()}:{port:04X}'
+    with open('/proc/net/tcp') as f:
+        return any(fields[1] == want and fields[3] == '0A'
+                   for fields in (line.split() for line in f))
+
+
+def wait_for(predicate, timeout, what, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise RigError(f'timed out after {timeout}s waiting for {what}')
+        time.sleep(interval)
+
+
+def wait_listening(addr, port, proc, logfile, timeout=15):
+    def ready():
+        if proc.poll() is not None:
+            raise RigError(f'{shlex.join(proc.args)} exited with {proc.returncode}:\n{tail(logfile)}')
+        return listening(addr, port)
+    wait_for(ready, timeout, f'a listener on {addr}:{port}')
+
+
+def mount_namespaces():
+    """Map 'mnt:[inode]' -> pids, for every process on the machine."""
+    table = {}
+    for entry in os.listdir('/proc'):
+        if entry.isdigit():
+            try:
+                table.setdefault(os.readlink(f'/proc/{entry}/ns/mnt'), []).append(int(entry))
+            except OSError:
+                pass
+    return table
+
+
+class Namespace:
+    """A private mount namespace kept alive by a holder (`sleep infinity`).
+
+    Commands enter it with nsenter. Its processes are found by namespace id
+    and confirmed by a marker file that only processes inside see (namespace
+    ids are reused by the kernel once a namespace is gone).
+    """
+
+    def __init__(self, holder_pid, ns_id, marker_path, marker_value):
+        self.holder_pid, self.ns_id = holder_pid, ns_id
+        self.marker_path, self.marker_value = marker_path, marker_value
+
+    @classmethod
+    def create(cls, marker_path, marker_value, procs):
+        own = os.readlink('/proc/self/ns/mnt')
+        holder = subprocess.Popen(['unshare', '-m', '--propagation', 'private', 'sleep', 'infinity'],
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, start_new_session=True)
+        procs.append(holder)
+
+        def entered():
+            if holder.poll() is not None:
+                raise RigError(f'unshare exited with {holder.returncode}')
+            ns = os.readlink(f'/proc/{holder.pid}/ns/mnt')
+            return ns if ns != own else None
+        return cls(holder.pid, wait_for(entered, 5, 'unshare'), marker_path, marker_value)
+
+    def to_state(self):
+        return {'holder_pid': self.holder_pid, 'ns_id': self.ns_id,
+                'marker_path': self.marker_path, 'marker_value': self.marker_value}
+
+    @classmethod
+    def from_state(cls, state):
+        return cls(state['holder_pid'], state['ns_id'], state['marker_path'], state['marker_value'])
+
+    def argv(self, argv, user=None):
+        """argv run inside the namespace, as `user` if given (setpriv execs, keeps the pid)."""
+        prefix = ['nsenter', '-t', str(self.holder_pid), '-m']
+        if user:
+            prefix += ['setpriv', '--reuid', user, '--regid', user, '--init-groups', '--']
+        return prefix + list(argv)
+
+    def run(self, argv, user=None, env=None, **kwargs):
+        return run(self.argv(argv, user), env=env or postgres_env(), **kwargs)
+
+    def spawn(self, argv, procs, logfile, user=None, env=None, cwd=None):
+        """Start a long-running process inside the namespace; output goes to logfile."""
+        with open(logfile, 'ab') as out:
+            proc = subprocess.Popen(self.argv(argv, user), stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT, env=env or postgres_env(),
+                                    cwd=cwd, start_new_session=True)
+        procs.append(proc)
+        return proc
+
+    def bind(self, pairs):
+        """Bind-mount each (rig path, path seen inside) pair, in one nsenter call."""
+        script = '\n'.join(f'mount --bind {shlex.quote(src)} {shlex.quote(dst)}' for src, dst in pairs)
+        self.run(['sh', '-ec', script])
+
+    def mount_tmpfs(self, path, owner, mode=0o700, size='1g'):
+        """A tmpfs at path, seen only inside: it vanishes with the namespace."""
+        self.run(['mount', '-t', 'tmpfs', '-o', f'size={size},mode={mode:o},uid={owner[0]},gid={owner[1]}',
+                  'pgdeploy-rig', path])
+
+    def view(self, path):
+        """The host-side name of `path` as processes inside see it."""
+        return f'/proc/{self.holder_pid}/root{path}'
+
+    def pids(self, table=None):
+        table = mount_namespaces() if table is None else table
+        ours = []
+        for pid in table.get(self.ns_id, []):
+            try:
+                with open(f'/proc/{pid}/root{self.marker_path}') as f:
+                    if f.read() == self.marker_value:
+                        ours.append(pid)
+            except OSError:
+                pass
+        return ours
+
+    def alive(self):
+        return bool(self.pids())
+
+
+def kill_namespaces(namespaces, timeout=5):
+    """SIGKILL every process in these namespaces (holders included) until none is left."""
+    deadline = time.monotonic() + timeout
+    while True:
+        table = mount_namespaces()
+        pids = [pid for ns in namespaces for pid in ns.pids(table)]
+        if not pids:
+            return
+        if time.monotonic() > deadline:
+            raise RigError(f'processes {pids} survive SIGKILL')
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.05)
+
+
+# --------------------------------------------------------------------------
+# Cleanup of every rig this process created, whatever way it ends
+
+_live_rigs = set()
+_live_lock = threading.RLock()
+
+
+def _down_all():
+    with _live_lock:
+        rigs = list(_live_rigs)
+    for rig in rigs:
+        try:
+            rig.down()
+        except Exception as e:  # keep cleaning the others
+            log(f'cleanup of {rig.dir} failed: {e}')
+
+
+def _interrupt_on_signal(signum, _frame):
+    # Like Ctrl-C: unwinds with-blocks and stops unittest (which would record a
+    # SystemExit as one more test error and go on); atexit then downs the rigs.
+    raise KeyboardInterrupt(f'signal {signal.Signals(signum).name}')
+
+
+def _register(rig):
+    with _live_lock:
+        if not getattr(_register, 'installed', False):
+            atexit.register(_down_all)
+            if threading.current_thread() is threading.main_thread():
+                for sig in (signal.SIGTERM, signal.SIGHUP):
+                    if signal.getsignal(sig) == signal.SIG_DFL:
+                        signal.signal(sig, _interrupt_on_signal)
+            _register.installed = True
+        _live_rigs.add(rig)
+
+
+def _unregister(rig):
+    with _live_lock:
+        _live_rigs.discard(rig)
+
+
+# --------------------------------------------------------------------------
+# App servers
+
+class AppServer:
+    """Paths and processes of app server i (127.0.1.i)."""
+
+    # path as the app server sees it -> rig subdirectory bind-mounted there
+    BINDS = {'/etc/pgbouncer': 'etc-pgbouncer', PG_HOME: 'home',
+             '/etc/sudoers.d': 'sudoers.d', '/usr/sbin/service': 'service'}
+
+    def __init__(self, rig_dir, index, ns=None):
+        self.index = index
+        self.name = f'app{index}'
+        self.addr = f'{APP_NET}{index}'
+        self.dir = os.path.join(rig_dir, self.name)
+        self.etc_pgbouncer = os.path.join(self.dir, 'etc-pgbouncer')
+        self.home = os.path.join(self.dir, 'home')
+        self.sshd_dir = os.path.join(self.dir, 'sshd')
+        self.run_dir = os.path.join(self.dir, 'run')      # pgbouncer pid, log, socket
+        self.reload_log = os.path.join(self.dir, 'reload.log')
+        self.sshd_config = os.path.join(self.sshd_dir, 'sshd_config')
+        self.sshd_log = os.path.join(self.sshd_dir, 'sshd.log')
+        self.sshd_pidfile = os.path.join(self.sshd_dir, 'sshd.pid')
+        self.pgbouncer_pidfile = os.path.join(self.run_dir, 'pgbouncer.pid')
+        self.pgbouncer_log = os.path.join(self.run_dir, 'pgbouncer.log')
+        self.pgbouncer_stdout = os.path.join(self.run_dir, 'pgbouncer.stdout')   # early errors
+        self.ns = ns
+
+    def host_path(self, path):
+        """Where a path the app server sees is reachable from the host: its rig
+        directory for the bind-mounted paths, else through the namespace."""
+        for seen, sub in self.BINDS.items():
+            if path == seen or path.startswith(seen + '/'):
+                return os.path.join(self.dir, sub) + path[len(seen):]
+        return self.ns.view(path)
+
+    def info(self):
+        return {'index': self.index, 'name': self.name, 'addr': self.addr, 'dir': self.dir,
+                'etc_pgbouncer': self.etc_pgbouncer, 'home': self.home,
+                'reload_log': self.reload_log, 'sshd_log': self.sshd_log,
+                'pgbouncer_log': self.pgbouncer_log}
+
+
+SERVICE_SCRIPT = """#!/bin/sh
+# Rig stand-in for service(8) on {name}: only `service pgbouncer reload`.
+if [ "$#" -eq 2 ] && [ "$1" = pgbouncer ] && [ "$2" = reload ]; then
+    kill -HUP "$(cat {pidfile})" || exit 1
+    echo "$(date +%s.%N) reload by $(id -un)" >> {reload_log}
+    exit 0
+fi
+echo "service (pgdeploy rig): unsupported: $*" >&2
+exit 1
+"""
+
+SSHD_CONFIG = """ListenAddress {addr}:22
+HostKey {sshd_dir}/ssh_host_ed25519_key
+PidFile {pidfile}
+UsePAM yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+AuthorizedKeysFile .ssh/authorized_keys
+StrictModes yes
+PermitRootLogin prohibit-password
+UseDNS no
+PrintMotd no
+X11Forwarding no
+MaxStartups 100:30:200
+Subsystem sftp internal-sftp
+LogLevel VERBOSE
+"""
+
+PGBOUNCER_INI = """[databases]
+%include /etc/pgbouncer/databases/{cluster}.ini
+
+[pgbouncer]
+logfile = {run_dir}/pgbouncer.log
+pidfile = {run_dir}/pgbouncer.pid
+listen_addr = {addr}
+listen_port = {port}
+unix_socket_dir = {run_dir}
+auth_type = scram-sha-256
+auth_file = /etc/pgbouncer/userlist.txt
+admin_users = postgres
+pool_mode = session
+ignore_startup_parameters = extra_float_digits
+; rig only: retry a failed server login after 1 s instead of 15 s
+server_login_retry = 1
+"""
+
+
+# --------------------------------------------------------------------------
+# The rig
+
+class Rig:
+    """A throwaway cluster + app servers. Use as a context manager, or up()/down()."""
+
+    def __init__(self, app_servers=3, cluster='main', nodes=2, base_dir=None,
+                 agent=None, event_notification_command=None):
+        if nodes not in (2, 3):
+            raise RigError('nodes must be 2 or 3')
+        if not 0 <= app_servers <= 254:
+            raise RigError('app_servers must be within 0..254')
+        self.id = f'{time.strftime("%Y%m%d-%H%M%S")}-{os.getpid()}-{secrets.token_hex(2)}'
+        self.dir = os.path.abspath(base_dir or os.path.join(RIG_ROOT, self.id))
+        self.cluster = cluster
+        self.node_ids = list(range(1, nodes + 1))
+        self.app_count = app_servers
+        self.agent_source = agent or os.environ.get('PGDEPLOY') or None
+        self.notify = event_notification_command
+        self.dbhost = None
+        self.apps = {}
+        self.timings = {}
+        self._procs = []          # Popen objects to reap (library mode only)
+        self._faults = []
+        self._lock = threading.Lock()
+
+    # ---- paths ------------------------------------------------------------
+
+    @property
+    def db_home(self):
+        return os.path.join(self.dir, 'dbhost', 'home')
+
+    @property
+    def socket_dir(self):
+        return os.path.join(self.dir, 'dbhost', 'sock')
+
+    @property
+    def agent_path(self):
+        """The pgdeploy copy that postgres runs (and repmgr is wired to)."""
+        return os.path.join(self.dir, 'bin', 'pgdeploy')
+
+    def node_dir(self, n):
+        return os.path.join(self.dir, 'dbhost', f'node{n}')
+
+    def node_data(self, n):
+        """Data directory: a tmpfs inside the DB host (fast to fill, nothing to delete)."""
+        return os.path.join(self.node_dir(n), 'data')
+
+    def node_data_file(self, n, name):
+        """Host-side path of a file in node n's data directory."""
+        return self.dbhost.view(os.path.join(self.node_data(n), name))
+
+    def node_conf(self, n):
+        return os.path.join(self.node_dir(n), 'repmgr.conf')
+
+    def node_log(self, n):
+        """repmgr's and repmgrd's log_file for node n."""
+        return os.path.join(self.node_dir(n), 'repmgr.log')
+
+    @staticmethod
+    def node_port(n):
+        return NODE_PORT_BASE + n
+
+    def conninfo(self, n, dbname='repmgr', host='127.0.0.1'):
+        return f'host={host} port={self.node_port(n)} user=repmgr dbname={dbname}'
+
+    @staticmethod
+    def public_addr(n):
+        return f'{PUBLIC_NET}{n}'
+
+    # ---- lifecycle --------------------------------------------------------
+
+    def __enter__(self):
+        self.up()
+        return self
+
+    def __exit__(self, *exc):
+        self.down()
+
+    def up(self):
+        start = time.monotonic()
+        self._check_addresses_free()
+        self._make_base()
+        _register(self)
+        try:
+            self._write_state()
+            self._prepare_dbhost_files()
+            workers = min(12, self.app_count + 1)
+            with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+                apps_started = time.monotonic()
+                jobs = [pool.submit(self._timed, 'db host', self._start_dbhost)]
+                jobs += [pool.submit(self._start_app_server, i) for i in range(1, self.app_count + 1)]
+                for job in jobs[1:]:
+                    job.result()
+                self.timings['app servers'] = time.monotonic() - apps_started
+                jobs[0].result()
+            self._write_state()
+            self._timed('catalog', self._create_app_servers_table)
+            if self.notify:
+                self.set_event_notification(self.notify)
+        except BaseException:
+            log(f'rig start failed; cleaning up {self.dir}')
+            self.down()
+            raise
+        self.timings['total'] = time.monotonic() - start
+        log(f'up in {self.timings["total"]:.1f}s: ' + ', '.join(
+            f'{k} {v:.1f}s' for k, v in self.timings.items() if k != 'total')
+            + f' ({len(self.node_ids)} nodes, {self.app_count} app servers, dir {self.dir})')
+        return self
+
+    def _check_addresses_free(self):
+        wanted = [('127.0.0.1', self.node_port(n)) for n in self.node_ids]
+        wanted += [(f'{APP_NET}{i}', port) for i in range(1, self.app_count + 1)
+                   for port in (22, PGBOUNCER_PORT)]
+        busy = [f'{addr}:{port}' for addr, port in wanted
+                if listening(addr, port) or listening('0.0.0.0', port)]
+        if busy:
+            raise RigError(f'already in use: {", ".join(busy[:5])}{" ..." if len(busy) > 5 else ""} '
+                           f'(another rig running? see `rig.py status`, `rig.py down --all`)')
+
+    def _timed(self, name, fn):
+        start = time.monotonic()
+        result = fn()
+        self.timings[name] = time.monotonic() - start
+        return result
+
+    def _make_base(self):
+        parent = os.path.dirname(self.dir)
+        if parent == RIG_ROOT:
+            make_dir(RIG_ROOT, 0o755)
+        os.makedirs(parent, exist_ok=True)
+        check_secure_path(parent)
+        os.mkdir(self.dir, 0o755)        # fails if it exists: never reuse a directory
+        os.chmod(self.dir, 0o755)
+        make_dir(os.path.join(self.dir, 'bin'))
+
+    def down(self):
+        """Kill everything this rig started and remove its directory. Idempotent."""
+        if not os.path.isdir(self.dir):
+            _unregister(self)
+            return
+        start = time.monotonic()
+        for fault in self._faults:
+            fault.close()
+        self._faults.clear()
+        shm_ids = []
+        if self.dbhost and self.dbhost.alive():
+            for n in self.node_ids:   # a clean stop releases PostgreSQL's shared memory
+                if os.path.exists(self.node_data_file(n, 'postmaster.pid')):
+                    self._pg_ctl(n, 'stop', '-m', 'immediate', check=False, timeout=20)
+            shm_ids = self._stale_shared_memory_ids()
+        kill_namespaces([ns for ns in [self.dbhost] + [a.ns for a in self.apps.values()] if ns])
+        for proc in self._procs:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self._procs.clear()
+        self._remove_shared_memory(shm_ids)
+        mounted = [line.split()[4] for line in read_text('/proc/self/mountinfo').splitlines()
+                   if line.split()[4].startswith(self.dir + '/')]
+        if mounted:     # never delete through a mount
+            raise RigError(f'mounts left under {self.dir}: {mounted}')
+        shutil.rmtree(self.dir)
+        _unregister(self)
+        log(f'down in {time.monotonic() - start:.1f}s: removed {self.dir}')
+
+    def detach(self):
+        """Leave the rig running after this process exits (used by `rig.py up`)."""
+        _unregister(self)
+        self._procs.clear()
+
+    def _stale_shared_memory_ids(self):
+        """SysV segments named in postmaster.pid files left by kill -9'd postmasters."""
+        ids = []
+        for n in self.node_ids:
+            lines = (read_text(self.node_data_file(n, 'postmaster.pid')) or '').splitlines()
+            if len(lines) >= 7 and len(lines[6].split()) == 2:
+                ids.append(lines[6].split()[1])
+        return ids
+
+    @staticmethod
+    def _remove_shared_memory(shm_ids):
+        """Remove those of the segments that nobody attaches any more."""
+        for line in (read_text('/proc/sysvipc/shm') or '').splitlines()[1:]:
+            key, shmid, perms, size, cpid, lpid, nattch, uid = line.split()[:8]
+            if shmid in shm_ids and nattch == '0' and int(uid) == POSTGRES[0]:
+                run(['ipcrm', '-m', shmid], check=False)
+
+    # ---- state (lets `rig.py down/status/...` work on a running rig) --------
+
+    def _write_state(self):
+        with self._lock:
+            state = {
+                'id': self.id, 'dir': self.dir, 'cluster': self.cluster, 'nodes': self.node_ids,
+                'app_servers': self.app_count, 'agent_source': self.agent_source,
+                'notify': self.notify, 'owner_pid': os.getpid(),
+                'dbhost': self.dbhost.to_state() if self.dbhost else None,
+                'apps': {str(i): a.ns.to_state() for i, a in self.apps.items() if a.ns},
+            }
+            write_file(os.path.join(self.dir, 'state.json'), json.dumps(state, indent=1))
+
+    @classmethod
+    def attach(cls, rig_dir):
+        """A Rig object for a rig started by another process (for instance `rig.py up`)."""
+        path = os.path.join(os.path.abspath(rig_dir), 'state.json')
+        try:
+            with open(path) as f:
+                state = json.load(f)
+        except FileNotFoundError:
+            raise RigError(f'no rig in {rig_dir} (missing {path})') from None
+        rig = cls(app_servers=state['app_servers'], cluster=state['cluster'],
+                  nodes=len(state['nodes']), base_dir=state['dir'],
+                  agent=state['agent_source'], event_notification_command=state['notify'])
+        rig.id = state['id']
+        if state['dbhost']:
+            rig.dbhost = Namespace.from_state(state['dbhost'])
+        for i, ns in state['apps'].items():
+            rig.apps[int(i)] = AppServer(rig.dir, int(i), Namespace.from_state(ns))
+        return rig
+
+    # ---- DB host ------------------------------------------------------------
+
+    def _prepare_dbhost_files(self):
+        make_dir(os.path.join(self.dir, 'dbhost'))
+        ssh_dir = make_dir(os.path.join(self.db_home, '.ssh'), 0o700, POSTGRES)
+        make_dir(self.db_home, 0o755, POSTGRES)
+        make_dir(self.socket_dir, 0o755, POSTGRES)
+        write_file(os.path.join(self.db_home, MARKER), f'{self.id}/dbhost')
+        key = os.path.join(ssh_dir, 'id_ed25519')
+        run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'postgres@pgdeploy-rig-dbhost', '-f', key])
+        os.chown(key, *POSTGRES)
+        os.chown(key + '.pub', *POSTGRES)
+        os.chmod(key, 0o600)
+        self.db_public_key = read_text(key + '.pub')
+        write_file(os.path.join(self.db_home, '.pgpass'),
+                   f'*:*:*:repmgr:x\n*:*:*:{APP_USER}:{APP_PASSWORD}\n', 0o600, POSTGRES)
+
+    def _start_dbhost(self):
+        self.dbhost = Namespace.create(f'{PG_HOME}/{MARKER}', f'{self.id}/dbhost', self._procs)
+        self._write_state()
+        binds = [(self.db_home, PG_HOME)]
+        if os.path.isdir('/run/postgresql'):   # so pgdeploy's default -p finds the sockets
+            binds.append((self.socket_dir, '/run/postgresql'))
+        self.dbhost.bind(binds)
+        self._timed('primary', self._init_primary)
+        standbys = self.node_ids[1:]
+        with concurrent.futures.ThreadPoolExecutor(len(standbys)) as pool:
+            for job in [pool.submit(self._timed, 'standby', lambda n=n: self._init_standby(n))
+                        for n in standbys]:
+                job.result()
+        wait_for(lambda: self.psql(1, "select count(*) from pg_stat_replication where state = 'streaming'")
+                 == [[str(len(standbys))]], 20, 'standbys streaming')
+
+    def pg(self, argv, **kwargs):
+        """Run a PostgreSQL/repmgr binary as postgres inside the DB host."""
+        return self.dbhost.run([os.path.join(PG_BIN, argv[0])] + list(argv[1:]), user=PG_USER,
+                               cwd=self.dir, **kwargs)
+
+    def _pg_ctl(self, n, *args, **kwargs):
+        return self.pg(['pg_ctl', '-D', self.node_data(n), '-w', '-t', '30',
+                        '-l', os.path.join(self.node_dir(n), 'postmaster.log'), *args], **kwargs)
+
+    def _write_node_files(self, n):
+        node_dir = self.node_dir(n)
+        make_dir(node_dir, 0o755, POSTGRES)
+        make_dir(os.path.join(node_dir, 'log'), 0o755, POSTGRES)
+        make_dir(self.node_data(n), 0o700, POSTGRES)
+        self.dbhost.mount_tmpfs(self.node_data(n), POSTGRES)
+        # Included by the shared postgresql.conf as '../node.conf': lives outside
+        # the data directory, so a standby clone does not copy node1's.
+        write_file(os.path.join(node_dir, 'node.conf'), f"""# pgdeploy rig: node{n} only
+port = {self.node_port(n)}
+listen_addresses = '127.0.0.1,{PUBLIC_NET}{n}'
+unix_socket_directories = '{self.socket_dir}'
+log_directory = '{node_dir}/log'
+cluster_name = 'node{n}'
+""", owner=POSTGRES)
+        self._write_repmgr_conf(n)
+
+    def _write_repmgr_conf(self, n):
+        conf = self.node_conf(n)
+        repmgr = os.path.join(PG_BIN, 'repmgr')
+        lines = [
+            f'node_id={n}',
+            f"node_name='node{n}'",
+            f"conninfo='{self.conninfo(n)} connect_timeout=2'",
+            f"data_directory='{self.node_data(n)}'",
+            f"pg_bindir='{PG_BIN}'",
+            'use_replication_slots=yes',
+            'failover=automatic',
+            f"promote_command='{repmgr} standby promote -f {conf} --log-to-file'",
+            f"follow_command='{repmgr} standby follow -f {conf} --log-to-file --upstream-node-id=%n'",
+            'reconnect_attempts=2',
+            'reconnect_interval=1',
+            'monitoring_history=no',
+            f"repmgrd_pid_file='{self.node_dir(n)}/repmgrd.pid'",
+            f"log_file='{self.node_log(n)}'",
+            'log_level=INFO',
+        ]
+        if self.notify:
+            command = self.notify.format(agent=self.agent_path, cluster=self.cluster,
+                                         port=self.node_port(n), node=n)
+            lines.append(f"event_notification_command='{command}'")
+        write_file(conf, '\n'.join(lines) + '\n', owner=POSTGRES)
+
+    def _init_primary(self):
+        n = 1
+        self._write_node_files(n)
+        self.pg(['initdb', '-D', self.node_data(n), '-A', 'trust', '-E', 'UTF8', '--locale=C', '-N'])
+        with open(self.node_data_file(n, 'postgresql.conf'), 'a') as f:
+            f.write("""
+# ---- pgdeploy test rig (copied to standbys by repmgr standby clone) ----
+wal_level = replica
+hot_standby = on
+max_wal_senders = 10
+max_replication_slots = 10
+wal_log_hints = on
+shared_preload_libraries = 'repmgr'
+shared_buffers = 32MB
+max_connections = 60
+fsync = off
+logging_collector = on
+log_filename = 'postgresql.log'
+include_if_exists = '../node.conf'
+""")
+        write_file(self.node_data_file(n, 'pg_hba.conf'), """# pgdeploy test rig only: trust
+local   all          all                 trust
+host    all          all   127.0.0.0/8   trust
+local   replication  all                 trust
+host    replication  all   127.0.0.0/8   trust
+""", 0o600, POSTGRES)
+        self._pg_ctl(n, 'start')
+        self.psql(n, f"""CREATE USER repmgr SUPERUSER;
+CREATE DATABASE repmgr OWNER repmgr;
+CREATE USER {APP_USER} PASSWORD {sql_literal(APP_PASSWORD)};
+CREATE DATABASE {APP_DB} OWNER {APP_USER};""", db='postgres', user=PG_USER)
+        self.repmgr(n, 'primary', 'register')
+
+    def _init_standby(self, n):
+        self._write_node_files(n)
+        self.repmgr(n, '-h', '127.0.0.1', '-p', str(self.node_port(1)), '-U', 'repmgr', '-d', 'repmgr',
+                    'standby', 'clone', '--fast-checkpoint')
+        self._pg_ctl(n, 'start')
+        self.repmgr(n, 'standby', 'register')
+
+    def repmgr(self, n, *args, **kwargs):
+        """`repmgr -f <node n conf> ARGS` as postgres in the DB host."""
+        return self.pg(['repmgr', '-f', self.node_conf(n), *args], **kwargs)
+
+    def set_event_notification(self, template):
+        """Wire (or with None, unwire) repmgr's event_notification_command on every node.
+
+        template is formatted per node with {agent} {cluster} {port} {node}; see SEED_NOTIFY.
+        """
+        self.notify = template
+        if template and self.agent_source:
+            self.install_agent()
+        for n in self.node_ids:
+            self._write_repmgr_conf(n)
+            pid = self.repmgrd_pid(n)
+            if pid:
+                os.kill(pid, signal.SIGHUP)
+        self._write_state()
+
+    # ---- nodes --------------------------------------------------------------
+
+    def postmaster_pid(self, n):
+        text = read_text(self.node_data_file(n, 'postmaster.pid'))
+        pid = int(text.split()[0]) if text else None
+        return pid if pid and pid_alive(pid) else None
+
+    def start_node(self, n):
+        self._pg_ctl(n, 'start')
+
+    def stop_node(self, n, mode='immediate'):
+        self._pg_ctl(n, 'stop', '-m', mode)
+
+    def kill_node(self, n):
+        """kill -9 the postmaster (its backends notice and exit)."""
+        pid = self.postmaster_pid(n)
+        if not pid:
+            raise RigError(f'node{n} is not running')
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not listening('127.0.0.1', self.node_port(n)), 10, f'node{n} to go away')
+
+    def promote(self, n, capture=True):
+        """`repmgr standby promote` on node n (repmgr fires event_notification_command)."""
+        return self.repmgr(n, 'standby', 'promote', timeout=120, capture=capture)
+
+    def start_repmgrd(self, n, timeout=30):
+        """Start repmgrd on node n; return its pid once it monitors (a standby's repmgrd
+        started while its upstream is already down would never fail over)."""
+        log_file = self.node_log(n)
+        offset = os.path.getsize(log_file) if os.path.exists(log_file) else 0
+        with open(os.path.join(self.node_dir(n), 'repmgrd.stdout'), 'ab') as out:
+            subprocess.run(self.dbhost.argv([os.path.join(PG_BIN, 'repmgrd'), '-f', self.node_conf(n)],
+                                            PG_USER),
+                           stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                           env=postgres_env(), cwd=self.dir, check=True, timeout=30)
+
+        def monitoring():
+            with open(log_file, errors='replace') as f:
+                f.seek(offset)
+                text = f.read()
+            return ('monitoring connection to upstream node' in text
+                    or 'monitoring cluster primary' in text)
+        wait_for(monitoring, timeout, f'repmgrd on node{n} to start monitoring', 0.1)
+        return self.repmgrd_pid(n)
+
+    def repmgrd_pid(self, n):
+        text = read_text(os.path.join(self.node_dir(n), 'repmgrd.pid'))
+        pid = int(text.strip()) if text and text.strip().isdigit() else None
+        return pid if pid and pid_alive(pid) else None
+
+    def psql(self, n, sql, db='repmgr', user='repmgr', check=True):
+        """Run SQL (one or more statements, each in its own transaction) on node n
+        over TCP; return the rows of all results as lists of strings."""
+        env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin'), 'LANG': 'C.UTF-8',
+               'PGHOST': '127.0.0.1', 'PGPORT': str(self.node_port(n)), 'PGUSER': user,
+               'PGDATABASE': db, 'PGCONNECT_TIMEOUT': '5'}
+        proc = run([os.path.join(PG_BIN, 'psql'), '-X', '-q', '-A', '-t', '-F', '\x1f', '-R', '\x1e',
+                    '-v', 'ON_ERROR_STOP=1', '-f', '-'], input=sql, stdin=None,
+                   env=env, check=check, timeout=60)
+        out = proc.stdout.rstrip('\n')
+        return [row.split('\x1f') for row in out.split('\x1e')] if out else []
+
+    def is_writable(self, n):
+        try:
+            return self.psql(n, 'select pg_is_in_recovery()') == [['f']]
+        except RigError:
+            return False
+
+    def wait_writable(self, n, timeout=30):
+        wait_for(lambda: self.is_writable(n), timeout, f'node{n} to accept writes', 0.2)
+
+    def primary_node(self):
+        """The node that is up and not in recovery (the first one, if several)."""
+        for n in self.node_ids:
+            if self.postmaster_pid(n) and self.is_writable(n):
+                return n
+        raise RigError('no writable node')
+
+    # ---- catalog helpers ----------------------------------------------------
+
+    def _create_app_servers_table(self):
+        rows = [(f'app{i}', f'{APP_NET}{i}') for i in range(1, self.app_count + 1)]
+        self.psql(1, app_servers_ddl('repmgr') + (insert_app_servers_sql('repmgr', rows) if rows else ''))
+
+    def insert_app_server(self, name, ip, username='postgres', application_name='', enabled=True,
+                          auth_trust=False, schema='repmgr', db='repmgr'):
+        """Add a row to <schema>.app_servers on the primary; returns its id."""
+        row = (name, ip, username, application_name, bool(enabled), bool(auth_trust))
+        return int(self.psql(self.primary_node(), insert_app_servers_sql(schema, [row], 'RETURNING id'),
+                             db=db)[0][0])
+
+    def create_repmgr3_catalog(self, db='legacy'):
+        """A repmgr 3 style catalog (schema repmgr_<cluster>: repl_nodes, app_servers)
+        in a separate database, filled from this rig's repmgr 5 catalog.
+        Returns the conninfo to give pgdeploy with -p."""
+        primary = self.primary_node()
+        schema = sql_ident(f'repmgr_{self.cluster}')
+        nodes = self.psql(primary, 'SELECT node_id, type, upstream_node_id, node_name, conninfo, '
+                                   'slot_name, priority, active FROM repmgr.nodes ORDER BY node_id')
+        servers = self.psql(primary, 'SELECT name, ip_addr, username, application_name, enabled '
+                                     'FROM repmgr.app_servers ORDER BY id')
+        self.psql(primary, f'CREATE DATABASE {sql_ident(db)} OWNER repmgr')
+
+        def value(v):
+            return 'NULL' if v == '' else sql_literal(v)
+        node_rows = ', '.join(
+            f"({nid}, {sql_literal('master' if typ == 'primary' else typ)}, {value(up)}, "
+            f"{sql_literal(self.cluster)}, {sql_literal(name)}, {sql_literal(ci)}, {value(slot)}, "
+            f"{prio}, {sql_value(act == 't')})"
+            for nid, typ, up, name, ci, slot, prio, act in nodes)
+        server_rows = [(*row[:4], row[4] == 't') for row in servers]
+        self.psql(primary, f"""CREATE SCHEMA {schema};
+CREATE TABLE {schema}.repl_nodes (
+  id INTEGER PRIMARY KEY,
+  type TEXT NOT NULL CHECK (type IN ('master', 'standby', 'witness')),
+  upstream_node_id INTEGER NULL REFERENCES {schema}.repl_nodes (id) DEFERRABLE,
+  cluster TEXT NOT NULL,
+  name TEXT NOT NULL,
+  conninfo TEXT NOT NULL,
+  slot_name TEXT NULL,
+  priority INTEGER NOT NULL,
+  active BOOLEAN NOT NULL DEFAULT TRUE);
+CREATE TABLE {schema}.repl_events (
+  node_id INTEGER NOT NULL, event TEXT NOT NULL, successful BOOLEAN NOT NULL DEFAULT TRUE,
+  event_timestamp TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP, details TEXT NULL);
+INSERT INTO {schema}.repl_nodes VALUES {node_rows};
+""" + app_servers_ddl(schema, auth_trust=False)
+                  + (insert_app_servers_sql(schema, server_rows) if server_rows else ''), db=db)
+        return self.conninfo(primary, dbname=db)
+
+    # ---- the agent ----------------------------------------------------------
+
+    def install_agent(self, source=None):
+        """Copy pgdeploy into the rig (postgres cannot run it from /root)."""
+        source = source or self.agent_source
+        if not source or not os.path.isfile(source):
+            raise RigError(f'pgdeploy binary not found: {source!r} (set PGDEPLOY)')
+        self.agent_source = os.path.abspath(source)
+        st = os.stat(source)
+        try:
+            cur = os.stat(self.agent_path)
+            if (cur.st_size, cur.st_mtime_ns) == (st.st_size, st.st_mtime_ns):
+                return self.agent_path
+        except FileNotFoundError:
+            pass
+        tmp = self.agent_path + '.tmp'
+        shutil.copy2(source, tmp)
+        os.chmod(tmp, 0o755)
+        os.rename(tmp, self.agent_path)    # atomic: repmgr may be running the old copy
+        return self.agent_path
+
+    def run_agent(self, args, env=None, timeout=60):
+        """Run pgdeploy ARGS as postgres in the DB host; return (rc, stdout, stderr)."""
+        agent = self.install_agent()
+        proc = subprocess.Popen(self.dbhost.argv([agent, *args], PG_USER), cwd=self.dir,
+                                env=postgres_env(env), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+            raise RigError(f'pgdeploy {shlex.join(args)} still running after {timeout}s\n'
+                           f'stdout:\n{out}\nstderr:\n{err}') from None
+        return proc.returncode, out, err
+
+    def ssh_check(self, i):
+        """`ssh postgres@app_i true` with OpenSSH as postgres from the DB host (rig self-test)."""
+        return self.dbhost.run(['ssh', '-i', f'{PG_HOME}/.ssh/id_ed25519', '-o', 'BatchMode=yes',
+                                '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
+                                '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=5',
+                                f'postgres@{self.app_server(i).addr}', 'true'],
+                               user=PG_USER, cwd=self.dir, check=False)
+
+    def known_hosts_path(self):
+        return os.path.join(self.db_home, '.ssh', 'known_hosts')
+
+    def forget_known_host(self, addr):
+        """Remove addr's entries (plain or hashed) from the DB host's known_hosts."""
+        path = self.known_hosts_path()
+        if os.path.exists(path):
+            run(['ssh-keygen', '-q', '-R', addr, '-f', path], check=False)
+            os.chown(path, *POSTGRES)
+            if os.path.exists(path + '.old'):
+                os.unlink(path + '.old')
+
+    def set_known_host(self, addr, public_key):
+        """Make `addr <public_key>` the only known_hosts entry for addr (a wrong key
+        simulates a changed host key; host_public_key(i) restores the right one)."""
+        self.forget_known_host(addr)
+        text = (read_text(self.known_hosts_path()) or '') + f'{addr} {public_key.strip()}\n'
+        write_file(self.known_hosts_path(), text, 0o600, POSTGRES)
+
+    def known_host_keys(self, addr):
+        """Key lines known_hosts holds for addr ('ssh-ed25519 AAAA...'), hashed entries included."""
+        path = self.known_hosts_path()
+        if not os.path.exists(path):
+            return []
+        out = run(['ssh-keygen', '-F', addr, '-f', path], check=False).stdout
+        return [' '.join(line.split()[1:3]) for line in out.splitlines() if line and not line.startswith('#')]
+
+    def new_public_key(self, comment='pgdeploy-rig-stranger'):
+        """A fresh ed25519 public key line that nobody in the rig trusts."""
+        with tempfile.TemporaryDirectory(dir=self.dir) as d:
+            run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', f'{d}/k'])
+            return read_text(f'{d}/k.pub').strip()
+
+    def host_public_key(self, i):
+        """App server i's sshd host key ('ssh-ed25519 AAAA...')."""
+        text = read_text(os.path.join(self.app_server(i).sshd_dir, 'ssh_host_ed25519_key.pub'))
+        return ' '.join(text.split()[:2])
+
+    # ---- app servers --------------------------------------------------------
+
+    def app_server(self, i):
+        try:
+            return self.apps[i]
+        except KeyError:
+            raise RigError(f'no app server {i} (rig has {self.app_count})') from None
+
+    def _start_app_server(self, i):
+        a = AppServer(self.dir, i)
+        make_dir(a.dir)
+        make_dir(a.sshd_dir, 0o700)
+        make_dir(a.run_dir, 0o755, POSTGRES)
+        make_dir(a.etc_pgbouncer, 0o755, POSTGRES)
+        make_dir(os.path.join(a.etc_pgbouncer, 'databases'), 0o755, POSTGRES)
+        make_dir(os.path.join(a.dir, 'sudoers.d'), 0o755)
+        make_dir(a.home, 0o755, POSTGRES)
+        make_dir(os.path.join(a.home, '.ssh'), 0o700, POSTGRES)
+        write_file(os.path.join(a.home, MARKER), f'{self.id}/{a.name}')
+        write_file(os.path.join(a.home, '.ssh', 'authorized_keys'), self.db_public_key, 0o600, POSTGRES)
+        write_file(os.path.join(a.etc_pgbouncer, 'pgbouncer.ini'), PGBOUNCER_INI.format(
+            cluster=self.cluster, run_dir=a.run_dir, addr=a.addr, port=PGBOUNCER_PORT), 0o640, POSTGRES)
+        write_file(os.path.join(a.etc_pgbouncer, 'userlist.txt'), '', 0o600, POSTGRES)
+        write_file(os.path.join(a.etc_pgbouncer, 'databases', f'{self.cluster}.ini'), '', 0o600, POSTGRES)
+        write_file(os.path.join(a.dir, 'sudoers.d', 'pgbouncer'),
+                   'postgres ALL = NOPASSWD: /usr/sbin/service pgbouncer reload\n', 0o440)
+        write_file(os.path.join(a.dir, 'service'), SERVICE_SCRIPT.format(
+            name=a.name, pidfile=a.pgbouncer_pidfile, reload_log=a.reload_log), 0o755)
+        write_file(a.sshd_config, SSHD_CONFIG.format(addr=a.addr, sshd_dir=a.sshd_dir,
+                                                     pidfile=a.sshd_pidfile), 0o600)
+        run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', f'root@pgdeploy-rig-{a.name}',
+             '-f', os.path.join(a.sshd_dir, 'ssh_host_ed25519_key')])
+        os.makedirs('/run/sshd', mode=0o755, exist_ok=True)   # sshd's privilege separation dir
+
+        a.ns = Namespace.create(f'{PG_HOME}/{MARKER}', f'{self.id}/{a.name}', self._procs)
+        with self._lock:
+            self.apps[i] = a
+        self._write_state()
+        a.ns.bind([(a.host_path(seen), seen) for seen in AppServer.BINDS])
+        sshd = self._spawn_sshd(a)
+        pgbouncer = self._spawn_pgbouncer(a)
+        wait_listening(a.addr, 22, sshd, a.sshd_log)
+        wait_listening(a.addr, PGBOUNCER_PORT, pgbouncer, a.pgbouncer_stdout)
+
+    def _spawn_sshd(self, a):
+        return a.ns.spawn(['/usr/sbin/sshd', '-D', '-f', a.sshd_config, '-E', a.sshd_log], self._procs,
+                          os.path.join(a.sshd_dir, 'sshd.stdout'))
+
+    def _spawn_pgbouncer(self, a):
+        return a.ns.spawn(['/usr/sbin/pgbouncer', '/etc/pgbouncer/pgbouncer.ini'], self._procs,
+                          a.pgbouncer_stdout, user=PG_USER, cwd=a.run_dir)
+
+    def read_remote_file(self, i, path):
+        """Contents of `path` as app server i sees it (None if missing)."""
+        return read_text(self.app_server(i).host_path(path))
+
+    def stat_remote_file(self, i, path):
+        """os.stat_result of `path` on app server i (None if missing)."""
+        try:
+            return os.stat(self.app_server(i).host_path(path))
+        except FileNotFoundError:
+            return None
+
+    def set_authorized_keys(self, i, text):
+        """Replace app server i's ~postgres/.ssh/authorized_keys."""
+        write_file(self.app_server(i).host_path(f'{PG_HOME}/.ssh/authorized_keys'), text, 0o600, POSTGRES)
+
+    def reload_count(self, i):
+        """How many times `service pgbouncer reload` ran on app server i."""
+        return len((read_text(self.app_server(i).reload_log) or '').splitlines())
+
+    def _pidfile_pid(self, path):
+        text = read_text(path)
+        pid = int(text.strip()) if text and text.strip().isdigit() else None
+        return pid if pid and pid_alive(pid) else None
+
+    def sshd_pid(self, i):
+        return self._pidfile_pid(self.app_server(i).sshd_pidfile)
+
+    def pgbouncer_pid(self, i):
+        return self._pidfile_pid(self.app_server(i).pgbouncer_pidfile)
+
+    def stop_sshd(self, i):
+        """Kill app server i's sshd (and its sessions): the host stops speaking SSH."""
+        a = self.app_server(i)
+        pid = self.sshd_pid(i)
+        if pid:
+            os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: not listening(a.addr, 22), 10, f'sshd on {a.addr} to stop')
+
+    def start_sshd(self, i):
+        a = self.app_server(i)
+        wait_listening(a.addr, 22, self._spawn_sshd(a), a.sshd_log)
+
+    def pause_pgbouncer(self, i):
+        os.kill(self.pgbouncer_pid(i), signal.SIGUSR1)    # PgBouncer: SIGUSR1 = PAUSE
+
+    def resume_pgbouncer(self, i):
+        os.kill(self.pgbouncer_pid(i), signal.SIGUSR2)    # SIGUSR2 = RESUME
+
+    def restart_pgbouncer(self, i):
+        """Stop and start app server i's PgBouncer (a reload cannot drop a forced user=)."""
+        a = self.app_server(i)
+        pid = self.pgbouncer_pid(i)
+        if pid:
+            os.kill(pid, signal.SIGINT)
+            wait_for(lambda: not pid_alive(pid), 10, f'pgbouncer on {a.addr} to stop')
+        proc = self._spawn_pgbouncer(a)
+        wait_listening(a.addr, PGBOUNCER_PORT, proc, a.pgbouncer_stdout)
+
+    def client_query(self, i, db, user, password, sql, timeout=15):
+        """psql through app server i's PgBouncer; return (rc, stdout, stderr)."""
+        env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin'), 'LANG': 'C.UTF-8',
+               'PGHOST': self.app_server(i).addr, 'PGPORT': str(PGBOUNCER_PORT),
+               'PGDATABASE': db, 'PGUSER': user, 'PGPASSWORD': password,
+               'PGCONNECT_TIMEOUT': '3', 'PGSSLMODE': 'disable'}
+        proc = run([os.path.join(PG_BIN, 'psql'), '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1',
+                    '-c', sql], env=env, check=False, timeout=timeout)
+        return proc.returncode, proc.stdout, proc.stderr
+
+    def reaches(self, i, db=APP_DB, user=APP_USER, password=APP_PASSWORD):
+        """(in_recovery, port) of the server app server i's PgBouncer leads to, or None."""
+        rc, out, _ = self.client_query(i, db, user, password,
+                                       "select pg_is_in_recovery(), inet_server_port()")
+        if rc != 0:
+            return None
+        recovery, port = out.strip().split('|')
+        return recovery == 't', int(port)
+
+    # ---- fault hosts ----------------------------------------------------------
+
+    def add_hanging_host(self, addr, port=22, greeting=b''):
+        """addr:port accepts TCP and never sends a byte (but greeting, if given)."""
+        return self._add_fault(faults.HangingHost(addr, port, greeting))
+
+    def add_blackhole_host(self, addr, port=22):
+        """addr:port has a full accept queue: connects time out."""
+        return self._add_fault(faults.BlackholeHost(addr, port))
+
+    def _add_fault(self, fault):
+        self._faults.append(fault)
+        return fault
+
+    # ---- self test ----------------------------------------------------------
+
+    def verify(self):
+        """Check the rig by hand-equivalent probes; raise RigError on the first problem."""
+        roles = self.psql(1, 'SELECT node_name, type, active FROM repmgr.nodes ORDER BY node_id')
+        expected = [[f'node{n}', 'primary' if n == 1 else 'standby', 't'] for n in self.node_ids]
+        if roles != expected:
+            raise RigError(f'repmgr.nodes is {roles}, expected {expected}')
+        for n in self.node_ids[1:]:
+            if self.psql(n, 'select pg_is_in_recovery()') != [['t']]:
+                raise RigError(f'node{n} is not a standby')
+
+        def check_app_server(i):
+            proc = self.ssh_check(i)
+            if proc.returncode != 0:
+                raise RigError(f'ssh postgres@{self.apps[i].addr} failed: {proc.stderr}')
+            rc, _, err = self.client_query(i, 'pgbouncer', 'nobody', 'x', 'show version')
+            if 'FATAL' not in err:    # a refusal from PgBouncer itself proves it answers
+                raise RigError(f'PgBouncer on {self.apps[i].addr} did not answer: rc {rc} {err}')
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            list(pool.map(check_app_server, self.apps))
+        return True
+
+    def describe(self):
+        lines = [f'rig {self.id} in {self.dir} (cluster {self.cluster!r})']
+        for n in self.node_ids:
+            pid = self.postmaster_pid(n)
+            role = ('primary' if self.is_writable(n) else 'standby') if pid else 'down'
+            lines.append(f'  node{n}  127.0.0.1:{self.node_port(n)}  {role}'
+                         + (f'  repmgrd {self.repmgrd_pid(n)}' if self.repmgrd_pid(n) else ''))
+        for i, a in sorted(self.apps.items()):
+            lines.append(f'  {a.name}  {a.addr}  sshd {"up" if listening(a.addr, 22) else "down"}'
+                         f'  pgbouncer {"up" if listening(a.addr, PGBOUNCER_PORT) else "down"}'
+                         f'  reloads {self.reload_count(i)}')
+        return '\n'.join(lines)
+
+
+def check_secure_path(path):
+    """sshd StrictModes and sudo need root-owned, not group/world-writable ancestors."""
+    path = os.path.abspath(path)
+    while True:
+        st = os.stat(path)
+        if st.st_uid != 0 or st.st_mode & 0o022:
+            raise RigError(f'{path} is not a safe place for a rig (must be root-owned and not '
+                           'group/world-writable all the way up; /tmp is not)')
+        if path == '/':
+            return
+        path = os.path.dirname(path)
+
+
+# --------------------------------------------------------------------------
+# CLI
+
+def _cmd_up(args):
+    template = SEED_NOTIFY if args.notify else None
+    if args.notify and not args.agent and not os.environ.get('PGDEPLOY'):
+        raise RigError('--notify needs --agent PATH (or PGDEPLOY)')
+    rig = Rig(app_servers=args.app_servers, cluster=args.cluster, nodes=args.nodes,
+              base_dir=args.dir, agent=args.agent, event_notification_command=template)
+    rig.up()
+    if rig.agent_source and os.path.isfile(rig.agent_source):
+        rig.install_agent()
+    if args.verify:
+        rig.verify()
+    for n in args.repmgrd or []:
+        rig.start_repmgrd(n)
+    rig.detach()
+    print(rig.dir)
+
+
+def _cmd_down(args):
+    dirs = [os.path.join(RIG_ROOT, d) for d in sorted(os.listdir(RIG_ROOT))] \
+        if args.all and os.path.isdir(RIG_ROOT) else [args.dir] if args.dir else []
+    if not dirs and not args.all:
+        raise RigError('down needs --dir DIR or --all')
+    for d in dirs:
+        if os.path.exists(os.path.join(d, 'state.json')):
+            Rig.attach(d).down()
+        elif args.all and os.path.isdir(d):
+            log(f'{d}: no state.json, leaving it alone')
+
+
+def _cmd_status(args):
+    dirs = [args.dir] if args.dir else [os.path.join(RIG_ROOT, d) for d in sorted(os.listdir(RIG_ROOT))] \
+        if os.path.isdir(RIG_ROOT) else []
+    if not dirs:
+        print('no rigs')
+    for d in dirs:
+        print(Rig.attach(d).describe())
+
+
+def _cmd_agent(args):
+    rig = Rig.attach(args.dir)
+    if args.install:
+        rig.install_agent(args.install)
+    rc, out, err = rig.run_agent(args.args, timeout=args.timeout)
+    sys.stdout.write(out)
+    sys.stderr.write(err)
+    return rc
+
+
+def _cmd_reach(args):
+    rig = Rig.attach(args.dir)
+    want = (False, rig.node_port(args.expect_node)) if args.expect_node else None
+    deadline = time.monotonic() + args.timeout
+    while True:
+        seen = {i: rig.reaches(i) for i in sorted(rig.apps)}
+        if want is None or all(got == want for got in seen.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    for i, got in seen.items():
+        where = 'no answer' if got is None else (
+            f'node{got[1] - NODE_PORT_BASE} (port {got[1]}, {"standby" if got[0] else "primary"})')
+        print(f'  {rig.apps[i].name} {rig.apps[i].addr}:{PGBOUNCER_PORT} -> {where}')
+    return 1 if want and any(got != want for got in seen.values()) else 0
+
+
+def _cmd_node(args):
+    rig = Rig.attach(args.dir)
+    action = {'kill-node': rig.kill_node, 'stop-node': rig.stop_node, 'start-node': rig.start_node,
+              'promote': lambda n: rig.promote(n, capture=False),
+              'start-repmgrd': rig.start_repmgrd}[args.command]
+    action(args.node)
+
+
+def _cmd_psql(args):
+    for row in Rig.attach(args.dir).psql(args.node, args.sql, db=args.db):
+        print('|'.join(row))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest='command', required=True)
+
+    p = sub.add_parser('up', help='start a rig and leave it running; prints its directory')
+    p.add_argument('--app-servers', type=int, default=3)
+    p.add_argument('--nodes', type=int, default=2, choices=(2, 3))
+    p.add_argument('--cluster', default='main')
+    p.add_argument('--dir', help=f'base directory (default {RIG_ROOT}/<run id>)')
+    p.add_argument('--agent', help='pgdeploy binary to copy into the rig (default $PGDEPLOY)')
+    p.add_argument('--notify', action='store_true',
+                   help='wire repmgr event_notification_command to pgdeploy as the seed README does')
+    p.add_argument('--repmgrd', type=int, action='append', metavar='NODE', help='start repmgrd on NODE')
+    p.add_argument('--verify', action='store_true', help='self-test (ssh login, PgBouncer, repmgr)')
+    p.set_defaults(func=_cmd_up)
+
+    p = sub.add_parser('down', help='stop a rig and remove its directory')
+    p.add_argument('--dir')
+    p.add_argument('--all', action='store_true', help=f'every rig under {RIG_ROOT}')
+    p.set_defaults(func=_cmd_down)
+
+    p = sub.add_parser('status', help='show rigs')
+    p.add_argument('--dir')
+    p.set_defaults(func=_cmd_status)
+
+    p = sub.add_parser('agent', help='run pgdeploy ARGS as postgres on the DB host')
+    p.add_argument('--dir', required=True)
+    p.add_argument('--install', metavar='PATH', help='copy this binary into the rig first')
+    p.add_argument('--timeout', type=float, default=120)
+    p.add_argument('args', nargs=argparse.REMAINDER)
+    p.set_defaults(func=_cmd_agent)
+
+    p = sub.add_parser('reach', help='show which node each PgBouncer leads to')
+    p.add_argument('--dir', required=True)
+    p.add_argument('--expect-node', type=int, metavar='N',
+                   help='wait until every PgBouncer leads to node N as a primary; exit 1 if not')
+    p.add_argument('--timeout', type=float, default=30)
+    p.set_defaults(func=_cmd_reach)
+
+    for name in ('kill-node', 'stop-node', 'start-node', 'promote', 'start-repmgrd'):
+        p = sub.add_parser(name)
+        p.add_argument('--dir', required=True)
+        p.add_argument('node', type=int)
+        p.set_defaults(func=_cmd_node)
+
+    p = sub.add_parser('psql', help='run SQL on a node, print rows')
+    p.add_argument('--dir', required=True)
+    p.add_argument('--db', default='repmgr')
+    p.add_argument('node', type=int)
+    p.add_argument('sql')
+    p.set_defaults(func=_cmd_psql)
+
+    args = parser.parse_args(argv)
+    if getattr(args, 'args', None) and args.args[0] == '--':
+        args.args = args.args[1:]
+    try:
+        return args.func(args) or 0
+    except RigError as e:
+        log(f'error: {e}')
+        return 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
