@@ -56,6 +56,10 @@ int run_agent(const Options& opts, std::ostream& out, std::ostream& err) {
     return finish(opts, report, out, err);
   };
 
+  if (!opts.event.empty())
+    report.event = opts.event + (opts.node_id ? " on node " + std::to_string(opts.node_id) : "") +
+                   (opts.details.empty() ? "" : ": " + opts.details);
+
   // 1. Does this event warrant a deploy at all? Answer at once: repmgr is waiting.
   report.skipped = skip_reason({opts.event, opts.success}, opts.events);
   if (!report.skipped.empty()) return finish(opts, report, out, err);
@@ -121,6 +125,9 @@ int run_agent(const Options& opts, std::ostream& out, std::ostream& err) {
   config.userlist = opts.userlist;
   config.reload_command = opts.reload_command;
   config.force = opts.force;
+  config.drain_sessions = opts.sessions == "drain" ||
+                          (opts.sessions == "auto" && opts.event == "standby_switchover");
+  config.pause_wait_seconds = opts.pause_timeout;
   config.parallel = opts.parallel;
   config.host_timeout = opts.host_timeout;
   SshRemote remote({opts.connect_timeout, opts.strict_host_keys, opts.known_hosts, opts.identities});

@@ -76,6 +76,15 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
   app.add_flag("--force", o->force,
                "deploy the catalog's primary even when the proof disagrees, and over newer "
                "configs: for a human who knows better");
+  app.add_option("--sessions", o->sessions,
+                 "what happens to sessions on the old primary where admin_conninfo is set: cut "
+                 "(KILL, RESUME), drain (PAUSE up to --pause-timeout, then cut what is left), or auto "
+                 "(drain on standby_switchover, cut otherwise)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "cut", "drain"}));
+  app.add_option("--pause-timeout", o->pause_timeout, "how long a drain may wait, seconds")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 60));
   app.add_flag("--dry-run", o->dry_run, "prove the primary and print what would be written; touch nothing");
   app.add_flag("--json", o->json, "print the report as JSON");
   app.add_option("--event", o->event, "repmgr event (%e); without it every call deploys");

@@ -31,6 +31,8 @@ struct Options {
   std::string userlist = "/etc/pgbouncer/userlist.txt";
   std::string lock_file;  // "" = ~/.pgdeploy-<cluster>.lock
   bool force = false;
+  std::string sessions = "auto";  // auto: drain on a switchover, cut otherwise
+  int pause_timeout = 2;
   bool dry_run = false;
   bool json = false;
   // repmgr's placeholders

@@ -12,9 +12,16 @@ std::string last_error(PGconn* conn) {
   std::string msg = PQerrorMessage(conn);
   while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
   // libpq reports every address it tried on its own line; one line reads better in a report.
-  for (char& c : msg)
-    if (c == '\n') c = ';';
-  return msg;
+  std::string one_line;
+  for (size_t i = 0; i < msg.size(); ++i) {
+    if (msg[i] == '\n') {
+      one_line += "; ";
+      while (i + 1 < msg.size() && (msg[i + 1] == '\t' || msg[i + 1] == ' ')) ++i;
+    } else {
+      one_line += msg[i];
+    }
+  }
+  return one_line;
 }
 
 }  // namespace

@@ -57,7 +57,11 @@ PushRequest build_request(const AppServer& server, const Rendered& files,
     for (const auto& db : files.plain_databases) {
       req.cut_commands.push_back("KILL " + db);
       req.cut_commands.push_back("RESUME " + db);
+      if (config.drain_sessions) req.pause_commands.push_back("PAUSE " + db);
+      req.resume_commands.push_back("RESUME " + db);
     }
+    req.pause_wait_seconds =
+        std::max(1, std::min(config.pause_wait_seconds, static_cast<int>(config.host_timeout / 2)));
   }
   if (!config.reload_command.empty()) req.reload_command = config.reload_command;
   else if (!server.admin_conninfo.empty()) req.reload_command = "psql " + req.admin_psql + " -c RELOAD";

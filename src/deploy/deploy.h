@@ -22,6 +22,8 @@ struct DeployConfig {
   std::string pgpass = "~/.pgpass";   // on the app server
   std::string reload_command;         // "" = by user: root runs service, others sudo -n service
   bool force = false;
+  bool drain_sessions = false;  // PAUSE (bounded) instead of KILL when the primary moved
+  int pause_wait_seconds = 2;
   int parallel = 32;
   double host_timeout = 5.0;
 };

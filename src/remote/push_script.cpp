@@ -21,6 +21,8 @@ IFS= read -r reload || fail "malformed request"
 IFS=' ' read -r tl gen primary force || fail "malformed request"
 IFS= read -r admin || fail "malformed request"
 IFS= read -r cut || fail "malformed request"
+IFS=' ' read -r pausewait pause || fail "malformed request"
+IFS= read -r resume || fail "malformed request"
 files=''
 changed=0
 while IFS=' ' read -r size digest flags path; do
@@ -71,12 +73,21 @@ for p in $moves; do
   echo "CHANGED $p"
 done
 [ $doreload = 1 ] || exit 0
-out=$(eval "$reload" 2>&1 < /dev/null) || { echo "RELOAD-FAILED $out"; exit 1; }
+moved=0
+[ -n "$oldprimary" ] && [ "$oldprimary" != "$primary" ] && moved=1
+paused=0
+if [ $moved = 1 ] && [ -n "$admin" ] && [ -n "$pause" ]; then
+  eval "timeout $pausewait psql $admin $pause" > /dev/null 2>&1 < /dev/null && paused=1
+fi
+out=$(eval "$reload" 2>&1 < /dev/null) || {
+  [ $paused = 1 ] && eval "psql $admin $resume" > /dev/null 2>&1 < /dev/null
+  echo "RELOAD-FAILED $out"; exit 1; }
 echo RELOADED
-[ -n "$oldprimary" ] && [ "$oldprimary" != "$primary" ] || exit 0
+[ $moved = 1 ] || exit 0
 [ -n "$admin" ] || { echo "SESSIONS not cut: no PgBouncer admin console configured"; exit 0; }
-out=$(eval "psql $admin $cut" 2>&1 < /dev/null) || { echo "SESSIONS not cut: $out"; exit 1; }
-echo "SESSIONS cut"
+if [ $paused = 1 ]; then cmds=$resume; said="drained (PAUSE, RESUME)"; else cmds=$cut; said=cut; fi
+out=$(eval "psql $admin $cmds" 2>&1 < /dev/null) || { echo "SESSIONS not cut: $out"; exit 1; }
+echo "SESSIONS $said"
 )SH";
   return script;
 }
@@ -91,8 +102,11 @@ std::string shell_quote(const std::string& s) {
 }
 
 std::string push_payload(const PushRequest& r) {
-  std::string cut;
-  for (const auto& c : r.cut_commands) cut += (cut.empty() ? "-c " : " -c ") + shell_quote(c);
+  auto psql_args = [](const std::vector<std::string>& commands) {
+    std::string args;
+    for (const auto& c : commands) args += (args.empty() ? "-c " : " -c ") + shell_quote(c);
+    return args;
+  };
   std::ostringstream out;
   out << "PGDEPLOY1\n"
       << r.lock_wait_seconds << ' ' << r.lock_path << '\n'
@@ -100,7 +114,9 @@ std::string push_payload(const PushRequest& r) {
       << r.timeline << ' ' << r.generation << ' ' << r.primary_id << ' ' << (r.force ? 1 : 0)
       << '\n'
       << r.admin_psql << '\n'
-      << cut << '\n';
+      << psql_args(r.cut_commands) << '\n'
+      << r.pause_wait_seconds << ' ' << psql_args(r.pause_commands) << '\n'
+      << psql_args(r.resume_commands) << '\n';
   for (const auto& f : r.files) {
     std::string flags = std::string(f.reload ? "r" : "") + (f.fence ? "f" : "");
     out << f.content.size() << ' ' << f.digest << ' ' << (flags.empty() ? "-" : flags) << ' '

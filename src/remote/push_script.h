@@ -25,10 +25,16 @@ struct PushRequest {
   unsigned long long generation = 0;
   int primary_id = 0;
   bool force = false;          // write even over a newer token
-  // Session fencing: psql arguments that reach the PgBouncer admin console ("" = not configured),
-  // and the admin commands to send when the primary changed.
+  // Session fencing, when the primary changed: psql arguments that reach the PgBouncer admin
+  // console ("" = not configured); KILL+RESUME per database cuts sessions at once. With
+  // pause_commands (a planned switchover), PAUSE first lets them finish for up to
+  // pause_wait_seconds, then reload and RESUME; a pause that does not finish in time falls back to
+  // the cut.
   std::string admin_psql;
   std::vector<std::string> cut_commands;
+  std::vector<std::string> pause_commands;
+  std::vector<std::string> resume_commands;
+  int pause_wait_seconds = 2;
 };
 
 // The script; constant, so that every server runs the same, reviewable code.
@@ -44,7 +50,7 @@ struct PushOutcome {
   std::vector<std::string> changed;  // paths replaced
   bool reloaded = false;
   bool reload_failed = false;
-  std::string sessions;  // "cut", "not cut: <why>", or "" when the primary did not change
+  std::string sessions;  // "cut", "drained ...", "not cut: <why>", or "" (primary unchanged)
   std::string detail;    // the error, or the newer header that made us skip
 };
 

@@ -167,6 +167,37 @@ TEST_P(PushScript, ANewPrimaryCutsSessionsThroughTheAdminConsole) {
   EXPECT_NE(log.find("-c|KILL appdb|-c|RESUME appdb|"), std::string::npos) << log;
 }
 
+TEST_P(PushScript, ASwitchoverDrainsSessionsWithABoundedPause) {
+  server.admin_conninfo = "host=/run/pgb port=6432 dbname=pgbouncer";
+  config.drain_sessions = true;
+  ASSERT_EQ(push(files(1, 1, 100)).status, PushOutcome::Status::written);
+  PushOutcome o = push(files(2, 2, 10));
+  ASSERT_EQ(o.status, PushOutcome::Status::written) << o.detail;
+  EXPECT_EQ(o.sessions, "drained (PAUSE, RESUME)");
+  std::string log = read_file(dir.path() + "/psql.log");
+  auto pause = log.find("-c|PAUSE appdb|"), resume = log.find("-c|RESUME appdb|");
+  ASSERT_NE(pause, std::string::npos) << log;
+  ASSERT_NE(resume, std::string::npos) << log;
+  EXPECT_LT(pause, resume);
+  EXPECT_EQ(log.find("KILL"), std::string::npos) << log;
+}
+
+TEST_P(PushScript, APauseThatDoesNotFinishFallsBackToTheCut) {
+  server.admin_conninfo = "host=/run/pgb port=6432 dbname=pgbouncer";
+  config.drain_sessions = true;
+  config.pause_wait_seconds = 1;
+  ASSERT_EQ(push(files(1, 1, 100)).status, PushOutcome::Status::written);
+  // A psql that hangs on PAUSE, as PgBouncer does while session clients stay connected.
+  write_file(dir.path() + "/bin/psql", "#!/bin/sh\ncase \"$*\" in *PAUSE*) exec sleep 30;; esac\n"
+                                       "printf '%s|' \"$@\" >> " + dir.path() + "/psql.log\n");
+  auto start = Clock::now();
+  PushOutcome o = push(files(2, 2, 10));
+  EXPECT_LT(seconds_since(start), 5.0);
+  ASSERT_EQ(o.status, PushOutcome::Status::written) << o.detail;
+  EXPECT_EQ(o.sessions, "cut");
+  EXPECT_NE(read_file(dir.path() + "/psql.log").find("-c|KILL appdb|"), std::string::npos);
+}
+
 TEST_P(PushScript, WithoutAnAdminConsoleTheReportSaysSessionsWereNotCut) {
   ASSERT_EQ(push(files(1, 1, 100)).status, PushOutcome::Status::written);
   PushOutcome o = push(files(2, 2, 10));

@@ -41,14 +41,14 @@ int exit_code(const RunReport& r) {
 }
 
 std::string format_text(const RunReport& r) {
-  std::string out;
+  std::string out = r.event.empty() ? "" : "pgdeploy: event " + r.event + "\n";
   if (!r.skipped.empty()) return "pgdeploy: " + r.skipped + "\n";
   if (!r.refusal.empty()) {
-    out = "pgdeploy: REFUSED, nothing was written on any app server: " + r.refusal + "\n";
+    out += "pgdeploy: REFUSED, nothing was written on any app server: " + r.refusal + "\n";
     for (const auto& line : r.seen) out += "  " + line + "\n";
     return out;
   }
-  out = "pgdeploy: cluster " + r.cluster + ": primary " + r.primary + " at " + r.endpoint.host +
+  out += "pgdeploy: cluster " + r.cluster + ": primary " + r.primary + " at " + r.endpoint.host +
         ":" + std::to_string(r.endpoint.port) + ", timeline " + std::to_string(r.timeline) + "\n";
   for (const auto& line : r.seen) out += "  " + line + "\n";
   for (const auto& w : r.warnings) out += "warning: " + w + "\n";
@@ -97,6 +97,7 @@ std::string format_json(const RunReport& r) {
   j["cpu_seconds"] = r.cpu_seconds;
   j["max_rss_kb"] = r.max_rss_kb;
   if (!r.skipped.empty()) j["skipped"] = r.skipped;
+  if (!r.event.empty()) j["event"] = r.event;
   if (!r.refusal.empty()) j["refused"] = r.refusal;
   j["nodes"] = r.seen;
   j["warnings"] = r.warnings;

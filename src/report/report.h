@@ -13,6 +13,7 @@ struct RunReport {
   std::string cluster;
   std::string refusal;       // set when the run refused to deploy: nothing was written
   std::string skipped;       // set when the event needs no deploy
+  std::string event;         // "standby_promote on node 2: <details>", when repmgr said
   std::string primary;       // "name (id N)"
   Endpoint endpoint;
   long timeline = 0;
