@@ -112,7 +112,7 @@ int run_agent(const Options& opts, std::ostream& out, std::ostream& err) {
   if (opts.dry_run) {
     for (const auto& [app, text] : files.includes)
       out << "# " << opts.include_dir << "/" << opts.cluster << ".ini"
-          << (app.empty() ? "" : " (application_name " + app + ")") << "\n" << text;
+          << (app.empty() ? "" : " (application_name " + app + ")") << "\n" << text.content;
     out << "# " << opts.userlist << ": " << facts.users.size() << " users (secrets not shown)\n";
     report.seconds = seconds_since(start);
     return finish(opts, report, out, err);

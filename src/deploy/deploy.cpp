@@ -29,11 +29,8 @@ Rendered render_all(const ClusterFacts& facts, const Endpoint& primary, const To
 
 namespace {
 
-RemoteFile remote_file(const std::string& path, const std::string& content, bool reload,
-                       bool fence) {
-  std::string digest = content.substr(content.rfind(" digest=", content.find('\n')) + 8);
-  digest = digest.substr(0, digest.find('\n'));
-  return RemoteFile{path, content, digest, reload, fence};
+RemoteFile remote_file(const std::string& path, const TokenedFile& file, bool reload, bool fence) {
+  return RemoteFile{path, file.content, file.digest, reload, fence};
 }
 
 }  // namespace
@@ -44,7 +41,7 @@ PushRequest build_request(const AppServer& server, const Rendered& files,
   std::string include = config.include_dir + "/" + config.cluster + ".ini";
   req.files.push_back(remote_file(include, files.includes.at(server.application_name), true, true));
   req.files.push_back(remote_file(config.userlist, files.userlist, true, false));
-  if (!server.auth_trust && !files.pgpass.empty())
+  if (!server.auth_trust && !files.pgpass.content.empty())
     req.files.push_back(remote_file(config.pgpass, files.pgpass, false, false));
   req.lock_path = config.include_dir + "/." + config.cluster + ".lock";
   req.lock_wait_seconds = std::max(1, static_cast<int>(config.host_timeout));

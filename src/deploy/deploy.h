@@ -31,9 +31,9 @@ struct DeployConfig {
 // The files for every server, rendered once: they differ only by application_name.
 struct Rendered {
   Token token;
-  std::map<std::string, std::string> includes;  // application_name -> include file
-  std::string userlist;
-  std::string pgpass;
+  std::map<std::string, TokenedFile> includes;  // application_name -> include file
+  TokenedFile userlist;
+  TokenedFile pgpass;                            // empty content: no local ~/.pgpass
   std::vector<std::string> plain_databases;     // names listed one per line (for KILL/RESUME)
   std::vector<std::string> skipped;             // names no file format can carry
 };

@@ -137,8 +137,8 @@ TEST(Deploy, RendersOncePerApplicationName) {
   list[1].application_name = "billing";
   Rendered r = rendered(list);
   EXPECT_EQ(r.includes.size(), 2u);
-  EXPECT_NE(r.includes["billing"].find("application_name=billing"), std::string::npos);
-  EXPECT_EQ(r.includes[""].rfind("; pgdeploy cluster=main primary=2 timeline=2 generation=7 digest=", 0), 0u);
+  EXPECT_NE(r.includes["billing"].content.find("application_name=billing"), std::string::npos);
+  EXPECT_EQ(r.includes[""].content.rfind("; pgdeploy cluster=main primary=2 timeline=2 generation=7 digest=", 0), 0u);
 }
 
 }  // namespace

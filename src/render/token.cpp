@@ -21,8 +21,9 @@ std::string header_line(char comment, const Token& t, const std::string& digest)
          " generation=" + std::to_string(t.generation) + " digest=" + digest;
 }
 
-std::string with_header(char comment, const Token& token, const std::string& body) {
-  return header_line(comment, token, digest_of(body)) + "\n" + body;
+TokenedFile with_header(char comment, const Token& token, const std::string& body) {
+  std::string digest = digest_of(body);
+  return {header_line(comment, token, digest) + "\n" + body, digest};
 }
 
 }  // namespace pgdeploy

@@ -21,7 +21,11 @@ std::string digest_of(const std::string& body);
 // last so that the remote side can compare it with a plain suffix match.
 std::string header_line(char comment, const Token& token, const std::string& digest);
 
-// The whole file: header line, then body.
-std::string with_header(char comment, const Token& token, const std::string& body);
+// A file as written: header line, then body; and the body's digest, which the header ends with.
+struct TokenedFile {
+  std::string content;
+  std::string digest;
+};
+TokenedFile with_header(char comment, const Token& token, const std::string& body);
 
 }  // namespace pgdeploy

@@ -6,6 +6,7 @@ The agent under test is $PGDEPLOY; without it every test is skipped.
 """
 
 import collections
+import concurrent.futures
 import itertools
 import os
 import re
@@ -83,6 +84,30 @@ class RigTestCase(unittest.TestCase):
         rc, out, err = cls.rig.run_agent(argv, env=env, timeout=timeout)
         return Result(rc, out, err, time.monotonic() - start)
 
+    @classmethod
+    def run_agent_in_background(cls, *args, **kwargs):
+        """run_agent in a thread; returns a Future of its Result."""
+        pool = concurrent.futures.ThreadPoolExecutor(1)
+        future = pool.submit(cls.run_agent, *args, **kwargs)
+        pool.shutdown(wait=False)
+        return future
+
+    @staticmethod
+    def require(result, code, what):
+        """assertExit for setUpClass, where there is no test yet."""
+        if result.rc != code:
+            raise AssertionError(f'{what}: pgdeploy exit {result.rc}, expected {code}\n'
+                                 f'--- stdout:\n{result.out}--- stderr:\n{result.err}')
+        return result
+
+    def server_line(self, result, i):
+        """The report line of app server i ('app1 127.0.1.1: updated (...)')."""
+        a = self.rig.app_server(i)
+        lines = [line for line in result.out.splitlines()
+                 if line.startswith(f'{a.name} {a.addr}:') or line.startswith(f'{a.name} {a.addr} (')]
+        self.assertEqual(len(lines), 1, f'expected one report line for {a.name}:\n{result.out}')
+        return lines[0]
+
     def assertExit(self, result, code):
         self.assertEqual(result.rc, code, f'pgdeploy exit {result.rc}, expected {code}\n'
                                           f'--- stdout:\n{result.out}--- stderr:\n{result.err}')
@@ -144,6 +169,7 @@ class RigTestCase(unittest.TestCase):
                 st = self.rig.stat_remote_file(i, path)
                 snap[(i, path)] = st and (self.rig.read_remote_file(i, path), st.st_mtime_ns, st.st_ino)
             snap[(i, 'reloads')] = self.rig.reload_count(i)
+            snap[(i, 'console reloads')] = self.rig.console_reload_count(i)
         return snap
 
     def assertUntouched(self, before, servers):

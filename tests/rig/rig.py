@@ -26,10 +26,12 @@ CLI (for the demo and benchmarks; `rig.py -h` lists every command):
 import argparse
 import atexit
 import concurrent.futures
+import fcntl
 import json
 import os
 import pwd
 import secrets
+import select
 import shlex
 import shutil
 import signal
@@ -59,7 +61,8 @@ MARKER = '.pgdeploy-rig'         # in each namespace's home: proves a process is
 # Fields: {agent} (the binary copied into the rig), {cluster}, {port}, {node}.
 SEED_NOTIFY = '{agent} -c {cluster} -p "host=127.0.0.1 port={port} user=repmgr dbname=repmgr"'
 
-APP_SERVER_COLUMNS = ('name', 'ip_addr', 'username', 'application_name', 'enabled', 'auth_trust')
+APP_SERVER_COLUMNS = ('name', 'ip_addr', 'username', 'application_name', 'enabled', 'auth_trust',
+                      'admin_conninfo')
 
 
 class RigError(RuntimeError):
@@ -84,9 +87,10 @@ def sql_value(value):
     return 'NULL' if value is None else sql_literal(value)
 
 
-def app_servers_ddl(schema, auth_trust=True):
-    """The seed README's table, plus the optional auth_trust column."""
+def app_servers_ddl(schema, auth_trust=True, admin_conninfo=True):
+    """The seed README's table, plus the optional auth_trust and admin_conninfo columns."""
     extra = ",\n  auth_trust BOOLEAN DEFAULT false" if auth_trust else ''
+    extra += ",\n  admin_conninfo TEXT DEFAULT ''" if admin_conninfo else ''
     return (f"CREATE TABLE {schema}.app_servers (\n"
             "  id SERIAL,\n"
             "  name     VARCHAR(150),\n"
@@ -383,6 +387,14 @@ class AppServer:
         self.pgbouncer_stdout = os.path.join(self.run_dir, 'pgbouncer.stdout')   # early errors
         self.ns = ns
 
+    def admin_conninfo(self, user='pgbouncer'):
+        """What psql on this app server needs to reach PgBouncer's admin console through
+        its unix socket without a password. user 'pgbouncer': PgBouncer admits the OS user it
+        runs as (postgres) under that name on the socket, whatever auth_type says. user
+        'postgres': the README's form (hba `local pgbouncer postgres peer`); PgBouncer 1.18
+        admits it only while postgres is also listed in auth_file (see README.md here)."""
+        return f'host={self.run_dir} port={PGBOUNCER_PORT} dbname=pgbouncer user={user}'
+
     def host_path(self, path):
         """Where a path the app server sees is reachable from the host: its rig
         directory for the bind-mounted paths, else through the namespace."""
@@ -436,7 +448,8 @@ pidfile = {run_dir}/pgbouncer.pid
 listen_addr = {addr}
 listen_port = {port}
 unix_socket_dir = {run_dir}
-auth_type = scram-sha-256
+auth_type = hba
+auth_hba_file = /etc/pgbouncer/pgbouncer_hba.conf
 auth_file = /etc/pgbouncer/userlist.txt
 admin_users = postgres
 pool_mode = session
@@ -446,6 +459,99 @@ server_login_retry = 1
 """
 
 
+# TCP clients authenticate with SCRAM as under auth_type = scram-sha-256. The admin console
+# is reachable through the unix socket by the OS user PgBouncer runs as (postgres) as user
+# "pgbouncer" (built into PgBouncer, needs no line here), and as user postgres by peer
+# authentication (the README's setup; PgBouncer 1.18 also wants postgres in auth_file).
+PGBOUNCER_HBA = """# pgdeploy rig
+local   pgbouncer   postgres                  peer
+host    all         all         127.0.0.0/8   scram-sha-256
+"""
+
+
+class ClientSession:
+    """One psql session held open through a PgBouncer (pool_mode session: it keeps its
+    server connection until it ends, or PgBouncer cuts it). query() runs SQL in it and
+    returns psql's unaligned, tuples-only output; None once the session is gone."""
+
+    def __init__(self, argv, env):
+        self.argv = argv
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=env, start_new_session=True)
+        self._count = 0
+        self._pending = b''
+
+    def query(self, sql, timeout=10):
+        self._count += 1
+        marker = f'__pgdeploy_rig_done_{self._count}__'
+        try:
+            self.proc.stdin.write(f'{sql.rstrip().rstrip(";")};\n\\echo {marker}\n'.encode())
+            self.proc.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            return None
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while True:
+            done = self._pending.find(f'{marker}\n'.encode())
+            if done >= 0:
+                out, self._pending = self._pending[:done], self._pending[done + len(marker) + 1:]
+                return out.decode(errors='replace')
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RigError(f'no answer to {sql!r} within {timeout}s from {shlex.join(self.argv)}')
+            ready, _, _ = select.select([fd], [], [], left)
+            if ready:
+                chunk = os.read(fd, 65536)
+                if not chunk:           # psql exited: the session is gone
+                    self.proc.wait(timeout=5)
+                    return None
+                self._pending += chunk
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def error_output(self):
+        """psql's standard error, once it has exited ('' while it runs)."""
+        if self.proc.poll() is None:
+            return ''
+        return self.proc.stderr.read().decode(errors='replace')
+
+    def close(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=5)
+            except (BrokenPipeError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                f.close()
+            except (BrokenPipeError, OSError):
+                pass
+
+
+class HeldLock:
+    """An exclusive flock(2) on a file, held until release() (what pgdeploy's push script
+    takes on an app server before it compares and writes)."""
+
+    def __init__(self, path, owner=POSTGRES):
+        self.path = path
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            if os.fstat(self.fd).st_uid == 0 and owner != ROOT:
+                os.fchown(self.fd, *owner)      # new file: the deploy user must open it too
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(self.fd)
+            raise
+
+    def release(self):
+        if self.fd is not None:
+            os.close(self.fd)       # closing the descriptor releases the lock
+            self.fd = None
+
+
 # --------------------------------------------------------------------------
 # The rig
 
@@ -453,7 +559,10 @@ class Rig:
     """A throwaway cluster + app servers. Use as a context manager, or up()/down()."""
 
     def __init__(self, app_servers=3, cluster='main', nodes=2, base_dir=None,
-                 agent=None, event_notification_command=None):
+                 agent=None, event_notification_command=None, admin_console=False):
+        """admin_console: fill app_servers.admin_conninfo for every app server (pgdeploy then
+        reloads through PgBouncer's admin console and cuts sessions after a primary change);
+        False leaves it '' (sudo service pgbouncer reload, "sessions not cut")."""
         if nodes not in (2, 3):
             raise RigError('nodes must be 2 or 3')
         if not 0 <= app_servers <= 254:
@@ -465,11 +574,13 @@ class Rig:
         self.app_count = app_servers
         self.agent_source = agent or os.environ.get('PGDEPLOY') or None
         self.notify = event_notification_command
+        self.admin_console = bool(admin_console)
         self.dbhost = None
         self.apps = {}
         self.timings = {}
         self._procs = []          # Popen objects to reap (library mode only)
         self._faults = []
+        self._sessions = []
         self._lock = threading.Lock()
 
     # ---- paths ------------------------------------------------------------
@@ -591,6 +702,9 @@ class Rig:
         for fault in self._faults:
             fault.close()
         self._faults.clear()
+        for session in self._sessions:
+            session.close()
+        self._sessions.clear()
         shm_ids = []
         if self.dbhost and self.dbhost.alive():
             for n in self.node_ids:   # a clean stop releases PostgreSQL's shared memory
@@ -642,7 +756,8 @@ class Rig:
             state = {
                 'id': self.id, 'dir': self.dir, 'cluster': self.cluster, 'nodes': self.node_ids,
                 'app_servers': self.app_count, 'agent_source': self.agent_source,
-                'notify': self.notify, 'owner_pid': os.getpid(),
+                'notify': self.notify, 'admin_console': self.admin_console,
+                'owner_pid': os.getpid(),
                 'dbhost': self.dbhost.to_state() if self.dbhost else None,
                 'apps': {str(i): a.ns.to_state() for i, a in self.apps.items() if a.ns},
             }
@@ -659,7 +774,8 @@ class Rig:
             raise RigError(f'no rig in {rig_dir} (missing {path})') from None
         rig = cls(app_servers=state['app_servers'], cluster=state['cluster'],
                   nodes=len(state['nodes']), base_dir=state['dir'],
-                  agent=state['agent_source'], event_notification_command=state['notify'])
+                  agent=state['agent_source'], event_notification_command=state['notify'],
+                  admin_console=state.get('admin_console', False))
         rig.id = state['id']
         if state['dbhost']:
             rig.dbhost = Namespace.from_state(state['dbhost'])
@@ -836,6 +952,22 @@ CREATE DATABASE {APP_DB} OWNER {APP_USER};""", db='postgres', user=PG_USER)
         """`repmgr standby promote` on node n (repmgr fires event_notification_command)."""
         return self.repmgr(n, 'standby', 'promote', timeout=120, capture=capture)
 
+    def promote_behind_repmgr(self, n, timeout=30):
+        """`pg_ctl promote` on node n, repmgr not involved: n becomes writable on a new
+        timeline whatever the other nodes are, and no catalog changes (a split brain, or the
+        first half of a promotion done by hand)."""
+        self._pg_ctl(n, 'promote')
+        self.wait_writable(n, timeout)
+
+    def record_primary(self, n, on_node=None):
+        """Make repmgr's catalog on on_node (default n) name n as the one active primary, as
+        `repmgr standby promote` records it (the former primary becomes inactive)."""
+        self.psql(on_node or n, f"""BEGIN;
+UPDATE repmgr.nodes SET active = false WHERE type = 'primary' AND active AND node_id <> {int(n)};
+UPDATE repmgr.nodes SET type = 'primary', upstream_node_id = NULL, active = true
+ WHERE node_id = {int(n)};
+COMMIT;""")
+
     def start_repmgrd(self, n, timeout=30):
         """Start repmgrd on node n; return its pid once it monitors (a standby's repmgrd
         started while its upstream is already down would never fail over)."""
@@ -893,12 +1025,26 @@ CREATE DATABASE {APP_DB} OWNER {APP_USER};""", db='postgres', user=PG_USER)
 
     def _create_app_servers_table(self):
         rows = [(f'app{i}', f'{APP_NET}{i}') for i in range(1, self.app_count + 1)]
+        if self.admin_console:
+            rows = [(name, ip, 'postgres', '', True, False, self.app_server(i).admin_conninfo())
+                    for i, (name, ip) in enumerate(rows, 1)]
         self.psql(1, app_servers_ddl('repmgr') + (insert_app_servers_sql('repmgr', rows) if rows else ''))
 
+    def set_admin_conninfo(self, i, conninfo, node=None):
+        """Set app server i's app_servers.admin_conninfo ('' = no admin console) on node
+        (default: the primary). conninfo True means the rig's working one for that server."""
+        if conninfo is True:
+            conninfo = self.app_server(i).admin_conninfo()
+        self.psql(node or self.primary_node(),
+                  f"UPDATE repmgr.app_servers SET admin_conninfo = {sql_literal(conninfo or '')} "
+                  f"WHERE name = {sql_literal(f'app{i}')}")
+
     def insert_app_server(self, name, ip, username='postgres', application_name='', enabled=True,
-                          auth_trust=False, schema='repmgr', db='repmgr'):
+                          auth_trust=False, schema='repmgr', db='repmgr', admin_conninfo=''):
         """Add a row to <schema>.app_servers on the primary; returns its id."""
         row = (name, ip, username, application_name, bool(enabled), bool(auth_trust))
+        if admin_conninfo:
+            row += (admin_conninfo,)
         return int(self.psql(self.primary_node(), insert_app_servers_sql(schema, [row], 'RETURNING id'),
                              db=db)[0][0])
 
@@ -937,7 +1083,7 @@ CREATE TABLE {schema}.repl_events (
   node_id INTEGER NOT NULL, event TEXT NOT NULL, successful BOOLEAN NOT NULL DEFAULT TRUE,
   event_timestamp TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP, details TEXT NULL);
 INSERT INTO {schema}.repl_nodes VALUES {node_rows};
-""" + app_servers_ddl(schema, auth_trust=False)
+""" + app_servers_ddl(schema, auth_trust=False, admin_conninfo=False)
                   + (insert_app_servers_sql(schema, server_rows) if server_rows else ''), db=db)
         return self.conninfo(primary, dbname=db)
 
@@ -1046,6 +1192,7 @@ INSERT INTO {schema}.repl_nodes VALUES {node_rows};
         write_file(os.path.join(a.home, '.ssh', 'authorized_keys'), self.db_public_key, 0o600, POSTGRES)
         write_file(os.path.join(a.etc_pgbouncer, 'pgbouncer.ini'), PGBOUNCER_INI.format(
             cluster=self.cluster, run_dir=a.run_dir, addr=a.addr, port=PGBOUNCER_PORT), 0o640, POSTGRES)
+        write_file(os.path.join(a.etc_pgbouncer, 'pgbouncer_hba.conf'), PGBOUNCER_HBA, 0o640, POSTGRES)
         write_file(os.path.join(a.etc_pgbouncer, 'userlist.txt'), '', 0o600, POSTGRES)
         write_file(os.path.join(a.etc_pgbouncer, 'databases', f'{self.cluster}.ini'), '', 0o600, POSTGRES)
         write_file(os.path.join(a.dir, 'sudoers.d', 'pgbouncer'),
@@ -1094,6 +1241,63 @@ INSERT INTO {schema}.repl_nodes VALUES {node_rows};
     def reload_count(self, i):
         """How many times `service pgbouncer reload` ran on app server i."""
         return len((read_text(self.app_server(i).reload_log) or '').splitlines())
+
+    def console_reload_count(self, i):
+        """How many RELOAD commands app server i's PgBouncer took on its admin console."""
+        return (read_text(self.app_server(i).pgbouncer_log) or '').count('LOG RELOAD command issued')
+
+    def pgbouncer_reload_count(self, i):
+        """How many times app server i's PgBouncer re-read its configuration, by SIGHUP
+        (service pgbouncer reload) or by RELOAD on its admin console (from its log)."""
+        text = read_text(self.app_server(i).pgbouncer_log) or ''
+        return text.count('LOG got SIGHUP, re-reading config') + text.count('LOG RELOAD command issued')
+
+    def admin_query(self, i, sql, user='pgbouncer', timeout=15):
+        """psql on app server i, as postgres, to its PgBouncer's admin console through the unix
+        socket (as pgdeploy does with admin_conninfo); return (rc, stdout, stderr)."""
+        a = self.app_server(i)
+        proc = a.ns.run([os.path.join(PG_BIN, 'psql'), a.admin_conninfo(user), '-X', '-q', '-A', '-t',
+                         '-v', 'ON_ERROR_STOP=1', '-c', sql],
+                        user=PG_USER, cwd=a.run_dir, check=False, timeout=timeout)
+        return proc.returncode, proc.stdout, proc.stderr
+
+    def app_processes(self, i):
+        """[(pid, argv, state)] of every process in app server i's namespace (state as in
+        /proc/PID/stat: R, S, T for stopped, ...)."""
+        found = []
+        for pid in self.app_server(i).ns.pids():
+            try:
+                with open(f'/proc/{pid}/cmdline', 'rb') as f:
+                    argv = [arg.decode(errors='replace') for arg in f.read().split(b'\0')[:-1]]
+                with open(f'/proc/{pid}/stat') as f:
+                    state = f.read().rsplit(')', 1)[1].split()[0]
+            except OSError:
+                continue
+            found.append((pid, argv, state))
+        return found
+
+    def remote_lock_path(self, i):
+        """Host-side path of the lock pgdeploy's push script takes on app server i
+        (<include dir>/.<cluster>.lock)."""
+        return self.app_server(i).host_path(f'/etc/pgbouncer/databases/.{self.cluster}.lock')
+
+    def hold_remote_lock(self, i):
+        """Take app server i's pgdeploy lock (HeldLock; release() it): a run that has
+        something to write there waits for it, up to its --host-timeout."""
+        return HeldLock(self.remote_lock_path(i))
+
+    def client_session(self, i, db=APP_DB, user=APP_USER, password=APP_PASSWORD):
+        """A ClientSession through app server i's PgBouncer, connected (closed at down())."""
+        env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin'), 'LANG': 'C.UTF-8',
+               'PGHOST': self.app_server(i).addr, 'PGPORT': str(PGBOUNCER_PORT),
+               'PGDATABASE': db, 'PGUSER': user, 'PGPASSWORD': password,
+               'PGCONNECT_TIMEOUT': '3', 'PGSSLMODE': 'disable'}
+        session = ClientSession([os.path.join(PG_BIN, 'psql'), '-X', '-q', '-A', '-t'], env)
+        self._sessions.append(session)
+        if session.query('select 1') is None:
+            raise RigError(f'cannot open a session through app{i} PgBouncer to {db}: '
+                           f'{session.error_output().strip()}')
+        return session
 
     def _pidfile_pid(self, path):
         text = read_text(path)
@@ -1186,6 +1390,9 @@ INSERT INTO {schema}.repl_nodes VALUES {node_rows};
             rc, _, err = self.client_query(i, 'pgbouncer', 'nobody', 'x', 'show version')
             if 'FATAL' not in err:    # a refusal from PgBouncer itself proves it answers
                 raise RigError(f'PgBouncer on {self.apps[i].addr} did not answer: rc {rc} {err}')
+            rc, out, err = self.admin_query(i, 'SHOW VERSION')
+            if rc != 0 or 'PgBouncer' not in out:
+                raise RigError(f'admin console of PgBouncer on {self.apps[i].addr}: rc {rc} {err}')
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             list(pool.map(check_app_server, self.apps))
         return True
@@ -1225,7 +1432,8 @@ def _cmd_up(args):
     if args.notify and not args.agent and not os.environ.get('PGDEPLOY'):
         raise RigError('--notify needs --agent PATH (or PGDEPLOY)')
     rig = Rig(app_servers=args.app_servers, cluster=args.cluster, nodes=args.nodes,
-              base_dir=args.dir, agent=args.agent, event_notification_command=template)
+              base_dir=args.dir, agent=args.agent, event_notification_command=template,
+              admin_console=args.admin_console)
     rig.up()
     if rig.agent_source and os.path.isfile(rig.agent_source):
         rig.install_agent()
@@ -1311,6 +1519,9 @@ def main(argv=None):
     p.add_argument('--notify', action='store_true',
                    help='wire repmgr event_notification_command to pgdeploy as the seed README does')
     p.add_argument('--repmgrd', type=int, action='append', metavar='NODE', help='start repmgrd on NODE')
+    p.add_argument('--admin-console', action='store_true',
+                   help="fill app_servers.admin_conninfo: pgdeploy reloads through PgBouncer's admin "
+                        'console and cuts sessions on the old primary')
     p.add_argument('--verify', action='store_true', help='self-test (ssh login, PgBouncer, repmgr)')
     p.set_defaults(func=_cmd_up)
 
