@@ -23,7 +23,7 @@ Rendered render_all(const ClusterFacts& facts, const Endpoint& primary, const To
   r.userlist = with_header(';', token, render_userlist(facts.users, &r.skipped));
   if (!local_pgpass.empty()) r.pgpass = with_header('#', token, local_pgpass);
   for (const auto& db : facts.databases)
-    if (plain_database_name(db)) r.plain_databases.push_back(db);
+    if (db.find_first_of("\r\n") == std::string::npos) r.databases.push_back(db);
   return r;
 }
 
@@ -50,12 +50,15 @@ PushRequest build_request(const AppServer& server, const Rendered& files,
   req.primary_id = files.token.primary_id;
   req.force = config.force;
   if (!server.admin_conninfo.empty()) {
-    req.admin_psql = shell_quote(server.admin_conninfo) + " -X -q -A -t -v ON_ERROR_STOP=1";
-    for (const auto& db : files.plain_databases) {
-      req.cut_commands.push_back("KILL " + db);
-      req.cut_commands.push_back("RESUME " + db);
-      if (config.drain_sessions) req.pause_commands.push_back("PAUSE " + db);
-      req.resume_commands.push_back("RESUME " + db);
+    // No ON_ERROR_STOP: a database PgBouncer has no pool for yet ("no such database") must not
+    // keep the others from being cut and resumed; the script reports any other error.
+    req.admin_psql = shell_quote(server.admin_conninfo) + " -X -q -A -t";
+    for (const auto& db : files.databases) {
+      std::string name = admin_console_name(db);
+      req.cut_commands.push_back("KILL " + name);
+      req.cut_commands.push_back("RESUME " + name);
+      if (config.drain_sessions) req.pause_commands.push_back("PAUSE " + name);
+      req.resume_commands.push_back("RESUME " + name);
     }
     req.pause_wait_seconds =
         std::max(1, std::min(config.pause_wait_seconds, static_cast<int>(config.host_timeout / 2)));

@@ -34,7 +34,7 @@ struct Rendered {
   std::map<std::string, TokenedFile> includes;  // application_name -> include file
   TokenedFile userlist;
   TokenedFile pgpass;                            // empty content: no local ~/.pgpass
-  std::vector<std::string> plain_databases;     // names listed one per line (for KILL/RESUME)
+  std::vector<std::string> databases;           // every database routed (for KILL/RESUME)
   std::vector<std::string> skipped;             // names no file format can carry
 };
 

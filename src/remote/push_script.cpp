@@ -87,6 +87,11 @@ echo RELOADED
 [ -n "$admin" ] || { echo "SESSIONS not cut: no PgBouncer admin console configured"; exit 0; }
 if [ $paused = 1 ]; then cmds=$resume; said="drained (PAUSE, RESUME)"; else cmds=$cut; said=cut; fi
 out=$(eval "psql $admin $cmds" 2>&1 < /dev/null) || { echo "SESSIONS not cut: $out"; exit 1; }
+errs=''
+for l in $out; do
+  case $l in *"no such database"*) ;; *ERROR*|*FATAL*) errs="$errs $l";; esac
+done
+[ -z "$errs" ] || { echo "SESSIONS not cut:$errs"; exit 1; }
 echo "SESSIONS $said"
 )SH";
   return script;

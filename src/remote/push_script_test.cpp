@@ -164,7 +164,7 @@ TEST_P(PushScript, ANewPrimaryCutsSessionsThroughTheAdminConsole) {
   EXPECT_EQ(o.sessions, "cut");
   std::string log = read_file(dir.path() + "/psql.log");
   EXPECT_NE(log.find("host=/run/pgb port=6432 dbname=pgbouncer|"), std::string::npos) << log;
-  EXPECT_NE(log.find("-c|KILL appdb|-c|RESUME appdb|"), std::string::npos) << log;
+  EXPECT_NE(log.find("-c|KILL \"appdb\"|-c|RESUME \"appdb\"|"), std::string::npos) << log;
 }
 
 TEST_P(PushScript, ASwitchoverDrainsSessionsWithABoundedPause) {
@@ -175,7 +175,7 @@ TEST_P(PushScript, ASwitchoverDrainsSessionsWithABoundedPause) {
   ASSERT_EQ(o.status, PushOutcome::Status::written) << o.detail;
   EXPECT_EQ(o.sessions, "drained (PAUSE, RESUME)");
   std::string log = read_file(dir.path() + "/psql.log");
-  auto pause = log.find("-c|PAUSE appdb|"), resume = log.find("-c|RESUME appdb|");
+  auto pause = log.find("-c|PAUSE \"appdb\"|"), resume = log.find("-c|RESUME \"appdb\"|");
   ASSERT_NE(pause, std::string::npos) << log;
   ASSERT_NE(resume, std::string::npos) << log;
   EXPECT_LT(pause, resume);
@@ -195,7 +195,20 @@ TEST_P(PushScript, APauseThatDoesNotFinishFallsBackToTheCut) {
   EXPECT_LT(seconds_since(start), 5.0);
   ASSERT_EQ(o.status, PushOutcome::Status::written) << o.detail;
   EXPECT_EQ(o.sessions, "cut");
-  EXPECT_NE(read_file(dir.path() + "/psql.log").find("-c|KILL appdb|"), std::string::npos);
+  EXPECT_NE(read_file(dir.path() + "/psql.log").find("-c|KILL \"appdb\"|"), std::string::npos);
+}
+
+TEST_P(PushScript, AdminConsoleErrorsAreReportedButUnknownDatabasesAreNot) {
+  server.admin_conninfo = "host=/run/pgb port=6432 dbname=pgbouncer";
+  ASSERT_EQ(push(files(1, 1, 100)).status, PushOutcome::Status::written);
+  write_file(dir.path() + "/bin/psql", "#!/bin/sh\necho 'ERROR:  no such database: appdb' >&2\n");
+  PushOutcome o = push(files(2, 2, 10));
+  EXPECT_EQ(o.status, PushOutcome::Status::written) << o.detail;
+  EXPECT_EQ(o.sessions, "cut");
+  write_file(dir.path() + "/bin/psql", "#!/bin/sh\necho 'ERROR:  admin access needed' >&2\n");
+  o = push(files(3, 3, 10));
+  EXPECT_EQ(o.status, PushOutcome::Status::failed);
+  EXPECT_NE(o.detail.find("admin access needed"), std::string::npos) << o.detail;
 }
 
 TEST_P(PushScript, WithoutAnAdminConsoleTheReportSaysSessionsWereNotCut) {

@@ -28,6 +28,8 @@ std::string quote_connstr_value(const std::string& value) {
   return out + "'";
 }
 
+std::string admin_console_name(const std::string& name) { return quote_auth_field(name); }
+
 std::string quote_auth_field(const std::string& field) {
   std::string out = "\"";
   for (char c : field) {

@@ -18,6 +18,10 @@ bool plain_database_name(const std::string& name);
 // quotes doubled (PgBouncer's own parser, not libpq's).
 std::string quote_connstr_value(const std::string& value);
 
+// A database name as an argument of an admin console command (KILL, PAUSE, RESUME): in double
+// quotes with double quotes doubled, which the console accepts for any name.
+std::string admin_console_name(const std::string& name);
+
 // A field of userlist.txt: in double quotes, with double quotes doubled.
 std::string quote_auth_field(const std::string& field);
 

@@ -421,6 +421,12 @@ echo "service (pgdeploy rig): unsupported: $*" >&2
 exit 1
 """
 
+SERVICE_FAILING = """#!/bin/sh
+# Rig stand-in for service(8) on {name}, broken on purpose (Rig.fail_reloads).
+echo "service (pgdeploy rig): pgbouncer reload fails on purpose" >&2
+exit 1
+"""
+
 SSHD_CONFIG = """ListenAddress {addr}:22
 HostKey {sshd_dir}/ssh_host_ed25519_key
 PidFile {pidfile}
@@ -1241,6 +1247,15 @@ INSERT INTO {schema}.repl_nodes VALUES {node_rows};
     def reload_count(self, i):
         """How many times `service pgbouncer reload` ran on app server i."""
         return len((read_text(self.app_server(i).reload_log) or '').splitlines())
+
+    def fail_reloads(self, i, failing=True):
+        """Make app server i's `service pgbouncer reload` fail (exit 1, PgBouncer not told),
+        or work again. The script is bind-mounted: it is rewritten in place, same inode."""
+        a = self.app_server(i)
+        text = (SERVICE_FAILING if failing else SERVICE_SCRIPT).format(
+            name=a.name, pidfile=a.pgbouncer_pidfile, reload_log=a.reload_log)
+        with open(os.path.join(a.dir, 'service'), 'w') as f:
+            f.write(text)
 
     def console_reload_count(self, i):
         """How many RELOAD commands app server i's PgBouncer took on its admin console."""
