@@ -107,7 +107,7 @@ int run_agent(const Options& opts, std::ostream& out, std::ostream& err) {
   std::string pgpass = read_local_pgpass();
   Rendered files = render_all(facts, report.endpoint, token, pgpass);
   for (const auto& s : files.skipped)
-    report.warnings.push_back(s + " cannot be written to PgBouncer's files (line break): left out");
+    report.warnings.push_back(s + " cannot be written to PgBouncer's files: left out");
   if (pgpass.empty()) report.warnings.push_back("no local ~/.pgpass: none copied to app servers");
   if (opts.dry_run) {
     for (const auto& [app, text] : files.includes)

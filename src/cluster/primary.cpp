@@ -78,7 +78,7 @@ PrimaryDecision decide_primary(const std::vector<Node>& nodes, const std::vector
     refusal = "repmgr's catalog names " + node_label(named) + " as primary, but the writable node " +
               "on the newest timeline is " + node_label(*node_of(best[0]->node_id));
   }
-  if (local && local->writable && (best.size() != 1 || best[0] != local)) {
+  if (local && local->writable && local->timeline < newest) {
     refusal = "this node is a stale primary (writable on timeline " +
               std::to_string(local->timeline) + ", newest seen " + std::to_string(newest) +
               "); " + refusal;

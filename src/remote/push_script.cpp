@@ -33,7 +33,10 @@ while IFS=' ' read -r size digest flags path; do
   files="$files$size $digest $flags $path$nl"
 done
 [ "$size" = end ] || fail "malformed request"
-[ $changed = 0 ] && { echo UNCHANGED; exit 0; }
+# A reload or session cut that failed leaves "pending <old primary>" behind: the next run redoes it,
+# although the files themselves are up to date.
+pending=${lock%.lock}.pending
+[ $changed = 0 ] && [ ! -s "$pending" ] && { echo UNCHANGED; exit 0; }
 exec 9>>"$lock" || fail "cannot open lock file $lock"
 flock -w "$wait" 9 || fail "another agent holds $lock"
 IFS=$nl
@@ -52,8 +55,13 @@ for f in $files; do
     echo "NEWER $first"; exit 0
   fi
 done
-moves=''
 doreload=0
+if [ -s "$pending" ]; then
+  IFS=' ' read -r word was < "$pending"
+  [ -n "$was" ] && oldprimary=$was
+  doreload=1
+fi
+moves=''
 for f in $files; do
   entry "$f"
   first_line "$path"
@@ -75,23 +83,31 @@ done
 [ $doreload = 1 ] || exit 0
 moved=0
 [ -n "$oldprimary" ] && [ "$oldprimary" != "$primary" ] && moved=1
+echo "pending $oldprimary" > "$pending" || fail "cannot write $pending"
 paused=0
+tried=0
 if [ $moved = 1 ] && [ -n "$admin" ] && [ -n "$pause" ]; then
+  tried=1
   eval "timeout $pausewait psql $admin $pause" > /dev/null 2>&1 < /dev/null && paused=1
 fi
 out=$(eval "$reload" 2>&1 < /dev/null) || {
-  [ $paused = 1 ] && eval "psql $admin $resume" > /dev/null 2>&1 < /dev/null
+  # Never leave a database paused: resume whatever the PAUSE reached, finished or not.
+  [ $tried = 1 ] && eval "psql $admin $resume" > /dev/null 2>&1 < /dev/null
   echo "RELOAD-FAILED $out"; exit 1; }
 echo RELOADED
+said=''
+if [ $moved = 1 ] && [ -n "$admin" ]; then
+  if [ $paused = 1 ]; then cmds=$resume; said="drained (PAUSE, RESUME)"; else cmds=$cut; said=cut; fi
+  out=$(eval "psql $admin $cmds" 2>&1 < /dev/null) || { echo "SESSIONS not cut: $out"; exit 1; }
+  errs=''
+  for l in $out; do
+    case $l in *"no such database"*) ;; *ERROR*|*FATAL*) errs="$errs $l";; esac
+  done
+  [ -z "$errs" ] || { echo "SESSIONS not cut:$errs"; exit 1; }
+fi
+: > "$pending"
 [ $moved = 1 ] || exit 0
-[ -n "$admin" ] || { echo "SESSIONS not cut: no PgBouncer admin console configured"; exit 0; }
-if [ $paused = 1 ]; then cmds=$resume; said="drained (PAUSE, RESUME)"; else cmds=$cut; said=cut; fi
-out=$(eval "psql $admin $cmds" 2>&1 < /dev/null) || { echo "SESSIONS not cut: $out"; exit 1; }
-errs=''
-for l in $out; do
-  case $l in *"no such database"*) ;; *ERROR*|*FATAL*) errs="$errs $l";; esac
-done
-[ -z "$errs" ] || { echo "SESSIONS not cut:$errs"; exit 1; }
+[ -n "$said" ] || { echo "SESSIONS not cut: no PgBouncer admin console configured"; exit 0; }
 echo "SESSIONS $said"
 )SH";
   return script;

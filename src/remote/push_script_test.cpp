@@ -155,6 +155,37 @@ TEST_P(PushScript, AFailedReloadIsReportedWithItsOutput) {
   EXPECT_NE(o.detail.find("sudo: a password is required"), std::string::npos) << o.detail;
 }
 
+TEST_P(PushScript, AFailedReloadIsRedoneByTheNextRunWithTheSessionCut) {
+  server.admin_conninfo = "host=/run/pgb port=6432 dbname=pgbouncer";
+  ASSERT_EQ(push(files(1, 1, 100)).status, PushOutcome::Status::written);
+  config.reload_command = "exit 1";
+  EXPECT_EQ(push(files(2, 2, 10)).status, PushOutcome::Status::failed);
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/psql.log"));
+  config.reload_command = "echo reload >> " + dir.path() + "/reloads";
+  PushOutcome o = push(files(2, 2, 20));  // same files: only the reload and the cut are due
+  EXPECT_EQ(o.status, PushOutcome::Status::written) << o.detail;
+  EXPECT_TRUE(o.changed.empty());
+  EXPECT_TRUE(o.reloaded);
+  EXPECT_EQ(o.sessions, "cut");
+  EXPECT_EQ(push(files(2, 2, 30)).status, PushOutcome::Status::unchanged);
+}
+
+TEST_P(PushScript, ADrainNeverLeavesADatabasePausedWhenTheReloadFails) {
+  server.admin_conninfo = "host=/run/pgb port=6432 dbname=pgbouncer";
+  config.drain_sessions = true;
+  config.pause_wait_seconds = 1;
+  ASSERT_EQ(push(files(1, 1, 100)).status, PushOutcome::Status::written);
+  write_file(dir.path() + "/bin/psql", "#!/bin/sh\nprintf '%s|' \"$@\" >> " + dir.path() +
+                                           "/psql.log\ncase \"$*\" in *PAUSE*) exec sleep 30;; esac\n");
+  config.reload_command = "exit 1";
+  EXPECT_EQ(push(files(2, 2, 10)).status, PushOutcome::Status::failed);
+  std::string log = read_file(dir.path() + "/psql.log");
+  auto pause = log.find("PAUSE \"appdb\""), resume = log.find("RESUME \"appdb\"");
+  ASSERT_NE(pause, std::string::npos) << log;
+  ASSERT_NE(resume, std::string::npos) << log;
+  EXPECT_LT(pause, resume);
+}
+
 TEST_P(PushScript, ANewPrimaryCutsSessionsThroughTheAdminConsole) {
   server.admin_conninfo = "host=/run/pgb port=6432 dbname=pgbouncer";
   ASSERT_EQ(push(files(1, 1, 100)).status, PushOutcome::Status::written);

@@ -46,16 +46,20 @@ std::string render_databases(const Endpoint& primary, const std::vector<std::str
                        " port=" + std::to_string(primary.port);
   std::string suffix;
   if (!application_name.empty()) {
-    if (has_line_break(application_name)) skipped->push_back("application_name " + application_name);
+    if (has_line_break(application_name))
+      skipped->push_back("application_name " + application_name + " (line break)");
     else suffix = " application_name=" + quote_connstr_value(application_name);
   }
   std::string out;
   bool fallback = false;
   for (const std::string& db : databases) {
-    if (plain_database_name(db)) {
+    if (db == "pgbouncer") {
+      // PgBouncer reserves this name for its admin console and rejects the whole file over it.
+      skipped->push_back("database pgbouncer (reserved by PgBouncer for its admin console)");
+    } else if (plain_database_name(db)) {
       out += db + " = " + target + " dbname=" + db + suffix + "\n";
     } else if (has_line_break(db)) {
-      skipped->push_back("database " + db);
+      skipped->push_back("database " + db + " (line break)");
     } else {
       fallback = true;  // reachable under its own name through "*"
     }
@@ -68,7 +72,7 @@ std::string render_userlist(const std::vector<DbUser>& users, std::vector<std::s
   std::string out;
   for (const DbUser& u : users) {
     if (has_line_break(u.name) || has_line_break(u.secret)) {
-      skipped->push_back("user " + u.name);
+      skipped->push_back("user " + u.name + " (line break)");
       continue;
     }
     out += quote_auth_field(u.name) + " " + quote_auth_field(u.secret) + "\n";

@@ -40,6 +40,14 @@ TEST(PgBouncerRender, LineBreaksCannotBeCarried) {
   ASSERT_EQ(skipped.size(), 1u);
 }
 
+TEST(PgBouncerRender, TheReservedNamePgbouncerIsLeftOut) {
+  std::vector<std::string> skipped;
+  EXPECT_EQ(render_databases({"h", 5432}, {"pgbouncer", "a"}, "", &skipped),
+            "a = host=h port=5432 dbname=a\n");
+  ASSERT_EQ(skipped.size(), 1u);
+  EXPECT_NE(skipped[0].find("reserved"), std::string::npos);
+}
+
 TEST(PgBouncerRender, PlainNames) {
   EXPECT_TRUE(plain_database_name("App_DB-1.x"));
   EXPECT_FALSE(plain_database_name(""));

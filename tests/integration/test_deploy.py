@@ -81,12 +81,16 @@ class DeployTest(RigTestCase):
         self.assertEqual(self.reloads_after_first, {i: 1 for i in self.SERVERS})
 
     def test_no_temporary_files_left(self):
-        def listing(path):     # a lock file (*.lock) may stay; temporary files must not
-            return sorted(f for f in os.listdir(path) if not f.endswith('.lock') and f != support.rig.MARKER)
+        def listing(path):     # the lock and the (empty) reload-pending marker stay; temporary files must not
+            return sorted(f for f in os.listdir(path)
+                          if not f.endswith(('.lock', '.pending')) and f != support.rig.MARKER)
         for i in self.SERVERS:
             a = self.rig.app_server(i)
-            self.assertEqual(listing(a.etc_pgbouncer), ['databases', 'pgbouncer.ini', 'userlist.txt'])
+            self.assertEqual(listing(a.etc_pgbouncer), ['databases', 'pgbouncer.ini', 'pgbouncer_hba.conf',
+                                                        'userlist.txt'])
             self.assertEqual(listing(os.path.join(a.etc_pgbouncer, 'databases')), [f'{self.rig.cluster}.ini'])
+            pending = os.path.join(a.etc_pgbouncer, 'databases', f'.{self.rig.cluster}.pending')
+            self.assertEqual(os.path.getsize(pending), 0, 'the reload went through: nothing may be pending')
             self.assertEqual(listing(a.home), ['.ssh'] if i == 3 else ['.pgpass', '.ssh'])
 
     def test_host_keys_recorded_in_known_hosts(self):

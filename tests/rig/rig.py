@@ -912,6 +912,11 @@ CREATE DATABASE {APP_DB} OWNER {APP_USER};""", db='postgres', user=PG_USER)
         self.repmgr(n, '-h', '127.0.0.1', '-p', str(self.node_port(1)), '-U', 'repmgr', '-d', 'repmgr',
                     'standby', 'clone', '--fast-checkpoint')
         self._pg_ctl(n, 'start')
+        # `standby register` refuses a standby still in state "catchup" ("local node not
+        # attached to primary"): seen with two standbys cloned at once on a loaded machine.
+        wait_for(lambda: self.psql(1, 'SELECT state FROM pg_stat_replication '
+                                      f"WHERE application_name = 'node{n}'") == [['streaming']],
+                 30, f'node{n} streaming from node1', 0.1)
         self.repmgr(n, 'standby', 'register')
 
     def repmgr(self, n, *args, **kwargs):

@@ -1,0 +1,45 @@
+#!/usr/bin/python3
+"""Fencing when a reload fails: the deploy after a failover writes app1's files but PgBouncer
+there is not reloaded (its `service pgbouncer reload` fails), so pgdeploy exits 3 and names
+app1. Once reloads work again, running pgdeploy again must bring app1's PgBouncer to the new
+primary: the files on disk are not what PgBouncer runs."""
+
+import unittest
+
+import support
+from support import RigTestCase
+
+SERVERS = (1, 2)
+BROKEN = 1
+
+
+class FailedReloadTest(RigTestCase):
+    rig_options = {'app_servers': len(SERVERS)}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.require(cls.run_agent(), 0, 'first deploy (node1)')
+        cls.rig.fail_reloads(BROKEN)
+        cls.rig.stop_node(1, 'immediate')
+        cls.rig.promote(2)
+        cls.failed = cls.run_agent(node=2)
+        cls.rig.fail_reloads(BROKEN, False)
+
+    def test_failed_reload_is_reported(self):
+        self.assertExit(self.failed, 3)
+        self.assertRegex(self.server_line(self.failed, BROKEN),
+                         r': FAILED .*reload failed: .*pgbouncer reload fails on purpose')
+        self.assertRegex(self.server_line(self.failed, 2), r': updated \(main\.ini')
+        self.assertReaches(2, port=5442)
+
+    def test_rerun_after_the_failed_reload_brings_pgbouncer_to_node2(self):
+        result = self.run_agent(node=2)
+        self.assertExit(result, 0)
+        self.assertNotRegex(self.server_line(result, BROKEN), r': unchanged\b',
+                            'the files are current, but PgBouncer never loaded them')
+        self.wait_reaches([BROKEN], port=5442, timeout=10)
+
+
+if __name__ == '__main__':
+    support.main()
