@@ -1,0 +1,793 @@
+#!/usr/bin/python3
+"""pgdeploy benchmark: the agent against OpenSSH on a real loopback rig.
+
+    /usr/bin/python3 bench/run.py --agent build/pgdeploy [--sizes 1,10,30,100] [--repeat 5]
+                                  [--latency-ms 25] [--e2e] [--json-out FILE]
+
+Needs root (the rig: namespaces, sshd, PgBouncer, PostgreSQL + repmgr). Runs
+itself inside a private network namespace (re-executes under `unshare --net`),
+so nothing it starts is reachable from, or collides with, anything else on the
+machine. Prints tables and writes every raw measurement as JSON. It reports;
+it exits 0 even when a measurement failed (the failure is in the output).
+
+See bench/README.md for what each column means.
+"""
+
+import argparse
+import asyncio
+import concurrent.futures
+import hashlib
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+sys.dont_write_bytecode = True    # keep bench/ free of __pycache__
+import pgwire  # noqa: E402  (bench/, beside this file)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+NETNS_ENV = 'PGDEPLOY_BENCH_NETNS'
+BENCH_ROOT = '/var/lib/pgdeploy-bench'     # not the rig's default root: `rig.py down --all` leaves us be
+PROXY_NET = '127.0.5.'                      # latency proxy i listens on 127.0.5.i:22
+SSH_OPTS = ['-o', 'BatchMode=yes', '-o', 'KexAlgorithms=curve25519-sha256']
+E2E_SERVERS = 30
+
+rig = None          # tests/rig/rig.py, imported after the namespace switch
+
+
+def log(msg):
+    print(f'[bench {time.strftime("%H:%M:%S")}] {msg}', file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------
+# Private network namespace
+
+def own_netns():
+    return os.readlink('/proc/self/ns/net')
+
+
+def enter_private_netns():
+    """Re-execute under `unshare --net` unless this process is that re-execution."""
+    marker = os.environ.get(NETNS_ENV)
+    if marker and marker != own_netns():
+        subprocess.run(['ip', 'link', 'set', 'lo', 'up'], check=True)
+        with open('/proc/self/net/dev') as f:
+            interfaces = [line.split(':')[0].strip() for line in f.readlines()[2:]]
+        if interfaces != ['lo']:
+            sys.exit(f'bench: expected a private network namespace with only lo, found {interfaces}')
+        return
+    if os.geteuid() != 0:
+        sys.exit('bench: needs root (the rig uses namespaces, sshd, PgBouncer, PostgreSQL)')
+    os.environ[NETNS_ENV] = own_netns()
+    argv = ['unshare', '--net', '--', sys.executable, os.path.abspath(__file__)] + sys.argv[1:]
+    os.execvp('unshare', argv)
+
+
+# --------------------------------------------------------------------------
+# Small helpers
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def fmt(v, digits=2, unit=''):
+    if v is None:
+        return '-'
+    return f'{v:.{digits}f}{unit}'
+
+
+def table(headers, rows):
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) if rows else len(str(h))
+              for i, h in enumerate(headers)]
+    line = '  '.join(str(h).rjust(w) for h, w in zip(headers, widths))
+    out = [line, '  '.join('-' * w for w in widths)]
+    out += ['  '.join(str(c).rjust(w) for c, w in zip(r, widths)) for r in rows]
+    return '\n'.join(out)
+
+
+def machine_info(agent):
+    model = '?'
+    with open('/proc/cpuinfo') as f:
+        for line in f:
+            if line.startswith('model name'):
+                model = line.split(':', 1)[1].strip()
+                break
+
+    def version(argv):
+        try:
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+            return (p.stdout + p.stderr).strip().splitlines()[0]
+        except Exception as e:  # report, do not fail
+            return f'? ({e})'
+    with open(agent, 'rb') as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:16]
+    git = subprocess.run(['git', '-C', REPO, 'log', '-1', '--format=%h %cd', '--date=iso'],
+                         capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(['git', '-C', REPO, 'status', '--porcelain', '--', 'src'],
+                           capture_output=True, text=True).stdout.strip()
+    return {
+        'nproc': os.cpu_count(), 'cpu_model': model, 'kernel': platform.release(),
+        'loadavg_start': os.getloadavg(),
+        'agent': f'{version([agent, "--version"])} sha256:{digest} '
+                 f'built {time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(os.stat(agent).st_mtime))}',
+        'git': git + (' (src/ has uncommitted changes)' if dirty else ''),
+        'openssh': version(['ssh', '-V']), 'pgbouncer': version(['pgbouncer', '--version']),
+        'python': platform.python_version(),
+    }
+
+
+# --------------------------------------------------------------------------
+# The rig, with what the benchmark needs on top
+
+class BenchRig:
+    """Wraps a rig.Rig: known_hosts, the launcher, enabling N app servers, the admin console."""
+
+    FILES = None   # set in __init__: the three files the agent writes, as an app server sees them
+
+    def __init__(self, agent, app_servers, notify=None):
+        os.makedirs(BENCH_ROOT, mode=0o755, exist_ok=True)
+        rid = f'{time.strftime("%Y%m%d-%H%M%S")}-{os.getpid()}-{os.urandom(2).hex()}'
+        self.r = rig.Rig(app_servers=app_servers, agent=agent, base_dir=os.path.join(BENCH_ROOT, rid),
+                         event_notification_command=notify)
+        self.n = app_servers
+        self.files = [f'/etc/pgbouncer/databases/{self.r.cluster}.ini', '/etc/pgbouncer/userlist.txt',
+                      f'{rig.PG_HOME}/.pgpass']
+        self.counter = 0
+        self.enabled = None
+
+    def up(self):
+        self.r.up()
+        self.r.install_agent()
+        self.work = rig.make_dir(os.path.join(self.r.dir, 'bench'), 0o755, rig.POSTGRES)
+        self.launcher = os.path.join(self.work, 'launcher.py')
+        shutil.copy(os.path.join(HERE, 'launcher.py'), self.launcher)
+        os.chmod(self.launcher, 0o755)
+        self.write_known_hosts()
+        return self
+
+    def down(self):
+        self.r.down()
+
+    def addr(self, i):
+        return self.r.app_server(i).addr
+
+    def write_known_hosts(self):
+        """Every app server's host key under its own address and its proxy address, so that
+        neither OpenSSH nor the agent meets an unknown host (the agent would record it)."""
+        lines = []
+        for i in range(1, self.n + 1):
+            key = self.r.host_public_key(i)
+            lines += [f'{self.addr(i)} {key}', f'{PROXY_NET}{i} {key}']
+        rig.write_file(self.r.known_hosts_path(), '\n'.join(lines) + '\n', 0o600, rig.POSTGRES)
+
+    # ---- catalog ----------------------------------------------------------
+
+    def sql(self, text):
+        return self.r.psql(self.r.primary_node(), text)
+
+    def enable(self, n):
+        if self.enabled != n:
+            self.sql(f'UPDATE repmgr.app_servers SET enabled = (substring(name from 4)::int <= {n})')
+            self.enabled = n
+
+    def set_targets(self, net):
+        """Point app_servers.ip_addr at 127.0.1.i (the sshd) or PROXY_NET.i (its latency proxy)."""
+        self.sql(f"UPDATE repmgr.app_servers SET ip_addr = '{net}' || substring(name from 4)")
+
+    def admin_conninfo(self, i):
+        """PgBouncer's admin console through app server i's unix socket, as user "pgbouncer":
+        PgBouncer admits the OS user it runs as (postgres) under that name without a
+        password, whatever auth_type says. The rig's own answer where it has one."""
+        app = self.r.app_server(i)
+        own = getattr(app, 'admin_conninfo', None)
+        if callable(own):
+            return own()
+        return f'host={app.run_dir} port={rig.PGBOUNCER_PORT} dbname=pgbouncer user=pgbouncer'
+
+    def setup_admin_console(self):
+        """Give app_servers an admin_conninfo column unless the rig's table has one."""
+        cols = self.sql("SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                        "'repmgr' AND table_name = 'app_servers' AND column_name = 'admin_conninfo'")
+        if not cols:
+            self.sql("ALTER TABLE repmgr.app_servers ADD COLUMN admin_conninfo TEXT DEFAULT ''")
+        return not cols
+
+    def set_admin(self, on):
+        if on:
+            self.sql("UPDATE repmgr.app_servers SET admin_conninfo = CASE substring(name from 4)::int "
+                     + ' '.join(f'WHEN {i} THEN {rig.sql_literal(self.admin_conninfo(i))}'
+                                for i in range(1, self.n + 1)) + " END")
+        else:
+            self.sql("UPDATE repmgr.app_servers SET admin_conninfo = ''")
+
+    # ---- files on the app servers --------------------------------------------
+
+    def host_file(self, i, path):
+        return self.r.app_server(i).host_path(path)
+
+    def mutated(self, text, tag):
+        """text with its header's digest replaced: the agent must rewrite the file."""
+        first, sep, rest = text.partition('\n')
+        if ' digest=' not in first:
+            raise rig.RigError(f'no pgdeploy header in {first!r}')
+        return re.sub(r' digest=\S*$', f' digest={tag}', first) + sep + rest
+
+    def alter_all(self, n):
+        """Untimed: change every file the agent writes on app servers 1..n."""
+        self.counter += 1
+        tag = f'bench-{self.counter}'
+        for i in range(1, n + 1):
+            for path in self.files:
+                host = self.host_file(i, path)
+                rig.write_file(host, self.mutated(rig.read_text(host), tag), 0o600, rig.POSTGRES)
+
+    # ---- running things inside the DB host ---------------------------------------
+
+    def launch(self, jobs, timeout=180, env=None):
+        """Start jobs (dicts: argv, optional stdin text) all at once as postgres in the DB host."""
+        self.counter += 1
+        d = os.path.join(self.work, f'run{self.counter}')
+        rig.make_dir(d, 0o700, rig.POSTGRES)
+        spec_jobs = []
+        for k, job in enumerate(jobs):
+            entry = {'argv': job['argv'], 'stdout': f'{d}/{k}.out', 'stderr': f'{d}/{k}.err'}
+            if job.get('stdin') is not None:
+                entry['stdin'] = rig.write_file(f'{d}/{k}.in', job['stdin'], 0o600, rig.POSTGRES)
+            spec_jobs.append(entry)
+        spec = rig.write_file(f'{d}/spec.json', json.dumps(
+            {'timeout': timeout, 'env': rig.postgres_env(env), 'jobs': spec_jobs}), 0o600, rig.POSTGRES)
+        proc = self.r.dbhost.run(['/usr/bin/python3', self.launcher, spec], user=rig.PG_USER,
+                                 cwd=self.work, timeout=timeout + 30)
+        shutil.rmtree(d, ignore_errors=True)
+        return json.loads(proc.stdout)
+
+    def agent_argv(self, extra=()):
+        return [self.r.agent_path, '-c', self.r.cluster, '-p', self.r.conninfo(1), '--json', *extra]
+
+
+# --------------------------------------------------------------------------
+# Measurements
+
+def ssh_argv(addr, command):
+    return ['ssh', *SSH_OPTS, f'postgres@{addr}', command]
+
+
+def parallel_ssh(br, addrs, command, stdins=None):
+    jobs = [{'argv': ssh_argv(a, command if isinstance(command, str) else command[k]),
+             'stdin': stdins[k] if stdins else None} for k, a in enumerate(addrs)]
+    res = br.launch(jobs)
+    failures = [(addrs[k], j['rc'], j['stderr'].strip()[-200:]) for k, j in enumerate(res['jobs'])
+                if j['rc'] != 0]
+    return {'wall': res['wall'], 'failed': len(failures), 'errors': failures[:3],
+            'client_cpu': sum(j['user'] + j['sys'] for j in res['jobs']),
+            'timed_out': res['timed_out']}
+
+
+def peer_script(files, reload_command):
+    """One ssh per host, the files on stdin: write each atomically, then reload."""
+    steps = ['umask 077']
+    for path, size in files:
+        d, b = os.path.dirname(path), os.path.basename(path)
+        q = path.replace(rig.PG_HOME, '"$HOME"', 1) if path.startswith(rig.PG_HOME + '/') else path
+        qd = d.replace(rig.PG_HOME, '"$HOME"', 1) if d.startswith(rig.PG_HOME) else d
+        tmp = f'{qd}/.{b}.peer-$$'
+        steps.append(f'head -c {size} > {tmp} && mv -f {tmp} {q}')
+    steps.append(reload_command)
+    return ' && '.join(steps)
+
+
+def peer(br, n, admin):
+    """N parallel OpenSSH sessions doing the agent's remote work (write 3 files atomically, reload)."""
+    br.counter += 1
+    tag = f'peer-{br.counter}'
+    commands, stdins = [], []
+    for i in range(1, n + 1):
+        contents = [br.mutated(rig.read_text(br.host_file(i, p)), tag) for p in br.files]
+        reload_command = (f"psql {shlex.quote(br.admin_conninfo(i))} -X -q -c RELOAD" if admin
+                          else 'sudo -n service pgbouncer reload')
+        commands.append(peer_script([(p, len(c.encode())) for p, c in zip(br.files, contents)],
+                                    reload_command))
+        stdins.append(''.join(contents))
+    return parallel_ssh(br, [br.addr(i) for i in range(1, n + 1)], commands, stdins)
+
+
+def agent(br, n, expect, extra=()):
+    """One agent run; expect 'updated' (full deploy) or 'unchanged' (re-run)."""
+    res = br.launch([{'argv': br.agent_argv(extra)}])
+    job = res['jobs'][0]
+    out = {'wall': res['wall'], 'rc': job['rc'], 'wait4_cpu': job['user'] + job['sys'],
+           'wait4_rss_kb': job['maxrss_kb'], 'timed_out': res['timed_out']}
+    try:
+        report = json.loads(job['stdout'])
+    except ValueError:
+        out.update(lost=n, error=f'no JSON report (exit {job["rc"]}): {job["stderr"][-400:]}')
+        return out
+    servers = report.get('servers', [])
+    counts = {}
+    for s in servers:
+        counts[s['result']] = counts.get(s['result'], 0) + 1
+    good = [s for s in servers if s['result'] == expect
+            and (expect != 'updated' or (len(s.get('changed', [])) == 3 and s.get('reloaded')))]
+    errors = [f"{s['address']}: {s['result']} {s.get('error', '')} changed={len(s.get('changed', []))}"
+              for s in servers if s not in good]
+    host_seconds = sorted(s['seconds'] for s in servers)
+    out.update(
+        agent_seconds=report.get('seconds'), cpu=report.get('cpu_seconds'),
+        rss_kb=report.get('max_rss_kb'), counts=counts, servers=len(servers),
+        lost=n - len(good),
+        errors=errors[:5], notes=sorted({s['note'] for s in servers if s.get('note')})[:3],
+        host_median=median(host_seconds), host_max=host_seconds[-1] if host_seconds else None)
+    if job['rc'] != 0:
+        out['error'] = f'exit {job["rc"]}: {job["stderr"][-300:]}'
+    return out
+
+
+def record(results, key, value):
+    results.setdefault(key, []).append(value)
+    bad = value.get('lost') or value.get('failed') or value.get('error')
+    if bad:
+        log(f'  {key}: {bad if not isinstance(bad, int) else ""} '
+            f'{value.get("errors") or value.get("error") or ""}')
+
+
+def bench_size(br, n, repeat, breakdown):
+    log(f'N={n}: {repeat} repetitions')
+    br.enable(n)
+    addrs = [br.addr(i) for i in range(1, n + 1)]
+    res = {}
+    for rep in range(repeat):
+        br.set_admin(False)
+        record(res, 'floor', parallel_ssh(br, addrs, 'true'))
+        record(res, 'peer_sudo', peer(br, n, admin=False))
+        br.alter_all(n)
+        record(res, 'agent_sudo', agent(br, n, 'updated'))
+        record(res, 'rerun', agent(br, n, 'unchanged'))
+        br.set_admin(True)
+        record(res, 'peer_admin', peer(br, n, admin=True))
+        br.alter_all(n)
+        record(res, 'agent_admin', agent(br, n, 'updated'))
+        record(res, 'rerun_admin', agent(br, n, 'unchanged'))
+        if breakdown:
+            for name, cmd in breakdown_commands(br, n):
+                record(res, f'breakdown:{name}', parallel_ssh(br, addrs, cmd))
+        log(f'  N={n} rep {rep + 1}: floor {res["floor"][-1]["wall"]:.2f}s '
+            f'peer {res["peer_sudo"][-1]["wall"]:.2f}s agent {res["agent_sudo"][-1]["wall"]:.2f}s '
+            f're-run {res["rerun"][-1]["wall"]:.2f}s | admin: peer {res["peer_admin"][-1]["wall"]:.2f}s '
+            f'agent {res["agent_admin"][-1]["wall"]:.2f}s')
+    br.set_admin(False)
+    return res
+
+
+def breakdown_commands(br, n):
+    """What the remote work costs, piece by piece (the issue's N = 10 breakdown): the same
+    N parallel logins, each running only this."""
+    admin = [f"psql {shlex.quote(br.admin_conninfo(i))} -X -q -c RELOAD" for i in range(1, n + 1)]
+    return [
+        ('true', 'true'),
+        ('cat > tmp && mv', 'umask 077 && cat > /etc/pgbouncer/.bench.tmp && '
+                            'mv -f /etc/pgbouncer/.bench.tmp /etc/pgbouncer/.bench'),
+        ('3x (head -c > tmp && mv) + flock',
+         'umask 077 && for f in a b c; do head -c 0 > /etc/pgbouncer/.b.$f && '
+         'mv -f /etc/pgbouncer/.b.$f /etc/pgbouncer/.bb.$f; done && flock -w 1 /etc/pgbouncer/.bench.lock true'),
+        ('sudo -n service pgbouncer reload', 'sudo -n service pgbouncer reload'),
+        ('psql (pg_wrapper) ... -c RELOAD', admin),
+        (f'{rig.PG_BIN}/psql ... -c RELOAD', [f'{rig.PG_BIN}/{c}' for c in admin]),
+    ]
+
+
+# ---- latency ----------------------------------------------------------------------
+
+class LatencyProxy:
+    def __init__(self, delay_ms, count):
+        maps = [f'--map={PROXY_NET}{i}:22={rig.APP_NET}{i}:22' for i in range(1, count + 1)]
+        self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, 'latency_proxy.py'),
+                                      f'--delay-ms={delay_ms}', *maps],
+                                     stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+        line = self.proc.stdout.readline()
+        if line.strip() != 'ready':
+            self.close()
+            raise rig.RigError(f'latency proxy did not start: {line!r}')
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def bench_latency(br, delay_ms, sizes, repeat):
+    res = {}
+    br.set_admin(False)
+    try:
+        br.set_targets(PROXY_NET)
+        for delay in (0, delay_ms):
+            proxy = LatencyProxy(delay, max(sizes))
+            try:
+                for n in sizes:
+                    br.enable(n)
+                    addrs = [f'{PROXY_NET}{i}' for i in range(1, n + 1)]
+                    for rep in range(repeat):
+                        record(res, f'{n}:{delay}:ssh', parallel_ssh(br, addrs, 'true'))
+                        br.alter_all(n)
+                        record(res, f'{n}:{delay}:agent', agent(br, n, 'updated'))
+                        record(res, f'{n}:{delay}:rerun', agent(br, n, 'unchanged'))
+                    log(f'  latency {delay} ms, N={n}: ssh {median(r["wall"] for r in res[f"{n}:{delay}:ssh"]):.3f}s '
+                        f'agent {median(r["wall"] for r in res[f"{n}:{delay}:agent"]):.3f}s')
+            finally:
+                proxy.close()
+    finally:
+        br.set_targets(rig.APP_NET)
+    return res
+
+
+# ---- end to end -----------------------------------------------------------------
+
+WRAPPER = """#!/bin/bash
+# pgdeploy bench: time each event_notification_command run, then pass its exit code on.
+s=$EPOCHREALTIME
+echo "$s" >> {log_dir}/notify-starts.log
+"$@" >> {log_dir}/agent-output.log 2>&1
+rc=$?
+printf '%s %s %s %s\\n' "$s" "$EPOCHREALTIME" "$rc" "$*" >> {log_dir}/notify-timeline.log
+exit $rc
+"""
+
+SEED_TEMPLATE = '{agent} -c {cluster} -p "host=127.0.0.1 port={port} user=repmgr dbname=repmgr"'
+E2E_VARIANTS = {
+    'none': None,                                                           # no agent: repmgrd alone
+    'seed': SEED_TEMPLATE,                                                  # the seed README's form
+    'placeholders': SEED_TEMPLATE + ' --event %e --node-id %n --success %s',
+}
+
+
+async def e2e_poll(br, servers, timeout=60.0, follow=True):
+    """kill -9 node1's postmaster; time node2 becoming writable and every PgBouncer leading to it."""
+    r = br.r
+    loop = asyncio.get_running_loop()
+    reader, writer = await pgwire.connect('127.0.0.1', r.node_port(2), 'repmgr', 'repmgr')
+    t = {}
+    pid = r.postmaster_pid(1)
+    t0 = time.monotonic()
+    t0_real = time.time()
+    os.kill(pid, signal.SIGKILL)
+    deadline = t0 + timeout
+
+    async def writable():
+        nonlocal reader, writer
+        while time.monotonic() < deadline:
+            try:
+                if await asyncio.wait_for(pgwire.query_one(reader, writer, 'select pg_is_in_recovery()'), 2) == 'f':
+                    t['writable'] = time.monotonic() - t0
+                    return
+            except Exception:
+                try:
+                    reader, writer = await pgwire.connect('127.0.0.1', r.node_port(2), 'repmgr', 'repmgr')
+                except Exception:
+                    pass
+            await asyncio.sleep(0.01)
+
+    follows, last = {}, {}
+
+    async def follows_node2(i):
+        # One client at a time per PgBouncer: in session mode each waiting client holds (or
+        # waits for) its own server connection, and node2 allows only max_connections = 60:
+        # several at once from 30 PgBouncers would make the measurement fail the failover.
+        # A client that waits inside PgBouncer is served the moment PgBouncer reaches node2.
+        addr = r.app_server(i).addr
+        while time.monotonic() < deadline:
+            try:
+                port = await pgwire.fetch(addr, rig.PGBOUNCER_PORT, rig.APP_USER, rig.APP_DB,
+                                          'select inet_server_port()', rig.APP_PASSWORD, timeout=1.0)
+                last[i] = f'port {port}'
+                if port == str(r.node_port(2)):
+                    follows[i] = time.monotonic() - t0
+                    return
+            except Exception as e:
+                last[i] = f'{type(e).__name__}: {e}'
+            await asyncio.sleep(0.05)
+
+    jobs = [writable()] + ([follows_node2(i) for i in servers] if follow else [])
+    await asyncio.gather(*jobs)
+    pgwire.close(writer)
+    return t0_real, t.get('writable'), follows, last
+
+
+def first_server_login(log_path, port, since):
+    """Seconds after `since` (epoch) of PgBouncer's first server connection to `port`, from its log."""
+    import calendar
+    for line in (rig.read_text(log_path) or '').splitlines():
+        m = re.match(r'(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(\.\d+)? UTC .*@127\.0\.0\.1:' + str(port)
+                     + r' new connection to server', line)
+        if m:
+            t = calendar.timegm(time.strptime(m.group(1), '%Y-%m-%d %H:%M:%S')) + float(m.group(2) or 0)
+            if t >= since:
+                return t - since
+    return None
+
+
+def bench_e2e(agent_path, variant, template, n):
+    log(f'e2e {variant}: rig with {n} app servers, repmgrd on both nodes')
+    br = BenchRig(agent_path, n)
+    out = {'variant': variant}
+    try:
+        br.up()
+        log_dir = os.path.join(br.work, 'e2e')
+        rig.make_dir(log_dir, 0o755, rig.POSTGRES)
+        wrapper = rig.write_file(os.path.join(br.work, 'notify-wrap'), WRAPPER.format(log_dir=log_dir), 0o755)
+        if template:
+            br.r.set_event_notification(f'{wrapper} {template}')
+            first = agent(br, n, 'updated')
+            if first.get('lost'):
+                raise rig.RigError(f'initial deploy failed: {first}')
+        for node in (1, 2):
+            br.r.start_repmgrd(node)
+        before = {i: br.r.reaches(i) for i in (1, n)} if template else {}
+        t0_real, writable, follows, last = asyncio.run(e2e_poll(br, range(1, n + 1), follow=bool(template)))
+        out.update(writable=writable, before=str(before))
+        if template:
+            missing = [i for i in range(1, n + 1) if i not in follows]
+            if missing:   # why: the poller's last answer, psql's answer now, PgBouncer's log
+                out['stuck'] = {i: {'poller': last.get(i), 'psql now': str(br.r.reaches(i)),
+                                    'pgbouncer log': rig.tail(br.r.app_server(i).pgbouncer_log, 8)}
+                                for i in missing[:3]}
+                log(f'  not following: {missing}: {json.dumps(out["stuck"], indent=1)}')
+            out.update(all_follow=None if missing else max(follows.values()),
+                       follow_median=median(follows.values()), not_following=len(missing))
+            if writable is not None and not missing:
+                out['gap'] = out['all_follow'] - writable
+            # let repmgr's remaining notification runs (repmgrd_failover_promote...) finish: wait
+            # until every started run has ended and nothing new started for 1.5 s (20 s at most)
+            def runs():
+                return tuple(len((rig.read_text(os.path.join(log_dir, f)) or '').splitlines())
+                             for f in ('notify-starts.log', 'notify-timeline.log'))
+            quiet_since, seen, until = time.monotonic(), runs(), time.monotonic() + 20
+            while time.monotonic() < until:
+                time.sleep(0.1)
+                now = runs()
+                if now != seen:
+                    seen, quiet_since = now, time.monotonic()
+                elif now[0] == now[1] and time.monotonic() - quiet_since > 1.5:
+                    break
+            timeline = []
+            for line in (rig.read_text(os.path.join(log_dir, 'notify-timeline.log')) or '').splitlines():
+                s, e, rc, cmd = line.split(' ', 3)
+                ev = re.search(r'--event (\S+)', cmd)
+                timeline.append({'start': float(s) - t0_real, 'end': float(e) - t0_real, 'rc': int(rc),
+                                 'seconds': float(e) - float(s), 'event': ev.group(1) if ev else '(seed: none)',
+                                 'port': re.search(r'port=(\d+)', cmd).group(1)})
+            out['notifications'] = timeline
+            reloads = []
+            for i in range(1, n + 1):
+                lines = (rig.read_text(br.r.app_server(i).reload_log) or '').splitlines()
+                if lines:
+                    reloads.append(float(lines[-1].split()[0]) - t0_real)
+            out['last_reload'] = max(reloads) if reloads else None
+            connects = [t for t in (first_server_login(br.r.app_server(i).pgbouncer_log, br.r.node_port(2),
+                                                       t0_real) for i in range(1, n + 1)) if t is not None]
+            out['pgbouncer_to_node2_median'] = median(connects)
+            out['pgbouncer_to_node2_max'] = max(connects) if len(connects) == n else None
+            out['first_reload'] = min(reloads) if reloads else None
+            out['repmgr_log_node2'] = rig.tail(br.r.node_log(2), 40)
+            out['agent_output_tail'] = (rig.read_text(os.path.join(log_dir, 'agent-output.log')) or '')[-3000:]
+        events = br.sql("SELECT event, successful, to_char(event_timestamp, 'HH24:MI:SS.MS') FROM "
+                        "repmgr.events WHERE node_id = 2 ORDER BY event_timestamp DESC LIMIT 6")
+        out['repmgr_events'] = events
+        log(f'  e2e {variant}: writable {fmt(writable)}s, every PgBouncer {fmt(out.get("all_follow"))}s, '
+            f'gap {fmt(out.get("gap"))}s')
+    except Exception as e:
+        out['error'] = f'{type(e).__name__}: {e}'
+        log(f'  e2e {variant} failed: {traceback.format_exc()}')
+    finally:
+        br.down()
+    return out
+
+
+# --------------------------------------------------------------------------
+# Report
+
+def summarize(results, sizes, info, args):
+    lines = []
+    lines.append(f'machine: {info["nproc"]} CPUs, {info["cpu_model"]}, Linux {info["kernel"]}, '
+                 f'load average at start {", ".join(f"{x:.2f}" for x in info["loadavg_start"])}'
+                 + (f', at end {", ".join(f"{x:.2f}" for x in info["loadavg_end"])}' if 'loadavg_end' in info else ''))
+    lines.append(f'agent: {info["agent"]}; repo {info["git"]}')
+    lines.append(f'{info["openssh"]}; {info["pgbouncer"]}; medians of {args.repeat} runs; wall times in s')
+    sz = results.get('sizes', {})
+    if sz:
+        rows, rows2 = [], []
+        for n in sizes:
+            r = sz.get(str(n))
+            if not r:
+                continue
+            m = {k: median(x['wall'] for x in v) for k, v in r.items()}
+            cpu = median(x.get('cpu') for x in r['agent_sudo'])
+            rss = max((x.get('rss_kb') or 0) for k in ('agent_sudo', 'agent_admin', 'rerun') for x in r[k])
+            lost_full = sum(x.get('lost', 0) for k in ('agent_sudo', 'agent_admin') for x in r[k])
+            total_full = n * (len(r['agent_sudo']) + len(r['agent_admin']))
+            rerun_bad = sum(x.get('lost', 0) for k in ('rerun', 'rerun_admin') for x in r[k])
+            ssh_fail = sum(x.get('failed', 0) for k in ('floor', 'peer_sudo', 'peer_admin') for x in r[k])
+            rows.append([n, fmt(m['floor']), fmt(m['peer_sudo']), fmt(m['agent_sudo']),
+                         fmt(m['rerun']), fmt(m['peer_admin']), fmt(m['agent_admin']),
+                         fmt(median(x.get('host_median') for x in r['agent_sudo'])),
+                         fmt(median(x.get('host_max') for x in r['agent_sudo']))])
+            rows2.append([n, fmt(ratio(m['agent_sudo'], m['floor'])), fmt(ratio(m['agent_sudo'], m['peer_sudo'])),
+                          fmt(ratio(m['agent_admin'], m['floor'])), fmt(ratio(m['agent_admin'], m['peer_admin'])),
+                          fmt(ratio(m['rerun'], m['agent_sudo'])),
+                          fmt(cpu * 1000 / n if cpu is not None else None, 1),
+                          fmt(median(x['client_cpu'] for x in r['floor']) * 1000 / n, 1),
+                          fmt(rss / 1024, 1), f'{lost_full}/{total_full}', rerun_bad, ssh_fail])
+        lines.append('\nWall time (s), medians:')
+        lines.append(table(['N', 'floor', 'peer sudo', 'agent sudo', 're-run', 'peer admin', 'agent admin',
+                            'host med', 'host max'], rows))
+        lines.append('\nRatios, cost and correctness:')
+        lines.append(table(['N', 'sudo a/floor', 'sudo a/peer', 'admin a/floor', 'admin a/peer',
+                            're-run/full', 'agent CPU ms/host', 'ssh CPU ms/host', 'agent RSS MB',
+                            'lost updates', 're-run not unchanged', 'ssh failures'], rows2))
+        for n in sizes:
+            r = sz.get(str(n)) or {}
+            bd = [(k.split(':', 1)[1], median(x['wall'] for x in v)) for k, v in r.items()
+                  if k.startswith('breakdown:')]
+            if bd:
+                lines.append(f'\nRemote work, piece by piece (N = {n} parallel OpenSSH logins running only this):')
+                lines.append(table(['remote command', 'wall s', 'minus true'],
+                                   [[k, fmt(v), fmt(v - bd[0][1])] for k, v in bd]))
+    dry = results.get('dry_run')
+    if dry and dry.get('cpu') is not None:
+        lines.append(f'\nagent --dry-run with {max(sizes) if sizes else "?"} servers enabled (catalog, proof, '
+                     f'rendering; no SSH): {fmt(dry["seconds"], 3)} s, CPU {fmt(dry["cpu"] * 1000, 1)} ms, '
+                     f'RSS {fmt(dry["rss_kb"] / 1024, 1)} MB')
+    lat = results.get('latency')
+    if lat:
+        d = args.latency_ms
+        rows = []
+        for n in args.latency_sizes:
+            get = lambda what, delay: median(x['wall'] for x in lat.get(f'{n}:{delay}:{what}', []))
+            row = [n]
+            for what in ('ssh', 'agent', 'rerun'):
+                t0, td = get(what, 0), get(what, d)
+                row += [fmt(td), fmt(ratio(td, 2 * d / 1000)), fmt(ratio((td or 0) - (t0 or 0), 2 * d / 1000) if td else None)]
+            row.append(fmt(ratio(get('agent', d), 2 * d / 1000) - ratio(get('ssh', d), 2 * d / 1000)
+                           if get('agent', d) and get('ssh', d) else None))
+            rows.append(row)
+        lines.append(f'\nRound trips with {d} ms added each way (RTT {2 * d} ms); RT = wall / RTT, '
+                     f'extra RT = (wall - wall through the same proxy at 0 ms) / RTT:')
+        lines.append(table(['N', 'ssh true s', 'RT', 'extra RT', 'agent s', 'RT', 'extra RT',
+                            're-run s', 'RT', 'extra RT', 'agent RT - ssh RT'], rows))
+    e2e = results.get('e2e')
+    if e2e:
+        rows = []
+        for x in e2e:
+            rows.append([x['variant'], fmt(x.get('writable')), fmt(x.get('all_follow')),
+                         fmt(x.get('gap')), fmt(x.get('follow_median')),
+                         fmt(x.get('first_reload')), fmt(x.get('last_reload')),
+                         fmt(x.get('pgbouncer_to_node2_max')),
+                         x.get('not_following', '-') if x.get('variant') != 'none' else '-',
+                         (x.get('error') or '')[:60]])
+        lines.append(f'\nEnd to end (kill -9 of the primary, repmgrd failover, {E2E_SERVERS} app servers), '
+                     's after the kill:')
+        lines.append(table(['variant', 'node2 writable', 'every PgBouncer', 'gap', 'median PgBouncer',
+                            'first reload', 'last reload', 'last server login', 'not following', 'error'], rows))
+        notes = []
+        for x in e2e:
+            for ev in x.get('notifications', []):
+                notes.append([x['variant'], ev['event'], ev['port'], fmt(ev['start']), fmt(ev['end']),
+                              fmt(ev['seconds'] * 1000, 0), ev['rc']])
+        if notes:
+            lines.append('\nevent_notification_command runs (s after the kill):')
+            lines.append(table(['variant', 'event', 'node port', 'start', 'end', 'ms', 'exit'], notes))
+    return '\n'.join(lines)
+
+
+def main():
+    p = argparse.ArgumentParser(description='pgdeploy benchmark (see bench/README.md)')
+    p.add_argument('--agent', default=os.path.join(REPO, 'build', 'pgdeploy'))
+    p.add_argument('--sizes', default='1,10,30,100', help='numbers of app servers (default 1,10,30,100)')
+    p.add_argument('--repeat', type=int, default=5)
+    p.add_argument('--latency-ms', type=float, default=25, help='added delay each way; 0 skips the round trip part')
+    p.add_argument('--latency-sizes', default='1,10')
+    p.add_argument('--e2e', action='store_true', help='also the end-to-end failover measurement')
+    p.add_argument('--e2e-repeat', type=int, default=2)
+    p.add_argument('--e2e-variants', default='none,seed,placeholders')
+    p.add_argument('--no-breakdown', action='store_true', help='skip the remote-work breakdown at N = 10')
+    p.add_argument('--json-out', default=None, help='default: /tmp/pgdeploy-bench-<time>.json')
+    args = p.parse_args()
+    args.sizes = sorted({int(x) for x in args.sizes.split(',') if x})
+    args.latency_sizes = sorted({int(x) for x in args.latency_sizes.split(',') if x}) if args.latency_ms else []
+    args.json_out = args.json_out or f'/tmp/pgdeploy-bench-{time.strftime("%Y%m%d-%H%M%S")}.json'
+    enter_private_netns()
+
+    global rig
+    sys.path.insert(0, os.path.join(REPO, 'tests', 'rig'))
+    sys.path.insert(0, HERE)
+    import rig as rig_module
+    rig = rig_module
+
+    if not os.path.isfile(args.agent):
+        print(f'bench: no agent binary at {args.agent}', file=sys.stderr)
+        return 0
+    # A private copy: others may rebuild build/pgdeploy while we measure.
+    snapshot_dir = tempfile.mkdtemp(prefix='pgdeploy-bench-')
+    agent_path = shutil.copy2(args.agent, os.path.join(snapshot_dir, 'pgdeploy'))
+    info = machine_info(agent_path)
+    results = {'machine': info, 'args': {k: v for k, v in vars(args).items()}, 'sizes': {}}
+    print(f'pgdeploy benchmark: {info["nproc"]} CPUs ({info["cpu_model"]}), agent {info["agent"]}', flush=True)
+
+    def save():
+        with open(args.json_out, 'w') as f:
+            json.dump(results, f, indent=1, default=str)
+
+    try:
+        big = max(args.sizes + args.latency_sizes) if (args.sizes or args.latency_sizes) else 0
+        if big:
+            br = BenchRig(agent_path, big)
+            try:
+                log(f'rig with {big} app servers')
+                br.up()
+                added = br.setup_admin_console()
+                log(f'admin_conninfo column {"added" if added else "present"}; warm-up deploy')
+                br.enable(big)
+                warm = agent(br, big, 'updated')
+                if warm.get('lost'):
+                    log(f'warm-up deploy: {warm}')
+                results['warmup'] = warm
+                dry = br.launch([{'argv': br.agent_argv(['--dry-run'])}])['jobs'][0]
+                # --dry-run prints the include file, then (with --json) the report
+                text = dry['stdout']
+                at = 0 if text.startswith('{') else text.find('\n{') + 1
+                try:
+                    rep = json.JSONDecoder().raw_decode(text[at:])[0] if at >= 0 else {}
+                except ValueError:
+                    rep = {}
+                results['dry_run'] = {'rc': dry['rc'], 'seconds': rep.get('seconds'),
+                                      'cpu': rep.get('cpu_seconds', dry['user'] + dry['sys']),
+                                      'rss_kb': rep.get('max_rss_kb', dry['maxrss_kb'])}
+                for n in args.sizes:
+                    results['sizes'][str(n)] = bench_size(br, n, args.repeat,
+                                                          breakdown=(n == 10 and not args.no_breakdown))
+                    save()
+                if args.latency_sizes:
+                    log(f'round trips: {args.latency_ms} ms each way, N in {args.latency_sizes}')
+                    results['latency'] = bench_latency(br, args.latency_ms, args.latency_sizes, args.repeat)
+                    save()
+            finally:
+                br.down()
+        if args.e2e:
+            results['e2e'] = []
+            for variant in [v for v in args.e2e_variants.split(',') if v]:
+                for rep in range(1 if variant == 'none' else args.e2e_repeat):
+                    results['e2e'].append(bench_e2e(agent_path, variant, E2E_VARIANTS[variant], E2E_SERVERS))
+                    save()
+    except BaseException as e:
+        results['error'] = f'{type(e).__name__}: {e}'
+        log(f'benchmark stopped: {traceback.format_exc()}')
+    finally:
+        shutil.rmtree(snapshot_dir, ignore_errors=True)
+    info['loadavg_end'] = os.getloadavg()
+    save()
+    print(summarize(results, args.sizes, info, args))
+    if results.get('error'):
+        print(f'\nbenchmark incomplete: {results["error"]}')
+    print(f'\nraw results: {args.json_out}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
