@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <ostream>
 #include <sstream>
@@ -28,6 +29,21 @@ std::string read_local_pgpass() {
   std::ostringstream text;
   text << in.rdbuf();
   return in ? text.str() : "";
+}
+
+// The last fully successful push from this node: "<unix time> <fingerprint>".
+bool pushed_recently(const std::string& path, const std::string& fingerprint, double recent,
+                     long* age) {
+  std::ifstream in(path);
+  long when = 0;
+  std::string last;
+  if (!(in >> when >> last) || last != fingerprint) return false;
+  *age = static_cast<long>(std::time(nullptr)) - when;
+  return *age >= 0 && *age <= recent;
+}
+
+void remember_push(const std::string& path, const std::string& fingerprint) {
+  std::ofstream(path, std::ios::trunc) << std::time(nullptr) << ' ' << fingerprint << '\n';
 }
 
 int finish(const Options& opts, RunReport& report, std::ostream& out, std::ostream& err) {
@@ -130,12 +146,23 @@ int run_agent(const Options& opts, std::ostream& out, std::ostream& err) {
   config.pause_wait_seconds = opts.pause_timeout;
   config.parallel = opts.parallel;
   config.host_timeout = opts.host_timeout;
+  std::string fingerprint = deploy_fingerprint(facts.servers, files, config);
+  std::string last_push = opts.lock_file + ".last";
+  long age = 0;
+  if (!opts.event.empty() && opts.recent > 0 &&
+      pushed_recently(last_push, fingerprint, opts.recent, &age)) {
+    report.skipped = "every app server got exactly this from this node " + std::to_string(age) +
+                     " s ago: nothing to do";
+    return finish(opts, report, out, err);
+  }
   SshRemote remote({opts.connect_timeout, opts.strict_host_keys, opts.known_hosts, opts.identities});
   report.servers = deploy_all(facts.servers, files, config, remote, run_deadline);
 
-  // 7. Report.
+  // 7. Report, and remember a push that reached every server.
   report.seconds = seconds_since(start);
-  return finish(opts, report, out, err);
+  int code = finish(opts, report, out, err);
+  if (code == kExitOk) remember_push(last_push, fingerprint);
+  return code;
 }
 
 }  // namespace pgdeploy

@@ -94,6 +94,12 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
   app.add_option("--events", o->events, "events that warrant a deploy, comma-separated, or 'all'")
       ->delimiter(',')
       ->default_str("standby_promote,repmgrd_failover_promote,standby_switchover,...");
+  app.add_option("--recent", o->recent,
+                 "with --event: do nothing when a run on this node pushed exactly the same to every "
+                 "app server within this many seconds (repmgr fires several events per failover); 0 = "
+                 "always push")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -41,6 +41,7 @@ struct Options {
   std::string success;
   std::string details;
   std::vector<std::string> events;
+  double recent = 30;  // with --event: skip when this node pushed the same this recently
 };
 
 // True for names that are safe both as a schema suffix and as a file name.

@@ -64,10 +64,23 @@ PushRequest build_request(const AppServer& server, const Rendered& files,
         std::max(1, std::min(config.pause_wait_seconds, static_cast<int>(config.host_timeout / 2)));
   }
   if (!config.reload_command.empty()) req.reload_command = config.reload_command;
-  else if (!server.admin_conninfo.empty()) req.reload_command = "psql " + req.admin_psql + " -c RELOAD";
+  else if (!server.admin_conninfo.empty()) req.reload_command = "$psql " + req.admin_psql + " -c RELOAD";
   else if (server.user == "root") req.reload_command = "service pgbouncer reload";
   else req.reload_command = "sudo -n service pgbouncer reload";
   return req;
+}
+
+std::string deploy_fingerprint(const std::vector<AppServer>& servers, const Rendered& files,
+                               const DeployConfig& config) {
+  std::string all = files.token.cluster + "|" + std::to_string(files.token.primary_id) + "|" +
+                    std::to_string(files.token.timeline) + "|" + files.userlist.digest + "|" +
+                    files.pgpass.digest + "|" + config.include_dir + "|" + config.userlist + "|" +
+                    config.pgpass + "|" + config.reload_command + "|" + (config.force ? "f" : "");
+  for (const auto& [app, file] : files.includes) all += "|" + app + "=" + file.digest;
+  for (const AppServer& s : servers)
+    all += "|" + std::to_string(s.id) + "," + s.address + "," + s.user + "," + s.application_name +
+           "," + (s.auth_trust ? "t" : "f") + "," + s.admin_conninfo;
+  return digest_of(all);
 }
 
 namespace {

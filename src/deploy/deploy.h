@@ -56,6 +56,12 @@ struct ServerReport {
   double seconds = 0;
 };
 
+// What every server would get, in one digest: the primary, the timeline, each file's content, the
+// servers and how they are reached and reloaded. Not the generation: a later run that would push
+// the same has the same fingerprint.
+std::string deploy_fingerprint(const std::vector<AppServer>& servers, const Rendered& files,
+                               const DeployConfig& config);
+
 // Pushes to every server; reports come back in the order of `servers`.
 std::vector<ServerReport> deploy_all(const std::vector<AppServer>& servers, const Rendered& files,
                                      const DeployConfig& config, Remote& remote,

@@ -132,6 +132,27 @@ TEST(Deploy, ReloadCommandDependsOnTheRemoteUserUnlessGiven) {
   EXPECT_EQ(build_request(s, r, config).reload_command, "systemctl reload pgbouncer");
 }
 
+TEST(Deploy, FingerprintIgnoresTheGenerationOnly) {
+  auto list = servers({"a", "b"});
+  DeployConfig config;
+  config.cluster = "main";
+  ClusterFacts facts;
+  facts.servers = list;
+  facts.databases = {"appdb"};
+  auto fp = [&](int primary, long timeline, uint64_t generation, const std::string& db) {
+    facts.databases = {db};
+    Rendered r = render_all(facts, {"10.0.0.2", 5432}, {"main", primary, timeline, generation}, "");
+    return deploy_fingerprint(facts.servers, r, config);
+  };
+  std::string base = fp(2, 2, 7, "appdb");
+  EXPECT_EQ(base, fp(2, 2, 99, "appdb"));
+  EXPECT_NE(base, fp(3, 2, 7, "appdb"));
+  EXPECT_NE(base, fp(2, 3, 7, "appdb"));
+  EXPECT_NE(base, fp(2, 2, 7, "otherdb"));
+  facts.servers[1].address = "127.0.9.9";
+  EXPECT_NE(base, fp(2, 2, 7, "appdb"));
+}
+
 TEST(Deploy, RendersOncePerApplicationName) {
   auto list = servers({"a", "b", "c"});
   list[1].application_name = "billing";

@@ -39,6 +39,11 @@ pending=${lock%.lock}.pending
 [ $changed = 0 ] && [ ! -s "$pending" ] && { echo UNCHANGED; exit 0; }
 exec 9>>"$lock" || fail "cannot open lock file $lock"
 flock -w "$wait" 9 || fail "another agent holds $lock"
+# Debian's psql is a Perl wrapper that costs more than the rest of the work: call the binary.
+psql=${PGDEPLOY_PSQL:-psql}
+if [ -z "${PGDEPLOY_PSQL:-}" ] && [ -L /usr/bin/psql ]; then
+  for p in /usr/lib/postgresql/*/bin/psql; do [ -x "$p" ] && psql=$p; done
+fi
 IFS=$nl
 set -f
 oldprimary=''
@@ -88,17 +93,17 @@ paused=0
 tried=0
 if [ $moved = 1 ] && [ -n "$admin" ] && [ -n "$pause" ]; then
   tried=1
-  eval "timeout $pausewait psql $admin $pause" > /dev/null 2>&1 < /dev/null && paused=1
+  eval "timeout $pausewait $psql $admin $pause" > /dev/null 2>&1 < /dev/null && paused=1
 fi
 out=$(eval "$reload" 2>&1 < /dev/null) || {
   # Never leave a database paused: resume whatever the PAUSE reached, finished or not.
-  [ $tried = 1 ] && eval "psql $admin $resume" > /dev/null 2>&1 < /dev/null
+  [ $tried = 1 ] && eval "$psql $admin $resume" > /dev/null 2>&1 < /dev/null
   echo "RELOAD-FAILED $out"; exit 1; }
 echo RELOADED
 said=''
 if [ $moved = 1 ] && [ -n "$admin" ]; then
   if [ $paused = 1 ]; then cmds=$resume; said="drained (PAUSE, RESUME)"; else cmds=$cut; said=cut; fi
-  out=$(eval "psql $admin $cmds" 2>&1 < /dev/null) || { echo "SESSIONS not cut: $out"; exit 1; }
+  out=$(eval "$psql $admin $cmds" 2>&1 < /dev/null) || { echo "SESSIONS not cut: $out"; exit 1; }
   errs=''
   for l in $out; do
     case $l in *"no such database"*) ;; *ERROR*|*FATAL*) errs="$errs $l";; esac

@@ -39,7 +39,7 @@ class PushScript : public ::testing::TestWithParam<const char*> {
   }
 
   PushOutcome push(const Rendered& r, const std::string& input_suffix_cut = "") {
-    LocalRemote remote(GetParam(), {"HOME=" + dir.path() + "/home",
+    LocalRemote remote(GetParam(), {"HOME=" + dir.path() + "/home", "PGDEPLOY_PSQL=" + dir.path() + "/bin/psql",
                                     "PATH=" + dir.path() + "/bin:/usr/bin:/bin"});
     std::string input = push_payload(build_request(server, r, config));
     if (!input_suffix_cut.empty()) input = input.substr(0, input.size() - input_suffix_cut.size());

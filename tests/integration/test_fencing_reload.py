@@ -41,5 +41,32 @@ class FailedReloadTest(RigTestCase):
         self.wait_reaches([BROKEN], port=5442, timeout=10)
 
 
+class RepeatedEventTest(RigTestCase):
+    """repmgr fires several events per failover (standby_promote, then repmgrd_failover_promote):
+    a run that would push exactly what this node pushed a moment ago does nothing."""
+    rig_options = {'app_servers': 2}
+
+    def test_second_event_skips_the_ssh_pass_unless_told_not_to(self):
+        event = ('--event', 'standby_promote', '--node-id', '1', '--success', '1')
+        self.require(self.run_agent(*event), 0, 'first deploy')
+        before = self.snapshot(SERVERS)
+
+        again = self.run_agent('--event', 'repmgrd_failover_promote', '--node-id', '1', '--success', '1')
+        self.assertExit(again, 0)
+        self.assertIn('nothing to do', again.out)
+        self.assertUntouched(before, SERVERS)
+
+        db = self.create_database()       # something new to push: the shortcut must not apply
+        changed = self.run_agent(*event)
+        self.assertExit(changed, 0)
+        for i in SERVERS:
+            self.assertDeployed(i, db)
+
+        forced = self.run_agent(*event, '--recent', '0')
+        self.assertExit(forced, 0)
+        for i in SERVERS:
+            self.assertRegex(self.server_line(forced, i), r': unchanged\b')
+
+
 if __name__ == '__main__':
     support.main()
