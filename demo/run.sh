@@ -27,7 +27,7 @@ PGDEPLOY=$(readlink -f "$PGDEPLOY")
 trap 'step "Tearing down"; "${RIG[@]}" down --dir "$DIR" || true' EXIT
 
 step "Starting a cluster (node1 primary :5441, node2 standby :5442) and 3 app servers"
-"${RIG[@]}" up --dir "$DIR" --app-servers 3 --cluster "$CLUSTER" --agent "$PGDEPLOY" --notify --verify >/dev/null
+"${RIG[@]}" up --dir "$DIR" --app-servers 3 --cluster "$CLUSTER" --agent "$PGDEPLOY" --notify --admin-console --verify >/dev/null
 rig status
 echo
 echo "repmgr runs pgdeploy on every event, as the seed README configures it (node2 shown):"
