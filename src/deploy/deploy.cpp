@@ -64,7 +64,7 @@ PushRequest build_request(const AppServer& server, const Rendered& files,
         std::max(1, std::min(config.pause_wait_seconds, static_cast<int>(config.host_timeout / 2)));
   }
   if (!config.reload_command.empty()) req.reload_command = config.reload_command;
-  else if (!server.admin_conninfo.empty()) req.reload_command = "$psql " + req.admin_psql + " -c RELOAD";
+  else if (!server.admin_conninfo.empty()) req.reload_command = "\"$psql\" " + req.admin_psql + " -c RELOAD";
   else if (server.user == "root") req.reload_command = "service pgbouncer reload";
   else req.reload_command = "sudo -n service pgbouncer reload";
   return req;
@@ -95,7 +95,7 @@ ServerReport push_one(const AppServer& server, const Rendered& files, const Depl
     return rep;
   }
   PushRequest req = build_request(server, files, config);
-  ExecResult x = remote.run(server, push_script(), push_payload(req), deadline);
+  ExecResult x = remote.run(server, push_command(), push_payload(req), deadline);
   rep.seconds = seconds_since(start);
   rep.note = x.note;
   if (!x.ok) {

@@ -19,7 +19,7 @@ class FakeRemote : public Remote {
     {
       std::lock_guard<std::mutex> g(mu);
       inputs[server.name] = input;
-      EXPECT_EQ(command, push_script());
+      EXPECT_EQ(command, push_command());
     }
     ExecResult r;
     if (server.name == "hang") {

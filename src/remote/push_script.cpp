@@ -4,119 +4,142 @@
 
 namespace pgdeploy {
 
-// Only shell builtins run when nothing changed; `head`, `mv`, `flock` and the reload command run
-// only for files that did. Every file is written to a temporary name in its own directory and
-// renamed into place, so PgBouncer never reads half a file.
+// One perl-base process does all the work on the app server (perl-base is Essential in Debian):
+// it compares, locks, writes each changed file to a temporary name in its own directory and
+// renames it into place, so PgBouncer never reads half a file, then reloads and cuts sessions.
+// A shell doing the same would start flock, head and mv for every file; each process start
+// costs milliseconds while every core is busy with SSH handshakes.
 const std::string& push_script() {
-  static const std::string script = R"SH(umask 077
-nl='
-'
-tmps=''
-fail() { echo "ERR $*"; IFS=$nl; set -f; for t in $tmps; do rm -f -- "$t"; done; exit 1; }
-entry() { size=${1%% *}; r=${1#* }; digest=${r%% *}; r=${r#* }; flags=${r%% *}; path=${r#* }; }
-first_line() { first=''; [ -f "$1" ] && IFS= read -r first < "$1"; }
-IFS= read -r magic && [ "$magic" = PGDEPLOY1 ] || fail "malformed request"
-IFS=' ' read -r wait lock || fail "malformed request"
-IFS= read -r reload || fail "malformed request"
-IFS=' ' read -r tl gen primary force || fail "malformed request"
-IFS= read -r admin || fail "malformed request"
-IFS= read -r cut || fail "malformed request"
-IFS=' ' read -r pausewait pause || fail "malformed request"
-IFS= read -r resume || fail "malformed request"
-files=''
-changed=0
-while IFS=' ' read -r size digest flags path; do
-  [ "$size" = end ] && break
-  case $path in "~/"*) path=$HOME/${path#??};; esac
-  first_line "$path"
-  case $first in *" digest=$digest") ;; *) changed=1;; esac
-  files="$files$size $digest $flags $path$nl"
-done
-[ "$size" = end ] || fail "malformed request"
-# A reload or session cut that failed leaves "pending <old primary>" behind: the next run redoes it,
-# although the files themselves are up to date.
-pending=${lock%.lock}.pending
-[ $changed = 0 ] && [ ! -s "$pending" ] && { echo UNCHANGED; exit 0; }
-exec 9>>"$lock" || fail "cannot open lock file $lock"
-flock -w "$wait" 9 || fail "another agent holds $lock"
+  static const std::string script = R"PL($| = 1;
+umask 077;
+my @tmps;
+sub fail { print "ERR @_\n"; unlink @tmps; exit 1 }
+sub first_line {
+  open(my $f, '<', $_[0]) or return '';
+  my $l = <$f>;
+  $l = '' unless defined $l;
+  chomp $l;
+  return $l;
+}
+sub unchanged { my $t = " digest=$_[0][1]"; return substr(first_line($_[0][3]), -length $t) eq $t }
+sub newer {  # decimal strings of any length: is $_[0] > $_[1]?
+  my ($a, $b) = map { my $x = $_; $x =~ s/^0+(?=.)//; $x } @_;
+  return length($a) > length($b) || (length($a) == length($b) && $a gt $b);
+}
+my $in = do { local $/; <STDIN> };
+my $pos = 0;
+sub line {
+  my $i = index($in, "\n", $pos);
+  fail('malformed request') if $i < 0;
+  my $l = substr($in, $pos, $i - $pos);
+  $pos = $i + 1;
+  return $l;
+}
+line() eq 'PGDEPLOY1' or fail('malformed request');
+my ($wait, $lock) = split / /, line(), 2;
+my $reload = line();
+my ($tl, $gen, $primary, $force) = split / /, line();
+my $admin = line();
+my $cut = line();
+my ($pausewait, $pause) = split / /, line(), 2;
+$pause = '' unless defined $pause;
+my $resume = line();
+my (@files, $total);
+while ((my $l = line()) ne 'end') {
+  my @f = split / /, $l, 4;
+  $f[3] = "$ENV{HOME}/" . substr($f[3], 2) if substr($f[3], 0, 2) eq '~/';
+  push @files, \@f;
+  $total += $f[0];
+}
+fail('request cut short') if length($in) != $pos + $total + 5 || substr($in, -5) ne "done\n";
+(my $pending = $lock) =~ s/\.lock$/.pending/;
+if (!grep({ !unchanged($_) } @files) && !-s $pending) { print "UNCHANGED\n"; exit 0 }
+
+open(my $lk, '>>', $lock) or fail("cannot open lock file $lock: $!");
+my $until = time + $wait;
+until (flock($lk, 6)) {  # LOCK_EX | LOCK_NB
+  fail("another agent holds $lock") if time >= $until;
+  select(undef, undef, undef, 0.02);
+}
+my $oldprimary = '';
+for my $f (grep { $_->[2] =~ /f/ } @files) {
+  my $first = first_line($f->[3]);
+  $oldprimary = $1 if $first =~ / pgdeploy .* primary=(\S+)/;
+  next if $force eq '1';
+  my ($otl) = $first =~ / timeline=(\d+)(?: |$)/;
+  my ($ogen) = $first =~ / generation=(\d+)(?: |$)/;
+  next unless defined $otl && defined $ogen;
+  if (newer($otl, $tl) || ($otl == $tl && newer($ogen, $gen))) { print "NEWER $first\n"; exit 0 }
+}
+my $doreload = 0;
+if (-s $pending) {
+  $oldprimary = $1 if first_line($pending) =~ /^pending (\S+)/;
+  $doreload = 1;
+}
+my @moves;
+for my $f (@files) {
+  my $body = substr($in, $pos, $f->[0]);
+  $pos += $f->[0];
+  next if unchanged($f);
+  my ($dir, $base) = $f->[3] =~ m{^(.*)/([^/]+)$} or fail("not an absolute path: $f->[3]");
+  my $tmp = "$dir/.$base.pgdeploy-$$";
+  push @tmps, $tmp;
+  open(my $o, '>', $tmp) or fail("cannot write $tmp: $!");
+  print $o $body or fail("cannot write $tmp: $!");
+  close($o) or fail("cannot write $tmp: $!");
+  push @moves, [$tmp, $f->[3]];
+  $doreload = 1 if $f->[2] =~ /r/;
+}
+for my $m (@moves) {
+  rename($m->[0], $m->[1]) or fail("cannot replace $m->[1]: $!");
+  print "CHANGED $m->[1]\n";
+}
+@tmps = ();
+exit 0 unless $doreload;
+
+my $moved = $oldprimary ne '' && $oldprimary ne $primary;
+my $p;
+open($p, '>', $pending) && print($p "pending $oldprimary\n") && close($p)
+  or fail("cannot write $pending: $!");
 # Debian's psql is a Perl wrapper that costs more than the rest of the work: call the binary.
-psql=${PGDEPLOY_PSQL:-psql}
-if [ -z "${PGDEPLOY_PSQL:-}" ] && [ -L /usr/bin/psql ]; then
-  for p in /usr/lib/postgresql/*/bin/psql; do [ -x "$p" ] && psql=$p; done
-fi
-IFS=$nl
-set -f
-oldprimary=''
-for f in $files; do
-  entry "$f"
-  case $flags in *f*) ;; *) continue;; esac
-  first_line "$path"
-  case $first in *" pgdeploy "*) oldprimary=${first##* primary=}; oldprimary=${oldprimary%% *};; esac
-  [ "$force" = 1 ] && continue
-  otl=${first##* timeline=}; otl=${otl%% *}
-  ogen=${first##* generation=}; ogen=${ogen%% *}
-  case "$otl.$ogen" in *[!0-9.]*|.*|*.) continue;; esac
-  if [ "$otl" -gt "$tl" ] || { [ "$otl" -eq "$tl" ] && [ "$ogen" -gt "$gen" ]; }; then
-    echo "NEWER $first"; exit 0
-  fi
-done
-doreload=0
-if [ -s "$pending" ]; then
-  IFS=' ' read -r word was < "$pending"
-  [ -n "$was" ] && oldprimary=$was
-  doreload=1
-fi
-moves=''
-for f in $files; do
-  entry "$f"
-  first_line "$path"
-  case $first in
-    *" digest=$digest") head -c "$size" > /dev/null || fail "request cut short";;
-    *) tmp=${path%/*}/.${path##*/}.pgdeploy-$$
-       tmps="$tmps$tmp$nl"
-       head -c "$size" > "$tmp" || fail "cannot write $tmp"
-       moves="$moves$path$nl"
-       case $flags in *r*) doreload=1;; esac;;
-  esac
-done
-IFS= read -r tail
-[ "$tail" = done ] || fail "request cut short"
-for p in $moves; do
-  mv -f -- "${p%/*}/.${p##*/}.pgdeploy-$$" "$p" || fail "cannot replace $p"
-  echo "CHANGED $p"
-done
-[ $doreload = 1 ] || exit 0
-moved=0
-[ -n "$oldprimary" ] && [ "$oldprimary" != "$primary" ] && moved=1
-echo "pending $oldprimary" > "$pending" || fail "cannot write $pending"
-paused=0
-tried=0
-if [ $moved = 1 ] && [ -n "$admin" ] && [ -n "$pause" ]; then
-  tried=1
-  eval "timeout $pausewait $psql $admin $pause" > /dev/null 2>&1 < /dev/null && paused=1
-fi
-out=$(eval "$reload" 2>&1 < /dev/null) || {
+$ENV{psql} = $ENV{PGDEPLOY_PSQL} || 'psql';
+if (!$ENV{PGDEPLOY_PSQL} && -l '/usr/bin/psql' && opendir(my $d, '/usr/lib/postgresql')) {
+  for (sort { $a <=> $b } grep { /^\d/ } readdir $d) {
+    $ENV{psql} = "/usr/lib/postgresql/$_/bin/psql" if -x "/usr/lib/postgresql/$_/bin/psql";
+  }
+}
+my ($tried, $paused) = (0, 0);
+if ($moved && $admin ne '' && $pause ne '') {
+  $tried = 1;
+  $paused = system("timeout $pausewait \"\$psql\" $admin $pause >/dev/null 2>&1 </dev/null") == 0;
+}
+my $cmd = "{ $reload\n} 2>&1 </dev/null";
+my $out = qx{$cmd};
+if ($? != 0) {
   # Never leave a database paused: resume whatever the PAUSE reached, finished or not.
-  [ $tried = 1 ] && eval "$psql $admin $resume" > /dev/null 2>&1 < /dev/null
-  echo "RELOAD-FAILED $out"; exit 1; }
-echo RELOADED
-said=''
-if [ $moved = 1 ] && [ -n "$admin" ]; then
-  if [ $paused = 1 ]; then cmds=$resume; said="drained (PAUSE, RESUME)"; else cmds=$cut; said=cut; fi
-  out=$(eval "$psql $admin $cmds" 2>&1 < /dev/null) || { echo "SESSIONS not cut: $out"; exit 1; }
-  errs=''
-  for l in $out; do
-    case $l in *"no such database"*) ;; *ERROR*|*FATAL*) errs="$errs $l";; esac
-  done
-  [ -z "$errs" ] || { echo "SESSIONS not cut:$errs"; exit 1; }
-fi
-: > "$pending"
-[ $moved = 1 ] || exit 0
-[ -n "$said" ] || { echo "SESSIONS not cut: no PgBouncer admin console configured"; exit 0; }
-echo "SESSIONS $said"
-)SH";
+  system("\"\$psql\" $admin $resume >/dev/null 2>&1 </dev/null") if $tried;
+  print "RELOAD-FAILED $out\n";
+  exit 1;
+}
+print "RELOADED\n";
+my $said = '';
+if ($moved && $admin ne '') {
+  my $cmds = $paused ? $resume : $cut;
+  $cmd = "\"\$psql\" $admin $cmds 2>&1 </dev/null";
+  $out = qx{$cmd};
+  if ($? != 0) { print "SESSIONS not cut: $out\n"; exit 1 }
+  my @errs = grep { /ERROR|FATAL/ && !/no such database/ } split /\n/, $out;
+  if (@errs) { print "SESSIONS not cut: @errs\n"; exit 1 }
+  $said = $paused ? 'drained (PAUSE, RESUME)' : 'cut';
+}
+open($p, '>', $pending) && close($p);
+exit 0 unless $moved;
+print $said ? "SESSIONS $said\n" : "SESSIONS not cut: no PgBouncer admin console configured\n";
+)PL";
   return script;
 }
+
+std::string push_command() { return "perl -e " + shell_quote(push_script()); }
 
 std::string shell_quote(const std::string& s) {
   std::string out = "'";

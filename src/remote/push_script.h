@@ -1,6 +1,6 @@
-// What the agent sends to an app server: one POSIX shell script, run as the SSH command, and one
+// What the agent sends to an app server: one small Perl program, run as the SSH command, and one
 // request on its standard input carrying every file. One connection, one channel, one round trip
-// for all the work: the script compares, writes atomically, reloads PgBouncer and cuts sessions.
+// for all the work: the program compares, writes atomically, reloads PgBouncer and cuts sessions.
 #pragma once
 
 #include <string>
@@ -20,7 +20,7 @@ struct PushRequest {
   std::vector<RemoteFile> files;
   std::string lock_path;       // serialises agents that write to the same server
   int lock_wait_seconds = 5;
-  std::string reload_command;  // run by the remote shell
+  std::string reload_command;  // run by /bin/sh on the app server; $psql names the psql binary
   long timeline = 0;           // our fencing token
   unsigned long long generation = 0;
   int primary_id = 0;
@@ -37,8 +37,11 @@ struct PushRequest {
   int pause_wait_seconds = 2;
 };
 
-// The script; constant, so that every server runs the same, reviewable code.
+// The program; constant, so that every server runs the same, reviewable code.
 const std::string& push_script();
+
+// The SSH command that runs it: perl -e '<program>'.
+std::string push_command();
 
 // The request for the script's standard input.
 std::string push_payload(const PushRequest& request);

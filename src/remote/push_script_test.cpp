@@ -43,7 +43,7 @@ class PushScript : public ::testing::TestWithParam<const char*> {
                                     "PATH=" + dir.path() + "/bin:/usr/bin:/bin"});
     std::string input = push_payload(build_request(server, r, config));
     if (!input_suffix_cut.empty()) input = input.substr(0, input.size() - input_suffix_cut.size());
-    ExecResult x = remote.run(server, push_script(), input, Deadline::after(10));
+    ExecResult x = remote.run(server, push_command(), input, Deadline::after(10));
     EXPECT_TRUE(x.ok) << x.error;
     last_err = x.err;
     return parse_push_output(x.exit_status, x.out, x.err);

@@ -38,18 +38,27 @@ class OverlapCase(RigTestCase):
             *SLOW, '--lock-file', f'{PG_HOME}/.pgdeploy-{self.rig.cluster}-node{node}.lock',
             node=node, timeout=120)
 
-    def flock_waiters(self, i):
-        """pids of `flock` processes on app server i (push scripts waiting for the lock)."""
-        return [pid for pid, argv, _ in self.rig.app_processes(i) if argv and argv[0] == 'flock']
+    def lock_waiters(self, i):
+        """pids of pgdeploy's push programs on app server i (`perl -e ...`) that have the lock
+        file open: while another holds the lock, they are the ones waiting for it."""
+        lock = f'/.{self.rig.cluster}.lock'
+        def has_lock_open(pid):
+            try:
+                return any(os.readlink(f'/proc/{pid}/fd/{fd}').endswith(lock)
+                           for fd in os.listdir(f'/proc/{pid}/fd'))
+            except OSError:
+                return False
+        return [pid for pid, argv, _ in self.rig.app_processes(i)
+                if argv[:2] == ['perl', '-e'] and has_lock_open(pid)]
 
     def wait_for_waiters(self, count, run):
         def waiting():
             if run.done():
                 self.fail(f'the run did not wait for the lock: {run.result()}')
-            return all(len(self.flock_waiters(i)) >= count for i in SERVERS)
+            return all(len(self.lock_waiters(i)) >= count for i in SERVERS)
         if not wait_until(waiting, WAIT, 0.05):
-            self.fail(f'after {WAIT}s, flock waiters: { {i: self.flock_waiters(i) for i in SERVERS} }')
-        return {i: self.flock_waiters(i) for i in SERVERS}
+            self.fail(f'after {WAIT}s, lock waiters: { {i: self.lock_waiters(i) for i in SERVERS} }')
+        return {i: self.lock_waiters(i) for i in SERVERS}
 
     def hold_locks(self):
         locks = [self.rig.hold_remote_lock(i) for i in SERVERS]
@@ -106,7 +115,7 @@ class OverlapTest(OverlapCase):
 class StaleRunLandsLastTest(OverlapCase):
     def test_run_for_the_old_primary_arriving_last_is_skipped(self):
         """The worst order, forced: node1's run gets the lock only after node2's run is done
-        (its waiting `flock` processes are stopped meanwhile)."""
+        (its push programs waiting for the lock are stopped meanwhile)."""
         self.prepare()
         locks = self.hold_locks()
         run1 = self.start_run_for(1)
