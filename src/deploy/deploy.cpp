@@ -95,7 +95,7 @@ ServerReport push_one(const AppServer& server, const Rendered& files, const Depl
     return rep;
   }
   PushRequest req = build_request(server, files, config);
-  ExecResult x = remote.run(server, push_command(), push_payload(req), deadline);
+  ExecResult x = remote.run(server, push_command(req), push_payload(req), deadline);
   rep.seconds = seconds_since(start);
   rep.note = x.note;
   if (!x.ok) {

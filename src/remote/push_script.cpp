@@ -139,7 +139,26 @@ print $said ? "SESSIONS $said\n" : "SESSIONS not cut: no PgBouncer admin console
   return script;
 }
 
-std::string push_command() { return "perl -e " + shell_quote(push_script()); }
+std::string push_command(const PushRequest& r) {
+  // A re-run with nothing to change is answered by the login shell's builtins alone: each file's
+  // first line still ends with its digest and no reload is pending. Otherwise the program runs and
+  // checks again, under the lock.
+  std::string check = "c=; ";
+  auto quoted_path = [](const std::string& path) {
+    return path.rfind("~/", 0) == 0 ? "\"$HOME\"/" + shell_quote(path.substr(2)) : shell_quote(path);
+  };
+  for (const auto& f : r.files) {
+    std::string path = quoted_path(f.path);
+    check += "l=; [ -f " + path + " ] && IFS= read -r l < " + path + "; case $l in *" +
+             shell_quote(" digest=" + f.digest) + ") ;; *) c=1;; esac; ";
+  }
+  std::string pending = r.lock_path;
+  if (pending.size() > 5 && pending.compare(pending.size() - 5, 5, ".lock") == 0)
+    pending.resize(pending.size() - 5);
+  check += "[ -s " + quoted_path(pending + ".pending") + " ] && c=1; ";
+  return check + "[ -z \"$c\" ] && { echo UNCHANGED; exit 0; }; exec perl -e " +
+         shell_quote(push_script());
+}
 
 std::string shell_quote(const std::string& s) {
   std::string out = "'";

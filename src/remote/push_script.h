@@ -40,8 +40,9 @@ struct PushRequest {
 // The program; constant, so that every server runs the same, reviewable code.
 const std::string& push_script();
 
-// The SSH command that runs it: perl -e '<program>'.
-std::string push_command();
+// The SSH command for one request: shell builtins that answer "UNCHANGED" when every file is
+// current and nothing is pending, else exec perl -e '<program>'.
+std::string push_command(const PushRequest& request);
 
 // The request for the script's standard input.
 std::string push_payload(const PushRequest& request);

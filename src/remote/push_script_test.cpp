@@ -1,4 +1,5 @@
-// The push script, run for real by dash and by bash against a temporary "app server".
+// The push program, started by dash and by bash as a login shell would, run for real against a
+// temporary "app server".
 #include "remote/push_script.h"
 
 #include <gtest/gtest.h>
@@ -22,6 +23,10 @@ class PushScript : public ::testing::TestWithParam<const char*> {
     write_file(dir.path() + "/bin/psql", "#!/bin/sh\nprintf '%s|' \"$@\" >> " + dir.path() +
                                              "/psql.log\necho >> " + dir.path() + "/psql.log\n");
     chmod((dir.path() + "/bin/psql").c_str(), 0755);
+    // A perl that counts its starts, so the builtin-only re-run is visible.
+    write_file(dir.path() + "/bin/perl", "#!/bin/sh\necho started >> " + dir.path() +
+                                             "/perl.log\nexec /usr/bin/perl \"$@\"\n");
+    chmod((dir.path() + "/bin/perl").c_str(), 0755);
     config.cluster = "main";
     config.include_dir = dir.path() + "/etc/databases";
     config.userlist = dir.path() + "/etc/userlist.txt";
@@ -41,9 +46,10 @@ class PushScript : public ::testing::TestWithParam<const char*> {
   PushOutcome push(const Rendered& r, const std::string& input_suffix_cut = "") {
     LocalRemote remote(GetParam(), {"HOME=" + dir.path() + "/home", "PGDEPLOY_PSQL=" + dir.path() + "/bin/psql",
                                     "PATH=" + dir.path() + "/bin:/usr/bin:/bin"});
-    std::string input = push_payload(build_request(server, r, config));
+    PushRequest req = build_request(server, r, config);
+    std::string input = push_payload(req);
     if (!input_suffix_cut.empty()) input = input.substr(0, input.size() - input_suffix_cut.size());
-    ExecResult x = remote.run(server, push_command(), input, Deadline::after(10));
+    ExecResult x = remote.run(server, push_command(req), input, Deadline::after(10));
     EXPECT_TRUE(x.ok) << x.error;
     last_err = x.err;
     return parse_push_output(x.exit_status, x.out, x.err);
@@ -88,8 +94,11 @@ TEST_P(PushScript, ARerunWithTheSameContentWritesAndReloadsNothing) {
   ASSERT_EQ(push(files(1, 1, 100)).status, PushOutcome::Status::written);
   struct stat before;
   stat(config.userlist.c_str(), &before);
+  std::string perl_starts = read_file(dir.path() + "/perl.log");
+  EXPECT_EQ(perl_starts, "started\n");  // the first deploy ran the program once
   PushOutcome o = push(files(1, 1, 200));  // newer generation, same content
   EXPECT_EQ(o.status, PushOutcome::Status::unchanged) << o.detail;
+  EXPECT_EQ(read_file(dir.path() + "/perl.log"), perl_starts) << "the re-run must start no process";
   EXPECT_TRUE(o.changed.empty());
   EXPECT_EQ(reloads(), 1);
   struct stat after;
