@@ -1,9 +1,7 @@
 #include "cluster/pg.h"
 
 #include <libpq-fe.h>
-#include <poll.h>
 
-#include <cerrno>
 
 namespace pgdeploy {
 namespace {
@@ -25,16 +23,6 @@ std::string last_error(PGconn* conn) {
 }
 
 }  // namespace
-
-bool wait_fd(int fd, bool for_write, const Deadline& deadline) {
-  pollfd p{fd, static_cast<short>(for_write ? POLLOUT : POLLIN), 0};
-  for (;;) {
-    int n = poll(&p, 1, deadline.remaining_ms());
-    if (n > 0) return true;
-    if (n == 0) return false;
-    if (errno != EINTR) return false;
-  }
-}
 
 std::unique_ptr<PgConn> PgConn::connect(const std::string& conninfo, const Deadline& deadline,
                                         std::string* err) {

@@ -40,7 +40,4 @@ class PgConn {
   pg_conn* conn_;
 };
 
-// Waits until `fd` is readable (or writable) or the deadline passes; false on timeout or error.
-bool wait_fd(int fd, bool for_write, const Deadline& deadline);
-
 }  // namespace pgdeploy

@@ -13,7 +13,6 @@
 #include <cstring>
 #include <mutex>
 
-#include "cluster/pg.h"  // wait_fd
 
 namespace pgdeploy {
 namespace {

@@ -24,6 +24,9 @@ class Deadline {
   Clock::time_point at_;
 };
 
+// Waits until `fd` is readable (or writable) or the deadline passes; false on timeout or error.
+bool wait_fd(int fd, bool for_write, const Deadline& deadline);
+
 // Seconds elapsed since `start`.
 double seconds_since(Clock::time_point start);
 
