@@ -55,10 +55,8 @@ bool read_nodes(PgConn& conn, ClusterFacts* facts, const Deadline& deadline, std
   return true;
 }
 
-bool read_app_servers(PgConn& conn, const std::string& table, ClusterFacts* facts,
-                      const Deadline& deadline, std::string* err) {
-  std::set<std::string> cols;
-  if (!columns_of(conn, table, &cols, deadline, err)) return false;
+bool read_app_servers(PgConn& conn, const std::string& table, const std::set<std::string>& cols,
+                      ClusterFacts* facts, const Deadline& deadline, std::string* err) {
   std::string id = pick(cols, {"id", "node_id"});
   std::string name = pick(cols, {"name", "node_name"});
   if (!cols.count("ip_addr") || id.empty() || name.empty()) {
@@ -138,8 +136,8 @@ bool read_cluster_facts(PgConn& conn, const std::string& cluster, bool public_ne
   // app_servers lives beside the catalog; a cluster upgraded from repmgr 3 may still keep it in
   // the old schema.
   std::string table;
+  std::set<std::string> cols;
   for (const std::string& schema : {facts->schema, legacy, std::string("repmgr")}) {
-    std::set<std::string> cols;
     std::string candidate = conn.quote_ident(schema) + ".app_servers";
     if (!columns_of(conn, candidate, &cols, deadline, err)) return false;
     if (!cols.empty()) {
@@ -151,7 +149,7 @@ bool read_cluster_facts(PgConn& conn, const std::string& cluster, bool public_ne
     *err = "no table " + facts->schema + ".app_servers: create it as the README shows";
     return false;
   }
-  if (!read_app_servers(conn, table, facts, deadline, err)) return false;
+  if (!read_app_servers(conn, table, cols, facts, deadline, err)) return false;
   if (public_net && !read_public_info(conn, facts, deadline, err)) return false;
 
   std::vector<PgRow> rows;

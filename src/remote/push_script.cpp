@@ -1,5 +1,6 @@
 #include "remote/push_script.h"
 
+#include <optional>
 #include <sstream>
 
 namespace pgdeploy {
@@ -196,56 +197,60 @@ std::string push_payload(const PushRequest& r) {
   return out.str();
 }
 
+namespace {
+
+std::string trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+}  // namespace
+
 PushOutcome parse_push_output(int exit_status, const std::string& out, const std::string& err) {
   PushOutcome o;
+  bool answered = false;  // UNCHANGED or NEWER: the program decided to write nothing
   std::istringstream lines(out);
   std::string line;
-  bool any = false;
   while (std::getline(lines, line)) {
-    auto rest = [&](const char* prefix) { return line.substr(std::string(prefix).size()); };
+    auto after = [&](const std::string& prefix) {
+      return line.rfind(prefix, 0) == 0 ? std::optional(line.substr(prefix.size())) : std::nullopt;
+    };
     if (line == "UNCHANGED") {
       o.status = PushOutcome::Status::unchanged;
-      any = true;
-    } else if (line.rfind("NEWER ", 0) == 0) {
+      answered = true;
+    } else if (auto newer = after("NEWER ")) {
       o.status = PushOutcome::Status::skipped_newer;
-      o.detail = rest("NEWER ");
-      any = true;
-    } else if (line.rfind("CHANGED ", 0) == 0) {
-      o.changed.push_back(rest("CHANGED "));
+      o.detail = *newer;
+      answered = true;
+    } else if (auto path = after("CHANGED ")) {
+      o.changed.push_back(*path);
     } else if (line == "RELOADED") {
       o.reloaded = true;
-    } else if (line.rfind("RELOAD-FAILED", 0) == 0) {
+    } else if (line.rfind("RELOAD-FAILED", 0) == 0) {  // the rest of the output is the reason
       o.reload_failed = true;
       o.detail = "reload failed: " + out.substr(out.find("RELOAD-FAILED") + 14);
       break;
-    } else if (line.rfind("SESSIONS ", 0) == 0) {
+    } else if (line.rfind("SESSIONS ", 0) == 0) {  // likewise
       o.sessions = out.substr(out.find("SESSIONS ") + 9);
       break;
-    } else if (line.rfind("ERR ", 0) == 0) {
-      o.detail = rest("ERR ");
+    } else if (auto why = after("ERR ")) {
+      o.detail = *why;
     }
   }
-  while (!o.detail.empty() && (o.detail.back() == '\n' || o.detail.back() == ' '))
-    o.detail.pop_back();
-  while (!o.sessions.empty() && o.sessions.back() == '\n') o.sessions.pop_back();
-  if (any && exit_status == 0) return o;
-  bool sessions_failed = o.sessions.rfind("not cut", 0) == 0 && exit_status != 0;
-  if (exit_status == 0 && !o.reload_failed) {
-    o.status = PushOutcome::Status::written;
+  o.detail = trimmed(o.detail);
+  o.sessions = trimmed(o.sessions);
+  if (exit_status == 0 && (answered || !o.reload_failed)) {
+    if (!answered) o.status = PushOutcome::Status::written;
     return o;
   }
   o.status = PushOutcome::Status::failed;
-  if (sessions_failed && o.detail.empty()) o.detail = "sessions " + o.sessions;
-  if (o.detail.empty()) {
-    std::string e = err;
-    while (!e.empty() && (e.back() == '\n' || e.back() == ' ')) e.pop_back();
+  if (o.detail.empty() && o.sessions.rfind("not cut", 0) == 0) o.detail = "sessions " + o.sessions;
+  std::string e = trimmed(err);
+  if (o.detail.empty())
     o.detail = "remote script exited with status " + std::to_string(exit_status) +
                (e.empty() ? "" : ": " + e);
-  } else if (!err.empty() && !o.reload_failed) {
-    std::string e = err;
-    while (!e.empty() && (e.back() == '\n' || e.back() == ' ')) e.pop_back();
+  else if (!e.empty() && !o.reload_failed)
     o.detail += " (" + e + ")";
-  }
   return o;
 }
 
