@@ -22,4 +22,14 @@ struct Endpoint {
 // like belong to repmgr's own connection and must not leak into PgBouncer's configuration.
 bool endpoint_of(const std::string& conninfo, Endpoint* out, std::string* err);
 
+// A PgBouncer admin console that the push program can log in to itself, without starting psql:
+// the unix socket's path ("<dir>/.s.PGSQL.<port>"), the user and the database.
+struct SocketLogin {
+  std::string path, user, dbname;
+};
+
+// True when `conninfo` sets exactly host (one socket directory), port, user and dbname and nothing
+// else: a password, TLS or any other keyword is left to psql, which knows them all.
+bool socket_login_of(const std::string& conninfo, SocketLogin* out);
+
 }  // namespace pgdeploy

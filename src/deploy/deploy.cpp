@@ -51,20 +51,18 @@ PushRequest build_request(const AppServer& server, const Rendered& files,
   req.force = config.force;
   if (!server.admin_conninfo.empty()) {
     // No ON_ERROR_STOP: a database PgBouncer has no pool for yet ("no such database") must not
-    // keep the others from being cut and resumed; the script reports any other error.
+    // keep the others from being cut and resumed; the program reports any other error.
     req.admin_psql = shell_quote(server.admin_conninfo) + " -X -q -A -t";
-    for (const auto& db : files.databases) {
-      std::string name = admin_console_name(db);
-      req.cut_commands.push_back("KILL " + name);
-      req.cut_commands.push_back("RESUME " + name);
-      if (config.drain_sessions) req.pause_commands.push_back("PAUSE " + name);
-      req.resume_commands.push_back("RESUME " + name);
-    }
+    SocketLogin login;
+    if (socket_login_of(server.admin_conninfo, &login))
+      req.admin_socket = login.path + "\t" + login.user + "\t" + login.dbname;
+    for (const auto& db : files.databases) req.console_names.push_back(admin_console_name(db));
+    req.drain = config.drain_sessions;
     req.pause_wait_seconds =
         std::max(1, std::min(config.pause_wait_seconds, static_cast<int>(config.host_timeout / 2)));
   }
   if (!config.reload_command.empty()) req.reload_command = config.reload_command;
-  else if (!server.admin_conninfo.empty()) req.reload_command = "\"$psql\" " + req.admin_psql + " -c RELOAD";
+  else if (!server.admin_conninfo.empty()) req.console_reload = true;
   else if (server.user == "root") req.reload_command = "service pgbouncer reload";
   else req.reload_command = "sudo -n service pgbouncer reload";
   return req;

@@ -127,8 +127,12 @@ TEST(Deploy, ReloadCommandDependsOnTheRemoteUserUnlessGiven) {
   s.user = "root";
   EXPECT_EQ(build_request(s, r, config).reload_command, "service pgbouncer reload");
   s.admin_conninfo = "port=6432 dbname=pgbouncer";
-  EXPECT_NE(build_request(s, r, config).reload_command.find("-c RELOAD"), std::string::npos);
+  EXPECT_TRUE(build_request(s, r, config).console_reload);
+  EXPECT_EQ(build_request(s, r, config).admin_socket, "");  // no socket named: psql's defaults
+  s.admin_conninfo = "host=/run/pgb port=6432 dbname=pgbouncer user=pgbouncer";
+  EXPECT_EQ(build_request(s, r, config).admin_socket, "/run/pgb/.s.PGSQL.6432\tpgbouncer\tpgbouncer");
   config.reload_command = "systemctl reload pgbouncer";
+  EXPECT_FALSE(build_request(s, r, config).console_reload);
   EXPECT_EQ(build_request(s, r, config).reload_command, "systemctl reload pgbouncer");
 }
 

@@ -41,10 +41,9 @@ my ($wait, $lock) = split / /, line(), 2;
 my $reload = line();
 my ($tl, $gen, $primary, $force) = split / /, line();
 my $admin = line();
-my $cut = line();
-my ($pausewait, $pause) = split / /, line(), 2;
-$pause = '' unless defined $pause;
-my $resume = line();
+my $direct = line();
+my ($pausewait, $drain, $count) = split / /, line();
+my @names = map { line() } 1 .. $count;
 my (@files, $total);
 while ((my $l = line()) ne 'end') {
   my @f = split / /, $l, 4;
@@ -109,28 +108,82 @@ if (!$ENV{PGDEPLOY_PSQL} && -l '/usr/bin/psql' && opendir(my $d, '/usr/lib/postg
     $ENV{psql} = "/usr/lib/postgresql/$_/bin/psql" if -x "/usr/lib/postgresql/$_/bin/psql";
   }
 }
+sub shq { my $s = shift; $s =~ s/'/'\\''/g; return "'$s'" }
+# The admin console through its unix socket, as a libpq client would talk to it: a startup message,
+# then one simple query per command. A psql start costs the app server more CPU than everything
+# else this program does. Returns undef when no session started (no socket, a password wanted,
+# login refused): psql, which reads ~/.pgpass and says why, is tried then. Else the errors.
+sub socket_console {
+  my ($path, $user, $db) = split /\t/, $direct;
+  my ($s, $buf, $errs, $started, @cmds) = (undef, '', '', 0, @_);
+  my $send = sub { syswrite($s, $_[0] . pack('N', 4 + length $_[1]) . $_[1]) };
+  local $SIG{ALRM} = sub { die "the admin console did not answer within $wait s\n" };
+  alarm $wait;
+  my $r = eval {
+    socket($s, 1, 1, 0) && connect($s, pack('S Z108', 1, $path)) or return undef;  # AF_UNIX, SOCK_STREAM
+    $send->('', pack('N', 196608) . "user\0$user\0database\0$db\0\0");
+    while (1) {
+      until (length($buf) >= 5 && length($buf) > unpack('N', substr($buf, 1, 4))) {
+        next if sysread($s, $buf, 65536, length $buf);
+        return $started ? $errs . "the admin console closed the connection\n" : undef;
+      }
+      my ($type, $n) = unpack('a N', $buf);
+      my $body = substr($buf, 5, $n - 4);
+      substr($buf, 0, $n + 1) = '';
+      if ($type eq 'R') {
+        return undef if unpack('N', $body) != 0;  # a password or another exchange is wanted
+      } elsif ($type eq 'E') {
+        return undef unless $started;
+        $errs .= 'ERROR: ' . (($body =~ /(?:^|\0)M([^\0]*)/)[0] // '') . "\n";
+      } elsif ($type eq 'Z') {  # ready for the next command
+        $started = 1;
+        if (!@cmds) { $send->('X', ''); return $errs }
+        $send->('Q', shift(@cmds) . "\0");
+      }
+    }
+  };
+  alarm 0;
+  return $@ eq '' ? $r : $@;
+}
+# Runs console commands; returns their errors, '' if none.
+sub console {
+  if ($direct ne '') {
+    my $r = socket_console(@_);
+    return $r if defined $r;
+    $direct = '';
+  }
+  my $args = join ' ', map { '-c ' . shq($_) } @_;
+  my $out = qx{"\$psql" $admin $args 2>&1 </dev/null};
+  my $errs = join '', grep { /ERROR|FATAL/ } split /^/m, $out;
+  return $errs if $errs ne '' || $? == 0;
+  return $out ne '' ? $out : "psql exited with status " . ($? >> 8) . "\n";
+}
+my @resume = map { "RESUME $_" } @names;
 my ($tried, $paused) = (0, 0);
-if ($moved && $admin ne '' && $pause ne '') {
+if ($moved && $admin ne '' && $drain) {
   $tried = 1;
+  my $pause = join ' ', map { '-c ' . shq("PAUSE $_") } @names;
   $paused = system("timeout $pausewait \"\$psql\" $admin $pause >/dev/null 2>&1 </dev/null") == 0;
 }
-my $cmd = "{ $reload\n} 2>&1 </dev/null";
-my $out = qx{$cmd};
-if ($? != 0) {
-  # Never leave a database paused: resume whatever the PAUSE reached, finished or not.
-  system("\"\$psql\" $admin $resume >/dev/null 2>&1 </dev/null") if $tried;
-  print "RELOAD-FAILED $out\n";
+my $failed;
+if ($reload eq '') {
+  $failed = console('RELOAD');
+} else {
+  my $out = qx{{ $reload\n} 2>&1 </dev/null};
+  $failed = $? == 0 ? '' : $out ne '' ? $out : "exit status " . ($? >> 8);
+}
+if ($failed ne '') {
+  console(@resume) if $tried;  # never leave a database paused, whatever the PAUSE reached
+  print "RELOAD-FAILED $failed\n";
   exit 1;
 }
 print "RELOADED\n";
 my $said = '';
 if ($moved && $admin ne '') {
-  my $cmds = $paused ? $resume : $cut;
-  $cmd = "\"\$psql\" $admin $cmds 2>&1 </dev/null";
-  $out = qx{$cmd};
-  if ($? != 0) { print "SESSIONS not cut: $out\n"; exit 1 }
-  my @errs = grep { /ERROR|FATAL/ && !/no such database/ } split /\n/, $out;
-  if (@errs) { print "SESSIONS not cut: @errs\n"; exit 1 }
+  # A database PgBouncer has no pool for yet must not keep the others from being cut.
+  my $errs = join '', grep { !/no such database/ }
+    split /^/m, console($paused ? @resume : map { ("KILL $_", "RESUME $_") } @names);
+  if ($errs ne '') { chomp $errs; print "SESSIONS not cut: $errs\n"; exit 1 }
   $said = $paused ? 'drained (PAUSE, RESUME)' : 'cut';
 }
 open($p, '>', $pending) && close($p);
@@ -171,21 +224,16 @@ std::string shell_quote(const std::string& s) {
 }
 
 std::string push_payload(const PushRequest& r) {
-  auto psql_args = [](const std::vector<std::string>& commands) {
-    std::string args;
-    for (const auto& c : commands) args += (args.empty() ? "-c " : " -c ") + shell_quote(c);
-    return args;
-  };
   std::ostringstream out;
   out << "PGDEPLOY1\n"
       << r.lock_wait_seconds << ' ' << r.lock_path << '\n'
-      << r.reload_command << '\n'
+      << (r.console_reload ? "" : r.reload_command) << '\n'
       << r.timeline << ' ' << r.generation << ' ' << r.primary_id << ' ' << (r.force ? 1 : 0)
       << '\n'
       << r.admin_psql << '\n'
-      << psql_args(r.cut_commands) << '\n'
-      << r.pause_wait_seconds << ' ' << psql_args(r.pause_commands) << '\n'
-      << psql_args(r.resume_commands) << '\n';
+      << r.admin_socket << '\n'
+      << r.pause_wait_seconds << ' ' << (r.drain ? 1 : 0) << ' ' << r.console_names.size() << '\n';
+  for (const auto& name : r.console_names) out << name << '\n';
   for (const auto& f : r.files) {
     std::string flags = std::string(f.reload ? "r" : "") + (f.fence ? "f" : "");
     out << f.content.size() << ' ' << f.digest << ' ' << (flags.empty() ? "-" : flags) << ' '

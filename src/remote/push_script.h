@@ -21,19 +21,21 @@ struct PushRequest {
   std::string lock_path;       // serialises agents that write to the same server
   int lock_wait_seconds = 5;
   std::string reload_command;  // run by /bin/sh on the app server; $psql names the psql binary
+  bool console_reload = false; // instead: RELOAD on PgBouncer's admin console
   long timeline = 0;           // our fencing token
   unsigned long long generation = 0;
   int primary_id = 0;
   bool force = false;          // write even over a newer token
-  // Session fencing, when the primary changed: psql arguments that reach the PgBouncer admin
-  // console ("" = not configured); KILL+RESUME per database cuts sessions at once. With
-  // pause_commands (a planned switchover), PAUSE first lets them finish for up to
-  // pause_wait_seconds, then reload and RESUME; a pause that does not finish in time falls back to
-  // the cut.
+  // PgBouncer's admin console ("" = not configured) as psql arguments, and where the program can
+  // log in to it itself, without starting psql: "<socket path>\t<user>\t<dbname>" ("" = psql
+  // only; psql is also used when that login asks for a password).
   std::string admin_psql;
-  std::vector<std::string> cut_commands;
-  std::vector<std::string> pause_commands;
-  std::vector<std::string> resume_commands;
+  std::string admin_socket;
+  // Session fencing when the primary changed: KILL + RESUME per database cuts sessions at once.
+  // With drain (a planned switchover), PAUSE first lets them finish for up to pause_wait_seconds,
+  // then reload and RESUME; a pause that does not finish in time falls back to the cut.
+  std::vector<std::string> console_names;  // each routed database, quoted for the console
+  bool drain = false;
   int pause_wait_seconds = 2;
 };
 

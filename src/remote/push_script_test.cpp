@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "deploy/deploy.h"
+#include "testing/fake_console.h"
 #include "testing/local_remote.h"
 
 namespace pgdeploy {
@@ -256,6 +257,64 @@ TEST_P(PushScript, WithoutAnAdminConsoleTheReportSaysSessionsWereNotCut) {
   PushOutcome o = push(files(2, 2, 10));
   ASSERT_EQ(o.status, PushOutcome::Status::written) << o.detail;
   EXPECT_NE(o.sessions.find("not cut"), std::string::npos) << o.sessions;
+}
+
+// The admin console through its socket, by the program itself: no psql process on the app server.
+TEST_P(PushScript, TheAdminConsoleSocketIsUsedWithoutStartingPsql) {
+  std::filesystem::create_directories(dir.path() + "/pgb");
+  FakeConsole console(dir.path() + "/pgb/.s.PGSQL.6432");
+  server.admin_conninfo = "host=" + dir.path() + "/pgb port=6432 dbname=pgbouncer user=pgbouncer";
+  config.reload_command = "";  // RELOAD on the console
+  ASSERT_EQ(push(files(1, 1, 100)).status, PushOutcome::Status::written);
+  PushOutcome o = push(files(2, 2, 10));
+  ASSERT_EQ(o.status, PushOutcome::Status::written) << o.detail;
+  EXPECT_TRUE(o.reloaded);
+  EXPECT_EQ(o.sessions, "cut");
+  EXPECT_EQ(console.queries(), (std::vector<std::string>{"RELOAD", "RELOAD", "KILL \"appdb\"",
+                                                         "RESUME \"appdb\""}));
+  EXPECT_EQ(console.logins(), std::vector<std::string>(3, "pgbouncer/pgbouncer"));
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/psql.log"));
+  EXPECT_EQ(push(files(2, 2, 20)).status, PushOutcome::Status::unchanged);
+}
+
+TEST_P(PushScript, AnAdminConsoleThatAsksForAPasswordIsLeftToPsql) {
+  std::filesystem::create_directories(dir.path() + "/pgb");
+  FakeConsole console(dir.path() + "/pgb/.s.PGSQL.6432", true);
+  server.admin_conninfo = "host=" + dir.path() + "/pgb port=6432 dbname=pgbouncer user=admin";
+  config.reload_command = "";
+  PushOutcome o = push(files(1, 1, 100));
+  ASSERT_EQ(o.status, PushOutcome::Status::written) << o.detail;
+  EXPECT_EQ(console.logins(), std::vector<std::string>{"admin/pgbouncer"});
+  EXPECT_NE(read_file(dir.path() + "/psql.log").find("user=admin|-X|-q|-A|-t|-c|RELOAD|"),
+            std::string::npos);
+}
+
+TEST_P(PushScript, ErrorsFromTheAdminConsoleSocketAreReported) {
+  std::filesystem::create_directories(dir.path() + "/pgb");
+  server.admin_conninfo = "host=" + dir.path() + "/pgb port=6432 dbname=pgbouncer user=pgbouncer";
+  config.reload_command = "";
+  {
+    FakeConsole console(dir.path() + "/pgb/.s.PGSQL.6432");
+    console.fail("RELOAD", "admin access needed");
+    PushOutcome o = push(files(1, 1, 100));
+    EXPECT_EQ(o.status, PushOutcome::Status::failed);
+    EXPECT_TRUE(o.reload_failed);
+    EXPECT_NE(o.detail.find("admin access needed"), std::string::npos) << o.detail;
+  }
+  {
+    FakeConsole console(dir.path() + "/pgb/.s.PGSQL.6432");
+    console.fail("KILL", "no such database: appdb");  // no pool yet: nothing to cut there
+    PushOutcome o = push(files(2, 2, 10));
+    EXPECT_EQ(o.status, PushOutcome::Status::written) << o.detail;
+    EXPECT_EQ(o.sessions, "cut");
+  }
+  {
+    FakeConsole console(dir.path() + "/pgb/.s.PGSQL.6432");
+    console.fail("RESUME", "not paused");
+    PushOutcome o = push(files(3, 3, 10));
+    EXPECT_EQ(o.status, PushOutcome::Status::failed);
+    EXPECT_NE(o.detail.find("not paused"), std::string::npos) << o.detail;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Shells, PushScript, ::testing::Values("/bin/sh", "/bin/bash"));
