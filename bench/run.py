@@ -15,7 +15,7 @@ See bench/README.md for what each column means.
 
 import argparse
 import asyncio
-import concurrent.futures
+import calendar
 import hashlib
 import json
 import os
@@ -451,17 +451,43 @@ exit $rc
 """
 
 SEED_TEMPLATE = '{agent} -c {cluster} -p "host=127.0.0.1 port={port} user=repmgr dbname=repmgr"'
+PLACEHOLDERS = SEED_TEMPLATE + ' --event %e --node-id %n --success %s'
+# name -> (event_notification_command, admin console): with the admin console the agent reloads
+# PgBouncer with RELOAD and cuts sessions on the old primary (KILL, RESUME) instead of `sudo -n
+# service pgbouncer reload`. Any name + WAIT_SUFFIX adds service_promote_command (promote_wait_conf).
 E2E_VARIANTS = {
-    'none': None,                                                           # no agent: repmgrd alone
-    'seed': SEED_TEMPLATE,                                                  # the seed README's form
-    'placeholders': SEED_TEMPLATE + ' --event %e --node-id %n --success %s',
+    'none': (None, False),                  # no agent: repmgrd alone
+    'seed': (SEED_TEMPLATE, False),         # the seed README's form
+    'placeholders': (PLACEHOLDERS, False),
+    'admin': (PLACEHOLDERS, True),
 }
+WAIT_SUFFIX = '+wait'
+E2E_DEFAULT = 'none,seed,placeholders,admin,none+wait,admin+wait'
+
+
+def e2e_variant(name):
+    """'admin+wait' -> {'template', 'admin', 'wait'}; None for a name we do not know."""
+    wait = name.endswith(WAIT_SUFFIX)
+    base = name[:-len(WAIT_SUFFIX)] if wait else name
+    if base not in E2E_VARIANTS:
+        return None
+    template, admin = E2E_VARIANTS[base]
+    return {'template': template, 'admin': admin, 'wait': wait}
+
+
+def promote_wait_conf(r):
+    """repmgr.conf lines of the +wait variants, per node. `repmgr standby promote` on PostgreSQL
+    >= 12 calls pg_promote(wait => false), checks pg_is_in_recovery() at once and then only every
+    promote_check_interval (1 s, whole seconds): standby_promote, and the agent it starts, comes
+    up to 1 s after node2 became writable. With service_promote_command repmgr runs that command
+    instead and starts checking when it returns; `pg_ctl -w promote` returns once promotion is
+    complete (it polls every 0.1 s), so repmgr's first check succeeds."""
+    return lambda n: [f"service_promote_command='{rig.PG_BIN}/pg_ctl -w -D {r.node_data(n)} promote'"]
 
 
 async def e2e_poll(br, servers, timeout=60.0, follow=True):
     """kill -9 node1's postmaster; time node2 becoming writable and every PgBouncer leading to it."""
     r = br.r
-    loop = asyncio.get_running_loop()
     reader, writer = await pgwire.connect('127.0.0.1', r.node_port(2), 'repmgr', 'repmgr')
     t = {}
     pid = r.postmaster_pid(1)
@@ -510,28 +536,156 @@ async def e2e_poll(br, servers, timeout=60.0, follow=True):
     return t0_real, t.get('writable'), follows, last
 
 
-def first_server_login(log_path, port, since):
-    """Seconds after `since` (epoch) of PgBouncer's first server connection to `port`, from its log."""
-    import calendar
+# PgBouncer's log lines, and PostgreSQL's with its default log_line_prefix '%m [%p] ' (the rig
+# keeps it; log_timezone is the machine's, UTC on the test machines): a line in another zone is
+# not recognised, so its time is missing (-), never wrong.
+TIMESTAMPED_LINE = re.compile(r'(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(\.\d+)? (?:UTC|GMT) \[\d+\] (.*)')
+
+
+def log_times(log_path, pattern, since):
+    """Seconds after `since` (epoch), in order, of the lines of a PgBouncer or PostgreSQL log from
+    `since` on whose text after the timestamp and pid matches `pattern` (millisecond stamps)."""
+    times = []
     for line in (rig.read_text(log_path) or '').splitlines():
-        m = re.match(r'(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(\.\d+)? UTC .*@127\.0\.0\.1:' + str(port)
-                     + r' new connection to server', line)
-        if m:
+        m = TIMESTAMPED_LINE.match(line)
+        if m and re.search(pattern, m.group(3)):
             t = calendar.timegm(time.strptime(m.group(1), '%Y-%m-%d %H:%M:%S')) + float(m.group(2) or 0)
             if t >= since:
-                return t - since
-    return None
+                times.append(t - since)
+    return times
 
 
-def bench_e2e(agent_path, variant, template, n):
+def first_server_login(log_path, port, since):
+    """Seconds after `since` (epoch) of PgBouncer's first server connection to `port`, from its log."""
+    times = log_times(log_path, r'@127\.0\.0\.1:' + str(port) + r' new connection to server', since)
+    return times[0] if times else None
+
+
+def sudo_reload_times(app, since):
+    """Seconds after `since` of each `service pgbouncer reload` on an app server: the rig's
+    `service` stand-in appends `<epoch> reload by <user>` to its reload log."""
+    stamps = [float(line.split()[0]) for line in (rig.read_text(app.reload_log) or '').splitlines()]
+    return [t - since for t in stamps if t >= since]
+
+
+def console_reload_times(app, since):
+    """Seconds after `since` of each RELOAD on the PgBouncer's admin console: PgBouncer 1.18
+    logs `LOG RELOAD command issued` (no `service` runs, so the reload log stays as it was)."""
+    return log_times(app.pgbouncer_log, r'^LOG RELOAD command issued', since)
+
+
+def promote_method(log_text):
+    """How `repmgr standby promote` promoted node2, from its log: `pg_promote()`, or the
+    service_promote_command it ran, in double quotes."""
+    found = re.findall(r'promoting server "node2" \(ID: 2\) using (.*)', log_text)
+    return found[-1].strip() if found else None
+
+
+def repmgr_events(br, since):
+    """repmgr.events rows from `since` (epoch) on, times in s after it. event_timestamp is the
+    row's insert, just before repmgr starts the event_notification_command."""
+    rows = br.sql('SELECT event, node_id, successful, extract(epoch from event_timestamp) FROM repmgr.events '
+                  f'WHERE event_timestamp >= to_timestamp({since}) ORDER BY event_timestamp')
+    return [{'event': e, 'node': int(n), 'ok': ok == 't', 'at': float(t) - since} for e, n, ok, t in rows]
+
+
+def wait_failover_done(br, since, timeout=20):
+    """Wait until repmgrd on node2 recorded repmgrd_failover_promote (its promote_command
+    returned): node2 is writable before that, and without an agent nothing else waits for it."""
+    def done():
+        try:
+            return any(e['event'] == 'repmgrd_failover_promote' for e in repmgr_events(br, since))
+        except rig.RigError:
+            return False
+    try:
+        rig.wait_for(done, timeout, 'repmgrd_failover_promote', 0.2)
+    except rig.RigError as e:
+        log(f'  {e}')
+
+
+def wait_notifications_quiet(log_dir):
+    """Let repmgr's remaining notification runs (repmgrd_failover_promote...) finish: wait until
+    every started run has ended and nothing new started for 1.5 s (20 s at most)."""
+    def runs():
+        return tuple(len((rig.read_text(os.path.join(log_dir, f)) or '').splitlines())
+                     for f in ('notify-starts.log', 'notify-timeline.log'))
+    quiet_since, seen, until = time.monotonic(), runs(), time.monotonic() + 20
+    while time.monotonic() < until:
+        time.sleep(0.1)
+        now = runs()
+        if now != seen:
+            seen, quiet_since = now, time.monotonic()
+        elif now[0] == now[1] and time.monotonic() - quiet_since > 1.5:
+            break
+
+
+def notification_timeline(log_dir, t0_real):
+    timeline = []
+    for line in (rig.read_text(os.path.join(log_dir, 'notify-timeline.log')) or '').splitlines():
+        s, e, rc, cmd = line.split(' ', 3)
+        ev = re.search(r'--event (\S+)', cmd)
+        timeline.append({'start': float(s) - t0_real, 'end': float(e) - t0_real, 'rc': int(rc),
+                         'seconds': float(e) - float(s), 'event': ev.group(1) if ev else '(seed: none)',
+                         'port': re.search(r'port=(\d+)', cmd).group(1)})
+    return timeline
+
+
+def pgbouncer_timeline(br, n, admin, t0_real, follows):
+    """Per PgBouncer, s after the kill: its first reload, from the source that applies (PgBouncer's
+    own log with the admin console, the rig's reload log with sudo), its first KILL (admin console:
+    sessions cut on the old primary), its first server login to node2 (its log) and the first
+    client answer from node2 (the poller). Summed up: first/last reload (earliest / latest of the
+    per-host first reloads), last server login, and reload -> login / follow per host."""
+    hosts, total, sudo_in_admin = {}, 0, 0
+    for i in range(1, n + 1):
+        app = br.r.app_server(i)
+        sudo = sudo_reload_times(app, t0_real)
+        reloads = console_reload_times(app, t0_real) if admin else sudo
+        total += len(reloads)
+        sudo_in_admin += len(sudo) if admin else 0   # expected 0
+        kills = log_times(app.pgbouncer_log, r'^LOG KILL .* command issued', t0_real) if admin else []
+        hosts[i] = {'reload': reloads[0] if reloads else None, 'kill': kills[0] if kills else None,
+                    'login': first_server_login(app.pgbouncer_log, br.r.node_port(2), t0_real),
+                    'follow': follows.get(i)}
+
+    def values(key):
+        return [h[key] for h in hosts.values() if h[key] is not None]
+
+    def after_reload(key):
+        return [h[key] - h['reload'] for h in hosts.values() if h[key] is not None and h['reload'] is not None]
+    reloads, logins, kills = values('reload'), values('login'), values('kill')
+    to_login, to_follow = after_reload('login'), after_reload('follow')
+    return {
+        'reload_source': 'pgbouncer log (RELOAD command issued)' if admin else 'reload log (service)',
+        'first_reload': min(reloads) if reloads else None, 'last_reload': max(reloads) if reloads else None,
+        'hosts_reloaded': len(reloads), 'reloads_after_kill': total,
+        'sudo_reloads_in_admin_variant': sudo_in_admin if admin else None,
+        'first_kill': min(kills) if kills else None, 'last_kill': max(kills) if kills else None,
+        'pgbouncer_to_node2_median': median(logins),
+        'pgbouncer_to_node2_max': max(logins) if len(logins) == n else None,
+        'reload_to_login_median': median(to_login), 'reload_to_login_max': max(to_login) if to_login else None,
+        'reload_to_follow_median': median(to_follow), 'reload_to_follow_max': max(to_follow) if to_follow else None,
+        'hosts': hosts,
+    }
+
+
+def bench_e2e(agent_path, variant, n):
+    spec = e2e_variant(variant)
+    template, admin = spec['template'], spec['admin']
     log(f'e2e {variant}: rig with {n} app servers, repmgrd on both nodes')
     br = BenchRig(agent_path, n)
-    out = {'variant': variant}
+    out = {'variant': variant, 'notify': template, 'admin': admin, 'promote_wait': spec['wait']}
+    if spec['wait']:   # before up(): every repmgr.conf the rig writes gets it
+        br.r.repmgr_conf_extra = promote_wait_conf(br.r)
+        out['repmgr_conf_extra'] = br.r.repmgr_conf_extra(2)
     try:
         br.up()
         log_dir = os.path.join(br.work, 'e2e')
         rig.make_dir(log_dir, 0o755, rig.POSTGRES)
         wrapper = rig.write_file(os.path.join(br.work, 'notify-wrap'), WRAPPER.format(log_dir=log_dir), 0o755)
+        if admin:      # before the initial deploy, so the agent knows the consoles from the start
+            br.setup_admin_console()
+            br.set_admin(True)
         if template:
             br.r.set_event_notification(f'{wrapper} {template}')
             first = agent(br, n, 'updated')
@@ -553,45 +707,33 @@ def bench_e2e(agent_path, variant, template, n):
                        follow_median=median(follows.values()), not_following=len(missing))
             if writable is not None and not missing:
                 out['gap'] = out['all_follow'] - writable
-            # let repmgr's remaining notification runs (repmgrd_failover_promote...) finish: wait
-            # until every started run has ended and nothing new started for 1.5 s (20 s at most)
-            def runs():
-                return tuple(len((rig.read_text(os.path.join(log_dir, f)) or '').splitlines())
-                             for f in ('notify-starts.log', 'notify-timeline.log'))
-            quiet_since, seen, until = time.monotonic(), runs(), time.monotonic() + 20
-            while time.monotonic() < until:
-                time.sleep(0.1)
-                now = runs()
-                if now != seen:
-                    seen, quiet_since = now, time.monotonic()
-                elif now[0] == now[1] and time.monotonic() - quiet_since > 1.5:
-                    break
-            timeline = []
-            for line in (rig.read_text(os.path.join(log_dir, 'notify-timeline.log')) or '').splitlines():
-                s, e, rc, cmd = line.split(' ', 3)
-                ev = re.search(r'--event (\S+)', cmd)
-                timeline.append({'start': float(s) - t0_real, 'end': float(e) - t0_real, 'rc': int(rc),
-                                 'seconds': float(e) - float(s), 'event': ev.group(1) if ev else '(seed: none)',
-                                 'port': re.search(r'port=(\d+)', cmd).group(1)})
-            out['notifications'] = timeline
-            reloads = []
-            for i in range(1, n + 1):
-                lines = (rig.read_text(br.r.app_server(i).reload_log) or '').splitlines()
-                if lines:
-                    reloads.append(float(lines[-1].split()[0]) - t0_real)
-            out['last_reload'] = max(reloads) if reloads else None
-            connects = [t for t in (first_server_login(br.r.app_server(i).pgbouncer_log, br.r.node_port(2),
-                                                       t0_real) for i in range(1, n + 1)) if t is not None]
-            out['pgbouncer_to_node2_median'] = median(connects)
-            out['pgbouncer_to_node2_max'] = max(connects) if len(connects) == n else None
-            out['first_reload'] = min(reloads) if reloads else None
-            out['repmgr_log_node2'] = rig.tail(br.r.node_log(2), 40)
+        wait_failover_done(br, t0_real)
+        if template:
+            wait_notifications_quiet(log_dir)
+            out['notifications'] = notification_timeline(log_dir, t0_real)
+            out.update(pgbouncer_timeline(br, n, admin, t0_real, follows))
             out['agent_output_tail'] = (rig.read_text(os.path.join(log_dir, 'agent-output.log')) or '')[-3000:]
-        events = br.sql("SELECT event, successful, to_char(event_timestamp, 'HH24:MI:SS.MS') FROM "
-                        "repmgr.events WHERE node_id = 2 ORDER BY event_timestamp DESC LIMIT 6")
-        out['repmgr_events'] = events
-        log(f'  e2e {variant}: writable {fmt(writable)}s, every PgBouncer {fmt(out.get("all_follow"))}s, '
-            f'gap {fmt(out.get("gap"))}s')
+        events = repmgr_events(br, t0_real)
+        out['events_after_kill'] = events
+        promoted = [e['at'] for e in events if e['event'] == 'standby_promote' and e['node'] == 2]
+        out['standby_promote_event'] = promoted[0] if promoted else None
+        if promoted and writable is not None:
+            out['promote_event_after_writable'] = promoted[0] - writable
+        # node2's own view: when PostgreSQL got the promote request and when it was ready
+        pg_log = os.path.join(br.r.node_dir(2), 'log', 'postgresql.log')
+        for key, pattern in (('promote_request', r'^LOG:  received promote request'),
+                             ('pg_ready', r'^LOG:  database system is ready to accept connections')):
+            times = log_times(pg_log, pattern, t0_real)
+            out[key] = times[0] if times else None
+        node2_log = rig.read_text(br.r.node_log(2)) or ''
+        out['promote_method'] = promote_method(node2_log)
+        if spec['wait'] and 'pg_ctl -w' not in (out['promote_method'] or ''):
+            out['error'] = f'service_promote_command not used: promoted using {out["promote_method"]}'
+        out['repmgr_log_node2'] = rig.tail(br.r.node_log(2), 40)
+        out['repmgr_events'] = br.sql("SELECT event, successful, to_char(event_timestamp, 'HH24:MI:SS.MS') FROM "
+                                      "repmgr.events WHERE node_id = 2 ORDER BY event_timestamp DESC LIMIT 6")
+        log(f'  e2e {variant}: writable {fmt(writable)}s, standby_promote {fmt(out["standby_promote_event"])}s '
+            f'({out["promote_method"]}), every PgBouncer {fmt(out.get("all_follow"))}s, gap {fmt(out.get("gap"))}s')
     except Exception as e:
         out['error'] = f'{type(e).__name__}: {e}'
         log(f'  e2e {variant} failed: {traceback.format_exc()}')
@@ -673,26 +815,43 @@ def summarize(results, sizes, info, args):
                             're-run s', 'RT', 'extra RT', 'agent RT - ssh RT'], rows))
     e2e = results.get('e2e')
     if e2e:
-        rows = []
+        rows, rows2 = [], []
         for x in e2e:
+            agent_wired = bool(x.get('notify'))
             rows.append([x['variant'], fmt(x.get('writable')), fmt(x.get('all_follow')),
                          fmt(x.get('gap')), fmt(x.get('follow_median')),
                          fmt(x.get('first_reload')), fmt(x.get('last_reload')),
                          fmt(x.get('pgbouncer_to_node2_max')),
-                         x.get('not_following', '-') if x.get('variant') != 'none' else '-',
+                         x.get('not_following', '-') if agent_wired else '-',
                          (x.get('error') or '')[:60]])
+            method = x.get('promote_method') or '-'
+            rows2.append([x['variant'], 'pg_ctl -w' if 'pg_ctl -w' in method else method[:30],
+                          fmt(x.get('promote_request')), fmt(x.get('standby_promote_event')),
+                          fmt(x.get('promote_event_after_writable')),
+                          ('console' if x.get('admin') else 'sudo') if agent_wired else '-',
+                          fmt(x.get('reload_to_login_median')), fmt(x.get('reload_to_login_max')),
+                          fmt(x.get('reload_to_follow_max'))])
         lines.append(f'\nEnd to end (kill -9 of the primary, repmgrd failover, {E2E_SERVERS} app servers), '
                      's after the kill:')
         lines.append(table(['variant', 'node2 writable', 'every PgBouncer', 'gap', 'median PgBouncer',
                             'first reload', 'last reload', 'last server login', 'not following', 'error'], rows))
+        lines.append('\nPromotion and reloads (promoted with: from node2\'s repmgr log; promote request: node2\'s '
+                     'PostgreSQL log; standby_promote: its repmgr.events row, s after the kill, and minus node2 '
+                     'writable; reload->login / follow: per PgBouncer, s from its first reload after the kill to '
+                     'its first server login to node2 / first client answer from node2):')
+        lines.append(table(['variant', 'promoted with', 'promote request', 'standby_promote', '- writable',
+                            'reload by', 'reload->login med', 'reload->login max', 'reload->follow max'], rows2))
         notes = []
         for x in e2e:
             for ev in x.get('notifications', []):
-                notes.append([x['variant'], ev['event'], ev['port'], fmt(ev['start']), fmt(ev['end']),
-                              fmt(ev['seconds'] * 1000, 0), ev['rc']])
+                notes.append([x['variant'], ev['event'], ev['port'], fmt(ev['start']),
+                              fmt(ev['start'] - x['writable'] if x.get('writable') is not None else None),
+                              fmt(ev['end']), fmt(ev['seconds'] * 1000, 0), ev['rc']])
         if notes:
-            lines.append('\nevent_notification_command runs (s after the kill):')
-            lines.append(table(['variant', 'event', 'node port', 'start', 'end', 'ms', 'exit'], notes))
+            lines.append('\nevent_notification_command runs (s after the kill; start - writable: after node2 '
+                         'became writable):')
+            lines.append(table(['variant', 'event', 'node port', 'start', 'start - writable', 'end', 'ms', 'exit'],
+                               notes))
     return '\n'.join(lines)
 
 
@@ -705,13 +864,19 @@ def main():
     p.add_argument('--latency-sizes', default='1,10')
     p.add_argument('--e2e', action='store_true', help='also the end-to-end failover measurement')
     p.add_argument('--e2e-repeat', type=int, default=2)
-    p.add_argument('--e2e-variants', default='none,seed,placeholders')
+    p.add_argument('--e2e-variants', default=E2E_DEFAULT,
+                   help=f'of {", ".join(E2E_VARIANTS)}, each also with {WAIT_SUFFIX} (default {E2E_DEFAULT})')
     p.add_argument('--no-breakdown', action='store_true', help='skip the remote-work breakdown at N = 10')
     p.add_argument('--json-out', default=None, help='default: /tmp/pgdeploy-bench-<time>.json')
     args = p.parse_args()
     args.sizes = sorted({int(x) for x in args.sizes.split(',') if x})
     args.latency_sizes = sorted({int(x) for x in args.latency_sizes.split(',') if x}) if args.latency_ms else []
     args.json_out = args.json_out or f'/tmp/pgdeploy-bench-{time.strftime("%Y%m%d-%H%M%S")}.json'
+    args.e2e_variants = [v for v in args.e2e_variants.split(',') if v]
+    unknown = [v for v in args.e2e_variants if e2e_variant(v) is None]
+    if args.e2e and unknown:   # now, not after part 1 has run for minutes
+        p.error(f'unknown e2e variant(s) {", ".join(unknown)}; known: {", ".join(E2E_VARIANTS)}, '
+                f'each also with {WAIT_SUFFIX}')
     enter_private_netns()
 
     global rig
@@ -771,9 +936,10 @@ def main():
                 br.down()
         if args.e2e:
             results['e2e'] = []
-            for variant in [v for v in args.e2e_variants.split(',') if v]:
-                for rep in range(1 if variant == 'none' else args.e2e_repeat):
-                    results['e2e'].append(bench_e2e(agent_path, variant, E2E_VARIANTS[variant], E2E_SERVERS))
+            for variant in args.e2e_variants:
+                # without an agent there is nothing to repeat for: repmgr alone, once
+                for rep in range(1 if e2e_variant(variant)['template'] is None else args.e2e_repeat):
+                    results['e2e'].append(bench_e2e(agent_path, variant, E2E_SERVERS))
                     save()
     except BaseException as e:
         results['error'] = f'{type(e).__name__}: {e}'

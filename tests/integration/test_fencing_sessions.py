@@ -8,7 +8,8 @@ SessionFencingTest: app1 has admin_conninfo set (PgBouncer's admin console): its
 cut and the report says "sessions cut". app2 has none: "sessions not cut", and its held session
 really does keep talking to the old primary. DrainOnSwitchoverTest: the gentler switchover mode.
 DrainThenFailedReloadTest: a failed reload after a drain. OddNameSessionFencingTest: a session
-to a database reached through the `*` fallback is cut too."""
+to a database reached through the `*` fallback is cut too. DeadPrimaryBackOffTest: the cut also
+ends PgBouncer's back-off after failed logins to a dead primary; a reload alone does not."""
 
 import unittest
 
@@ -190,6 +191,51 @@ class OddNameSessionFencingTest(RigTestCase):
         self.assertIsNone(self.held.query(PORT_SQL),
                           f'the report says "sessions cut", yet a session to "{self.ODD}" '
                           'still talks to the old primary node1')
+
+
+class DeadPrimaryBackOffTest(RigTestCase):
+    """Once a login to the (dead) primary failed, PgBouncer makes no new server login for that
+    pool before server_login_retry has passed (15 s by default), and a reload that points the
+    pool elsewhere does not end that wait. KILL drops the pool, back-off and all: through app1
+    (admin console) the first client after the deploy reaches node2 at once; through app2
+    (reload only) it still waits. Why the README recommends admin_conninfo."""
+    rig_options = {'app_servers': len(SERVERS), 'admin_console': True}
+    RETRY = 60      # s: far longer than the whole test, so "still waits" cannot be luck
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.rig.set_admin_conninfo(NO_CONSOLE, '')
+        cls.require(cls.run_agent(), 0, 'first deploy (node1)')
+        for i in SERVERS:
+            cls.rig.set_pgbouncer_setting(i, 'server_login_retry', cls.RETRY)
+        cls.rig.kill_node(1)
+        # A client per PgBouncer while node1 is dead: PgBouncer's login fails, its back-off starts.
+        cls.before = {i: cls.query(i) for i in SERVERS}
+        cls.rig.promote(2)
+        cls.deploy = cls.run_agent(node=2)
+        cls.after = {i: cls.query(i) for i in SERVERS}
+
+    @classmethod
+    def query(cls, i):
+        return cls.rig.client_query(i, support.APP_DB, support.APP_USER, support.APP_PASSWORD, PORT_SQL)
+
+    def test_clients_could_not_reach_the_dead_primary(self):
+        for i in SERVERS:
+            self.assertNotEqual(self.before[i][0], 0, f'app{i}: {self.before[i]}')
+
+    def test_the_cut_ends_the_back_off(self):
+        self.assertExit(self.deploy, 0)
+        self.assertRegex(self.server_line(self.deploy, CONSOLE), r'sessions cut\)')
+        self.assertEqual(self.after[CONSOLE], (0, '5442\n', ''), self.pgbouncer_log_tail(CONSOLE))
+
+    def test_a_reload_alone_leaves_pgbouncer_waiting(self):
+        self.assertRegex(self.server_line(self.deploy, NO_CONSOLE), r'reloaded; sessions not cut')
+        self.assertIn('port=5442', self.ini_entry(NO_CONSOLE, support.APP_DB).split())
+        rc, _, err = self.after[NO_CONSOLE]
+        self.assertNotEqual(rc, 0, 'PgBouncer without the admin console answered: has its '
+                                   'back-off after a reload changed? Then update the README.')
+        self.assertIn('timeout expired', err)
 
 
 if __name__ == '__main__':

@@ -581,6 +581,11 @@ class Rig:
         self.agent_source = agent or os.environ.get('PGDEPLOY') or None
         self.notify = event_notification_command
         self.admin_console = bool(admin_console)
+        # Extra lines for every node's repmgr.conf, appended to the rig's own: a list, or a
+        # callable node -> list (e.g. service_promote_command with that node's data directory).
+        # Set it before up(); set_event_notification rewrites repmgr.conf with it too.
+        # Not saved in state.json (an attached Rig starts without it).
+        self.repmgr_conf_extra = []
         self.dbhost = None
         self.apps = {}
         self.timings = {}
@@ -872,6 +877,8 @@ cluster_name = 'node{n}'
             command = self.notify.format(agent=self.agent_path, cluster=self.cluster,
                                          port=self.node_port(n), node=n)
             lines.append(f"event_notification_command='{command}'")
+        extra = self.repmgr_conf_extra
+        lines += list(extra(n) if callable(extra) else extra)
         write_file(conf, '\n'.join(lines) + '\n', owner=POSTGRES)
 
     def _init_primary(self):
@@ -1261,6 +1268,17 @@ INSERT INTO {schema}.repl_nodes VALUES {node_rows};
             name=a.name, pidfile=a.pgbouncer_pidfile, reload_log=a.reload_log)
         with open(os.path.join(a.dir, 'service'), 'w') as f:
             f.write(text)
+
+    def set_pgbouncer_setting(self, i, key, value):
+        """Set `key = value` in app server i's pgbouncer.ini [pgbouncer] section and SIGHUP
+        PgBouncer, waiting until it has re-read its configuration."""
+        a = self.app_server(i)
+        path = os.path.join(a.etc_pgbouncer, 'pgbouncer.ini')
+        lines = [line for line in read_text(path).splitlines() if line.split('=')[0].strip() != key]
+        write_file(path, '\n'.join(lines + [f'{key} = {value}']) + '\n', 0o640, POSTGRES)
+        before = self.pgbouncer_reload_count(i)
+        os.kill(int(read_text(a.pgbouncer_pidfile)), signal.SIGHUP)
+        wait_for(lambda: self.pgbouncer_reload_count(i) > before, 10, f'{a.name} PgBouncer reload', 0.05)
 
     def console_reload_count(self, i):
         """How many RELOAD commands app server i's PgBouncer took on its admin console."""
