@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
+#include <optional>
 #include <ostream>
 #include <sstream>
 
@@ -31,19 +32,25 @@ std::string read_local_pgpass() {
   return in ? text.str() : "";
 }
 
-// The last fully successful push from this node: "<unix time> <fingerprint>".
-bool pushed_recently(const std::string& path, const std::string& fingerprint, double recent,
-                     long* age) {
+// The last fully successful push from this node: "<unix time> <fingerprint> <timeline>".
+struct LastPush {
+  long age = -1;  // seconds
+  std::string fingerprint;
+  long timeline = 0;
+};
+
+LastPush read_last_push(const std::string& path) {
   std::ifstream in(path);
   long when = 0;
-  std::string last;
-  if (!(in >> when >> last) || last != fingerprint) return false;
-  *age = static_cast<long>(std::time(nullptr)) - when;
-  return *age >= 0 && *age <= recent;
+  LastPush last;
+  if (in >> when >> last.fingerprint) last.age = static_cast<long>(std::time(nullptr)) - when;
+  if (!(in >> last.timeline)) last.timeline = 0;
+  return last;
 }
 
-void remember_push(const std::string& path, const std::string& fingerprint) {
-  std::ofstream(path, std::ios::trunc) << std::time(nullptr) << ' ' << fingerprint << '\n';
+void remember_push(const std::string& path, const std::string& fingerprint, long timeline) {
+  std::ofstream(path, std::ios::trunc) << std::time(nullptr) << ' ' << fingerprint << ' '
+                                       << timeline << '\n';
 }
 
 int finish(const Options& opts, RunReport& report, std::ostream& out, std::ostream& err) {
@@ -96,9 +103,33 @@ int run_agent(const Options& opts, std::ostream& out, std::ostream& err) {
     return refuse("no enabled app server in " + facts.schema + ".app_servers");
   if (facts.databases.empty()) return refuse("no database to route");
 
-  // 4. Prove the primary: ask every node what it is, right now.
+  DeployConfig config;
+  config.cluster = opts.cluster;
+  config.include_dir = opts.include_dir;
+  config.userlist = opts.userlist;
+  config.reload_command = opts.reload_command;
+  config.force = opts.force;
+  config.drain_sessions = opts.sessions == "drain" ||
+                          (opts.sessions == "auto" && opts.event == "standby_switchover");
+  config.pause_wait_seconds = opts.pause_timeout;
+  config.parallel = opts.parallel;
+  config.host_timeout = opts.host_timeout;
+  std::string last_push_file = opts.lock_file + ".last";
+  LastPush last = read_last_push(last_push_file);
+  bool recent = !opts.event.empty() && opts.recent > 0 && last.age >= 0 && last.age <= opts.recent;
+
+  // 4. Prove the primary: ask every node what it is, right now. When this node is writable, log in
+  // to the app servers meanwhile: after a failover the proof may wait out a dead node's timeout,
+  // and the logins are most of the work. Not on a standby (no deploy is likely from there while
+  // the primary is away), nor right after a push from here on this timeline (a repeated event,
+  // likely nothing to do): there the logins would only cost the app servers CPU. Nothing is sent
+  // before the proof.
   NodeProbe self = probe_connection(*local, db_deadline);
   local.reset();
+  SshRemote remote({opts.connect_timeout, opts.strict_host_keys, opts.known_hosts, opts.identities});
+  std::optional<Deployment> deployment;
+  if (self.writable && !opts.dry_run && !(recent && last.timeline == self.timeline))
+    deployment.emplace(facts.servers, config.parallel, config.host_timeout, remote, run_deadline);
   auto probes = probe_nodes(facts.nodes, Deadline::after(opts.probe_timeout).min(run_deadline));
   PrimaryDecision decision = decide_primary(facts.nodes, probes, self.instance, opts.force);
   report.seen = decision.seen;
@@ -135,33 +166,20 @@ int run_agent(const Options& opts, std::ostream& out, std::ostream& err) {
   }
 
   // 6. Push to every app server in parallel.
-  DeployConfig config;
-  config.cluster = opts.cluster;
-  config.include_dir = opts.include_dir;
-  config.userlist = opts.userlist;
-  config.reload_command = opts.reload_command;
-  config.force = opts.force;
-  config.drain_sessions = opts.sessions == "drain" ||
-                          (opts.sessions == "auto" && opts.event == "standby_switchover");
-  config.pause_wait_seconds = opts.pause_timeout;
-  config.parallel = opts.parallel;
-  config.host_timeout = opts.host_timeout;
   std::string fingerprint = deploy_fingerprint(facts.servers, files, config);
-  std::string last_push = opts.lock_file + ".last";
-  long age = 0;
-  if (!opts.event.empty() && opts.recent > 0 &&
-      pushed_recently(last_push, fingerprint, opts.recent, &age)) {
-    report.skipped = "every app server got exactly this from this node " + std::to_string(age) +
-                     " s ago: nothing to do";
+  if (recent && last.fingerprint == fingerprint) {
+    report.skipped = "every app server got exactly this from this node " +
+                     std::to_string(last.age) + " s ago: nothing to do";
     return finish(opts, report, out, err);
   }
-  SshRemote remote({opts.connect_timeout, opts.strict_host_keys, opts.known_hosts, opts.identities});
-  report.servers = deploy_all(facts.servers, files, config, remote, run_deadline);
+  if (!deployment)
+    deployment.emplace(facts.servers, config.parallel, config.host_timeout, remote, run_deadline);
+  report.servers = deployment->push(files, config);
 
   // 7. Report, and remember a push that reached every server.
   report.seconds = seconds_since(start);
   int code = finish(opts, report, out, err);
-  if (code == kExitOk) remember_push(last_push, fingerprint);
+  if (code == kExitOk) remember_push(last_push_file, fingerprint, decision.timeline);
   return code;
 }
 

@@ -1,8 +1,6 @@
 #include "deploy/deploy.h"
 
 #include <algorithm>
-#include <atomic>
-#include <thread>
 
 #include "render/pgbouncer.h"
 
@@ -83,18 +81,13 @@ std::string deploy_fingerprint(const std::vector<AppServer>& servers, const Rend
 
 namespace {
 
-ServerReport push_one(const AppServer& server, const Rendered& files, const DeployConfig& config,
+ServerReport push_one(Login& login, const Rendered& files, const DeployConfig& config,
                       Remote& remote, const Deadline& deadline) {
-  auto start = Clock::now();
+  const AppServer& server = login.server;
   ServerReport rep;
   rep.server = server;
-  if (server.address.empty()) {
-    rep.error = "config: ip_addr is empty";
-    return rep;
-  }
   PushRequest req = build_request(server, files, config);
-  ExecResult x = remote.run(server, push_command(req), push_payload(req), deadline);
-  rep.seconds = seconds_since(start);
+  ExecResult x = remote.run(login, push_command(req), push_payload(req), deadline);
   rep.note = x.note;
   if (!x.ok) {
     rep.error = x.stage + ": " + x.error;
@@ -121,28 +114,82 @@ ServerReport push_one(const AppServer& server, const Rendered& files, const Depl
 
 }  // namespace
 
+Deployment::Deployment(std::vector<AppServer> servers, int parallel, double host_timeout,
+                       Remote& remote, const Deadline& run_deadline)
+    : servers_(std::move(servers)),
+      host_timeout_(host_timeout),
+      remote_(remote),
+      run_deadline_(run_deadline),
+      reports_(servers_.size()) {
+  size_t n = std::min(servers_.size(), static_cast<size_t>(std::max(1, parallel)));
+  for (size_t t = 0; t < n; ++t) pool_.emplace_back([this] { work(); });
+}
+
+Deployment::~Deployment() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    decided_ = true;
+  }
+  go_.notify_all();
+  for (auto& t : pool_) t.join();
+}
+
+std::vector<ServerReport> Deployment::push(const Rendered& files, const DeployConfig& config) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    files_ = &files;
+    config_ = &config;
+    decided_ = true;
+  }
+  go_.notify_all();
+  for (auto& t : pool_) t.join();
+  pool_.clear();
+  return reports_;
+}
+
+void Deployment::work() {
+  for (size_t i; (i = next_++) < servers_.size();) {
+    ServerReport& rep = reports_[i];
+    rep.server = servers_[i];
+    if (run_deadline_.expired()) {
+      rep.error = "not attempted: the run's deadline had passed";
+      continue;
+    }
+    if (servers_[i].address.empty()) {
+      rep.error = "config: ip_addr is empty";
+      continue;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (decided_ && !files_) return;  // dropped
+    }
+    // The server's own time counts against --host-timeout; waiting for the proof does not.
+    auto start = Clock::now();
+    auto login = remote_.login(servers_[i], Deadline::after(host_timeout_).min(run_deadline_));
+    double login_seconds = seconds_since(start);
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      go_.wait(lock, [this] { return decided_; });
+      if (!files_) return;  // dropped: log out, start no more logins
+    }
+    if (!login->failed.stage.empty()) {
+      rep.note = login->failed.note;
+      rep.error = login->failed.stage + ": " + login->failed.error;
+    } else {
+      auto pushed = Clock::now();
+      rep = push_one(*login, *files_, *config_, remote_,
+                     Deadline::after(std::max(0.0, host_timeout_ - login_seconds)).min(run_deadline_));
+      rep.seconds = seconds_since(pushed);
+    }
+    rep.seconds += login_seconds;
+  }
+}
+
 std::vector<ServerReport> deploy_all(const std::vector<AppServer>& servers, const Rendered& files,
                                      const DeployConfig& config, Remote& remote,
                                      const Deadline& run_deadline) {
-  std::vector<ServerReport> reports(servers.size());
-  std::atomic<size_t> next{0};
-  auto worker = [&] {
-    for (size_t i; (i = next++) < servers.size();) {
-      if (run_deadline.expired()) {
-        reports[i].server = servers[i];
-        reports[i].error = "not attempted: the run's deadline had passed";
-        continue;
-      }
-      Deadline deadline = Deadline::after(config.host_timeout).min(run_deadline);
-      reports[i] = push_one(servers[i], files, config, remote, deadline);
-    }
-  };
-  size_t n = std::min(servers.size(), static_cast<size_t>(std::max(1, config.parallel)));
-  std::vector<std::thread> pool;
-  for (size_t t = 1; t < n; ++t) pool.emplace_back(worker);
-  worker();
-  for (auto& t : pool) t.join();
-  return reports;
+  return Deployment(servers, config.parallel, config.host_timeout, remote, run_deadline)
+      .push(files, config);
 }
 
 }  // namespace pgdeploy

@@ -2,8 +2,12 @@
 // parallel (a bounded worker pool), one server's trouble never holding up another.
 #pragma once
 
+#include <atomic>
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cluster/conninfo.h"
@@ -62,7 +66,39 @@ struct ServerReport {
 std::string deploy_fingerprint(const std::vector<AppServer>& servers, const Rendered& files,
                                const DeployConfig& config);
 
-// Pushes to every server; reports come back in the order of `servers`.
+// Pushes to every app server in parallel, at most `parallel` at once. Logging in starts at
+// construction, so the logins can be made while the caller still proves the primary; push() then
+// has only the request left to send on each. Destroyed without push() (a refusal, nothing to do),
+// it waits for the logins under way and logs out without running anything.
+class Deployment {
+ public:
+  Deployment(std::vector<AppServer> servers, int parallel, double host_timeout, Remote& remote,
+             const Deadline& run_deadline);
+  ~Deployment();
+  Deployment(const Deployment&) = delete;
+  Deployment& operator=(const Deployment&) = delete;
+
+  // Reports come back in the order of the servers. Call at most once.
+  std::vector<ServerReport> push(const Rendered& files, const DeployConfig& config);
+
+ private:
+  void work();
+
+  std::vector<AppServer> servers_;
+  double host_timeout_;
+  Remote& remote_;
+  Deadline run_deadline_;
+  std::vector<ServerReport> reports_;
+  std::atomic<size_t> next_{0};
+  std::mutex mu_;
+  std::condition_variable go_;
+  bool decided_ = false;  // push() was called, or the deployment was dropped
+  const Rendered* files_ = nullptr;  // set by push(): the work to do; null: none
+  const DeployConfig* config_ = nullptr;
+  std::vector<std::thread> pool_;
+};
+
+// Deployment and push() in one.
 std::vector<ServerReport> deploy_all(const std::vector<AppServer>& servers, const Rendered& files,
                                      const DeployConfig& config, Remote& remote,
                                      const Deadline& run_deadline);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -12,8 +13,23 @@ namespace {
 // Answers like a server that wrote everything; "hang" waits out its deadline, "down" refuses.
 class FakeRemote : public Remote {
  public:
-  ExecResult run(const AppServer& server, const std::string& command, const std::string& input,
+  struct FakeLogin : Login {
+    FakeLogin(const AppServer& s, std::atomic<int>* logouts) : Login(s), logouts_(logouts) {}
+    ~FakeLogin() override { ++*logouts_; }
+    std::atomic<int>* logouts_;
+  };
+  std::unique_ptr<Login> login(const AppServer& server, const Deadline&) override {
+    ++logins;
+    auto l = std::make_unique<FakeLogin>(server, &logouts);
+    if (server.name == "down") {
+      l->failed.stage = "connect";
+      l->failed.error = "Connection refused";
+    }
+    return l;
+  }
+  ExecResult run(Login& login, const std::string& command, const std::string& input,
                  const Deadline& deadline) override {
+    const AppServer& server = login.server;
     int now = ++running;
     for (int seen = peak.load(); now > seen && !peak.compare_exchange_weak(seen, now);) {}
     {
@@ -26,9 +42,6 @@ class FakeRemote : public Remote {
       while (!deadline.expired()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
       r.stage = "timeout";
       r.error = "no answer";
-    } else if (server.name == "down") {
-      r.stage = "connect";
-      r.error = "Connection refused";
     } else {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
       r.ok = true;
@@ -38,7 +51,7 @@ class FakeRemote : public Remote {
     --running;
     return r;
   }
-  std::atomic<int> running{0}, peak{0};
+  std::atomic<int> running{0}, peak{0}, logins{0}, logouts{0};
   std::mutex mu;
   std::map<std::string, std::string> inputs;
 };
@@ -102,6 +115,39 @@ TEST(Deploy, TheRunDeadlineEndsEverything) {
   EXPECT_EQ(reports[0].result, ServerReport::Result::failed);
   EXPECT_EQ(reports[1].error, "not attempted: the run's deadline had passed");
   EXPECT_EQ(reports[2].result, ServerReport::Result::failed);
+}
+
+bool eventually(const std::function<bool()>& done) {
+  for (auto until = Deadline::after(5); !until.expired(); std::this_thread::sleep_for(std::chrono::milliseconds(5)))
+    if (done()) return true;
+  return false;
+}
+
+TEST(Deploy, LoginsAreMadeBeforeTheFilesAreKnown) {
+  auto list = servers({"a", "b", "c"});
+  DeployConfig config;
+  config.cluster = "main";
+  FakeRemote remote;
+  Deployment deployment(list, 4, 5.0, remote, Deadline::after(10));
+  EXPECT_TRUE(eventually([&] { return remote.logins == 3; }));
+  EXPECT_EQ(remote.inputs.size(), 0u);  // nothing runs before push()
+  auto reports = deployment.push(rendered(list), config);
+  for (auto& r : reports) EXPECT_EQ(r.result, ServerReport::Result::updated) << r.error;
+  EXPECT_EQ(remote.inputs.size(), 3u);
+  EXPECT_EQ(remote.logouts, 3);
+}
+
+TEST(Deploy, ADroppedDeploymentRunsNothingAndStopsLoggingIn) {
+  std::vector<std::string> names;
+  for (int i = 0; i < 10; ++i) names.push_back("s" + std::to_string(i));
+  FakeRemote remote;
+  {
+    Deployment deployment(servers(names), 2, 5.0, remote, Deadline::after(10));
+    EXPECT_TRUE(eventually([&] { return remote.logins == 2; }));
+  }
+  EXPECT_EQ(remote.logins, 2);  // the first two, made while the primary was being proven
+  EXPECT_EQ(remote.logouts, 2);
+  EXPECT_EQ(remote.inputs.size(), 0u);
 }
 
 TEST(Deploy, AuthTrustServersGetNoPgpassAndEmptyAddressesFail) {

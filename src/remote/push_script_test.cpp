@@ -50,7 +50,8 @@ class PushScript : public ::testing::TestWithParam<const char*> {
     PushRequest req = build_request(server, r, config);
     std::string input = push_payload(req);
     if (!input_suffix_cut.empty()) input = input.substr(0, input.size() - input_suffix_cut.size());
-    ExecResult x = remote.run(server, push_command(req), input, Deadline::after(10));
+    Login login(server);
+    ExecResult x = remote.run(login, push_command(req), input, Deadline::after(10));
     EXPECT_TRUE(x.ok) << x.error;
     last_err = x.err;
     return parse_push_output(x.exit_status, x.out, x.err);

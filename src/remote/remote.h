@@ -1,7 +1,10 @@
-// The narrow interface between deploy logic and the network: run one command on one app server,
-// feeding it `input`, within a deadline. SshRemote is the real one; unit tests use fakes.
+// The narrow interface between deploy logic and the network: log in to one app server, then run one
+// command there, feeding it `input`, within a deadline. SshRemote is the real one; unit tests use
+// fakes. The two steps are apart so that logins can be made while the primary is still being
+// proven, and only the command is left when the files are known.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "cluster/facts.h"
@@ -18,11 +21,24 @@ struct ExecResult {
   std::string out, err;
 };
 
+// One app server, logged in, or why not (failed.stage set). Logging out is the destructor's job.
+struct Login {
+  explicit Login(AppServer s) : server(std::move(s)) {}
+  virtual ~Login() = default;
+  AppServer server;
+  ExecResult failed;  // stage and error when the login failed; note in any case
+};
+
 class Remote {
  public:
   virtual ~Remote() = default;
-  virtual ExecResult run(const AppServer& server, const std::string& command,
-                         const std::string& input, const Deadline& deadline) = 0;
+  // The default logs in nowhere: for remotes that need no login.
+  virtual std::unique_ptr<Login> login(const AppServer& server, const Deadline&) {
+    return std::make_unique<Login>(server);
+  }
+  // Runs `command` on a login that did not fail.
+  virtual ExecResult run(Login& login, const std::string& command, const std::string& input,
+                         const Deadline& deadline) = 0;
 };
 
 }  // namespace pgdeploy

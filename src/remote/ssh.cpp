@@ -152,27 +152,40 @@ SshRemote::SshRemote(SshSettings settings)
 
 SshRemote::~SshRemote() = default;
 
-ExecResult SshRemote::run(const AppServer& server, const std::string& command,
-                          const std::string& input, const Deadline& deadline) {
-  ExecResult r;
-  auto fail = [&r](const char* stage, const std::string& why) {
+namespace {
+
+struct SshLogin : Login {
+  using Login::Login;
+  ~SshLogin() override {
+    if (session && ssh_is_connected(session.get())) ssh_disconnect(session.get());
+  }
+  std::unique_ptr<ssh_session_struct, void (*)(ssh_session)> session{nullptr, ssh_free};
+};
+
+}  // namespace
+
+std::unique_ptr<Login> SshRemote::login(const AppServer& server, const Deadline& deadline) {
+  auto login = std::make_unique<SshLogin>(server);
+  ExecResult& r = login->failed;
+  auto fail = [&](const char* stage, const std::string& why) {
     r.stage = stage;
     r.error = why;
-    return r;
+    return std::move(login);
   };
-  std::unique_ptr<ssh_session_struct, void (*)(ssh_session)> s(ssh_new(), ssh_free);
+  login->session.reset(ssh_new());
+  ssh_session s = login->session.get();
   if (!s) return fail("connect", "out of memory");
-  ssh_options_set(s.get(), SSH_OPTIONS_HOST, server.address.c_str());
-  if (ssh_options_parse_config(s.get(), nullptr) != 0)
-    return fail("connect", std::string("bad ssh config: ") + ssh_get_error(s.get()));
-  ssh_options_set(s.get(), SSH_OPTIONS_USER, server.user.c_str());
+  ssh_options_set(s, SSH_OPTIONS_HOST, server.address.c_str());
+  if (ssh_options_parse_config(s, nullptr) != 0)
+    return fail("connect", std::string("bad ssh config: ") + ssh_get_error(s));
+  ssh_options_set(s, SSH_OPTIONS_USER, server.user.c_str());
   if (!settings_.known_hosts.empty())
-    ssh_options_set(s.get(), SSH_OPTIONS_KNOWNHOSTS, settings_.known_hosts.c_str());
+    ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, settings_.known_hosts.c_str());
 
   char* host = nullptr;  // HostName from ~/.ssh/config, or the address itself
   unsigned port = 22;
-  ssh_options_get(s.get(), SSH_OPTIONS_HOST, &host);
-  ssh_options_get_port(s.get(), &port);
+  ssh_options_get(s, SSH_OPTIONS_HOST, &host);
+  ssh_options_get_port(s, &port);
   std::string target = host ? host : server.address;
   ssh_string_free_char(host);
 
@@ -181,36 +194,48 @@ ExecResult SshRemote::run(const AppServer& server, const std::string& command,
                        &err);
   if (fd < 0) return fail("connect", "cannot connect to " + target + ":" + std::to_string(port) +
                                          ": " + err);
-  ssh_options_set(s.get(), SSH_OPTIONS_FD, &fd);  // libssh owns and closes it from here
-  limit_to(s.get(), deadline);
-  if (ssh_connect(s.get()) != SSH_OK)
-    return fail("handshake", std::string("SSH handshake failed: ") + ssh_get_error(s.get()));
-  if (!check_host_key(s.get(), target, settings_.strict_host_keys, &r.note, &err))
+  ssh_options_set(s, SSH_OPTIONS_FD, &fd);  // libssh owns and closes it from here
+  limit_to(s, deadline);
+  if (ssh_connect(s) != SSH_OK)
+    return fail("handshake", std::string("SSH handshake failed: ") + ssh_get_error(s));
+  if (!check_host_key(s, target, settings_.strict_host_keys, &r.note, &err))
     return fail("host key", err);
 
-  limit_to(s.get(), deadline);
+  limit_to(s, deadline);
   int auth = SSH_AUTH_DENIED;
   for (ssh_key key : keys_->keys) {
-    auth = ssh_userauth_publickey(s.get(), nullptr, key);
+    auth = ssh_userauth_publickey(s, nullptr, key);
     if (auth != SSH_AUTH_DENIED && auth != SSH_AUTH_PARTIAL) break;
   }
   if (auth != SSH_AUTH_SUCCESS && auth != SSH_AUTH_ERROR)
-    auth = ssh_userauth_publickey_auto(s.get(), nullptr, nullptr);  // ssh-agent, IdentityFile
+    auth = ssh_userauth_publickey_auto(s, nullptr, nullptr);  // ssh-agent, IdentityFile
   if (auth != SSH_AUTH_SUCCESS)
     return fail("auth", auth == SSH_AUTH_ERROR
-                            ? std::string("authentication error: ") + ssh_get_error(s.get())
+                            ? std::string("authentication error: ") + ssh_get_error(s)
                             : "public key rejected for user " + server.user);
+  return login;
+}
 
-  std::unique_ptr<ssh_channel_struct, void (*)(ssh_channel)> ch(ssh_channel_new(s.get()),
+ExecResult SshRemote::run(Login& login, const std::string& command, const std::string& input,
+                          const Deadline& deadline) {
+  ExecResult r;
+  r.note = login.failed.note;
+  auto fail = [&r](const char* stage, const std::string& why) {
+    r.stage = stage;
+    r.error = why;
+    return r;
+  };
+  ssh_session s = static_cast<SshLogin&>(login).session.get();
+  std::unique_ptr<ssh_channel_struct, void (*)(ssh_channel)> ch(ssh_channel_new(s),
                                                                  ssh_channel_free);
-  limit_to(s.get(), deadline);
+  limit_to(s, deadline);
   if (!ch || ssh_channel_open_session(ch.get()) != SSH_OK ||
       ssh_channel_request_exec(ch.get(), command.c_str()) != SSH_OK)
-    return fail("exec", std::string("cannot start the remote command: ") + ssh_get_error(s.get()));
+    return fail("exec", std::string("cannot start the remote command: ") + ssh_get_error(s));
   // The script may exit before it reads everything (nothing to change): a short write is fine.
   size_t sent = 0;
   while (sent < input.size()) {
-    limit_to(s.get(), deadline);
+    limit_to(s, deadline);
     int n = ssh_channel_write(ch.get(), input.data() + sent,
                               static_cast<uint32_t>(input.size() - sent));
     if (n <= 0) break;
@@ -224,20 +249,17 @@ ExecResult SshRemote::run(const AppServer& server, const std::string& command,
       return fail("timeout", "no answer from the remote command before the deadline");
     int n = ssh_channel_read_timeout(ch.get(), buf, sizeof buf, 0,
                                      std::min(deadline.remaining_ms(), 200));
-    if (n == SSH_ERROR)
-      return fail("exec", std::string("connection lost: ") + ssh_get_error(s.get()));
+    if (n == SSH_ERROR) return fail("exec", std::string("connection lost: ") + ssh_get_error(s));
     if (n > 0) r.out.append(buf, static_cast<size_t>(n));
     int e;
     while ((e = ssh_channel_read_nonblocking(ch.get(), buf, sizeof buf, 1)) > 0)
       r.err.append(buf, static_cast<size_t>(e));
     if (n == 0 && ssh_channel_is_eof(ch.get())) break;
   }
-  limit_to(s.get(), deadline);
+  limit_to(s, deadline);
   r.exit_status = ssh_channel_get_exit_status(ch.get());
   if (r.exit_status < 0) return fail("exec", "the remote command ended without an exit status");
   ssh_channel_close(ch.get());
-  ch.reset();  // before ssh_disconnect, which frees every channel of the session
-  ssh_disconnect(s.get());
   r.ok = true;
   return r;
 }

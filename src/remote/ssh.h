@@ -1,5 +1,5 @@
 // Remote over SSH with libssh: our own TCP connect (so the connect timeout is only that), host
-// keys checked against known_hosts, public-key authentication, one exec channel.
+// keys checked against known_hosts, public-key authentication; then one exec channel.
 #pragma once
 
 #include <memory>
@@ -21,7 +21,8 @@ class SshRemote : public Remote {
  public:
   explicit SshRemote(SshSettings settings);
   ~SshRemote() override;
-  ExecResult run(const AppServer& server, const std::string& command, const std::string& input,
+  std::unique_ptr<Login> login(const AppServer& server, const Deadline& deadline) override;
+  ExecResult run(Login& login, const std::string& command, const std::string& input,
                  const Deadline& deadline) override;
 
  private:

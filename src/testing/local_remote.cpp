@@ -13,7 +13,7 @@
 
 namespace pgdeploy {
 
-ExecResult LocalRemote::run(const AppServer&, const std::string& command, const std::string& input,
+ExecResult LocalRemote::run(Login&, const std::string& command, const std::string& input,
                             const Deadline& deadline) {
   ExecResult r;
   int in[2], out[2], err[2];

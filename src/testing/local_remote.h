@@ -12,7 +12,7 @@ class LocalRemote : public Remote {
  public:
   // `shell` runs the command (like a login shell would); `env` lines "K=V" are added.
   LocalRemote(std::string shell, std::vector<std::string> env) : shell_(std::move(shell)), env_(std::move(env)) {}
-  ExecResult run(const AppServer& server, const std::string& command, const std::string& input,
+  ExecResult run(Login& login, const std::string& command, const std::string& input,
                  const Deadline& deadline) override;
 
  private:

@@ -1,9 +1,11 @@
 #!/usr/bin/python3
 """Fencing, the proof of the primary against a real cluster: a node that is down does not stop
 a deploy that is otherwise certain; two writable nodes (promoted behind repmgr's back) stop
-every deploy, from whichever node it runs, and the refusal says what each node is."""
+every deploy, from whichever node it runs, and the refusal says what each node is. While a hung
+node makes the proof wait, the agent is already logged in to the app servers."""
 
 import support
+from rig import read_text as rig_text
 from support import RigTestCase
 
 SERVERS = (1, 2)
@@ -36,6 +38,40 @@ class DownNodeTest(RigTestCase):
         result = self.run_agent(node=2)
         self.assertDeployedTo(result, 2, down=[1, 3])
         self.assertRegex(result.out, r'(?m)^  node2 \(id 2\): writable, timeline 2$')
+
+
+class HungOldPrimaryTest(RigTestCase):
+    """node1 hangs (its postmaster stopped: connections are accepted, nothing answers) and node2
+    is promoted. The proof waits out node1's probe timeout; the logins to the app servers are
+    made meanwhile, and nothing is written before the proof is done."""
+    rig_options = {'app_servers': len(SERVERS)}
+    PROBE_TIMEOUT = 4   # s: the logins take a fraction of it
+
+    def test_logins_are_made_while_the_proof_waits(self):
+        self.require(self.run_agent(), 0, 'first deploy (node1)')
+        self.rig.promote_behind_repmgr(2)
+        self.rig.record_primary(2)
+        self.rig.freeze_node(1)
+        self.addCleanup(self.rig.thaw_node, 1)
+        logins = {i: self.accepted_logins(i) for i in SERVERS}
+        ini = {i: self.ini_entry(i, support.APP_DB) for i in SERVERS}
+        run = self.run_agent_in_background('--probe-timeout', str(self.PROBE_TIMEOUT), node=2)
+        logged_in = support.wait_until(
+            lambda: all(self.accepted_logins(i) > logins[i] for i in SERVERS), self.PROBE_TIMEOUT - 1, 0.05)
+        still_proving = not run.done()
+        unwritten = all(self.ini_entry(i, support.APP_DB) == ini[i] for i in SERVERS)
+        result = run.result()
+        self.assertTrue(logged_in, 'no SSH login to every app server while node1 was being probed')
+        self.assertTrue(still_proving, 'pgdeploy ended before it was seen logged in')
+        self.assertTrue(unwritten, 'an app server got its files before the proof was done')
+        self.assertExit(result, 0)
+        self.assertRegex(result.out, r'(?m)^  node1 \(id 1\): unreachable: ')
+        for i in SERVERS:
+            self.assertRegex(self.server_line(result, i), r': updated \(main\.ini')
+            self.assertIn('port=5442', self.ini_entry(i, support.APP_DB).split())
+
+    def accepted_logins(self, i):
+        return (rig_text(self.rig.app_server(i).sshd_log) or '').count('Accepted publickey for postgres')
 
 
 class SplitBrainCase(RigTestCase):

@@ -958,6 +958,17 @@ CREATE DATABASE {APP_DB} OWNER {APP_USER};""", db='postgres', user=PG_USER)
     def stop_node(self, n, mode='immediate'):
         self._pg_ctl(n, 'stop', '-m', mode)
 
+    def freeze_node(self, n):
+        """SIGSTOP node n's postmaster: the kernel still accepts TCP connections, but nothing
+        answers them, as with a hung or cut-off server. thaw_node(n) undoes it (do, before down:
+        a stopped postmaster does not stop)."""
+        os.kill(self.postmaster_pid(n), signal.SIGSTOP)
+
+    def thaw_node(self, n):
+        pid = self.postmaster_pid(n)
+        if pid:
+            os.kill(pid, signal.SIGCONT)
+
     def kill_node(self, n):
         """kill -9 the postmaster (its backends notice and exit)."""
         pid = self.postmaster_pid(n)
