@@ -149,6 +149,7 @@ class BenchRig:
                       f'{rig.PG_HOME}/.pgpass']
         self.counter = 0
         self.enabled = None
+        self.hung = {}     # node -> HungNode (the +hung end-to-end variants)
 
     def up(self):
         self.r.up()
@@ -178,7 +179,35 @@ class BenchRig:
     # ---- catalog ----------------------------------------------------------
 
     def sql(self, text):
-        return self.r.psql(self.r.primary_node(), text)
+        return self.r.psql(self.primary(), text)
+
+    def primary(self):
+        """The rig's primary_node(), but a hung node is never asked: each question would wait
+        out psql's connect timeout (5 s), and the catalog we want is the new primary's."""
+        for n in self.r.node_ids:
+            if n not in self.hung and self.r.postmaster_pid(n) and self.r.is_writable(n):
+                return n
+        raise rig.RigError('no writable node')
+
+    # ---- a hung node ---------------------------------------------------------------
+
+    def hang(self, n, postmaster):
+        """SIGSTOP node n's postmaster and every process of it (see HungNode)."""
+        hung = self.hung[n] = HungNode()
+        # Registered before anything stops. Rig.down() closes its faults before anything else:
+        # the stopped processes are killed on every way out (an error, SIGTERM, atexit), or
+        # pg_ctl stop would wait 20 s for a postmaster that cannot hear it and down() would
+        # give up before removing the rig.
+        self.r._add_fault(hung)
+        hung.stop(postmaster)
+        return hung
+
+    def end_hangs(self):
+        """Kill the hung nodes: from here on they are dead, as after kill -9. Not SIGCONT:
+        node1 would come back as a second writable primary."""
+        for hung in self.hung.values():
+            hung.close()
+        self.hung.clear()
 
     def enable(self, n):
         if self.enabled != n:
@@ -454,7 +483,8 @@ SEED_TEMPLATE = '{agent} -c {cluster} -p "host=127.0.0.1 port={port} user=repmgr
 PLACEHOLDERS = SEED_TEMPLATE + ' --event %e --node-id %n --success %s'
 # name -> (event_notification_command, admin console): with the admin console the agent reloads
 # PgBouncer with RELOAD and cuts sessions on the old primary (KILL, RESUME) instead of `sudo -n
-# service pgbouncer reload`. Any name + WAIT_SUFFIX adds service_promote_command (promote_wait_conf).
+# service pgbouncer reload`. Any name + WAIT_SUFFIX adds service_promote_command (promote_wait_conf);
+# any name + HUNG_SUFFIX makes node1 hang instead of dying (HungNode). Both: name+wait+hung.
 E2E_VARIANTS = {
     'none': (None, False),                  # no agent: repmgrd alone
     'seed': (SEED_TEMPLATE, False),         # the seed README's form
@@ -462,17 +492,20 @@ E2E_VARIANTS = {
     'admin': (PLACEHOLDERS, True),
 }
 WAIT_SUFFIX = '+wait'
-E2E_DEFAULT = 'none,seed,placeholders,admin,none+wait,admin+wait'
+HUNG_SUFFIX = '+hung'
+E2E_DEFAULT = 'none,seed,placeholders,admin,none+wait,admin+wait,admin+wait+hung'
 
 
 def e2e_variant(name):
-    """'admin+wait' -> {'template', 'admin', 'wait'}; None for a name we do not know."""
-    wait = name.endswith(WAIT_SUFFIX)
-    base = name[:-len(WAIT_SUFFIX)] if wait else name
-    if base not in E2E_VARIANTS:
+    """'admin+wait+hung' -> {'template', 'admin', 'wait', 'hung'}; None for a name we do not
+    know. The suffixes in either order, each at most once."""
+    base, *flags = name.split('+')
+    if base not in E2E_VARIANTS or len(set(flags)) != len(flags) \
+            or not set(flags) <= {WAIT_SUFFIX[1:], HUNG_SUFFIX[1:]}:
         return None
     template, admin = E2E_VARIANTS[base]
-    return {'template': template, 'admin': admin, 'wait': wait}
+    return {'template': template, 'admin': admin,
+            'wait': WAIT_SUFFIX[1:] in flags, 'hung': HUNG_SUFFIX[1:] in flags}
 
 
 def promote_wait_conf(r):
@@ -485,15 +518,79 @@ def promote_wait_conf(r):
     return lambda n: [f"service_promote_command='{rig.PG_BIN}/pg_ctl -w -D {r.node_data(n)} promote'"]
 
 
-async def e2e_poll(br, servers, timeout=60.0, follow=True):
-    """kill -9 node1's postmaster; time node2 becoming writable and every PgBouncer leading to it."""
+def child_pids(pid):
+    """pid's children: /proc/<pid>/task/<tid>/children where the kernel has it
+    (CONFIG_PROC_CHILDREN), else every process whose parent is pid."""
+    tasks = os.listdir(f'/proc/{pid}/task') if os.path.isdir(f'/proc/{pid}/task') else []
+    if tasks and os.path.exists(f'/proc/{pid}/task/{tasks[0]}/children'):
+        return [int(c) for tid in tasks for c in (rig.read_text(f'/proc/{pid}/task/{tid}/children') or '').split()]
+    kids = []
+    for entry in filter(str.isdigit, os.listdir('/proc')):
+        stat = rig.read_text(f'/proc/{entry}/stat') or ')  0'
+        if int(stat.rsplit(')', 1)[1].split()[1]) == pid:
+            kids.append(int(entry))
+    return kids
+
+
+def process_state(pid):
+    return (rig.read_text(f'/proc/{pid}/stat') or ') X').rsplit(')', 1)[1].split()[0]
+
+
+class HungNode:
+    """A PostgreSQL node that hangs like a frozen or cut-off machine: its postmaster and every
+    process it started (backends, walsender, checkpointer, logger...) SIGSTOPped. The kernel
+    still accepts TCP connections (into the listen backlog) and keeps established ones open,
+    but nothing answers: a new connection waits out its connect timeout, an existing one
+    (repmgrd's, node2's walreceiver's) hangs. Stopping the postmaster alone would leave the
+    backends of existing connections answering. close() kills them all (idempotent): a rig
+    cannot stop a node that cannot hear pg_ctl."""
+
+    def __init__(self):
+        self.pids, self.titles = [], []
+
+    def stop(self, postmaster):
+        if not postmaster or not self.stop_one(postmaster):
+            raise rig.RigError('no postmaster to hang')
+        # Only once it is stopped is the set of its children final (a stopped process forks
+        # no more; the kernel restarts a fork() that a SIGSTOP interrupts).
+        rig.wait_for(lambda: process_state(postmaster) in 'Tt', 2, 'the postmaster to stop', 0.001)
+        todo = child_pids(postmaster)
+        while todo:
+            pid = todo.pop()
+            if self.stop_one(pid):
+                todo += child_pids(pid)
+
+    def stop_one(self, pid):
+        try:
+            os.kill(pid, signal.SIGSTOP)
+        except ProcessLookupError:
+            return False    # a child that was exiting
+        self.pids.append(pid)
+        self.titles.append((rig.read_text(f'/proc/{pid}/cmdline') or '').replace('\0', ' ').strip())
+        return True
+
+    def close(self):
+        pids, self.pids = self.pids, []
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+async def e2e_poll(br, servers, timeout=60.0, follow=True, hang=False):
+    """kill -9 node1's postmaster (with hang: SIGSTOP it and all its processes); time node2
+    becoming writable and every PgBouncer leading to it."""
     r = br.r
     reader, writer = await pgwire.connect('127.0.0.1', r.node_port(2), 'repmgr', 'repmgr')
     t = {}
     pid = r.postmaster_pid(1)
     t0 = time.monotonic()
     t0_real = time.time()
-    os.kill(pid, signal.SIGKILL)
+    if hang:
+        br.hang(1, pid)
+    else:
+        os.kill(pid, signal.SIGKILL)
     deadline = t0 + timeout
 
     async def writable():
@@ -572,6 +669,13 @@ def console_reload_times(app, since):
     """Seconds after `since` of each RELOAD on the PgBouncer's admin console: PgBouncer 1.18
     logs `LOG RELOAD command issued` (no `service` runs, so the reload log stays as it was)."""
     return log_times(app.pgbouncer_log, r'^LOG RELOAD command issued', since)
+
+
+def agent_on_node1(output):
+    """What the agent's runs said about node1 (its proof: `  node1 (id 1): <state>`), each
+    distinct line once, in order: a hung node1 should be `unreachable` after the probe timeout."""
+    lines = [line.strip() for line in output.splitlines() if re.match(r'\s*node1 \(id 1\)', line)]
+    return list(dict.fromkeys(lines))
 
 
 def promote_method(log_text):
@@ -674,7 +778,8 @@ def bench_e2e(agent_path, variant, n):
     template, admin = spec['template'], spec['admin']
     log(f'e2e {variant}: rig with {n} app servers, repmgrd on both nodes')
     br = BenchRig(agent_path, n)
-    out = {'variant': variant, 'notify': template, 'admin': admin, 'promote_wait': spec['wait']}
+    out = {'variant': variant, 'notify': template, 'admin': admin, 'promote_wait': spec['wait'],
+           'hung': spec['hung']}
     if spec['wait']:   # before up(): every repmgr.conf the rig writes gets it
         br.r.repmgr_conf_extra = promote_wait_conf(br.r)
         out['repmgr_conf_extra'] = br.r.repmgr_conf_extra(2)
@@ -694,8 +799,11 @@ def bench_e2e(agent_path, variant, n):
         for node in (1, 2):
             br.r.start_repmgrd(node)
         before = {i: br.r.reaches(i) for i in (1, n)} if template else {}
-        t0_real, writable, follows, last = asyncio.run(e2e_poll(br, range(1, n + 1), follow=bool(template)))
+        t0_real, writable, follows, last = asyncio.run(e2e_poll(br, range(1, n + 1), follow=bool(template),
+                                                                hang=spec['hung']))
         out.update(writable=writable, before=str(before))
+        if spec['hung']:   # what was stopped: walsender, backends (repmgrd's), checkpointer...
+            out['hung_processes'] = br.hung[1].titles
         if template:
             missing = [i for i in range(1, n + 1) if i not in follows]
             if missing:   # why: the poller's last answer, psql's answer now, PgBouncer's log
@@ -712,7 +820,14 @@ def bench_e2e(agent_path, variant, n):
             wait_notifications_quiet(log_dir)
             out['notifications'] = notification_timeline(log_dir, t0_real)
             out.update(pgbouncer_timeline(br, n, admin, t0_real, follows))
-            out['agent_output_tail'] = (rig.read_text(os.path.join(log_dir, 'agent-output.log')) or '')[-3000:]
+            agent_output = rig.read_text(os.path.join(log_dir, 'agent-output.log')) or ''
+            out['agent_output_tail'] = agent_output[-3000:]
+            out['agent_on_node1'] = agent_on_node1(agent_output)
+            if spec['hung'] and not any(': unreachable' in line for line in out['agent_on_node1']):
+                out['error'] = f'the agent never called the hung node1 unreachable: {out["agent_on_node1"]}'
+        # Only now, with every notification run done (they too met the hung node), is node1
+        # killed: from here on it is dead, as after kill -9, and the rest asks node2.
+        br.end_hangs()
         events = repmgr_events(br, t0_real)
         out['events_after_kill'] = events
         promoted = [e['at'] for e in events if e['event'] == 'standby_promote' and e['node'] == 2]
@@ -727,7 +842,7 @@ def bench_e2e(agent_path, variant, n):
             out[key] = times[0] if times else None
         node2_log = rig.read_text(br.r.node_log(2)) or ''
         out['promote_method'] = promote_method(node2_log)
-        if spec['wait'] and 'pg_ctl -w' not in (out['promote_method'] or ''):
+        if spec['wait'] and 'pg_ctl -w' not in (out['promote_method'] or '') and not out.get('error'):
             out['error'] = f'service_promote_command not used: promoted using {out["promote_method"]}'
         out['repmgr_log_node2'] = rig.tail(br.r.node_log(2), 40)
         out['repmgr_events'] = br.sql("SELECT event, successful, to_char(event_timestamp, 'HH24:MI:SS.MS') FROM "
@@ -831,8 +946,8 @@ def summarize(results, sizes, info, args):
                           ('console' if x.get('admin') else 'sudo') if agent_wired else '-',
                           fmt(x.get('reload_to_login_median')), fmt(x.get('reload_to_login_max')),
                           fmt(x.get('reload_to_follow_max'))])
-        lines.append(f'\nEnd to end (kill -9 of the primary, repmgrd failover, {E2E_SERVERS} app servers), '
-                     's after the kill:')
+        lines.append(f'\nEnd to end (kill -9 of the primary; {HUNG_SUFFIX}: the primary hangs, SIGSTOP of it and '
+                     f'all its processes; repmgrd failover, {E2E_SERVERS} app servers), s after the kill or stop:')
         lines.append(table(['variant', 'node2 writable', 'every PgBouncer', 'gap', 'median PgBouncer',
                             'first reload', 'last reload', 'last server login', 'not following', 'error'], rows))
         lines.append('\nPromotion and reloads (promoted with: from node2\'s repmgr log; promote request: node2\'s '
@@ -852,6 +967,10 @@ def summarize(results, sizes, info, args):
                          'became writable):')
             lines.append(table(['variant', 'event', 'node port', 'start', 'start - writable', 'end', 'ms', 'exit'],
                                notes))
+        said = [[x['variant'], line] for x in e2e if x.get('hung') for line in x.get('agent_on_node1', [])]
+        if said:
+            lines.append(f'\nWhat the agent said about the hung node1 ({HUNG_SUFFIX} variants, each distinct line once):')
+            lines.append(table(['variant', 'agent output'], said))
     return '\n'.join(lines)
 
 
@@ -865,7 +984,8 @@ def main():
     p.add_argument('--e2e', action='store_true', help='also the end-to-end failover measurement')
     p.add_argument('--e2e-repeat', type=int, default=2)
     p.add_argument('--e2e-variants', default=E2E_DEFAULT,
-                   help=f'of {", ".join(E2E_VARIANTS)}, each also with {WAIT_SUFFIX} (default {E2E_DEFAULT})')
+                   help=f'of {", ".join(E2E_VARIANTS)}, each also with {WAIT_SUFFIX} and/or {HUNG_SUFFIX} '
+                        f'(default {E2E_DEFAULT})')
     p.add_argument('--no-breakdown', action='store_true', help='skip the remote-work breakdown at N = 10')
     p.add_argument('--json-out', default=None, help='default: /tmp/pgdeploy-bench-<time>.json')
     args = p.parse_args()
@@ -876,7 +996,7 @@ def main():
     unknown = [v for v in args.e2e_variants if e2e_variant(v) is None]
     if args.e2e and unknown:   # now, not after part 1 has run for minutes
         p.error(f'unknown e2e variant(s) {", ".join(unknown)}; known: {", ".join(E2E_VARIANTS)}, '
-                f'each also with {WAIT_SUFFIX}')
+                f'each also with {WAIT_SUFFIX} and/or {HUNG_SUFFIX}')
     enter_private_netns()
 
     global rig
