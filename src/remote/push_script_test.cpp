@@ -166,6 +166,23 @@ TEST_P(PushScript, AFailedReloadIsReportedWithItsOutput) {
   EXPECT_NE(o.detail.find("sudo: a password is required"), std::string::npos) << o.detail;
 }
 
+TEST_P(PushScript, APlainReloadCommandStartsWithoutAShell) {
+  // What started the reload command: the push program itself (perl), not a shell.
+  write_file(dir.path() + "/bin/reloader", "#!/bin/sh\necho \"$*\" > " + dir.path() +
+                                               "/reloader.log\ncat /proc/$PPID/comm >> " +
+                                               dir.path() + "/reloader.log\n");
+  chmod((dir.path() + "/bin/reloader").c_str(), 0755);
+  config.reload_command = "reloader -n pgbouncer reload";
+  PushOutcome o = push(files(1, 1, 100));
+  ASSERT_EQ(o.status, PushOutcome::Status::written) << o.detail;
+  EXPECT_TRUE(o.reloaded);
+  EXPECT_EQ(read_file(dir.path() + "/reloader.log"), "-n pgbouncer reload\nperl\n");
+  config.reload_command = "reloader-that-is-not-there reload";
+  o = push(files(2, 2, 10));
+  EXPECT_TRUE(o.reload_failed);
+  EXPECT_NE(o.detail.find("cannot run reloader-that-is-not-there"), std::string::npos) << o.detail;
+}
+
 TEST_P(PushScript, AFailedReloadIsRedoneByTheNextRunWithTheSessionCut) {
   server.admin_conninfo = "host=/run/pgb port=6432 dbname=pgbouncer";
   ASSERT_EQ(push(files(1, 1, 100)).status, PushOutcome::Status::written);
