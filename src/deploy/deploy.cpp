@@ -21,7 +21,7 @@ Rendered render_all(const ClusterFacts& facts, const Endpoint& primary, const To
   r.userlist = with_header(';', token, render_userlist(facts.users, &r.skipped));
   if (!local_pgpass.empty()) r.pgpass = with_header('#', token, local_pgpass);
   for (const auto& db : facts.databases)
-    if (db != "pgbouncer" && db.find_first_of("\r\n") == std::string::npos) r.databases.push_back(db);
+    if (routed_database(db)) r.databases.push_back(db);
   return r;
 }
 

@@ -159,12 +159,10 @@ sub console {
   return $out ne '' ? $out : "psql exited with status " . ($? >> 8) . "\n";
 }
 my @resume = map { "RESUME $_" } @names;
-my ($tried, $paused) = (0, 0);
-if ($moved && $admin ne '' && $drain) {
-  $tried = 1;
-  my $pause = join ' ', map { '-c ' . shq("PAUSE $_") } @names;
-  $paused = system("timeout $pausewait \"\$psql\" $admin $pause >/dev/null 2>&1 </dev/null") == 0;
-}
+my $pausing = $moved && $admin ne '' && $drain;
+my $pause = join ' ', map { '-c ' . shq("PAUSE $_") } @names;
+my $paused = $pausing &&
+  system("timeout $pausewait \"\$psql\" $admin $pause >/dev/null 2>&1 </dev/null") == 0;
 # The reload command's output and status. Plain words, like the default `sudo -n service pgbouncer
 # reload`, are started without a shell: one process fewer on the app server.
 sub run_reload {
@@ -189,7 +187,7 @@ if ($reload eq '') {
   $failed = $status == 0 ? '' : $out ne '' ? $out : "exit status " . ($status >> 8);
 }
 if ($failed ne '') {
-  console(@resume) if $tried;  # never leave a database paused, whatever the PAUSE reached
+  console(@resume) if $pausing;  # never leave a database paused, whatever the PAUSE reached
   print "RELOAD-FAILED $failed\n";
   exit 1;
 }

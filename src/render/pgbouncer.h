@@ -14,6 +14,10 @@ namespace pgdeploy {
 // (PgBouncer issue #971), so such databases are reached through a "*" fallback entry instead.
 bool plain_database_name(const std::string& name);
 
+// True when the include file routes the database at all, by its own line or the `*` fallback: not
+// the name PgBouncer reserves for its admin console, and no line break.
+bool routed_database(const std::string& name);
+
 // A value in a [databases] connection string: bare when it can be, else in single quotes with
 // quotes doubled (PgBouncer's own parser, not libpq's).
 std::string quote_connstr_value(const std::string& value);
