@@ -28,11 +28,10 @@ std::string quote_connstr_value(const std::string& value) {
   return out + "'";
 }
 
-bool routed_database(const std::string& name) {
-  return name != "pgbouncer" && !has_line_break(name);
+RouteKind route_kind(const std::string& name) {
+  if (name == "pgbouncer" || has_line_break(name)) return RouteKind::none;
+  return plain_database_name(name) ? RouteKind::own_line : RouteKind::fallback;
 }
-
-std::string admin_console_name(const std::string& name) { return quote_auth_field(name); }
 
 std::string quote_auth_field(const std::string& field) {
   std::string out = "\"";

@@ -14,17 +14,15 @@ namespace pgdeploy {
 // (PgBouncer issue #971), so such databases are reached through a "*" fallback entry instead.
 bool plain_database_name(const std::string& name);
 
-// True when the include file routes the database at all, by its own line or the `*` fallback: not
-// the name PgBouncer reserves for its admin console, and no line break.
-bool routed_database(const std::string& name);
+// How the include file routes a database: by a line of its own, through the "*" fallback line
+// (PgBouncer cannot parse the name as a key), or not at all (the name PgBouncer reserves for its
+// admin console, or one it cannot hold).
+enum class RouteKind { own_line, fallback, none };
+RouteKind route_kind(const std::string& name);
 
 // A value in a [databases] connection string: bare when it can be, else in single quotes with
 // quotes doubled (PgBouncer's own parser, not libpq's).
 std::string quote_connstr_value(const std::string& value);
-
-// A database name as an argument of an admin console command (KILL, PAUSE, RESUME): in double
-// quotes with double quotes doubled, which the console accepts for any name.
-std::string admin_console_name(const std::string& name);
 
 // A field of userlist.txt: in double quotes, with double quotes doubled.
 std::string quote_auth_field(const std::string& field);

@@ -63,11 +63,6 @@ TEST(PgBouncerRender, ConnstrValues) {
   EXPECT_EQ(quote_connstr_value("o'k"), "'o''k'");
 }
 
-TEST(PgBouncerRender, AdminConsoleNamesAreAlwaysQuoted) {
-  EXPECT_EQ(admin_console_name("appdb"), "\"appdb\"");
-  EXPECT_EQ(admin_console_name("a\"b"), "\"a\"\"b\"");
-}
-
 TEST(PgBouncerRender, UserlistQuotesAndKeepsSecretsVerbatim) {
   std::vector<std::string> skipped;
   std::string scram = "SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVk:c2VydmVy";
