@@ -23,7 +23,11 @@ Rendered render_all(const ClusterFacts& facts, const Endpoint& primary, const To
   r.primary = primary;
   for (const auto& db : facts.databases) {
     RouteKind kind = route_kind(db);
-    if (kind == RouteKind::own_line) r.listed.push_back(db);
+    std::string on_console;
+    if (kind != RouteKind::none && !console_name(db, &on_console))
+      r.skipped.push_back("database " + db + " (routed, but its name is too long for PgBouncer's "
+                          "admin console: its sessions cannot be cut or drained there)");
+    else if (kind == RouteKind::own_line) r.listed.push_back(db);
     else if (kind == RouteKind::fallback) r.fallback.push_back(db);
   }
   return r;

@@ -127,7 +127,7 @@ my $pause_s = field('pause_s', qr/^\d{1,4}\z/, 'a number');
 my @direct = map { field($_, qr/^[^\x00-\x1f\x7f]*\z/, 'one line') } qw(socket socket_user socket_db);
 fail('malformed request: socket path too long') if length $direct[0] > 107;
 fail('malformed request: no way to reload') if $reload eq '' && !$console;
-for (@dbs) { fail('malformed request: database name') unless /^[^\x00\r\n]{1,63}\z/ }
+for (@dbs) { fail('malformed request: database name') unless /^[^\x00\r\n]{1,63}\z/ && length(qname($_)) < 64 }
 for (@env) { fail('malformed request: env') unless /^PG[A-Z]{2,20}=[^\x00-\x1f\x7f]*\z/ }
 for my $f (@files) {
   $f->{path} = local_path($f->{path});
@@ -329,7 +329,8 @@ sub console {
   }
   return ($errs, \@results);
 }
-sub qname { my $n = shift; $n =~ s/"/""/g; return qq("$n") }
+# As the console takes a name (render/pgbouncer console_name: the agent sends only names that fit).
+sub qname { my $n = shift; return $n if $n =~ /^[0-9a-z_]+\z/; $n =~ s/"/""/g; return qq("$n") }
 my %ours = map { $_ => 1 } @dbs;
 
 # Where PgBouncer routes our databases now, or (undef, why) when it could not be asked:

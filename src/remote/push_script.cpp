@@ -5,6 +5,8 @@
 #include <map>
 #include <optional>
 
+#include "render/pgbouncer.h"
+
 namespace pgdeploy {
 
 extern const char kPushProgram[];  // src/remote/push.pl, built in (push_program.cpp.in)
@@ -76,9 +78,7 @@ std::string check_request(const PushRequest& r) {
     return "lock path must end in .lock";
   if (has_control(r.reload_command)) return "the reload command must be one line";
   if (r.reload_command.empty() && !r.console) return "no way to reload: no command, no console";
-  if (r.target_host.empty() || r.target_host.size() > 255 ||
-      r.target_host.find_first_of(std::string("\"'\\ \x7f", 5)) != std::string::npos ||
-      has_control(r.target_host))
+  if (!host_ok(r.target_host))
     return "the primary's host cannot be written for PgBouncer: " + r.target_host;
   if (r.target_port < 1 || r.target_port > 65535) return "the primary's port is out of range";
   for (const auto& e : r.console_env) {
@@ -90,10 +90,10 @@ std::string check_request(const PushRequest& r) {
   for (const std::string* s : {&r.socket_path, &r.socket_user, &r.socket_db})
     if (has_control(*s)) return "admin_conninfo: control character in the socket login";
   if (r.socket_path.size() > 107) return "admin_conninfo: socket path longer than 107 bytes";
+  std::string on_console;
   for (const auto* list : {&r.listed_databases, &r.auto_databases})
     for (const auto& db : *list)
-      if (db.empty() || db.size() > 63 || db.find_first_of(std::string("\0\r\n", 3)) != std::string::npos)
-        return "database name cannot go to the admin console: " + db;
+      if (!console_name(db, &on_console)) return "database name cannot go to the admin console: " + db;
   if (r.pause_seconds < 0 || r.pause_seconds > 9999 || r.budget_ms < 0 || r.budget_ms > 999999999)
     return "timeouts out of range";
   return "";

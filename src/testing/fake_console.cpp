@@ -183,8 +183,9 @@ void FakeConsole::session(int fd) {
       for (const auto& [prefix, message] : failures_)
         if (query.rfind(prefix, 0) == 0) error = message;
       include = reject_ ? "" : include_file_;
-      if (error.empty() && query.rfind("KILL \"", 0) == 0 && query.back() == '"') {
-        std::string name = query.substr(6, query.size() - 7);
+      if (error.empty() && query.rfind("KILL ", 0) == 0) {
+        std::string name = query.substr(5);
+        if (name.size() > 1 && name[0] == '"') name = name.substr(1, name.size() - 2);
         std::erase_if(servers_, [&](const auto& s) { return s[0] == name; });
       }
       databases = routes_;
