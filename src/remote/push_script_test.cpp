@@ -483,6 +483,28 @@ TEST_P(PushScript, AMalformedRequestIsRefusedAndChangesNothing) {
   EXPECT_TRUE(leftovers().empty());
 }
 
+// Finding 11: with about 3,000 databases the psql command line once exceeded the kernel's limit.
+TEST_P(PushScript, ThousandsOfDatabasesGoToPsqlOnItsStandardInput) {
+  use_psql_console();
+  ClusterFacts facts;
+  for (int i = 0; i < 5000; ++i) {
+    std::string n = std::to_string(i);
+    facts.databases.push_back("db_" + std::string(56 - n.size(), '0') + n);  // 59 bytes each
+  }
+  facts.users = {{"app", "md5abc"}};
+  facts.servers = {server};
+  auto render = [&](int primary) {
+    return render_all(facts, {"10.0.0." + std::to_string(primary), 5432}, {"main", primary, primary, 1}, "");
+  };
+  ASSERT_EQ(push(render(1)).status, PushOutcome::Status::written);
+  PushOutcome o = push(render(2));
+  ASSERT_EQ(o.status, PushOutcome::Status::written) << o.detail;
+  EXPECT_EQ(o.sessions, "cut");
+  std::string log = psql_log();
+  EXPECT_NE(log.find("KILL " + facts.databases.back() + ";\n"), std::string::npos);
+  EXPECT_NE(log.find("RESUME " + facts.databases.back() + ";\n"), std::string::npos);
+}
+
 INSTANTIATE_TEST_SUITE_P(Shells, PushScript, ::testing::Values("/bin/sh", "/bin/bash"));
 
 // The program in its own file, checked as perl checks it; the same text once its comment lines
