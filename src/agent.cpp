@@ -134,7 +134,8 @@ int run_agent(const Options& opts, std::ostream& out, std::ostream& err) {
   auto probes = probe_nodes(facts.nodes, Deadline::after(opts.probe_timeout).min(run_deadline));
   PrimaryDecision decision = decide_primary(facts.nodes, probes, self.instance, opts.force);
   report.seen = decision.seen;
-  report.warnings = decision.warnings;
+  report.warnings = facts.warnings;
+  report.warnings.insert(report.warnings.end(), decision.warnings.begin(), decision.warnings.end());
   if (!decision.ok) return refuse(decision.refusal);
   const Node& primary = *decision.primary;
   report.primary = primary.name + " (id " + std::to_string(primary.id) + ")";
