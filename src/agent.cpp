@@ -13,6 +13,7 @@
 #include "cluster/conninfo.h"
 #include "cluster/primary.h"
 #include "cluster/probe.h"
+#include "cluster/servers.h"
 #include "deploy/deploy.h"
 #include "deploy/event.h"
 #include "remote/ssh.h"
@@ -103,6 +104,12 @@ int run_agent(const Options& opts, std::ostream& out, std::ostream& err) {
   if (facts.servers.empty())
     return refuse("no enabled app server in " + facts.schema + ".app_servers");
   if (facts.databases.empty()) return refuse("no database to route");
+  // One server per host: rows that disagree about a host are reported failed, not deployed.
+  ServerPlan plan = plan_servers(facts.servers);
+  facts.servers = plan.deploy;
+  facts.warnings.insert(facts.warnings.end(), plan.warnings.begin(), plan.warnings.end());
+  if (facts.servers.empty())
+    return refuse("no app server to deploy to: " + plan.conflicts.at(0).error);
 
   DeployConfig config;
   config.cluster = opts.cluster;
@@ -159,6 +166,7 @@ int run_agent(const Options& opts, std::ostream& out, std::ostream& err) {
     report.warnings.push_back(s + " cannot be written to PgBouncer's files: left out");
   if (pgpass.empty()) report.warnings.push_back("no local ~/.pgpass: none copied to app servers");
   if (opts.dry_run) {
+    for (const auto& c : plan.conflicts) report.warnings.push_back(c.error + ": not deployed");
     for (const auto& [app, text] : files.includes)
       out << "# " << opts.include_dir << "/" << opts.cluster << ".ini"
           << (app.empty() ? "" : " (application_name " + app + ")") << "\n" << text.content;
@@ -177,6 +185,12 @@ int run_agent(const Options& opts, std::ostream& out, std::ostream& err) {
   if (!deployment)
     deployment.emplace(facts.servers, config.parallel, config.host_timeout, remote, run_deadline);
   report.servers = deployment->push(files, config);
+  for (const auto& c : plan.conflicts) {
+    ServerReport failed;
+    failed.server = c.server;
+    failed.error = "config: " + c.error;  // result: failed
+    report.servers.push_back(failed);
+  }
 
   // 7. Report, and remember a push that reached every server.
   report.seconds = seconds_since(start);
