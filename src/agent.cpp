@@ -18,6 +18,7 @@
 #include "deploy/event.h"
 #include "remote/ssh.h"
 #include "report/report.h"
+#include "util/file.h"
 #include "util/lock.h"
 
 namespace pgdeploy {
@@ -41,18 +42,28 @@ struct LastPush {
   long timeline = 0;
 };
 
-LastPush read_last_push(const std::string& path) {
-  std::ifstream in(path);
-  long when = 0;
+// Read and written without following a symlink (util/file): a link planted there is ignored with
+// a warning, and replaced by the next record.
+LastPush read_last_push(const std::string& path, std::vector<std::string>* warnings) {
   LastPush last;
+  std::string text, why;
+  if (!read_own_file(path, &text, &why)) {
+    if (!why.empty()) warnings->push_back("record of the last push ignored: " + why);
+    return last;
+  }
+  std::istringstream in(text);
+  long when = 0;
   if (in >> when >> last.fingerprint) last.age = static_cast<long>(std::time(nullptr)) - when;
   if (!(in >> last.timeline)) last.timeline = 0;
   return last;
 }
 
-void remember_push(const std::string& path, const std::string& fingerprint, long timeline) {
-  std::ofstream(path, std::ios::trunc) << std::time(nullptr) << ' ' << fingerprint << ' '
-                                       << timeline << '\n';
+void remember_push(const std::string& path, const std::string& fingerprint, long timeline,
+                   std::ostream& err) {
+  std::string why;
+  if (!replace_own_file(path, std::to_string(std::time(nullptr)) + ' ' + fingerprint + ' ' +
+                                  std::to_string(timeline) + '\n', &why))
+    err << "pgdeploy: warning: this push is not recorded (--recent will not see it): " << why << "\n";
 }
 
 int finish(const Options& opts, RunReport& report, std::ostream& out, std::ostream& err) {
@@ -123,7 +134,7 @@ int run_agent(const Options& opts, std::ostream& out, std::ostream& err) {
   config.parallel = opts.parallel;
   config.host_timeout = opts.host_timeout;
   std::string last_push_file = opts.lock_file + ".last";
-  LastPush last = read_last_push(last_push_file);
+  LastPush last = read_last_push(last_push_file, &facts.warnings);
   bool recent = !opts.event.empty() && opts.recent > 0 && last.age >= 0 && last.age <= opts.recent;
 
   // 4. Prove the primary: ask every node what it is, right now. When this node is writable, log in
@@ -195,7 +206,7 @@ int run_agent(const Options& opts, std::ostream& out, std::ostream& err) {
   // 7. Report, and remember a push that reached every server.
   report.seconds = seconds_since(start);
   int code = finish(opts, report, out, err);
-  if (code == kExitOk) remember_push(last_push_file, fingerprint, decision.timeline);
+  if (code == kExitOk) remember_push(last_push_file, fingerprint, decision.timeline, err);
   return code;
 }
 
