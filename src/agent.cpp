@@ -145,7 +145,8 @@ int run_agent(const Options& opts, std::ostream& out, std::ostream& err) {
   // before the proof.
   NodeProbe self = probe_connection(*local, db_deadline);
   local.reset();
-  SshRemote remote({opts.connect_timeout, opts.strict_host_keys, opts.known_hosts, opts.identities});
+  SshRemote remote({opts.connect_timeout, opts.host_key_checking == "accept-new", opts.known_hosts,
+                    opts.identities});
   std::optional<Deployment> deployment;
   if (self.writable && !opts.dry_run && !(recent && last.timeline == self.timeline))
     deployment.emplace(facts.servers, config.parallel, config.host_timeout, remote, run_deadline);
