@@ -108,7 +108,8 @@ int run_agent(const Options& opts, std::ostream& out, std::ostream& err) {
   // 3. Cluster facts from the local database.
   Deadline db_deadline = Deadline::after(opts.probe_timeout * 2).min(run_deadline);
   auto local = PgConn::connect(opts.conninfo, db_deadline, &why);
-  if (!local) return refuse("cannot connect to the database (" + redacted_conninfo(opts.conninfo) + "): " + why);
+  if (!local)
+    return refuse("cannot connect to the database (" + redacted_conninfo(opts.conninfo) + "): " + why);
   ClusterFacts facts;
   if (!read_cluster_facts(*local, opts.cluster, opts.public_net, db_deadline, &facts, &why))
     return refuse(why);

@@ -117,6 +117,7 @@ bool check_host_key(ssh_session s, const std::string& host, unsigned port, bool 
                     std::string* note, std::string* err) {
   std::lock_guard<std::mutex> guard(known_hosts_mutex);
   std::string file = option(s, SSH_OPTIONS_KNOWNHOSTS);
+  if (file.empty()) file = "~/.ssh/known_hosts";  // libssh's default, should it not say
   ssh_known_hosts_e state = ssh_session_is_known_server(s);
   switch (state) {
     case SSH_KNOWN_HOSTS_OK:

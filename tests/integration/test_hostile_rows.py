@@ -139,9 +139,9 @@ INSERT INTO {schema}.repl_nodes (id, type, cluster, name, conninfo, priority)
         self.assertExit(result, 3)
         report = json.loads(result.out)
         by_name = {s['name']: s for s in report['servers']}
+        self.assertLess(report['max_rss_kb'], 64 * 1024, 'the agent grew with the answer')
         self.assertEqual(by_name['app3']['result'], 'failed')
         self.assertEqual(by_name['app3']['error'], 'output: answered more than 1 MiB: ignored, nothing trusted')
-        self.assertLess(report['max_rss_kb'], 64 * 1024, 'the agent grew with the answer')
         self.assertLess(by_name['app3']['seconds'], 3, 'the cap, not the host deadline, ended it')
         for i in (1, 2):
             self.assertDeployed(i, db)
