@@ -10,13 +10,16 @@
 #include <sstream>
 
 #include "cluster/catalog.h"
+#include "cluster/conninfo.h"
 #include "cluster/primary.h"
 #include "cluster/probe.h"
+#include "cluster/servers.h"
 #include "deploy/deploy.h"
 #include "deploy/event.h"
 #include "remote/ssh.h"
 #include "render/pgbouncer.h"
 #include "report/report.h"
+#include "util/file.h"
 #include "util/lock.h"
 
 namespace pgdeploy {
@@ -40,18 +43,28 @@ struct LastPush {
   long timeline = 0;
 };
 
-LastPush read_last_push(const std::string& path) {
-  std::ifstream in(path);
-  long when = 0;
+// Read and written without following a symlink (util/file): a link planted there is ignored with
+// a warning, and replaced by the next record.
+LastPush read_last_push(const std::string& path, std::vector<std::string>* warnings) {
   LastPush last;
+  std::string text, why;
+  if (!read_own_file(path, &text, &why)) {
+    if (!why.empty()) warnings->push_back("record of the last push ignored: " + why);
+    return last;
+  }
+  std::istringstream in(text);
+  long when = 0;
   if (in >> when >> last.fingerprint) last.age = static_cast<long>(std::time(nullptr)) - when;
   if (!(in >> last.timeline)) last.timeline = 0;
   return last;
 }
 
-void remember_push(const std::string& path, const std::string& fingerprint, long timeline) {
-  std::ofstream(path, std::ios::trunc) << std::time(nullptr) << ' ' << fingerprint << ' '
-                                       << timeline << '\n';
+void remember_push(const std::string& path, const std::string& fingerprint, long timeline,
+                   std::ostream& err) {
+  std::string why;
+  if (!replace_own_file(path, std::to_string(std::time(nullptr)) + ' ' + fingerprint + ' ' +
+                                  std::to_string(timeline) + '\n', &why))
+    err << "pgdeploy: warning: this push is not recorded (--recent will not see it): " << why << "\n";
 }
 
 int finish(const Options& opts, RunReport& report, std::ostream& out, std::ostream& err) {
@@ -96,13 +109,20 @@ int run_agent(const Options& opts, std::ostream& out, std::ostream& err) {
   // 3. Cluster facts from the local database.
   Deadline db_deadline = Deadline::after(opts.probe_timeout * 2).min(run_deadline);
   auto local = PgConn::connect(opts.conninfo, db_deadline, &why);
-  if (!local) return refuse("cannot connect to the database (" + opts.conninfo + "): " + why);
+  if (!local)
+    return refuse("cannot connect to the database (" + redacted_conninfo(opts.conninfo) + "): " + why);
   ClusterFacts facts;
   if (!read_cluster_facts(*local, opts.cluster, opts.public_net, db_deadline, &facts, &why))
     return refuse(why);
   if (facts.servers.empty())
     return refuse("no enabled app server in " + facts.schema + ".app_servers");
   if (facts.databases.empty()) return refuse("no database to route");
+  // One server per host: rows that disagree about a host are reported failed, not deployed.
+  ServerPlan plan = plan_servers(facts.servers);
+  facts.servers = plan.deploy;
+  facts.warnings.insert(facts.warnings.end(), plan.warnings.begin(), plan.warnings.end());
+  if (facts.servers.empty())
+    return refuse("no app server to deploy to: " + plan.conflicts.at(0).error);
 
   DeployConfig config;
   config.cluster = opts.cluster;
@@ -116,7 +136,7 @@ int run_agent(const Options& opts, std::ostream& out, std::ostream& err) {
   config.parallel = opts.parallel;
   config.host_timeout = opts.host_timeout;
   std::string last_push_file = opts.lock_file + ".last";
-  LastPush last = read_last_push(last_push_file);
+  LastPush last = read_last_push(last_push_file, &facts.warnings);
   bool recent = !opts.event.empty() && opts.recent > 0 && last.age >= 0 && last.age <= opts.recent;
 
   // 4. Prove the primary: ask every node what it is, right now. When this node is writable, log in
@@ -127,14 +147,16 @@ int run_agent(const Options& opts, std::ostream& out, std::ostream& err) {
   // before the proof.
   NodeProbe self = probe_connection(*local, db_deadline);
   local.reset();
-  SshRemote remote({opts.connect_timeout, opts.strict_host_keys, opts.known_hosts, opts.identities});
+  SshRemote remote({opts.connect_timeout, opts.host_key_checking == "accept-new", opts.known_hosts,
+                    opts.identities});
   std::optional<Deployment> deployment;
   if (self.writable && !opts.dry_run && !(recent && last.timeline == self.timeline))
     deployment.emplace(facts.servers, config.parallel, config.host_timeout, remote, run_deadline);
   auto probes = probe_nodes(facts.nodes, Deadline::after(opts.probe_timeout).min(run_deadline));
   PrimaryDecision decision = decide_primary(facts.nodes, probes, self.instance, opts.force);
   report.seen = decision.seen;
-  report.warnings = decision.warnings;
+  report.warnings = facts.warnings;
+  report.warnings.insert(report.warnings.end(), decision.warnings.begin(), decision.warnings.end());
   if (!decision.ok) return refuse(decision.refusal);
   const Node& primary = *decision.primary;
   report.primary = primary.name + " (id " + std::to_string(primary.id) + ")";
@@ -161,6 +183,7 @@ int run_agent(const Options& opts, std::ostream& out, std::ostream& err) {
     report.warnings.push_back(s + " cannot be written to PgBouncer's files: left out");
   if (pgpass.empty()) report.warnings.push_back("no local ~/.pgpass: none copied to app servers");
   if (opts.dry_run) {
+    for (const auto& c : plan.conflicts) report.warnings.push_back(c.error + ": not deployed");
     for (const auto& [app, text] : files.includes)
       out << "# " << opts.include_dir << "/" << opts.cluster << ".ini"
           << (app.empty() ? "" : " (application_name " + app + ")") << "\n" << text.content;
@@ -179,11 +202,17 @@ int run_agent(const Options& opts, std::ostream& out, std::ostream& err) {
   if (!deployment)
     deployment.emplace(facts.servers, config.parallel, config.host_timeout, remote, run_deadline);
   report.servers = deployment->push(files, config);
+  for (const auto& c : plan.conflicts) {
+    ServerReport failed;
+    failed.server = c.server;
+    failed.error = "config: " + c.error;  // result: failed
+    report.servers.push_back(failed);
+  }
 
   // 7. Report, and remember a push that reached every server.
   report.seconds = seconds_since(start);
   int code = finish(opts, report, out, err);
-  if (code == kExitOk) remember_push(last_push_file, fingerprint, decision.timeline);
+  if (code == kExitOk) remember_push(last_push_file, fingerprint, decision.timeline, err);
   return code;
 }
 

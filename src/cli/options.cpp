@@ -62,8 +62,15 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
                  "shell command that reloads PgBouncer on the app server (default: PgBouncer's admin "
                  "console RELOAD where admin_conninfo is set, else 'service pgbouncer reload' as root "
                  "and 'sudo -n service pgbouncer reload' as anyone else)");
-  app.add_flag("--strict-host-keys", o->strict_host_keys,
-               "refuse app servers whose host key is not in known_hosts yet (default: record it)");
+  app.add_option("--strict-host-key-checking", o->host_key_checking,
+                 "yes: refuse app servers whose host key is not in known_hosts (as OpenSSH's "
+                 "StrictHostKeyChecking=yes); accept-new: record an unknown key on first contact. "
+                 "A changed or @revoked key is refused either way")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"yes", "accept-new"}));
+  bool strict_host_keys = false;
+  app.add_flag("--strict-host-keys", strict_host_keys,
+               "the same as --strict-host-key-checking=yes (the default), kept for scripts");
   app.add_option("--known-hosts", o->known_hosts, "known_hosts file (default ~/.ssh/known_hosts)");
   app.add_option("-i,--identity", o->identities,
                  "private key file to authenticate with (default ~/.ssh/id_{ed25519,ecdsa,rsa}, "
@@ -105,6 +112,11 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
   } catch (const CLI::ParseError& e) {
     int code = app.exit(e, out, err);
     return code == 0 ? kExitOk : kExitUsage;
+  }
+  if (strict_host_keys && o->host_key_checking != "yes") {
+    err << "pgdeploy: --strict-host-keys contradicts --strict-host-key-checking="
+        << o->host_key_checking << "\n";
+    return kExitUsage;
   }
   if (!valid_cluster_name(o->cluster)) {
     err << "pgdeploy: invalid cluster name '" << o->cluster

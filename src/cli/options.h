@@ -24,7 +24,7 @@ struct Options {
   double probe_timeout = 2.0;    // asking each database node what it is
   int parallel = 32;
   std::string reload_command;
-  bool strict_host_keys = false;
+  std::string host_key_checking = "yes";  // yes: refuse unknown host keys; accept-new: record them
   std::string known_hosts;
   std::vector<std::string> identities;
   std::string include_dir = "/etc/pgbouncer/databases";

@@ -79,5 +79,30 @@ TEST(Options, RejectsNonsenseNumbers) {
   EXPECT_EQ(parse({"-c", "main", "--parallel", "0"}, &o), kExitUsage);
 }
 
+TEST(Options, HostKeyCheckingRefusesUnknownKeysUnlessAcceptNew) {
+  Options o;
+  ASSERT_EQ(parse({"-c", "main"}, &o), -1);
+  EXPECT_EQ(o.host_key_checking, "yes");
+  Options a;
+  ASSERT_EQ(parse({"-c", "main", "--strict-host-key-checking=accept-new"}, &a), -1);
+  EXPECT_EQ(a.host_key_checking, "accept-new");
+  Options y;
+  ASSERT_EQ(parse({"-c", "main", "--strict-host-key-checking", "yes"}, &y), -1);
+  EXPECT_EQ(y.host_key_checking, "yes");
+  // The old flag still parses and means the default.
+  Options old;
+  ASSERT_EQ(parse({"-c", "main", "--strict-host-keys"}, &old), -1);
+  EXPECT_EQ(old.host_key_checking, "yes");
+  std::string err;
+  Options bad;
+  EXPECT_EQ(parse({"-c", "main", "--strict-host-key-checking", "no"}, &bad, &err), kExitUsage);
+  EXPECT_NE(err.find("--strict-host-key-checking"), std::string::npos) << err;
+  Options both;
+  EXPECT_EQ(parse({"-c", "main", "--strict-host-keys", "--strict-host-key-checking=accept-new"},
+                  &both, &err), kExitUsage);
+  EXPECT_NE(err.find("--strict-host-keys contradicts --strict-host-key-checking=accept-new"),
+            std::string::npos) << err;
+}
+
 }  // namespace
 }  // namespace pgdeploy

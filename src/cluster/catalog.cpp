@@ -1,6 +1,7 @@
 #include "cluster/catalog.h"
 
 #include <algorithm>
+#include <charconv>
 #include <set>
 
 namespace pgdeploy {
@@ -34,7 +35,8 @@ std::string pick(const std::set<std::string>& columns, std::initializer_list<con
 }
 
 bool read_nodes(PgConn& conn, ClusterFacts* facts, const Deadline& deadline, std::string* err) {
-  std::string sql = facts->kind == CatalogKind::repmgr4
+  bool v4 = facts->kind == CatalogKind::repmgr4;
+  std::string sql = v4
       ? "SELECT node_id, node_name, type, active, conninfo FROM repmgr.nodes ORDER BY node_id"
       : "SELECT id, name, type, active, conninfo FROM " + conn.quote_ident(facts->schema) +
             ".repl_nodes ORDER BY id";
@@ -45,7 +47,14 @@ bool read_nodes(PgConn& conn, ClusterFacts* facts, const Deadline& deadline, std
   }
   for (const auto& r : rows) {
     Node n;
-    n.id = std::stoi(text(r, 0));
+    std::optional<int> id = parse_id(r.at(0));
+    if (!id) {
+      // Which node is the primary cannot be proven on a catalog that cannot be read whole.
+      *err = "repmgr's node catalog has a row with an unusable id: " +
+             row_label(v4 ? "node_id" : "id", r[0], text(r, 1)) + "; fix the catalog";
+      return false;
+    }
+    n.id = *id;
     n.name = text(r, 1);
     n.type = text(r, 2) == "master" ? "primary" : text(r, 2);
     n.active = truth(r, 3);
@@ -80,8 +89,11 @@ bool read_app_servers(PgConn& conn, const std::string& table, const std::set<std
   }
   for (const auto& r : rows) {
     AppServer s;
-    s.id = std::stoi(text(r, 0));
     s.name = text(r, 1);
+    // The id only names the server in reports and fingerprints: the row is still deployed.
+    if (std::optional<int> n = parse_id(r.at(0))) s.id = *n;
+    else facts->warnings.push_back(table + " row " + row_label(id, r[0], s.name) +
+                                   " has an unusable " + id + ": deployed, but fix the row");
     s.address = text(r, 2);
     s.user = text(r, 3).empty() ? "postgres" : text(r, 3);
     s.application_name = text(r, 4);
@@ -106,7 +118,11 @@ bool read_public_info(PgConn& conn, ClusterFacts* facts, const Deadline& deadlin
   if (!conn.query("SELECT " + id + ", conninfo FROM " + table + " WHERE conninfo IS NOT NULL",
                   {}, &rows, deadline, err))
     return false;
-  for (const auto& r : rows) facts->public_conninfo[std::stoi(text(r, 0))] = text(r, 1);
+  for (const auto& r : rows) {
+    if (std::optional<int> n = parse_id(r.at(0))) facts->public_conninfo[*n] = text(r, 1);
+    else facts->warnings.push_back(table + " row " + row_label(id, r[0], text(r, 1)) +
+                                   " has an unusable " + id + ": ignored");
+  }
   return true;
 }
 
@@ -165,6 +181,21 @@ bool read_cluster_facts(PgConn& conn, const std::string& cluster, bool public_ne
   }
   for (const auto& r : rows) facts->users.push_back({text(r, 0), text(r, 1)});
   return true;
+}
+
+std::optional<int> parse_id(const std::optional<std::string>& value) {
+  if (!value) return std::nullopt;
+  int n = 0;
+  const char* end = value->data() + value->size();
+  auto [stop, ec] = std::from_chars(value->data(), end, n);
+  if (ec != std::errc() || stop != end || value->empty()) return std::nullopt;
+  return n;
+}
+
+std::string row_label(const std::string& id_column, const std::optional<std::string>& id,
+                      const std::string& name) {
+  std::string value = !id ? "NULL" : parse_id(id) ? *id : "'" + *id + "'";
+  return id_column + " " + value + " (" + name + ")";
 }
 
 std::string AppServer::label() const {

@@ -2,6 +2,7 @@
 // app_servers table, the databases and the users' password secrets.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "cluster/facts.h"
@@ -12,5 +13,13 @@ namespace pgdeploy {
 // repmgr 4/5 keep their catalog in schema "repmgr"; repmgr 3 in "repmgr_<cluster>".
 bool read_cluster_facts(PgConn& conn, const std::string& cluster, bool public_net,
                         const Deadline& deadline, ClusterFacts* out, std::string* err);
+
+// An id column's value as an int; nullopt for NULL, for text that is not a whole decimal number
+// and for a number beyond int's range (a bigint id, say): never an exception.
+std::optional<int> parse_id(const std::optional<std::string>& value);
+
+// How a message names a row: "id 3 (app1)", "node_id NULL (node3)", "id '99999999999' (x)".
+std::string row_label(const std::string& id_column, const std::optional<std::string>& id,
+                      const std::string& name);
 
 }  // namespace pgdeploy

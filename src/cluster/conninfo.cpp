@@ -24,6 +24,32 @@ bool parse_conninfo(const std::string& conninfo, ConnOptions* out, std::string* 
   return true;
 }
 
+std::string redacted_conninfo(const std::string& conninfo) {
+  ConnOptions options;
+  std::string err;
+  if (!parse_conninfo(conninfo, &options, &err)) return "a connection string libpq cannot parse";
+  bool secret = false;
+  for (const char* key : {"password", "sslpassword"}) {
+    auto it = options.find(key);
+    if (it != options.end()) {
+      it->second = "***";
+      secret = true;
+    }
+  }
+  if (!secret) return conninfo;
+  std::string out;
+  for (const auto& [key, value] : options) {
+    if (!out.empty()) out += ' ';
+    out += key + "='";
+    for (char c : value) {
+      if (c == '\\' || c == '\'') out += '\\';
+      out += c;
+    }
+    out += '\'';
+  }
+  return out;
+}
+
 bool endpoint_of(const std::string& conninfo, Endpoint* out, std::string* err) {
   ConnOptions options;
   if (!parse_conninfo(conninfo, &options, err)) return false;

@@ -12,6 +12,11 @@ using ConnOptions = std::map<std::string, std::string>;  // keyword -> value, on
 // Parses a key=value or URI connection string. False with the reason in `err` when libpq rejects it.
 bool parse_conninfo(const std::string& conninfo, ConnOptions* out, std::string* err);
 
+// `conninfo` fit to print: unchanged when it holds no secret; otherwise re-rendered as
+// keyword='value' pairs (a URI too) with every password= and sslpassword= value replaced by ***.
+// A string libpq cannot parse is not echoed at all: it may hold a password we cannot find.
+std::string redacted_conninfo(const std::string& conninfo);
+
 // Where PgBouncer on an app server must connect to reach a node.
 struct Endpoint {
   std::string host;

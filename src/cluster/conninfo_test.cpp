@@ -74,5 +74,25 @@ TEST(Conninfo, AnAdminConsoleOnASocketWithNothingElseNeedsNoPsql) {
   EXPECT_FALSE(socket_login_of("host=/" + std::string(120, 'x') + " port=6432 dbname=d user=u", &s));
 }
 
+TEST(Conninfo, RedactedHidesPasswordsAndKeepsTheRest) {
+  EXPECT_EQ(redacted_conninfo("host=db1 port=5432 dbname=repmgr"), "host=db1 port=5432 dbname=repmgr");
+  EXPECT_EQ(redacted_conninfo("host=db1 user=repmgr password=s3cret dbname=repmgr"),
+            "dbname='repmgr' host='db1' password='***' user='repmgr'");
+  std::string uri = redacted_conninfo("postgresql://repmgr:s3cret@db1:5433/repmgr?sslpassword=k3y");
+  EXPECT_EQ(uri.find("s3cret"), std::string::npos) << uri;
+  EXPECT_EQ(uri.find("k3y"), std::string::npos) << uri;
+  EXPECT_NE(uri.find("host='db1'"), std::string::npos) << uri;
+  EXPECT_NE(uri.find("port='5433'"), std::string::npos) << uri;
+  // A quoted password with spaces and quotes goes entirely; the other values stay parseable.
+  std::string q = redacted_conninfo("password='a b \\' c' application_name='it\\'s'");
+  EXPECT_EQ(q, "application_name='it\\'s' password='***'");
+  ConnOptions back;
+  std::string err;
+  ASSERT_TRUE(parse_conninfo(q, &back, &err)) << err;
+  EXPECT_EQ(back["application_name"], "it's");
+  // What libpq cannot parse may hold a password anywhere: not echoed.
+  EXPECT_EQ(redacted_conninfo("host=db1 password='unterminated").find("unterminated"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace pgdeploy

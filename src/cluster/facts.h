@@ -19,7 +19,7 @@ struct Node {
 
 // One enabled row of app_servers: where a PgBouncer runs.
 struct AppServer {
-  int id = 0;
+  int id = 0;  // 0 when the row's id is NULL or out of range (then a warning names the row)
   std::string name;
   std::string address;           // ip_addr: the SSH target
   std::string user = "postgres";  // the SSH user
@@ -45,6 +45,7 @@ struct ClusterFacts {
   std::vector<std::string> databases;
   std::vector<DbUser> users;
   std::map<int, std::string> public_conninfo;  // node_public_info, read only with --public-net
+  std::vector<std::string> warnings;  // rows read with a problem that does not stop the run
 };
 
 }  // namespace pgdeploy

@@ -11,8 +11,11 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <mutex>
+#include <sstream>
 
+#include "remote/known_hosts.h"
 
 namespace pgdeploy {
 namespace {
@@ -87,25 +90,47 @@ std::string fingerprint(ssh_session s) {
   return out;
 }
 
-// Checks the server's host key; records an unknown one unless strict. False with the reason.
-bool check_host_key(ssh_session s, const std::string& host, bool strict, std::string* note,
-                    std::string* err) {
+// A string option of the session, "" when unset.
+std::string option(ssh_session s, ssh_options_e which) {
+  char* value = nullptr;
+  if (ssh_options_get(s, which, &value) != SSH_OK || !value) return "";
+  std::string out = value;
+  ssh_string_free_char(value);
+  return out;
+}
+
+// The server's host key as known_hosts writes it: its base64 blob, "" if libssh has none.
+std::string server_key_blob(ssh_session s) {
+  ssh_key key = nullptr;
+  if (ssh_get_server_publickey(s, &key) != SSH_OK) return "";
+  char* b64 = nullptr;
+  std::string out;
+  if (ssh_pki_export_pubkey_base64(key, &b64) == SSH_OK && b64) out = b64;
+  ssh_string_free_char(b64);
+  ssh_key_free(key);
+  return out;
+}
+
+// Checks the server's host key; records an unknown one only with accept-new. False with the
+// reason.
+bool check_host_key(ssh_session s, const std::string& host, unsigned port, bool accept_new,
+                    std::string* note, std::string* err) {
   std::lock_guard<std::mutex> guard(known_hosts_mutex);
-  switch (ssh_session_is_known_server(s)) {
+  std::string file = option(s, SSH_OPTIONS_KNOWNHOSTS);
+  if (file.empty()) file = "~/.ssh/known_hosts";  // libssh's default, should it not say
+  ssh_known_hosts_e state = ssh_session_is_known_server(s);
+  switch (state) {
     case SSH_KNOWN_HOSTS_OK:
       return true;
     case SSH_KNOWN_HOSTS_CHANGED:
-      *err = "host key CHANGED (now " + fingerprint(s) + "): possible man-in-the-middle, " +
-             "refused; if the change is legitimate, run ssh-keygen -R " + host;
-      return false;
     case SSH_KNOWN_HOSTS_OTHER:
-      *err = "host key of another type than known_hosts holds (now " + fingerprint(s) +
-             "): refused; if legitimate, run ssh-keygen -R " + host;
+      *err = changed_host_key_message(fingerprint(s), host, port, file,
+                                      state == SSH_KNOWN_HOSTS_OTHER);
       return false;
     case SSH_KNOWN_HOSTS_UNKNOWN:
     case SSH_KNOWN_HOSTS_NOT_FOUND:
-      if (strict) {
-        *err = "unknown host key " + fingerprint(s) + " refused (--strict-host-keys)";
+      if (!accept_new) {
+        *err = unknown_host_key_message(fingerprint(s), host, port, file);
         return false;
       }
       if (ssh_session_update_known_hosts(s) != SSH_OK) {
@@ -151,6 +176,18 @@ SshRemote::SshRemote(SshSettings settings)
 }
 
 SshRemote::~SshRemote() = default;
+
+bool SshRemote::revoked(const std::string& file, const std::string& blob) {
+  std::lock_guard<std::mutex> guard(revoked_mu_);
+  auto it = revoked_.find(file);
+  if (it == revoked_.end()) {
+    std::ifstream in(file);  // a missing file revokes nothing
+    std::ostringstream text;
+    text << in.rdbuf();
+    it = revoked_.emplace(file, revoked_keys(text.str())).first;
+  }
+  return it->second.count(blob) > 0;
+}
 
 namespace {
 
@@ -198,7 +235,15 @@ std::unique_ptr<Login> SshRemote::login(const AppServer& server, const Deadline&
   limit_to(s, deadline);
   if (ssh_connect(s) != SSH_OK)
     return fail("handshake", std::string("SSH handshake failed: ") + ssh_get_error(s));
-  if (!check_host_key(s, target, settings_.strict_host_keys, &r.note, &err))
+  // libssh does not read @revoked lines: the agent does, in the files libssh checks against.
+  std::string blob = server_key_blob(s);
+  for (ssh_options_e which : {SSH_OPTIONS_KNOWNHOSTS, SSH_OPTIONS_GLOBAL_KNOWNHOSTS}) {
+    std::string file = option(s, which);
+    if (!blob.empty() && !file.empty() && revoked(file, blob))
+      return fail("host key", "host key " + fingerprint(s) + " is marked @revoked in " + file +
+                                  ": refused");
+  }
+  if (!check_host_key(s, target, port, settings_.accept_new_host_keys, &r.note, &err))
     return fail("host key", err);
 
   limit_to(s, deadline);
@@ -251,9 +296,18 @@ ExecResult SshRemote::run(Login& login, const std::string& command, const std::s
                                      std::min(deadline.remaining_ms(), 200));
     if (n == SSH_ERROR) return fail("exec", std::string("connection lost: ") + ssh_get_error(s));
     if (n > 0) r.out.append(buf, static_cast<size_t>(n));
-    int e;
-    while ((e = ssh_channel_read_nonblocking(ch.get(), buf, sizeof buf, 1)) > 0)
+    int e = 0;
+    while (r.out.size() + r.err.size() <= kMaxRemoteOutput &&
+           (e = ssh_channel_read_nonblocking(ch.get(), buf, sizeof buf, 1)) > 0)
       r.err.append(buf, static_cast<size_t>(e));
+    if (r.out.size() + r.err.size() > kMaxRemoteOutput) {
+      r.out.clear();
+      r.err.clear();
+      limit_to(s, deadline);
+      ssh_channel_close(ch.get());
+      return fail("output", "answered more than " + std::to_string(kMaxRemoteOutput >> 20) +
+                                " MiB: ignored, nothing trusted");
+    }
     if (n == 0 && ssh_channel_is_eof(ch.get())) break;
   }
   limit_to(s, deadline);

@@ -1,18 +1,26 @@
 #include "render/token.h"
 
-#include <cstdio>
+#include <openssl/evp.h>
+
+#include <stdexcept>
 
 namespace pgdeploy {
 
 std::string digest_of(const std::string& body) {
-  uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : body) {
-    h ^= c;
-    h *= 1099511628211ull;
+  // SHA-256: the digest is all that says "this file is current" on the remote side, so a body
+  // crafted to collide (a chosen salt in a verifier) must not be able to hide a change.
+  unsigned char hash[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(body.data(), body.size(), hash, &len, EVP_sha256(), nullptr) != 1)
+    throw std::runtime_error("OpenSSL cannot compute SHA-256");
+  static const char hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * len);
+  for (unsigned int i = 0; i < len; ++i) {
+    out += hex[hash[i] >> 4];
+    out += hex[hash[i] & 15];
   }
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%016llx-%zu", static_cast<unsigned long long>(h), body.size());
-  return buf;
+  return out;
 }
 
 std::string header_line(char comment, const Token& t, const std::string& digest) {

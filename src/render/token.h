@@ -14,7 +14,8 @@ struct Token {
   uint64_t generation = 0;  // the primary's WAL position when the agent proved it
 };
 
-// A short fingerprint of a file's body (FNV-1a 64 and length): equal bodies, equal digests.
+// The SHA-256 of a file's body, 64 lowercase hex digits: equal bodies, equal digests, and no
+// practical way to make two different bodies look equal.
 std::string digest_of(const std::string& body);
 
 // "<comment> pgdeploy cluster=C primary=N timeline=T generation=G digest=D"; the digest comes

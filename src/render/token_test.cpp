@@ -12,6 +12,12 @@ TEST(Token, HeaderCarriesTheTruthAndEndsWithTheDigest) {
   EXPECT_EQ(h.substr(h.size() - digest_of("x\n").size()), digest_of("x\n"));
 }
 
+TEST(Token, DigestIsTheBodysSha256InHex) {
+  // Known answers (FIPS 180-2 examples): the digest is SHA-256, not a fast non-cryptographic hash.
+  EXPECT_EQ(digest_of(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(digest_of("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
 TEST(Token, DigestFollowsTheBodyOnly) {
   EXPECT_EQ(digest_of("abc"), digest_of("abc"));
   EXPECT_NE(digest_of("abc"), digest_of("abd"));

@@ -15,9 +15,12 @@ FileLock::~FileLock() {
 }
 
 bool FileLock::acquire(const std::string& path, const Deadline& deadline, std::string* err) {
-  fd_ = open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0600);
+  // Not through a symlink: whoever can plant one would have us create or lock a file of theirs.
+  fd_ = open(path.c_str(), O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd_ < 0) {
-    *err = "cannot open lock file " + path + ": " + std::strerror(errno);
+    *err = errno == ELOOP
+               ? "lock file " + path + " is a symbolic link: refused (remove it; pgdeploy creates its own)"
+               : "cannot open lock file " + path + ": " + std::strerror(errno);
     return false;
   }
   // flock() has no timeout; poll it. Runs are short, so a 10 ms step costs nothing.

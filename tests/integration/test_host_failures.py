@@ -1,8 +1,11 @@
 #!/usr/bin/python3
 """App servers that fail: nothing listening, a TCP peer that never speaks, a host
-whose connects time out, a rejected client key, a changed host key, an unknown host
-under --strict-host-keys. The good servers are still updated, the exit code is 3,
-the output names the failed hosts, and the run ends in bounded time."""
+whose connects time out, a rejected client key, a changed host key, an unknown host key
+(refused by default; recorded with --strict-host-key-checking=accept-new), a key marked
+@revoked. The good servers are still updated, the exit code is 3, the output names the
+failed hosts, and the run ends in bounded time."""
+
+import os
 
 import support
 from rig import FAULT_NET
@@ -102,8 +105,9 @@ class HostFailuresTest(RigTestCase):
                          'a changed host key must not be overwritten in known_hosts')
 
     def test_strict_host_keys_refuses_unknown_host(self):
-        self.rig.set_known_host(self.rig.app_server(1).addr, self.rig.host_public_key(1))
+        # --strict-host-keys is kept, as another name for the default.
         self.rig.forget_known_host(self.rig.app_server(2).addr)
+        self.restore_known_hosts()
         db, before = self.prepare()
 
         result = self.run_agent('--strict-host-keys', '-t', str(SSH_TIMEOUT),
@@ -112,6 +116,90 @@ class HostFailuresTest(RigTestCase):
         self.assertOnlyApp2Failed(result, db, before)
         self.assertEqual(self.rig.known_host_keys(self.rig.app_server(2).addr), [],
                          '--strict-host-keys must not record unknown hosts')
+
+
+    def restore_known_hosts(self):
+        self.addCleanup(self.rig.write_known_hosts)
+
+    def test_unknown_host_key_refused_by_default_with_how_to_add_it(self):
+        addr = self.rig.app_server(2).addr
+        self.rig.forget_known_host(addr)
+        self.restore_known_hosts()
+        db, before = self.prepare()
+
+        result = self.run_bounded()
+
+        self.assertOnlyApp2Failed(result, db, before)
+        self.assertRegex(result.out, rf'app2 {addr}: FAILED host key: unknown host key SHA256:\S+ refused: '
+                                     rf'check it out of band and add it with ssh-keyscan {addr} >> '
+                                     rf'\S+/known_hosts, or run once with --strict-host-key-checking=accept-new')
+        self.assertEqual(self.rig.known_host_keys(addr), [], 'an unknown host key must not be recorded')
+
+    def test_accept_new_records_an_unknown_host_key(self):
+        addr = self.rig.app_server(2).addr
+        self.rig.forget_known_host(addr)
+        self.restore_known_hosts()
+        db, before = self.prepare()
+
+        result = self.run_agent('--strict-host-key-checking=accept-new', '-t', str(SSH_TIMEOUT),
+                                '--host-timeout', str(HOST_TIMEOUT))
+
+        self.assertExit(result, 0)
+        self.assertGoodServersUpdated(GOOD, db, before)
+        self.assertRegex(self.server_line(result, 2), r'; new host key SHA256:\S+ recorded in known_hosts$')
+        self.assertEqual(self.rig.known_host_keys(addr), [self.rig.host_public_key(2)])
+
+    def test_revoked_host_key_refused_even_under_accept_new(self):
+        addr = self.rig.app_server(2).addr
+        self.restore_known_hosts()
+        path = self.rig.known_hosts_path()
+        with open(path, 'a') as f:
+            f.write(f'@revoked * {self.rig.host_public_key(2)} compromised\n')
+        db, before = self.prepare()
+
+        result = self.run_bounded()
+
+        self.assertOnlyApp2Failed(result, db, before)
+        self.assertRegex(self.server_line(result, 2),
+                         rf'FAILED host key: host key SHA256:\S+ is marked @revoked in \S+/known_hosts: refused')
+        # Neither is an unknown key that is revoked recorded on first contact.
+        self.rig.forget_known_host(addr)
+        with open(path, 'a') as f:
+            f.write(f'@revoked * {self.rig.host_public_key(2)} compromised\n')
+        result = self.run_agent('--strict-host-key-checking=accept-new', '-t', str(SSH_TIMEOUT),
+                                '--host-timeout', str(HOST_TIMEOUT))
+        self.assertExit(result, 3)
+        self.assertIn('is marked @revoked', self.server_line(result, 2))
+        recorded = [k for k in self.rig.known_host_keys(addr) if not k.startswith('* ')]   # not @revoked *
+        self.assertEqual(recorded, [], 'a revoked key must not be recorded')
+
+    def test_hints_name_a_non_22_port_as_known_hosts_does(self):
+        addr, port = self.rig.app_server(2).addr, 2222
+        entry = f'[{addr}]:{port}'
+        self.rig.set_sshd_extra_port(2, port)
+        self.addCleanup(self.rig.set_sshd_extra_port, 2, None)
+        config = os.path.join(self.rig.db_home, '.ssh', 'config')
+        with open(config, 'w') as f:
+            f.write(f'Host app-two\n  HostName {addr}\n  Port {port}\n')
+        os.chown(config, *support.rig.POSTGRES)
+        self.addCleanup(os.remove, config)
+        self.rig.psql(1, "UPDATE repmgr.app_servers SET ip_addr = 'app-two' WHERE name = 'app2'")
+        self.addCleanup(self.rig.psql, 1, f"UPDATE repmgr.app_servers SET ip_addr = '{addr}' WHERE name = 'app2'")
+        self.restore_known_hosts()
+
+        result = self.run_bounded()
+        self.assertExit(result, 3)
+        self.assertIn(f'add it with ssh-keyscan -p {port} {addr} >> ', result.out)
+
+        self.assertExit(self.run_agent('--strict-host-key-checking=accept-new'), 0)
+        self.assertEqual(self.rig.known_host_keys(entry), [self.rig.host_public_key(2)])
+
+        self.rig.set_known_host(entry, self.rig.new_public_key())
+        result = self.run_bounded()
+        self.assertExit(result, 3)
+        self.assertRegex(result.out, rf"host key CHANGED \(now SHA256:\S+\): possible man-in-the-middle, "
+                                     rf"refused; if the change is legitimate, run ssh-keygen -f \S+ -R "
+                                     rf"'\[{addr}\]:{port}'")
 
 
 if __name__ == '__main__':

@@ -3,8 +3,10 @@
 (the seed's "fails violently to avoid breaking the PgBouncers' configuration
 fixed by another master node")."""
 
+import os
+
 import support
-from support import RigTestCase
+from support import PG_HOME, RigTestCase
 
 SERVERS = (1, 2)
 
@@ -70,6 +72,25 @@ class RefusalTest(RigTestCase):
 
     def test_database_without_repmgr_catalog(self):
         self.assertRefused(self.run_agent('-p', self.rig.conninfo(1, dbname=support.APP_DB)))
+
+
+    def test_password_in_the_conninfo_is_not_echoed(self):
+        result = self.run_agent('-p', 'host=127.0.0.1 port=5449 user=repmgr dbname=repmgr '
+                                      'password=s3cret-pw connect_timeout=2')
+        self.assertRefused(result)
+        self.assertNotIn('s3cret-pw', result.out + result.err)
+        self.assertIn("cannot connect to the database (", result.err)
+        self.assertIn("password='***'", result.err)
+
+    def test_symlinked_lock_file_is_refused(self):
+        target = os.path.join(self.rig.db_home, 'lock-target')
+        link = os.path.join(self.rig.db_home, 'linked.lock')
+        os.symlink(target, link)
+        self.addCleanup(os.unlink, link)
+        result = self.run_agent('--lock-file', f'{PG_HOME}/linked.lock')
+        self.assertRefused(result)
+        self.assertIn(f'lock file {PG_HOME}/linked.lock is a symbolic link: refused', result.err)
+        self.assertFalse(os.path.lexists(target), 'the lock was created through the symlink')
 
 
 if __name__ == '__main__':

@@ -665,6 +665,7 @@ class Rig:
                     job.result()
                 self.timings['app servers'] = time.monotonic() - apps_started
                 jobs[0].result()
+            self.write_known_hosts()
             self._write_state()
             self._timed('catalog', self._create_app_servers_table)
             if self.notify:
@@ -1165,6 +1166,12 @@ INSERT INTO {schema}.repl_nodes VALUES {node_rows};
     def known_hosts_path(self):
         return os.path.join(self.db_home, '.ssh', 'known_hosts')
 
+    def write_known_hosts(self):
+        """The DB host's known_hosts with every app server's host key, as an operator has it
+        after README setup step 6 (pgdeploy refuses unknown host keys by default)."""
+        lines = [f'{a.addr} {self.host_public_key(i)}\n' for i, a in sorted(self.apps.items())]
+        write_file(self.known_hosts_path(), ''.join(lines), 0o600, POSTGRES)
+
     def forget_known_host(self, addr):
         """Remove addr's entries (plain or hashed) from the DB host's known_hosts."""
         path = self.known_hosts_path()
@@ -1289,6 +1296,12 @@ INSERT INTO {schema}.repl_nodes VALUES {node_rows};
         """Replace app server i's ~postgres/.ssh/authorized_keys."""
         write_file(self.app_server(i).host_path(f'{PG_HOME}/.ssh/authorized_keys'), text, 0o600, POSTGRES)
 
+    def force_command(self, i, command):
+        """Make app server i's sshd run `command` for the DB host's key whatever the client asks
+        (authorized_keys command=\"...\"), e.g. 'yes' for a host that answers without end;
+        set_authorized_keys(i, rig.db_public_key) undoes it."""
+        self.set_authorized_keys(i, f'command="{command}" {self.db_public_key}')
+
     def reload_count(self, i):
         """How many times `service pgbouncer reload` ran on app server i."""
         return len((read_text(self.app_server(i).reload_log) or '').splitlines())
@@ -1390,6 +1403,17 @@ INSERT INTO {schema}.repl_nodes VALUES {node_rows};
     def start_sshd(self, i):
         a = self.app_server(i)
         wait_listening(a.addr, 22, self._spawn_sshd(a), a.sshd_log)
+
+    def set_sshd_extra_port(self, i, port=None):
+        """Restart app server i's sshd listening on `port` as well as on 22 (None: 22 only)."""
+        a = self.app_server(i)
+        config = SSHD_CONFIG.format(addr=a.addr, sshd_dir=a.sshd_dir, pidfile=a.sshd_pidfile)
+        write_file(a.sshd_config, config + (f'ListenAddress {a.addr}:{port}\n' if port else ''), 0o600)
+        self.stop_sshd(i)
+        proc = self._spawn_sshd(a)
+        wait_listening(a.addr, 22, proc, a.sshd_log)
+        if port:
+            wait_listening(a.addr, port, proc, a.sshd_log)
 
     def pause_pgbouncer(self, i):
         os.kill(self.pgbouncer_pid(i), signal.SIGUSR1)    # PgBouncer: SIGUSR1 = PAUSE
