@@ -507,9 +507,10 @@ if ($reload_due) {
   # PgBouncer 1.18 answers RELOAD with success even when it rejected the file and kept its old
   # routes; a SIGHUP is not even answered. Where the console is set, ask it what it routes to.
   if ($console) {
-    my $until = time + left();
+    # RELOAD on the console is done when it answers; a SIGHUP when PgBouncer gets to it.
+    my $until = $reload eq '' ? 0 : time + (left() < 2 ? left() : 2);
     my ($r, $err);
-    while (1) {  # a SIGHUP is taken when PgBouncer gets to it
+    while (1) {
       ($r, $err) = routes();
       last if $r && !@{$r->{elsewhere}} && !@{$r->{missing}};
       last if time >= $until;

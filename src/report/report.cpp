@@ -57,11 +57,13 @@ std::string format_text(const RunReport& r) {
     out += server_label(s.server) + ": ";
     switch (s.result) {
       case ServerReport::Result::updated: {
-        std::string what;
-        for (const auto& p : s.changed) what += (what.empty() ? "" : ", ") + base_name(p);
-        if (s.reloaded) what += s.confirmed ? "; reloaded, routes confirmed" : "; reloaded";
-        if (!s.sessions.empty()) what += "; sessions " + s.sessions;
-        out += "updated (" + what + ")";
+        std::string files, what;
+        for (const auto& p : s.changed) files += (files.empty() ? "" : ", ") + base_name(p);
+        auto add = [&what](const std::string& part) { what += (what.empty() ? "" : "; ") + part; };
+        if (!files.empty()) add(files);
+        if (s.reloaded) add(s.confirmed ? "reloaded, routes confirmed" : "reloaded");
+        if (!s.sessions.empty()) add("sessions " + s.sessions);
+        out += "updated (" + (what.empty() ? std::string("nothing left to do") : what) + ")";
         ++ok;
         break;
       }

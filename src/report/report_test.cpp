@@ -37,6 +37,15 @@ TEST(Report, OneLinePerServerAndASummary) {
   EXPECT_EQ(exit_code(r), 3);
 }
 
+TEST(Report, AReloadRedoneWithNoFileChangedReadsWell) {
+  RunReport r = sample();
+  r.servers[0].changed.clear();
+  r.servers[0].confirmed = true;
+  std::string text = format_text(r);
+  EXPECT_NE(text.find("app1 127.0.1.1 (billing): updated (reloaded, routes confirmed; sessions cut)"),
+            std::string::npos) << text;
+}
+
 TEST(Report, RefusalSaysNothingWasWritten) {
   RunReport r;
   r.cluster = "main";

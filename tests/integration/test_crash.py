@@ -152,27 +152,43 @@ class CrashTest(RigTestCase):
                                      files[p].split('\n', 1)[1])
                 self.assertEqual(self.leftovers(), [])
 
-    def test_agent_killed_at_random_moments(self):
-        """The agent SIGKILLed 0-250 ms into a push, over many runs: no reload is ever lost."""
+    def test_agent_or_program_killed_at_random_moments(self):
+        """Over many runs, the agent (even runs) or the push program on the app server (odd runs)
+        is SIGKILLed at a random moment of a push: no reload is ever lost."""
         rng = random.Random(8)
-        runs, lost, killed_mid_push = 25, [], 0
+        runs, lost, agent_kills, program_kills = 40, [], 0, 0
         agent = self.rig.install_agent()
         for n in range(runs):
             db = self.create_database('kill')
             proc = subprocess.Popen(self.rig.dbhost.argv([agent, '-c', 'main', '-p', self.rig.conninfo(1)], PG_USER),
                                     cwd=self.rig.dir, env=postgres_env(None), stdin=subprocess.DEVNULL,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-            time.sleep(rng.uniform(0, 0.25))
-            if proc.poll() is None:
-                killed_mid_push += 1
-                os.killpg(proc.pid, signal.SIGKILL)
+            if n % 2 == 0:
+                time.sleep(rng.uniform(0, 0.25))
+                if proc.poll() is None:
+                    agent_kills += 1
+                    os.killpg(proc.pid, signal.SIGKILL)
+            else:
+                deadline = time.monotonic() + 3
+                while time.monotonic() < deadline and proc.poll() is None:
+                    perl = [pid for pid, argv, _ in self.rig.app_processes(1) if argv[:1] == ['perl']]
+                    if perl:
+                        time.sleep(rng.uniform(0, 0.03))
+                        try:
+                            os.kill(perl[0], signal.SIGKILL)
+                            program_kills += 1
+                        except ProcessLookupError:
+                            pass
+                        break
+                    time.sleep(0.001)
             proc.wait()
             self.assertExit(self.run_agent(), 0)
             if self.route(db) is None:
                 lost.append(db)
             self.assertEqual(self.leftovers(), [])
             self.assertFalse(self.pending())
-        print(f'\nagent killed mid-run in {killed_mid_push} of {runs} runs; lost reloads: {len(lost)}')
+        print(f'\n{runs} runs: agent killed mid-run {agent_kills} times, push program {program_kills} '
+              f'times; lost reloads: {len(lost)}')
         self.assertEqual(lost, [])
 
 

@@ -5,6 +5,7 @@ admin console cannot take. Each is left out (or refused) with a message that nam
 else loses a login, a route or a session cut, and nothing repeats on the next run."""
 
 import base64
+import os
 
 import support
 from rig import sql_ident, sql_literal
@@ -44,12 +45,13 @@ class HostileInputTest(RigTestCase):
     def test_an_application_name_pgbouncer_cannot_hold_is_left_out(self):
         self.rig.psql(1, "UPDATE repmgr.app_servers SET application_name = E'\\x0b' WHERE name = 'app1'")
         self.addCleanup(self.rig.psql, 1, "UPDATE repmgr.app_servers SET application_name = '' WHERE name = 'app1'")
+        log_before = len(support.rig.read_text(self.rig.app_server(1).pgbouncer_log))
         result = self.run_agent()
         self.assertExit(result, 0)
         self.assertIn('warning: application_name', result.out)
         self.assertIn('control character', result.out)
         self.assertReaches(1, NODE1_PORT)
-        self.assertNotIn('syntax error', support.rig.read_text(self.rig.app_server(1).pgbouncer_log))
+        self.assertNotIn('syntax error', support.rig.read_text(self.rig.app_server(1).pgbouncer_log)[log_before:])
 
     def test_a_host_pgbouncer_cannot_hold_is_refused(self):
         self.rig.psql(1, 'CREATE TABLE IF NOT EXISTS repmgr.node_public_info (node_id int, conninfo text);\n'
@@ -75,6 +77,45 @@ class HostileInputTest(RigTestCase):
         self.assertReaches(1, NODE1_PORT)
         again = self.run_agent()
         self.assertIn(': unchanged', self.server_line(again, 1))
+
+    def test_a_line_break_in_admin_conninfo_runs_nothing(self):
+        """Finding 1: the next line was once pasted into a shell command on the app server."""
+        pwned = f'/tmp/pgdeploy-pwned-{os.getpid()}'
+        self.rig.set_admin_conninfo(1, f'host=/run\n1 1 3\ntouch {pwned} #')
+        self.addCleanup(self.rig.set_admin_conninfo, 1, True)
+        handwritten = f'{APP_DB} = host=127.0.0.1 port={NODE2_PORT} dbname={APP_DB}\n'
+        self.rig.write_remote_file(1, INCLUDE, handwritten)
+        result = self.run_agent()
+        self.assertExit(result, 3)
+        self.assertIn('FAILED config: admin_conninfo', self.server_line(result, 1))
+        self.assertFalse(os.path.exists(pwned))
+        self.assertEqual(self.rig.read_remote_file(1, INCLUDE), handwritten,
+                         'a server whose row cannot be sent is not written to')
+
+    def test_a_reload_pgbouncer_rejects_is_reported_failed(self):
+        """PgBouncer 1.18 answers RELOAD with OK and keeps its old routes when loading stops at
+        an error (here: a broken include before ours)."""
+        a = self.rig.app_server(1)
+        ini = os.path.join(a.etc_pgbouncer, 'pgbouncer.ini')
+        original = support.rig.read_text(ini)
+        self.rig.write_remote_file(1, '/etc/pgbouncer/broken.ini', 'bad key = host=x\n')
+        self.rig.write_remote_file(1, '/etc/pgbouncer/pgbouncer.ini',
+                                   original.replace('[databases]\n', '[databases]\n%include /etc/pgbouncer/broken.ini\n'), 0o640)
+        def restore():
+            self.rig.write_remote_file(1, '/etc/pgbouncer/pgbouncer.ini', original, 0o640)
+        self.addCleanup(self.rig.reload_pgbouncer, 1)
+        self.addCleanup(restore)
+        db = self.create_database('rejected')
+        result = self.run_agent()
+        self.assertExit(result, 3)
+        line = self.server_line(result, 1)
+        self.assertIn('reload failed: PgBouncer kept its old routes', line)
+        self.assertIn(f'{db} not defined', line)
+        restore()
+        again = self.run_agent()  # the files are current: the marker makes this run reload
+        self.assertExit(again, 0)
+        self.assertIn('reloaded, routes confirmed', self.server_line(again, 1))
+        self.assertDeployed(1, db)
 
 
 if __name__ == '__main__':
