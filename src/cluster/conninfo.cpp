@@ -4,23 +4,34 @@
 
 #include <algorithm>
 #include <charconv>
+#include <memory>
 
 namespace pgdeploy {
+namespace {
 
-bool parse_conninfo(const std::string& conninfo, ConnOptions* out, std::string* err) {
+using Parsed = std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)>;
+
+// libpq's own parse of a connection string; null with libpq's reason in `err`.
+Parsed parsed(const std::string& conninfo, std::string* err) {
   char* errmsg = nullptr;
-  PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &errmsg);
+  Parsed options(PQconninfoParse(conninfo.c_str(), &errmsg), PQconninfoFree);
   if (!options) {
     *err = errmsg ? errmsg : "out of memory";
     while (!err->empty() && err->back() == '\n') err->pop_back();
     PQfreemem(errmsg);
-    return false;
   }
+  return options;
+}
+
+}  // namespace
+
+bool parse_conninfo(const std::string& conninfo, ConnOptions* out, std::string* err) {
+  Parsed options = parsed(conninfo, err);
+  if (!options) return false;
   out->clear();
-  for (PQconninfoOption* o = options; o->keyword; ++o) {
+  for (PQconninfoOption* o = options.get(); o->keyword; ++o) {
     if (o->val && *o->val) (*out)[o->keyword] = o->val;
   }
-  PQconninfoFree(options);
   return true;
 }
 
@@ -92,7 +103,7 @@ bool socket_login_of(const std::string& conninfo, SocketLogin* out) {
       o["dbname"].empty())
     return false;
   SocketLogin s{host + "/.s.PGSQL." + port, o["user"], o["dbname"]};
-  // The request carries it as one line of tab-separated fields; sockaddr_un holds 107 bytes.
+  // One line each in the request (control characters are refused there); sockaddr_un holds 107 bytes.
   for (const std::string* v : {&s.path, &s.user, &s.dbname})
     if (v->find_first_of(std::string("\t\n\r\0", 4)) != std::string::npos) return false;
   if (s.path.size() > 107) return false;
@@ -101,32 +112,23 @@ bool socket_login_of(const std::string& conninfo, SocketLogin* out) {
 }
 
 bool conninfo_env(const std::string& conninfo, std::vector<std::string>* env, std::string* err) {
-  char* errmsg = nullptr;
-  PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &errmsg);
-  if (!options) {
-    *err = errmsg ? errmsg : "out of memory";
-    while (!err->empty() && err->back() == '\n') err->pop_back();
-    PQfreemem(errmsg);
-    return false;
-  }
+  Parsed options = parsed(conninfo, err);
+  if (!options) return false;
   env->clear();
-  bool ok = true;
-  for (PQconninfoOption* o = options; o->keyword && ok; ++o) {
+  for (PQconninfoOption* o = options.get(); o->keyword; ++o) {
     if (!o->val || !*o->val) continue;
     std::string value = o->val;
     if (!o->envvar) {
       *err = std::string("keyword ") + o->keyword + " has no environment variable for psql";
-      ok = false;
-    } else if (std::any_of(value.begin(), value.end(),
-                           [](unsigned char c) { return c < 0x20 || c == 0x7f; })) {
-      *err = std::string("the value of ") + o->keyword + " has a control character";
-      ok = false;
-    } else {
-      env->push_back(std::string(o->envvar) + "=" + value);
+      return false;
     }
+    if (std::any_of(value.begin(), value.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; })) {
+      *err = std::string("the value of ") + o->keyword + " has a control character";
+      return false;
+    }
+    env->push_back(std::string(o->envvar) + "=" + value);
   }
-  PQconninfoFree(options);
-  return ok;
+  return true;
 }
 
 }  // namespace pgdeploy

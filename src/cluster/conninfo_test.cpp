@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace pgdeploy {
 namespace {
 
@@ -92,6 +94,26 @@ TEST(Conninfo, RedactedHidesPasswordsAndKeepsTheRest) {
   EXPECT_EQ(back["application_name"], "it's");
   // What libpq cannot parse may hold a password anywhere: not echoed.
   EXPECT_EQ(redacted_conninfo("host=db1 password='unterminated").find("unterminated"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pgdeploy
+
+namespace pgdeploy {
+namespace {
+
+TEST(ConninfoEnv, EveryKeywordBecomesItsVariable) {
+  std::vector<std::string> env;
+  std::string err;
+  ASSERT_TRUE(conninfo_env("host=/run/pgb port=6432 dbname=pgbouncer user=admin password='a b'", &env, &err)) << err;
+  std::sort(env.begin(), env.end());
+  EXPECT_EQ(env, (std::vector<std::string>{"PGDATABASE=pgbouncer", "PGHOST=/run/pgb", "PGPASSWORD=a b",
+                                           "PGPORT=6432", "PGUSER=admin"}));
+  ASSERT_TRUE(conninfo_env("postgresql://admin@%2Frun%2Fpgb:6432/pgbouncer", &env, &err)) << err;
+  EXPECT_NE(std::find(env.begin(), env.end(), "PGHOST=/run/pgb"), env.end());
+  EXPECT_FALSE(conninfo_env("host='a\nb'", &env, &err));
+  EXPECT_NE(err.find("control character"), std::string::npos);
+  EXPECT_FALSE(conninfo_env("host=a junk", &env, &err));
 }
 
 }  // namespace
