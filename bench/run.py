@@ -169,7 +169,7 @@ class BenchRig:
 
     def write_known_hosts(self):
         """Every app server's host key under its own address and its proxy address, so that
-        neither OpenSSH nor the agent meets an unknown host (the agent would record it)."""
+        neither OpenSSH nor the agent meets an unknown host (the agent refuses one by default)."""
         lines = []
         for i in range(1, self.n + 1):
             key = self.r.host_public_key(i)
