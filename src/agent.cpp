@@ -15,6 +15,7 @@
 #include "deploy/deploy.h"
 #include "deploy/event.h"
 #include "remote/ssh.h"
+#include "render/pgbouncer.h"
 #include "report/report.h"
 #include "util/lock.h"
 
@@ -148,6 +149,9 @@ int run_agent(const Options& opts, std::ostream& out, std::ostream& err) {
   }
   if (!endpoint_of(address, &report.endpoint, &why))
     return refuse("cannot address the primary " + report.primary + ": " + why);
+  if (!host_ok(report.endpoint.host))
+    return refuse("the primary " + report.primary + "'s host cannot be written into PgBouncer's "
+                  "configuration (white space, a quote or a control character in it)");
 
   // 5. Render once, for every server.
   Token token{opts.cluster, primary.id, decision.timeline, decision.lsn};

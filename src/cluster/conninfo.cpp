@@ -2,6 +2,7 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <charconv>
 
 namespace pgdeploy {
@@ -71,6 +72,35 @@ bool socket_login_of(const std::string& conninfo, SocketLogin* out) {
   if (s.path.size() > 107) return false;
   *out = s;
   return true;
+}
+
+bool conninfo_env(const std::string& conninfo, std::vector<std::string>* env, std::string* err) {
+  char* errmsg = nullptr;
+  PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &errmsg);
+  if (!options) {
+    *err = errmsg ? errmsg : "out of memory";
+    while (!err->empty() && err->back() == '\n') err->pop_back();
+    PQfreemem(errmsg);
+    return false;
+  }
+  env->clear();
+  bool ok = true;
+  for (PQconninfoOption* o = options; o->keyword && ok; ++o) {
+    if (!o->val || !*o->val) continue;
+    std::string value = o->val;
+    if (!o->envvar) {
+      *err = std::string("keyword ") + o->keyword + " has no environment variable for psql";
+      ok = false;
+    } else if (std::any_of(value.begin(), value.end(),
+                           [](unsigned char c) { return c < 0x20 || c == 0x7f; })) {
+      *err = std::string("the value of ") + o->keyword + " has a control character";
+      ok = false;
+    } else {
+      env->push_back(std::string(o->envvar) + "=" + value);
+    }
+  }
+  PQconninfoFree(options);
+  return ok;
 }
 
 }  // namespace pgdeploy

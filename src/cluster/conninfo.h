@@ -3,6 +3,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 namespace pgdeploy {
 
@@ -31,5 +32,10 @@ struct SocketLogin {
 // True when `conninfo` sets exactly host (one socket directory), port, user and dbname and nothing
 // else: a password, TLS or any other keyword is left to psql, which knows them all.
 bool socket_login_of(const std::string& conninfo, SocketLogin* out);
+
+// The connection string as the PG* environment variables libpq reads ("PGHOST=/run/pgb", ...), so
+// that psql on an app server can be given it without a command line that `ps` shows. False with
+// the reason for a keyword that has no variable or a value with a control character.
+bool conninfo_env(const std::string& conninfo, std::vector<std::string>* env, std::string* err);
 
 }  // namespace pgdeploy

@@ -20,8 +20,16 @@ Rendered render_all(const ClusterFacts& facts, const Endpoint& primary, const To
   }
   r.userlist = with_header(';', token, render_userlist(facts.users, &r.skipped));
   if (!local_pgpass.empty()) r.pgpass = with_header('#', token, local_pgpass);
-  for (const auto& db : facts.databases)
-    if (routed_database(db)) r.databases.push_back(db);
+  r.primary = primary;
+  for (const auto& db : facts.databases) {
+    RouteKind kind = route_kind(db);
+    std::string on_console;
+    if (kind != RouteKind::none && !console_name(db, &on_console))
+      r.skipped.push_back("database " + db + " (routed, but its name is too long for PgBouncer's "
+                          "admin console: its sessions cannot be cut or drained there)");
+    else if (kind == RouteKind::own_line) r.listed.push_back(db);
+    else if (kind == RouteKind::fallback) r.fallback.push_back(db);
+  }
   return r;
 }
 
@@ -33,8 +41,8 @@ RemoteFile remote_file(const std::string& path, const TokenedFile& file, bool re
 
 }  // namespace
 
-PushRequest build_request(const AppServer& server, const Rendered& files,
-                          const DeployConfig& config) {
+bool build_request(const AppServer& server, const Rendered& files, const DeployConfig& config,
+                   PushRequest* out, std::string* err) {
   PushRequest req;
   std::string include = config.include_dir + "/" + config.cluster + ".ini";
   req.files.push_back(remote_file(include, files.includes.at(server.application_name), true, true));
@@ -42,28 +50,40 @@ PushRequest build_request(const AppServer& server, const Rendered& files,
   if (!server.auth_trust && !files.pgpass.content.empty())
     req.files.push_back(remote_file(config.pgpass, files.pgpass, false, false));
   req.lock_path = config.include_dir + "/." + config.cluster + ".lock";
-  req.lock_wait_seconds = std::max(1, static_cast<int>(config.host_timeout));
   req.timeline = files.token.timeline;
   req.generation = files.token.generation;
   req.primary_id = files.token.primary_id;
   req.force = config.force;
+  req.target_host = files.primary.host;
+  req.target_port = files.primary.port;
+  req.listed_databases = files.listed;
+  req.auto_databases = files.fallback;
   if (!server.admin_conninfo.empty()) {
-    // No ON_ERROR_STOP: a database PgBouncer has no pool for yet ("no such database") must not
-    // keep the others from being cut and resumed; the program reports any other error.
-    req.admin_psql = shell_quote(server.admin_conninfo) + " -X -q -A -t";
+    req.console = true;
+    if (!conninfo_env(server.admin_conninfo, &req.console_env, err)) {
+      *err = "admin_conninfo: " + *err;
+      return false;
+    }
     SocketLogin login;
-    if (socket_login_of(server.admin_conninfo, &login))
-      req.admin_socket = login.path + "\t" + login.user + "\t" + login.dbname;
-    for (const auto& db : files.databases) req.console_names.push_back(admin_console_name(db));
+    if (socket_login_of(server.admin_conninfo, &login)) {
+      req.socket_path = login.path;
+      req.socket_user = login.user;
+      req.socket_db = login.dbname;
+    }
     req.drain = config.drain_sessions;
-    req.pause_wait_seconds =
+    req.pause_seconds =
         std::max(1, std::min(config.pause_wait_seconds, static_cast<int>(config.host_timeout / 2)));
   }
   if (!config.reload_command.empty()) req.reload_command = config.reload_command;
-  else if (!server.admin_conninfo.empty()) req.console_reload = true;
-  else if (server.user == "root") req.reload_command = "service pgbouncer reload";
-  else req.reload_command = "sudo -n service pgbouncer reload";
-  return req;
+  else if (server.admin_conninfo.empty())
+    req.reload_command = server.user == "root" ? "service pgbouncer reload"
+                                               : "sudo -n service pgbouncer reload";
+  if (std::string why = check_request(req); !why.empty()) {
+    *err = why;
+    return false;
+  }
+  *out = std::move(req);
+  return true;
 }
 
 std::string deploy_fingerprint(const std::vector<AppServer>& servers, const Rendered& files,
@@ -81,12 +101,21 @@ std::string deploy_fingerprint(const std::vector<AppServer>& servers, const Rend
 
 namespace {
 
+constexpr int kAnswerMarginMs = 500;
+
 ServerReport push_one(Login& login, const Rendered& files, const DeployConfig& config,
                       Remote& remote, const Deadline& deadline) {
   const AppServer& server = login.server;
   ServerReport rep;
   rep.server = server;
-  PushRequest req = build_request(server, files, config);
+  PushRequest req;
+  std::string why;
+  if (!build_request(server, files, config, &req, &why)) {
+    rep.error = "config: " + why;
+    return rep;
+  }
+  // The program's waits (lock, console) end before ours, so that its answer can still arrive.
+  req.budget_ms = std::max(0, deadline.remaining_ms() - kAnswerMarginMs);
   ExecResult x = remote.run(login, push_command(req), push_payload(req), deadline);
   rep.note = x.note;
   if (!x.ok) {
@@ -97,6 +126,8 @@ ServerReport push_one(Login& login, const Rendered& files, const DeployConfig& c
   rep.changed = o.changed;
   rep.reloaded = o.reloaded;
   rep.sessions = o.sessions;
+  rep.confirmed = o.confirmed;
+  for (const auto& n : o.notes) rep.note += (rep.note.empty() ? "" : "; ") + n;
   switch (o.status) {
     case PushOutcome::Status::written: rep.result = ServerReport::Result::updated; break;
     case PushOutcome::Status::unchanged: rep.result = ServerReport::Result::unchanged; break;

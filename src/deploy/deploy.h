@@ -38,15 +38,19 @@ struct Rendered {
   std::map<std::string, TokenedFile> includes;  // application_name -> include file
   TokenedFile userlist;
   TokenedFile pgpass;                            // empty content: no local ~/.pgpass
-  std::vector<std::string> databases;           // every database routed (for KILL/RESUME)
+  Endpoint primary;                              // where every include file routes
+  std::vector<std::string> listed;               // databases with a line of their own
+  std::vector<std::string> fallback;             // databases routed through the "*" line
   std::vector<std::string> skipped;             // names no file format can carry
 };
 
 Rendered render_all(const ClusterFacts& facts, const Endpoint& primary, const Token& token,
                     const std::string& local_pgpass);
 
-// The request one server gets.
-PushRequest build_request(const AppServer& server, const Rendered& files, const DeployConfig& config);
+// The request one server gets, or false with what in its app_servers row cannot be sent
+// (admin_conninfo that libpq rejects or psql cannot take from the environment, ...).
+bool build_request(const AppServer& server, const Rendered& files, const DeployConfig& config,
+                   PushRequest* out, std::string* err);
 
 struct ServerReport {
   AppServer server;
@@ -54,6 +58,7 @@ struct ServerReport {
   Result result = Result::failed;
   std::vector<std::string> changed;  // paths replaced
   bool reloaded = false;
+  bool confirmed = false;  // PgBouncer's admin console showed the new routes after the reload
   std::string sessions;  // "cut" / "not cut: why" / "" (primary unchanged)
   std::string error;     // "stage: detail" when failed; the newer header when skipped
   std::string note;

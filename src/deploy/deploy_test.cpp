@@ -46,7 +46,7 @@ class FakeRemote : public Remote {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
       r.ok = true;
       r.exit_status = 0;
-      r.out = "CHANGED /etc/pgbouncer/databases/main.ini\nRELOADED\n";
+      r.out = "CHANGED /etc/pgbouncer/databases/main.ini\nRELOADED\nDONE ok\n";
     }
     --running;
     return r;
@@ -164,22 +164,75 @@ TEST(Deploy, AuthTrustServersGetNoPgpassAndEmptyAddressesFail) {
   EXPECT_EQ(reports[2].error, "config: ip_addr is empty");
 }
 
+PushRequest request_for(const AppServer& s, const Rendered& r, const DeployConfig& config) {
+  PushRequest req;
+  std::string err;
+  EXPECT_TRUE(build_request(s, r, config, &req, &err)) << err;
+  return req;
+}
+
 TEST(Deploy, ReloadCommandDependsOnTheRemoteUserUnlessGiven) {
   Rendered r = rendered(servers({"a"}));
   DeployConfig config;
   config.cluster = "main";
   AppServer s{1, "a", "h", "postgres", "", false, ""};
-  EXPECT_EQ(build_request(s, r, config).reload_command, "sudo -n service pgbouncer reload");
+  EXPECT_EQ(request_for(s, r, config).reload_command, "sudo -n service pgbouncer reload");
   s.user = "root";
-  EXPECT_EQ(build_request(s, r, config).reload_command, "service pgbouncer reload");
+  EXPECT_EQ(request_for(s, r, config).reload_command, "service pgbouncer reload");
   s.admin_conninfo = "port=6432 dbname=pgbouncer";
-  EXPECT_TRUE(build_request(s, r, config).console_reload);
-  EXPECT_EQ(build_request(s, r, config).admin_socket, "");  // no socket named: psql's defaults
+  PushRequest req = request_for(s, r, config);
+  EXPECT_EQ(req.reload_command, "");  // RELOAD on the console
+  EXPECT_TRUE(req.console);
+  EXPECT_EQ(req.socket_path, "");  // no socket named: psql's defaults
+  EXPECT_EQ(req.console_env, (std::vector<std::string>{"PGDATABASE=pgbouncer", "PGPORT=6432"}));
   s.admin_conninfo = "host=/run/pgb port=6432 dbname=pgbouncer user=pgbouncer";
-  EXPECT_EQ(build_request(s, r, config).admin_socket, "/run/pgb/.s.PGSQL.6432\tpgbouncer\tpgbouncer");
+  req = request_for(s, r, config);
+  EXPECT_EQ(req.socket_path, "/run/pgb/.s.PGSQL.6432");
+  EXPECT_EQ(req.socket_user, "pgbouncer");
+  EXPECT_EQ(req.socket_db, "pgbouncer");
   config.reload_command = "systemctl reload pgbouncer";
-  EXPECT_FALSE(build_request(s, r, config).console_reload);
-  EXPECT_EQ(build_request(s, r, config).reload_command, "systemctl reload pgbouncer");
+  EXPECT_EQ(request_for(s, r, config).reload_command, "systemctl reload pgbouncer");
+}
+
+TEST(Deploy, TheRequestNamesTheTargetAndEveryRoutedDatabaseByKind) {
+  ClusterFacts facts;
+  facts.servers = servers({"a"});
+  facts.databases = {"appdb", "my db", "pgbouncer", "bad\nname"};
+  Rendered r = render_all(facts, {"10.0.0.2", 5433}, {"main", 2, 2, 7}, "");
+  DeployConfig config;
+  config.cluster = "main";
+  PushRequest req = request_for(facts.servers[0], r, config);
+  EXPECT_EQ(req.target_host, "10.0.0.2");
+  EXPECT_EQ(req.target_port, 5433);
+  EXPECT_EQ(req.listed_databases, std::vector<std::string>{"appdb"});
+  EXPECT_EQ(req.auto_databases, std::vector<std::string>{"my db"});
+}
+
+// Finding 1: a line break in admin_conninfo once reframed the request and ran shell commands.
+TEST(Deploy, AnAdminConninfoThatCannotBeSentSafelyFailsThatServerAlone) {
+  Rendered r = rendered(servers({"a"}));
+  DeployConfig config;
+  config.cluster = "main";
+  AppServer s{1, "a", "h", "postgres", "", false, ""};
+  PushRequest req;
+  std::string err;
+  for (std::string bad : {"host=/run/pgb\n1; touch /tmp/owned #", "host='/run/pgb\n1; id'",
+                          "password='a\x01b'", "host=x port=6432 nosuchkeyword=1"}) {
+    s.admin_conninfo = bad;
+    EXPECT_FALSE(build_request(s, r, config, &req, &err)) << bad;
+    EXPECT_NE(err.find("admin_conninfo"), std::string::npos) << err;
+  }
+  // A multi-line conninfo that libpq accepts is fine: whitespace between keywords.
+  s.admin_conninfo = "host=/run/pgb\nport=6432\ndbname=pgbouncer";
+  EXPECT_TRUE(build_request(s, r, config, &req, &err)) << err;
+  auto list = servers({"a", "b"});
+  list[1].admin_conninfo = "host='x\ny'";
+  FakeRemote remote;
+  auto reports = deploy_all(list, rendered(list), config, remote, Deadline::after(10));
+  EXPECT_EQ(reports[0].result, ServerReport::Result::updated);
+  EXPECT_EQ(reports[1].result, ServerReport::Result::failed);
+  EXPECT_NE(reports[1].error.find("config: admin_conninfo"), std::string::npos) << reports[1].error;
+  EXPECT_EQ(remote.inputs.count("b"), 0u);
 }
 
 TEST(Deploy, FingerprintIgnoresTheGenerationOnly) {

@@ -1,231 +1,30 @@
 #include "remote/push_script.h"
 
+#include <algorithm>
+#include <charconv>
+#include <map>
 #include <optional>
-#include <sstream>
+
+#include "render/pgbouncer.h"
 
 namespace pgdeploy {
 
-// One perl-base process does all the work on the app server (perl-base is Essential in Debian):
-// it compares, locks, writes each changed file to a temporary name in its own directory and
-// renames it into place, so PgBouncer never reads half a file, then reloads and cuts sessions.
-// A shell doing the same would start flock, head and mv for every file; each process start
-// costs milliseconds while every core is busy with SSH handshakes.
+extern const char kPushProgram[];  // src/remote/push.pl, built in (push_program.cpp.in)
+
+// Comment lines are dropped: the program travels as an argument of every push.
 const std::string& push_script() {
-  static const std::string script = R"PL($| = 1;
-umask 077;
-my @tmps;
-sub fail { print "ERR @_\n"; unlink @tmps; exit 1 }
-sub first_line {
-  open(my $f, '<', $_[0]) or return '';
-  my $l = <$f>;
-  $l = '' unless defined $l;
-  chomp $l;
-  return $l;
-}
-sub unchanged { my $t = " digest=$_[0][1]"; return substr(first_line($_[0][3]), -length $t) eq $t }
-sub newer {  # decimal strings of any length: is $_[0] > $_[1]?
-  my ($a, $b) = map { my $x = $_; $x =~ s/^0+(?=.)//; $x } @_;
-  return length($a) > length($b) || (length($a) == length($b) && $a gt $b);
-}
-my $in = do { local $/; <STDIN> };
-my $pos = 0;
-sub line {
-  my $i = index($in, "\n", $pos);
-  fail('malformed request') if $i < 0;
-  my $l = substr($in, $pos, $i - $pos);
-  $pos = $i + 1;
-  return $l;
-}
-line() eq 'PGDEPLOY1' or fail('malformed request');
-my ($wait, $lock) = split / /, line(), 2;
-my $reload = line();
-my ($tl, $gen, $primary, $force) = split / /, line();
-my $admin = line();
-my $direct = line();
-my ($pausewait, $drain, $count) = split / /, line();
-my @names = map { line() } 1 .. $count;
-my (@files, $total);
-while ((my $l = line()) ne 'end') {
-  my @f = split / /, $l, 4;
-  $f[3] = "$ENV{HOME}/" . substr($f[3], 2) if substr($f[3], 0, 2) eq '~/';
-  push @files, \@f;
-  $total += $f[0];
-}
-fail('request cut short') if length($in) != $pos + $total + 5 || substr($in, -5) ne "done\n";
-(my $pending = $lock) =~ s/\.lock$/.pending/;
-if (!grep({ !unchanged($_) } @files) && !-s $pending) { print "UNCHANGED\n"; exit 0 }
-
-open(my $lk, '>>', $lock) or fail("cannot open lock file $lock: $!");
-my $until = time + $wait;
-until (flock($lk, 6)) {  # LOCK_EX | LOCK_NB
-  fail("another agent holds $lock") if time >= $until;
-  select(undef, undef, undef, 0.02);
-}
-my $oldprimary = '';
-for my $f (grep { $_->[2] =~ /f/ } @files) {
-  my $first = first_line($f->[3]);
-  $oldprimary = $1 if $first =~ / pgdeploy .* primary=(\S+)/;
-  next if $force eq '1';
-  my ($otl) = $first =~ / timeline=(\d+)(?: |$)/;
-  my ($ogen) = $first =~ / generation=(\d+)(?: |$)/;
-  next unless defined $otl && defined $ogen;
-  if (newer($otl, $tl) || ($otl == $tl && newer($ogen, $gen))) { print "NEWER $first\n"; exit 0 }
-}
-my $doreload = 0;
-if (-s $pending) {
-  $oldprimary = $1 if first_line($pending) =~ /^pending (\S+)/;
-  $doreload = 1;
-}
-my @moves;
-for my $f (@files) {
-  my $body = substr($in, $pos, $f->[0]);
-  $pos += $f->[0];
-  next if unchanged($f);
-  my ($dir, $base) = $f->[3] =~ m{^(.*)/([^/]+)$} or fail("not an absolute path: $f->[3]");
-  my $tmp = "$dir/.$base.pgdeploy-$$";
-  push @tmps, $tmp;
-  open(my $o, '>', $tmp) or fail("cannot write $tmp: $!");
-  print $o $body or fail("cannot write $tmp: $!");
-  close($o) or fail("cannot write $tmp: $!");
-  push @moves, [$tmp, $f->[3]];
-  $doreload = 1 if $f->[2] =~ /r/;
-}
-for my $m (@moves) {
-  rename($m->[0], $m->[1]) or fail("cannot replace $m->[1]: $!");
-  print "CHANGED $m->[1]\n";
-}
-@tmps = ();
-exit 0 unless $doreload;
-
-my $moved = $oldprimary ne '' && $oldprimary ne $primary;
-my $p;
-open($p, '>', $pending) && print($p "pending $oldprimary\n") && close($p)
-  or fail("cannot write $pending: $!");
-# Debian's psql is a Perl wrapper that costs more than the rest of the work: call the binary.
-$ENV{psql} = $ENV{PGDEPLOY_PSQL} || 'psql';
-if (!$ENV{PGDEPLOY_PSQL} && -l '/usr/bin/psql' && opendir(my $d, '/usr/lib/postgresql')) {
-  for (sort { $a <=> $b } grep { /^\d/ } readdir $d) {
-    $ENV{psql} = "/usr/lib/postgresql/$_/bin/psql" if -x "/usr/lib/postgresql/$_/bin/psql";
-  }
-}
-sub shq { my $s = shift; $s =~ s/'/'\\''/g; return "'$s'" }
-# The admin console through its unix socket, as a libpq client would talk to it: a startup message,
-# then one simple query per command. A psql start costs the app server more CPU than everything
-# else this program does. Returns undef when no session started (no socket, a password wanted,
-# login refused): psql, which reads ~/.pgpass and says why, is tried then. Else the errors.
-sub socket_console {
-  my ($path, $user, $db) = split /\t/, $direct;
-  my ($s, $buf, $errs, $started, @cmds) = (undef, '', '', 0, @_);
-  my $send = sub { syswrite($s, $_[0] . pack('N', 4 + length $_[1]) . $_[1]) };
-  local $SIG{ALRM} = sub { die "the admin console did not answer within $wait s\n" };
-  alarm $wait;
-  my $r = eval {
-    socket($s, 1, 1, 0) && connect($s, pack('S Z108', 1, $path)) or return undef;  # AF_UNIX, SOCK_STREAM
-    $send->('', pack('N', 196608) . "user\0$user\0database\0$db\0\0");
-    while (1) {
-      until (length($buf) >= 5 && length($buf) > unpack('N', substr($buf, 1, 4))) {
-        next if sysread($s, $buf, 65536, length $buf);
-        return $started ? $errs . "the admin console closed the connection\n" : undef;
-      }
-      my ($type, $n) = unpack('a N', $buf);
-      my $body = substr($buf, 5, $n - 4);
-      substr($buf, 0, $n + 1) = '';
-      if ($type eq 'R') {
-        return undef if unpack('N', $body) != 0;  # a password or another exchange is wanted
-      } elsif ($type eq 'E') {
-        return undef unless $started;
-        $errs .= 'ERROR: ' . (($body =~ /(?:^|\0)M([^\0]*)/)[0] // '') . "\n";
-      } elsif ($type eq 'Z') {  # ready for the next command
-        $started = 1;
-        if (!@cmds) { $send->('X', ''); return $errs }
-        $send->('Q', shift(@cmds) . "\0");
-      }
+  static const std::string script = [] {
+    std::string out, line;
+    for (const char* p = kPushProgram; *p; ++p) {
+      line += *p;
+      if (*p != '\n') continue;
+      size_t text = line.find_first_not_of(" \t");
+      if (text != std::string::npos && line[text] != '#' && line[text] != '\n') out += line;
+      line.clear();
     }
-  };
-  alarm 0;
-  return $@ eq '' ? $r : $@;
-}
-# Runs console commands; returns their errors, '' if none.
-sub console {
-  if ($direct ne '') {
-    my $r = socket_console(@_);
-    return $r if defined $r;
-    $direct = '';
-  }
-  my $args = join ' ', map { '-c ' . shq($_) } @_;
-  my $out = qx{"\$psql" $admin $args 2>&1 </dev/null};
-  my $errs = join '', grep { /ERROR|FATAL/ } split /^/m, $out;
-  return $errs if $errs ne '' || $? == 0;
-  return $out ne '' ? $out : "psql exited with status " . ($? >> 8) . "\n";
-}
-my @resume = map { "RESUME $_" } @names;
-my $pausing = $moved && $admin ne '' && $drain;
-my $pause = join ' ', map { '-c ' . shq("PAUSE $_") } @names;
-my $paused = $pausing &&
-  system("timeout $pausewait \"\$psql\" $admin $pause >/dev/null 2>&1 </dev/null") == 0;
-# The reload command's output and status. Plain words, like the default `sudo -n service pgbouncer
-# reload`, are started without a shell: one process fewer on the app server.
-sub run_reload {
-  return (scalar(qx{{ $reload\n} 2>&1 </dev/null}), $?) if $reload !~ m{^[\w./:=@%+,-]+( [\w./:=@%+,-]+)*$};
-  my @words = split / /, $reload;
-  my $pid = open(my $from, '-|') // return ("cannot fork: $!", -1);
-  if (!$pid) {
-    open(STDERR, '>&', \*STDOUT) && open(STDIN, '<', '/dev/null');
-    exec { $words[0] } @words;
-    print "cannot run $words[0]: $!\n";
-    exit 127;
-  }
-  my $out = do { local $/; <$from> } // '';
-  close $from;
-  return ($out, $?);
-}
-my $failed;
-if ($reload eq '') {
-  $failed = console('RELOAD');
-} else {
-  my ($out, $status) = run_reload();
-  $failed = $status == 0 ? '' : $out ne '' ? $out : "exit status " . ($status >> 8);
-}
-if ($failed ne '') {
-  console(@resume) if $pausing;  # never leave a database paused, whatever the PAUSE reached
-  print "RELOAD-FAILED $failed\n";
-  exit 1;
-}
-print "RELOADED\n";
-my $said = '';
-if ($moved && $admin ne '') {
-  # A database PgBouncer has no pool for yet must not keep the others from being cut.
-  my $errs = join '', grep { !/no such database/ }
-    split /^/m, console($paused ? @resume : map { ("KILL $_", "RESUME $_") } @names);
-  if ($errs ne '') { chomp $errs; print "SESSIONS not cut: $errs\n"; exit 1 }
-  $said = $paused ? 'drained (PAUSE, RESUME)' : 'cut';
-}
-open($p, '>', $pending) && close($p);
-exit 0 unless $moved;
-print $said ? "SESSIONS $said\n" : "SESSIONS not cut: no PgBouncer admin console configured\n";
-)PL";
+    return out + line;
+  }();
   return script;
-}
-
-std::string push_command(const PushRequest& r) {
-  // A re-run with nothing to change is answered by the login shell's builtins alone: each file's
-  // first line still ends with its digest and no reload is pending. Otherwise the program runs and
-  // checks again, under the lock.
-  std::string check = "c=; ";
-  auto quoted_path = [](const std::string& path) {
-    return path.rfind("~/", 0) == 0 ? "\"$HOME\"/" + shell_quote(path.substr(2)) : shell_quote(path);
-  };
-  for (const auto& f : r.files) {
-    std::string path = quoted_path(f.path);
-    check += "l=; [ -f " + path + " ] && IFS= read -r l < " + path + "; case $l in *" +
-             shell_quote(" digest=" + f.digest) + ") ;; *) c=1;; esac; ";
-  }
-  std::string pending = r.lock_path;
-  if (pending.size() > 5 && pending.compare(pending.size() - 5, 5, ".lock") == 0)
-    pending.resize(pending.size() - 5);
-  check += "[ -s " + quoted_path(pending + ".pending") + " ] && c=1; ";
-  return check + "[ -z \"$c\" ] && { echo UNCHANGED; exit 0; }; exec perl -e " +
-         shell_quote(push_script());
 }
 
 std::string shell_quote(const std::string& s) {
@@ -237,82 +36,278 @@ std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
-std::string push_payload(const PushRequest& r) {
-  std::ostringstream out;
-  out << "PGDEPLOY1\n"
-      << r.lock_wait_seconds << ' ' << r.lock_path << '\n'
-      << (r.console_reload ? "" : r.reload_command) << '\n'
-      << r.timeline << ' ' << r.generation << ' ' << r.primary_id << ' ' << (r.force ? 1 : 0)
-      << '\n'
-      << r.admin_psql << '\n'
-      << r.admin_socket << '\n'
-      << r.pause_wait_seconds << ' ' << (r.drain ? 1 : 0) << ' ' << r.console_names.size() << '\n';
-  for (const auto& name : r.console_names) out << name << '\n';
-  for (const auto& f : r.files) {
-    std::string flags = std::string(f.reload ? "r" : "") + (f.fence ? "f" : "");
-    out << f.content.size() << ' ' << f.digest << ' ' << (flags.empty() ? "-" : flags) << ' '
-        << f.path << '\n';
+namespace {
+
+// A remote path on a shell command line: "~/x" is the remote user's home.
+std::string quoted_path(const std::string& path) {
+  return path.rfind("~/", 0) == 0 ? "\"$HOME\"/" + shell_quote(path.substr(2)) : shell_quote(path);
+}
+
+// The shell pattern of the temporary files the program makes beside `path` (see push.pl).
+std::string temp_pattern(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return quoted_path(path.substr(0, slash + 1)) + shell_quote("." + path.substr(slash + 1)) +
+         "'.pgdeploy-'*";
+}
+
+std::string marker_path(const std::string& lock_path) {
+  return lock_path.substr(0, lock_path.size() - 5) + ".pending";  // ".lock" -> ".pending"
+}
+
+bool has_control(const std::string& s) {
+  return std::any_of(s.begin(), s.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; });
+}
+
+// The rules push.pl applies to each field (see its field() calls).
+std::string check_path(const std::string& what, const std::string& p) {
+  bool rooted = p.rfind('/', 0) == 0 || p.rfind("~/", 0) == 0;
+  bool dots = ("/" + p + "/").find("/../") != std::string::npos ||
+              ("/" + p + "/").find("/./") != std::string::npos;
+  if (!rooted || has_control(p) || p.back() == '/' || dots)
+    return what + " must be an absolute path (or ~/...) without control characters, . or ..: " + p;
+  return "";
+}
+
+}  // namespace
+
+std::string check_request(const PushRequest& r) {
+  for (const auto& f : r.files)
+    if (auto e = check_path("file path", f.path); !e.empty()) return e;
+  if (auto e = check_path("lock path", r.lock_path); !e.empty()) return e;
+  if (r.lock_path.size() < 6 || r.lock_path.compare(r.lock_path.size() - 5, 5, ".lock") != 0)
+    return "lock path must end in .lock";
+  if (has_control(r.reload_command)) return "the reload command must be one line";
+  if (r.reload_command.empty() && !r.console) return "no way to reload: no command, no console";
+  if (!host_ok(r.target_host))
+    return "the primary's host cannot be written for PgBouncer: " + r.target_host;
+  if (r.target_port < 1 || r.target_port > 65535) return "the primary's port is out of range";
+  for (const auto& e : r.console_env) {
+    size_t eq = e.find('=');
+    if (eq == std::string::npos || e.compare(0, 2, "PG") != 0 || has_control(e) ||
+        !std::all_of(e.begin(), e.begin() + eq, [](char c) { return c >= 'A' && c <= 'Z'; }))
+      return "admin_conninfo cannot be passed to psql: " + e.substr(0, e.find('='));
   }
-  out << "end\n";
-  for (const auto& f : r.files) out << f.content;
-  out << "done\n";
-  return out.str();
+  for (const std::string* s : {&r.socket_path, &r.socket_user, &r.socket_db})
+    if (has_control(*s)) return "admin_conninfo: control character in the socket login";
+  if (r.socket_path.size() > 107) return "admin_conninfo: socket path longer than 107 bytes";
+  std::string on_console;
+  for (const auto* list : {&r.listed_databases, &r.auto_databases})
+    for (const auto& db : *list)
+      if (!console_name(db, &on_console)) return "database name cannot go to the admin console: " + db;
+  if (r.pause_seconds < 0 || r.pause_seconds > 9999 || r.budget_ms < 0 || r.budget_ms > 999999999)
+    return "timeouts out of range";
+  return "";
+}
+
+std::string push_command(const PushRequest& r) {
+  // A re-run with nothing to change is answered by the login shell's builtins alone: each file's
+  // first line still ends with its digest, no reload is pending, no temporary file is left.
+  // Otherwise the program runs and checks again, under the lock, by content.
+  std::string check = "c=; ";
+  for (const auto& f : r.files) {
+    std::string path = quoted_path(f.path);
+    check += "l=; [ -f " + path + " ] && IFS= read -r l < " + path + "; case $l in *" +
+             shell_quote(" digest=" + f.digest) + ") ;; *) c=1;; esac; ";
+  }
+  std::string marker = marker_path(r.lock_path);
+  check += "[ -s " + quoted_path(marker) + " ] && c=1; ";
+  std::vector<std::string> patterns;
+  for (const auto& f : r.files) patterns.push_back(temp_pattern(f.path));
+  patterns.push_back(temp_pattern(marker));
+  check += "for t in";
+  for (const auto& p : patterns) check += " " + p;
+  check += "; do [ -e \"$t\" ] || [ -L \"$t\" ] && c=1; done; ";
+  return check + "[ -z \"$c\" ] && { echo UNCHANGED; echo DONE ok; exit 0; }; exec perl -e " +
+         shell_quote(push_script());
 }
 
 namespace {
 
-std::string trimmed(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
+void field(std::string* out, const char* key, const std::string& value) {
+  *out += key;
+  *out += ' ' + std::to_string(value.size()) + '\n';
+  *out += value;
+  *out += '\n';
+}
+
+}  // namespace
+
+std::string push_payload(const PushRequest& r) {
+  std::string out = "PGDEPLOY2\n";
+  field(&out, "lock", r.lock_path);
+  field(&out, "budget_ms", std::to_string(r.budget_ms));
+  field(&out, "reload", r.reload_command);
+  field(&out, "timeline", std::to_string(r.timeline));
+  field(&out, "generation", std::to_string(r.generation));
+  field(&out, "primary", std::to_string(r.primary_id));
+  field(&out, "force", r.force ? "1" : "0");
+  field(&out, "target_host", r.target_host);
+  field(&out, "target_port", std::to_string(r.target_port));
+  field(&out, "console", r.console ? "1" : "0");
+  for (const auto& e : r.console_env) field(&out, "env", e);
+  field(&out, "socket", r.socket_path);
+  field(&out, "socket_user", r.socket_user);
+  field(&out, "socket_db", r.socket_db);
+  field(&out, "drain", r.drain ? "1" : "0");
+  field(&out, "pause_s", std::to_string(r.pause_seconds));
+  for (const auto& db : r.listed_databases) field(&out, "db", db);
+  for (const auto& db : r.auto_databases) field(&out, "autodb", db);
+  for (const auto& f : r.files) {
+    field(&out, "path", f.path);
+    field(&out, "flags", std::string(f.reload ? "r" : "") + (f.fence ? "f" : ""));
+    field(&out, "content", f.content);
+  }
+  field(&out, "end", "");
+  return out;
+}
+
+namespace {
+
+template <typename T>
+bool number(const std::string& s, size_t max_digits, T* out) {
+  if (s.empty() || s.size() > max_digits) return false;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && end == s.data() + s.size() && s[0] != '-' && s[0] != '+';
+}
+
+}  // namespace
+
+bool parse_push_request(const std::string& in, PushRequest* out, std::string* err) {
+  auto fail = [err](const std::string& why) {
+    *err = why;
+    return false;
+  };
+  const std::string magic = "PGDEPLOY2\n";
+  if (in.compare(0, magic.size(), magic) != 0) return fail("malformed request: no PGDEPLOY2 header");
+  std::map<std::string, std::string> one;
+  const std::vector<std::string> singles = {
+      "lock", "budget_ms", "reload", "timeline", "generation", "primary", "force", "target_host",
+      "target_port", "console", "drain", "pause_s", "socket", "socket_user", "socket_db"};
+  PushRequest r;
+  std::vector<std::map<std::string, std::string>> files;
+  size_t pos = magic.size();
+  for (;;) {
+    size_t nl = in.find('\n', pos);
+    if (nl == std::string::npos) return fail("request cut short");
+    std::string head = in.substr(pos, nl - pos);
+    size_t sp = head.find(' ');
+    std::string key = head.substr(0, sp);
+    size_t len = 0;
+    if (sp == std::string::npos || key.empty() || key.size() > 16 ||
+        !std::all_of(key.begin(), key.end(), [](char c) { return (c >= 'a' && c <= 'z') || c == '_'; }) ||
+        !number(head.substr(sp + 1), 10, &len))
+      return fail("malformed request: bad field header");
+    pos = nl + 1;
+    if (len > in.size() || pos + len + 1 > in.size()) return fail("request cut short");
+    std::string value = in.substr(pos, len);
+    if (in[pos + len] != '\n') return fail("malformed request: field " + key + " not terminated");
+    pos += len + 1;
+    if (key == "end") break;
+    if (std::find(singles.begin(), singles.end(), key) != singles.end()) {
+      if (!one.emplace(key, value).second) return fail("malformed request: " + key + " twice");
+    } else if (key == "db") {
+      r.listed_databases.push_back(value);
+    } else if (key == "autodb") {
+      r.auto_databases.push_back(value);
+    } else if (key == "env") {
+      r.console_env.push_back(value);
+    } else if (key == "path") {
+      files.push_back({{"path", value}});
+    } else if (key == "flags" || key == "content") {
+      if (files.empty()) return fail("malformed request: " + key + " before path");
+      if (!files.back().emplace(key, value).second) return fail("malformed request: " + key + " twice");
+    } else {
+      return fail("malformed request: unknown field " + key);
+    }
+  }
+  if (pos != in.size()) return fail("malformed request: bytes after the end");
+  for (const auto& k : singles)
+    if (!one.count(k)) return fail("malformed request: " + k + " missing");
+  auto flag = [&](const char* k, bool* v) {
+    if (one[k] != "0" && one[k] != "1") return false;
+    *v = one[k] == "1";
+    return true;
+  };
+  if (!number(one["budget_ms"], 9, &r.budget_ms) || !number(one["timeline"], 20, &r.timeline) ||
+      !number(one["generation"], 20, &r.generation) || !number(one["primary"], 10, &r.primary_id) ||
+      !number(one["target_port"], 5, &r.target_port) || !number(one["pause_s"], 4, &r.pause_seconds) ||
+      !flag("force", &r.force) || !flag("console", &r.console) || !flag("drain", &r.drain))
+    return fail("malformed request: a number or flag is not one");
+  r.lock_path = one["lock"];
+  r.reload_command = one["reload"];
+  r.target_host = one["target_host"];
+  r.socket_path = one["socket"];
+  r.socket_user = one["socket_user"];
+  r.socket_db = one["socket_db"];
+  for (auto& f : files) {
+    const std::string& flags = f["flags"];
+    if (!f.count("content") || flags.size() > 2 || flags.find_first_not_of("rf") != std::string::npos)
+      return fail("malformed request: file " + f["path"]);
+    r.files.push_back({f["path"], f["content"], "", flags.find('r') != std::string::npos,
+                       flags.find('f') != std::string::npos});
+  }
+  if (std::string why = check_request(r); !why.empty()) return fail("malformed request: " + why);
+  *out = std::move(r);
+  return true;
+}
+
+namespace {
+
+// Remote text as the report may show it: one line, printable, bounded.
+std::string printable(std::string s, size_t max = 400) {
+  while (!s.empty() && (static_cast<unsigned char>(s.back()) <= ' ' || s.back() == 0x7f)) s.pop_back();
+  std::string out;
+  for (unsigned char c : s.substr(0, max)) out += (c < 0x20 || c == 0x7f) ? '?' : static_cast<char>(c);
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return s.size() > max ? out + "..." : out;
 }
 
 }  // namespace
 
 PushOutcome parse_push_output(int exit_status, const std::string& out, const std::string& err) {
   PushOutcome o;
-  bool answered = false;  // UNCHANGED or NEWER: the program decided to write nothing
-  std::istringstream lines(out);
-  std::string line;
-  while (std::getline(lines, line)) {
-    auto after = [&](const std::string& prefix) {
-      return line.rfind(prefix, 0) == 0 ? std::optional(line.substr(prefix.size())) : std::nullopt;
-    };
-    if (line == "UNCHANGED") {
-      o.status = PushOutcome::Status::unchanged;
-      answered = true;
-    } else if (auto newer = after("NEWER ")) {
-      o.status = PushOutcome::Status::skipped_newer;
-      o.detail = *newer;
-      answered = true;
-    } else if (auto path = after("CHANGED ")) {
-      o.changed.push_back(*path);
-    } else if (line == "RELOADED") {
-      o.reloaded = true;
-    } else if (line.rfind("RELOAD-FAILED", 0) == 0) {  // the rest of the output is the reason
-      o.reload_failed = true;
-      o.detail = "reload failed: " + out.substr(out.find("RELOAD-FAILED") + 14);
-      break;
-    } else if (line.rfind("SESSIONS ", 0) == 0) {  // likewise
-      o.sessions = out.substr(out.find("SESSIONS ") + 9);
-      break;
-    } else if (auto why = after("ERR ")) {
-      o.detail = *why;
-    }
+  std::optional<std::string> done, error, newer;
+  bool unchanged = false, garbled = false;
+  size_t pos = 0;
+  while (pos < out.size() && !done) {
+    size_t nl = out.find('\n', pos);
+    if (nl == std::string::npos) break;  // a last line without its end: cut short
+    std::string line = out.substr(pos, nl - pos);
+    pos = nl + 1;
+    size_t sp = line.find(' ');
+    std::string word = line.substr(0, sp);
+    std::string text = sp == std::string::npos ? "" : printable(line.substr(sp + 1));
+    if (word == "DONE") done = line.substr(std::min(line.size(), size_t{5}));
+    else if (word == "UNCHANGED") unchanged = true;
+    else if (word == "NEWER") newer = text;
+    else if (word == "CHANGED") o.changed.push_back(text);
+    else if (word == "RELOADED") o.reloaded = true;
+    else if (word == "CONFIRMED") o.confirmed = true;
+    else if (word == "RELOAD-FAILED") o.reload_failed = true, error = "reload failed: " + text;
+    else if (word == "SESSIONS") o.sessions = text;
+    else if (word == "NOTE") o.notes.push_back(text);
+    else if (word == "ERR") error = text;
+    else garbled = true;
   }
-  o.detail = trimmed(o.detail);
-  o.sessions = trimmed(o.sessions);
-  if (exit_status == 0 && (answered || !o.reload_failed)) {
-    if (!answered) o.status = PushOutcome::Status::written;
+  std::string e = printable(err);
+  if (done == "ok" && exit_status == 0 && !garbled && pos == out.size() && !o.reload_failed) {
+    o.status = newer ? PushOutcome::Status::skipped_newer
+               : unchanged ? PushOutcome::Status::unchanged
+                           : PushOutcome::Status::written;
+    if (newer) o.detail = *newer;
     return o;
   }
   o.status = PushOutcome::Status::failed;
-  if (o.detail.empty() && o.sessions.rfind("not cut", 0) == 0) o.detail = "sessions " + o.sessions;
-  std::string e = trimmed(err);
-  if (o.detail.empty())
-    o.detail = "remote script exited with status " + std::to_string(exit_status) +
-               (e.empty() ? "" : ": " + e);
-  else if (!e.empty() && !o.reload_failed)
-    o.detail += " (" + e + ")";
+  if (error) o.detail = *error;
+  else if (o.sessions.rfind("not cut", 0) == 0) o.detail = "sessions " + o.sessions;
+  else if (garbled || (done && pos != out.size()) || (done && *done != "ok" && *done != "failed"))
+    o.detail = "garbled answer from the app server: " + printable(out, 200);
+  else if (!done)
+    o.detail = "the program's answer ended early (it was killed, or the connection was lost); "
+               "exit status " + std::to_string(exit_status);
+  else
+    o.detail = "the program failed with exit status " + std::to_string(exit_status);
+  if (!e.empty()) o.detail += " (" + e + ")";
   return o;
 }
 

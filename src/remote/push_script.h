@@ -1,8 +1,11 @@
-// What the agent sends to an app server: one small Perl program, run as the SSH command, and one
-// request on its standard input carrying every file. One connection, one channel, one round trip
-// for all the work: the program compares, writes atomically, reloads PgBouncer and cuts sessions.
+// What the agent sends to an app server: one small Perl program (src/remote/push.pl, built into
+// the binary), run as the SSH command, and one request on its standard input carrying every file.
+// One connection, one channel, one round trip for all the work: the program compares, writes
+// atomically, reloads PgBouncer and cuts sessions. The request and the answer are specified in
+// src/README.md; this file holds the agent's end of both.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -18,48 +21,66 @@ struct RemoteFile {
 
 struct PushRequest {
   std::vector<RemoteFile> files;
-  std::string lock_path;       // serialises agents that write to the same server
-  int lock_wait_seconds = 5;
-  std::string reload_command;  // run by /bin/sh on the app server; $psql names the psql binary
-  bool console_reload = false; // instead: RELOAD on PgBouncer's admin console
+  std::string lock_path;       // "<dir>/.<cluster>.lock"; the marker is "<dir>/.<cluster>.pending"
+  long budget_ms = 5000;       // what the program may spend waiting (lock, console): the host's
+                               // deadline, less a margin for the answer to travel back
+  std::string reload_command;  // run by the app server; "" = RELOAD on the admin console
   long timeline = 0;           // our fencing token
-  unsigned long long generation = 0;
+  uint64_t generation = 0;
   int primary_id = 0;
   bool force = false;          // write even over a newer token
-  // PgBouncer's admin console ("" = not configured) as psql arguments, and where the program can
-  // log in to it itself, without starting psql: "<socket path>\t<user>\t<dbname>" ("" = psql
-  // only; psql is also used when that login asks for a password).
-  std::string admin_psql;
-  std::string admin_socket;
-  // Session fencing when the primary changed: KILL + RESUME per database cuts sessions at once.
-  // With drain (a planned switchover), PAUSE first lets them finish for up to pause_wait_seconds,
-  // then reload and RESUME; a pause that does not finish in time falls back to the cut.
-  std::vector<std::string> console_names;  // each routed database, quoted for the console
+  std::string target_host;     // where the include file routes: what PgBouncer must show after
+  int target_port = 0;         // the reload (SHOW DATABASES, SHOW SERVERS)
+  // PgBouncer's admin console. psql reaches it with console_env ("PGHOST=...", from
+  // admin_conninfo: never on a command line); where socket_path is set the program logs in to
+  // the socket itself (psql only if that login asks for a password).
+  bool console = false;
+  std::vector<std::string> console_env;
+  std::string socket_path, socket_user, socket_db;
+  // Every database the include file routes: with a line of its own (PgBouncer must list it after
+  // the reload) or through the "*" fallback (listed once a client asked for it).
+  std::vector<std::string> listed_databases, auto_databases;
+  // Session fencing when PgBouncer routes elsewhere: KILL + RESUME per database cuts sessions at
+  // once. With drain (a planned switchover), PAUSE first lets them finish for up to
+  // pause_seconds, then reload and RESUME; a pause that does not finish in time falls back to
+  // the cut.
   bool drain = false;
-  int pause_wait_seconds = 2;
+  int pause_seconds = 2;
 };
 
-// The program; constant, so that every server runs the same, reviewable code.
+// The program, as sent (comment lines dropped); constant, so every server runs the same code.
 const std::string& push_script();
 
-// The SSH command for one request: shell builtins that answer "UNCHANGED" when every file is
-// current and nothing is pending, else exec perl -e '<program>'.
+// The SSH command for one request: shell builtins that answer "UNCHANGED" when every file's
+// header carries its digest, no reload is pending and no temporary file is left over; else
+// exec perl -e '<program>'.
 std::string push_command(const PushRequest& request);
 
-// The request for the script's standard input.
+// What is wrong with a request by the protocol's rules ("" = nothing); the program checks the
+// same rules again on its side.
+std::string check_request(const PushRequest& request);
+
+// The request for the program's standard input: length-prefixed fields.
 std::string push_payload(const PushRequest& request);
 
-// What the script reported.
+// The reverse of push_payload, by the program's rules: the protocol's reference reader (tests and
+// the fuzzer hold the two ends against each other). False with the reason.
+bool parse_push_request(const std::string& bytes, PushRequest* out, std::string* err);
+
+// What the program answered.
 struct PushOutcome {
   enum class Status { written, unchanged, skipped_newer, failed };
   Status status = Status::failed;
   std::vector<std::string> changed;  // paths replaced
   bool reloaded = false;
   bool reload_failed = false;
-  std::string sessions;  // "cut", "drained ...", "not cut: <why>", or "" (primary unchanged)
-  std::string detail;    // the error, or the newer header that made us skip
+  bool confirmed = false;  // PgBouncer's SHOW DATABASES shows the new routes
+  std::string sessions;    // "cut", "drained (PAUSE, RESUME)", "not cut: <why>", "" (not moved)
+  std::vector<std::string> notes;  // worth saying, not failures
+  std::string detail;      // the error, or the newer header that made us skip
 };
 
+// Never throws; any byte sequence gives an outcome (garbage: failed, with what was seen).
 PushOutcome parse_push_output(int exit_status, const std::string& out, const std::string& err);
 
 // Quotes a string for a POSIX shell command line.

@@ -9,39 +9,64 @@ bool has_line_break(const std::string& s) {
   return s.find_first_of(std::string("\r\n\0", 3)) != std::string::npos;
 }
 
+bool has_control(const std::string& s) {
+  return std::any_of(s.begin(), s.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; });
+}
+
+bool is_alnum(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+// Doubles every `q` in `s` and puts it between two: PgBouncer's quoting in all its formats.
+std::string quoted(const std::string& s, char q) {
+  std::string out(1, q);
+  for (char c : s) {
+    if (c == q) out += q;
+    out += c;
+  }
+  return out + q;
+}
+
 }  // namespace
 
 bool plain_database_name(const std::string& name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '.' || c == '-';
-  });
+  return !name.empty() && name.size() < kMaxDbName &&
+         std::all_of(name.begin(), name.end(), [](unsigned char c) {
+           return is_alnum(c) || c == '_' || c == '.' || c == '-';
+         });
 }
 
 std::string quote_connstr_value(const std::string& value) {
-  if (!value.empty() && value.find_first_of(" '\t") == std::string::npos) return value;
-  std::string out = "'";
-  for (char c : value) {
-    if (c == '\'') out += '\'';
-    out += c;
-  }
-  return out + "'";
+  // Bare only when nothing in it could end or bend the value: PgBouncer splits at spaces, trims
+  // trailing white space (\v and \f too) from the line, and reads ' as a quote.
+  bool bare = !value.empty() && std::all_of(value.begin(), value.end(), [](unsigned char c) {
+    return is_alnum(c) || std::string("_.-:/@+,%").find(static_cast<char>(c)) != std::string::npos;
+  });
+  return bare ? value : quoted(value, '\'');
 }
 
-bool routed_database(const std::string& name) {
-  return name != "pgbouncer" && !has_line_break(name);
+bool connstr_value_ok(const std::string& value) { return !has_control(value); }
+
+bool host_ok(const std::string& host) {
+  return !host.empty() && host.size() <= 255 && !has_control(host) &&
+         host.find_first_of(" '\"\\") == std::string::npos;
 }
 
-std::string admin_console_name(const std::string& name) { return quote_auth_field(name); }
-
-std::string quote_auth_field(const std::string& field) {
-  std::string out = "\"";
-  for (char c : field) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
+RouteKind route_kind(const std::string& name) {
+  if (name == "pgbouncer" || has_line_break(name) || name.empty() || name.size() >= kMaxDbName)
+    return RouteKind::none;
+  return plain_database_name(name) ? RouteKind::own_line : RouteKind::fallback;
 }
+
+bool console_name(const std::string& name, std::string* out) {
+  bool bare = !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+  *out = bare ? name : quoted(name, '"');
+  return out->size() < kMaxDbName && !has_line_break(name);
+}
+
+std::string quote_auth_field(const std::string& field) { return quoted(field, '"'); }
 
 std::string render_databases(const Endpoint& primary, const std::vector<std::string>& databases,
                              const std::string& application_name,
@@ -50,22 +75,27 @@ std::string render_databases(const Endpoint& primary, const std::vector<std::str
                        " port=" + std::to_string(primary.port);
   std::string suffix;
   if (!application_name.empty()) {
-    if (has_line_break(application_name))
-      skipped->push_back("application_name " + application_name + " (line break)");
+    if (!connstr_value_ok(application_name))
+      skipped->push_back("application_name " + application_name +
+                         " (control character: PgBouncer cannot hold it; databases routed without it)");
     else suffix = " application_name=" + quote_connstr_value(application_name);
   }
   std::string out;
   bool fallback = false;
   for (const std::string& db : databases) {
-    if (db == "pgbouncer") {
-      // PgBouncer reserves this name for its admin console and rejects the whole file over it.
-      skipped->push_back("database pgbouncer (reserved by PgBouncer for its admin console)");
-    } else if (plain_database_name(db)) {
-      out += db + " = " + target + " dbname=" + db + suffix + "\n";
-    } else if (has_line_break(db)) {
-      skipped->push_back("database " + db + " (line break)");
-    } else {
-      fallback = true;  // reachable under its own name through "*"
+    switch (route_kind(db)) {
+      case RouteKind::own_line:
+        out += db + " = " + target + " dbname=" + db + suffix + "\n";
+        break;
+      case RouteKind::fallback:
+        fallback = true;  // reachable under its own name through "*"
+        break;
+      case RouteKind::none:
+        skipped->push_back("database " + db +
+                           (db == "pgbouncer" ? " (reserved by PgBouncer for its admin console)"
+                            : has_line_break(db) ? " (line break)"
+                                                 : " (longer than PgBouncer's 63 bytes)"));
+        break;
     }
   }
   if (fallback) out += "* = " + target + suffix + "\n";
@@ -75,11 +105,18 @@ std::string render_databases(const Endpoint& primary, const std::vector<std::str
 std::string render_userlist(const std::vector<DbUser>& users, std::vector<std::string>* skipped) {
   std::string out;
   for (const DbUser& u : users) {
-    if (has_line_break(u.name) || has_line_break(u.secret)) {
-      skipped->push_back("user " + u.name + " (line break)");
+    std::string name = quote_auth_field(u.name), secret = quote_auth_field(u.secret);
+    // PgBouncer stops reading the file at a field it cannot hold, costing every user after it
+    // their login: such a user is left out instead. The limits count the text between the quotes.
+    std::string why = has_line_break(u.name) || has_line_break(u.secret) ? "line break"
+                      : name.size() - 2 >= kMaxUsername ? "name longer than PgBouncer's 127 bytes"
+                      : secret.size() - 2 >= kMaxPassword ? "secret longer than PgBouncer's 2047 bytes"
+                                                          : "";
+    if (!why.empty()) {
+      skipped->push_back("user " + u.name + " (" + why + ")");
       continue;
     }
-    out += quote_auth_field(u.name) + " " + quote_auth_field(u.secret) + "\n";
+    out += name + " " + secret + "\n";
   }
   return out;
 }

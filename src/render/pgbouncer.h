@@ -9,22 +9,39 @@
 
 namespace pgdeploy {
 
+// PgBouncer 1.18's limits (include/bouncer.h), each counting a terminating NUL: a database name
+// (a [databases] key, an admin console argument), a user name and a secret in auth_file.
+constexpr size_t kMaxDbName = 64;
+constexpr size_t kMaxUsername = 128;
+constexpr size_t kMaxPassword = 2048;
+
 // True for names PgBouncer 1.18 accepts as a [databases] key: [A-Za-z0-9_.-] only. Its docs
 // describe quoting other names, but its parser rejects the quoted line and with it the whole file
 // (PgBouncer issue #971), so such databases are reached through a "*" fallback entry instead.
 bool plain_database_name(const std::string& name);
 
-// True when the include file routes the database at all, by its own line or the `*` fallback: not
-// the name PgBouncer reserves for its admin console, and no line break.
-bool routed_database(const std::string& name);
+// How the include file routes a database: by a line of its own, through the "*" fallback line
+// (PgBouncer cannot parse the name as a key), or not at all (the name PgBouncer reserves for its
+// admin console, or one it cannot hold).
+enum class RouteKind { own_line, fallback, none };
+RouteKind route_kind(const std::string& name);
 
 // A value in a [databases] connection string: bare when it can be, else in single quotes with
 // quotes doubled (PgBouncer's own parser, not libpq's).
 std::string quote_connstr_value(const std::string& value);
 
-// A database name as an argument of an admin console command (KILL, PAUSE, RESUME): in double
-// quotes with double quotes doubled, which the console accepts for any name.
-std::string admin_console_name(const std::string& name);
+// False for a value PgBouncer's [databases] line cannot carry at all (a control character: its
+// parser trims \v, \f and \r at the end of the line, and a line break ends it).
+bool connstr_value_ok(const std::string& value);
+
+// True for a host PgBouncer can be pointed at: a name or an address, no white space, quotes,
+// backslashes or control characters (node_public_info and repmgr's conninfo are data, not trusted).
+bool host_ok(const std::string& host);
+
+// A database name as the admin console takes it in KILL, PAUSE and RESUME: bare when it is
+// [0-9a-z_]+, else in double quotes with double quotes doubled. False when that is 64 bytes or
+// more: PgBouncer 1.18 copies the argument into 64 bytes and answers "bad arguments".
+bool console_name(const std::string& name, std::string* out);
 
 // A field of userlist.txt: in double quotes, with double quotes doubled.
 std::string quote_auth_field(const std::string& field);

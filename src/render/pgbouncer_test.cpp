@@ -63,9 +63,57 @@ TEST(PgBouncerRender, ConnstrValues) {
   EXPECT_EQ(quote_connstr_value("o'k"), "'o''k'");
 }
 
-TEST(PgBouncerRender, AdminConsoleNamesAreAlwaysQuoted) {
-  EXPECT_EQ(admin_console_name("appdb"), "\"appdb\"");
-  EXPECT_EQ(admin_console_name("a\"b"), "\"a\"\"b\"");
+// Finding 9: a value with \v once made PgBouncer reject the whole file on reload.
+TEST(PgBouncerRender, ValuesPgBouncerCannotHoldAreLeftOutAndNamed) {
+  std::vector<std::string> skipped;
+  EXPECT_EQ(render_databases({"h", 5432}, {"a"}, "\v", &skipped), "a = host=h port=5432 dbname=a\n");
+  ASSERT_EQ(skipped.size(), 1u);
+  EXPECT_NE(skipped[0].find("control character"), std::string::npos);
+  EXPECT_EQ(quote_connstr_value("x\ty"), "'x\ty'");  // a tab does not split, but is quoted anyway
+  EXPECT_EQ(quote_connstr_value("a;b"), "'a;b'");
+  EXPECT_TRUE(host_ok("db-1.example.com"));
+  EXPECT_TRUE(host_ok("fe80::1%eth0"));
+  for (std::string bad : std::vector<std::string>{"", "a\nb", "a b", "a'b", "a\\b", std::string(256, 'h')})
+    EXPECT_FALSE(host_ok(bad)) << bad;
+}
+
+TEST(PgBouncerRender, ConsoleNamesAreBareOrQuotedAndMustFitSixtyThreeBytes) {
+  std::string out;
+  EXPECT_TRUE(console_name("appdb_1", &out));
+  EXPECT_EQ(out, "appdb_1");
+  EXPECT_TRUE(console_name("App.db", &out));  // bare names are lower case: PgBouncer's regex
+  EXPECT_EQ(out, "\"App.db\"");
+  EXPECT_TRUE(console_name("a\"b", &out));
+  EXPECT_EQ(out, "\"a\"\"b\"");
+  EXPECT_TRUE(console_name(std::string(63, 'a'), &out));
+  EXPECT_TRUE(console_name(std::string(61, 'A'), &out));
+  EXPECT_FALSE(console_name(std::string(62, 'A'), &out));  // finding 5: 64 bytes quoted
+}
+
+// Finding 3: one 4 KB secret once made PgBouncer stop reading userlist.txt for everyone after it.
+TEST(PgBouncerRender, UsersBeyondPgBouncersLimitsAreLeftOutAndTheOthersKept) {
+  std::vector<std::string> skipped;
+  std::string text = render_userlist({{"a", "x"},
+                                      {"huge", "SCRAM-SHA-256$" + std::string(4096, 'x')},
+                                      {std::string(128, 'n'), "y"},
+                                      {std::string(127, 'm'), std::string(2047, 's')},
+                                      {"z", "w"}},
+                                     &skipped);
+  EXPECT_EQ(text, "\"a\" \"x\"\n\"" + std::string(127, 'm') + "\" \"" + std::string(2047, 's') +
+                      "\"\n\"z\" \"w\"\n");
+  ASSERT_EQ(skipped.size(), 2u);
+  EXPECT_NE(skipped[0].find("user huge (secret longer"), std::string::npos);
+  EXPECT_EQ(skipped[0].find("xxxx"), std::string::npos) << "no secret in a warning";
+  EXPECT_NE(skipped[1].find("name longer"), std::string::npos);
+  // An escaped quote counts twice, as PgBouncer counts it.
+  EXPECT_EQ(render_userlist({{std::string(126, 'q') + "\"", "s"}}, &skipped), "");
+}
+
+TEST(PgBouncerRender, DatabaseNamesOfSixtyFourBytesAreNotRouted) {
+  std::vector<std::string> skipped;
+  EXPECT_EQ(route_kind(std::string(64, 'd')), RouteKind::none);
+  EXPECT_EQ(render_databases({"h", 5432}, {std::string(64, 'd')}, "", &skipped), "");
+  EXPECT_EQ(skipped.size(), 1u);
 }
 
 TEST(PgBouncerRender, UserlistQuotesAndKeepsSecretsVerbatim) {

@@ -59,7 +59,7 @@ std::string format_text(const RunReport& r) {
       case ServerReport::Result::updated: {
         std::string what;
         for (const auto& p : s.changed) what += (what.empty() ? "" : ", ") + base_name(p);
-        if (s.reloaded) what += "; reloaded";
+        if (s.reloaded) what += s.confirmed ? "; reloaded, routes confirmed" : "; reloaded";
         if (!s.sessions.empty()) what += "; sessions " + s.sessions;
         out += "updated (" + what + ")";
         ++ok;
@@ -115,6 +115,7 @@ std::string format_json(const RunReport& r) {
                         {"result", result_name(s.result)},
                         {"changed", s.changed},
                         {"reloaded", s.reloaded},
+                        {"routes_confirmed", s.confirmed},
                         {"seconds", s.seconds}};
     if (!s.sessions.empty()) e["sessions"] = s.sessions;
     if (!s.error.empty()) e["error"] = s.error;

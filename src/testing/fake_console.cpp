@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 namespace pgdeploy {
@@ -44,7 +46,57 @@ std::string int32(uint32_t v) {
   return std::string(reinterpret_cast<const char*>(&v), 4);
 }
 
+// A result: RowDescription (text columns), one DataRow per row.
+void send_rows(int fd, const std::vector<std::string>& columns,
+               const std::vector<std::vector<std::string>>& rows) {
+  auto int16 = [](uint16_t v) { return std::string{static_cast<char>(v >> 8), static_cast<char>(v & 0xff)}; };
+  std::string desc = int16(static_cast<uint16_t>(columns.size()));
+  for (const auto& c : columns) desc += c + '\0' + int32(0) + int16(0) + int32(25) + int16(0xffff) + int32(0) + int16(0);
+  send_message(fd, 'T', desc);
+  for (const auto& row : rows) {
+    std::string data = int16(static_cast<uint16_t>(row.size()));
+    for (const auto& v : row) data += int32(static_cast<uint32_t>(v.size())) + v;
+    send_message(fd, 'D', data);
+  }
+}
+
 }  // namespace
+
+void FakeConsole::route_from(const std::string& include_file) {
+  std::lock_guard<std::mutex> lock(mu_);
+  include_file_ = include_file;
+  routes_.clear();
+  std::ifstream in(include_file);
+  for (std::string l; std::getline(in, l);) {  // "name = host=H port=P ..."
+    std::istringstream words(l);
+    std::string name, eq, host, port;
+    words >> name >> eq >> host >> port;
+    if (name != "*" && eq == "=" && host.rfind("host=", 0) == 0 && port.rfind("port=", 0) == 0)
+      routes_.push_back({name, host.substr(5), port.substr(5)});
+  }
+}
+
+void FakeConsole::set_servers(std::vector<std::vector<std::string>> servers) {
+  std::lock_guard<std::mutex> lock(mu_);
+  servers_ = std::move(servers);
+}
+
+std::pair<std::string, std::string> FakeConsole::route(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& r : routes_)
+    if (r[0] == name) return {r[1], r[2]};
+  return {"", ""};
+}
+
+bool FakeConsole::waiting(const std::string& quoted_name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  bool held = false;
+  for (const auto& q : queries_) {
+    if (q == "PAUSE " + quoted_name || q == "KILL " + quoted_name) held = true;
+    if (q == "RESUME " + quoted_name) held = false;
+  }
+  return held;
+}
 
 FakeConsole::FakeConsole(std::string socket_path, bool want_password)
     : path_(std::move(socket_path)), want_password_(want_password) {
@@ -123,13 +175,33 @@ void FakeConsole::session(int fd) {
     if (head[0] == 'X') return;
     if (head[0] != 'Q') continue;
     std::string query = body.c_str();
-    std::string error;
+    std::string error, include;
+    std::vector<std::vector<std::string>> databases, servers;
     {
       std::lock_guard<std::mutex> lock(mu_);
       queries_.push_back(query);
       for (const auto& [prefix, message] : failures_)
         if (query.rfind(prefix, 0) == 0) error = message;
+      include = reject_ ? "" : include_file_;
+      if (error.empty() && query.rfind("KILL ", 0) == 0) {
+        std::string name = query.substr(5);
+        if (name.size() > 1 && name[0] == '"') name = name.substr(1, name.size() - 2);
+        std::erase_if(servers_, [&](const auto& s) { return s[0] == name; });
+      }
+      databases = routes_;
+      servers = servers_;
     }
+    if (error.empty() && query == "RELOAD" && !include.empty()) route_from(include);
+    if (error.empty() && query == "SHOW DATABASES")
+      send_rows(fd, {"name", "host", "port", "database", "paused"}, [&] {
+        for (auto& r : databases) r.insert(r.end(), {r[0], "0"});
+        return databases;
+      }());
+    if (error.empty() && query == "SHOW SERVERS")
+      send_rows(fd, {"type", "user", "database", "state", "addr", "port"}, [&] {
+        for (auto& r : servers) r.insert(r.begin(), {"S", "app"}), r.insert(r.begin() + 3, "active");
+        return servers;
+      }());
     if (error.empty()) send_message(fd, 'C', query.substr(0, query.find(' ')) + '\0');
     else send_message(fd, 'E', std::string("SERROR\0M", 8) + error + std::string("\0\0", 2));
     send_message(fd, 'Z', "I");

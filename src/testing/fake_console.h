@@ -21,6 +21,20 @@ class FakeConsole {
 
   // Queries starting with `prefix` get an ErrorResponse with `message` from now on.
   void fail(const std::string& prefix, const std::string& message);
+  // PgBouncer's routes, as SHOW DATABASES shows them (name, host, port), are read from
+  // `include_file` now and at every RELOAD, the way PgBouncer reads its %include; SHOW SERVERS
+  // shows `servers` (database, addr, port).
+  void route_from(const std::string& include_file);
+  // A RELOAD that answers OK and keeps the old routes, as PgBouncer 1.18 does with a file it rejects.
+  void reject_reloads() { std::lock_guard<std::mutex> lock(mu_); reject_ = true; }
+  // A KILL of a database closes its server connections.
+  void set_servers(std::vector<std::vector<std::string>> servers);
+  void clear_failures() { std::lock_guard<std::mutex> lock(mu_); failures_.clear(); }
+  // (host, port) of a database as SHOW DATABASES shows it, or ("", "") where it has none.
+  std::pair<std::string, std::string> route(const std::string& name);
+  size_t server_count() { std::lock_guard<std::mutex> lock(mu_); return servers_.size(); }
+  // Whether a PAUSE or KILL was sent for the database without a RESUME after it.
+  bool waiting(const std::string& quoted_name);
   // "user/database" of each login, and every query received, in order.
   std::vector<std::string> logins();
   std::vector<std::string> queries();
@@ -36,6 +50,9 @@ class FakeConsole {
   std::mutex mu_;
   std::vector<std::pair<std::string, std::string>> failures_;
   std::vector<std::string> logins_, queries_;
+  std::string include_file_;
+  bool reject_ = false;
+  std::vector<std::vector<std::string>> routes_, servers_;
   std::thread thread_;
 };
 

@@ -48,7 +48,7 @@ class SessionFencingTest(RigTestCase):
 
     def test_held_session_is_cut_through_the_admin_console(self):
         line = self.server_line(self.deploy, CONSOLE)
-        self.assertRegex(line, r': updated \(.*\breloaded; sessions cut\)')
+        self.assertRegex(line, r": updated \(.*\breloaded, routes confirmed; sessions cut\)")
         self.assertIsNone(self.held[CONSOLE].query(PORT_SQL),
                           'the session held through app1 still answers after "sessions cut"')
         self.assertIn('connection to server was lost', self.held[CONSOLE].error_output())
@@ -83,7 +83,7 @@ class SessionFencingTest(RigTestCase):
 
         self.assertExit(result, 0)
         line = self.server_line(result, CONSOLE)
-        self.assertRegex(line, r': updated \(.*\breloaded\)')
+        self.assertRegex(line, r": updated \(.*\breloaded, routes confirmed\)")
         self.assertNotIn('sessions', line)
         self.assertEqual(self.rig.console_reload_count(CONSOLE), console + 1)
         self.assertEqual(session.query(PORT_SQL), '5442\n')

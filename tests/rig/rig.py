@@ -443,6 +443,7 @@ X11Forwarding no
 MaxStartups 100:30:200
 Subsystem sftp internal-sftp
 LogLevel VERBOSE
+PermitUserEnvironment PGDEPLOY_FAULT
 """
 
 PGBOUNCER_INI = """[databases]
@@ -1263,6 +1264,27 @@ INSERT INTO {schema}.repl_nodes VALUES {node_rows};
         except FileNotFoundError:
             return None
 
+    def write_remote_file(self, i, path, text, mode=0o600):
+        """Write `path` on app server i as postgres would (owner postgres)."""
+        write_file(self.app_server(i).host_path(path), text, mode, POSTGRES)
+
+    def set_remote_fault(self, i, spec=None):
+        """PGDEPLOY_FAULT=spec for every SSH session on app server i (~/.ssh/environment, which
+        the rig's sshd reads for that one variable): the push program acts at the named step
+        (see src/remote/push.pl). None: no fault."""
+        path = self.app_server(i).host_path(f'{PG_HOME}/.ssh/environment')
+        if spec:
+            write_file(path, f'PGDEPLOY_FAULT={spec}\n', 0o600, POSTGRES)
+        elif os.path.exists(path):
+            os.unlink(path)
+
+    def reload_pgbouncer(self, i):
+        """SIGHUP app server i's PgBouncer and wait until it has re-read its configuration."""
+        a = self.app_server(i)
+        before = self.pgbouncer_reload_count(i)
+        os.kill(int(read_text(a.pgbouncer_pidfile)), signal.SIGHUP)
+        wait_for(lambda: self.pgbouncer_reload_count(i) > before, 10, f'{a.name} PgBouncer reload', 0.05)
+
     def set_authorized_keys(self, i, text):
         """Replace app server i's ~postgres/.ssh/authorized_keys."""
         write_file(self.app_server(i).host_path(f'{PG_HOME}/.ssh/authorized_keys'), text, 0o600, POSTGRES)
@@ -1287,9 +1309,7 @@ INSERT INTO {schema}.repl_nodes VALUES {node_rows};
         path = os.path.join(a.etc_pgbouncer, 'pgbouncer.ini')
         lines = [line for line in read_text(path).splitlines() if line.split('=')[0].strip() != key]
         write_file(path, '\n'.join(lines + [f'{key} = {value}']) + '\n', 0o640, POSTGRES)
-        before = self.pgbouncer_reload_count(i)
-        os.kill(int(read_text(a.pgbouncer_pidfile)), signal.SIGHUP)
-        wait_for(lambda: self.pgbouncer_reload_count(i) > before, 10, f'{a.name} PgBouncer reload', 0.05)
+        self.reload_pgbouncer(i)
 
     def console_reload_count(self, i):
         """How many RELOAD commands app server i's PgBouncer took on its admin console."""

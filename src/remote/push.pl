@@ -1,0 +1,552 @@
+# pgdeploy's program on the app server: started over SSH as `perl -e '<this file>'`, it reads one
+# request on standard input and answers on standard output. The protocol is written down in
+# src/README.md ("The app-server program"); this file and src/remote/push_script.cpp are its two
+# ends. perl-base only (Essential in Debian): strict, warnings, Fcntl; IO::Handle when writing.
+#
+# Crash consistency. Every step below may be the last one (SIGKILL, a reboot): the order makes
+# each such end safe.
+#   1. read and check the whole request; 2. take the lock; remove temporary files of a run that
+#   died; 3. compare, check the fencing token, ask PgBouncer where it routes now; 4. write every
+#   changed file to a new temporary file (O_EXCL, O_NOFOLLOW) and fsync it; 5. write the marker
+#   ".pending" (what a reload must still do) and fsync; 6. rename each file into place, fsync the
+#   directories; 7. reload, confirm with SHOW DATABASES, cut or drain sessions; 8. remove the
+#   marker. A run that dies before 6 leaves the old files; one that dies after 5 leaves the
+#   marker, so the next run reloads and cuts (if PgBouncer does not yet route as the files say),
+#   even though every file is current. PAUSE and KILL leave PgBouncer's databases waiting for a
+#   RESUME: a guardian process RESUMEs them if this program dies first. SIGPIPE and SIGHUP are
+#   ignored and the answer is written once, at the end, so a lost SSH channel stops nothing.
+use strict;
+use warnings;
+use Fcntl qw(O_RDONLY O_WRONLY O_CREAT O_EXCL O_NOFOLLOW LOCK_EX LOCK_NB);
+
+$SIG{PIPE} = $SIG{HUP} = 'IGNORE';
+umask 077;
+
+# ------------------------------------------------------------------------------------ answering
+my @said;   # answer lines, written in one piece by finish()
+my @tmps;   # temporary files to remove when we stop early
+my $guard;  # write end of the guardian's pipe (see guard())
+
+sub say_line {
+  my ($word, $text) = @_;
+  $text = '' unless defined $text;
+  $text =~ s/\s*\n\s*/; /g;               # one line per answer, whatever a tool printed
+  $text =~ s/[\x00-\x1f\x7f]/?/g;
+  $text =~ s/;? *\z//;
+  push @said, $text eq '' ? "$word\n" : "$word $text\n";
+}
+
+sub finish {
+  my $status = shift;
+  unlink @tmps;
+  no warnings;  # the channel may be gone: nobody to tell
+  syswrite(STDOUT, join('', @said, "DONE $status\n"));
+  exit($status eq 'ok' ? 0 : 1);
+}
+
+sub fail { say_line('ERR', "@_"); finish('failed') }
+
+# Fault injection for the tests: PGDEPLOY_FAULT=<step>:<KILL|TERM|HUP|PIPE|close|sleep<ms>> acts at
+# the named step boundary (see step() calls). Unset in production: one hash look-up per step.
+my ($fault_step, $fault_act) = ($ENV{PGDEPLOY_FAULT} // '') =~ /^([\w-]+):(\w+)\z/;
+sub step {
+  return unless defined $fault_step && $fault_step eq $_[0];
+  if ($fault_act =~ /^sleep(\d+)\z/) { select(undef, undef, undef, $1 / 1000) }
+  elsif ($fault_act eq 'close') { close STDOUT; close STDERR }
+  else { kill $fault_act, $$ }
+}
+
+# ------------------------------------------------------------------------------------ the request
+my $in = '';
+while (1) {
+  my $n = sysread(STDIN, $in, 1 << 20, length $in);
+  fail("cannot read the request: $!") unless defined $n;
+  last if $n == 0;
+  fail('request larger than 256 MiB') if length($in) > 256 << 20;
+}
+my (%one, @dbs, %listed, @env, @files);  # %listed: databases with a line of their own
+my %single = map { $_ => 1 } qw(lock budget_ms reload timeline generation primary force
+  target_host target_port socket socket_user socket_db console drain pause_s);
+{
+  my $magic = "PGDEPLOY2\n";
+  fail('malformed request: no PGDEPLOY2 header') if substr($in, 0, length $magic) ne $magic;
+  my $pos = length $magic;
+  while (1) {
+    my $nl = index($in, "\n", $pos);
+    fail('request cut short') if $nl < 0;
+    my ($key, $len) = substr($in, $pos, $nl - $pos) =~ /^([a-z_]{1,16}) (\d{1,10})\z/
+      or fail('malformed request: bad field header');
+    $pos = $nl + 1;
+    fail('request cut short') if $pos + $len + 1 > length $in;
+    my $value = substr($in, $pos, $len);
+    fail("malformed request: field $key not terminated") if substr($in, $pos + $len, 1) ne "\n";
+    $pos += $len + 1;
+    last if $key eq 'end';
+    if ($single{$key}) {
+      fail("malformed request: $key twice") if exists $one{$key};
+      $one{$key} = $value;
+    } elsif ($key eq 'db' || $key eq 'autodb') { push @dbs, $value; $listed{$value} = 1 if $key eq 'db' }
+    elsif ($key eq 'env') { push @env, $value }
+    elsif ($key eq 'path') { push @files, { path => $value } }
+    elsif ($key eq 'flags' || $key eq 'content') {
+      fail("malformed request: $key before path") unless @files;
+      fail("malformed request: $key twice") if exists $files[-1]{$key};
+      $files[-1]{$key} = $value;
+    } else { fail("malformed request: unknown field $key") }
+  }
+  fail('malformed request: bytes after the end') if $pos != length $in;
+}
+undef $in;
+
+my $LINE = qr/^[^\x00-\x1f\x7f]*\z/;  # one line of text; \z, so no newline can slip through
+sub field {
+  my ($key, $re, $what) = @_;
+  my $v = $one{$key};
+  fail("malformed request: $key missing") unless defined $v;
+  fail("malformed request: $key is not $what") unless $v =~ $re;
+  return $v;
+}
+my $home = $ENV{HOME} // '';
+sub local_path {
+  my $p = shift;
+  fail("malformed request: path $p") unless $p =~ m{^(?:/|~/)[^\x00-\x1f\x7f]*[^/]\z} && $p !~ m{(?:^|/)\.\.?(?:/|\z)};
+  return $p =~ m{^~/(.*)\z} ? ($home ne '' ? "$home/$1" : fail('HOME is not set')) : $p;
+}
+my $lock = local_path(field('lock', qr/\.lock\z/, 'a .lock path'));
+my $budget = field('budget_ms', qr/^\d{1,9}\z/, 'a number') / 1000;
+my $reload = field('reload', $LINE, 'one line');
+my $tl = field('timeline', qr/^\d{1,20}\z/, 'a number');
+my $gen = field('generation', qr/^\d{1,20}\z/, 'a number');
+my $primary = field('primary', qr/^\d{1,10}\z/, 'a number');
+my $force = field('force', qr/^[01]\z/, '0 or 1');
+my $thost = field('target_host', qr/^[^\x00-\x20\x7f'"\\]{1,255}\z/, 'a host');
+my $tport = field('target_port', qr/^\d{1,5}\z/, 'a port');
+my $console = field('console', qr/^[01]\z/, '0 or 1');
+my $drain = field('drain', qr/^[01]\z/, '0 or 1');
+my $pause_s = field('pause_s', qr/^\d{1,4}\z/, 'a number');
+my @direct = map { field($_, qr/^[^\x00-\x1f\x7f]*\z/, 'one line') } qw(socket socket_user socket_db);
+fail('malformed request: socket path too long') if length $direct[0] > 107;
+fail('malformed request: no way to reload') if $reload eq '' && !$console;
+for (@dbs) { fail('malformed request: database name') unless /^[^\x00\r\n]{1,63}\z/ && length(qname($_)) < 64 }
+for (@env) { fail('malformed request: env') unless /^PG[A-Z]{2,20}=[^\x00-\x1f\x7f]*\z/ }
+for my $f (@files) {
+  $f->{path} = local_path($f->{path});
+  fail("malformed request: flags of $f->{path}") unless ($f->{flags} // '') =~ /^[rf]{0,2}\z/;
+  fail("malformed request: no content for $f->{path}") unless defined $f->{content};
+  @$f{qw(dir base)} = $f->{path} =~ m{^(.*)/([^/]+)\z};
+}
+my $started = time;
+sub left { my $l = $started + $budget - time; return $l < 1 ? 1 : int $l }  # whole seconds, >= 1
+step('read');
+
+# ------------------------------------------------------------------------------------ files
+# The whole file, or undef when there is none (or a symlink, which is replaced, never followed).
+sub slurp {
+  my $path = shift;
+  return undef if -l $path;
+  sysopen(my $fh, $path, O_RDONLY | O_NOFOLLOW) or return undef;
+  local $/;
+  my $text = <$fh>;
+  return defined $text ? $text : '';
+}
+sub first_line { my $t = shift; return defined $t && $t =~ /^([^\n]*)/ ? $1 : '' }
+# Temporary files are ".<base>.pgdeploy-<pid>-<random>" beside their file.
+sub leftovers {
+  my (%seen, @found);
+  for my $f (@files, { dir => ($lock =~ m{^(.*)/})[0], base => ($lock =~ m{([^/]+)\.lock\z})[0] . '.pending' }) {
+    opendir(my $d, $f->{dir}) or next;
+    push @found, map { "$f->{dir}/$_" } grep { /^\.\Q$f->{base}\E\.pgdeploy-\d+(?:-[0-9a-f]+)?\z/ } readdir $d;
+  }
+  return grep { !$seen{$_}++ } @found;
+}
+(my $pending_path = $lock) =~ s/\.lock\z/.pending/;
+# A file is current when it carries our header with the same digest and the same body: the
+# header's generation moves with every proof, and is not rewritten for that alone.
+sub current {
+  my $f = shift;
+  return 0 unless defined $f->{old};
+  my ($digest) = first_line($f->{content}) =~ /( digest=\S+)\z/;
+  my ($old_head, $old_body) = $f->{old} =~ /^([^\n]*)\n?(.*)\z/s;
+  my ($new_body) = $f->{content} =~ /^[^\n]*\n?(.*)\z/s;
+  return defined $digest && $old_head =~ / pgdeploy .*\Q$digest\E\z/ && $old_body eq $new_body;
+}
+sub survey {
+  $_->{old} = slurp($_->{path}) for @files;
+  return (scalar(grep { !current($_) } @files),
+          first_line(slurp($pending_path)), scalar(leftovers()));
+}
+my ($changed, $pending, $stale) = survey();
+if (!$changed && $pending eq '' && !$stale) { say_line('UNCHANGED'); finish('ok') }
+
+sysopen(my $lk, $lock, O_WRONLY | O_CREAT | O_NOFOLLOW, 0600) or fail("cannot open lock file $lock: $!");
+{
+  my $waited = 0;  # a lock wait shorter than what is left of the agent's deadline for this server
+  until (flock($lk, LOCK_EX | LOCK_NB)) {
+    fail("another agent holds $lock") if $waited >= $budget / 2;
+    select(undef, undef, undef, 0.02);
+    $waited += 0.02;
+  }
+}
+step('locked');
+# Under the lock nobody else writes here: what matches our temporary names is a dead run's.
+if (my @dead = leftovers()) {
+  unlink @dead;
+  say_line('NOTE', 'removed ' . @dead . ' temporary file(s) of an interrupted run');
+}
+($changed, $pending) = survey();  # again: another agent may have written while we waited
+
+sub newer {  # decimal strings of any length: is $_[0] > $_[1]?
+  my ($a, $b) = map { my $x = $_; $x =~ s/^0+(?=.)//; $x } @_;
+  return length($a) > length($b) || (length($a) == length($b) && $a gt $b);
+}
+my $oldprimary = '';
+for my $f (grep { $_->{flags} =~ /f/ } @files) {
+  my $first = first_line($f->{old});
+  $oldprimary = $1 if $first =~ / pgdeploy .* primary=(\d+)/;
+  next if $force;
+  my ($otl) = $first =~ / timeline=(\d+)(?: |\z)/;
+  my ($ogen) = $first =~ / generation=(\d+)(?: |\z)/;
+  next unless defined $otl && defined $ogen;
+  if (newer($otl, $tl) || ($otl eq $tl && newer($ogen, $gen))) { say_line('NEWER', $first); finish('ok') }
+}
+# What a reload must still do, left by a run that died after step 5: "pending <old primary> <what>"
+# (what: "routes", "auth" or both, comma-separated; older versions wrote only "pending <old>").
+my %due;
+if ($pending =~ /^pending (\S*)(?: (\S+))?/) {
+  $oldprimary = $1 if $1 ne '';
+  $due{$_} = 1 for grep { /^(?:routes|auth)\z/ } split /,/, ($2 // 'routes,auth');
+}
+
+# ------------------------------------------------------------------------------------ the console
+# PgBouncer's admin console through its unix socket, as a libpq client talks to it: a startup
+# message, then one simple query per command. Returns (errors, results), results being one
+# [columns, rows] per command; undef when no session started (no socket, a password wanted,
+# login refused): psql, which reads ~/.pgpass and says why, is used then.
+sub socket_console {
+  my ($timeout, @cmds) = @_;
+  my ($path, $user, $db) = @direct;
+  my ($s, $buf, $errs, $ready, @results) = (undef, '', '', 0);
+  my $send = sub { syswrite($s, $_[0] . pack('N', 4 + length $_[1]) . $_[1]) };
+  local $SIG{ALRM} = sub { die "the admin console did not answer within $timeout s\n" };
+  alarm $timeout;
+  my $r = eval {
+    socket($s, 1, 1, 0) && connect($s, pack('S Z108', 1, $path)) or return undef;  # AF_UNIX, SOCK_STREAM
+    $send->('', pack('N', 196608) . "user\0$user\0database\0$db\0\0");
+    while (1) {
+      until (length($buf) >= 5 && length($buf) > unpack('N', substr($buf, 1, 4))) {
+        next if sysread($s, $buf, 65536, length $buf);
+        return $ready ? [$errs . "the admin console closed the connection\n", \@results] : undef;
+      }
+      my ($type, $n) = unpack('a N', $buf);
+      my $body = substr($buf, 5, $n - 4);
+      substr($buf, 0, $n + 1) = '';
+      if ($type eq 'R') {
+        return undef if unpack('N', $body) != 0;  # a password or another exchange is wanted
+      } elsif ($type eq 'E') {
+        return undef unless $ready;
+        $errs .= 'ERROR: ' . (($body =~ /(?:^|\0)M([^\0]*)/)[0] // '') . "\n";
+      } elsif ($type eq 'T') {  # the columns of a result
+        my @cols = unpack('x2 (Z* x18)' . unpack('n', $body), $body);
+        $results[-1] = [\@cols, []];
+      } elsif ($type eq 'D') {
+        my ($count, @row) = (unpack('n', $body), ());
+        my $at = 2;
+        for (1 .. $count) {
+          my $len = unpack('l>', substr($body, $at, 4));
+          push @row, $len < 0 ? undef : substr($body, $at + 4, $len);
+          $at += 4 + ($len < 0 ? 0 : $len);
+        }
+        push @{$results[-1][1]}, \@row if $results[-1];
+      } elsif ($type eq 'Z') {  # ready for the next command
+        $ready = 1;
+        if (!@cmds) { $send->('X', ''); return [$errs, \@results] }
+        $send->('Q', shift(@cmds) . "\0");
+        push @results, undef;
+      }
+    }
+  };
+  alarm 0;
+  return $@ eq '' ? (defined $r ? @$r : undef) : ($@, []);
+}
+
+# psql, for a console that needs more than a socket login: the conninfo arrives as PG* variables
+# (never on a command line that `ps` shows), the commands on its standard input (no length limit).
+# Debian's psql is a Perl wrapper that costs more than the rest of the work: call the binary.
+my $psql = $ENV{PGDEPLOY_PSQL} || 'psql';
+if (!$ENV{PGDEPLOY_PSQL} && -l '/usr/bin/psql' && opendir(my $d, '/usr/lib/postgresql')) {
+  for (sort { $a <=> $b } grep { /^\d+\z/ } readdir $d) {
+    $psql = "/usr/lib/postgresql/$_/bin/psql" if -x "/usr/lib/postgresql/$_/bin/psql";
+  }
+}
+sub psql_console {
+  my ($timeout, $query, @cmds) = @_;
+  pipe(my $cmd_r, my $cmd_w) or return ("cannot make a pipe: $!\n", []);
+  my $pid = open(my $from, '-|') // return ("cannot fork: $!\n", []);
+  if (!$pid) {
+    close $cmd_w;
+    open(STDIN, '<&', $cmd_r) && open(STDERR, '>&', \*STDOUT) or exit 127;
+    for (@env) { my ($k, $v) = split /=/, $_, 2; $ENV{$k} = $v }
+    my @fmt = $query ? ('-F', "\x1f", '-R', "\x1e", '-P', 'footer=off') : ('-t');
+    exec { $psql } $psql, '-X', '-q', '-A', @fmt, '-f', '-' or print "cannot run $psql: $!\n";
+    exit 127;
+  }
+  close $cmd_r;
+  my $writer = fork;  # feeds psql while we read it: neither side can block the other
+  if (defined $writer && !$writer) { close $from; print $cmd_w map { "$_;\n" } @cmds; close $cmd_w; exit 0 }
+  close $cmd_w;
+  local $SIG{ALRM} = sub { kill 'KILL', $pid };
+  alarm $timeout;
+  my $out = do { local $/; <$from> } // '';
+  close $from;
+  my $status = $?;
+  alarm 0;
+  waitpid($writer, 0) if $writer;
+  my @results;
+  if ($query && $status == 0) {
+    my ($head, @rows) = map { [split /\x1f/, $_, -1] } grep { $_ ne '' } split /\x1e\n?/, $out;
+    @results = ([$head, \@rows]);
+  }
+  my $errs = join '', grep { /ERROR|FATAL/ } split /^/m, $out;
+  $errs = $out ne '' ? $out : 'psql exited with status ' . ($status >> 8) . "\n"
+    if $errs eq '' && $status != 0;
+  return ($errs, \@results);
+}
+
+# Runs console commands; returns their errors ('' if none) and, for a query, its [columns, rows].
+sub console {
+  my ($timeout, @cmds) = @_;
+  if ($direct[0] ne '') {
+    my ($errs, $results) = socket_console($timeout, @cmds);
+    return ($errs, $results) if defined $errs;
+    $direct[0] = '';  # psql from now on
+  }
+  return psql_console($timeout, 0, @cmds) unless grep { /^SHOW / } @cmds;
+  my ($errs, @results) = ('');
+  for (@cmds) {  # one psql per query: its output has no boundaries between results
+    my ($e, $r) = psql_console($timeout, 1, $_);
+    $errs .= $e;
+    push @results, $r->[0];
+  }
+  return ($errs, \@results);
+}
+# As the console takes a name (render/pgbouncer console_name: the agent sends only names that fit).
+sub qname { my $n = shift; return $n if $n =~ /^[0-9a-z_]+\z/; $n =~ s/"/""/g; return qq("$n") }
+my %ours = map { $_ => 1 } @dbs;
+
+# Where PgBouncer routes our databases now, or (undef, why) when it could not be asked:
+#   elsewhere: "db -> host:port" for each of our databases PgBouncer routes to another node;
+#   servers:   the same for server connections still open to another node (compared by address,
+#              so the target is resolved);
+#   missing:   our databases with a line of their own that PgBouncer does not have.
+my @target_addrs = ($thost);
+push @target_addrs, map { join '.', unpack 'C4', $_ } grep { defined } (gethostbyname $thost)[4 .. 20]
+  if $thost !~ /^[\d.]+\z|:/;
+sub routes {
+  my ($errs, $res) = console(left(), 'SHOW DATABASES', 'SHOW SERVERS');
+  return (undef, $errs) if $errs ne '';
+  my %r = (elsewhere => [], servers => [], missing => []);
+  my %seen;
+  for my $i (0, 1) {
+    my ($cols, $rows) = @{$res->[$i] || []};
+    ($cols, $rows) = ($cols || [], $rows || []);
+    my %c = map { $cols->[$_] => $_ } 0 .. $#$cols;
+    my ($name, $host, $port) = $i == 0 ? qw(name host port) : qw(database addr port);
+    return (undef, 'unexpected answer to SHOW ' . ($i ? 'SERVERS' : 'DATABASES'))
+      unless defined $c{$name} && defined $c{$host} && defined $c{$port};
+    for my $row (@$rows) {
+      my ($n, $h, $p) = map { $row->[$c{$_}] // '' } $name, $host, $port;
+      next unless $ours{$n};
+      $seen{$n} = 1 if $i == 0;
+      my $right = $p eq $tport && ($i == 0 ? $h eq $thost : grep { $_ eq $h } @target_addrs);
+      push @{$r{$i ? 'servers' : 'elsewhere'}}, "$n -> $h:$p" unless $right;
+    }
+  }
+  $r{missing} = [grep { !$seen{$_} } sort keys %listed];
+  return (\%r, '');
+}
+
+# A child that RESUMEs every database unless this program tells it, before it ends, that it did.
+sub guard {
+  return if $guard;
+  pipe(my $r, $guard) or fail("cannot make a pipe: $!");
+  my $pid = fork // fail("cannot fork: $!");
+  return close $r if $pid;
+  close $guard;
+  setpgrp(0, 0);  # outlives a kill of our process group
+  $SIG{TERM} = 'IGNORE';
+  open(STDIN, '<', '/dev/null');
+  open(STDOUT, '>', '/dev/null');  # so that the SSH channel can close without us
+  open(STDERR, '>', '/dev/null');
+  my $word = '';
+  sysread($r, $word, 1);
+  console(5, map { 'RESUME ' . qname($_) } @dbs) if $word ne 'd';
+  exit 0;
+}
+sub unguard { return unless $guard; syswrite($guard, 'd'); close $guard; undef $guard }
+
+# ------------------------------------------------------------------------------------ deciding
+my ($now, $why_unknown) = $console ? routes() : (undef, 'no PgBouncer admin console configured');
+my $include_changed = grep { $_->{flags} =~ /f/ && !current($_) } @files;
+# Sessions must be cut when PgBouncer routes, or holds connections, elsewhere than the target.
+# Without the console only the old header can tell (-1: not even that).
+my $moved = $now ? @{$now->{elsewhere}} + @{$now->{servers}}
+          : $oldprimary ne '' ? $oldprimary ne $primary
+          : (grep { $_->{flags} =~ /f/ && defined $_->{old} && !current($_) } @files) ? -1 : 0;
+$due{routes} = 1 if $include_changed;
+$due{auth} = 1 if grep { $_->{flags} =~ /r/ && $_->{flags} !~ /f/ && !current($_) } @files;
+# A reload a dead run left due is not redone where PgBouncer already routes as the files say.
+delete $due{routes} if $now && !$include_changed && !@{$now->{elsewhere}} && !@{$now->{missing}};
+my $reload_due = $due{routes} || $due{auth};
+my $cut = $moved > 0 && $console;
+
+# ------------------------------------------------------------------------------------ writing
+my @moves;
+for my $f (@files) {
+  next if current($f);
+  require IO::Handle;
+  my ($tmp, $o);
+  for (1 .. 10) {
+    $tmp = sprintf('%s/.%s.pgdeploy-%d-%08x', $f->{dir}, $f->{base}, $$, int rand 0xffffffff);
+    last if sysopen($o, $tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+    fail("cannot write $tmp: $!") unless $!{EEXIST};
+    undef $o;
+  }
+  fail("cannot create a temporary file beside $f->{path}") unless $o;
+  push @tmps, $tmp;
+  # The new file keeps the owner, group and mode of the one it replaces (PgBouncer must still
+  # read a userlist.txt that root wrote); a new file is 0600, the SSH user's.
+  my @st = lstat $f->{path};
+  if (@st && -f _) {
+    chown($> == 0 ? $st[4] : -1, $st[5], $o);  # as root: the owner too; else the group, if we may
+    chmod($st[2] & 0777, $o);
+  }
+  my $off = 0;
+  while ($off < length $f->{content}) {
+    my $n = syswrite($o, $f->{content}, 1 << 20, $off) // fail("cannot write $tmp: $!");
+    $off += $n;
+  }
+  $o->sync or fail("cannot write $tmp: $!");
+  close($o) or fail("cannot write $tmp: $!");
+  push @moves, [$tmp, $f];
+}
+step('written');
+
+sub sync_dir { open(my $d, '<', $_[0]) or return; require IO::Handle; $d->sync }
+# The marker, atomically too: a reload must survive anything that happens from here on.
+sub mark {
+  my $text = shift;
+  require IO::Handle;
+  my ($dir, $base) = $pending_path =~ m{^(.*)/([^/]+)\z};
+  my $tmp = sprintf('%s/.%s.pgdeploy-%d-%08x', $dir, $base, $$, int rand 0xffffffff);
+  sysopen(my $o, $tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600) or fail("cannot write $tmp: $!");
+  push @tmps, $tmp;
+  (syswrite($o, $text) // -1) == length $text && $o->sync && close($o) && rename($tmp, $pending_path)
+    or fail("cannot write $pending_path: $!");
+  @tmps = grep { $_ ne $tmp } @tmps;
+  sync_dir($dir);
+}
+# "sessions" alone: nothing to reload, only connections to cut.
+my $due_text = join(',', grep { $due{$_} } qw(routes auth)) || 'sessions';
+mark("pending $oldprimary $due_text\n") if $reload_due || $cut;
+step('marked');
+
+my %dirs;
+my $renamed = 0;
+for my $m (@moves) {
+  rename($m->[0], $m->[1]{path}) or fail("cannot replace $m->[1]{path}: $!");
+  @tmps = grep { $_ ne $m->[0] } @tmps;
+  $dirs{$m->[1]{dir}} = 1;
+  say_line('CHANGED', $m->[1]{path});
+  step('renamed' . ++$renamed);
+}
+sync_dir($_) for sort keys %dirs;
+step('synced');
+
+sub done_marker { unlink $pending_path; sync_dir(($pending_path =~ m{^(.*)/})[0]); step('cleared') }
+if (!$reload_due && !$cut) {
+  if ($pending ne '') { done_marker(); say_line('NOTE', 'PgBouncer already routes as the files say: no reload needed') }
+  finish('ok');
+}
+
+# ------------------------------------------------------------------------------------ reloading
+my $paused = 0;
+if ($cut) {
+  guard();
+  if ($drain) {
+    my ($errs) = console($pause_s, map { 'PAUSE ' . qname($_) } @dbs);
+    $paused = $errs eq '';
+    step('paused');
+  }
+}
+# The reload command's output and status. Plain words, like the default `sudo -n service pgbouncer
+# reload`, are started without a shell: one process fewer on the app server.
+sub run_reload {
+  return (scalar(qx{{ $reload\n} 2>&1 </dev/null}), $?) if $reload !~ m{^[\w./:=@%+,-]+( [\w./:=@%+,-]+)*\z};
+  my @words = split / /, $reload;
+  my $pid = open(my $from, '-|') // return ("cannot fork: $!", -1);
+  if (!$pid) {
+    open(STDERR, '>&', \*STDOUT) && open(STDIN, '<', '/dev/null');
+    exec { $words[0] } @words or print "cannot run $words[0]: $!\n";
+    exit 127;
+  }
+  my $out = do { local $/; <$from> } // '';
+  close $from;
+  return ($out, $?);
+}
+if ($reload_due) {
+  my $failed;
+  if ($reload eq '') {
+    ($failed) = console(left(), 'RELOAD');
+  } else {
+    my ($out, $status) = run_reload();
+    $failed = $status == 0 ? '' : $out ne '' ? $out : 'exit status ' . ($status >> 8);
+  }
+  if ($failed ne '') { say_line('RELOAD-FAILED', $failed); finish('failed') }
+  say_line('RELOADED');
+  step('reloaded');
+  # PgBouncer 1.18 answers RELOAD with success even when it rejected the file and kept its old
+  # routes; a SIGHUP is not even answered. Where the console is set, ask it what it routes to.
+  if ($console) {
+    my $until = time + left();
+    my ($r, $err);
+    while (1) {  # a SIGHUP is taken when PgBouncer gets to it
+      ($r, $err) = routes();
+      last if $r && !@{$r->{elsewhere}} && !@{$r->{missing}};
+      last if time >= $until;
+      select(undef, undef, undef, 0.05);
+    }
+    if (!$r) { say_line('RELOAD-FAILED', "cannot confirm the new routes: $err"); finish('failed') }
+    my @still = (@{$r->{elsewhere}}, map { "$_ not defined" } @{$r->{missing}});
+    if (@still) {
+      say_line('RELOAD-FAILED', 'PgBouncer kept its old routes (it rejected the new configuration? see its log): '
+        . join(', ', @still[0 .. ($#still < 2 ? $#still : 2)]) . (@still > 3 ? ', ...' : ''));
+      finish('failed');
+    }
+    say_line('CONFIRMED');
+    step('confirmed');
+  }
+}
+
+# ------------------------------------------------------------------------------------ sessions
+if ($cut) {
+  my $errs;
+  if ($paused) {
+    ($errs) = console(left(), map { 'RESUME ' . qname($_) } @dbs);
+  } else {
+    # A database PgBouncer has no pool for yet must not keep the others from being cut.
+    ($errs) = console(left(), map { 'KILL ' . qname($_) } @dbs);
+    $errs = join '', grep { !/no such database/ } split /^/m, $errs;
+    step('killed');
+    my ($rerrs) = console(left(), map { 'RESUME ' . qname($_) } @dbs);
+    $errs .= join '', grep { !/no such database/ } split /^/m, $rerrs;
+  }
+  step('resumed');
+  if ($errs ne '') { say_line('SESSIONS', "not cut: $errs"); finish('failed') }
+  unguard();
+  say_line('SESSIONS', $paused ? 'drained (PAUSE, RESUME)' : 'cut');
+} elsif ($moved && $reload_due) {
+  say_line('SESSIONS', $moved < 0 ? "not cut: the old routes are unknown (no header in the file replaced) and $why_unknown"
+                                  : "not cut: $why_unknown");
+}
+done_marker();
+finish('ok');

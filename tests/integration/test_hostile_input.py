@@ -1,0 +1,81 @@
+#!/usr/bin/python3
+"""Values from the database are hostile (issue 8): a role that sets its own password to a secret
+PgBouncer cannot hold, an application_name or a host it cannot hold, a database whose name the
+admin console cannot take. Each is left out (or refused) with a message that names it; nobody
+else loses a login, a route or a session cut, and nothing repeats on the next run."""
+
+import base64
+
+import support
+from rig import sql_ident, sql_literal
+from support import APP_DB, RigTestCase
+
+NODE1_PORT, NODE2_PORT = 5441, 5442
+LONG_DB = 'A' * 62                 # its own line in the include; 64 bytes once quoted for KILL
+INCLUDE = '/etc/pgbouncer/databases/main.ini'
+
+
+class HostileInputTest(RigTestCase):
+    rig_options = {'app_servers': 1, 'admin_console': True}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        salt = base64.b64encode(b's' * 3000).decode()   # a SCRAM-shaped secret of 4 KB
+        cls.rig.psql(1, "CREATE ROLE evil LOGIN PASSWORD 'x';\n"
+                        "CREATE ROLE zz_after LOGIN PASSWORD 'after-password';\n"
+                        f'CREATE DATABASE {sql_ident(LONG_DB)};\n')
+        cls.rig.psql(1, f"ALTER ROLE evil PASSWORD 'SCRAM-SHA-256$4096:{salt}$"
+                        "c3RvcmVkc3RvcmVkc3RvcmVkc3RvcmVkc3RvcmVkc3Q=:c2VydmVyc2VydmVyc2VydmVyc2VydmVyc2VydmVyc2U='",
+                     user='evil')
+        cls.result = cls.run_agent()
+
+    def test_the_run_succeeds_and_names_what_it_left_out(self):
+        self.assertExit(self.result, 0)
+        self.assertIn('warning: user evil (secret longer than', self.result.out)
+        self.assertNotIn('c3RvcmVk', self.result.out + self.result.err, 'no secret in the output')
+
+    def test_users_after_the_long_secret_still_log_in(self):
+        rc, out, err = self.rig.client_query(1, APP_DB, 'zz_after', 'after-password', 'select current_user')
+        self.assertEqual((rc, out.strip()), (0, 'zz_after'), f'{err}\n{self.pgbouncer_log_tail(1)}')
+        log = support.rig.read_text(self.rig.app_server(1).pgbouncer_log)
+        self.assertNotIn('too long in auth file', log)
+
+    def test_an_application_name_pgbouncer_cannot_hold_is_left_out(self):
+        self.rig.psql(1, "UPDATE repmgr.app_servers SET application_name = E'\\x0b' WHERE name = 'app1'")
+        self.addCleanup(self.rig.psql, 1, "UPDATE repmgr.app_servers SET application_name = '' WHERE name = 'app1'")
+        result = self.run_agent()
+        self.assertExit(result, 0)
+        self.assertIn('warning: application_name', result.out)
+        self.assertIn('control character', result.out)
+        self.assertReaches(1, NODE1_PORT)
+        self.assertNotIn('syntax error', support.rig.read_text(self.rig.app_server(1).pgbouncer_log))
+
+    def test_a_host_pgbouncer_cannot_hold_is_refused(self):
+        self.rig.psql(1, 'CREATE TABLE IF NOT EXISTS repmgr.node_public_info (node_id int, conninfo text);\n'
+                         'DELETE FROM repmgr.node_public_info;\n'
+                         "INSERT INTO repmgr.node_public_info VALUES (1, E'host=''127.0.0.1\\nevil'' port=5441');\n")
+        self.addCleanup(self.rig.psql, 1, 'DROP TABLE repmgr.node_public_info')
+        before = self.snapshot([1])
+        result = self.run_agent('-P')
+        self.assertExit(result, 1)
+        self.assertIn("host cannot be written into PgBouncer's configuration", result.err)
+        self.assertUntouched(before, [1])
+
+    def test_a_database_the_console_cannot_name_costs_no_other_its_cut(self):
+        """Finding 5: once, KILL of such a name failed, the marker stayed, and every later run
+        reloaded and killed every pool again."""
+        self.assertIn(f'warning: database {LONG_DB} (routed, but its name is too long', self.result.out)
+        self.assertIsNotNone(self.ini_entry(1, LONG_DB))
+        self.rig.write_remote_file(1, INCLUDE, f'{APP_DB} = host=127.0.0.1 port={NODE2_PORT} dbname={APP_DB}\n')
+        self.rig.reload_pgbouncer(1)
+        result = self.run_agent()
+        self.assertExit(result, 0)
+        self.assertIn('sessions cut', self.server_line(result, 1))
+        self.assertReaches(1, NODE1_PORT)
+        again = self.run_agent()
+        self.assertIn(': unchanged', self.server_line(again, 1))
+
+
+if __name__ == '__main__':
+    support.main()
