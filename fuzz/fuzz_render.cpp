@@ -31,6 +31,14 @@ bool carriable(const std::string& s) {
   return s.find_first_of(std::string("\n\0", 2)) == std::string::npos;
 }
 
+// A [databases] key PgBouncer can hold: the ini parser's key characters, within its 63 bytes.
+bool pgbouncer_key(const std::string& name) {
+  return !name.empty() && name.size() < kMaxDbName &&
+         std::all_of(name.begin(), name.end(), [](unsigned char c) {
+           return std::isalnum(c) || c == '_' || c == '.' || c == '-';
+         });
+}
+
 // A connection-string value at `*at` of `text`; moves `*at` past it.
 std::optional<std::string> connstr_value(const std::string& text, size_t* at) {
   size_t i = *at;
@@ -83,7 +91,7 @@ std::optional<std::pair<std::string, Pairs>> database_line(const std::string& li
   size_t eq = line.find(" = ");
   if (eq == std::string::npos || !carriable(line)) return std::nullopt;
   std::string name = line.substr(0, eq);
-  if (name != "*" && !plain_database_name(name)) return std::nullopt;
+  if (name != "*" && !pgbouncer_key(name)) return std::nullopt;
   const std::string value = ini_value(line.substr(eq + 3));
   Pairs pairs;
   for (size_t at = 0; at < value.size();) {
@@ -115,45 +123,45 @@ bool mentions(const std::vector<std::string>& skipped, const std::string& what) 
   return false;
 }
 
-// TODO(issue 8, finding 9): a bare value ending in \v or \f loses it at the end of a line (the
-// ini parser cuts trailing white space), so an application_name of "\v" empties the last value
-// and PgBouncer rejects the whole file; a host with LF or NUL, which nothing checks, breaks the
-// line. These inputs are passed over until the fix lands, so that the test command stays green
-// meanwhile; delete this function and its two uses then.
-bool finding_9_open(const std::string& value, bool host = false) {
-  if (host) return !carriable(value);
-  return !value.empty() && (value.back() == '\v' || value.back() == '\f');
-}
-
 void check_quoting(const std::string& item) {
-  const std::string q = quote_connstr_value(item);
   if (carriable(item) && !item.empty()) {  // nothing quotes an empty value: it is left out
-    // Between pairs (a host) and last on its line (the application_name; the renderers leave
-    // out one with CR as a line break).
-    std::string middle = q + " port=1";
+    // Between pairs (the host) and last on its line (the application_name).
+    const std::string q = quote_connstr_value(item), middle = q + " port=1", last = ini_value(q);
     size_t at = 0;
     auto back = connstr_value(middle, &at);
     check(back && at == q.size() && *back == item,
           "quote_connstr_value reads back as the value, followed by more pairs", item);
-    if (item.find('\r') == std::string::npos && !finding_9_open(item)) {
-      const std::string last = ini_value(q);
-      at = 0;
-      back = connstr_value(last, &at);
-      check(back && at == last.size() && *back == item,
-            "quote_connstr_value reads back as the value, last on its line", item);
-    }
+    at = 0;
+    back = connstr_value(last, &at);
+    check(back && at == last.size() && *back == item,
+          "quote_connstr_value reads back as the value, last on its line", item);
   }
-  for (const std::string& field : {quote_auth_field(item), admin_console_name(item)}) {
-    size_t at = 0;
-    auto read = quoted_field(field, &at);
-    check(read && at == field.size() && *read == item, "a double-quoted field reads back", item);
+
+  const std::string field = quote_auth_field(item);
+  size_t at = 0;
+  auto read = quoted_field(field, &at);
+  check(read && at == field.size() && *read == item, "a userlist field reads back", item);
+
+  std::string on_console;
+  if (console_name(item, &on_console)) {
+    at = 0;
+    read = on_console[0] == '"' ? quoted_field(on_console, &at) : std::optional(on_console);
+    bool bare_ok = on_console[0] == '"' || on_console.find_first_not_of(
+                                               "abcdefghijklmnopqrstuvwxyz0123456789_") ==
+                                               std::string::npos;
+    check(read && *read == item && bare_ok && on_console.size() < kMaxDbName && carriable(item) &&
+              item.find('\r') == std::string::npos,
+          "a console name reads back, in PgBouncer's 63 bytes, on one line", item);
+  } else {
+    check(on_console.size() >= kMaxDbName || !carriable(item) ||
+              item.find('\r') != std::string::npos,
+          "a console name is refused only when too long or with a line break", item);
   }
 }
 
 void check_databases(const Endpoint& primary, const std::vector<std::string>& databases,
                      const std::string& application_name) {
-  if (primary.host.empty()) return;  // endpoint_of refuses a conninfo without a host
-  if (finding_9_open(primary.host, true) || finding_9_open(application_name)) return;
+  if (!host_ok(primary.host)) return;  // the agent refuses any other host before it renders
   std::vector<std::string> skipped;
   std::string text = render_databases(primary, databases, application_name, &skipped);
   bool fallback_needed = false, fallback_seen = false;
@@ -184,10 +192,11 @@ void check_databases(const Endpoint& primary, const std::vector<std::string>& da
   for (const std::string& db : databases) {
     bool own_line = false;
     for (const std::string& w : written) own_line = own_line || w == db;
-    if (!routed_database(db)) {
+    if (route_kind(db) == RouteKind::none) {
       check(!own_line && mentions(skipped, "database " + db), "an unrouted database is reported",
             db);
-    } else if (plain_database_name(db)) {
+    } else if (route_kind(db) == RouteKind::own_line) {
+      check(pgbouncer_key(db), "a database with its own line has a name PgBouncer can hold", db);
       // Reported by name, unless nothing at all was written and the reason said.
       check(own_line || mentions(skipped, db) || (text.empty() && !skipped.empty()),
             "a plain name has its own line or is reported", db);
@@ -213,9 +222,13 @@ void check_userlist(const std::vector<DbUser>& users) {
           "a userlist line holds no NUL or CR", line);
     size_t at = 0;
     auto name = quoted_field(line, &at);
+    const size_t name_end = at;
     bool space = name && at < line.size() && line[at++] == ' ';
     auto secret = space ? quoted_field(line, &at) : std::nullopt;
     check(secret && at == line.size(), "every userlist line is \"user\" \"secret\"", line);
+    // PgBouncer measures the text between the quotes, as written.
+    check(name_end - 2 < kMaxUsername && at - name_end - 3 < kMaxPassword,
+          "a userlist field fits PgBouncer's limits (127 and 2047 bytes)", line);
     while (next < users.size() && !(users[next].name == *name && users[next].secret == *secret)) {
       check(mentions(skipped, "user " + users[next].name), "a user left out is reported",
             users[next].name);
