@@ -128,7 +128,7 @@ my @direct = map { field($_, qr/^[^\x00-\x1f\x7f]*\z/, 'one line') } qw(socket s
 fail('malformed request: socket path too long') if length $direct[0] > 107;
 fail('malformed request: no way to reload') if $reload eq '' && !$console;
 for (@dbs) { fail('malformed request: database name') unless /^[^\x00\r\n]{1,63}\z/ && length(qname($_)) < 64 }
-for (@env) { fail('malformed request: env') unless /^PG[A-Z]{2,20}=[^\x00-\x1f\x7f]*\z/ }
+for (@env) { fail('malformed request: env') unless /^PG[A-Z_]{1,40}=[^\x00-\x1f\x7f]*\z/ }
 for my $f (@files) {
   $f->{path} = local_path($f->{path});
   fail("malformed request: flags of $f->{path}") unless ($f->{flags} // '') =~ /^[rf]{0,2}\z/;

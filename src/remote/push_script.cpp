@@ -83,8 +83,8 @@ std::string check_request(const PushRequest& r) {
   if (r.target_port < 1 || r.target_port > 65535) return "the primary's port is out of range";
   for (const auto& e : r.console_env) {
     size_t eq = e.find('=');
-    if (eq == std::string::npos || e.compare(0, 2, "PG") != 0 || has_control(e) ||
-        !std::all_of(e.begin(), e.begin() + eq, [](char c) { return c >= 'A' && c <= 'Z'; }))
+    if (eq == std::string::npos || eq < 3 || eq > 42 || e.compare(0, 2, "PG") != 0 || has_control(e) ||
+        !std::all_of(e.begin(), e.begin() + eq, [](char c) { return (c >= 'A' && c <= 'Z') || c == '_'; }))
       return "admin_conninfo cannot be passed to psql: " + e.substr(0, e.find('='));
   }
   for (const std::string* s : {&r.socket_path, &r.socket_user, &r.socket_db})
@@ -283,10 +283,10 @@ PushOutcome parse_push_output(int exit_status, const std::string& out, const std
     else if (word == "CHANGED") o.changed.push_back(text);
     else if (word == "RELOADED") o.reloaded = true;
     else if (word == "CONFIRMED") o.confirmed = true;
-    else if (word == "RELOAD-FAILED") o.reload_failed = true, error = "reload failed: " + text;
+    else if (word == "RELOAD-FAILED") o.reload_failed = true, error = "reload failed" + (text.empty() ? "" : ": " + text);
     else if (word == "SESSIONS") o.sessions = text;
     else if (word == "NOTE") o.notes.push_back(text);
-    else if (word == "ERR") error = text;
+    else if (word == "ERR" && !text.empty()) error = text;
     else garbled = true;
   }
   std::string e = printable(err);

@@ -595,6 +595,12 @@ TEST(PushOutput, GarbageNeverThrowsAndNeverPassesForSuccess) {
   EXPECT_EQ(parse_push_output(1, "UNCHANGED\nDONE ok\n", "").status, PushOutcome::Status::failed);
 }
 
+// Found by fuzzing: an ERR line without text once gave a failure without a reason.
+TEST(PushOutput, AFailureAlwaysSaysWhy) {
+  EXPECT_NE(parse_push_output(1, "ERR \nDONE failed\n", "").detail, "");
+  EXPECT_EQ(parse_push_output(1, "RELOAD-FAILED\nDONE failed\n", "").detail, "reload failed");
+}
+
 TEST(ShellQuote, SurvivesQuotes) {
   EXPECT_EQ(shell_quote("a'b"), "'a'\\''b'");
 }
