@@ -1,0 +1,164 @@
+#!/usr/bin/python3
+"""--help is the one source for options and exit codes: the man page (docs/pgdeploy.1), the
+README's Options and Exit codes tables, the exit codes in src/cli/options.h and the bash
+completion must say the same. Derived from `pgdeploy --help`, so an added, renamed or removed
+option fails here until every document follows. No rig, no root: $PGDEPLOY is the binary."""
+
+import os
+import re
+import shutil
+import subprocess
+import unittest
+
+SOURCE = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
+COMPLETION_LIB = '/usr/share/bash-completion/bash_completion'
+OPTION = re.compile(r'(?<![\w-])(--?[A-Za-z][\w-]*)')
+
+
+def read(relpath):
+    with open(os.path.join(SOURCE, relpath), encoding='utf-8') as f:
+        return f.read()
+
+
+def agent():
+    path = os.environ.get('PGDEPLOY')
+    if not path or not os.access(path, os.X_OK):
+        raise unittest.SkipTest(f'PGDEPLOY={path!r} is not an executable (build pgdeploy first)')
+    return os.path.abspath(path)
+
+
+def help_text(binary):
+    proc = subprocess.run([binary, '--help'], capture_output=True, text=True, timeout=10,
+                          env={'LC_ALL': 'C', 'PATH': '/usr/bin:/bin'})
+    if proc.returncode != 0:
+        raise AssertionError(f'pgdeploy --help exited {proc.returncode}: {proc.stderr}')
+    return proc.stdout
+
+
+def help_options(text):
+    """Each option of --help as the tuple of its names: ('-c', '--cluster'), ('--json',)."""
+    return [tuple(m.group(1).split(',')) for m in re.finditer(r'^  (-\S+)', text, re.M)]
+
+
+def help_exit_codes(text):
+    footer = text.split('Exit codes:', 1)[1]
+    return {int(m.group(1)) for m in re.finditer(r'^  (\d+)  ', footer, re.M)}
+
+
+def section(text, start, end):
+    """The text from the line matching `start` to the next line matching `end`."""
+    m = re.search(start, text, re.M)
+    if not m:
+        raise AssertionError(f'no section {start!r}')
+    rest = text[m.end():]
+    stop = re.search(end, rest, re.M)
+    return rest[:stop.start()] if stop else rest
+
+
+def man_groups(man):
+    """Option names per .TP item of the man page's OPTIONS section."""
+    body = section(man, r'^\.SH OPTIONS', r'^\.SH ')
+    plain = re.sub(r'\\f[BIRP]', '', body).replace('\\-', '-')
+    lines = plain.splitlines()
+    return [set(OPTION.findall(lines[i + 1])) for i, line in enumerate(lines[:-1])
+            if line.startswith('.TP')]
+
+
+def man_exit_codes(man):
+    body = section(man, r'^\.SH EXIT STATUS', r'^\.SH ')
+    return {int(c) for c in re.findall(r'^\.TP\n\.B (\d+)$', body, re.M)}
+
+
+def table_rows(readme, heading):
+    """First cells of the table under `## heading`."""
+    body = section(readme, rf'^## {re.escape(heading)}$', r'^## ')
+    rows = [line.split('|')[1] for line in body.splitlines() if line.startswith('|')]
+    return rows[2:]   # header and |---| line
+
+
+class DocsAgreeTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.binary = agent()
+        cls.help = help_text(cls.binary)
+        cls.options = help_options(cls.help)
+        cls.names = {name for names in cls.options for name in names}
+        if len(cls.options) < 5:
+            raise AssertionError(f'--help lists only {cls.options}: has its format changed?')
+
+    def assertGroupsAgree(self, groups, where):
+        """Every --help option is documented with all its names together; nothing else is."""
+        documented = set().union(*groups)
+        self.assertEqual(sorted(self.names - documented), [], f'options of --help missing in {where}')
+        self.assertEqual(sorted(documented - self.names), [], f'options in {where} that --help lacks')
+        for names in self.options:
+            self.assertTrue(any(set(names) <= g for g in groups),
+                            f'{where}: {", ".join(names)} are not named in one entry')
+
+    def test_man_page_options(self):
+        self.assertGroupsAgree(man_groups(read('docs/pgdeploy.1')), 'docs/pgdeploy.1 OPTIONS')
+
+    def test_readme_options_table(self):
+        rows = [set(OPTION.findall(cell)) for cell in table_rows(read('README.md'), 'Options')]
+        self.assertGroupsAgree(rows, 'README.md Options table')
+
+    def test_exit_codes(self):
+        codes = help_exit_codes(self.help)
+        self.assertGreaterEqual(len(codes), 2, self.help)
+        source = {int(c) for c in re.findall(r'\bkExit\w+ = (\d+)', read('src/cli/options.h'))}
+        readme = {int(cell.strip()) for cell in table_rows(read('README.md'), 'Exit codes')}
+        self.assertEqual(codes, source, '--help vs src/cli/options.h')
+        self.assertEqual(man_exit_codes(read('docs/pgdeploy.1')), codes, 'man page EXIT STATUS vs --help')
+        self.assertEqual(readme, codes, 'README Exit codes table vs --help')
+
+    def test_man_page_version(self):
+        version = re.search(r'^project\(pgdeploy VERSION ([\d.]+)', read('CMakeLists.txt'), re.M).group(1)
+        self.assertRegex(read('docs/pgdeploy.1').splitlines()[0], rf'"pgdeploy {re.escape(version)}"')
+
+
+class CompletionTest(unittest.TestCase):
+    """docs/pgdeploy.bash-completion, run by bash with bash-completion's library."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.binary = agent()
+        if not (shutil.which('bash') and os.path.exists(COMPLETION_LIB)):
+            raise unittest.SkipTest(f'needs bash and {COMPLETION_LIB} (package bash-completion)')
+        cls.names = {n for names in help_options(help_text(cls.binary)) for n in names}
+
+    def complete(self, *words, completion=None):
+        """COMPREPLY for the command line `pgdeploy WORDS` with the cursor at the end."""
+        script = f'''
+            source {COMPLETION_LIB}
+            source "$1"; shift
+            COMP_WORDS=("$@"); COMP_CWORD=$(( $# - 1 ))
+            COMP_LINE="$*"; COMP_POINT=${{#COMP_LINE}}
+            _pgdeploy "$1" "${{COMP_WORDS[COMP_CWORD]}}" "${{COMP_WORDS[COMP_CWORD-1]}}"
+            printf '%s\\n' "${{COMPREPLY[@]}}"
+        '''
+        completion = completion or os.path.join(SOURCE, 'docs', 'pgdeploy.bash-completion')
+        proc = subprocess.run(['bash', '-c', script, 'bash', completion, self.binary, *words],
+                              capture_output=True, text=True, timeout=20, cwd=SOURCE)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        return set(proc.stdout.split())
+
+    def test_every_option(self):
+        self.assertEqual(self.complete('-'), self.names)
+
+    def test_a_prefix(self):
+        self.assertEqual(self.complete('--dry-run', '--j'), {'--json'})
+
+    def test_fixed_values_from_help(self):
+        self.assertEqual(self.complete('--sessions', ''), {'auto', 'cut', 'drain'})
+        self.assertEqual(self.complete('--sessions=d'), {'drain'})
+
+    def test_a_value_is_not_offered_options(self):
+        self.assertEqual(self.complete('-c', ''), set())
+
+    def test_local_files(self):
+        self.assertEqual(self.complete('--known-hosts', 'docs/examples/sud'),
+                         {'docs/examples/sudoers.pgbouncer'})
+
+
+if __name__ == '__main__':
+    unittest.main(verbosity=2)
