@@ -38,6 +38,8 @@ OVERLAID = ('/usr', '/etc', '/var')
 IN_NAMESPACE = 'PGDEPLOY_PACKAGE_TEST_NAMESPACE'
 SERVERS = (1, 2)
 DOC = '/usr/share/doc/pgdeploy'
+VERSION = re.search(r'^project\(pgdeploy VERSION ([\d.]+)', test_docs.read('CMakeLists.txt'), re.M).group(1)
+DEB = f'pgdeploy_{VERSION}_amd64.deb'
 
 
 def sh(argv, timeout=300, **kwargs):
@@ -124,6 +126,8 @@ class PackageTest(RigTestCase):
             cls.lintian = sh([os.path.join(SOURCE, 'scripts', 'package'), cls.work], env=env,
                              timeout=900)
         cls.debs = glob.glob(os.path.join(cls.work, 'pgdeploy_*_amd64.deb'))
+        if [os.path.basename(d) for d in cls.debs] != [DEB]:
+            raise AssertionError(f'expected exactly {DEB}, found {cls.debs}')
         base = os.path.join(cls.work, 'overlay')
         os.mkdir(base)
         cls.uppers = mount_overlays(base)
@@ -131,8 +135,7 @@ class PackageTest(RigTestCase):
         if package_status() != 'not known':     # installed on this host: start from a clean root
             sh(['dpkg', '--purge', 'pgdeploy'])
         cls.before = changed_paths(cls.uppers)
-        cls.install_log = apt('install', *(os.path.join('.', os.path.basename(d)) for d in cls.debs),
-                              cwd=cls.work) if len(cls.debs) == 1 else ''
+        cls.install_log = apt('install', f'./{DEB}', cwd=cls.work)   # as README step 1 says
         os.environ['PGDEPLOY'] = INSTALLED       # the rig and repmgr use the installed binary
         super().setUpClass()
 
@@ -145,33 +148,32 @@ class PackageTest(RigTestCase):
                               text=True, timeout=60)
         return support.Result(proc.returncode, proc.stdout, proc.stderr, 0)
 
-    def test_1_one_package_lintian_clean(self):
-        self.assertEqual([os.path.basename(d) for d in self.debs], ['pgdeploy_1.0.0_amd64.deb'])
+    def test_1_lintian_clean_with_computed_dependencies(self):
         self.assertNotRegex(self.lintian, r'(?m)^E: ', 'lintian errors')
         fields = sh(['dpkg-deb', '-f', self.debs[0], 'Version', 'Depends'])
-        self.assertIn('Version: 1.0.0\n', fields)
+        self.assertIn(f'Version: {VERSION}\n', fields)
         for lib in ('libpq5', 'libssh-4', 'libssl3', 'libc6'):   # computed by dpkg-shlibdeps
             self.assertRegex(fields, rf'Depends: .*\b{lib}\b')
 
     def test_2_installed_as_an_operator_needs_it(self):
         self.assertEqual(package_status(), 'ii')
-        self.assertIn('Setting up pgdeploy (1.0.0)', self.install_log)
-        self.assertEqual(sh([INSTALLED, '--version']).strip(), 'pgdeploy 1.0.0')
+        self.assertIn(f'Setting up pgdeploy ({VERSION})', self.install_log)
+        self.assertEqual(sh([INSTALLED, '--version']).strip(), f'pgdeploy {VERSION}')
         for path in ('/usr/share/man/man1/pgdeploy.1.gz', f'{DOC}/copyright', f'{DOC}/changelog.gz',
                      '/usr/share/bash-completion/completions/pgdeploy',
                      f'{DOC}/examples/repmgr.conf', f'{DOC}/examples/sudoers.pgbouncer'):
             self.assertTrue(os.path.isfile(path), f'{path} is not installed')
-        man = sh(['man', '--warnings', '-P', 'cat', 'pgdeploy'], env=dict(os.environ, MANWIDTH='80'))
-        self.assertIn('EXIT STATUS', man)
+        man = subprocess.run(['man', '--warnings', '-P', 'cat', 'pgdeploy'], capture_output=True,
+                             text=True, timeout=30, env=dict(os.environ, MANWIDTH='80'))
+        self.assertEqual((man.returncode, man.stderr), (0, ''), 'man pgdeploy: exit status, warnings')
+        self.assertIn('EXIT STATUS', man.stdout)
         self.assertIn('Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/',
                       read(f'{DOC}/copyright'))
         sh(['visudo', '-c', '-f', f'{DOC}/examples/sudoers.pgbouncer'])
 
     def test_3_installed_completion_offers_every_option(self):
-        completion = test_docs.CompletionTest('test_every_option')
-        completion.binary = INSTALLED
         names = {n for names in test_docs.help_options(test_docs.help_text(INSTALLED)) for n in names}
-        offered = completion.complete('-', completion='/usr/share/bash-completion/completions/pgdeploy')
+        offered = test_docs.complete(INSTALLED, '/usr/share/bash-completion/completions/pgdeploy', '-')
         self.assertEqual(offered, names)
 
     def test_4_installed_binary_deploys_and_follows_a_failover(self):

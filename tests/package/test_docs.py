@@ -76,6 +76,24 @@ def table_rows(readme, heading):
     return rows[2:]   # header and |---| line
 
 
+def complete(binary, completion, *words):
+    """COMPREPLY of the bash completion file `completion` for the command line `binary WORDS`,
+    the cursor at its end, as bash with bash-completion's library computes it."""
+    script = f'''
+        source {COMPLETION_LIB}
+        source "$1"; shift
+        COMP_WORDS=("$@"); COMP_CWORD=$(( $# - 1 ))
+        COMP_LINE="$*"; COMP_POINT=${{#COMP_LINE}}
+        _pgdeploy "$1" "${{COMP_WORDS[COMP_CWORD]}}" "${{COMP_WORDS[COMP_CWORD-1]}}"
+        printf '%s\\n' "${{COMPREPLY[@]}}"
+    '''
+    proc = subprocess.run(['bash', '-c', script, 'bash', completion, binary, *words],
+                          capture_output=True, text=True, timeout=20, cwd=SOURCE)
+    if proc.returncode != 0 or proc.stderr:
+        raise AssertionError(f'bash completion of {words}: exit {proc.returncode}\n{proc.stderr}')
+    return set(proc.stdout.split())
+
+
 class DocsAgreeTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -126,21 +144,8 @@ class CompletionTest(unittest.TestCase):
             raise unittest.SkipTest(f'needs bash and {COMPLETION_LIB} (package bash-completion)')
         cls.names = {n for names in help_options(help_text(cls.binary)) for n in names}
 
-    def complete(self, *words, completion=None):
-        """COMPREPLY for the command line `pgdeploy WORDS` with the cursor at the end."""
-        script = f'''
-            source {COMPLETION_LIB}
-            source "$1"; shift
-            COMP_WORDS=("$@"); COMP_CWORD=$(( $# - 1 ))
-            COMP_LINE="$*"; COMP_POINT=${{#COMP_LINE}}
-            _pgdeploy "$1" "${{COMP_WORDS[COMP_CWORD]}}" "${{COMP_WORDS[COMP_CWORD-1]}}"
-            printf '%s\\n' "${{COMPREPLY[@]}}"
-        '''
-        completion = completion or os.path.join(SOURCE, 'docs', 'pgdeploy.bash-completion')
-        proc = subprocess.run(['bash', '-c', script, 'bash', completion, self.binary, *words],
-                              capture_output=True, text=True, timeout=20, cwd=SOURCE)
-        self.assertEqual(proc.returncode, 0, proc.stderr)
-        return set(proc.stdout.split())
+    def complete(self, *words):
+        return complete(self.binary, os.path.join(SOURCE, 'docs', 'pgdeploy.bash-completion'), *words)
 
     def test_every_option(self):
         self.assertEqual(self.complete('-'), self.names)
