@@ -46,8 +46,10 @@ std::string quoted_path(const std::string& path) {
 // The shell pattern of the temporary files the program makes beside `path` (see push.pl).
 std::string temp_pattern(const std::string& path) {
   size_t slash = path.rfind('/');
-  return quoted_path(path.substr(0, slash + 1)) + shell_quote("." + path.substr(slash + 1)) +
-         "'.pgdeploy-'*";
+  // Appended, not "." + path.substr(...): g++ 12 at -O3 reports a false -Wrestrict for that.
+  std::string hidden = ".";
+  hidden.append(path, slash + 1);
+  return quoted_path(path.substr(0, slash + 1)) + shell_quote(hidden) + "'.pgdeploy-'*";
 }
 
 std::string marker_path(const std::string& lock_path) {
