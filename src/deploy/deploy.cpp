@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "render/pgbouncer.h"
+#include "util/diff.h"
 
 namespace pgdeploy {
 
@@ -44,6 +45,7 @@ RemoteFile remote_file(const std::string& path, const TokenedFile& file, bool re
 bool build_request(const AppServer& server, const Rendered& files, const DeployConfig& config,
                    PushRequest* out, std::string* err) {
   PushRequest req;
+  req.mode = config.mode;
   std::string include = config.include_dir + "/" + config.cluster + ".ini";
   req.files.push_back(remote_file(include, files.includes.at(server.application_name), true, true));
   req.files.push_back(remote_file(config.userlist, files.userlist, true, false));
@@ -120,6 +122,19 @@ ServerReport push_one(Login& login, const Rendered& files, const DeployConfig& c
   rep.note = x.note;
   if (!x.ok) {
     rep.error = x.stage + ": " + x.error;
+    return rep;
+  }
+  if (req.mode == PushRequest::Mode::check) {
+    rep.check = parse_check_output(x.exit_status, x.out, x.err);
+    rep.result = rep.check.ok ? ServerReport::Result::unchanged : ServerReport::Result::failed;
+    if (!rep.check.ok) rep.error = "remote: " + rep.check.error;
+    for (const auto& n : rep.check.notes) rep.note += (rep.note.empty() ? "" : "; ") + n;
+    for (const auto& f : rep.check.files)
+      if (f.state != "current") rep.changed.push_back(f.path);
+    const RemoteFile& include = req.files.front();  // what a deploy would write
+    if (rep.check.ok && std::find(rep.changed.begin(), rep.changed.end(), include.path) != rep.changed.end())
+      rep.diff = unified_diff(rep.check.include, include.content, server.address + ":" + include.path,
+                              include.path + " (as a deploy would write it)");
     return rep;
   }
   PushOutcome o = parse_push_output(x.exit_status, x.out, x.err);
