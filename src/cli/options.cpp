@@ -94,8 +94,11 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
   app.add_option("--pause-timeout", o->pause_timeout, "how long a drain may wait, seconds")
       ->capture_default_str()
       ->check(CLI::Range(1, 60));
-  app.add_flag("--dry-run", o->dry_run, "prove the primary and print what would be written; touch nothing");
-  app.add_flag("--json", o->json, "print the report as JSON");
+  app.add_flag("--dry-run", o->dry_run,
+               "prove the primary, ask every app server read only and show what a deploy would "
+               "change there (a diff of the include file, the names of users added, removed or "
+               "changed); write nothing");
+  app.add_flag("--json", o->json, "print the report as JSON (one document)");
   app.add_option("--event", o->event, "repmgr event (%e); without it every call deploys");
   app.add_option("--node-id", o->node_id, "node the event happened on (%n)");
   app.add_option("--success", o->success, "whether the event succeeded (%s: 1 or 0)");
