@@ -129,8 +129,17 @@ ServerReport push_one(Login& login, const Rendered& files, const DeployConfig& c
     rep.result = rep.check.ok ? ServerReport::Result::unchanged : ServerReport::Result::failed;
     if (!rep.check.ok) rep.error = "remote: " + rep.check.error;
     for (const auto& n : rep.check.notes) rep.note += (rep.note.empty() ? "" : "; ") + n;
+    // A newer token there: a deploy would leave the server alone (push.pl's NEWER).
+    const CheckAnswer& a = rep.check;
+    bool newer = a.has_header && !config.force &&
+                 (a.header_timeline > files.token.timeline ||
+                  (a.header_timeline == files.token.timeline && a.header_generation > files.token.generation));
+    if (newer)
+      rep.note += std::string(rep.note.empty() ? "" : "; ") + "a newer config is there (primary " +
+                  std::to_string(a.header_primary) + ", timeline " + std::to_string(a.header_timeline) +
+                  "): a deploy would leave it alone";
     for (const auto& f : rep.check.files)
-      if (f.state != "current") rep.changed.push_back(f.path);
+      if (f.state != "current" && !newer) rep.changed.push_back(f.path);
     const RemoteFile& include = req.files.front();  // what a deploy would write
     if (rep.check.ok && std::find(rep.changed.begin(), rep.changed.end(), include.path) != rep.changed.end())
       rep.diff = unified_diff(rep.check.include, include.content, server.address + ":" + include.path,

@@ -563,6 +563,26 @@ TEST_P(PushScript, ACheckSaysWhatIsThereAndWritesNothing) {
   EXPECT_EQ(reloads(), 1);
 }
 
+TEST_P(PushScript, ADryRunSaysWhatADeployWouldChangeAsADiff) {
+  ASSERT_EQ(push(files(1, 1, 100)).status, PushOutcome::Status::written);
+  std::string before = include();
+  config.mode = PushRequest::Mode::check;
+  LocalRemote remote(GetParam(), {"HOME=" + dir.path() + "/home", "PATH=" + dir.path() + "/bin:/usr/bin:/bin"});
+  auto reps = deploy_all({server}, files(2, 2, 10), config, remote, Deadline::after(10));
+  ASSERT_EQ(reps.size(), 1u);
+  EXPECT_EQ(reps[0].result, ServerReport::Result::unchanged) << reps[0].error;
+  EXPECT_EQ(reps[0].changed, std::vector<std::string>{config.include_dir + "/main.ini"})
+      << "userlist.txt: same body, another header: current";
+  EXPECT_NE(reps[0].diff.find("\n-appdb = host=10.0.0.1 port=5432"), std::string::npos) << reps[0].diff;
+  EXPECT_NE(reps[0].diff.find("\n+appdb = host=10.0.0.2 port=5432"), std::string::npos) << reps[0].diff;
+  // An older truth than the one there: a deploy would leave the server alone, and so says the dry run.
+  reps = deploy_all({server}, files(1, 1, 50, "otherdb"), config, remote, Deadline::after(10));
+  EXPECT_TRUE(reps[0].changed.empty());
+  EXPECT_NE(reps[0].note.find("a newer config is there"), std::string::npos) << reps[0].note;
+  EXPECT_EQ(include(), before);
+  EXPECT_EQ(reloads(), 1);
+}
+
 TEST_P(PushScript, ACheckAsksPgBouncerWhereItRoutesAndWhatItHolds) {
   FakeConsole console(socket());
   write_file(config.include_dir + "/main.ini", "appdb = host=10.0.0.1 port=5432 dbname=appdb\n");

@@ -58,7 +58,7 @@ std::string format_dry_run(const RunReport& r) {
     for (const auto& p : s.changed) files.push_back(base_name(p));
     std::string users = user_changes(s.check);
     if (files.empty() && s.check.pending.empty()) {
-      out += "up to date: a deploy would change nothing\n";
+      out += "up to date: a deploy would change nothing" + (s.note.empty() ? "" : " (" + s.note + ")") + "\n";
       ++current;
       continue;
     }
