@@ -165,5 +165,41 @@ class CheckTest(RigTestCase):
         self.assertUntouched(before, SERVERS)
 
 
+class CheckAfterFailoverTest(RigTestCase):
+    """A failover whose deploy could not cut sessions (no admin console then): a session still
+    on the old primary makes the check CRITICAL, although every route is right."""
+
+    rig_options = {'app_servers': 1, 'admin_console': True}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.require(cls.run_agent(), 0, 'first deploy (node1)')
+        cls.held = cls.rig.client_session(1)
+        cls.rig.set_admin_conninfo(1, '')
+        cls.rig.promote_behind_repmgr(2)
+        cls.rig.record_primary(2)
+        cls.deploy = cls.require(cls.run_agent(node=2), 0, 'deploy to node2 without the console')
+        cls.rig.set_admin_conninfo(1, True, node=2)
+        cls.before = {f: cls.rig.read_remote_file(1, f) for f in support.remote_files(cls.rig.cluster)}
+        cls.check = cls.run_agent('check', node=2)
+
+    def test_the_deploy_could_not_cut_the_session(self):
+        self.assertIn('sessions not cut', self.server_line(self.deploy, 1))
+
+    def test_the_check_is_critical_and_names_the_old_primary(self):
+        self.assertExit(self.check, 2)
+        self.assertRegex(self.check.out.splitlines()[0],
+                         r'^PGDEPLOY CRITICAL - 1 of 1 app servers holds sessions on node1 \| ')
+        line = self.server_line(self.check, 1)
+        self.assertIn(f'holds a server connection for {APP_DB} to 127.0.0.1:{NODE1_PORT}', line)
+        self.assertNotIn('routes', line)
+
+    def test_the_check_cut_nothing_and_wrote_nothing(self):
+        self.assertIsNotNone(self.held.query('select 1'), 'the session is still there')
+        after = {f: self.rig.read_remote_file(1, f) for f in support.remote_files(self.rig.cluster)}
+        self.assertEqual(after, self.before)
+
+
 if __name__ == '__main__':
     support.main()
