@@ -5,6 +5,7 @@ asks the same way and shows what a deploy would change."""
 
 import json
 import os
+import signal
 import time
 
 import support
@@ -150,6 +151,16 @@ class CheckTest(RigTestCase):
         result = self.check('-p', 'host=127.0.0.1 port=1 dbname=repmgr user=repmgr connect_timeout=2')
         self.assertExit(result, 3)
         self.assertRegex(self.status_line(result), r'^PGDEPLOY UNKNOWN - cannot connect to the database')
+
+    def test_a_check_that_runs_out_of_its_deadline_is_unknown(self):
+        pid = self.rig.sshd_pid(1)
+        os.kill(pid, signal.SIGSTOP)   # connects, never greets: the login waits for the deadline
+        self.addCleanup(os.kill, pid, signal.SIGCONT)
+        result = self.check('--deadline', '1.5', '--host-timeout', '5')
+        self.assertExit(result, 3)
+        self.assertRegex(self.status_line(result),
+                         r'^PGDEPLOY UNKNOWN - the check did not finish within its --deadline \| ')
+        self.assertLess(result.elapsed, 5)
 
     def test_a_usage_error_is_unknown(self):
         self.assertExit(self.check('--critical-unreachable', 'many'), 3)
