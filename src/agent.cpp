@@ -203,19 +203,23 @@ int run_check(const Options& opts, std::ostream& out) {
   SshRemote remote = ssh_remote(opts);
   std::optional<Deployment> asking;
   Proof proof;
-  bool proven = prove(opts, run_deadline, &check.run, &proof, [&](const NodeProbe&, const ClusterFacts& facts) {
-    asking.emplace(facts.servers, config.parallel, config.host_timeout, remote, run_deadline);
-  });
+  // Read only, so the logins may start during the proof wherever the check runs.
+  bool proven = prove(opts, run_deadline, &check.run, &proof,
+                      [&](const NodeProbe&, const ClusterFacts& facts) {
+                        asking.emplace(facts.servers, config.parallel, config.host_timeout, remote,
+                                       run_deadline);
+                      });
   check.database_failed = !proven && proof.database_failed;
   if (proven) {
     check.run.servers = asking->push(proof.files, config);
     add_conflicts(proof.plan, &check.run);
     check.listed = proof.files.listed;
-    for (const Node& n : proof.facts.nodes) {
+    for (const Node& n : proof.facts.nodes) {  // to name a node in the status line
+      auto pub = proof.facts.public_conninfo.find(n.id);
+      bool public_net = opts.public_net && pub != proof.facts.public_conninfo.end();
       Endpoint e;
       std::string why;
-      auto pub = proof.facts.public_conninfo.find(n.id);
-      if (endpoint_of(opts.public_net && pub != proof.facts.public_conninfo.end() ? pub->second : n.conninfo, &e, &why))
+      if (endpoint_of(public_net ? pub->second : n.conninfo, &e, &why))
         check.node_names[e.host + ":" + std::to_string(e.port)] = n.name;
     }
   }

@@ -125,7 +125,8 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
       "  2  CRITICAL: a PgBouncer routes or holds server connections to another node; the "
       "primary cannot be proven (none, two); unreachable app servers at least "
       "--critical-unreachable\n"
-      "  3  UNKNOWN: usage error, the database cannot be read, the check's --deadline passed");
+      "  3  UNKNOWN: usage error, the database cannot be read (or names no app server or no "
+      "database), the check's --deadline passed");
   check->add_option("-w,--warning-unreachable", o->warning_unreachable,
                     "WARNING when at least this many app servers cannot be asked")
       ->capture_default_str()
