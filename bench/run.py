@@ -366,6 +366,22 @@ def agent(br, n, expect, extra=()):
     return out
 
 
+def agent_check(br, n):
+    """One `pgdeploy check` on a converged cluster (read only): every server must be OK."""
+    res = br.launch([{'argv': br.agent_argv(['check'])}])
+    job = res['jobs'][0]
+    out = {'wall': res['wall'], 'rc': job['rc'], 'timed_out': res['timed_out']}
+    try:
+        report = json.loads(job['stdout'])
+    except ValueError:
+        out.update(lost=n, error=f'no JSON report (exit {job["rc"]}): {job["stderr"][-400:]}')
+        return out
+    out.update(agent_seconds=report.get('seconds'), lost=n - report.get('counts', {}).get('current', 0))
+    if job['rc'] != 0:
+        out['error'] = f'exit {job["rc"]}: {report.get("summary")}'
+    return out
+
+
 def record(results, key, value):
     results.setdefault(key, []).append(value)
     bad = value.get('lost') or value.get('failed') or value.get('error')
@@ -386,18 +402,21 @@ def bench_size(br, n, repeat, breakdown):
         br.alter_all(n)
         record(res, 'agent_sudo', agent(br, n, 'updated'))
         record(res, 'rerun', agent(br, n, 'unchanged'))
+        record(res, 'check', agent_check(br, n))
         br.set_admin(True)
         record(res, 'peer_admin', peer(br, n, admin=True))
         br.alter_all(n)
         record(res, 'agent_admin', agent(br, n, 'updated'))
         record(res, 'rerun_admin', agent(br, n, 'unchanged'))
+        record(res, 'check_admin', agent_check(br, n))
         if breakdown:
             for name, cmd in breakdown_commands(br, n):
                 record(res, f'breakdown:{name}', parallel_ssh(br, addrs, cmd))
         log(f'  N={n} rep {rep + 1}: floor {res["floor"][-1]["wall"]:.2f}s '
             f'peer {res["peer_sudo"][-1]["wall"]:.2f}s agent {res["agent_sudo"][-1]["wall"]:.2f}s '
             f're-run {res["rerun"][-1]["wall"]:.2f}s | admin: peer {res["peer_admin"][-1]["wall"]:.2f}s '
-            f'agent {res["agent_admin"][-1]["wall"]:.2f}s')
+            f'agent {res["agent_admin"][-1]["wall"]:.2f}s re-run {res["rerun_admin"][-1]["wall"]:.2f}s '
+            f'check {res["check_admin"][-1]["wall"]:.2f}s')
     br.set_admin(False)
     return res
 
@@ -898,6 +917,20 @@ def summarize(results, sizes, info, args):
         lines.append(table(['N', 'sudo a/floor', 'sudo a/peer', 'admin a/floor', 'admin a/peer',
                             're-run/full', 'agent CPU ms/host', 'ssh CPU ms/host', 'agent RSS MB',
                             'lost updates', 're-run not unchanged', 'ssh failures'], rows2))
+        checks = []
+        for n in sizes:
+            r = sz.get(str(n)) or {}
+            if r.get('check') and r.get('check_admin'):
+                m = {k: median(x['wall'] for x in r[k]) for k in ('rerun', 'check', 'rerun_admin', 'check_admin')}
+                bad = sum(x.get('lost', 0) for k in ('check', 'check_admin') for x in r[k])
+                checks.append([n, fmt(m['rerun']), fmt(m['check']), fmt(ratio(m['check'], m['rerun'])),
+                               fmt(m['rerun_admin']), fmt(m['check_admin']),
+                               fmt(ratio(m['check_admin'], m['rerun_admin'])), bad])
+        if checks:
+            lines.append('\npgdeploy check against a deploy re-run (nothing to change), medians:')
+            lines.append(table(['N', 're-run (files only)', 'check (files only)', 'check/re-run',
+                                're-run (admin console)', 'check (admin console)', 'check/re-run',
+                                'servers not OK'], checks))
         for n in sizes:
             r = sz.get(str(n)) or {}
             bd = [(k.split(':', 1)[1], median(x['wall'] for x in v)) for k, v in r.items()
@@ -909,7 +942,7 @@ def summarize(results, sizes, info, args):
     dry = results.get('dry_run')
     if dry and dry.get('cpu') is not None:
         lines.append(f'\nagent --dry-run with {max(sizes) if sizes else "?"} servers enabled (catalog, proof, '
-                     f'rendering; no SSH): {fmt(dry["seconds"], 3)} s, CPU {fmt(dry["cpu"] * 1000, 1)} ms, '
+                     f'rendering, every server asked read only): {fmt(dry["seconds"], 3)} s, CPU {fmt(dry["cpu"] * 1000, 1)} ms, '
                      f'RSS {fmt(dry["rss_kb"] / 1024, 1)} MB')
     lat = results.get('latency')
     if lat:
@@ -1034,7 +1067,7 @@ def main():
                     log(f'warm-up deploy: {warm}')
                 results['warmup'] = warm
                 dry = br.launch([{'argv': br.agent_argv(['--dry-run'])}])['jobs'][0]
-                # --dry-run prints the include file, then (with --json) the report
+                # --dry-run --json: one JSON document (older agents printed the include file first)
                 text = dry['stdout']
                 at = 0 if text.startswith('{') else text.find('\n{') + 1
                 try:

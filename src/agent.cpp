@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <ostream>
 #include <sstream>
@@ -18,6 +19,7 @@
 #include "deploy/event.h"
 #include "remote/ssh.h"
 #include "render/pgbouncer.h"
+#include "report/check.h"
 #include "report/report.h"
 #include "util/file.h"
 #include "util/lock.h"
@@ -80,9 +82,158 @@ int finish(const Options& opts, RunReport& report, std::ostream& out, std::ostre
   return code;
 }
 
+// Steps 3 to 5, shared by a deploy, a dry run and a check: the cluster facts, the proof, the
+// files rendered once for every server.
+struct Proof {
+  ClusterFacts facts;
+  ServerPlan plan;
+  PrimaryDecision decision;  // points into facts.nodes
+  Rendered files;
+  bool database_failed = false;  // refused because the database could not be read
+};
+
+// Fills the report's proof (primary, timeline, endpoint, seen, warnings) or its refusal; false on
+// a refusal. `meanwhile` runs after the local node is probed and before the others are: the SSH
+// logins may start then, while a dead node's probe is waited out.
+bool prove(const Options& opts, const Deadline& run_deadline, RunReport* report, Proof* p,
+           const std::function<void(const NodeProbe& self, const ClusterFacts& facts)>& meanwhile) {
+  auto refuse = [report](const std::string& why) {
+    report->refusal = why;
+    return false;
+  };
+  std::string why;
+  Deadline db_deadline = Deadline::after(opts.probe_timeout * 2).min(run_deadline);
+  p->database_failed = true;
+  auto local = PgConn::connect(opts.conninfo, db_deadline, &why);
+  if (!local)
+    return refuse("cannot connect to the database (" + redacted_conninfo(opts.conninfo) + "): " + why);
+  ClusterFacts& facts = p->facts;
+  if (!read_cluster_facts(*local, opts.cluster, opts.public_net, db_deadline, &facts, &why))
+    return refuse(why);
+  if (facts.servers.empty())
+    return refuse("no enabled app server in " + facts.schema + ".app_servers");
+  if (facts.databases.empty()) return refuse("no database to route");
+  // One server per host: rows that disagree about a host are reported failed, not deployed.
+  p->plan = plan_servers(facts.servers);
+  facts.servers = p->plan.deploy;
+  facts.warnings.insert(facts.warnings.end(), p->plan.warnings.begin(), p->plan.warnings.end());
+  if (facts.servers.empty())
+    return refuse("no app server to deploy to: " + p->plan.conflicts.at(0).error);
+
+  // Prove the primary: ask every node what it is, right now.
+  NodeProbe self = probe_connection(*local, db_deadline);
+  local.reset();
+  meanwhile(self, facts);
+  p->database_failed = false;
+  auto probes = probe_nodes(facts.nodes, Deadline::after(opts.probe_timeout).min(run_deadline));
+  p->decision = decide_primary(facts.nodes, probes, self.instance, opts.force);
+  const PrimaryDecision& decision = p->decision;
+  report->seen = decision.seen;
+  report->warnings.insert(report->warnings.begin(), facts.warnings.begin(), facts.warnings.end());
+  report->warnings.insert(report->warnings.end(), decision.warnings.begin(), decision.warnings.end());
+  if (!decision.ok) return refuse(decision.refusal);
+  const Node& primary = *decision.primary;
+  report->primary = primary.name + " (id " + std::to_string(primary.id) + ")";
+  report->timeline = decision.timeline;
+
+  std::string address = primary.conninfo;
+  if (opts.public_net) {
+    auto it = facts.public_conninfo.find(primary.id);
+    if (it == facts.public_conninfo.end())
+      return refuse("--public-net: node_public_info has no row for node " + report->primary);
+    address = it->second;
+  }
+  if (!endpoint_of(address, &report->endpoint, &why))
+    return refuse("cannot address the primary " + report->primary + ": " + why);
+  if (!host_ok(report->endpoint.host))
+    return refuse("the primary " + report->primary + "'s host cannot be written into PgBouncer's "
+                  "configuration (white space, a quote or a control character in it)");
+
+  // Render once, for every server.
+  Token token{opts.cluster, primary.id, decision.timeline, decision.lsn};
+  std::string pgpass = read_local_pgpass();
+  p->files = render_all(facts, report->endpoint, token, pgpass);
+  for (const auto& s : p->files.skipped)
+    report->warnings.push_back(s + " cannot be written to PgBouncer's files: left out");
+  if (pgpass.empty()) report->warnings.push_back("no local ~/.pgpass: none copied to app servers");
+  return true;
+}
+
+DeployConfig deploy_config(const Options& opts) {
+  DeployConfig config;
+  config.cluster = opts.cluster;
+  config.include_dir = opts.include_dir;
+  config.userlist = opts.userlist;
+  config.reload_command = opts.reload_command;
+  config.force = opts.force;
+  config.drain_sessions = opts.sessions == "drain" ||
+                          (opts.sessions == "auto" && opts.event == "standby_switchover");
+  config.pause_wait_seconds = opts.pause_timeout;
+  config.parallel = opts.parallel;
+  config.host_timeout = opts.host_timeout;
+  return config;
+}
+
+SshRemote ssh_remote(const Options& opts) {
+  return SshRemote({opts.connect_timeout, opts.host_key_checking == "accept-new", opts.known_hosts,
+                    opts.identities});
+}
+
+// Rows that disagree about a host: reported failed, never asked nor written.
+void add_conflicts(const ServerPlan& plan, RunReport* report) {
+  for (const auto& c : plan.conflicts) {
+    ServerReport failed;
+    failed.server = c.server;
+    failed.error = "config: " + c.error;  // result: failed
+    report->servers.push_back(failed);
+  }
+}
+
+// pgdeploy check: the proof as a deploy makes it, then every server asked, read only. Takes no
+// lock, here or there: a check never holds up a deploy.
+int run_check(const Options& opts, std::ostream& out) {
+  auto start = Clock::now();
+  Deadline run_deadline = Deadline::after(opts.deadline);
+  CheckReport check;
+  check.run.cluster = opts.cluster;
+  check.thresholds = {opts.warning_unreachable, opts.critical_unreachable};
+  check.verbose = opts.verbose;
+  DeployConfig config = deploy_config(opts);
+  config.mode = PushRequest::Mode::check;
+  SshRemote remote = ssh_remote(opts);
+  std::optional<Deployment> asking;
+  Proof proof;
+  // Read only, so the logins may start during the proof wherever the check runs.
+  bool proven = prove(opts, run_deadline, &check.run, &proof,
+                      [&](const NodeProbe&, const ClusterFacts& facts) {
+                        asking.emplace(facts.servers, config.parallel, config.host_timeout, remote,
+                                       run_deadline);
+                      });
+  check.database_failed = !proven && proof.database_failed;
+  if (proven) {
+    check.run.servers = asking->push(proof.files, config);
+    add_conflicts(proof.plan, &check.run);
+    check.listed = proof.files.listed;
+    for (const Node& n : proof.facts.nodes) {  // to name a node in the status line
+      auto pub = proof.facts.public_conninfo.find(n.id);
+      bool public_net = opts.public_net && pub != proof.facts.public_conninfo.end();
+      Endpoint e;
+      std::string why;
+      if (endpoint_of(public_net ? pub->second : n.conninfo, &e, &why))
+        check.node_names[e.host + ":" + std::to_string(e.port)] = n.name;
+    }
+  }
+  asking.reset();
+  check.timed_out = run_deadline.expired();
+  check.run.seconds = seconds_since(start);
+  out << (opts.json ? format_check_json(check) : format_check_text(check));
+  return check_status(check);
+}
+
 }  // namespace
 
 int run_agent(const Options& opts, std::ostream& out, std::ostream& err) {
+  if (opts.check) return run_check(opts, out);
   auto start = Clock::now();
   Deadline run_deadline = Deadline::after(opts.deadline);
   RunReport report;
@@ -106,113 +257,54 @@ int run_agent(const Options& opts, std::ostream& out, std::ostream& err) {
   std::string why;
   if (!lock.acquire(opts.lock_file, run_deadline, &why)) return refuse(why);
 
-  // 3. Cluster facts from the local database.
-  Deadline db_deadline = Deadline::after(opts.probe_timeout * 2).min(run_deadline);
-  auto local = PgConn::connect(opts.conninfo, db_deadline, &why);
-  if (!local)
-    return refuse("cannot connect to the database (" + redacted_conninfo(opts.conninfo) + "): " + why);
-  ClusterFacts facts;
-  if (!read_cluster_facts(*local, opts.cluster, opts.public_net, db_deadline, &facts, &why))
-    return refuse(why);
-  if (facts.servers.empty())
-    return refuse("no enabled app server in " + facts.schema + ".app_servers");
-  if (facts.databases.empty()) return refuse("no database to route");
-  // One server per host: rows that disagree about a host are reported failed, not deployed.
-  ServerPlan plan = plan_servers(facts.servers);
-  facts.servers = plan.deploy;
-  facts.warnings.insert(facts.warnings.end(), plan.warnings.begin(), plan.warnings.end());
-  if (facts.servers.empty())
-    return refuse("no app server to deploy to: " + plan.conflicts.at(0).error);
-
-  DeployConfig config;
-  config.cluster = opts.cluster;
-  config.include_dir = opts.include_dir;
-  config.userlist = opts.userlist;
-  config.reload_command = opts.reload_command;
-  config.force = opts.force;
-  config.drain_sessions = opts.sessions == "drain" ||
-                          (opts.sessions == "auto" && opts.event == "standby_switchover");
-  config.pause_wait_seconds = opts.pause_timeout;
-  config.parallel = opts.parallel;
-  config.host_timeout = opts.host_timeout;
+  DeployConfig config = deploy_config(opts);
   std::string last_push_file = opts.lock_file + ".last";
-  LastPush last = read_last_push(last_push_file, &facts.warnings);
+  LastPush last = read_last_push(last_push_file, &report.warnings);
   bool recent = !opts.event.empty() && opts.recent > 0 && last.age >= 0 && last.age <= opts.recent;
 
-  // 4. Prove the primary: ask every node what it is, right now. When this node is writable, log in
-  // to the app servers meanwhile: after a failover the proof may wait out a dead node's timeout,
-  // and the logins are most of the work. Not on a standby (no deploy is likely from there while
-  // the primary is away), nor right after a push from here on this timeline (a repeated event,
-  // likely nothing to do): there the logins would only cost the app servers CPU. Nothing is sent
-  // before the proof.
-  NodeProbe self = probe_connection(*local, db_deadline);
-  local.reset();
-  SshRemote remote({opts.connect_timeout, opts.host_key_checking == "accept-new", opts.known_hosts,
-                    opts.identities});
+  // 3-5. Cluster facts, the proof, the files. When this node is writable, log in to the app
+  // servers while the other nodes are probed: after a failover the proof may wait out a dead
+  // node's timeout, and the logins are most of the work. Not on a standby (no deploy is likely
+  // from there while the primary is away), nor right after a push from here on this timeline (a
+  // repeated event, likely nothing to do): there the logins would only cost the app servers CPU.
+  // Nothing is sent before the proof.
+  SshRemote remote = ssh_remote(opts);
   std::optional<Deployment> deployment;
-  if (self.writable && !opts.dry_run && !(recent && last.timeline == self.timeline))
-    deployment.emplace(facts.servers, config.parallel, config.host_timeout, remote, run_deadline);
-  auto probes = probe_nodes(facts.nodes, Deadline::after(opts.probe_timeout).min(run_deadline));
-  PrimaryDecision decision = decide_primary(facts.nodes, probes, self.instance, opts.force);
-  report.seen = decision.seen;
-  report.warnings = facts.warnings;
-  report.warnings.insert(report.warnings.end(), decision.warnings.begin(), decision.warnings.end());
-  if (!decision.ok) return refuse(decision.refusal);
-  const Node& primary = *decision.primary;
-  report.primary = primary.name + " (id " + std::to_string(primary.id) + ")";
-  report.timeline = decision.timeline;
+  Proof proof;
+  if (!prove(opts, run_deadline, &report, &proof, [&](const NodeProbe& self, const ClusterFacts& facts) {
+        if (self.writable && !opts.dry_run && !(recent && last.timeline == self.timeline))
+          deployment.emplace(facts.servers, config.parallel, config.host_timeout, remote, run_deadline);
+      }))
+    return refuse(report.refusal);
+  const Rendered& files = proof.files;
 
-  std::string address = primary.conninfo;
-  if (opts.public_net) {
-    auto it = facts.public_conninfo.find(primary.id);
-    if (it == facts.public_conninfo.end())
-      return refuse("--public-net: node_public_info has no row for node " + report.primary);
-    address = it->second;
-  }
-  if (!endpoint_of(address, &report.endpoint, &why))
-    return refuse("cannot address the primary " + report.primary + ": " + why);
-  if (!host_ok(report.endpoint.host))
-    return refuse("the primary " + report.primary + "'s host cannot be written into PgBouncer's "
-                  "configuration (white space, a quote or a control character in it)");
-
-  // 5. Render once, for every server.
-  Token token{opts.cluster, primary.id, decision.timeline, decision.lsn};
-  std::string pgpass = read_local_pgpass();
-  Rendered files = render_all(facts, report.endpoint, token, pgpass);
-  for (const auto& s : files.skipped)
-    report.warnings.push_back(s + " cannot be written to PgBouncer's files: left out");
-  if (pgpass.empty()) report.warnings.push_back("no local ~/.pgpass: none copied to app servers");
+  // A dry run asks every server, read only, what a deploy would change there.
   if (opts.dry_run) {
-    for (const auto& c : plan.conflicts) report.warnings.push_back(c.error + ": not deployed");
-    for (const auto& [app, text] : files.includes)
-      out << "# " << opts.include_dir << "/" << opts.cluster << ".ini"
-          << (app.empty() ? "" : " (application_name " + app + ")") << "\n" << text.content;
-    out << "# " << opts.userlist << ": " << facts.users.size() << " users (secrets not shown)\n";
+    config.mode = PushRequest::Mode::check;
+    report.dry_run = true;
+    report.servers = Deployment(proof.facts.servers, config.parallel, config.host_timeout, remote,
+                                run_deadline).push(files, config);
+    add_conflicts(proof.plan, &report);
     report.seconds = seconds_since(start);
     return finish(opts, report, out, err);
   }
 
   // 6. Push to every app server in parallel.
-  std::string fingerprint = deploy_fingerprint(facts.servers, files, config);
+  std::string fingerprint = deploy_fingerprint(proof.facts.servers, files, config);
   if (recent && last.fingerprint == fingerprint) {
     report.skipped = "every app server got exactly this from this node " +
                      std::to_string(last.age) + " s ago: nothing to do";
     return finish(opts, report, out, err);
   }
   if (!deployment)
-    deployment.emplace(facts.servers, config.parallel, config.host_timeout, remote, run_deadline);
+    deployment.emplace(proof.facts.servers, config.parallel, config.host_timeout, remote, run_deadline);
   report.servers = deployment->push(files, config);
-  for (const auto& c : plan.conflicts) {
-    ServerReport failed;
-    failed.server = c.server;
-    failed.error = "config: " + c.error;  // result: failed
-    report.servers.push_back(failed);
-  }
+  add_conflicts(proof.plan, &report);
 
   // 7. Report, and remember a push that reached every server.
   report.seconds = seconds_since(start);
   int code = finish(opts, report, out, err);
-  if (code == kExitOk) remember_push(last_push_file, fingerprint, decision.timeline, err);
+  if (code == kExitOk) remember_push(last_push_file, fingerprint, proof.decision.timeline, err);
   return code;
 }
 

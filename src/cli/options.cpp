@@ -32,6 +32,8 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
       "     server, ...; nothing was written on any server\n"
       "  2  usage error\n"
       "  3  at least one app server failed (named in the output); all others were updated\n"
+      "pgdeploy check exits as a monitoring plugin: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN\n"
+      "  (see pgdeploy check --help)\n"
       "repmgr.conf: event_notification_command='pgdeploy -c CLUSTER --event %e --node-id %n "
       "--success %s --details \"%d\"'");
   app.set_version_flag("--version", std::string("pgdeploy ") + PGDEPLOY_VERSION);
@@ -92,8 +94,11 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
   app.add_option("--pause-timeout", o->pause_timeout, "how long a drain may wait, seconds")
       ->capture_default_str()
       ->check(CLI::Range(1, 60));
-  app.add_flag("--dry-run", o->dry_run, "prove the primary and print what would be written; touch nothing");
-  app.add_flag("--json", o->json, "print the report as JSON");
+  app.add_flag("--dry-run", o->dry_run,
+               "prove the primary, ask every app server read only and show what a deploy would "
+               "change there (a diff of the include file, the names of users added, removed or "
+               "changed); write nothing");
+  app.add_flag("--json", o->json, "print the report as JSON (one document)");
   app.add_option("--event", o->event, "repmgr event (%e); without it every call deploys");
   app.add_option("--node-id", o->node_id, "node the event happened on (%n)");
   app.add_option("--success", o->success, "whether the event succeeded (%s: 1 or 0)");
@@ -107,21 +112,53 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
                  "always push")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  CLI::App* check = app.add_subcommand(
+      "check",
+      "prove the primary as a deploy does, then ask every enabled app server, read only (no "
+      "lock, no write, no reload), where its PgBouncer routes and whether its files are current");
+  check->fallthrough();  // every option above works after "check" too
+  check->footer(
+      "Exit codes (monitoring-plugin conventions):\n"
+      "  0  OK: every app server routes to the proven primary, its files current\n"
+      "  1  WARNING: files stale or a reload pending, routes right; or app servers unreachable "
+      "(at least --warning-unreachable)\n"
+      "  2  CRITICAL: a PgBouncer routes or holds server connections to another node; the "
+      "primary cannot be proven (none, two); unreachable app servers at least "
+      "--critical-unreachable\n"
+      "  3  UNKNOWN: usage error, the database cannot be read (or names no app server or no "
+      "database), the check's --deadline passed");
+  check->add_option("-w,--warning-unreachable", o->warning_unreachable,
+                    "WARNING when at least this many app servers cannot be asked")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  check->add_option("--critical-unreachable", o->critical_unreachable,
+                    "CRITICAL when at least this many app servers cannot be asked; 0 = only when "
+                    "none can")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100000));
+  check->add_flag("-v,--verbose", o->verbose, "a line for every app server, and for every node");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int code = app.exit(e, out, err);
-    return code == 0 ? kExitOk : kExitUsage;
+    bool checking = check->parsed() || (argc > 1 && std::string(argv[1]) == "check");
+    return code == 0 ? kExitOk : checking ? kCheckUsage : kExitUsage;
   }
+  o->check = check->parsed();
+  if (o->check && o->dry_run) {
+    err << "pgdeploy: check is read only already: --dry-run is for a deploy\n";
+    return kCheckUsage;
+  }
+  int usage = o->check ? kCheckUsage : kExitUsage;
   if (strict_host_keys && o->host_key_checking != "yes") {
     err << "pgdeploy: --strict-host-keys contradicts --strict-host-key-checking="
         << o->host_key_checking << "\n";
-    return kExitUsage;
+    return usage;
   }
   if (!valid_cluster_name(o->cluster)) {
     err << "pgdeploy: invalid cluster name '" << o->cluster
         << "': use up to 56 letters, digits, '_' or '-'\n";
-    return kExitUsage;
+    return usage;
   }
   if (o->events.empty()) o->events = default_deploy_events();
   if (o->lock_file.empty()) {

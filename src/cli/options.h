@@ -13,6 +13,9 @@ enum ExitCode {
   kExitUsage = 2,        // bad command line
   kExitServerFailed = 3  // at least one app server could not be updated; the others were
 };
+// pgdeploy check exits as a monitoring plugin does (report/check.h: 0 OK, 1 WARNING, 2 CRITICAL,
+// 3 UNKNOWN): a usage error of check is UNKNOWN.
+constexpr int kCheckUsage = 3;
 
 struct Options {
   std::string cluster;
@@ -35,6 +38,11 @@ struct Options {
   int pause_timeout = 2;
   bool dry_run = false;
   bool json = false;
+  // pgdeploy check
+  bool check = false;
+  bool verbose = false;
+  int warning_unreachable = 1;
+  int critical_unreachable = 0;  // 0 = when every app server is unreachable
   // repmgr's placeholders
   std::string event;
   int node_id = 0;

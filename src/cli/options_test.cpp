@@ -104,5 +104,36 @@ TEST(Options, HostKeyCheckingRefusesUnknownKeysUnlessAcceptNew) {
             std::string::npos) << err;
 }
 
+TEST(Options, CheckTakesTheDeployOptionsAndItsThresholds) {
+  Options o;
+  ASSERT_EQ(parse({"check", "-c", "main", "-p", "dbname=x", "-w", "2", "--critical-unreachable", "5", "-v",
+                   "--json", "--host-timeout", "3"}, &o), -1);
+  EXPECT_TRUE(o.check);
+  EXPECT_EQ(o.cluster, "main");
+  EXPECT_EQ(o.conninfo, "dbname=x");
+  EXPECT_EQ(o.warning_unreachable, 2);
+  EXPECT_EQ(o.critical_unreachable, 5);
+  EXPECT_TRUE(o.verbose && o.json);
+  EXPECT_EQ(o.host_timeout, 3);
+  Options after;
+  ASSERT_EQ(parse({"-c", "main", "check"}, &after), -1);  // as the integration tests call it
+  EXPECT_TRUE(after.check);
+  EXPECT_EQ(after.warning_unreachable, 1);
+  EXPECT_EQ(after.critical_unreachable, 0);
+  Options deploy;
+  ASSERT_EQ(parse({"-c", "main"}, &deploy), -1);
+  EXPECT_FALSE(deploy.check);
+}
+
+TEST(Options, ACheckUsageErrorIsUnknownAsForAPlugin) {
+  Options o;
+  std::string err;
+  EXPECT_EQ(parse({"check", "-c", "main", "-w", "many"}, &o, &err), kCheckUsage);
+  EXPECT_EQ(parse({"check", "-p", "x"}, &o, &err), kCheckUsage);  // no cluster
+  EXPECT_EQ(parse({"check", "-c", "main", "--dry-run"}, &o, &err), kCheckUsage);
+  EXPECT_NE(err.find("read only already"), std::string::npos);
+  EXPECT_EQ(parse({"-c", "main", "-w", "1"}, &o, &err), kExitUsage) << "a deploy has no thresholds";
+}
+
 }  // namespace
 }  // namespace pgdeploy

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "render/pgbouncer.h"
+#include "util/diff.h"
 
 namespace pgdeploy {
 
@@ -44,6 +45,7 @@ RemoteFile remote_file(const std::string& path, const TokenedFile& file, bool re
 bool build_request(const AppServer& server, const Rendered& files, const DeployConfig& config,
                    PushRequest* out, std::string* err) {
   PushRequest req;
+  req.mode = config.mode;
   std::string include = config.include_dir + "/" + config.cluster + ".ini";
   req.files.push_back(remote_file(include, files.includes.at(server.application_name), true, true));
   req.files.push_back(remote_file(config.userlist, files.userlist, true, false));
@@ -123,6 +125,28 @@ ServerReport push_one(Login& login, const Rendered& files, const DeployConfig& c
   rep.note = x.note;
   if (!x.ok) {
     rep.error = x.stage + ": " + x.error;
+    return rep;
+  }
+  if (req.mode == PushRequest::Mode::check) {
+    rep.check = parse_check_output(x.exit_status, x.out, x.err);
+    rep.result = rep.check.ok ? ServerReport::Result::unchanged : ServerReport::Result::failed;
+    if (!rep.check.ok) rep.error = "remote: " + rep.check.error;
+    for (const auto& n : rep.check.notes) rep.note += (rep.note.empty() ? "" : "; ") + n;
+    // A newer token there: a deploy would leave the server alone (push.pl's NEWER).
+    const CheckAnswer& a = rep.check;
+    bool newer = a.has_header && !config.force &&
+                 (a.header_timeline > files.token.timeline ||
+                  (a.header_timeline == files.token.timeline && a.header_generation > files.token.generation));
+    if (newer)
+      rep.note += std::string(rep.note.empty() ? "" : "; ") + "a newer config is there (primary " +
+                  std::to_string(a.header_primary) + ", timeline " + std::to_string(a.header_timeline) +
+                  "): a deploy would leave it alone";
+    for (const auto& f : rep.check.files)
+      if (f.state != "current" && !newer) rep.changed.push_back(f.path);
+    const RemoteFile& include = req.files.front();  // what a deploy would write
+    if (rep.check.ok && std::find(rep.changed.begin(), rep.changed.end(), include.path) != rep.changed.end())
+      rep.diff = unified_diff(rep.check.include, include.content, server.address + ":" + include.path,
+                              include.path + " (as a deploy would write it)");
     return rep;
   }
   PushOutcome o = parse_push_output(x.exit_status, x.out, x.err);

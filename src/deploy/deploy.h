@@ -30,6 +30,7 @@ struct DeployConfig {
   int pause_wait_seconds = 2;
   int parallel = 32;
   double host_timeout = 5.0;
+  PushRequest::Mode mode = PushRequest::Mode::push;  // check: ask, read only (pgdeploy check, --dry-run)
 };
 
 // The files for every server, rendered once: they differ only by application_name.
@@ -63,6 +64,9 @@ struct ServerReport {
   std::string error;     // "stage: detail" when failed; the newer header when skipped
   std::string note;
   double seconds = 0;
+  CheckAnswer check;  // in check mode: what the server answered (result unchanged, or failed);
+                      // `changed` then lists the files a deploy would replace, and
+  std::string diff;   // the include file's change as a unified diff ("" = none)
 };
 
 // What every server would get, in one digest: the primary, the timeline, each file's content, the
@@ -83,7 +87,8 @@ class Deployment {
   Deployment(const Deployment&) = delete;
   Deployment& operator=(const Deployment&) = delete;
 
-  // Reports come back in the order of the servers. Call at most once.
+  // Reports come back in the order of the servers. Call at most once. In check mode (config.mode)
+  // each server is only asked, over the same logins and within the same deadlines.
   std::vector<ServerReport> push(const Rendered& files, const DeployConfig& config);
 
  private:

@@ -66,7 +66,7 @@ while (1) {
 }
 my (%one, @dbs, %listed, @env, @files);  # %listed: databases with a line of their own
 my %single = map { $_ => 1 } qw(lock budget_ms reload timeline generation primary force
-  target_host target_port socket socket_user socket_db console drain pause_s);
+  target_host target_port socket socket_user socket_db console drain pause_s mode);
 {
   my $magic = "PGDEPLOY2\n";
   fail('malformed request: no PGDEPLOY2 header') if substr($in, 0, length $magic) ne $magic;
@@ -124,6 +124,8 @@ my $tport = field('target_port', qr/^\d{1,5}\z/, 'a port');
 my $console = field('console', qr/^[01]\z/, '0 or 1');
 my $drain = field('drain', qr/^[01]\z/, '0 or 1');
 my $pause_s = field('pause_s', qr/^\d{1,4}\z/, 'a number');
+$one{mode} //= 'push';  # older agents send no mode
+my $mode = field('mode', qr/^(?:push|check)\z/, 'push or check');
 my @direct = map { field($_, qr/^[^\x00-\x1f\x7f]*\z/, 'one line') } qw(socket socket_user socket_db);
 fail('malformed request: socket path too long') if length $direct[0] > 107;
 fail('malformed request: no way to reload') if $reload eq '' && !$console;
@@ -175,48 +177,6 @@ sub survey {
   return (scalar(grep { !current($_) } @files),
           first_line(slurp($pending_path)), scalar(leftovers()));
 }
-my ($changed, $pending, $stale) = survey();
-if (!$changed && $pending eq '' && !$stale) { say_line('UNCHANGED'); finish('ok') }
-
-sysopen(my $lk, $lock, O_WRONLY | O_CREAT | O_NOFOLLOW, 0600) or fail("cannot open lock file $lock: $!");
-{
-  my $waited = 0;  # a lock wait shorter than what is left of the agent's deadline for this server
-  until (flock($lk, LOCK_EX | LOCK_NB)) {
-    fail("another agent holds $lock") if $waited >= $budget / 2;
-    select(undef, undef, undef, 0.02);
-    $waited += 0.02;
-  }
-}
-step('locked');
-# Under the lock nobody else writes here: what matches our temporary names is a dead run's.
-if (my @dead = leftovers()) {
-  unlink @dead;
-  say_line('NOTE', 'removed ' . @dead . ' temporary file(s) of an interrupted run');
-}
-($changed, $pending) = survey();  # again: another agent may have written while we waited
-
-sub newer {  # decimal strings of any length: is $_[0] > $_[1]?
-  my ($a, $b) = map { my $x = $_; $x =~ s/^0+(?=.)//; $x } @_;
-  return length($a) > length($b) || (length($a) == length($b) && $a gt $b);
-}
-my $oldprimary = '';
-for my $f (grep { $_->{flags} =~ /f/ } @files) {
-  my $first = first_line($f->{old});
-  $oldprimary = $1 if $first =~ / pgdeploy .* primary=(\d+)/;
-  next if $force;
-  my ($otl) = $first =~ / timeline=(\d+)(?: |\z)/;
-  my ($ogen) = $first =~ / generation=(\d+)(?: |\z)/;
-  next unless defined $otl && defined $ogen;
-  if (newer($otl, $tl) || ($otl eq $tl && newer($ogen, $gen))) { say_line('NEWER', $first); finish('ok') }
-}
-# What a reload must still do, left by a run that died after step 5: "pending <old primary> <what>"
-# (what: "routes", "auth" or both, comma-separated; older versions wrote only "pending <old>").
-my %due;
-if ($pending =~ /^pending (\S*)(?: (\S+))?/) {
-  $oldprimary = $1 if $1 ne '';
-  $due{$_} = 1 for grep { /^(?:routes|auth)\z/ } split /,/, ($2 // 'routes,auth');
-}
-
 # ------------------------------------------------------------------------------------ the console
 # PgBouncer's admin console through its unix socket, as a libpq client talks to it: a startup
 # message, then one simple query per command. Returns (errors, results), results being one
@@ -337,14 +297,15 @@ my %ours = map { $_ => 1 } @dbs;
 #   elsewhere: "db -> host:port" for each of our databases PgBouncer routes to another node;
 #   servers:   the same for server connections still open to another node (compared by address,
 #              so the target is resolved);
-#   missing:   our databases with a line of their own that PgBouncer does not have.
+#   missing:   our databases with a line of their own that PgBouncer does not have;
+#   all, away: [db, "host:port"] of every route of ours, and of every server connection elsewhere.
 my @target_addrs = ($thost);
 push @target_addrs, map { join '.', unpack 'C4', $_ } grep { defined } (gethostbyname $thost)[4 .. 20]
   if $thost !~ /^[\d.]+\z|:/;
 sub routes {
   my ($errs, $res) = console(left(), 'SHOW DATABASES', 'SHOW SERVERS');
   return (undef, $errs) if $errs ne '';
-  my %r = (elsewhere => [], servers => [], missing => []);
+  my %r = (elsewhere => [], servers => [], missing => [], all => [], away => []);
   my %seen;
   for my $i (0, 1) {
     my ($cols, $rows) = @{$res->[$i] || []};
@@ -359,6 +320,7 @@ sub routes {
       $seen{$n} = 1 if $i == 0;
       my $right = $p eq $tport && ($i == 0 ? $h eq $thost : grep { $_ eq $h } @target_addrs);
       push @{$r{$i ? 'servers' : 'elsewhere'}}, "$n -> $h:$p" unless $right;
+      push @{$r{$i ? 'away' : 'all'}}, [$n, "$h:$p"] if !$i || !$right;
     }
   }
   $r{missing} = [grep { !$seen{$_} } sort keys %listed];
@@ -383,6 +345,88 @@ sub guard {
   exit 0;
 }
 sub unguard { return unless $guard; syswrite($guard, 'd'); close $guard; undef $guard }
+
+# ------------------------------------------------------------------------------------ checking
+# Mode "check" (pgdeploy check, --dry-run): what the files here hold and where PgBouncer routes,
+# read only. No lock, no write, no reload: a check never waits for a deploy nor holds one up.
+sub users {  # userlist.txt: name -> secret (the secrets never leave this program)
+  my %u;
+  for (split /\n/, $_[0] // '') { $u{$1 =~ s/""/"/gr} = $2 if /^"((?:[^"]|"")*)" "((?:[^"]|"")*)"/ }
+  return \%u;
+}
+if ($mode eq 'check') {
+  for my $f (@files) {
+    $f->{old} = slurp($f->{path});
+    my $state = !defined $f->{old} ? 'missing' : current($f) ? 'current'
+              : first_line($f->{old}) =~ / pgdeploy / ? 'stale' : 'foreign';
+    say_line('FILE', "$f->{path} $state");
+  }
+  my ($inc) = grep { $_->{flags} =~ /f/ } @files;
+  say_line('HEADER', "$1 $2 $3")
+    if $inc && first_line($inc->{old}) =~ / pgdeploy .* primary=(\d+) timeline=(\d+) generation=(\d+)/;
+  say_line('PENDING', first_line(slurp($pending_path)));
+  if ($inc && defined $inc->{old}) {  # length-prefixed, bounded: the agent reads 1 MiB at most
+    if (length $inc->{old} > 256 << 10) { say_line('NOTE', 'the include file is larger than 256 KiB: not shown') }
+    else { push @said, 'INCLUDE ' . length($inc->{old}) . "\n$inc->{old}\n" }
+  }
+  for my $f (grep { $_->{flags} eq 'r' } @files) {  # userlist.txt: names only
+    my ($old, $new) = (users($f->{old}), users($f->{content}));
+    say_line('USER', "added $_") for sort grep { !exists $old->{$_} } keys %$new;
+    say_line('USER', "removed $_") for sort grep { !exists $new->{$_} } keys %$old;
+    say_line('USER', "changed $_") for sort grep { exists $new->{$_} && $old->{$_} ne $new->{$_} } keys %$old;
+  }
+  my ($r, $why) = $console ? routes() : (undef, '');
+  if (!$console) { say_line('CONSOLE', 'none') }
+  elsif (!$r) { say_line('CONSOLE', "failed: $why") }
+  else {
+    say_line('CONSOLE', 'ok');
+    say_line('ROUTE', "@$_") for @{$r->{all}};
+    say_line('SERVER', "@$_") for @{$r->{away}};
+  }
+  finish('ok');
+}
+
+my ($changed, $pending, $stale) = survey();
+if (!$changed && $pending eq '' && !$stale) { say_line('UNCHANGED'); finish('ok') }
+
+sysopen(my $lk, $lock, O_WRONLY | O_CREAT | O_NOFOLLOW, 0600) or fail("cannot open lock file $lock: $!");
+{
+  my $waited = 0;  # a lock wait shorter than what is left of the agent's deadline for this server
+  until (flock($lk, LOCK_EX | LOCK_NB)) {
+    fail("another agent holds $lock") if $waited >= $budget / 2;
+    select(undef, undef, undef, 0.02);
+    $waited += 0.02;
+  }
+}
+step('locked');
+# Under the lock nobody else writes here: what matches our temporary names is a dead run's.
+if (my @dead = leftovers()) {
+  unlink @dead;
+  say_line('NOTE', 'removed ' . @dead . ' temporary file(s) of an interrupted run');
+}
+($changed, $pending) = survey();  # again: another agent may have written while we waited
+
+sub newer {  # decimal strings of any length: is $_[0] > $_[1]?
+  my ($a, $b) = map { my $x = $_; $x =~ s/^0+(?=.)//; $x } @_;
+  return length($a) > length($b) || (length($a) == length($b) && $a gt $b);
+}
+my $oldprimary = '';
+for my $f (grep { $_->{flags} =~ /f/ } @files) {
+  my $first = first_line($f->{old});
+  $oldprimary = $1 if $first =~ / pgdeploy .* primary=(\d+)/;
+  next if $force;
+  my ($otl) = $first =~ / timeline=(\d+)(?: |\z)/;
+  my ($ogen) = $first =~ / generation=(\d+)(?: |\z)/;
+  next unless defined $otl && defined $ogen;
+  if (newer($otl, $tl) || ($otl eq $tl && newer($ogen, $gen))) { say_line('NEWER', $first); finish('ok') }
+}
+# What a reload must still do, left by a run that died after step 5: "pending <old primary> <what>"
+# (what: "routes", "auth" or both, comma-separated; older versions wrote only "pending <old>").
+my %due;
+if ($pending =~ /^pending (\S*)(?: (\S+))?/) {
+  $oldprimary = $1 if $1 ne '';
+  $due{$_} = 1 for grep { /^(?:routes|auth)\z/ } split /,/, ($2 // 'routes,auth');
+}
 
 # ------------------------------------------------------------------------------------ deciding
 my ($now, $why_unknown) = $console ? routes() : (undef, 'no PgBouncer admin console configured');

@@ -102,6 +102,8 @@ std::string check_request(const PushRequest& r) {
 }
 
 std::string push_command(const PushRequest& r) {
+  // A check always runs the program: it reports what the fast path would only skip.
+  if (r.mode == PushRequest::Mode::check) return "exec perl -e " + shell_quote(push_script());
   // A re-run with nothing to change is answered by the login shell's builtins alone: each file's
   // first line still ends with its digest, no reload is pending, no temporary file is left.
   // Otherwise the program runs and checks again, under the lock, by content.
@@ -152,6 +154,7 @@ std::string push_payload(const PushRequest& r) {
   field(&out, "socket_db", r.socket_db);
   field(&out, "drain", r.drain ? "1" : "0");
   field(&out, "pause_s", std::to_string(r.pause_seconds));
+  field(&out, "mode", r.mode == PushRequest::Mode::check ? "check" : "push");
   for (const auto& db : r.listed_databases) field(&out, "db", db);
   for (const auto& db : r.auto_databases) field(&out, "autodb", db);
   for (const auto& f : r.files) {
@@ -184,7 +187,7 @@ bool parse_push_request(const std::string& in, PushRequest* out, std::string* er
   std::map<std::string, std::string> one;
   const std::vector<std::string> singles = {
       "lock", "budget_ms", "reload", "timeline", "generation", "primary", "force", "target_host",
-      "target_port", "console", "drain", "pause_s", "socket", "socket_user", "socket_db"};
+      "target_port", "console", "drain", "pause_s", "socket", "socket_user", "socket_db", "mode"};
   PushRequest r;
   std::vector<std::map<std::string, std::string>> files;
   size_t pos = magic.size();
@@ -223,8 +226,11 @@ bool parse_push_request(const std::string& in, PushRequest* out, std::string* er
     }
   }
   if (pos != in.size()) return fail("malformed request: bytes after the end");
+  one.emplace("mode", "push");  // optional: older agents send none
   for (const auto& k : singles)
     if (!one.count(k)) return fail("malformed request: " + k + " missing");
+  if (one["mode"] != "push" && one["mode"] != "check") return fail("malformed request: mode is not push or check");
+  r.mode = one["mode"] == "check" ? PushRequest::Mode::check : PushRequest::Mode::push;
   auto flag = [&](const char* k, bool* v) {
     if (one[k] != "0" && one[k] != "1") return false;
     *v = one[k] == "1";
@@ -311,6 +317,81 @@ PushOutcome parse_push_output(int exit_status, const std::string& out, const std
     o.detail = "the program failed with exit status " + std::to_string(exit_status);
   if (!e.empty()) o.detail += " (" + e + ")";
   return o;
+}
+
+CheckAnswer parse_check_output(int exit_status, const std::string& out, const std::string& err) {
+  CheckAnswer a;
+  std::optional<std::string> done, error;
+  bool garbled = false;
+  size_t pos = 0;
+  // "<text> <last word>": paths and database names may hold spaces, addresses and states do not.
+  auto split_last = [](const std::string& text, std::string* head, std::string* last) {
+    size_t sp = text.rfind(' ');
+    if (sp == std::string::npos || sp == 0 || sp + 1 == text.size()) return false;
+    *head = text.substr(0, sp);
+    *last = text.substr(sp + 1);
+    return true;
+  };
+  while (pos < out.size() && !done && !garbled) {
+    size_t nl = out.find('\n', pos);
+    if (nl == std::string::npos) break;
+    std::string line = out.substr(pos, nl - pos);
+    pos = nl + 1;
+    size_t sp = line.find(' ');
+    std::string word = line.substr(0, sp);
+    std::string text = sp == std::string::npos ? "" : printable(line.substr(sp + 1));
+    std::string head, last;
+    if (word == "DONE") {
+      done = line.substr(std::min(line.size(), size_t{5}));
+    } else if (word == "FILE" && split_last(text, &head, &last) &&
+               (last == "current" || last == "stale" || last == "missing" || last == "foreign")) {
+      a.files.push_back({head, last});
+    } else if (word == "HEADER") {
+      size_t a1 = text.find(' '), a2 = a1 == std::string::npos ? a1 : text.find(' ', a1 + 1);
+      a.has_header = a2 != std::string::npos && number(text.substr(0, a1), 10, &a.header_primary) &&
+                     number(text.substr(a1 + 1, a2 - a1 - 1), 20, &a.header_timeline) &&
+                     number(text.substr(a2 + 1), 20, &a.header_generation);
+      garbled = !a.has_header;
+    } else if (word == "PENDING") {
+      a.pending = text;
+    } else if (word == "CONSOLE" && !text.empty()) {
+      a.console = text;
+    } else if ((word == "ROUTE" || word == "SERVER") && split_last(text, &head, &last)) {
+      (word == "ROUTE" ? a.routes : a.servers).push_back({head, last});
+    } else if (word == "INCLUDE" && !a.has_include) {
+      size_t len = 0;
+      garbled = !number(text, 10, &len) || len > out.size() - pos || out.size() - pos - len < 1 ||
+                out[pos + len] != '\n';
+      if (!garbled) a.include = out.substr(pos, len), a.has_include = true, pos += len + 1;
+    } else if (word == "USER" && text.find(' ') != std::string::npos) {
+      size_t verb = text.find(' ');  // "USER added <name>": the name is all after the verb
+      std::string what = text.substr(0, verb), name = text.substr(verb + 1);
+      if (what == "added") a.users_added.push_back(name);
+      else if (what == "removed") a.users_removed.push_back(name);
+      else if (what == "changed") a.users_changed.push_back(name);
+      else garbled = true;
+    } else if (word == "NOTE") {
+      a.notes.push_back(text);
+    } else if (word == "ERR") {
+      error = text;
+    } else {
+      garbled = true;
+    }
+  }
+  a.ok = done == "ok" && exit_status == 0 && !garbled && pos == out.size() && !a.console.empty();
+  if (a.ok) return a;
+  std::string e = printable(err);
+  if (error) a.error = *error;
+  else if (garbled || (done && (pos != out.size() || (*done != "ok" && *done != "failed"))) ||
+           (done == "ok" && a.console.empty()))
+    a.error = "garbled answer from the app server: " + printable(out, 200);
+  else if (!done)
+    a.error = "the program's answer ended early (it was killed, or the connection was lost); "
+              "exit status " + std::to_string(exit_status);
+  else
+    a.error = "the program failed with exit status " + std::to_string(exit_status);
+  if (!e.empty()) a.error += " (" + e + ")";
+  return a;
 }
 
 }  // namespace pgdeploy

@@ -20,6 +20,10 @@ struct RemoteFile {
 };
 
 struct PushRequest {
+  // push: compare, write, reload, cut. check: only say what is there and where PgBouncer routes
+  // (no lock, no write, no reload), answered by parse_check_output.
+  enum class Mode { push, check };
+  Mode mode = Mode::push;
   std::vector<RemoteFile> files;
   std::string lock_path;       // "<dir>/.<cluster>.lock"; the marker is "<dir>/.<cluster>.pending"
   long budget_ms = 5000;       // what the program may spend waiting (lock, console): the host's
@@ -82,6 +86,35 @@ struct PushOutcome {
 
 // Never throws; any byte sequence gives an outcome (garbage: failed, with what was seen).
 PushOutcome parse_push_output(int exit_status, const std::string& out, const std::string& err);
+
+// What the program answered in check mode: the facts, judged by report/check.
+struct CheckAnswer {
+  bool ok = false;    // a whole, well-formed answer ending in DONE ok
+  std::string error;  // else why not
+  struct File {
+    std::string path;
+    std::string state;  // current, stale (our header, other content), missing, foreign (no header)
+  };
+  std::vector<File> files;
+  bool has_header = false;  // the include file's header, when it has one
+  int header_primary = 0;
+  long header_timeline = 0;
+  uint64_t header_generation = 0;
+  std::string pending;  // the marker's text: a reload a deploy still owes ("" = none)
+  std::string console;  // "ok", "none" (no admin_conninfo), "failed: <why>"
+  struct Route {
+    std::string database, address;  // address "host:port"
+  };
+  std::vector<Route> routes;   // SHOW DATABASES, our databases
+  std::vector<Route> servers;  // SHOW SERVERS, connections to anything but the target
+  bool has_include = false;
+  std::string include;         // the include file as it is there
+  std::vector<std::string> users_added, users_removed, users_changed;  // names only
+  std::vector<std::string> notes;
+};
+
+// Never throws; any byte sequence gives an answer (garbage: not ok, with what was seen).
+CheckAnswer parse_check_output(int exit_status, const std::string& out, const std::string& err);
 
 // Quotes a string for a POSIX shell command line.
 std::string shell_quote(const std::string& s);

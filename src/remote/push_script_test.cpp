@@ -515,6 +515,95 @@ TEST_P(PushScript, ThousandsOfDatabasesGoToPsqlOnItsStandardInput) {
   EXPECT_NE(log.find("RESUME " + facts.databases.back() + ";\n"), std::string::npos);
 }
 
+// pgdeploy check and --dry-run: the same program, asked only. It always runs (no fast path),
+// takes no lock, writes nothing, and says by content what a deploy would change.
+TEST_P(PushScript, ACheckSaysWhatIsThereAndWritesNothing) {
+  PushRequest req = request(files(1, 1, 100));
+  req.mode = PushRequest::Mode::check;
+  ExecResult x = run(push_command(req), push_payload(req));
+  CheckAnswer a = parse_check_output(x.exit_status, x.out, x.err);
+  ASSERT_TRUE(a.ok) << a.error;
+  ASSERT_EQ(a.files.size(), 3u);
+  for (const auto& f : a.files) EXPECT_EQ(f.state, "missing") << f.path;
+  EXPECT_FALSE(a.has_header);
+  EXPECT_FALSE(a.has_include);
+  EXPECT_EQ(a.console, "none");
+  EXPECT_EQ(a.users_added, std::vector<std::string>{"app"});
+  EXPECT_TRUE(std::filesystem::is_empty(config.include_dir)) << "no lock file, no marker";
+  EXPECT_FALSE(std::filesystem::exists(config.userlist));
+
+  ASSERT_EQ(push(files(1, 1, 100)).status, PushOutcome::Status::written);
+  std::string perl_starts = read_file(dir.path() + "/perl.log");
+  x = run(push_command(req), push_payload(req));
+  a = parse_check_output(x.exit_status, x.out, x.err);
+  ASSERT_TRUE(a.ok) << a.error;
+  for (const auto& f : a.files) EXPECT_EQ(f.state, "current") << f.path;
+  EXPECT_TRUE(a.has_header);
+  EXPECT_EQ(a.header_primary, 1);
+  EXPECT_EQ(a.header_generation, 100u);
+  EXPECT_EQ(a.include, include());
+  EXPECT_TRUE(a.users_added.empty() && a.users_changed.empty() && a.users_removed.empty());
+  EXPECT_EQ(read_file(dir.path() + "/perl.log"), perl_starts + "started\n") << "a check always runs perl";
+
+  // Judged by content: a header that still ends with the digest over another body is stale.
+  std::string inc = include();
+  write_file(config.include_dir + "/main.ini", inc + "evil = host=10.9.9.9 port=1\n");
+  write_file(config.userlist, read_file(config.userlist) + "\"new\" \"md5x\"\n");
+  std::string before = include();
+  auto listing = leftovers();
+  x = run(push_command(req), push_payload(req));
+  a = parse_check_output(x.exit_status, x.out, x.err);
+  ASSERT_TRUE(a.ok) << a.error;
+  EXPECT_EQ(a.files[0].state, "stale");
+  EXPECT_EQ(a.files[1].state, "stale");
+  EXPECT_EQ(a.users_removed, std::vector<std::string>{"new"});
+  EXPECT_EQ(x.out.find("md5"), std::string::npos) << "never a secret";
+  EXPECT_EQ(include(), before);
+  EXPECT_EQ(leftovers(), listing);
+  EXPECT_EQ(reloads(), 1);
+}
+
+TEST_P(PushScript, ADryRunSaysWhatADeployWouldChangeAsADiff) {
+  ASSERT_EQ(push(files(1, 1, 100)).status, PushOutcome::Status::written);
+  std::string before = include();
+  config.mode = PushRequest::Mode::check;
+  LocalRemote remote(GetParam(), {"HOME=" + dir.path() + "/home", "PATH=" + dir.path() + "/bin:/usr/bin:/bin"});
+  auto reps = deploy_all({server}, files(2, 2, 10), config, remote, Deadline::after(10));
+  ASSERT_EQ(reps.size(), 1u);
+  EXPECT_EQ(reps[0].result, ServerReport::Result::unchanged) << reps[0].error;
+  EXPECT_EQ(reps[0].changed, std::vector<std::string>{config.include_dir + "/main.ini"})
+      << "userlist.txt: same body, another header: current";
+  EXPECT_NE(reps[0].diff.find("\n-appdb = host=10.0.0.1 port=5432"), std::string::npos) << reps[0].diff;
+  EXPECT_NE(reps[0].diff.find("\n+appdb = host=10.0.0.2 port=5432"), std::string::npos) << reps[0].diff;
+  // An older truth than the one there: a deploy would leave the server alone, and so says the dry run.
+  reps = deploy_all({server}, files(1, 1, 50, "otherdb"), config, remote, Deadline::after(10));
+  EXPECT_TRUE(reps[0].changed.empty());
+  EXPECT_NE(reps[0].note.find("a newer config is there"), std::string::npos) << reps[0].note;
+  EXPECT_EQ(include(), before);
+  EXPECT_EQ(reloads(), 1);
+}
+
+TEST_P(PushScript, ACheckAsksPgBouncerWhereItRoutesAndWhatItHolds) {
+  FakeConsole console(socket());
+  write_file(config.include_dir + "/main.ini", "appdb = host=10.0.0.1 port=5432 dbname=appdb\n");
+  console.route_from(config.include_dir + "/main.ini");
+  console.set_servers({{"appdb", "10.0.0.1", "5432"}, {"appdb", "10.0.0.2", "5432"}});
+  use_socket_console();
+  PushRequest req = request(files(2, 2, 10));
+  req.mode = PushRequest::Mode::check;
+  ExecResult x = run(push_command(req), push_payload(req));
+  CheckAnswer a = parse_check_output(x.exit_status, x.out, x.err);
+  ASSERT_TRUE(a.ok) << a.error;
+  EXPECT_EQ(a.console, "ok");
+  ASSERT_EQ(a.routes.size(), 1u);
+  EXPECT_EQ(a.routes[0].database + " " + a.routes[0].address, "appdb 10.0.0.1:5432");
+  ASSERT_EQ(a.servers.size(), 1u) << "only connections elsewhere than the target";
+  EXPECT_EQ(a.servers[0].address, "10.0.0.1:5432");
+  EXPECT_EQ(a.files[0].state, "foreign");
+  for (const auto& q : console.queries()) EXPECT_EQ(q.rfind("SHOW ", 0), 0u) << q;
+  EXPECT_EQ(console.server_count(), 2u) << "nothing cut";
+}
+
 INSTANTIATE_TEST_SUITE_P(Shells, PushScript, ::testing::Values("/bin/sh", "/bin/bash"));
 
 // The program in its own file, checked as perl checks it; the same text once its comment lines
@@ -599,6 +688,58 @@ TEST(PushOutput, GarbageNeverThrowsAndNeverPassesForSuccess) {
 TEST(PushOutput, AFailureAlwaysSaysWhy) {
   EXPECT_NE(parse_push_output(1, "ERR \nDONE failed\n", "").detail, "");
   EXPECT_EQ(parse_push_output(1, "RELOAD-FAILED\nDONE failed\n", "").detail, "reload failed");
+}
+
+TEST(CheckOutput, ReadsEveryFactAndTheIncludeFileByItsLength) {
+  std::string include = "; h\nDONE ok\nappdb = host=x\n";  // the framing, not the text, ends it
+  CheckAnswer a = parse_check_output(
+      0, "FILE /etc/a b.ini current\nFILE /u stale\nHEADER 2 3 44\nPENDING pending 1 routes\n"
+         "INCLUDE " + std::to_string(include.size()) + "\n" + include + "\nUSER added x y\n"
+         "CONSOLE ok\nROUTE my db 10.0.0.1:5432\nSERVER appdb 10.0.0.1:5432\nDONE ok\n", "");
+  ASSERT_TRUE(a.ok) << a.error;
+  EXPECT_EQ(a.files[0].path, "/etc/a b.ini");
+  EXPECT_EQ(a.files[1].state, "stale");
+  EXPECT_EQ(a.header_timeline, 3);
+  EXPECT_EQ(a.header_generation, 44u);
+  EXPECT_EQ(a.pending, "pending 1 routes");
+  EXPECT_EQ(a.include, include);
+  EXPECT_EQ(a.users_added, std::vector<std::string>{"x y"});
+  EXPECT_EQ(a.routes[0].database, "my db");
+  EXPECT_EQ(a.servers[0].address, "10.0.0.1:5432");
+}
+
+TEST(CheckOutput, GarbageNeverThrowsAndNeverPassesForAnAnswer) {
+  for (std::string out : std::vector<std::string>{
+           "", "DONE ok\n", "CONSOLE ok\n", "CONSOLE ok\nDONE ok", "CONSOLE ok\nFILE /a weird\nDONE ok\n",
+           "CONSOLE ok\nINCLUDE 999\nabc\nDONE ok\n", "CONSOLE ok\nINCLUDE 3\nabcDONE ok\n",
+           "CONSOLE ok\nINCLUDE -1\n\nDONE ok\n", "CONSOLE ok\nHEADER x y z\nDONE ok\n",
+           "CONSOLE ok\nUSER stolen x\nDONE ok\n", "CONSOLE ok\nDONE ok\nmore\n", "CONSOLE ok\nROUTE x\nDONE ok\n",
+           "ERR malformed request\nDONE failed\n", "CONSOLE ok\nUNCHANGED\nDONE ok\n"}) {
+    CheckAnswer a = parse_check_output(0, out, "");
+    EXPECT_FALSE(a.ok) << out;
+    EXPECT_FALSE(a.error.empty()) << out;
+  }
+  EXPECT_FALSE(parse_check_output(1, "CONSOLE none\nDONE ok\n", "").ok);
+  EXPECT_TRUE(parse_check_output(0, "CONSOLE none\nDONE ok\n", "").ok);
+}
+
+TEST(PushRequestFraming, TheModeTravelsAndDefaultsToPush) {
+  PushRequest r;
+  r.lock_path = "/etc/.main.lock";
+  r.reload_command = "true";
+  r.target_host = "h";
+  r.target_port = 1;
+  r.mode = PushRequest::Mode::check;
+  PushRequest back;
+  std::string err;
+  ASSERT_TRUE(parse_push_request(push_payload(r), &back, &err)) << err;
+  EXPECT_EQ(back.mode, PushRequest::Mode::check);
+  std::string old = push_payload(r);
+  size_t at = old.find("mode 5\ncheck\n");
+  ASSERT_NE(at, std::string::npos);
+  ASSERT_TRUE(parse_push_request(old.erase(at, 13), &back, &err)) << err;
+  EXPECT_EQ(back.mode, PushRequest::Mode::push);
+  EXPECT_EQ(push_command(r).rfind("exec perl -e ", 0), 0u) << "no fast path for a check";
 }
 
 TEST(ShellQuote, SurvivesQuotes) {

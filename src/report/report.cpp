@@ -26,6 +26,55 @@ std::string seconds_text(double s) {
 
 std::string base_name(const std::string& path) { return path.substr(path.rfind('/') + 1); }
 
+std::string names(const std::vector<std::string>& list) {
+  std::string out;
+  for (const auto& n : list) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+// Users named, never their secrets: "users added: a, b; changed: c".
+std::string user_changes(const CheckAnswer& a) {
+  std::string out;
+  auto add = [&out](const char* what, const std::vector<std::string>& list) {
+    if (!list.empty()) out += std::string(out.empty() ? "users " : "; ") + what + ": " + names(list);
+  };
+  add("added", a.users_added);
+  add("removed", a.users_removed);
+  add("changed", a.users_changed);
+  return out;
+}
+
+std::string format_dry_run(const RunReport& r) {
+  std::string out;
+  int change = 0, current = 0, failed = 0;
+  for (const auto& s : r.servers) {
+    out += server_label(s.server) + ": ";
+    if (s.result == ServerReport::Result::failed) {
+      out += "cannot tell what a deploy would change: " + s.error + "\n";
+      ++failed;
+      continue;
+    }
+    std::vector<std::string> files;
+    for (const auto& p : s.changed) files.push_back(base_name(p));
+    std::string users = user_changes(s.check);
+    if (files.empty() && s.check.pending.empty()) {
+      out += "up to date: a deploy would change nothing" + (s.note.empty() ? "" : " (" + s.note + ")") + "\n";
+      ++current;
+      continue;
+    }
+    ++change;
+    out += files.empty() ? std::string("a deploy would only redo a pending reload")
+                         : "a deploy would replace " + names(files);
+    if (!users.empty()) out += " (" + users + ")";
+    if (!s.check.pending.empty()) out += "; a reload is pending (" + s.check.pending + ")";
+    out += "\n" + s.diff;
+  }
+  return out + "pgdeploy: dry run, nothing written: a deploy would change " + std::to_string(change) +
+         " of " + std::to_string(r.servers.size()) + " app servers, " + std::to_string(current) +
+         " up to date" + (failed ? ", " + std::to_string(failed) + " could not be asked" : "") +
+         " (" + seconds_text(r.seconds) + ")\n";
+}
+
 }  // namespace
 
 std::string server_label(const AppServer& s) {
@@ -52,6 +101,7 @@ std::string format_text(const RunReport& r) {
         ":" + std::to_string(r.endpoint.port) + ", timeline " + std::to_string(r.timeline) + "\n";
   for (const auto& line : r.seen) out += "  " + line + "\n";
   for (const auto& w : r.warnings) out += "warning: " + w + "\n";
+  if (r.dry_run) return out + format_dry_run(r);
   int ok = 0, failed = 0;
   for (const auto& s : r.servers) {
     out += server_label(s.server) + ": ";
@@ -101,6 +151,7 @@ std::string format_json(const RunReport& r) {
   if (!r.skipped.empty()) j["skipped"] = r.skipped;
   if (!r.event.empty()) j["event"] = r.event;
   if (!r.refusal.empty()) j["refused"] = r.refusal;
+  if (r.dry_run) j["dry_run"] = true;
   j["nodes"] = r.seen;
   j["warnings"] = r.warnings;
   if (r.refusal.empty() && r.skipped.empty()) {
@@ -120,6 +171,15 @@ std::string format_json(const RunReport& r) {
                         {"routes_confirmed", s.confirmed},
                         {"seconds", s.seconds}};
     if (!s.sessions.empty()) e["sessions"] = s.sessions;
+    if (r.dry_run && s.result != ServerReport::Result::failed) {
+      e.erase("changed");
+      e["result"] = s.changed.empty() && s.check.pending.empty() ? "up to date" : "would change";
+      e["would_replace"] = s.changed;
+      e["include_diff"] = s.diff;
+      e["pending"] = s.check.pending;
+      e["users"] = {{"added", s.check.users_added}, {"removed", s.check.users_removed},
+                    {"changed", s.check.users_changed}};
+    }
     if (!s.error.empty()) e["error"] = s.error;
     if (!s.note.empty()) e["note"] = s.note;
     j["servers"].push_back(e);

@@ -20,6 +20,7 @@ struct RunReport {
   std::vector<std::string> seen;      // one line per database node
   std::vector<std::string> warnings;
   std::vector<ServerReport> servers;
+  bool dry_run = false;  // servers were only asked (check mode): what a deploy would change
   double seconds = 0;
   double cpu_seconds = 0;  // user + system, all threads
   long max_rss_kb = 0;

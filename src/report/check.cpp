@@ -1,0 +1,274 @@
+#include "report/check.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+namespace pgdeploy {
+namespace {
+
+std::string base_name(const std::string& path) { return path.substr(path.rfind('/') + 1); }
+
+std::string address_of(const Endpoint& e) { return e.host + ":" + std::to_string(e.port); }
+
+void add_once(std::vector<std::string>* list, const std::string& item) {
+  if (std::find(list->begin(), list->end(), item) == list->end()) list->push_back(item);
+}
+
+const char* state_name(ServerVerdict::State s) {
+  switch (s) {
+    case ServerVerdict::State::ok: return "ok";
+    case ServerVerdict::State::stale: return "stale";
+    case ServerVerdict::State::wrong: return "wrong";
+    case ServerVerdict::State::unreachable: return "unreachable";
+  }
+  return "?";
+}
+
+const char* status_name(int code) {
+  static const char* names[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
+  return code >= 0 && code <= 3 ? names[code] : "UNKNOWN";
+}
+
+struct Counts {
+  int servers = 0, current = 0, wrong = 0, unreachable = 0, stale = 0;
+};
+
+Counts count(const CheckReport& r, std::vector<ServerVerdict>* verdicts) {
+  Counts c;
+  for (const auto& s : r.run.servers) {
+    verdicts->push_back(judge_server(s, r.run.endpoint, r.listed));
+    ++c.servers;
+    switch (verdicts->back().state) {
+      case ServerVerdict::State::ok: ++c.current; break;
+      case ServerVerdict::State::stale: ++c.stale; break;
+      case ServerVerdict::State::wrong: ++c.wrong; break;
+      case ServerVerdict::State::unreachable: ++c.unreachable; break;
+    }
+  }
+  return c;
+}
+
+int status_of(const CheckReport& r, const Counts& c) {
+  if (r.timed_out) return kCheckUnknown;
+  if (!r.run.refusal.empty()) return r.database_failed ? kCheckUnknown : kCheckCritical;
+  int critical = r.thresholds.critical_unreachable > 0 ? r.thresholds.critical_unreachable : c.servers;
+  if (c.wrong > 0 || (c.unreachable > 0 && c.unreachable >= critical)) return kCheckCritical;
+  if (c.stale > 0 || c.unreachable >= std::max(1, r.thresholds.warning_unreachable)) return kCheckWarning;
+  return kCheckOk;
+}
+
+std::string node_name(const CheckReport& r, const std::string& address) {
+  auto it = r.node_names.find(address);
+  return it == r.node_names.end() ? address : it->second;
+}
+
+std::string plural(int n, const char* one, const char* many) { return n == 1 ? one : many; }
+
+std::string summary(const CheckReport& r, const Counts& c, const std::vector<ServerVerdict>& v,
+                    int code) {
+  std::string of = " of " + std::to_string(c.servers) + " app servers ";
+  if (r.timed_out) return "the check did not finish within its --deadline";
+  if (!r.run.refusal.empty())
+    return (r.database_failed ? "" : "the primary cannot be proven: ") + r.run.refusal;
+  std::vector<std::string> parts;
+  if (c.wrong > 0) {
+    std::vector<std::string> to;
+    bool routes = false;
+    for (const auto& s : v) {
+      for (const auto& a : s.wrong_to) add_once(&to, node_name(r, a));
+      routes = routes || s.routes_wrong;
+    }
+    std::string list;
+    for (const auto& n : to) list += (list.empty() ? "" : ", ") + n;
+    parts.push_back(std::to_string(c.wrong) + of +
+                    (routes ? plural(c.wrong, "routes to ", "route to ")
+                            : plural(c.wrong, "holds sessions on ", "hold sessions on ")) +
+                    (list.empty() ? "nothing of ours" : list));
+  }
+  if (c.unreachable > 0)
+    parts.push_back(std::to_string(c.unreachable) + (parts.empty() ? of : " ") + "unreachable");
+  if (c.stale > 0)
+    parts.push_back(std::to_string(c.stale) + (parts.empty() ? of : " ") +
+                    "with stale files or a reload pending");
+  if (code == kCheckOk)
+    return std::to_string(c.current) + of.substr(0, of.size() - 1) + " route to " + r.run.primary +
+           " at " + address_of(r.run.endpoint) + ", files current";
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : ", ") + p;
+  return out;
+}
+
+std::string verdict_line(const ServerReport& s, const ServerVerdict& v) {
+  std::string out = server_label(s.server) + ": ";
+  if (v.state == ServerVerdict::State::ok) out += "OK";
+  else out += std::string(v.state == ServerVerdict::State::wrong ? "WRONG" :
+                          v.state == ServerVerdict::State::stale ? "STALE" : "UNREACHABLE");
+  std::string why;
+  for (const auto& w : v.why) why += (why.empty() ? "" : "; ") + w;
+  if (!why.empty()) out += " " + why;
+  if (v.files_only && v.state != ServerVerdict::State::unreachable)
+    out += " (routing judged from its files only: no admin_conninfo)";
+  return out + "\n";
+}
+
+}  // namespace
+
+std::map<std::string, std::string> include_routes(const std::string& include) {
+  std::map<std::string, std::string> routes;
+  std::istringstream in(include);
+  for (std::string line; std::getline(in, line);) {
+    size_t text = line.find_first_not_of(" \t");
+    if (text == std::string::npos || line[text] == ';' || line[text] == '#' || line[text] == '[') continue;
+    size_t eq = line.find(" = ");
+    if (eq == std::string::npos) eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    std::string name = line.substr(text, eq - text);
+    while (!name.empty() && name.back() == ' ') name.pop_back();
+    if (name.size() >= 2 && name.front() == '"' && name.back() == '"') name = name.substr(1, name.size() - 2);
+    std::string host = "(unix socket)", port = "5432";  // PgBouncer's defaults
+    std::istringstream words(line.substr(line.find('=', eq) + 1));
+    for (std::string w; words >> w;) {
+      auto value = [&w](size_t at) {
+        std::string v = w.substr(at);
+        return v.size() >= 2 && v.front() == '\'' && v.back() == '\'' ? v.substr(1, v.size() - 2) : v;
+      };
+      if (w.rfind("host=", 0) == 0) host = value(5);
+      else if (w.rfind("port=", 0) == 0) port = value(5);
+    }
+    routes[name] = host + ":" + port;
+  }
+  return routes;
+}
+
+ServerVerdict judge_server(const ServerReport& s, const Endpoint& primary,
+                           const std::vector<std::string>& listed) {
+  ServerVerdict v;
+  const CheckAnswer& a = s.check;
+  v.files_only = a.console != "ok";
+  if (s.result == ServerReport::Result::failed) {
+    v.state = ServerVerdict::State::unreachable;
+    v.why.push_back(s.error);
+    return v;
+  }
+  if (a.console.rfind("failed", 0) == 0) {
+    v.state = ServerVerdict::State::unreachable;
+    v.why.push_back("PgBouncer's admin console cannot be asked: " + a.console.substr(std::min(a.console.size(), size_t{8})));
+    return v;
+  }
+  std::string target = address_of(primary);
+  auto wrong = [&](const std::string& why, const std::string& to, bool route) {
+    v.state = ServerVerdict::State::wrong;
+    v.why.push_back(why);
+    add_once(&v.wrong_to, to);
+    v.routes_wrong = v.routes_wrong || route;
+  };
+  if (!v.files_only) {
+    std::set<std::string> routed;
+    for (const auto& r : a.routes) {
+      routed.insert(r.database);
+      if (r.address != target) wrong("PgBouncer routes " + r.database + " to " + r.address, r.address, true);
+    }
+    for (const auto& c : a.servers)
+      wrong("PgBouncer holds a server connection for " + c.database + " to " + c.address, c.address, false);
+    for (const auto& db : listed)
+      if (!routed.count(db)) {
+        if (v.state == ServerVerdict::State::ok) v.state = ServerVerdict::State::stale;
+        v.why.push_back("PgBouncer does not route " + db + " (not reloaded since it was added?)");
+      }
+  } else {
+    // The include file comes first in every request (deploy/build_request).
+    if (!a.files.empty() && a.files[0].state == "missing")
+      wrong("no include file " + a.files[0].path, "nothing", true);
+    if (a.has_include)
+      for (const auto& [db, address] : include_routes(a.include))
+        if (address != target) wrong("the include file routes " + db + " to " + address, address, true);
+  }
+  bool files_stale = false;
+  for (const auto& f : a.files)
+    if (f.state != "current") {
+      v.why.push_back(base_name(f.path) + " " + f.state);
+      files_stale = true;
+    }
+  if (!a.pending.empty()) {
+    v.why.push_back("a reload is pending (" + a.pending + ")");
+    files_stale = true;
+  }
+  if (files_stale && v.state == ServerVerdict::State::ok) v.state = ServerVerdict::State::stale;
+  return v;
+}
+
+int check_status(const CheckReport& r) {
+  std::vector<ServerVerdict> v;
+  return status_of(r, count(r, &v));
+}
+
+std::string format_check_text(const CheckReport& r) {
+  std::vector<ServerVerdict> v;
+  Counts c = count(r, &v);
+  int code = status_of(r, c);
+  char perf[160];
+  std::snprintf(perf, sizeof perf, " | servers=%d current=%d wrong=%d unreachable=%d stale=%d",
+                c.servers, c.current, c.wrong, c.unreachable, c.stale);
+  std::string out = std::string("PGDEPLOY ") + status_name(code) + " - " + summary(r, c, v, code) + perf + "\n";
+  for (size_t i = 0; i < v.size(); ++i)
+    if (r.verbose || v[i].state != ServerVerdict::State::ok) out += verdict_line(r.run.servers[i], v[i]);
+  if (r.verbose || !r.run.refusal.empty())
+    for (const auto& line : r.run.seen) out += "node: " + line + "\n";
+  for (const auto& w : r.run.warnings) out += "warning: " + w + "\n";
+  return out;
+}
+
+std::string format_check_json(const CheckReport& r) {
+  std::vector<ServerVerdict> v;
+  Counts c = count(r, &v);
+  int code = status_of(r, c);
+  nlohmann::json j;
+  j["cluster"] = r.run.cluster;
+  j["status"] = status_name(code);
+  j["exit_code"] = code;
+  j["summary"] = summary(r, c, v, code);
+  j["counts"] = {{"servers", c.servers}, {"current", c.current}, {"wrong", c.wrong},
+                 {"unreachable", c.unreachable}, {"stale", c.stale}};
+  j["seconds"] = r.run.seconds;
+  if (!r.run.refusal.empty()) j["refused"] = r.run.refusal;
+  if (r.timed_out) j["timed_out"] = true;
+  j["nodes"] = r.run.seen;
+  j["warnings"] = r.run.warnings;
+  if (r.run.refusal.empty())
+    j["primary"] = {{"node", r.run.primary}, {"host", r.run.endpoint.host},
+                    {"port", r.run.endpoint.port}, {"timeline", r.run.timeline}};
+  j["servers"] = nlohmann::json::array();
+  for (size_t i = 0; i < v.size(); ++i) {
+    const ServerReport& s = r.run.servers[i];
+    const CheckAnswer& a = s.check;
+    nlohmann::json e = {{"name", s.server.name}, {"address", s.server.address},
+                        {"application_name", s.server.application_name},
+                        {"state", state_name(v[i].state)}, {"why", v[i].why},
+                        {"wrong_to", v[i].wrong_to}, {"files_only", v[i].files_only},
+                        {"seconds", s.seconds}};
+    if (!s.error.empty()) e["error"] = s.error;
+    if (!s.note.empty()) e["note"] = s.note;
+    if (s.result != ServerReport::Result::failed) {
+      e["files"] = nlohmann::json::array();
+      for (const auto& f : a.files) e["files"].push_back({{"path", f.path}, {"state", f.state}});
+      if (a.has_header)
+        e["header"] = {{"primary", a.header_primary}, {"timeline", a.header_timeline},
+                       {"generation", a.header_generation}};
+      e["pending"] = a.pending;
+      e["console"] = a.console;
+      e["routes"] = nlohmann::json::object();
+      for (const auto& x : a.routes) e["routes"][x.database] = x.address;
+      e["server_connections_elsewhere"] = nlohmann::json::array();
+      for (const auto& x : a.servers)
+        e["server_connections_elsewhere"].push_back({{"database", x.database}, {"address", x.address}});
+      e["users"] = {{"added", a.users_added}, {"removed", a.users_removed}, {"changed", a.users_changed}};
+    }
+    j["servers"].push_back(e);
+  }
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+}  // namespace pgdeploy

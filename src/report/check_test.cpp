@@ -1,0 +1,151 @@
+#include "report/check.h"
+
+#include <gtest/gtest.h>
+
+namespace pgdeploy {
+namespace {
+
+const Endpoint kPrimary{"10.0.0.2", 5432};
+
+// A server that answered: every file current, PgBouncer routing appdb to `route`.
+ServerReport answered(const std::string& name, const std::string& route = "10.0.0.2:5432") {
+  ServerReport s;
+  s.server.name = name;
+  s.server.address = "127.0.1." + name.substr(name.size() - 1);
+  s.result = ServerReport::Result::unchanged;
+  s.check.ok = true;
+  s.check.console = "ok";
+  s.check.files = {{"/etc/pgbouncer/databases/main.ini", "current"},
+                   {"/etc/pgbouncer/userlist.txt", "current"}};
+  s.check.routes = {{"appdb", route}};
+  return s;
+}
+
+ServerReport unreachable(const std::string& name) {
+  ServerReport s;
+  s.server.name = name;
+  s.server.address = "127.0.2.1";
+  s.error = "connect: Connection refused";
+  return s;
+}
+
+CheckReport report(std::vector<ServerReport> servers) {
+  CheckReport r;
+  r.run.cluster = "main";
+  r.run.primary = "node2 (id 2)";
+  r.run.endpoint = kPrimary;
+  r.run.servers = std::move(servers);
+  r.listed = {"appdb"};
+  r.node_names = {{"10.0.0.1:5432", "node1"}, {"10.0.0.2:5432", "node2"}};
+  return r;
+}
+
+std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+TEST(CheckVerdict, EveryServerOnThePrimaryIsOk) {
+  CheckReport r = report({answered("app1"), answered("app2")});
+  EXPECT_EQ(check_status(r), kCheckOk);
+  EXPECT_EQ(first_line(format_check_text(r)),
+            "PGDEPLOY OK - 2 of 2 app servers route to node2 (id 2) at 10.0.0.2:5432, files current"
+            " | servers=2 current=2 wrong=0 unreachable=0 stale=0");
+  EXPECT_EQ(format_check_text(r).find("app1"), std::string::npos) << "only servers that are not OK";
+  r.verbose = true;
+  EXPECT_NE(format_check_text(r).find("app1 127.0.1.1: OK\n"), std::string::npos);
+}
+
+TEST(CheckVerdict, OneServerRoutingToTheOldNodeIsCriticalAndNamed) {
+  CheckReport r = report({answered("app1", "10.0.0.1:5432"), answered("app2")});
+  EXPECT_EQ(check_status(r), kCheckCritical);
+  std::string text = format_check_text(r);
+  EXPECT_EQ(first_line(text), "PGDEPLOY CRITICAL - 1 of 2 app servers routes to node1"
+                              " | servers=2 current=1 wrong=1 unreachable=0 stale=0");
+  EXPECT_NE(text.find("app1 127.0.1.1: WRONG PgBouncer routes appdb to 10.0.0.1:5432"), std::string::npos) << text;
+}
+
+TEST(CheckVerdict, ASessionHeldOnTheOldNodeIsCriticalThoughTheRoutesAreRight) {
+  ServerReport s = answered("app1");
+  s.check.servers = {{"appdb", "10.0.0.1:5432"}};
+  CheckReport r = report({s});
+  EXPECT_EQ(check_status(r), kCheckCritical);
+  EXPECT_NE(first_line(format_check_text(r)).find("1 of 1 app servers holds sessions on node1"), std::string::npos);
+}
+
+TEST(CheckVerdict, StaleFilesOrAPendingReloadWithTheRightRoutesAreAWarning) {
+  ServerReport s = answered("app1");
+  s.check.files[1].state = "stale";
+  CheckReport r = report({s, answered("app2")});
+  EXPECT_EQ(check_status(r), kCheckWarning);
+  EXPECT_NE(format_check_text(r).find("app1 127.0.1.1: STALE userlist.txt stale"), std::string::npos);
+  ServerReport p = answered("app1");
+  p.check.pending = "pending 1 routes";
+  EXPECT_EQ(check_status(report({p})), kCheckWarning);
+  ServerReport missing_db = answered("app1");
+  missing_db.check.routes.clear();  // PgBouncer has not loaded the line for appdb
+  EXPECT_EQ(judge_server(missing_db, kPrimary, {"appdb"}).state, ServerVerdict::State::stale);
+}
+
+TEST(CheckVerdict, UnreachableServersFollowTheThresholds) {
+  CheckReport r = report({unreachable("app1"), answered("app2"), answered("app3")});
+  EXPECT_EQ(check_status(r), kCheckWarning);
+  EXPECT_NE(format_check_text(r).find("UNREACHABLE connect: Connection refused"), std::string::npos);
+  r.thresholds.warning_unreachable = 2;
+  EXPECT_EQ(check_status(r), kCheckOk);
+  r.thresholds.critical_unreachable = 1;
+  EXPECT_EQ(check_status(r), kCheckCritical);
+  CheckReport all = report({unreachable("app1")});  // default: critical when none can be asked
+  EXPECT_EQ(check_status(all), kCheckCritical);
+  ServerReport console_down = answered("app2");
+  console_down.check.console = "failed: cannot connect";
+  EXPECT_EQ(judge_server(console_down, kPrimary, {}).state, ServerVerdict::State::unreachable);
+}
+
+TEST(CheckVerdict, RefusalsAreCriticalForTheProofAndUnknownForTheDatabase) {
+  CheckReport r = report({});
+  r.run.refusal = "2 writable nodes";
+  EXPECT_EQ(check_status(r), kCheckCritical);
+  EXPECT_EQ(first_line(format_check_text(r)).rfind("PGDEPLOY CRITICAL - the primary cannot be proven: 2 writable nodes", 0), 0u);
+  r.database_failed = true;
+  EXPECT_EQ(check_status(r), kCheckUnknown);
+  CheckReport late = report({answered("app1")});
+  late.timed_out = true;
+  EXPECT_EQ(check_status(late), kCheckUnknown);
+}
+
+TEST(CheckVerdict, WithoutTheConsoleTheIncludeFileDecidesAndTheLineSaysSo) {
+  ServerReport s = answered("app1");
+  s.check.console = "none";
+  s.check.routes.clear();
+  s.check.has_include = true;
+  s.check.include = "; pgdeploy cluster=main\nappdb = host=10.0.0.1 port=5432 dbname=appdb\n";
+  s.check.files[0].state = "foreign";
+  ServerVerdict v = judge_server(s, kPrimary, {"appdb"});
+  EXPECT_EQ(v.state, ServerVerdict::State::wrong);
+  EXPECT_TRUE(v.files_only);
+  EXPECT_NE(format_check_text(report({s})).find("(routing judged from its files only: no admin_conninfo)"),
+            std::string::npos);
+  s.check.include = "appdb = host=10.0.0.2 port=5432 dbname=appdb\n";
+  EXPECT_EQ(judge_server(s, kPrimary, {"appdb"}).state, ServerVerdict::State::stale);
+  s.check.files[0].state = "missing";
+  s.check.has_include = false;
+  EXPECT_EQ(judge_server(s, kPrimary, {"appdb"}).state, ServerVerdict::State::wrong);
+}
+
+TEST(CheckVerdict, JsonHasEveryFact) {
+  ServerReport s = answered("app1", "10.0.0.1:5432");
+  s.check.has_header = true;
+  s.check.header_primary = 1;
+  std::string j = format_check_json(report({s}));
+  for (const char* fact : {"\"status\": \"CRITICAL\"", "\"exit_code\": 2", "\"wrong\": 1",
+                           "\"appdb\": \"10.0.0.1:5432\"", "\"primary\": 1", "\"console\": \"ok\""})
+    EXPECT_NE(j.find(fact), std::string::npos) << fact << "\n" << j;
+}
+
+TEST(IncludeRoutes, ReadsHostAndPortOfEveryLine) {
+  auto r = include_routes("; header\nappdb = host=10.0.0.1 port=5441 dbname=appdb\n"
+                          "* = host='h' port=5\n\"my db\" = dbname=x\n");
+  EXPECT_EQ(r, (std::map<std::string, std::string>{
+                   {"appdb", "10.0.0.1:5441"}, {"*", "h:5"}, {"my db", "(unix socket):5432"}}));
+}
+
+}  // namespace
+}  // namespace pgdeploy
