@@ -270,6 +270,17 @@ std::string printable(std::string s, size_t max = 400) {
   return s.size() > max ? out + "..." : out;
 }
 
+// Why an answer that named no error of its own is a failure: garbled, cut short, or a bare status.
+std::string failure_reason(bool garbled, const std::optional<std::string>& done, const std::string& out,
+                           int exit_status) {
+  if (garbled || (done && *done != "ok" && *done != "failed"))
+    return "garbled answer from the app server: " + printable(out, 200);
+  if (!done)
+    return "the program's answer ended early (it was killed, or the connection was lost); "
+           "exit status " + std::to_string(exit_status);
+  return "the program failed with exit status " + std::to_string(exit_status);
+}
+
 }  // namespace
 
 PushOutcome parse_push_output(int exit_status, const std::string& out, const std::string& err) {
@@ -308,13 +319,7 @@ PushOutcome parse_push_output(int exit_status, const std::string& out, const std
   o.status = PushOutcome::Status::failed;
   if (error) o.detail = *error;
   else if (o.sessions.rfind("not cut", 0) == 0) o.detail = "sessions " + o.sessions;
-  else if (garbled || (done && pos != out.size()) || (done && *done != "ok" && *done != "failed"))
-    o.detail = "garbled answer from the app server: " + printable(out, 200);
-  else if (!done)
-    o.detail = "the program's answer ended early (it was killed, or the connection was lost); "
-               "exit status " + std::to_string(exit_status);
-  else
-    o.detail = "the program failed with exit status " + std::to_string(exit_status);
+  else o.detail = failure_reason(garbled || (done && pos != out.size()), done, out, exit_status);
   if (!e.empty()) o.detail += " (" + e + ")";
   return o;
 }
@@ -382,14 +387,8 @@ CheckAnswer parse_check_output(int exit_status, const std::string& out, const st
   if (a.ok) return a;
   std::string e = printable(err);
   if (error) a.error = *error;
-  else if (garbled || (done && (pos != out.size() || (*done != "ok" && *done != "failed"))) ||
-           (done == "ok" && a.console.empty()))
-    a.error = "garbled answer from the app server: " + printable(out, 200);
-  else if (!done)
-    a.error = "the program's answer ended early (it was killed, or the connection was lost); "
-              "exit status " + std::to_string(exit_status);
-  else
-    a.error = "the program failed with exit status " + std::to_string(exit_status);
+  else a.error = failure_reason(garbled || (done && pos != out.size()) || (done == "ok" && a.console.empty()),
+                                done, out, exit_status);
   if (!e.empty()) a.error += " (" + e + ")";
   return a;
 }
