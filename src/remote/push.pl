@@ -232,14 +232,21 @@ sub socket_console {
 # psql, for a console that needs more than a socket login: the conninfo arrives as PG* variables
 # (never on a command line that `ps` shows), the commands on its standard input (no length limit).
 # Debian's psql is a Perl wrapper that costs more than the rest of the work: call the binary.
-my $psql = $ENV{PGDEPLOY_PSQL} || 'psql';
-if (!$ENV{PGDEPLOY_PSQL} && -l '/usr/bin/psql' && opendir(my $d, '/usr/lib/postgresql')) {
-  for (sort { $a <=> $b } grep { /^\d+\z/ } readdir $d) {
-    $psql = "/usr/lib/postgresql/$_/bin/psql" if -x "/usr/lib/postgresql/$_/bin/psql";
+# Looked for only when psql is needed (most pushes never start it).
+my $psql;
+sub psql_binary {
+  return $psql if defined $psql;
+  $psql = $ENV{PGDEPLOY_PSQL} || 'psql';
+  if (!$ENV{PGDEPLOY_PSQL} && -l '/usr/bin/psql' && opendir(my $d, '/usr/lib/postgresql')) {
+    for (sort { $a <=> $b } grep { /^\d+\z/ } readdir $d) {
+      $psql = "/usr/lib/postgresql/$_/bin/psql" if -x "/usr/lib/postgresql/$_/bin/psql";
+    }
   }
+  return $psql;
 }
 sub psql_console {
   my ($timeout, $query, @cmds) = @_;
+  psql_binary();
   pipe(my $cmd_r, my $cmd_w) or return ("cannot make a pipe: $!\n", []);
   my $pid = open(my $from, '-|') // return ("cannot fork: $!\n", []);
   if (!$pid) {
@@ -299,10 +306,13 @@ my %ours = map { $_ => 1 } @dbs;
 #              so the target is resolved);
 #   missing:   our databases with a line of their own that PgBouncer does not have;
 #   all, away: [db, "host:port"] of every route of ours, and of every server connection elsewhere.
-my @target_addrs = ($thost);
-push @target_addrs, map { join '.', unpack 'C4', $_ } grep { defined } (gethostbyname $thost)[4 .. 20]
-  if $thost !~ /^[\d.]+\z|:/;
+my @target_addrs;  # resolved at the first routes(): a name lookup only where PgBouncer is asked
 sub routes {
+  if (!@target_addrs) {
+    @target_addrs = ($thost);
+    push @target_addrs, map { join '.', unpack 'C4', $_ } grep { defined } (gethostbyname $thost)[4 .. 20]
+      if $thost !~ /^[\d.]+\z|:/;
+  }
   my ($errs, $res) = console(left(), 'SHOW DATABASES', 'SHOW SERVERS');
   return (undef, $errs) if $errs ne '';
   my %r = (elsewhere => [], servers => [], missing => [], all => [], away => []);
