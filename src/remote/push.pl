@@ -24,6 +24,7 @@ umask 077;
 
 # ------------------------------------------------------------------------------------ answering
 my @said;   # answer lines, written in one piece by finish()
+my $resident = 0;  # in the resident loop (see "serve"), finish() answers and returns to it
 my @tmps;   # temporary files to remove when we stop early
 my $guard;  # write end of the guardian's pipe (see guard())
 
@@ -41,6 +42,7 @@ sub finish {
   unlink @tmps;
   no warnings;  # the channel may be gone: nobody to tell
   syswrite(STDOUT, join('', @said, "DONE $status\n"));
+  die "answered\n" if $resident;
   exit($status eq 'ok' ? 0 : 1);
 }
 
@@ -57,17 +59,33 @@ sub step {
 }
 
 # ------------------------------------------------------------------------------------ the request
-my $in = '';
-while (1) {
-  my $n = sysread(STDIN, $in, 1 << 20, length $in);
-  fail("cannot read the request: $!") unless defined $n;
-  last if $n == 0;
-  fail('request larger than 256 MiB') if length($in) > 256 << 20;
-}
+# The request's fields, set by take() (once, or once per request in the resident mode below).
 my (%one, @dbs, %listed, @env, @files);  # %listed: databases with a line of their own
+my ($lock, $budget, $reload, $tl, $gen, $primary, $force, $thost, $tport, $console, $drain,
+    $pause_s, $mode, @direct, $pending_path, $started);
 my %single = map { $_ => 1 } qw(lock budget_ms reload timeline generation primary force
   target_host target_port socket socket_user socket_db console drain pause_s mode);
-{
+my $LINE = qr/^[^\x00-\x1f\x7f]*\z/;  # one line of text; \z, so no newline can slip through
+sub field {
+  my ($key, $re, $what) = @_;
+  my $v = $one{$key};
+  fail("malformed request: $key missing") unless defined $v;
+  fail("malformed request: $key is not $what") unless $v =~ $re;
+  return $v;
+}
+my $home = $ENV{HOME} // '';
+sub local_path {
+  my $p = shift;
+  fail("malformed request: path $p") unless $p =~ m{^(?:/|~/)[^\x00-\x1f\x7f]*[^/]\z} && $p !~ m{(?:^|/)\.\.?(?:/|\z)};
+  return $p =~ m{^~/(.*)\z} ? ($home ne '' ? "$home/$1" : fail('HOME is not set')) : $p;
+}
+
+# Parses and checks one whole request: anything wrong refuses it (nothing written).
+sub take {
+  my $in = shift;
+  %one = %listed = ();
+  @dbs = @env = @files = ();
+  @said = @tmps = ();
   my $magic = "PGDEPLOY2\n";
   fail('malformed request: no PGDEPLOY2 header') if substr($in, 0, length $magic) ne $magic;
   my $pos = length $magic;
@@ -95,49 +113,103 @@ my %single = map { $_ => 1 } qw(lock budget_ms reload timeline generation primar
     } else { fail("malformed request: unknown field $key") }
   }
   fail('malformed request: bytes after the end') if $pos != length $in;
-}
-undef $in;
 
-my $LINE = qr/^[^\x00-\x1f\x7f]*\z/;  # one line of text; \z, so no newline can slip through
-sub field {
-  my ($key, $re, $what) = @_;
-  my $v = $one{$key};
-  fail("malformed request: $key missing") unless defined $v;
-  fail("malformed request: $key is not $what") unless $v =~ $re;
-  return $v;
+  $lock = local_path(field('lock', qr/\.lock\z/, 'a .lock path'));
+  ($pending_path = $lock) =~ s/\.lock\z/.pending/;
+  $budget = field('budget_ms', qr/^\d{1,9}\z/, 'a number') / 1000;
+  $reload = field('reload', $LINE, 'one line');
+  $tl = field('timeline', qr/^\d{1,20}\z/, 'a number');
+  $gen = field('generation', qr/^\d{1,20}\z/, 'a number');
+  $primary = field('primary', qr/^\d{1,10}\z/, 'a number');
+  $force = field('force', qr/^[01]\z/, '0 or 1');
+  $thost = field('target_host', qr/^[^\x00-\x20\x7f'"\\]{1,255}\z/, 'a host');
+  $tport = field('target_port', qr/^\d{1,5}\z/, 'a port');
+  $console = field('console', qr/^[01]\z/, '0 or 1');
+  $drain = field('drain', qr/^[01]\z/, '0 or 1');
+  $pause_s = field('pause_s', qr/^\d{1,4}\z/, 'a number');
+  $one{mode} //= 'push';  # older agents send no mode
+  $mode = field('mode', qr/^(?:push|check)\z/, 'push or check');
+  @direct = map { field($_, qr/^[^\x00-\x1f\x7f]*\z/, 'one line') } qw(socket socket_user socket_db);
+  fail('malformed request: socket path too long') if length $direct[0] > 107;
+  fail('malformed request: no way to reload') if $reload eq '' && !$console;
+  for (@dbs) { fail('malformed request: database name') unless /^[^\x00\r\n]{1,63}\z/ && length(qname($_)) < 64 }
+  for (@env) { fail('malformed request: env') unless /^PG[A-Z_]{1,40}=[^\x00-\x1f\x7f]*\z/ }
+  for my $f (@files) {
+    $f->{path} = local_path($f->{path});
+    fail("malformed request: flags of $f->{path}") unless ($f->{flags} // '') =~ /^[rf]{0,2}\z/;
+    fail("malformed request: no content for $f->{path}") unless defined $f->{content};
+    @$f{qw(dir base)} = $f->{path} =~ m{^(.*)/([^/]+)\z};
+  }
+  $started = time;
 }
-my $home = $ENV{HOME} // '';
-sub local_path {
-  my $p = shift;
-  fail("malformed request: path $p") unless $p =~ m{^(?:/|~/)[^\x00-\x1f\x7f]*[^/]\z} && $p !~ m{(?:^|/)\.\.?(?:/|\z)};
-  return $p =~ m{^~/(.*)\z} ? ($home ne '' ? "$home/$1" : fail('HOME is not set')) : $p;
+
+# One request from a stream of them (the resident mode), or undef at the end of the stream.
+# Framing errors end the program: after one, nothing on the stream can be trusted.
+my $rbuf = '';
+sub next_request {
+  my $broken = sub { $resident = 0; fail(@_) };
+  my $more = sub {
+    $broken->('request larger than 256 MiB') if length($rbuf) > 256 << 20;
+    return sysread(STDIN, $rbuf, 1 << 20, length $rbuf);
+  };
+  my $pos = 0;
+  while (1) {
+    my $nl = index($rbuf, "\n", $pos);
+    if ($nl < 0) {
+      next if $more->();
+      return undef if $rbuf eq '';
+      $broken->('request cut short');
+    }
+    my $line = substr($rbuf, $pos, $nl - $pos);
+    if ($pos == 0) {
+      $broken->('malformed request: no PGDEPLOY2 header') if $line ne 'PGDEPLOY2';
+      $pos = $nl + 1;
+      next;
+    }
+    my ($key, $len) = $line =~ /^([a-z_]{1,16}) (\d{1,10})\z/
+      or $broken->('malformed request: bad field header');
+    while (length($rbuf) < $nl + $len + 2) { $more->() or $broken->('request cut short') }
+    $pos = $nl + $len + 2;
+    return substr($rbuf, 0, $pos, '') if $key eq 'end';
+  }
 }
-my $lock = local_path(field('lock', qr/\.lock\z/, 'a .lock path'));
-my $budget = field('budget_ms', qr/^\d{1,9}\z/, 'a number') / 1000;
-my $reload = field('reload', $LINE, 'one line');
-my $tl = field('timeline', qr/^\d{1,20}\z/, 'a number');
-my $gen = field('generation', qr/^\d{1,20}\z/, 'a number');
-my $primary = field('primary', qr/^\d{1,10}\z/, 'a number');
-my $force = field('force', qr/^[01]\z/, '0 or 1');
-my $thost = field('target_host', qr/^[^\x00-\x20\x7f'"\\]{1,255}\z/, 'a host');
-my $tport = field('target_port', qr/^\d{1,5}\z/, 'a port');
-my $console = field('console', qr/^[01]\z/, '0 or 1');
-my $drain = field('drain', qr/^[01]\z/, '0 or 1');
-my $pause_s = field('pause_s', qr/^\d{1,4}\z/, 'a number');
-$one{mode} //= 'push';  # older agents send no mode
-my $mode = field('mode', qr/^(?:push|check)\z/, 'push or check');
-my @direct = map { field($_, qr/^[^\x00-\x1f\x7f]*\z/, 'one line') } qw(socket socket_user socket_db);
-fail('malformed request: socket path too long') if length $direct[0] > 107;
-fail('malformed request: no way to reload') if $reload eq '' && !$console;
-for (@dbs) { fail('malformed request: database name') unless /^[^\x00\r\n]{1,63}\z/ && length(qname($_)) < 64 }
-for (@env) { fail('malformed request: env') unless /^PG[A-Z_]{1,40}=[^\x00-\x1f\x7f]*\z/ }
-for my $f (@files) {
-  $f->{path} = local_path($f->{path});
-  fail("malformed request: flags of $f->{path}") unless ($f->{flags} // '') =~ /^[rf]{0,2}\z/;
-  fail("malformed request: no content for $f->{path}") unless defined $f->{content};
-  @$f{qw(dir base)} = $f->{path} =~ m{^(.*)/([^/]+)\z};
+
+# The resident mode (`pgdeploy watch`), started with the argument "serve": one request after
+# another on the same channel, each answered with its own DONE line. A push whose files are all
+# current (by content, not by header), with no marker and no leftovers, is answered here: a
+# watcher's idle round starts no process on the app server. Every other request goes to a child
+# (fork), which runs the one-request program below on it and ends; SIGKILL of the child leaves
+# this loop, which says so.
+if (($ARGV[0] // '') eq 'serve') {
+  $resident = 1;
+  while (defined(my $req = next_request())) {
+    my $forward = eval {
+      take($req);
+      my ($changed, $pending, $stale) = $mode eq 'push' ? survey() : (1, '', 0);
+      if (!$changed && $pending eq '' && !$stale) { say_line('UNCHANGED'); finish('ok') }
+      1;
+    };
+    if (!$forward) {
+      syswrite(STDOUT, "ERR internal error: $@DONE failed\n") if $@ ne "answered\n";
+      next;
+    }
+    my $pid = fork;
+    if (!defined $pid) { syswrite(STDOUT, "ERR cannot fork: $!\nDONE failed\n"); next }
+    if (!$pid) { $resident = 0; last }  # the child: the program below, on this request
+    waitpid($pid, 0);
+    syswrite(STDOUT, 'ERR the program was killed (signal ' . ($? & 127) . ")\nDONE failed\n") if $? & 127;
+  }
+  exit 0 if $resident;  # the end of the stream: the agent has gone
+} else {
+  my $in = '';
+  while (1) {
+    my $n = sysread(STDIN, $in, 1 << 20, length $in);
+    fail("cannot read the request: $!") unless defined $n;
+    last if $n == 0;
+    fail('request larger than 256 MiB') if length($in) > 256 << 20;
+  }
+  take($in);
 }
-my $started = time;
 sub left { my $l = $started + $budget - time; return $l < 1 ? 1 : int $l }  # whole seconds, >= 1
 step('read');
 
@@ -161,7 +233,6 @@ sub leftovers {
   }
   return grep { !$seen{$_}++ } @found;
 }
-(my $pending_path = $lock) =~ s/\.lock\z/.pending/;
 # A file is current when it carries our header with the same digest and the same body: the
 # header's generation moves with every proof, and is not rewritten for that alone.
 sub current {
