@@ -125,6 +125,8 @@ std::string push_command(const PushRequest& r) {
          shell_quote(push_script());
 }
 
+std::string serve_command() { return "exec perl -e " + shell_quote(push_script()) + " serve"; }
+
 namespace {
 
 void field(std::string* out, const char* key, const std::string& value) {

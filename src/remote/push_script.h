@@ -60,6 +60,11 @@ const std::string& push_script();
 // exec perl -e '<program>'.
 std::string push_command(const PushRequest& request);
 
+// The SSH command that starts the program in its resident mode (`pgdeploy watch`): it reads one
+// request after another, each answer ending with its DONE line (kAnswerEnd).
+std::string serve_command();
+inline constexpr const char* kAnswerEnd = "DONE ";
+
 // What is wrong with a request by the protocol's rules ("" = nothing); the program checks the
 // same rules again on its side.
 std::string check_request(const PushRequest& request);

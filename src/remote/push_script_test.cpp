@@ -604,6 +604,62 @@ TEST_P(PushScript, ACheckAsksPgBouncerWhereItRoutesAndWhatItHolds) {
   EXPECT_EQ(console.server_count(), 2u) << "nothing cut";
 }
 
+// The resident mode (pgdeploy watch): one program, one request after another on one channel.
+TEST_P(PushScript, ResidentModeAnswersEachRequestAndJudgesFilesByContent) {
+  std::vector<std::string> env = {"HOME=" + dir.path() + "/home", "PATH=" + dir.path() + "/bin:/usr/bin:/bin"};
+  LocalRemote remote(GetParam(), env);
+  Login login(server);
+  ExecResult failed;
+  auto stream = remote.start(login, serve_command(), Deadline::after(10), &failed);
+  ASSERT_TRUE(stream) << failed.error;
+  auto ask = [&](const PushRequest& req) {
+    ExecResult x = stream->exchange(push_payload(req), kAnswerEnd, Deadline::after(10));
+    EXPECT_TRUE(x.ok) << x.error;
+    return parse_push_output(x.exit_status, x.out, x.err);
+  };
+  PushRequest req = request(files(1, 1, 100));
+  EXPECT_EQ(ask(req).status, PushOutcome::Status::written);
+  EXPECT_EQ(ask(req).status, PushOutcome::Status::unchanged);
+  EXPECT_EQ(reloads(), 1);
+  // A hand edit below our header: the header's digest still matches, the content does not.
+  write_file(config.include_dir + "/main.ini", include() + "evil = host=10.6.6.6\n");
+  PushOutcome o = ask(req);
+  EXPECT_EQ(o.status, PushOutcome::Status::written) << o.detail;
+  EXPECT_EQ(o.changed, std::vector<std::string>{config.include_dir + "/main.ini"});
+  EXPECT_EQ(include().find("evil"), std::string::npos);
+  EXPECT_EQ(reloads(), 2);
+  // A newer truth: written by the same program, which is still the only perl started.
+  EXPECT_EQ(ask(request(files(2, 2, 101))).status, PushOutcome::Status::written);
+  std::string perls = read_file(dir.path() + "/perl.log");
+  EXPECT_EQ(std::count(perls.begin(), perls.end(), '\n'), 1) << "one resident program";
+  // A request that breaks the framing ends the program: nothing after it could be trusted.
+  ExecResult x = stream->exchange("garbage\n", kAnswerEnd, Deadline::after(10));
+  EXPECT_NE(x.out.find("ERR malformed request"), std::string::npos) << x.out;
+  EXPECT_FALSE(stream->exchange(push_payload(req), kAnswerEnd, Deadline::after(2)).ok);
+}
+
+TEST_P(PushScript, ResidentModeSurvivesTheDeathOfOnePush) {
+  std::vector<std::string> env = {"HOME=" + dir.path() + "/home", "PATH=" + dir.path() + "/bin:/usr/bin:/bin",
+                                  "PGDEPLOY_FAULT=written:KILL"};
+  LocalRemote remote(GetParam(), env);
+  Login login(server);
+  ExecResult failed;
+  auto stream = remote.start(login, serve_command(), Deadline::after(10), &failed);
+  ASSERT_TRUE(stream) << failed.error;
+  PushRequest req = request(files(1, 1, 100));
+  ExecResult x = stream->exchange(push_payload(req), kAnswerEnd, Deadline::after(10));
+  ASSERT_TRUE(x.ok) << x.error;
+  PushOutcome o = parse_push_output(x.exit_status, x.out, x.err);
+  EXPECT_EQ(o.status, PushOutcome::Status::failed);
+  EXPECT_NE(o.detail.find("killed (signal 9)"), std::string::npos) << o.detail;
+  EXPECT_FALSE(leftovers().empty()) << "the dead push left its temporary files";
+  // The same program answers the next request: a check, which reads only.
+  req.mode = PushRequest::Mode::check;
+  x = stream->exchange(push_payload(req), kAnswerEnd, Deadline::after(10));
+  ASSERT_TRUE(x.ok) << x.error;
+  EXPECT_TRUE(parse_check_output(x.exit_status, x.out, x.err).ok) << x.out;
+}
+
 INSTANTIATE_TEST_SUITE_P(Shells, PushScript, ::testing::Values("/bin/sh", "/bin/bash"));
 
 // The program in its own file, checked as perl checks it; the same text once its comment lines

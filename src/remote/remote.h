@@ -29,6 +29,26 @@ struct Login {
   ExecResult failed;  // stage and error when the login failed; note in any case
 };
 
+// A command that keeps running on a login and answers one request after another (the watcher's
+// resident push program). Each answer ends with a line that starts with the `end` given.
+class Stream {
+ public:
+  virtual ~Stream() = default;
+  // Sends `input` and reads until the end line has arrived; r.out is the whole answer. Not ok:
+  // the stream is broken (lost, timed out, garbled) and must be dropped.
+  virtual ExecResult exchange(const std::string& input, const std::string& end,
+                              const Deadline& deadline) = 0;
+  // Starts `command` on a login that did not fail, to be fed with Stream::exchange; null with
+  // `failed` set when it cannot start. The stream must not outlive the login.
+  // The default starts nothing: for remotes that only run commands.
+  virtual std::unique_ptr<Stream> start(Login&, const std::string&, const Deadline&,
+                                        ExecResult* failed) {
+    failed->stage = "exec";
+    failed->error = "this remote keeps no program running";
+    return nullptr;
+  }
+};
+
 class Remote {
  public:
   virtual ~Remote() = default;
@@ -39,6 +59,15 @@ class Remote {
   // Runs `command` on a login that did not fail.
   virtual ExecResult run(Login& login, const std::string& command, const std::string& input,
                          const Deadline& deadline) = 0;
+  // Starts `command` on a login that did not fail, to be fed with Stream::exchange; null with
+  // `failed` set when it cannot start. The stream must not outlive the login.
+  // The default starts nothing: for remotes that only run commands.
+  virtual std::unique_ptr<Stream> start(Login&, const std::string&, const Deadline&,
+                                        ExecResult* failed) {
+    failed->stage = "exec";
+    failed->error = "this remote keeps no program running";
+    return nullptr;
+  }
 };
 
 }  // namespace pgdeploy

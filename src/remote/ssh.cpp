@@ -199,6 +199,85 @@ struct SshLogin : Login {
   std::unique_ptr<ssh_session_struct, void (*)(ssh_session)> session{nullptr, ssh_free};
 };
 
+using Channel = std::unique_ptr<ssh_channel_struct, void (*)(ssh_channel)>;
+
+// The program may exit before it reads everything (nothing to change): a short write is fine.
+void send(ssh_session s, ssh_channel ch, const std::string& input, const Deadline& deadline) {
+  size_t sent = 0;
+  while (sent < input.size()) {
+    limit_to(s, deadline);
+    int n = ssh_channel_write(ch, input.data() + sent, static_cast<uint32_t>(input.size() - sent));
+    if (n <= 0) break;
+    sent += static_cast<size_t>(n);
+  }
+}
+
+// Reads stdout and stderr into r until `done(n)` (after each read of n bytes) or the deadline; false
+// with r's stage and error set when it fails. Past kMaxRemoteOutput nothing is trusted.
+template <typename Done>
+bool receive(ssh_session s, ssh_channel ch, const Deadline& deadline, ExecResult* r, Done done) {
+  auto fail = [r](const char* stage, const std::string& why) {
+    r->stage = stage;
+    r->error = why;
+    return false;
+  };
+  char buf[16384];
+  for (;;) {
+    if (deadline.expired()) return fail("timeout", "no answer from the remote command before the deadline");
+    int n = ssh_channel_read_timeout(ch, buf, sizeof buf, 0, std::min(deadline.remaining_ms(), 200));
+    if (n == SSH_ERROR) return fail("exec", std::string("connection lost: ") + ssh_get_error(s));
+    if (n > 0) r->out.append(buf, static_cast<size_t>(n));
+    int e = 0;
+    while (r->out.size() + r->err.size() <= kMaxRemoteOutput &&
+           (e = ssh_channel_read_nonblocking(ch, buf, sizeof buf, 1)) > 0)
+      r->err.append(buf, static_cast<size_t>(e));
+    if (r->out.size() + r->err.size() > kMaxRemoteOutput) {
+      r->out.clear();
+      r->err.clear();
+      limit_to(s, deadline);
+      ssh_channel_close(ch);
+      return fail("output", "answered more than " + std::to_string(kMaxRemoteOutput >> 20) +
+                                " MiB: ignored, nothing trusted");
+    }
+    if (done(n)) return true;
+    if (n == 0 && ssh_channel_is_eof(ch)) return fail("exec", "the remote program ended");
+  }
+}
+
+// Does `out` hold a whole line that starts with `end`?
+bool has_end_line(const std::string& out, const std::string& end) {
+  if (out.empty() || out.back() != '\n') return false;
+  size_t last = out.rfind('\n', out.size() - 2);
+  return out.compare(last == std::string::npos ? 0 : last + 1, end.size(), end) == 0;
+}
+
+struct SshStream : Stream {
+  SshStream(ssh_session s, Channel c) : session(s), ch(std::move(c)) {}
+  ~SshStream() override {
+    if (ch && ssh_channel_is_open(ch.get())) {
+      ssh_channel_send_eof(ch.get());
+      ssh_channel_close(ch.get());
+    }
+  }
+  ExecResult exchange(const std::string& input, const std::string& end,
+                      const Deadline& deadline) override {
+    ExecResult r;
+    if (broken) {
+      r.stage = "exec";
+      r.error = "the stream broke earlier";
+      return r;
+    }
+    send(session, ch.get(), input, deadline);
+    r.ok = receive(session, ch.get(), deadline, &r, [&](int) { return has_end_line(r.out, end); });
+    broken = !r.ok;
+    r.exit_status = r.ok ? 0 : -1;
+    return r;
+  }
+  ssh_session session;
+  Channel ch;
+  bool broken = false;
+};
+
 }  // namespace
 
 std::unique_ptr<Login> SshRemote::login(const AppServer& server, const Deadline& deadline) {
@@ -271,51 +350,35 @@ ExecResult SshRemote::run(Login& login, const std::string& command, const std::s
     return r;
   };
   ssh_session s = static_cast<SshLogin&>(login).session.get();
-  std::unique_ptr<ssh_channel_struct, void (*)(ssh_channel)> ch(ssh_channel_new(s),
-                                                                 ssh_channel_free);
+  Channel ch(ssh_channel_new(s), ssh_channel_free);
   limit_to(s, deadline);
   if (!ch || ssh_channel_open_session(ch.get()) != SSH_OK ||
       ssh_channel_request_exec(ch.get(), command.c_str()) != SSH_OK)
     return fail("exec", std::string("cannot start the remote command: ") + ssh_get_error(s));
-  // The script may exit before it reads everything (nothing to change): a short write is fine.
-  size_t sent = 0;
-  while (sent < input.size()) {
-    limit_to(s, deadline);
-    int n = ssh_channel_write(ch.get(), input.data() + sent,
-                              static_cast<uint32_t>(input.size() - sent));
-    if (n <= 0) break;
-    sent += static_cast<size_t>(n);
-  }
+  send(s, ch.get(), input, deadline);
   ssh_channel_send_eof(ch.get());
-
-  char buf[16384];
-  for (;;) {
-    if (deadline.expired())
-      return fail("timeout", "no answer from the remote command before the deadline");
-    int n = ssh_channel_read_timeout(ch.get(), buf, sizeof buf, 0,
-                                     std::min(deadline.remaining_ms(), 200));
-    if (n == SSH_ERROR) return fail("exec", std::string("connection lost: ") + ssh_get_error(s));
-    if (n > 0) r.out.append(buf, static_cast<size_t>(n));
-    int e = 0;
-    while (r.out.size() + r.err.size() <= kMaxRemoteOutput &&
-           (e = ssh_channel_read_nonblocking(ch.get(), buf, sizeof buf, 1)) > 0)
-      r.err.append(buf, static_cast<size_t>(e));
-    if (r.out.size() + r.err.size() > kMaxRemoteOutput) {
-      r.out.clear();
-      r.err.clear();
-      limit_to(s, deadline);
-      ssh_channel_close(ch.get());
-      return fail("output", "answered more than " + std::to_string(kMaxRemoteOutput >> 20) +
-                                " MiB: ignored, nothing trusted");
-    }
-    if (n == 0 && ssh_channel_is_eof(ch.get())) break;
-  }
+  if (!receive(s, ch.get(), deadline, &r, [&](int n) { return n == 0 && ssh_channel_is_eof(ch.get()); }))
+    return r;
   limit_to(s, deadline);
   r.exit_status = ssh_channel_get_exit_status(ch.get());
   if (r.exit_status < 0) return fail("exec", "the remote command ended without an exit status");
   ssh_channel_close(ch.get());
   r.ok = true;
   return r;
+}
+
+std::unique_ptr<Stream> SshRemote::start(Login& login, const std::string& command,
+                                         const Deadline& deadline, ExecResult* failed) {
+  ssh_session s = static_cast<SshLogin&>(login).session.get();
+  Channel ch(ssh_channel_new(s), ssh_channel_free);
+  limit_to(s, deadline);
+  if (!ch || ssh_channel_open_session(ch.get()) != SSH_OK ||
+      ssh_channel_request_exec(ch.get(), command.c_str()) != SSH_OK) {
+    failed->stage = "exec";
+    failed->error = std::string("cannot start the remote program: ") + ssh_get_error(s);
+    return nullptr;
+  }
+  return std::make_unique<SshStream>(s, std::move(ch));
 }
 
 }  // namespace pgdeploy

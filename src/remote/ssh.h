@@ -31,6 +31,8 @@ class SshRemote : public Remote {
   std::unique_ptr<Login> login(const AppServer& server, const Deadline& deadline) override;
   ExecResult run(Login& login, const std::string& command, const std::string& input,
                  const Deadline& deadline) override;
+  std::unique_ptr<Stream> start(Login& login, const std::string& command, const Deadline& deadline,
+                                ExecResult* failed) override;
 
  private:
   struct Keys;

@@ -76,6 +76,87 @@ ExecResult LocalRemote::run(Login&, const std::string& command, const std::strin
   return r;
 }
 
+namespace {
+
+// The command as a child with its standard input, output and error on pipes, kept running.
+struct LocalStream : Stream {
+  pid_t pid = -1;
+  int in = -1, out = -1, err = -1;
+  ~LocalStream() override {
+    for (int fd : {in, out, err})
+      if (fd >= 0) close(fd);
+    if (pid > 0) {
+      kill(pid, SIGTERM);
+      waitpid(pid, nullptr, 0);
+    }
+  }
+  ExecResult exchange(const std::string& input, const std::string& end,
+                      const Deadline& deadline) override {
+    ExecResult r;
+    for (size_t sent = 0; sent < input.size();) {
+      ssize_t n = write(in, input.data() + sent, input.size() - sent);
+      if (n <= 0) break;
+      sent += static_cast<size_t>(n);
+    }
+    char buf[4096];
+    pollfd fds[2] = {{out, POLLIN, 0}, {err, POLLIN, 0}};
+    while (!deadline.expired()) {
+      size_t last = r.out.size() > 1 ? r.out.rfind('\n', r.out.size() - 2) : std::string::npos;
+      if (!r.out.empty() && r.out.back() == '\n' &&
+          r.out.compare(last == std::string::npos ? 0 : last + 1, end.size(), end) == 0) {
+        r.ok = true;
+        r.exit_status = 0;
+        return r;
+      }
+      if (poll(fds, 2, deadline.remaining_ms()) <= 0) continue;
+      for (int i = 0; i < 2; ++i) {
+        if (!(fds[i].revents & (POLLIN | POLLHUP))) continue;
+        ssize_t n = read(fds[i].fd, buf, sizeof buf);
+        if (n <= 0) {
+          r.stage = "exec";
+          r.error = "the local program ended";
+          return r;
+        }
+        (i == 0 ? r.out : r.err).append(buf, static_cast<size_t>(n));
+      }
+    }
+    r.stage = "timeout";
+    r.error = "local program timed out";
+    return r;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Stream> LocalRemote::start(Login&, const std::string& command, const Deadline&,
+                                           ExecResult* failed) {
+  int in[2], out[2], err[2];
+  if (pipe(in) || pipe(out) || pipe(err)) {
+    failed->stage = "exec";
+    failed->error = "pipe failed";
+    return nullptr;
+  }
+  auto s = std::make_unique<LocalStream>();
+  s->pid = fork();
+  if (s->pid == 0) {
+    dup2(in[0], 0);
+    dup2(out[1], 1);
+    dup2(err[1], 2);
+    for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1]}) close(fd);
+    for (const auto& e : env_) putenv(const_cast<char*>(e.c_str()));
+    execl(shell_.c_str(), shell_.c_str(), "-c", command.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(in[0]);
+  close(out[1]);
+  close(err[1]);
+  signal(SIGPIPE, SIG_IGN);
+  s->in = in[1];
+  s->out = out[0];
+  s->err = err[0];
+  return s;
+}
+
 TempDir::TempDir() {
   std::string tmpl = (std::filesystem::temp_directory_path() / "pgdeploy-test-XXXXXX").string();
   path_ = mkdtemp(tmpl.data());

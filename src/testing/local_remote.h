@@ -14,6 +14,8 @@ class LocalRemote : public Remote {
   LocalRemote(std::string shell, std::vector<std::string> env) : shell_(std::move(shell)), env_(std::move(env)) {}
   ExecResult run(Login& login, const std::string& command, const std::string& input,
                  const Deadline& deadline) override;
+  std::unique_ptr<Stream> start(Login& login, const std::string& command, const Deadline& deadline,
+                                ExecResult* failed) override;
 
  private:
   std::string shell_;
