@@ -1,0 +1,76 @@
+#include "watch/metrics.h"
+
+#include <charconv>
+
+namespace pgdeploy {
+
+void WatchMetrics::observe_round(double seconds) {
+  ++rounds;
+  round_seconds_sum += seconds;
+  for (size_t i = 0; i < kBounds.size(); ++i)
+    if (seconds <= kBounds[i]) {
+      ++round_buckets[i];
+      break;
+    }
+}
+
+namespace {
+
+std::string number(double v) {
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);  // the shortest text that reads back
+  return ec == std::errc() ? std::string(buf, end) : "NaN";
+}
+
+void family(std::string* out, const char* name, const char* type, const char* help) {
+  out->append("# HELP ").append(name).append(" ").append(help).append("\n");
+  out->append("# TYPE ").append(name).append(" ").append(type).append("\n");
+}
+
+void sample(std::string* out, const std::string& name, double value) {
+  out->append(name).append(" ").append(number(value)).append("\n");
+}
+
+}  // namespace
+
+std::string metrics_text(const WatchMetrics& m) {
+  std::string out;
+  family(&out, "pgdeploy_watch_app_servers", "gauge", "Enabled app servers by state after the last round.");
+  for (ServerState s : kAllServerStates) {
+    auto it = m.servers.find(s);
+    sample(&out, std::string("pgdeploy_watch_app_servers{state=\"") + state_name(s) + "\"}",
+           it == m.servers.end() ? 0 : it->second);
+  }
+  family(&out, "pgdeploy_watch_database_up", "gauge", "1 if the last round could read the database.");
+  sample(&out, "pgdeploy_watch_database_up", m.database_up);
+  family(&out, "pgdeploy_watch_pushing", "gauge",
+         "1 if this node is the proven primary, so that its watcher pushes.");
+  sample(&out, "pgdeploy_watch_pushing", m.pushing);
+  family(&out, "pgdeploy_watch_primary_timeline", "gauge", "Timeline of the proven primary (0: none proven).");
+  sample(&out, "pgdeploy_watch_primary_timeline", static_cast<double>(m.timeline));
+  family(&out, "pgdeploy_watch_last_converge_timestamp_seconds", "gauge",
+         "Unix time of the last round that found every app server current (0: never).");
+  sample(&out, "pgdeploy_watch_last_converge_timestamp_seconds", m.last_converge);
+  family(&out, "pgdeploy_watch_round_duration_seconds", "histogram", "Duration of each round.");
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < m.kBounds.size(); ++i) {
+    cumulative += m.round_buckets[i];
+    sample(&out, "pgdeploy_watch_round_duration_seconds_bucket{le=\"" + number(m.kBounds[i]) + "\"}",
+           static_cast<double>(cumulative));
+  }
+  sample(&out, "pgdeploy_watch_round_duration_seconds_bucket{le=\"+Inf\"}", static_cast<double>(m.rounds));
+  sample(&out, "pgdeploy_watch_round_duration_seconds_sum", m.round_seconds_sum);
+  sample(&out, "pgdeploy_watch_round_duration_seconds_count", static_cast<double>(m.rounds));
+  family(&out, "pgdeploy_watch_proofs_refused_total", "counter", "Rounds whose proof of the primary was refused.");
+  sample(&out, "pgdeploy_watch_proofs_refused_total", static_cast<double>(m.proofs_refused));
+  family(&out, "pgdeploy_watch_pushes_total", "counter", "Pushes that changed an app server, or failed.");
+  sample(&out, "pgdeploy_watch_pushes_total{result=\"updated\"}", static_cast<double>(m.pushes_updated));
+  sample(&out, "pgdeploy_watch_pushes_total{result=\"failed\"}", static_cast<double>(m.pushes_failed));
+  family(&out, "pgdeploy_watch_ssh_logins_total", "counter", "SSH logins made (each opens a warm session).");
+  sample(&out, "pgdeploy_watch_ssh_logins_total", static_cast<double>(m.ssh_logins));
+  family(&out, "pgdeploy_watch_reconnects_total", "counter", "SSH logins made again after a session was lost.");
+  sample(&out, "pgdeploy_watch_reconnects_total", static_cast<double>(m.reconnects));
+  return out;
+}
+
+}  // namespace pgdeploy

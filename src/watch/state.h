@@ -1,0 +1,46 @@
+// The watcher's bookkeeping, pure: what state each app server is in after a round, when to try
+// a lost one again, and which lines are news (one log line per change of state, not per round).
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "deploy/deploy.h"
+
+namespace pgdeploy {
+
+enum class ServerState {
+  current,      // answered: every file as the proof says
+  updated,      // this round wrote, reloaded or cut there
+  newer,        // holds a newer truth than ours: left alone
+  unreachable,  // no connection, no answer in time, the session broke
+  refused,      // host key or authentication refused: retried slowly, never in a tight loop
+  failed,       // answered, but the push failed (a reload failed, a config error, ...)
+  waiting,      // not asked this round: its retry time has not come
+};
+inline constexpr ServerState kAllServerStates[] = {
+    ServerState::current, ServerState::updated, ServerState::newer, ServerState::unreachable,
+    ServerState::refused, ServerState::failed, ServerState::waiting};
+
+const char* state_name(ServerState state);
+
+// The state a round's report puts a server in.
+ServerState state_of(const ServerReport& report);
+
+// Seconds until a server that failed `failures` times in a row is tried again: the next round
+// at first, then doubling up to 60 s; a refused host key or login from 60 s up to 10 minutes
+// (a person must act; asking again each round only fills the log).
+double retry_delay(int failures, ServerState state, double interval);
+
+// What was last said about each subject ("database", "proof", a server's address, ...).
+class Changes {
+ public:
+  // True when `state` differs from what was last said about `subject` (and remembers it).
+  bool changed(const std::string& subject, const std::string& state);
+  void forget(const std::string& subject) { last_.erase(subject); }
+
+ private:
+  std::map<std::string, std::string> last_;
+};
+
+}  // namespace pgdeploy

@@ -1,0 +1,96 @@
+#include "watch/state.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "watch/metrics.h"
+
+namespace pgdeploy {
+namespace {
+
+ServerReport failed(const std::string& error) {
+  ServerReport r;
+  r.result = ServerReport::Result::failed;
+  r.error = error;
+  return r;
+}
+
+TEST(WatchState, FromTheRoundsReport) {
+  ServerReport r;
+  r.result = ServerReport::Result::unchanged;
+  EXPECT_EQ(state_of(r), ServerState::current);
+  r.result = ServerReport::Result::updated;
+  EXPECT_EQ(state_of(r), ServerState::updated);
+  r.result = ServerReport::Result::skipped_newer;
+  EXPECT_EQ(state_of(r), ServerState::newer);
+  EXPECT_EQ(state_of(failed("connect: cannot connect to 127.0.1.1:22: refused")), ServerState::unreachable);
+  EXPECT_EQ(state_of(failed("timeout: no answer")), ServerState::unreachable);
+  EXPECT_EQ(state_of(failed("host key: changed")), ServerState::refused);
+  EXPECT_EQ(state_of(failed("auth: public key rejected")), ServerState::refused);
+  EXPECT_EQ(state_of(failed("remote: reload failed")), ServerState::failed);
+  EXPECT_EQ(state_of(failed("config: ip_addr is empty")), ServerState::failed);
+  EXPECT_EQ(state_of(failed("")), ServerState::failed);
+}
+
+TEST(WatchState, RetriesSoonAfterABlipAndSlowlyAfterARefusal) {
+  EXPECT_EQ(retry_delay(0, ServerState::unreachable, 5), 0);
+  EXPECT_EQ(retry_delay(1, ServerState::unreachable, 5), 0);
+  EXPECT_EQ(retry_delay(2, ServerState::unreachable, 5), 0);
+  EXPECT_EQ(retry_delay(3, ServerState::unreachable, 5), 10);
+  EXPECT_EQ(retry_delay(4, ServerState::unreachable, 5), 20);
+  EXPECT_EQ(retry_delay(50, ServerState::unreachable, 5), 60);
+  EXPECT_EQ(retry_delay(1, ServerState::refused, 5), 60);
+  EXPECT_EQ(retry_delay(2, ServerState::refused, 5), 120);
+  EXPECT_EQ(retry_delay(60, ServerState::refused, 5), 600);
+}
+
+TEST(WatchState, SaysAChangeOnceNotEveryRound) {
+  Changes c;
+  EXPECT_TRUE(c.changed("database", "unreachable: x"));
+  EXPECT_FALSE(c.changed("database", "unreachable: x"));
+  EXPECT_TRUE(c.changed("database", "up"));
+  EXPECT_TRUE(c.changed("app1", "current"));
+  EXPECT_FALSE(c.changed("database", "up"));
+  c.forget("app1");
+  EXPECT_TRUE(c.changed("app1", "current"));
+}
+
+TEST(WatchMetrics, PrometheusTextWithEveryStateAndACumulativeHistogram) {
+  WatchMetrics m;
+  m.servers[ServerState::current] = 29;
+  m.servers[ServerState::unreachable] = 1;
+  m.database_up = true;
+  m.timeline = 3;
+  m.observe_round(0.02);
+  m.observe_round(0.3);
+  m.observe_round(30);
+  m.pushes_updated = 4;
+  std::string t = metrics_text(m);
+  EXPECT_NE(t.find("pgdeploy_watch_app_servers{state=\"current\"} 29\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("pgdeploy_watch_app_servers{state=\"refused\"} 0\n"), std::string::npos);
+  EXPECT_NE(t.find("# TYPE pgdeploy_watch_round_duration_seconds histogram\n"), std::string::npos);
+  EXPECT_NE(t.find("pgdeploy_watch_round_duration_seconds_bucket{le=\"0.025\"} 1\n"), std::string::npos);
+  EXPECT_NE(t.find("pgdeploy_watch_round_duration_seconds_bucket{le=\"0.5\"} 2\n"), std::string::npos);
+  EXPECT_NE(t.find("pgdeploy_watch_round_duration_seconds_bucket{le=\"10\"} 2\n"), std::string::npos);
+  EXPECT_NE(t.find("pgdeploy_watch_round_duration_seconds_bucket{le=\"+Inf\"} 3\n"), std::string::npos);
+  EXPECT_NE(t.find("pgdeploy_watch_round_duration_seconds_count 3\n"), std::string::npos);
+  EXPECT_NE(t.find("pgdeploy_watch_pushes_total{result=\"updated\"} 4\n"), std::string::npos);
+  EXPECT_NE(t.find("pgdeploy_watch_primary_timeline 3\n"), std::string::npos);
+  // Every sample belongs to a family declared before it.
+  for (size_t pos = 0; pos < t.size();) {
+    size_t end = t.find('\n', pos);
+    std::string line = t.substr(pos, end - pos);
+    pos = end + 1;
+    if (line[0] == '#') continue;
+    std::string name = line.substr(0, line.find_first_of("{ "));
+    for (const char* suffix : {"_bucket", "_sum", "_count"})
+      if (name.size() > strlen(suffix) && name.compare(name.size() - strlen(suffix), std::string::npos, suffix) == 0 &&
+          t.find("# TYPE " + name.substr(0, name.size() - strlen(suffix)) + " histogram") != std::string::npos)
+        name = name.substr(0, name.size() - strlen(suffix));
+    EXPECT_LT(t.find("# TYPE " + name + " "), t.find("\n" + line + "\n")) << line;
+  }
+}
+
+}  // namespace
+}  // namespace pgdeploy
