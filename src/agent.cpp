@@ -82,21 +82,11 @@ int finish(const Options& opts, RunReport& report, std::ostream& out, std::ostre
   return code;
 }
 
-// Steps 3 to 5, shared by a deploy, a dry run and a check: the cluster facts, the proof, the
-// files rendered once for every server.
-struct Proof {
-  ClusterFacts facts;
-  ServerPlan plan;
-  PrimaryDecision decision;  // points into facts.nodes
-  Rendered files;
-  bool database_failed = false;  // refused because the database could not be read
-};
+}  // namespace
 
-// Fills the report's proof (primary, timeline, endpoint, seen, warnings) or its refusal; false on
-// a refusal. `meanwhile` runs after the local node is probed and before the others are: the SSH
-// logins may start then, while a dead node's probe is waited out.
 bool prove(const Options& opts, const Deadline& run_deadline, RunReport* report, Proof* p,
            const std::function<void(const NodeProbe& self, const ClusterFacts& facts)>& meanwhile) {
+  p->self_is_primary = false;
   auto refuse = [report](const std::string& why) {
     report->refusal = why;
     return false;
@@ -133,6 +123,9 @@ bool prove(const Options& opts, const Deadline& run_deadline, RunReport* report,
   report->warnings.insert(report->warnings.end(), decision.warnings.begin(), decision.warnings.end());
   if (!decision.ok) return refuse(decision.refusal);
   const Node& primary = *decision.primary;
+  for (const NodeProbe& probe : probes)
+    if (probe.node_id == primary.id && !self.instance.empty() && probe.instance == self.instance)
+      p->self_is_primary = true;
   report->primary = primary.name + " (id " + std::to_string(primary.id) + ")";
   report->timeline = decision.timeline;
 
@@ -174,12 +167,11 @@ DeployConfig deploy_config(const Options& opts) {
   return config;
 }
 
-SshRemote ssh_remote(const Options& opts) {
-  return SshRemote({opts.connect_timeout, opts.host_key_checking == "accept-new", opts.known_hosts,
-                    opts.identities});
+SshSettings ssh_settings(const Options& opts) {
+  return {opts.connect_timeout, opts.host_key_checking == "accept-new", opts.known_hosts,
+          opts.identities};
 }
 
-// Rows that disagree about a host: reported failed, never asked nor written.
 void add_conflicts(const ServerPlan& plan, RunReport* report) {
   for (const auto& c : plan.conflicts) {
     ServerReport failed;
@@ -188,6 +180,8 @@ void add_conflicts(const ServerPlan& plan, RunReport* report) {
     report->servers.push_back(failed);
   }
 }
+
+namespace {
 
 // pgdeploy check: the proof as a deploy makes it, then every server asked, read only. Takes no
 // lock, here or there: a check never holds up a deploy.
@@ -200,7 +194,7 @@ int run_check(const Options& opts, std::ostream& out) {
   check.verbose = opts.verbose;
   DeployConfig config = deploy_config(opts);
   config.mode = PushRequest::Mode::check;
-  SshRemote remote = ssh_remote(opts);
+  SshRemote remote(ssh_settings(opts));
   std::optional<Deployment> asking;
   Proof proof;
   // Read only, so the logins may start during the proof wherever the check runs.
@@ -268,7 +262,7 @@ int run_agent(const Options& opts, std::ostream& out, std::ostream& err) {
   // from there while the primary is away), nor right after a push from here on this timeline (a
   // repeated event, likely nothing to do): there the logins would only cost the app servers CPU.
   // Nothing is sent before the proof.
-  SshRemote remote = ssh_remote(opts);
+  SshRemote remote(ssh_settings(opts));
   std::optional<Deployment> deployment;
   Proof proof;
   if (!prove(opts, run_deadline, &report, &proof, [&](const NodeProbe& self, const ClusterFacts& facts) {

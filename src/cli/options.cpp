@@ -33,7 +33,7 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
       "  2  usage error\n"
       "  3  at least one app server failed (named in the output); all others were updated\n"
       "pgdeploy check exits as a monitoring plugin: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN\n"
-      "  (see pgdeploy check --help)\n"
+      "  (see pgdeploy check --help); pgdeploy watch: see pgdeploy watch --help\n"
       "repmgr.conf: event_notification_command='pgdeploy -c CLUSTER --event %e --node-id %n "
       "--success %s --details \"%d\"'");
   app.set_version_flag("--version", std::string("pgdeploy ") + PGDEPLOY_VERSION);
@@ -137,6 +137,24 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
       ->capture_default_str()
       ->check(CLI::Range(0, 100000));
   check->add_flag("-v,--verbose", o->verbose, "a line for every app server, and for every node");
+  CLI::App* watch = app.add_subcommand(
+      "watch",
+      "run until stopped: every --interval prove the primary as a deploy does and, on the proven "
+      "primary, converge every enabled app server over warm SSH sessions (only what differs is "
+      "written, only a change reloads)");
+  watch->fallthrough();
+  watch->footer(
+      "Exit codes:\n"
+      "  0  stopped by SIGTERM or SIGINT (after the round under way)\n"
+      "  1  cannot start: another watcher of this cluster runs on this node, or --metrics-listen "
+      "cannot be bound\n"
+      "  2  usage error\n"
+      "Signals: SIGHUP re-reads the SSH keys and known_hosts files and makes every session again.");
+  watch->add_option("--interval", o->interval, "seconds between rounds")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
+  watch->add_option("--metrics-listen", o->metrics_listen,
+                    "serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9187)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -145,9 +163,14 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
     return code == 0 ? kExitOk : checking ? kCheckUsage : kExitUsage;
   }
   o->check = check->parsed();
+  o->watch = watch->parsed();
   if (o->check && o->dry_run) {
     err << "pgdeploy: check is read only already: --dry-run is for a deploy\n";
     return kCheckUsage;
+  }
+  if (o->watch && (o->dry_run || o->force || o->json || !o->event.empty())) {
+    err << "pgdeploy: watch takes no --dry-run, --force, --json or --event: use a one-shot run\n";
+    return kExitUsage;
   }
   int usage = o->check ? kCheckUsage : kExitUsage;
   if (strict_host_keys && o->host_key_checking != "yes") {

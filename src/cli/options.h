@@ -43,6 +43,10 @@ struct Options {
   bool verbose = false;
   int warning_unreachable = 1;
   int critical_unreachable = 0;  // 0 = when every app server is unreachable
+  // pgdeploy watch
+  bool watch = false;
+  double interval = 5;        // seconds between rounds
+  std::string metrics_listen;  // "host:port" for Prometheus metrics; "" = none
   // repmgr's placeholders
   std::string event;
   int node_id = 0;

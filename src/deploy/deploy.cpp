@@ -105,12 +105,11 @@ std::string deploy_fingerprint(const std::vector<AppServer>& servers, const Rend
 }
 
 namespace {
-
 constexpr int kAnswerMarginMs = 500;
+}  // namespace
 
-ServerReport push_one(Login& login, const Rendered& files, const DeployConfig& config,
-                      Remote& remote, const Deadline& deadline) {
-  const AppServer& server = login.server;
+ServerReport push_to(const AppServer& server, const Rendered& files, const DeployConfig& config,
+                     const Send& send, const Deadline& deadline) {
   ServerReport rep;
   rep.server = server;
   PushRequest req;
@@ -121,7 +120,7 @@ ServerReport push_one(Login& login, const Rendered& files, const DeployConfig& c
   }
   // The program's waits (lock, console) end before ours, so that its answer can still arrive.
   req.budget_ms = std::max(0, deadline.remaining_ms() - kAnswerMarginMs);
-  ExecResult x = remote.run(login, push_command(req), push_payload(req), deadline);
+  ExecResult x = send(req, deadline);
   rep.note = x.note;
   if (!x.ok) {
     rep.error = x.stage + ": " + x.error;
@@ -169,8 +168,6 @@ ServerReport push_one(Login& login, const Rendered& files, const DeployConfig& c
   }
   return rep;
 }
-
-}  // namespace
 
 Deployment::Deployment(std::vector<AppServer> servers, int parallel, double host_timeout,
                        Remote& remote, const Deadline& run_deadline)
@@ -235,8 +232,11 @@ void Deployment::work() {
       rep.error = login->failed.stage + ": " + login->failed.error;
     } else {
       auto pushed = Clock::now();
-      rep = push_one(*login, *files_, *config_, remote_,
-                     Deadline::after(std::max(0.0, host_timeout_ - login_seconds)).min(run_deadline_));
+      auto send = [&](const PushRequest& req, const Deadline& deadline) {
+        return remote_.run(*login, push_command(req), push_payload(req), deadline);
+      };
+      rep = push_to(servers_[i], *files_, *config_, send,
+                    Deadline::after(std::max(0.0, host_timeout_ - login_seconds)).min(run_deadline_));
       rep.seconds = seconds_since(pushed);
     }
     rep.seconds += login_seconds;

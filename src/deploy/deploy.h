@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -74,6 +75,12 @@ struct ServerReport {
 // the same has the same fingerprint.
 std::string deploy_fingerprint(const std::vector<AppServer>& servers, const Rendered& files,
                                const DeployConfig& config);
+
+// One server's push, however the request travels: `send` delivers it and returns the program's
+// answer. Builds the request (a config error is the server's failure), maps the answer.
+using Send = std::function<ExecResult(const PushRequest&, const Deadline&)>;
+ServerReport push_to(const AppServer& server, const Rendered& files, const DeployConfig& config,
+                     const Send& send, const Deadline& deadline);
 
 // Pushes to every app server in parallel, at most `parallel` at once. Logging in starts at
 // construction, so the logins can be made while the caller still proves the primary; push() then

@@ -13,7 +13,6 @@ const char* state_name(ServerState state) {
     case ServerState::unreachable: return "unreachable";
     case ServerState::refused: return "refused";
     case ServerState::failed: return "failed";
-    case ServerState::waiting: return "waiting";
   }
   return "failed";
 }

@@ -16,11 +16,10 @@ enum class ServerState {
   unreachable,  // no connection, no answer in time, the session broke
   refused,      // host key or authentication refused: retried slowly, never in a tight loop
   failed,       // answered, but the push failed (a reload failed, a config error, ...)
-  waiting,      // not asked this round: its retry time has not come
 };
 inline constexpr ServerState kAllServerStates[] = {
     ServerState::current, ServerState::updated, ServerState::newer, ServerState::unreachable,
-    ServerState::refused, ServerState::failed, ServerState::waiting};
+    ServerState::refused, ServerState::failed};
 
 const char* state_name(ServerState state);
 

@@ -1,0 +1,106 @@
+#include "watch/fleet.h"
+
+#include <atomic>
+#include <cmath>
+#include <thread>
+
+#include "remote/push_script.h"
+
+namespace pgdeploy {
+namespace {
+
+std::string key_of(const AppServer& s) { return s.user + "@" + s.address; }
+
+}  // namespace
+
+size_t Fleet::sessions() const {
+  size_t n = 0;
+  for (const auto& [key, w] : warm_) n += w.stream != nullptr;
+  return n;
+}
+
+std::vector<Fleet::Result> Fleet::push(const std::vector<AppServer>& servers, const Rendered& files,
+                                       const DeployConfig& config, Remote& remote,
+                                       const Deadline& deadline) {
+  // Forget what is no longer listed (a disabled or deleted row): its session closes now.
+  std::map<std::string, Warm> kept;
+  for (const AppServer& s : servers) {
+    auto it = warm_.find(key_of(s));
+    if (it != warm_.end()) kept.emplace(it->first, std::move(it->second));
+    else kept.try_emplace(key_of(s));
+  }
+  warm_ = std::move(kept);
+
+  std::vector<Result> results(servers.size());
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i; (i = next++) < servers.size();)
+      results[i] = work(servers[i], warm_.at(key_of(servers[i])), files, config, remote, deadline);
+  };
+  std::vector<std::thread> pool;
+  size_t n = std::min(servers.size(), static_cast<size_t>(std::max(1, parallel_)));
+  for (size_t t = 0; t < n; ++t) pool.emplace_back(worker);
+  for (auto& t : pool) t.join();
+  return results;
+}
+
+Fleet::Result Fleet::work(const AppServer& server, Warm& w, const Rendered& files,
+                          const DeployConfig& config, Remote& remote, const Deadline& round) {
+  auto start = Clock::now();
+  Result res;
+  res.report.server = server;
+  Deadline deadline = Deadline::after(host_timeout_).min(round);
+  auto failed = [&](const ExecResult& x) {
+    res.report.note = x.note;
+    res.report.error = x.stage + ": " + x.error;
+  };
+  if (server.address.empty()) {
+    res.report.error = "config: ip_addr is empty";
+  } else if (start < w.retry_at) {
+    double wait = std::chrono::duration<double>(w.retry_at - start).count();
+    res.report.error = "waiting: next try in " + std::to_string(static_cast<long>(std::ceil(wait))) +
+                       " s; last: " + w.last_error;
+    res.state = w.last;
+    return res;
+  } else if (!w.stream) {
+    w.login = remote.login(server, deadline);
+    ++logins_;
+    if (w.connected_before) ++reconnects_;
+    ExecResult why;
+    if (w.login->failed.stage.empty())
+      w.stream = remote.start(*w.login, serve_command(), deadline, &why);
+    else
+      why = w.login->failed;
+    if (!w.stream) {
+      w.login.reset();
+      failed(why);
+    } else {
+      w.connected_before = true;
+      res.report.note = w.login->failed.note;  // a newly recorded host key
+    }
+  }
+  if (w.stream) {
+    auto send = [&](const PushRequest& req, const Deadline& d) {
+      return w.stream->exchange(push_payload(req), kAnswerEnd, d);
+    };
+    std::string note = res.report.note;
+    res.report = push_to(server, files, config, send, deadline);
+    if (!note.empty()) res.report.note = note + (res.report.note.empty() ? "" : "; " + res.report.note);
+  }
+  res.report.seconds = seconds_since(start);
+  res.state = state_of(res.report);
+  if (res.state == ServerState::unreachable || res.state == ServerState::refused) {
+    w.stream.reset();  // nothing more on it can be trusted: a new session next time
+    w.login.reset();
+  }
+  bool ok = res.state == ServerState::current || res.state == ServerState::updated ||
+            res.state == ServerState::newer;
+  w.failures = ok ? 0 : w.failures + 1;
+  w.last = res.state;
+  w.last_error = res.report.error;
+  w.retry_at = start + std::chrono::duration_cast<Clock::duration>(
+                           std::chrono::duration<double>(retry_delay(w.failures, res.state, interval_)));
+  return res;
+}
+
+}  // namespace pgdeploy

@@ -1,0 +1,59 @@
+// The watcher's app servers, each with a warm session: one SSH login and one resident push
+// program (push.pl serve) kept across rounds, so that a round costs each server one request and
+// one answer, and an idle round starts no process there. A lost session is made again, with
+// its host key checked again, on the schedule of watch/state (retry_delay).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "deploy/deploy.h"
+#include "remote/remote.h"
+#include "watch/state.h"
+
+namespace pgdeploy {
+
+class Fleet {
+ public:
+  Fleet(int parallel, double host_timeout, double interval)
+      : parallel_(parallel), host_timeout_(host_timeout), interval_(interval) {}
+  ~Fleet() { drop_all(); }
+  Fleet(const Fleet&) = delete;
+  Fleet& operator=(const Fleet&) = delete;
+
+  struct Result {
+    ServerReport report;
+    ServerState state;  // a server not asked this round keeps the state that put it off
+  };
+  // Pushes `files` to every server in parallel, over its warm session (made now if there is
+  // none and its retry time has come). Sessions of servers no longer listed are closed.
+  std::vector<Result> push(const std::vector<AppServer>& servers, const Rendered& files,
+                           const DeployConfig& config, Remote& remote, const Deadline& deadline);
+  void drop_all() { warm_.clear(); }
+  size_t sessions() const;
+  uint64_t logins() const { return logins_; }
+  uint64_t reconnects() const { return reconnects_; }
+
+ private:
+  struct Warm {
+    std::unique_ptr<Login> login;
+    std::unique_ptr<Stream> stream;  // declared after login: closed before it
+    bool connected_before = false;
+    int failures = 0;
+    ServerState last = ServerState::current;
+    std::string last_error;
+    Clock::time_point retry_at{};
+  };
+  Result work(const AppServer& server, Warm& warm, const Rendered& files, const DeployConfig& config,
+              Remote& remote, const Deadline& deadline);
+
+  int parallel_;
+  double host_timeout_, interval_;
+  std::map<std::string, Warm> warm_;  // by user@address: what a session is made to
+  std::atomic<uint64_t> logins_{0}, reconnects_{0};
+};
+
+}  // namespace pgdeploy

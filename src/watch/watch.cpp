@@ -1,0 +1,214 @@
+#include "watch/watch.h"
+
+#include <signal.h>
+#include <systemd/sd-daemon.h>
+
+#include <ctime>
+#include <memory>
+#include <mutex>
+#include <ostream>
+
+#include "agent.h"
+#include "report/report.h"
+#include "util/lock.h"
+#include "watch/fleet.h"
+#include "watch/metrics.h"
+#include "watch/metrics_server.h"
+#include "watch/state.h"
+
+namespace pgdeploy {
+namespace {
+
+class Watcher {
+ public:
+  Watcher(const Options& opts, std::ostream& out, std::ostream& err)
+      : opts_(opts),
+        out_(out),
+        err_(err),
+        remote_(std::make_unique<SshRemote>(ssh_settings(opts))),
+        fleet_(opts.parallel, opts.host_timeout, opts.interval) {}
+
+  // One round: prove, then (on the proven primary only) converge every app server.
+  void round();
+
+  // After SIGHUP: keys and known_hosts read again, every session made again (host keys checked).
+  void reread() {
+    fleet_.drop_all();
+    remote_ = std::make_unique<SshRemote>(ssh_settings(opts_));
+    log("SIGHUP: SSH keys and known_hosts read again; sessions are made again");
+  }
+
+  std::string metrics() {
+    std::lock_guard<std::mutex> guard(mu_);
+    return metrics_text(metrics_);
+  }
+
+  std::string status() {
+    std::lock_guard<std::mutex> guard(mu_);
+    return status_;
+  }
+
+  void log(const std::string& line) { err_ << "pgdeploy watch: " << line << std::endl; }
+
+ private:
+  // Logs `line` when `state` is news for `subject`.
+  bool note(const std::string& subject, const std::string& state, const std::string& line) {
+    if (!changes_.changed(subject, state)) return false;
+    log(line);
+    return true;
+  }
+
+  const Options& opts_;
+  std::ostream& out_;
+  std::ostream& err_;
+  std::unique_ptr<SshRemote> remote_;
+  Fleet fleet_;
+  Changes changes_;
+  std::mutex mu_;  // guards what the metrics thread reads
+  WatchMetrics metrics_;
+  std::string status_ = "starting";
+};
+
+void Watcher::round() {
+  auto start = Clock::now();
+  Deadline deadline = Deadline::after(opts_.deadline);
+  RunReport report;
+  report.cluster = opts_.cluster;
+  Proof proof;
+  bool proven = prove(opts_, deadline, &report, &proof, [](const NodeProbe&, const ClusterFacts&) {});
+  auto done = [&](const std::string& status, bool pushing) {
+    std::lock_guard<std::mutex> guard(mu_);
+    metrics_.database_up = proven || !proof.database_failed;
+    metrics_.pushing = pushing;
+    metrics_.timeline = proven ? proof.decision.timeline : 0;
+    if (!proven) ++metrics_.proofs_refused;
+    if (!pushing) metrics_.servers.clear();
+    metrics_.ssh_logins = fleet_.logins();
+    metrics_.reconnects = fleet_.reconnects();
+    metrics_.observe_round(seconds_since(start));
+    status_ = status;
+  };
+
+  if (!proven) {
+    // Nothing is written while the truth is uncertain; said once per change, not every round.
+    fleet_.drop_all();
+    if (proof.database_failed) {
+      note("database", report.refusal, "database unreachable, writing nothing: " + report.refusal);
+    } else {
+      note("database", "up", "database reachable again");
+      note("proof", report.refusal, "primary not proven, writing nothing: " + report.refusal);
+    }
+    return done("refused: " + report.refusal, false);
+  }
+  note("database", "up", "database reachable");
+  std::string proof_line = report.primary + " timeline " + std::to_string(report.timeline);
+  note("proof", proof_line, "proven primary: " + proof_line);
+  if (!proof.self_is_primary) {
+    // The proven primary's own watcher pushes: the same truth from here would only double the
+    // work, and a node that is not writable has no say.
+    fleet_.drop_all();
+    note("role", "standby", "this node is not the primary: the watcher on " + report.primary +
+                                " pushes; this one watches");
+    return done("standby; primary " + proof_line, false);
+  }
+  note("role", "primary", "this node is the proven primary: this watcher pushes");
+
+  // A one-shot run here (the repmgr hook) holds the lock: it pushes this truth or a newer one.
+  FileLock lock;
+  std::string why;
+  if (!lock.acquire(opts_.lock_file, Deadline::after(0), &why)) {
+    note("lock", "busy", "a one-shot run holds " + opts_.lock_file + ": it pushes; rounds wait for it");
+    return done("waiting for a one-shot run", true);
+  }
+  changes_.forget("lock");
+
+  DeployConfig config = deploy_config(opts_);
+  auto results = fleet_.push(proof.facts.servers, proof.files, config, *remote_, deadline);
+  bool news = false;
+  std::map<ServerState, int> by_state;
+  uint64_t updated = 0, failed = 0;
+  for (auto& r : results) {
+    ++by_state[r.state];
+    bool waiting = r.report.error.rfind("waiting:", 0) == 0;
+    if (!waiting) {
+      std::string label = server_label(r.report.server);
+      std::string state = state_name(r.state);
+      bool bad = r.state == ServerState::unreachable || r.state == ServerState::refused ||
+                 r.state == ServerState::failed;
+      if (r.state == ServerState::updated) state = "current";  // updated is news of its own
+      news |= note(label, bad ? state + ": " + r.report.error : state,
+                   label + ": " + state_name(r.state) + (bad ? ": " + r.report.error : ""));
+    }
+    updated += r.state == ServerState::updated;
+    failed += r.state == ServerState::failed || r.state == ServerState::refused;
+    report.servers.push_back(std::move(r.report));
+  }
+  add_conflicts(proof.plan, &report);
+  for (const auto& c : proof.plan.conflicts)
+    news |= note(server_label(c.server), "conflict", server_label(c.server) + ": config: " + c.error);
+  report.seconds = seconds_since(start);
+  // The one-shot's report, for every round that changed something.
+  if (updated > 0 || news) out_ << format_text(report) << std::flush;
+
+  bool converged = by_state[ServerState::current] + by_state[ServerState::updated] ==
+                   static_cast<int>(results.size()) && proof.plan.conflicts.empty();
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    metrics_.pushes_updated += updated;
+    metrics_.pushes_failed += failed;
+    if (converged) metrics_.last_converge = static_cast<double>(std::time(nullptr));
+  }
+  done(std::to_string(by_state[ServerState::current] + by_state[ServerState::updated]) + " of " +
+           std::to_string(results.size()) + " app servers current; primary " + proof_line,
+       true);
+  std::lock_guard<std::mutex> guard(mu_);
+  metrics_.servers = by_state;
+}
+
+}  // namespace
+
+int run_watch(const Options& opts, std::ostream& out, std::ostream& err) {
+  // Signals are taken by sigtimedwait between rounds, never in the middle of one: blocked here,
+  // before any thread starts, so every thread inherits the mask.
+  sigset_t stop_or_reread;
+  sigemptyset(&stop_or_reread);
+  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&stop_or_reread, s);
+  pthread_sigmask(SIG_BLOCK, &stop_or_reread, nullptr);
+
+  FileLock one_watcher;
+  std::string why;
+  if (!one_watcher.acquire(opts.lock_file + ".watch", Deadline::after(0), &why)) {
+    err << "pgdeploy: another watcher of cluster " << opts.cluster << " runs on this node: " << why << "\n";
+    return kExitRefused;
+  }
+  Watcher watcher(opts, out, err);
+  std::unique_ptr<MetricsServer> server;
+  if (!opts.metrics_listen.empty()) {
+    server = std::make_unique<MetricsServer>([&watcher] { return watcher.metrics(); });
+    if (!server->start(opts.metrics_listen, &why)) {
+      err << "pgdeploy: " << why << "\n";
+      return kExitRefused;
+    }
+  }
+  watcher.log("watching cluster " + opts.cluster + " every " + std::to_string(opts.interval).substr(0, 5) + " s" +
+              (server ? ", metrics on http://" + opts.metrics_listen + "/metrics" : ""));
+  for (bool first = true;; first = false) {
+    watcher.round();
+    std::string status = "STATUS=" + watcher.status();
+    sd_notify(0, ((first ? "READY=1\n" : "") + std::string("WATCHDOG=1\n") + status).c_str());
+    timespec wait{static_cast<time_t>(opts.interval),
+                  static_cast<long>((opts.interval - static_cast<time_t>(opts.interval)) * 1e9)};
+    int sig = sigtimedwait(&stop_or_reread, nullptr, &wait);
+    if (sig == SIGTERM || sig == SIGINT) break;
+    if (sig == SIGHUP) {
+      sd_notify(0, "RELOADING=1");
+      watcher.reread();
+      sd_notify(0, "READY=1");
+    }
+  }
+  sd_notify(0, "STOPPING=1");
+  watcher.log("stopped");
+  return kExitOk;
+}
+
+}  // namespace pgdeploy
