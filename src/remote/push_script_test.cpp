@@ -638,6 +638,26 @@ TEST_P(PushScript, ResidentModeAnswersEachRequestAndJudgesFilesByContent) {
   EXPECT_FALSE(stream->exchange(push_payload(req), kAnswerEnd, Deadline::after(2)).ok);
 }
 
+TEST_P(PushScript, ResidentModeAnswersAnIdlePushWithoutAChild) {
+  PushRequest req = request(files(1, 1, 100));
+  ASSERT_EQ(push(files(1, 1, 100)).status, PushOutcome::Status::written);
+  // Every child dies at once (step "read" is the child's first): only the program itself answers.
+  std::vector<std::string> env = {"HOME=" + dir.path() + "/home", "PATH=" + dir.path() + "/bin:/usr/bin:/bin",
+                                  "PGDEPLOY_FAULT=read:KILL"};
+  LocalRemote remote(GetParam(), env);
+  Login login(server);
+  ExecResult failed;
+  auto stream = remote.start(login, serve_command(), Deadline::after(10), &failed);
+  ASSERT_TRUE(stream) << failed.error;
+  for (int round = 0; round < 3; ++round) {
+    ExecResult x = stream->exchange(push_payload(req), kAnswerEnd, Deadline::after(10));
+    ASSERT_TRUE(x.ok) << x.error;
+    EXPECT_EQ(parse_push_output(x.exit_status, x.out, x.err).status, PushOutcome::Status::unchanged) << x.out;
+  }
+  ExecResult x = stream->exchange(push_payload(request(files(2, 2, 101))), kAnswerEnd, Deadline::after(10));
+  EXPECT_NE(x.out.find("killed (signal 9)"), std::string::npos) << "a change does go to a child: " << x.out;
+}
+
 TEST_P(PushScript, ResidentModeSurvivesTheDeathOfOnePush) {
   std::vector<std::string> env = {"HOME=" + dir.path() + "/home", "PATH=" + dir.path() + "/bin:/usr/bin:/bin",
                                   "PGDEPLOY_FAULT=written:KILL"};

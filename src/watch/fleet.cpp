@@ -11,6 +11,11 @@ namespace {
 
 std::string key_of(const AppServer& s) { return s.user + "@" + s.address; }
 
+// The server's row and every file of the round, in one digest.
+std::string wanted_by(const AppServer& s, const Rendered& files) {
+  return deploy_fingerprint({s}, files, DeployConfig{});
+}
+
 }  // namespace
 
 size_t Fleet::sessions() const {
@@ -47,6 +52,11 @@ std::vector<Fleet::Result> Fleet::push(const std::vector<AppServer>& servers, co
 Fleet::Result Fleet::work(const AppServer& server, Warm& w, const Rendered& files,
                           const DeployConfig& config, Remote& remote, const Deadline& round) {
   auto start = Clock::now();
+  if (std::string wanted = wanted_by(server, files); wanted != w.wanted) {
+    w.wanted = wanted;
+    w.failures = 0;
+    w.retry_at = {};
+  }
   Result res;
   res.report.server = server;
   Deadline deadline = Deadline::after(host_timeout_).min(round);

@@ -42,6 +42,7 @@ class Fleet {
     std::unique_ptr<Login> login;
     std::unique_ptr<Stream> stream;  // declared after login: closed before it
     bool connected_before = false;
+    std::string wanted;  // what the server should get (its row, its files): a change resets failures
     int failures = 0;
     ServerState last = ServerState::current;
     std::string last_error;

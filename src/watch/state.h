@@ -26,9 +26,12 @@ const char* state_name(ServerState state);
 // The state a round's report puts a server in.
 ServerState state_of(const ServerReport& report);
 
-// Seconds until a server that failed `failures` times in a row is tried again: the next round
-// at first, then doubling up to 60 s; a refused host key or login from 60 s up to 10 minutes
-// (a person must act; asking again each round only fills the log).
+// Seconds until a server that failed `failures` times in a row is tried again. Unreachable: the
+// next round, always (a connect attempt is cheap and bounded by --timeout, and a server that
+// comes back must be converged within an interval or two). Failed (it answered, the push did
+// not work: a reload that fails, ...): the next two rounds, then doubling up to 60 s. Refused
+// host key or login: from 60 s up to 10 minutes (a person must act; asking each round only
+// fills the log). A change of what the server should get resets the count (watch/fleet).
 double retry_delay(int failures, ServerState state, double interval);
 
 // What was last said about each subject ("database", "proof", a server's address, ...).

@@ -33,13 +33,14 @@ TEST(WatchState, FromTheRoundsReport) {
   EXPECT_EQ(state_of(failed("")), ServerState::failed);
 }
 
-TEST(WatchState, RetriesSoonAfterABlipAndSlowlyAfterARefusal) {
-  EXPECT_EQ(retry_delay(0, ServerState::unreachable, 5), 0);
-  EXPECT_EQ(retry_delay(1, ServerState::unreachable, 5), 0);
-  EXPECT_EQ(retry_delay(2, ServerState::unreachable, 5), 0);
-  EXPECT_EQ(retry_delay(3, ServerState::unreachable, 5), 10);
-  EXPECT_EQ(retry_delay(4, ServerState::unreachable, 5), 20);
-  EXPECT_EQ(retry_delay(50, ServerState::unreachable, 5), 60);
+TEST(WatchState, RetriesUnreachableEveryRoundFailuresLessOftenRefusalsSlowly) {
+  EXPECT_EQ(retry_delay(0, ServerState::failed, 5), 0);
+  EXPECT_EQ(retry_delay(1, ServerState::failed, 5), 0);
+  EXPECT_EQ(retry_delay(2, ServerState::failed, 5), 0);
+  EXPECT_EQ(retry_delay(3, ServerState::failed, 5), 10);
+  EXPECT_EQ(retry_delay(4, ServerState::failed, 5), 20);
+  EXPECT_EQ(retry_delay(50, ServerState::failed, 5), 60);
+  EXPECT_EQ(retry_delay(50, ServerState::unreachable, 5), 0) << "back within an interval";
   EXPECT_EQ(retry_delay(1, ServerState::refused, 5), 60);
   EXPECT_EQ(retry_delay(2, ServerState::refused, 5), 120);
   EXPECT_EQ(retry_delay(60, ServerState::refused, 5), 600);
