@@ -95,7 +95,7 @@ void Watcher::round() {
     if (proof.database_failed) {
       note("database", report.refusal, "database unreachable, writing nothing: " + report.refusal);
     } else {
-      note("database", "up", "database reachable again");
+      note("database", "up", "database reachable");
       note("proof", report.refusal, "primary not proven, writing nothing: " + report.refusal);
     }
     return done("refused: " + report.refusal, false);
@@ -136,7 +136,9 @@ void Watcher::round() {
       bool bad = r.state == ServerState::unreachable || r.state == ServerState::refused ||
                  r.state == ServerState::failed;
       if (r.state == ServerState::updated) state = "current";  // updated is news of its own
-      news |= note(label, bad ? state + ": " + r.report.error : state,
+      // Unreachable is one state whatever the error (refused connection, lost session, timeout).
+      bool detailed = r.state == ServerState::refused || r.state == ServerState::failed;
+      news |= note(label, detailed ? state + ": " + r.report.error : state,
                    label + ": " + state_name(r.state) + (bad ? ": " + r.report.error : ""));
     }
     updated += r.state == ServerState::updated;

@@ -1,0 +1,306 @@
+#!/usr/bin/python3
+"""pgdeploy watch: every app server converges to the proven truth by itself, between repmgr
+events too, over warm SSH sessions; watchers on several nodes never fight.
+
+Watchers run with --interval 1 (INTERVAL). "Within two intervals" is checked with a margin for
+the round itself and for the poll (SLACK): these are behaviour bounds, not speed figures (those
+are in bench/)."""
+
+import itertools
+import os
+import re
+import signal
+import subprocess
+import time
+
+import support
+from support import APP_DB, APP_USER, PG_HOME, RigTestCase, remote_files, wait_until
+import rig as rigmod
+
+INTERVAL = 1.0
+SLACK = 4.0                 # s: a round (a dead node's probe timeout) plus the poll
+WITHIN_TWO = 2 * INTERVAL + SLACK
+_ids = itertools.count(1)
+
+
+class Watcher:
+    """`pgdeploy watch` on one node of the rig, as postgres in the DB host, in the background.
+    Its standard output and error go to one log file."""
+
+    def __init__(self, rig, node=1, args=(), interval=INTERVAL):
+        self.rig = rig
+        self.node = node
+        self.log_path = os.path.join(rig.dir, f'watch-node{node}-{next(_ids)}.log')
+        argv = [rig.install_agent(), 'watch', '-c', rig.cluster, '-p', rig.conninfo(node),
+                '--interval', str(interval), *args]
+        if node != 1:  # the nodes share the rig's DB host, so its home: a lock of its own
+            argv += ['--lock-file', f'{PG_HOME}/.pgdeploy-{rig.cluster}-node{node}.lock']
+        with open(self.log_path, 'wb') as log:
+            # setpriv execs: the process is pgdeploy itself, signals reach it directly.
+            self.proc = subprocess.Popen(rig.dbhost.argv(argv, rigmod.PG_USER), cwd=rig.dir,
+                                         env=rigmod.postgres_env(), stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+
+    def text(self):
+        return rigmod.read_text(self.log_path) or ''
+
+    def wait_for(self, pattern, timeout=WITHIN_TWO, after=0):
+        """Wait until the log (from offset `after`) matches the regex; return the match."""
+        found = wait_until(lambda: re.search(pattern, self.text()[after:]), timeout, 0.1)
+        if not found:
+            raise AssertionError(f'watcher on node{self.node}: no {pattern!r} within {timeout}s:\n'
+                                 f'{self.text()}')
+        return found
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=30):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def sshd_logins(rig, i):
+    """SSH logins accepted so far by app server i's sshd (LogLevel VERBOSE)."""
+    return (rigmod.read_text(rig.app_server(i).sshd_log) or '').count('Accepted publickey')
+
+
+def cut_sessions(rig, i):
+    """Kill every sshd process of app server i (the listener and every session): the host is
+    gone, as after a crash. start_sshd(i) brings the listener back."""
+    for pid, argv, _ in rig.app_processes(i):
+        if argv and os.path.basename(argv[0]).startswith('sshd'):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    rigmod.wait_for(lambda: not rigmod.listening(rig.app_server(i).addr, 22), 10, 'sshd to go')
+
+
+class WatchCase(RigTestCase):
+    def watcher(self, node=1, **kwargs):
+        w = Watcher(self.rig, node, **kwargs)
+        self.addCleanup(w.stop)
+        return w
+
+    def wait_all(self, servers, port, timeout=WITHIN_TWO):
+        self.wait_reaches(servers, port, timeout)
+
+
+class ConvergeTest(WatchCase):
+    """One watcher on the primary; three app servers, app3 disabled at first."""
+
+    rig_options = {'app_servers': 3}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.rig.psql(1, "UPDATE repmgr.app_servers SET enabled = false WHERE name = 'app3'")
+        cls.w = Watcher(cls.rig, 1)
+        cls.addClassCleanup(cls.w.stop)
+
+    def setUp(self):
+        self.w.wait_for(r'app2 127\.0\.1\.2: (updated|current)', timeout=15)
+        self.wait_all((1, 2), 5441)
+
+    def test_a_disabled_row_is_left_alone_and_an_enabled_one_deployed(self):
+        self.assertEqual(self.rig.read_remote_file(3, remote_files(self.rig.cluster)[0]), '',
+                         'app3 (disabled) kept the empty file the rig gave it')
+        self.assertEqual(self.rig.reload_count(3), 0)
+        mark = len(self.w.text())
+        self.rig.psql(1, "UPDATE repmgr.app_servers SET enabled = true WHERE name = 'app3'")
+        self.w.wait_for(r'app3 127\.0\.1\.3: updated', after=mark)
+        self.assertReaches(3, port=5441)
+        before = self.snapshot([3])
+        self.rig.psql(1, "UPDATE repmgr.app_servers SET enabled = false WHERE name = 'app3'")
+        db = self.create_database('after_disable')
+        wait_until(lambda: self.ini_entry(1, db), WITHIN_TWO)
+        self.assertIsNotNone(self.ini_entry(1, db), 'app1 got the new database')
+        time.sleep(2 * INTERVAL)
+        self.assertUntouched(before, [3])
+
+    def test_a_new_password_works_through_every_pgbouncer(self):
+        self.rig.psql(1, f"ALTER ROLE {APP_USER} PASSWORD 'watched-new-secret'")
+        try:
+            ok = wait_until(lambda: all(self.reaches(i, password='watched-new-secret') == (False, 5441)
+                                        for i in (1, 2)), WITHIN_TWO, 0.2)
+            self.assertTrue(ok, 'the new password does not work through every PgBouncer')
+        finally:
+            self.rig.psql(1, f"ALTER ROLE {APP_USER} PASSWORD '{support.APP_PASSWORD}'")
+            wait_until(lambda: all(self.reaches(i) == (False, 5441) for i in (1, 2)), WITHIN_TWO, 0.2)
+
+    def test_a_file_changed_by_hand_below_our_header_is_restored(self):
+        path = remote_files(self.rig.cluster)[0]
+        good = self.rig.read_remote_file(1, path)
+        reloads = self.rig.reload_count(1)
+        self.rig.write_remote_file(1, path, good + 'evil = host=127.0.0.9 port=5441 dbname=appdb\n')
+        self.assertTrue(wait_until(lambda: self.rig.read_remote_file(1, path) == good, WITHIN_TWO, 0.1),
+                        'the hand edit stays')
+        self.assertTrue(wait_until(lambda: self.rig.reload_count(1) == reloads + 1, 5, 0.05),
+                        'one reload for the restored file')
+
+    def test_an_idle_round_writes_nothing_reloads_nothing_and_logs_in_nowhere(self):
+        time.sleep(INTERVAL)
+        before = self.snapshot([1, 2])
+        logins = {i: sshd_logins(self.rig, i) for i in (1, 2)}
+        procs = {i: sorted(p for p, _, _ in self.rig.app_processes(i)) for i in (1, 2)}
+        log = len(self.w.text())
+        time.sleep(4 * INTERVAL)
+        self.assertUntouched(before, [1, 2])
+        self.assertEqual({i: sshd_logins(self.rig, i) for i in (1, 2)}, logins, 'no SSH login')
+        self.assertEqual({i: sorted(p for p, _, _ in self.rig.app_processes(i)) for i in (1, 2)}, procs,
+                         'the same processes on the app servers (the warm sessions)')
+        self.assertEqual(self.w.text()[log:], '', 'an idle round logs nothing')
+
+    def test_an_unreachable_server_is_said_once_and_converged_when_back(self):
+        mark = len(self.w.text())
+        cut_sessions(self.rig, 2)
+        db = self.create_database('while_away')
+        self.w.wait_for(r'app2 127\.0\.1\.2: unreachable', after=mark)
+        time.sleep(3 * INTERVAL)
+        self.assertEqual(len(re.findall(r'app2 127\.0\.1\.2: unreachable', self.w.text()[mark:])), 1,
+                         'said once per change, not every round:\n' + self.w.text()[mark:])
+        self.rig.start_sshd(2)
+        self.assertTrue(wait_until(lambda: self.ini_entry(2, db), WITHIN_TWO, 0.1),
+                        'app2 did not get the database within two intervals of coming back')
+        self.assertDeployed(2, db)
+
+    def test_a_second_watcher_of_the_cluster_on_the_node_is_refused(self):
+        second = Watcher(self.rig, 1)
+        self.assertEqual(second.proc.wait(30), 1)
+        self.assertIn('another watcher of cluster main runs on this node', second.text())
+
+
+class SignalsTest(WatchCase):
+    rig_options = {'app_servers': 2}
+
+    def test_sighup_makes_the_sessions_again_and_sigterm_stops_cleanly(self):
+        w = self.watcher(1, args=['--metrics-listen', '127.0.0.1:9187'])
+        w.wait_for(r'app2 127\.0\.1\.2: (updated|current)', timeout=15)
+        metrics = wait_until(lambda: subprocess.run(
+            ['curl', '-sf', 'http://127.0.0.1:9187/metrics'], capture_output=True, text=True).stdout, 10)
+        self.assertIn('pgdeploy_watch_app_servers{state="current"} 2', metrics)
+        self.assertIn('pgdeploy_watch_pushing 1', metrics)
+        self.assertRegex(metrics, r'pgdeploy_watch_ssh_logins_total 2\n')
+        logins = {i: sshd_logins(self.rig, i) for i in (1, 2)}
+        mark = len(w.text())
+        w.signal(signal.SIGHUP)
+        w.wait_for('SIGHUP: SSH keys and known_hosts read again', after=mark)
+        self.assertTrue(wait_until(lambda: all(sshd_logins(self.rig, i) == logins[i] + 1 for i in (1, 2)),
+                                   WITHIN_TWO), 'one new login per app server after SIGHUP')
+        w.signal(signal.SIGTERM)
+        self.assertEqual(w.proc.wait(30), 0)
+        self.assertIn('pgdeploy watch: stopped', w.text())
+
+    def test_a_changed_host_key_is_refused_and_not_retried_in_a_tight_loop(self):
+        w = self.watcher(1)
+        w.wait_for(r'app1 127\.0\.1\.1: (updated|current)', timeout=15)
+        a = self.rig.app_server(1)
+        self.rig.set_known_host(a.addr, self.rig.new_public_key())
+        try:
+            mark = len(w.text())
+            for pid, argv, _ in self.rig.app_processes(1):  # drop the session, keep the listener
+                if argv and argv[0].startswith('sshd:') and '[listener]' not in argv[0]:
+                    os.kill(pid, signal.SIGKILL)
+            w.wait_for(r'app1 127\.0\.1\.1: refused: host key', after=mark)
+            connections = (rigmod.read_text(a.sshd_log) or '').count('Connection from')
+            time.sleep(5 * INTERVAL)
+            self.assertLessEqual((rigmod.read_text(a.sshd_log) or '').count('Connection from'), connections,
+                                 'retried within seconds of a host key refusal')
+            self.assertEqual(len(re.findall('app1 127.0.1.1: refused', w.text()[mark:])), 1)
+        finally:
+            self.rig.set_known_host(a.addr, self.rig.host_public_key(1))
+        w.signal(signal.SIGHUP)  # a person fixed known_hosts and says so
+        w.wait_for(r'app1 127\.0\.1\.1: current', after=mark)
+
+
+class DatabaseDownTest(WatchCase):
+    rig_options = {'app_servers': 2}
+
+    def test_writes_nothing_while_the_database_is_down_and_converges_when_back(self):
+        w = self.watcher(1)
+        w.wait_for(r'app2 127\.0\.1\.2: updated', timeout=15)
+        before = self.snapshot([1, 2])
+        mark = len(w.text())
+        self.rig.stop_node(1, 'fast')
+        w.wait_for('database unreachable, writing nothing', after=mark)
+        time.sleep(3 * INTERVAL)
+        self.assertEqual(w.text()[mark:].count('database unreachable'), 1,
+                         'said once per change of state:\n' + w.text()[mark:])
+        self.assertUntouched(before, [1, 2])
+        self.rig.start_node(1)
+        w.wait_for('database reachable', after=mark, timeout=20)
+        db = self.create_database('after_down')
+        self.assertTrue(wait_until(lambda: all(self.ini_entry(i, db) for i in (1, 2)), WITHIN_TWO))
+
+
+class KilledWatcherTest(WatchCase):
+    rig_options = {'app_servers': 2}
+
+    def test_kill_9_mid_push_leaves_nothing_half_done_and_the_next_start_converges(self):
+        w = self.watcher(1)
+        w.wait_for(r'app2 127\.0\.1\.2: updated', timeout=15)
+        self.rig.set_remote_fault(1, 'renamed1:sleep3000')  # read at the next login
+        w.kill()
+        w = self.watcher(1)
+        w.wait_for(r'app2 127\.0\.1\.2: current', timeout=15)
+        db = self.create_database('mid_push')
+        # app1's push now stops for 3 s after its first rename: kill the watcher then.
+        wait_until(lambda: self.ini_entry(1, db), WITHIN_TWO, 0.05)
+        w.kill()
+        self.rig.set_remote_fault(1, None)
+        w = self.watcher(1)
+        self.assertTrue(wait_until(lambda: all(self.ini_entry(i, db) for i in (1, 2)), 15))
+        w.wait_for(r'app1 127\.0\.1\.1: current', timeout=15)
+        self.assertDeployed(1, db)
+        leftovers = [p for p in os.listdir(self.rig.app_server(1).host_path('/etc/pgbouncer/databases'))
+                     if '.pgdeploy-' in p or p.endswith('.pending')]
+        self.assertEqual(leftovers, [])
+
+
+class FailoverTest(WatchCase):
+    """Watchers on both nodes; no event_notification_command: the watchers alone follow."""
+
+    rig_options = {'app_servers': 3}
+
+    def test_watchers_on_both_nodes_follow_a_failover_and_a_stale_primary_points_nothing_at_itself(self):
+        w1, w2 = self.watcher(1), self.watcher(2)
+        w1.wait_for(r'app3 127\.0\.1\.3: updated', timeout=15)
+        w2.wait_for('this node is not the primary: the watcher on node1')
+        self.wait_all((1, 2, 3), 5441)
+        # app3 is down during the failover: it comes back still routing to the old primary.
+        cut_sessions(self.rig, 3)
+        self.rig.kill_node(1)
+        w1.wait_for('database unreachable')
+        self.rig.promote(2)
+        w2.wait_for('this node is the proven primary: this watcher pushes', timeout=20)
+        self.wait_all((1, 2), 5442)
+        self.assertIn('port=5441', self.ini_entry(3, APP_DB).split(), 'app3 was away')
+        self.rig.start_sshd(3)
+        self.wait_all((1, 2, 3), 5442)
+        # The old primary comes back writable on the old timeline, with its old catalog.
+        mark1 = len(w1.text())
+        self.rig.start_node(1)
+        w1.wait_for('database reachable', after=mark1, timeout=20)
+        time.sleep(3 * INTERVAL)
+        self.assertNotIn('this watcher pushes', w1.text()[mark1:])
+        for i in (1, 2, 3):
+            self.assertIn('port=5442', self.ini_entry(i, APP_DB).split())
+            first = self.rig.read_remote_file(i, remote_files(self.rig.cluster)[0]).splitlines()[0]
+            self.assertIn('primary=2', first)
+        self.wait_all((1, 2, 3), 5442)
+
+
+if __name__ == '__main__':
+    support.main()
