@@ -188,8 +188,7 @@ class CheckAfterFailoverTest(RigTestCase):
         cls.require(cls.run_agent(), 0, 'first deploy (node1)')
         cls.held = cls.rig.app[1].client_session()
         cls.rig.app[1].set_admin_conninfo('')
-        cls.rig.node[2].promote_behind_repmgr()
-        cls.rig.node[2].record_primary()
+        cls.rig.node[2].promote_behind_repmgr(record=True)
         cls.deploy = cls.require(cls.run_agent(node=2), 0, 'deploy to node2 without the console')
         cls.rig.app[1].set_admin_conninfo(True, node=cls.rig.node[2])
         cls.before = {f: cls.rig.app[1].read_file(f) for f in support.remote_files(cls.rig.cluster)}

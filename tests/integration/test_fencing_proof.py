@@ -49,8 +49,7 @@ class HungOldPrimaryTest(RigTestCase):
 
     def test_logins_are_made_while_the_proof_waits(self):
         self.require(self.run_agent(), 0, 'first deploy (node1)')
-        self.rig.node[2].promote_behind_repmgr()
-        self.rig.node[2].record_primary()
+        self.rig.node[2].promote_behind_repmgr(record=True)
         self.rig.node[1].freeze()
         self.addCleanup(self.rig.node[1].thaw)
         logins = {i: self.accepted_logins(i) for i in SERVERS}

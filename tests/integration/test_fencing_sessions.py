@@ -31,8 +31,7 @@ class SessionFencingTest(RigTestCase):
         cls.require(cls.run_agent(), 0, 'first deploy (node1)')
         cls.held = {i: cls.rig.app[i].client_session() for i in SERVERS}
         cls.held_port_before = {i: cls.held[i].query(PORT_SQL) for i in SERVERS}
-        cls.rig.node[2].promote_behind_repmgr()          # node1 keeps running, writable on timeline 1
-        cls.rig.node[2].record_primary()
+        cls.rig.node[2].promote_behind_repmgr(record=True)   # node1 keeps running, writable on timeline 1
         cls.reloads_before = {i: (cls.rig.app[i].reload_count(), cls.rig.app[i].console_reload_count())
                               for i in SERVERS}
         cls.deploy = cls.run_agent(node=2)
@@ -104,8 +103,7 @@ class DrainOnSwitchoverTest(RigTestCase):
         cls.require(cls.run_agent(), 0, 'first deploy (node1)')
         cls.held = cls.rig.app[cls.BUSY].client_session()
         cls.held_port_before = cls.held.query(PORT_SQL)
-        cls.rig.node[2].promote_behind_repmgr()
-        cls.rig.node[2].record_primary()
+        cls.rig.node[2].promote_behind_repmgr(record=True)
         cls.deploy = cls.run_agent('--event', 'standby_switchover', '--node-id', '2', '--success', '1',
                                    '--pause-timeout', '2', node=2)
 
@@ -144,8 +142,7 @@ class DrainThenFailedReloadTest(RigTestCase):
         super().setUpClass()
         cls.require(cls.run_agent(), 0, 'first deploy (node1)')
         cls.held = cls.rig.app[1].client_session()
-        cls.rig.node[2].promote_behind_repmgr()
-        cls.rig.node[2].record_primary()
+        cls.rig.node[2].promote_behind_repmgr(record=True)
         cls.deploy = cls.run_agent('--sessions', 'drain', '--pause-timeout', '1',
                                    '--reload-command', 'echo reload broken on purpose >&2; exit 1',
                                    node=2)
@@ -177,8 +174,7 @@ class OddNameSessionFencingTest(RigTestCase):
         cls.require(cls.run_agent(), 0, 'first deploy (node1)')
         cls.held = cls.rig.app[1].client_session(db=cls.ODD)
         cls.held_port_before = cls.held.query(PORT_SQL)
-        cls.rig.node[2].promote_behind_repmgr()
-        cls.rig.node[2].record_primary()
+        cls.rig.node[2].promote_behind_repmgr(record=True)
         cls.deploy = cls.run_agent(node=2)
 
     def setUp(self):

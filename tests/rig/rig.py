@@ -1045,12 +1045,15 @@ CREATE DATABASE {APP_DB} OWNER {APP_USER};""", db='postgres', user=PG_USER)
         """`repmgr standby promote` here (repmgr fires event_notification_command)."""
         return self.repmgr('standby', 'promote', timeout=120, capture=capture)
 
-    def promote_behind_repmgr(self, timeout=30):
+    def promote_behind_repmgr(self, timeout=30, record=False):
         """`pg_ctl promote` here, repmgr not involved: this node becomes writable on a new
         timeline whatever the other nodes are, and no catalog changes (a split brain, or the
-        first half of a promotion done by hand)."""
+        first half of a promotion done by hand). record: then record_primary() too, as
+        `repmgr standby promote` would, but with no event and no notification."""
         self.pg_ctl('promote')
         self.wait_writable(timeout)
+        if record:
+            self.record_primary()
 
     def record_primary(self, on_node=None):
         """Make repmgr's catalog on on_node (a Node; default this one) name this node as the
