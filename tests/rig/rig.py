@@ -567,12 +567,6 @@ class AppServer:
                 return os.path.join(self.dir, sub) + path[len(seen):]
         return self.ns.view(path)
 
-    def info(self):
-        return {'index': self.index, 'name': self.name, 'addr': self.addr, 'dir': self.dir,
-                'etc_pgbouncer': self.etc_pgbouncer, 'home': self.home,
-                'reload_log': self.reload_log, 'sshd_log': self.sshd_log,
-                'pgbouncer_log': self.pgbouncer_log}
-
     # ---- start-up ---------------------------------------------------------------
 
     def _start(self):
