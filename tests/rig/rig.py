@@ -727,23 +727,8 @@ class AppServer:
     def reload_pgbouncer(self):
         """SIGHUP PgBouncer and wait until it has re-read its configuration."""
         before = self.pgbouncer_reload_count()
-        os.kill(int(read_text(self.pgbouncer_pidfile)), signal.SIGHUP)
+        os.kill(self.pgbouncer_pid(), signal.SIGHUP)
         wait_for(lambda: self.pgbouncer_reload_count() > before, 10, f'{self.name} PgBouncer reload', 0.05)
-
-    def pause_pgbouncer(self):
-        os.kill(self.pgbouncer_pid(), signal.SIGUSR1)    # PgBouncer: SIGUSR1 = PAUSE
-
-    def resume_pgbouncer(self):
-        os.kill(self.pgbouncer_pid(), signal.SIGUSR2)    # SIGUSR2 = RESUME
-
-    def restart_pgbouncer(self):
-        """Stop and start PgBouncer (a reload cannot drop a forced user=)."""
-        pid = self.pgbouncer_pid()
-        if pid:
-            os.kill(pid, signal.SIGINT)
-            wait_for(lambda: not pid_alive(pid), 10, f'pgbouncer on {self.addr} to stop')
-        proc = self._spawn_pgbouncer()
-        wait_listening(self.addr, PGBOUNCER_PORT, proc, self.pgbouncer_stdout)
 
     def set_pgbouncer_setting(self, key, value):
         """Set `key = value` in pgbouncer.ini's [pgbouncer] section and SIGHUP PgBouncer,
