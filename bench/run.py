@@ -137,16 +137,13 @@ def machine_info(agent):
 class BenchRig:
     """Wraps a rig.Rig: known_hosts, the launcher, enabling N app servers, the admin console."""
 
-    FILES = None   # set in __init__: the three files the agent writes, as an app server sees them
-
     def __init__(self, agent, app_servers, notify=None):
         os.makedirs(BENCH_ROOT, mode=0o755, exist_ok=True)
         rid = f'{time.strftime("%Y%m%d-%H%M%S")}-{os.getpid()}-{os.urandom(2).hex()}'
         self.r = rig.Rig(app_servers=app_servers, agent=agent, base_dir=os.path.join(BENCH_ROOT, rid),
                          event_notification_command=notify)
         self.n = app_servers
-        self.files = [f'/etc/pgbouncer/databases/{self.r.cluster}.ini', '/etc/pgbouncer/userlist.txt',
-                      f'{rig.PG_HOME}/.pgpass']
+        self.files = rig.remote_files(self.r.cluster)   # what the agent writes, as an app server sees it
         self.counter = 0
         self.enabled = None
         self.hung = {}     # node -> HungNode (the +hung end-to-end variants)

@@ -17,7 +17,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'rig'))
 
 import rig  # noqa: E402,F401  (the tests use support.rig)
-from rig import APP_DB, APP_PASSWORD, APP_USER, PG_HOME, Rig  # noqa: E402,F401
+from rig import APP_DB, APP_PASSWORD, APP_USER, PG_HOME, Rig, remote_files  # noqa: E402,F401
 
 Result = collections.namedtuple('Result', 'rc out err elapsed')
 
@@ -36,12 +36,6 @@ def agent_binary():
 def require_root():
     if os.geteuid() != 0:
         raise unittest.SkipTest('the integration rig needs root (namespaces, sshd, runuser)')
-
-
-def remote_files(cluster):
-    """The files pgdeploy writes on an app server (as the app server sees them)."""
-    return [f'/etc/pgbouncer/databases/{cluster}.ini', '/etc/pgbouncer/userlist.txt',
-            f'{PG_HOME}/.pgpass']
 
 
 def wait_until(probe, timeout, interval=0.25):
@@ -148,7 +142,7 @@ class RigTestCase(unittest.TestCase):
 
     def assertDeployed(self, i, db, port=5441, reloads_before=None):
         """App server i got database db (its own line, clients reach it) and one reload."""
-        entry = self.ini_entry(i, db)
+        entry = self.rig.app[i].ini_entry(db)
         self.assertIsNotNone(entry, f'app{i} has no line for {db}')
         self.assertIn(f'port={port}', entry.split())
         self.assertReaches(i, port, db=db)
@@ -156,34 +150,13 @@ class RigTestCase(unittest.TestCase):
             self.assertEqual(self.rig.app[i].reload_count(), reloads_before + 1, f'app{i} reloads')
 
     def snapshot(self, servers):
-        """Contents, mtime and inode of every file pgdeploy writes, plus reload counts."""
-        snap = {}
-        for i in servers:
-            for path in remote_files(self.rig.cluster):
-                st = self.rig.app[i].stat_file(path)
-                snap[(i, path)] = st and (self.rig.app[i].read_file(path), st.st_mtime_ns, st.st_ino)
-            snap[(i, 'reloads')] = self.rig.app[i].reload_count()
-            snap[(i, 'console reloads')] = self.rig.app[i].console_reload_count()
-        return snap
+        """AppServer.snapshot() of these servers, keyed (i, what)."""
+        return {(i, what): value for i in servers for what, value in self.rig.app[i].snapshot().items()}
 
     def assertUntouched(self, before, servers):
         after = self.snapshot(servers)
         changed = [key for key in before if before[key] != after[key]]
         self.assertEqual(changed, [], 'pgdeploy changed app servers although it must write nothing')
-
-    def ini_lines(self, i):
-        """Non-comment lines of the databases file on app server i."""
-        text = self.rig.app[i].read_file(remote_files(self.rig.cluster)[0]) or ''
-        return [line.strip() for line in text.splitlines()
-                if line.strip() and not line.lstrip().startswith((';', '#'))]
-
-    def ini_entry(self, i, dbname):
-        """The `dbname = ...` connection string in app server i's databases file, or None."""
-        for line in self.ini_lines(i):
-            key, _, value = line.partition('=')
-            if key.strip().strip('"') == dbname:
-                return value.strip()
-        return None
 
 
 def main():

@@ -47,14 +47,14 @@ class DeployTest(RigTestCase):
         self.assertTrue(ini.startswith(';'), 'the databases file starts with comment lines')
         for dbname in (APP_DB, 'repmgr', 'postgres'):
             with self.subTest(db=dbname):
-                entry = self.ini_entry(1, dbname)
+                entry = self.rig.app[1].ini_entry(dbname)
                 self.assertIsNotNone(entry, f'no line for {dbname}:\n{ini}')
                 self.assertIn('host=127.0.0.1', entry.split())
                 self.assertIn('port=5441', entry.split())
                 self.assertIn(f'dbname={dbname}', entry.split())
         for template in ('template0', 'template1'):
-            self.assertIsNone(self.ini_entry(1, template), 'template databases are not listed')
-        fallback = self.ini_entry(1, '*')     # needed only for odd names (see test_odd_names)
+            self.assertIsNone(self.rig.app[1].ini_entry(template), 'template databases are not listed')
+        fallback = self.rig.app[1].ini_entry('*')     # needed only for odd names (see test_odd_names)
         if fallback is not None:
             self.assertIn('host=127.0.0.1', fallback.split())
             self.assertIn('port=5441', fallback.split())
@@ -150,7 +150,7 @@ INSERT INTO repmgr.node_public_info VALUES
   (1, 'host={public} port=5441'), (2, 'host={self.rig.node[2].public_addr} port=5442')""")
         result = self.run_agent('-P')
         self.assertExit(result, 0)
-        entry = self.ini_entry(1, APP_DB)
+        entry = self.rig.app[1].ini_entry(APP_DB)
         self.assertIn(f'host={public}', entry.split())
         rc, out, err = self.rig.app[1].client_query(APP_DB, APP_USER, APP_PASSWORD,
                                              'select inet_server_addr(), inet_server_port()')

@@ -35,7 +35,7 @@ class FailoverCase(RigTestCase):
     def assertEverythingOnNode2(self, reloads_before):
         self.wait_reaches(SERVERS, port=5442, timeout=NEW_PRIMARY_WAIT)
         for i in SERVERS:
-            self.assertIn('port=5442', self.ini_entry(i, support.APP_DB).split())
+            self.assertIn('port=5442', self.rig.app[i].ini_entry(support.APP_DB).split())
             self.assertGreater(self.rig.app[i].reload_count(), reloads_before[i],
                                f'app{i} PgBouncer was not reloaded by the repmgr-fired pgdeploy')
 

@@ -79,7 +79,7 @@ class OverlapCase(RigTestCase):
         for i in SERVERS:
             header = self.rig.app[i].read_file(INCLUDE).partition('\n')[0]
             self.assertRegex(header, r'^; pgdeploy cluster=main primary=2 timeline=2 ', f'app{i}')
-            self.assertIn('port=5442', self.ini_entry(i, support.APP_DB).split())
+            self.assertIn('port=5442', self.rig.app[i].ini_entry(support.APP_DB).split())
         self.wait_reaches(SERVERS, port=5442, timeout=WAIT)
 
 

@@ -22,7 +22,7 @@ class DownNodeTest(RigTestCase):
             self.assertRegex(result.out, rf'(?m)^  node{n} \(id {n}\): unreachable: \S')
         for i in SERVERS:
             self.assertRegex(self.server_line(result, i), r': updated \(main\.ini')
-            self.assertIn(f'port=544{node}', self.ini_entry(i, support.APP_DB).split())
+            self.assertIn(f'port=544{node}', self.rig.app[i].ini_entry(support.APP_DB).split())
             self.assertReaches(i, port=5440 + node)
 
     def test_down_nodes_do_not_stop_a_certain_deploy(self):
@@ -53,12 +53,12 @@ class HungOldPrimaryTest(RigTestCase):
         self.rig.node[1].freeze()
         self.addCleanup(self.rig.node[1].thaw)
         logins = {i: self.accepted_logins(i) for i in SERVERS}
-        ini = {i: self.ini_entry(i, support.APP_DB) for i in SERVERS}
+        ini = {i: self.rig.app[i].ini_entry(support.APP_DB) for i in SERVERS}
         run = self.run_agent_in_background('--probe-timeout', str(self.PROBE_TIMEOUT), node=2)
         logged_in = support.wait_until(
             lambda: all(self.accepted_logins(i) > logins[i] for i in SERVERS), self.PROBE_TIMEOUT - 1, 0.05)
         still_proving = not run.done()
-        unwritten = all(self.ini_entry(i, support.APP_DB) == ini[i] for i in SERVERS)
+        unwritten = all(self.rig.app[i].ini_entry(support.APP_DB) == ini[i] for i in SERVERS)
         result = run.result()
         self.assertTrue(logged_in, 'no SSH login to every app server while node1 was being probed')
         self.assertTrue(still_proving, 'pgdeploy ended before it was seen logged in')
@@ -67,7 +67,7 @@ class HungOldPrimaryTest(RigTestCase):
         self.assertRegex(result.out, r'(?m)^  node1 \(id 1\): unreachable: ')
         for i in SERVERS:
             self.assertRegex(self.server_line(result, i), r': updated \(main\.ini')
-            self.assertIn('port=5442', self.ini_entry(i, support.APP_DB).split())
+            self.assertIn('port=5442', self.rig.app[i].ini_entry(support.APP_DB).split())
 
     def accepted_logins(self, i):
         return (rig_text(self.rig.app[i].sshd_log) or '').count('Accepted publickey for postgres')

@@ -43,7 +43,7 @@ class SessionFencingTest(RigTestCase):
         self.assertIn('primary node2 (id 2) at 127.0.0.1:5442, timeline 2', self.deploy.out)
         self.assertRegex(self.deploy.out, r'warning: node1 \(id 1\) is writable too')
         for i in SERVERS:
-            self.assertIn('port=5442', self.ini_entry(i, support.APP_DB).split())
+            self.assertIn('port=5442', self.rig.app[i].ini_entry(support.APP_DB).split())
 
     def test_held_session_is_cut_through_the_admin_console(self):
         line = self.server_line(self.deploy, CONSOLE)
@@ -227,7 +227,7 @@ class DeadPrimaryBackOffTest(RigTestCase):
 
     def test_a_reload_alone_leaves_pgbouncer_waiting(self):
         self.assertRegex(self.server_line(self.deploy, NO_CONSOLE), r'reloaded; sessions not cut')
-        self.assertIn('port=5442', self.ini_entry(NO_CONSOLE, support.APP_DB).split())
+        self.assertIn('port=5442', self.rig.app[NO_CONSOLE].ini_entry(support.APP_DB).split())
         rc, _, err = self.after[NO_CONSOLE]
         self.assertNotEqual(rc, 0, 'PgBouncer without the admin console answered: has its '
                                    'back-off after a reload changed? Then update the README.')

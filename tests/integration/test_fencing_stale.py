@@ -39,7 +39,7 @@ class StalePrimaryTest(RigTestCase):
 
     def assertEveryPgBouncerOnNode2(self):
         for i in SERVERS:
-            self.assertIn('port=5442', self.ini_entry(i, support.APP_DB).split())
+            self.assertIn('port=5442', self.rig.app[i].ini_entry(support.APP_DB).split())
             self.assertReaches(i, port=5442)
 
     def assertNothingHappened(self):
@@ -154,7 +154,7 @@ class StalePrimaryTest(RigTestCase):
         self.assertRegex(self.server_line(result, 1),
                          r': skipped: newer config present: .*\btimeline=99\b')
         self.assertUntouched({k: v for k, v in before.items() if k[0] == 1}, [1])
-        self.assertIsNone(self.ini_entry(1, db), 'app1 must keep its (newer) file')
+        self.assertIsNone(self.rig.app[1].ini_entry(db), 'app1 must keep its (newer) file')
         self.assertReaches(1, port=5442)
         self.assertRegex(self.server_line(result, 2), r': updated \(')
         self.assertDeployed(2, db, port=5442, reloads_before=before[(2, 'reloads')])

@@ -68,7 +68,7 @@ class HostileInputTest(RigTestCase):
         """Finding 5: once, KILL of such a name failed, the marker stayed, and every later run
         reloaded and killed every pool again."""
         self.assertIn(f'warning: database {LONG_DB} (routed, but its name is too long', self.result.out)
-        self.assertIsNotNone(self.ini_entry(1, LONG_DB))
+        self.assertIsNotNone(self.rig.app[1].ini_entry(LONG_DB))
         self.rig.app[1].write_file(INCLUDE, f'{APP_DB} = host=127.0.0.1 port={NODE2_PORT} dbname={APP_DB}\n')
         self.rig.app[1].reload_pgbouncer()
         result = self.run_agent()

@@ -72,7 +72,7 @@ INSERT INTO repmgr.node_public_info VALUES (1, 'host={public} port=5441'),
         self.assertWarns(result, 'node_public_info row node_id NULL (host=127.0.0.9 port=5441) has an '
                                  'unusable node_id: ignored')
         self.assertWarns(result, "node_id '99999999999'")
-        self.assertIn(f'host={public}', self.ini_entry(1, support.APP_DB).split())
+        self.assertIn(f'host={public}', self.rig.app[1].ini_entry(support.APP_DB).split())
 
     def test_node_catalog_row_with_an_id_beyond_int_refuses(self):
         conninfo = self.rig.create_repmgr3_catalog(db='legacy_ids')

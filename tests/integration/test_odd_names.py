@@ -43,19 +43,19 @@ class OddNamesTest(RigTestCase):
                     self.assertConnects(i, db)
 
     def test_fallback_line_for_the_names_pgbouncer_cannot_parse(self):
-        fallback = self.ini_entry(1, '*')
+        fallback = self.rig.app[1].ini_entry('*')
         self.assertIsNotNone(fallback, 'no "* =" line: the odd databases are unreachable')
         self.assertIn('host=127.0.0.1', fallback.split())
         self.assertIn('port=5441', fallback.split())
         self.assertNotIn('dbname=', fallback, 'the fallback must pass on the name the client asked for')
         for db in ODD_DATABASES:
-            self.assertIsNone(self.ini_entry(1, db), f'a line for {db!r} breaks PgBouncer 1.18')
+            self.assertIsNone(self.rig.app[1].ini_entry(db), f'a line for {db!r} breaks PgBouncer 1.18')
 
     def test_plain_databases_keep_their_own_lines(self):
         for i in SERVERS:
             for db in (APP_DB, 'postgres') + PLAIN_DATABASES:
                 with self.subTest(server=i, db=db):
-                    entry = self.ini_entry(i, db)
+                    entry = self.rig.app[i].ini_entry(db)
                     self.assertIsNotNone(entry, f'no line for {db}')
                     self.assertIn(f'dbname={db}', entry.split())
                     self.assertConnects(i, db)

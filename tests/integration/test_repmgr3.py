@@ -22,7 +22,7 @@ class Repmgr3CatalogTest(RigTestCase):
     def test_deploys_the_master(self):
         self.assertExit(self.result, 0)
         self.assertReaches(1, port=5441)
-        entry = self.ini_entry(1, support.APP_DB)
+        entry = self.rig.app[1].ini_entry(support.APP_DB)
         self.assertIn('port=5441', entry.split())
         self.assertIn('host=127.0.0.1', entry.split())
 

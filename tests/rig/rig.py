@@ -94,6 +94,12 @@ def sql_value(value):
     return 'NULL' if value is None else sql_literal(value)
 
 
+def remote_files(cluster):
+    """The files pgdeploy writes on an app server (as the app server sees them)."""
+    return [f'/etc/pgbouncer/databases/{cluster}.ini', '/etc/pgbouncer/userlist.txt',
+            f'{PG_HOME}/.pgpass']
+
+
 def app_servers_ddl(schema, auth_trust=True, admin_conninfo=True):
     """The seed README's table, plus the optional auth_trust and admin_conninfo columns."""
     extra = ",\n  auth_trust BOOLEAN DEFAULT false" if auth_trust else ''
@@ -645,6 +651,31 @@ class AppServer:
             write_file(path, f'PGDEPLOY_FAULT={spec}\n', 0o600, POSTGRES)
         elif os.path.exists(path):
             os.unlink(path)
+
+    def snapshot(self):
+        """Contents, mtime and inode of every file pgdeploy writes here (None: missing), plus
+        the reload counts: equal snapshots mean pgdeploy touched nothing."""
+        snap = {}
+        for path in remote_files(self.rig.cluster):
+            st = self.stat_file(path)
+            snap[path] = st and (self.read_file(path), st.st_mtime_ns, st.st_ino)
+        snap['reloads'] = self.reload_count()
+        snap['console reloads'] = self.console_reload_count()
+        return snap
+
+    def ini_lines(self):
+        """Non-comment lines of the databases file pgdeploy writes here (its routes)."""
+        text = self.read_file(remote_files(self.rig.cluster)[0]) or ''
+        return [line.strip() for line in text.splitlines()
+                if line.strip() and not line.lstrip().startswith((';', '#'))]
+
+    def ini_entry(self, dbname):
+        """The `dbname = ...` connection string in that databases file, or None."""
+        for line in self.ini_lines():
+            key, _, value = line.partition('=')
+            if key.strip().strip('"') == dbname:
+                return value.strip()
+        return None
 
     @property
     def lock_path(self):
