@@ -137,16 +137,13 @@ def machine_info(agent):
 class BenchRig:
     """Wraps a rig.Rig: known_hosts, the launcher, enabling N app servers, the admin console."""
 
-    FILES = None   # set in __init__: the three files the agent writes, as an app server sees them
-
     def __init__(self, agent, app_servers, notify=None):
         os.makedirs(BENCH_ROOT, mode=0o755, exist_ok=True)
         rid = f'{time.strftime("%Y%m%d-%H%M%S")}-{os.getpid()}-{os.urandom(2).hex()}'
         self.r = rig.Rig(app_servers=app_servers, agent=agent, base_dir=os.path.join(BENCH_ROOT, rid),
                          event_notification_command=notify)
         self.n = app_servers
-        self.files = [f'/etc/pgbouncer/databases/{self.r.cluster}.ini', '/etc/pgbouncer/userlist.txt',
-                      f'{rig.PG_HOME}/.pgpass']
+        self.files = rig.remote_files(self.r.cluster)   # what the agent writes, as an app server sees it
         self.counter = 0
         self.enabled = None
         self.hung = {}     # node -> HungNode (the +hung end-to-end variants)
@@ -164,29 +161,26 @@ class BenchRig:
     def down(self):
         self.r.down()
 
-    def addr(self, i):
-        return self.r.app_server(i).addr
-
     def write_known_hosts(self):
         """Every app server's host key under its own address and its proxy address, so that
         neither OpenSSH nor the agent meets an unknown host (the agent refuses one by default)."""
         lines = []
         for i in range(1, self.n + 1):
-            key = self.r.host_public_key(i)
-            lines += [f'{self.addr(i)} {key}', f'{PROXY_NET}{i} {key}']
+            key = self.r.app[i].host_public_key()
+            lines += [f'{self.r.app[i].addr} {key}', f'{PROXY_NET}{i} {key}']
         rig.write_file(self.r.known_hosts_path(), '\n'.join(lines) + '\n', 0o600, rig.POSTGRES)
 
     # ---- catalog ----------------------------------------------------------
 
     def sql(self, text):
-        return self.r.psql(self.primary(), text)
+        return self.primary().psql(text)
 
     def primary(self):
-        """The rig's primary_node(), but a hung node is never asked: each question would wait
+        """The rig's primary(), but a hung node is never asked: each question would wait
         out psql's connect timeout (5 s), and the catalog we want is the new primary's."""
-        for n in self.r.node_ids:
-            if n not in self.hung and self.r.postmaster_pid(n) and self.r.is_writable(n):
-                return n
+        for node in self.r.node.values():
+            if node.index not in self.hung and node.postmaster_pid() and node.is_writable():
+                return node
         raise rig.RigError('no writable node')
 
     # ---- a hung node ---------------------------------------------------------------
@@ -198,7 +192,7 @@ class BenchRig:
         # the stopped processes are killed on every way out (an error, SIGTERM, atexit), or
         # pg_ctl stop would wait 20 s for a postmaster that cannot hear it and down() would
         # give up before removing the rig.
-        self.r._add_fault(hung)
+        self.r.add_fault(hung)
         hung.stop(postmaster)
         return hung
 
@@ -218,16 +212,6 @@ class BenchRig:
         """Point app_servers.ip_addr at 127.0.1.i (the sshd) or PROXY_NET.i (its latency proxy)."""
         self.sql(f"UPDATE repmgr.app_servers SET ip_addr = '{net}' || substring(name from 4)")
 
-    def admin_conninfo(self, i):
-        """PgBouncer's admin console through app server i's unix socket, as user "pgbouncer":
-        PgBouncer admits the OS user it runs as (postgres) under that name without a
-        password, whatever auth_type says. The rig's own answer where it has one."""
-        app = self.r.app_server(i)
-        own = getattr(app, 'admin_conninfo', None)
-        if callable(own):
-            return own()
-        return f'host={app.run_dir} port={rig.PGBOUNCER_PORT} dbname=pgbouncer user=pgbouncer'
-
     def setup_admin_console(self):
         """Give app_servers an admin_conninfo column unless the rig's table has one."""
         cols = self.sql("SELECT column_name FROM information_schema.columns WHERE table_schema = "
@@ -239,15 +223,12 @@ class BenchRig:
     def set_admin(self, on):
         if on:
             self.sql("UPDATE repmgr.app_servers SET admin_conninfo = CASE substring(name from 4)::int "
-                     + ' '.join(f'WHEN {i} THEN {rig.sql_literal(self.admin_conninfo(i))}'
+                     + ' '.join(f'WHEN {i} THEN {rig.sql_literal(self.r.app[i].admin_conninfo())}'
                                 for i in range(1, self.n + 1)) + " END")
         else:
             self.sql("UPDATE repmgr.app_servers SET admin_conninfo = ''")
 
     # ---- files on the app servers --------------------------------------------
-
-    def host_file(self, i, path):
-        return self.r.app_server(i).host_path(path)
 
     def mutated(self, text, tag):
         """text with its header's digest replaced: the agent must rewrite the file."""
@@ -261,9 +242,9 @@ class BenchRig:
         self.counter += 1
         tag = f'bench-{self.counter}'
         for i in range(1, n + 1):
+            app = self.r.app[i]
             for path in self.files:
-                host = self.host_file(i, path)
-                rig.write_file(host, self.mutated(rig.read_text(host), tag), 0o600, rig.POSTGRES)
+                app.write_file(path, self.mutated(app.read_file(path), tag))
 
     # ---- running things inside the DB host ---------------------------------------
 
@@ -286,7 +267,7 @@ class BenchRig:
         return json.loads(proc.stdout)
 
     def agent_argv(self, extra=()):
-        return [self.r.agent_path, '-c', self.r.cluster, '-p', self.r.conninfo(1), '--json', *extra]
+        return [self.r.agent_path, '-c', self.r.cluster, '-p', self.r.node[1].conninfo(), '--json', *extra]
 
 
 # --------------------------------------------------------------------------
@@ -326,13 +307,13 @@ def peer(br, n, admin):
     tag = f'peer-{br.counter}'
     commands, stdins = [], []
     for i in range(1, n + 1):
-        contents = [br.mutated(rig.read_text(br.host_file(i, p)), tag) for p in br.files]
-        reload_command = (f"psql {shlex.quote(br.admin_conninfo(i))} -X -q -c RELOAD" if admin
+        contents = [br.mutated(br.r.app[i].read_file(p), tag) for p in br.files]
+        reload_command = (f"psql {shlex.quote(br.r.app[i].admin_conninfo())} -X -q -c RELOAD" if admin
                           else 'sudo -n service pgbouncer reload')
         commands.append(peer_script([(p, len(c.encode())) for p, c in zip(br.files, contents)],
                                     reload_command))
         stdins.append(''.join(contents))
-    return parallel_ssh(br, [br.addr(i) for i in range(1, n + 1)], commands, stdins)
+    return parallel_ssh(br, [br.r.app[i].addr for i in range(1, n + 1)], commands, stdins)
 
 
 def agent(br, n, expect, extra=()):
@@ -393,7 +374,7 @@ def record(results, key, value):
 def bench_size(br, n, repeat, breakdown):
     log(f'N={n}: {repeat} repetitions')
     br.enable(n)
-    addrs = [br.addr(i) for i in range(1, n + 1)]
+    addrs = [br.r.app[i].addr for i in range(1, n + 1)]
     res = {}
     for rep in range(repeat):
         br.set_admin(False)
@@ -424,7 +405,7 @@ def bench_size(br, n, repeat, breakdown):
 def breakdown_commands(br, n):
     """What the remote work costs, piece by piece (the issue's N = 10 breakdown): the same
     N parallel logins, each running only this."""
-    admin = [f"psql {shlex.quote(br.admin_conninfo(i))} -X -q -c RELOAD" for i in range(1, n + 1)]
+    admin = [f"psql {shlex.quote(br.r.app[i].admin_conninfo())} -X -q -c RELOAD" for i in range(1, n + 1)]
     return [
         ('true', 'true'),
         ('cat > tmp && mv', 'umask 077 && cat > /etc/pgbouncer/.bench.tmp && '
@@ -534,7 +515,7 @@ def promote_wait_conf(r):
     up to 1 s after node2 became writable. With service_promote_command repmgr runs that command
     instead and starts checking when it returns; `pg_ctl -w promote` returns once promotion is
     complete (it polls every 0.1 s), so repmgr's first check succeeds."""
-    return lambda n: [f"service_promote_command='{rig.PG_BIN}/pg_ctl -w -D {r.node_data(n)} promote'"]
+    return lambda n: [f"service_promote_command='{rig.PG_BIN}/pg_ctl -w -D {r.node[n].data} promote'"]
 
 
 def child_pids(pid):
@@ -601,9 +582,9 @@ async def e2e_poll(br, servers, timeout=60.0, follow=True, hang=False):
     """kill -9 node1's postmaster (with hang: SIGSTOP it and all its processes); time node2
     becoming writable and every PgBouncer leading to it."""
     r = br.r
-    reader, writer = await pgwire.connect('127.0.0.1', r.node_port(2), 'repmgr', 'repmgr')
+    reader, writer = await pgwire.connect('127.0.0.1', r.node[2].port, 'repmgr', 'repmgr')
     t = {}
-    pid = r.postmaster_pid(1)
+    pid = r.node[1].postmaster_pid()
     t0 = time.monotonic()
     t0_real = time.time()
     if hang:
@@ -621,7 +602,7 @@ async def e2e_poll(br, servers, timeout=60.0, follow=True, hang=False):
                     return
             except Exception:
                 try:
-                    reader, writer = await pgwire.connect('127.0.0.1', r.node_port(2), 'repmgr', 'repmgr')
+                    reader, writer = await pgwire.connect('127.0.0.1', r.node[2].port, 'repmgr', 'repmgr')
                 except Exception:
                     pass
             await asyncio.sleep(0.01)
@@ -633,13 +614,13 @@ async def e2e_poll(br, servers, timeout=60.0, follow=True, hang=False):
         # waits for) its own server connection, and node2 allows only max_connections = 60:
         # several at once from 30 PgBouncers would make the measurement fail the failover.
         # A client that waits inside PgBouncer is served the moment PgBouncer reaches node2.
-        addr = r.app_server(i).addr
+        addr = r.app[i].addr
         while time.monotonic() < deadline:
             try:
                 port = await pgwire.fetch(addr, rig.PGBOUNCER_PORT, rig.APP_USER, rig.APP_DB,
                                           'select inet_server_port()', rig.APP_PASSWORD, timeout=1.0)
                 last[i] = f'port {port}'
-                if port == str(r.node_port(2)):
+                if port == str(r.node[2].port):
                     follows[i] = time.monotonic() - t0
                     return
             except Exception as e:
@@ -761,14 +742,14 @@ def pgbouncer_timeline(br, n, admin, t0_real, follows):
     per-host first reloads), last server login, and reload -> login / follow per host."""
     hosts, total, sudo_in_admin = {}, 0, 0
     for i in range(1, n + 1):
-        app = br.r.app_server(i)
+        app = br.r.app[i]
         sudo = sudo_reload_times(app, t0_real)
         reloads = console_reload_times(app, t0_real) if admin else sudo
         total += len(reloads)
         sudo_in_admin += len(sudo) if admin else 0   # expected 0
         kills = log_times(app.pgbouncer_log, r'^LOG KILL .* command issued', t0_real) if admin else []
         hosts[i] = {'reload': reloads[0] if reloads else None, 'kill': kills[0] if kills else None,
-                    'login': first_server_login(app.pgbouncer_log, br.r.node_port(2), t0_real),
+                    'login': first_server_login(app.pgbouncer_log, br.r.node[2].port, t0_real),
                     'follow': follows.get(i)}
 
     def values(key):
@@ -816,8 +797,8 @@ def bench_e2e(agent_path, variant, n):
             if first.get('lost'):
                 raise rig.RigError(f'initial deploy failed: {first}')
         for node in (1, 2):
-            br.r.start_repmgrd(node)
-        before = {i: br.r.reaches(i) for i in (1, n)} if template else {}
+            br.r.node[node].start_repmgrd()
+        before = {i: br.r.app[i].reaches() for i in (1, n)} if template else {}
         t0_real, writable, follows, last = asyncio.run(e2e_poll(br, range(1, n + 1), follow=bool(template),
                                                                 hang=spec['hung']))
         out.update(writable=writable, before=str(before))
@@ -826,8 +807,8 @@ def bench_e2e(agent_path, variant, n):
         if template:
             missing = [i for i in range(1, n + 1) if i not in follows]
             if missing:   # why: the poller's last answer, psql's answer now, PgBouncer's log
-                out['stuck'] = {i: {'poller': last.get(i), 'psql now': str(br.r.reaches(i)),
-                                    'pgbouncer log': rig.tail(br.r.app_server(i).pgbouncer_log, 8)}
+                out['stuck'] = {i: {'poller': last.get(i), 'psql now': str(br.r.app[i].reaches()),
+                                    'pgbouncer log': rig.tail(br.r.app[i].pgbouncer_log, 8)}
                                 for i in missing[:3]}
                 log(f'  not following: {missing}: {json.dumps(out["stuck"], indent=1)}')
             out.update(all_follow=None if missing else max(follows.values()),
@@ -854,16 +835,16 @@ def bench_e2e(agent_path, variant, n):
         if promoted and writable is not None:
             out['promote_event_after_writable'] = promoted[0] - writable
         # node2's own view: when PostgreSQL got the promote request and when it was ready
-        pg_log = os.path.join(br.r.node_dir(2), 'log', 'postgresql.log')
+        pg_log = os.path.join(br.r.node[2].dir, 'log', 'postgresql.log')
         for key, pattern in (('promote_request', r'^LOG:  received promote request'),
                              ('pg_ready', r'^LOG:  database system is ready to accept connections')):
             times = log_times(pg_log, pattern, t0_real)
             out[key] = times[0] if times else None
-        node2_log = rig.read_text(br.r.node_log(2)) or ''
+        node2_log = rig.read_text(br.r.node[2].log) or ''
         out['promote_method'] = promote_method(node2_log)
         if spec['wait'] and 'pg_ctl -w' not in (out['promote_method'] or '') and not out.get('error'):
             out['error'] = f'service_promote_command not used: promoted using {out["promote_method"]}'
-        out['repmgr_log_node2'] = rig.tail(br.r.node_log(2), 40)
+        out['repmgr_log_node2'] = rig.tail(br.r.node[2].log, 40)
         out['repmgr_events'] = br.sql("SELECT event, successful, to_char(event_timestamp, 'HH24:MI:SS.MS') FROM "
                                       "repmgr.events WHERE node_id = 2 ORDER BY event_timestamp DESC LIMIT 6")
         log(f'  e2e {variant}: writable {fmt(writable)}s, standby_promote {fmt(out["standby_promote_event"])}s '

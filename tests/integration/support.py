@@ -16,8 +16,8 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'rig'))
 
-import rig  # noqa: E402
-from rig import APP_DB, APP_PASSWORD, APP_USER, PG_HOME, Rig  # noqa: E402,F401
+import rig  # noqa: E402,F401  (the tests use support.rig)
+from rig import APP_DB, APP_PASSWORD, APP_USER, PG_HOME, Rig, remote_files  # noqa: E402,F401
 
 Result = collections.namedtuple('Result', 'rc out err elapsed')
 
@@ -36,12 +36,6 @@ def agent_binary():
 def require_root():
     if os.geteuid() != 0:
         raise unittest.SkipTest('the integration rig needs root (namespaces, sshd, runuser)')
-
-
-def remote_files(cluster):
-    """The files pgdeploy writes on an app server (as the app server sees them)."""
-    return [f'/etc/pgbouncer/databases/{cluster}.ini', '/etc/pgbouncer/userlist.txt',
-            f'{PG_HOME}/.pgpass']
 
 
 def wait_until(probe, timeout, interval=0.25):
@@ -79,7 +73,7 @@ class RigTestCase(unittest.TestCase):
         if '-c' not in argv and '--cluster' not in argv:
             argv = ['-c', cls.rig.cluster] + argv
         if '-p' not in argv and '--pgconnstring' not in argv:
-            argv += ['-p', cls.rig.conninfo(node)]
+            argv += ['-p', cls.rig.node[node].conninfo()]
         start = time.monotonic()
         rc, out, err = cls.rig.run_agent(argv, env=env, timeout=timeout)
         return Result(rc, out, err, time.monotonic() - start)
@@ -102,7 +96,7 @@ class RigTestCase(unittest.TestCase):
 
     def server_line(self, result, i):
         """The report line of app server i ('app1 127.0.1.1: updated (...)')."""
-        a = self.rig.app_server(i)
+        a = self.rig.app[i]
         lines = [line for line in result.out.splitlines()
                  if line.startswith(f'{a.name} {a.addr}:') or line.startswith(f'{a.name} {a.addr} (')]
         self.assertEqual(len(lines), 1, f'expected one report line for {a.name}:\n{result.out}')
@@ -115,7 +109,7 @@ class RigTestCase(unittest.TestCase):
     def assertNamesHost(self, result, i_or_addr, name=None):
         """The output (stdout or stderr) mentions this host by name or address."""
         if isinstance(i_or_addr, int):
-            a = self.rig.app_server(i_or_addr)
+            a = self.rig.app[i_or_addr]
             addr, name = a.addr, a.name
         else:
             addr = i_or_addr
@@ -128,68 +122,41 @@ class RigTestCase(unittest.TestCase):
         """A new database on the primary: gives the next deploy something to change
         (pgdeploy may leave servers that are already up to date untouched)."""
         name = f'{prefix}_{next(self._names)}'
-        self.rig.psql(self.rig.primary_node(), f'CREATE DATABASE {name}')
+        self.rig.primary().psql(f'CREATE DATABASE {name}')
         return name
 
     # ---- what the app servers see ----------------------------------------------
 
-    def reaches(self, i, **kwargs):
-        return self.rig.reaches(i, **kwargs)
-
     def assertReaches(self, i, port, in_recovery=False, db=APP_DB):
-        self.assertEqual(self.reaches(i, db=db), (in_recovery, port),
+        self.assertEqual(self.rig.app[i].reaches(db=db), (in_recovery, port),
                          f'a client through app{i} PgBouncer to {db} should reach port {port} '
-                         f'(in recovery: {in_recovery})\n{self.pgbouncer_log_tail(i)}')
+                         f'(in recovery: {in_recovery})\n{self.rig.app[i].pgbouncer_log_tail()}')
 
     def wait_reaches(self, servers, port, timeout):
         """Poll (bounded) until every app server's PgBouncer leads to a writable `port`."""
         def all_there():
-            return all(self.reaches(i) == (False, port) for i in servers)
+            return all(self.rig.app[i].reaches() == (False, port) for i in servers)
         if not wait_until(all_there, timeout, 0.5):
-            seen = {i: self.reaches(i) for i in servers}
+            seen = {i: self.rig.app[i].reaches() for i in servers}
             self.fail(f'after {timeout}s PgBouncers lead to {seen}, expected (False, {port}) everywhere')
-
-    def pgbouncer_log_tail(self, i, lines=8):
-        return '--- pgbouncer log:\n' + rig.tail(self.rig.app_server(i).pgbouncer_log, lines)
 
     def assertDeployed(self, i, db, port=5441, reloads_before=None):
         """App server i got database db (its own line, clients reach it) and one reload."""
-        entry = self.ini_entry(i, db)
+        entry = self.rig.app[i].ini_entry(db)
         self.assertIsNotNone(entry, f'app{i} has no line for {db}')
         self.assertIn(f'port={port}', entry.split())
         self.assertReaches(i, port, db=db)
         if reloads_before is not None:
-            self.assertEqual(self.rig.reload_count(i), reloads_before + 1, f'app{i} reloads')
+            self.assertEqual(self.rig.app[i].reload_count(), reloads_before + 1, f'app{i} reloads')
 
     def snapshot(self, servers):
-        """Contents, mtime and inode of every file pgdeploy writes, plus reload counts."""
-        snap = {}
-        for i in servers:
-            for path in remote_files(self.rig.cluster):
-                st = self.rig.stat_remote_file(i, path)
-                snap[(i, path)] = st and (self.rig.read_remote_file(i, path), st.st_mtime_ns, st.st_ino)
-            snap[(i, 'reloads')] = self.rig.reload_count(i)
-            snap[(i, 'console reloads')] = self.rig.console_reload_count(i)
-        return snap
+        """AppServer.snapshot() of these servers, keyed (i, what)."""
+        return {(i, what): value for i in servers for what, value in self.rig.app[i].snapshot().items()}
 
     def assertUntouched(self, before, servers):
         after = self.snapshot(servers)
         changed = [key for key in before if before[key] != after[key]]
         self.assertEqual(changed, [], 'pgdeploy changed app servers although it must write nothing')
-
-    def ini_lines(self, i):
-        """Non-comment lines of the databases file on app server i."""
-        text = self.rig.read_remote_file(i, remote_files(self.rig.cluster)[0]) or ''
-        return [line.strip() for line in text.splitlines()
-                if line.strip() and not line.lstrip().startswith((';', '#'))]
-
-    def ini_entry(self, i, dbname):
-        """The `dbname = ...` connection string in app server i's databases file, or None."""
-        for line in self.ini_lines(i):
-            key, _, value = line.partition('=')
-            if key.strip().strip('"') == dbname:
-                return value.strip()
-        return None
 
 
 def main():

@@ -22,9 +22,9 @@ class CheckTest(RigTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.rig.psql(1, "CREATE ROLE checked LOGIN PASSWORD 'first-password'")
+        cls.rig.node[1].psql("CREATE ROLE checked LOGIN PASSWORD 'first-password'")
         cls.require(cls.run_agent(), 0, 'first deploy')
-        cls.converged = {i: cls.rig.read_remote_file(i, INCLUDE) for i in SERVERS}
+        cls.converged = {i: cls.rig.app[i].read_file(INCLUDE) for i in SERVERS}
 
     def converge(self):
         self.require(self.run_agent(), 0, 'deploy after the test')
@@ -34,8 +34,8 @@ class CheckTest(RigTestCase):
 
     def point_elsewhere(self, i, port=NODE2_PORT):
         """Route app server i's appdb by hand (and reload), as an operator or an old tool would."""
-        self.rig.write_remote_file(i, INCLUDE, f'{APP_DB} = host=127.0.0.1 port={port} dbname={APP_DB}\n')
-        self.rig.reload_pgbouncer(i)
+        self.rig.app[i].write_file(INCLUDE, f'{APP_DB} = host=127.0.0.1 port={port} dbname={APP_DB}\n')
+        self.rig.app[i].reload_pgbouncer()
         self.addCleanup(self.converge)
 
     def status_line(self, result):
@@ -82,12 +82,12 @@ class CheckTest(RigTestCase):
 
     def test_a_reload_pgbouncer_rejected_is_critical_although_the_file_is_current(self):
         self.point_elsewhere(1)
-        a = self.rig.app_server(1)
+        a = self.rig.app[1]
         original = support.rig.read_text(os.path.join(a.etc_pgbouncer, 'pgbouncer.ini'))
-        self.rig.write_remote_file(1, '/etc/pgbouncer/broken.ini', 'bad key = host=x\n')
-        self.rig.write_remote_file(1, '/etc/pgbouncer/pgbouncer.ini',
+        self.rig.app[1].write_file('/etc/pgbouncer/broken.ini', 'bad key = host=x\n')
+        self.rig.app[1].write_file('/etc/pgbouncer/pgbouncer.ini',
                                    original.replace('[databases]\n', '[databases]\n%include /etc/pgbouncer/broken.ini\n'), 0o640)
-        self.addCleanup(self.rig.write_remote_file, 1, '/etc/pgbouncer/pgbouncer.ini', original, 0o640)
+        self.addCleanup(self.rig.app[1].write_file, '/etc/pgbouncer/pgbouncer.ini', original, 0o640)
         self.assertExit(self.run_agent(), 3)   # wrote the include, PgBouncer kept its old route
         result = self.check()
         self.assertExit(result, 2)
@@ -100,10 +100,10 @@ class CheckTest(RigTestCase):
 
     def test_a_session_held_on_the_old_node_is_critical_though_the_routes_are_right(self):
         self.point_elsewhere(1)
-        session = self.rig.client_session(1)
+        session = self.rig.app[1].client_session()
         self.addCleanup(session.close)
-        self.rig.write_remote_file(1, INCLUDE, self.converged[1])   # routes right again, by SIGHUP
-        self.rig.reload_pgbouncer(1)
+        self.rig.app[1].write_file(INCLUDE, self.converged[1])   # routes right again, by SIGHUP
+        self.rig.app[1].reload_pgbouncer()
         result = self.check()
         self.assertExit(result, 2)
         self.assertRegex(self.status_line(result), r'^PGDEPLOY CRITICAL - 1 of 2 app servers holds sessions on node2 ')
@@ -113,8 +113,8 @@ class CheckTest(RigTestCase):
         self.assertIsNotNone(session.query('select 1'), 'a check cuts nothing')
 
     def test_an_unreachable_server_is_a_warning(self):
-        self.rig.psql(1, "INSERT INTO repmgr.app_servers (name, ip_addr) VALUES ('ghost', '127.0.2.9')")
-        self.addCleanup(self.rig.psql, 1, "DELETE FROM repmgr.app_servers WHERE name = 'ghost'")
+        self.rig.node[1].psql("INSERT INTO repmgr.app_servers (name, ip_addr) VALUES ('ghost', '127.0.2.9')")
+        self.addCleanup(self.rig.node[1].psql, "DELETE FROM repmgr.app_servers WHERE name = 'ghost'")
         result = self.check()
         self.assertExit(result, 1)
         self.assertRegex(self.status_line(result), r'^PGDEPLOY WARNING - 1 of 3 app servers unreachable \| '
@@ -124,7 +124,7 @@ class CheckTest(RigTestCase):
         self.assertExit(self.check('--critical-unreachable', '1'), 2)
 
     def test_a_password_changed_and_not_deployed_is_a_warning_and_the_dry_run_names_the_user(self):
-        self.rig.psql(1, "ALTER ROLE checked PASSWORD 'second-password'")
+        self.rig.node[1].psql("ALTER ROLE checked PASSWORD 'second-password'")
         self.addCleanup(self.converge)
         before = self.snapshot(SERVERS)
         result = self.check()
@@ -133,13 +133,13 @@ class CheckTest(RigTestCase):
         self.assertIn('STALE userlist.txt stale', self.server_line(result, 1))
         dry = self.run_agent('--dry-run')
         self.assertIn('a deploy would replace userlist.txt (users changed: checked)', self.server_line(dry, 1))
-        secret = self.rig.psql(1, "SELECT passwd FROM pg_shadow WHERE usename = 'checked'")[0][0]
+        secret = self.rig.node[1].psql("SELECT passwd FROM pg_shadow WHERE usename = 'checked'")[0][0]
         self.assertNotIn(secret.split('$')[-1], dry.out + result.out + self.check('--json').out)
         self.assertUntouched(before, SERVERS)
 
     def test_without_the_admin_console_the_files_decide_and_the_line_says_so(self):
-        self.rig.set_admin_conninfo(2, '')
-        self.addCleanup(self.rig.set_admin_conninfo, 2, True)
+        self.rig.app[2].set_admin_conninfo('')
+        self.addCleanup(self.rig.app[2].set_admin_conninfo, True)
         self.point_elsewhere(2)
         result = self.check()
         self.assertExit(result, 2)
@@ -153,7 +153,7 @@ class CheckTest(RigTestCase):
         self.assertRegex(self.status_line(result), r'^PGDEPLOY UNKNOWN - cannot connect to the database')
 
     def test_a_check_that_runs_out_of_its_deadline_is_unknown(self):
-        pid = self.rig.sshd_pid(1)
+        pid = self.rig.app[1].sshd_pid()
         os.kill(pid, signal.SIGSTOP)   # connects, never greets: the login waits for the deadline
         self.addCleanup(os.kill, pid, signal.SIGCONT)
         result = self.check('--deadline', '1.5', '--host-timeout', '5')
@@ -166,7 +166,7 @@ class CheckTest(RigTestCase):
         self.assertExit(self.check('--critical-unreachable', 'many'), 3)
 
     def test_a_check_does_not_wait_for_a_deploy_holding_the_remote_lock(self):
-        held = self.rig.hold_remote_lock(1)   # as a deploy that is writing there holds it
+        held = self.rig.app[1].hold_lock()   # as a deploy that is writing there holds it
         self.addCleanup(held.release)
         before = self.snapshot(SERVERS)
         start = time.monotonic()
@@ -186,13 +186,12 @@ class CheckAfterFailoverTest(RigTestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.require(cls.run_agent(), 0, 'first deploy (node1)')
-        cls.held = cls.rig.client_session(1)
-        cls.rig.set_admin_conninfo(1, '')
-        cls.rig.promote_behind_repmgr(2)
-        cls.rig.record_primary(2)
+        cls.held = cls.rig.app[1].client_session()
+        cls.rig.app[1].set_admin_conninfo('')
+        cls.rig.node[2].promote_behind_repmgr(record=True)
         cls.deploy = cls.require(cls.run_agent(node=2), 0, 'deploy to node2 without the console')
-        cls.rig.set_admin_conninfo(1, True, node=2)
-        cls.before = {f: cls.rig.read_remote_file(1, f) for f in support.remote_files(cls.rig.cluster)}
+        cls.rig.app[1].set_admin_conninfo(True, node=cls.rig.node[2])
+        cls.before = {f: cls.rig.app[1].read_file(f) for f in support.remote_files(cls.rig.cluster)}
         cls.check = cls.run_agent('check', node=2)
 
     def test_the_deploy_could_not_cut_the_session(self):
@@ -208,7 +207,7 @@ class CheckAfterFailoverTest(RigTestCase):
 
     def test_the_check_cut_nothing_and_wrote_nothing(self):
         self.assertIsNotNone(self.held.query('select 1'), 'the session is still there')
-        after = {f: self.rig.read_remote_file(1, f) for f in support.remote_files(self.rig.cluster)}
+        after = {f: self.rig.app[1].read_file(f) for f in support.remote_files(self.rig.cluster)}
         self.assertEqual(after, self.before)
 
 

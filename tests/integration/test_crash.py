@@ -33,12 +33,12 @@ class CrashTest(RigTestCase):
         cls.require(cls.run_agent(), 0, 'first deploy')
 
     def tearDown(self):
-        self.rig.set_remote_fault(1, None)
+        self.rig.app[1].set_fault(None)
 
     # ---- what PgBouncer says --------------------------------------------------------
 
     def show(self, what):
-        rc, out, err = self.rig.admin_query(1, f'SHOW {what}')
+        rc, out, err = self.rig.app[1].admin_query(f'SHOW {what}')
         self.assertEqual(rc, 0, err)
         return [line.split('|') for line in out.splitlines() if line]
 
@@ -53,14 +53,14 @@ class CrashTest(RigTestCase):
         return [row for row in self.show('SERVERS') if row[2] == db and int(row[5]) != NODE1_PORT]
 
     def leftovers(self):
-        a = self.rig.app_server(1)
+        a = self.rig.app[1]
         found = []
         for d in (os.path.join(a.etc_pgbouncer, 'databases'), a.etc_pgbouncer, a.home):
             found += [f for f in os.listdir(d) if re.search(r'\.pgdeploy-\d+-[0-9a-f]+$', f)]
         return found
 
     def pending(self):
-        return self.rig.read_remote_file(1, '/etc/pgbouncer/databases/.main.pending')
+        return self.rig.app[1].read_file('/etc/pgbouncer/databases/.main.pending')
 
     # ---- the scenario -----------------------------------------------------------------
 
@@ -68,10 +68,10 @@ class CrashTest(RigTestCase):
         """As an include written by hand (or by the original tool) would: appdb on node2, and a
         client holding a server connection there."""
         text = f'{APP_DB} = host=127.0.0.1 port={NODE2_PORT} dbname={APP_DB}\n'
-        self.rig.write_remote_file(1, INCLUDE, text)
-        self.rig.reload_pgbouncer(1)
+        self.rig.app[1].write_file(INCLUDE, text)
+        self.rig.app[1].reload_pgbouncer()
         self.assertEqual(self.route(), (NODE2_PORT, False))
-        session = self.rig.client_session(1)
+        session = self.rig.app[1].client_session()
         self.assertIsNotNone(session.query('SELECT 1'), session.error_output())
         self.assertTrue(support.wait_until(self.servers_elsewhere, 5, 0.05))
         return text, session
@@ -84,12 +84,12 @@ class CrashTest(RigTestCase):
 
     def crash_and_recover(self, step, action, *agent_args):
         old, session = self.point_pgbouncer_elsewhere()
-        self.rig.set_remote_fault(1, f'{step}:{action}')
+        self.rig.app[1].set_fault(f'{step}:{action}')
         self.run_agent(*agent_args)
-        self.rig.set_remote_fault(1, None)
+        self.rig.app[1].set_fault(None)
 
         # Every file old or new; nothing left paused.
-        text = self.rig.read_remote_file(1, INCLUDE)
+        text = self.rig.app[1].read_file(INCLUDE)
         new_line = f'{APP_DB} = host=127.0.0.1 port={NODE1_PORT} dbname={APP_DB}'
         self.assertTrue(text == old or (text.startswith('; pgdeploy ') and new_line in text),
                         f'partial include after {step}:{action}:\n{text}')
@@ -99,11 +99,11 @@ class CrashTest(RigTestCase):
         # or holds connections elsewhere; then everything converged.
         route_wrong = self.route()[0] != NODE1_PORT
         conns_wrong = bool(self.servers_elsewhere())
-        reloads = self.rig.console_reload_count(1)
+        reloads = self.rig.app[1].console_reload_count()
         again = self.run_agent(*agent_args)
         self.assertExit(again, 0)
         line = self.server_line(again, 1)
-        self.assertEqual(self.rig.console_reload_count(1) > reloads, route_wrong,
+        self.assertEqual(self.rig.app[1].console_reload_count() > reloads, route_wrong,
                          f'{step}:{action}: reload must happen iff the routes were wrong ({route_wrong})\n{line}')
         self.assertEqual('sessions cut' in line or 'sessions drained' in line, route_wrong or conns_wrong,
                          f'{step}:{action}: cut iff routes or connections were elsewhere\n{line}')
@@ -135,20 +135,20 @@ class CrashTest(RigTestCase):
         """All three files replaced: the program killed between renames."""
         for step in ('renamed1', 'renamed2', 'renamed3'):
             with self.subTest(step=step):
-                files = {p: self.rig.read_remote_file(1, p) for p in support.remote_files('main')}
+                files = {p: self.rig.app[1].read_file(p) for p in support.remote_files('main')}
                 # A new first line: the login shell's check reads only the header (issue 11).
                 stale = {p: '; changed by hand\n' + text.split('\n', 1)[1] for p, text in files.items()}
                 for p, text in stale.items():
-                    self.rig.write_remote_file(1, p, text)
-                self.rig.set_remote_fault(1, f'{step}:KILL')
+                    self.rig.app[1].write_file(p, text)
+                self.rig.app[1].set_fault(f'{step}:KILL')
                 self.run_agent()
-                self.rig.set_remote_fault(1, None)
+                self.rig.app[1].set_fault(None)
                 for p in files:
-                    now = self.rig.read_remote_file(1, p)
+                    now = self.rig.app[1].read_file(p)
                     self.assertIn(now, (stale[p], files[p]), f'{p} after {step}')
                 self.assertExit(self.run_agent(), 0)
                 for p in files:
-                    self.assertEqual(self.rig.read_remote_file(1, p).split('\n', 1)[1],
+                    self.assertEqual(self.rig.app[1].read_file(p).split('\n', 1)[1],
                                      files[p].split('\n', 1)[1])
                 self.assertEqual(self.leftovers(), [])
 
@@ -160,7 +160,7 @@ class CrashTest(RigTestCase):
         agent = self.rig.install_agent()
         for n in range(runs):
             db = self.create_database('kill')
-            proc = subprocess.Popen(self.rig.dbhost.argv([agent, '-c', 'main', '-p', self.rig.conninfo(1)], PG_USER),
+            proc = subprocess.Popen(self.rig.dbhost.argv([agent, '-c', 'main', '-p', self.rig.node[1].conninfo()], PG_USER),
                                     cwd=self.rig.dir, env=postgres_env(None), stdin=subprocess.DEVNULL,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
             if n % 2 == 0:
@@ -171,7 +171,7 @@ class CrashTest(RigTestCase):
             else:
                 deadline = time.monotonic() + 3
                 while time.monotonic() < deadline and proc.poll() is None:
-                    perl = [pid for pid, argv, _ in self.rig.app_processes(1) if argv[:1] == ['perl']]
+                    perl = [pid for pid, argv, _ in self.rig.app[1].processes() if argv[:1] == ['perl']]
                     if perl:
                         time.sleep(rng.uniform(0, 0.03))
                         try:

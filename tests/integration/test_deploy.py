@@ -18,9 +18,9 @@ class DeployTest(RigTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.rig.psql(1, "UPDATE repmgr.app_servers SET auth_trust = true WHERE name = 'app3'")
+        cls.rig.node[1].psql("UPDATE repmgr.app_servers SET auth_trust = true WHERE name = 'app3'")
         cls.first = cls.run_agent()
-        cls.reloads_after_first = {i: cls.rig.reload_count(i) for i in cls.SERVERS}
+        cls.reloads_after_first = {i: cls.rig.app[i].reload_count() for i in cls.SERVERS}
 
     def test_exit_0_and_one_line_per_server(self):
         self.assertExit(self.first, 0)
@@ -37,24 +37,24 @@ class DeployTest(RigTestCase):
         for i in self.SERVERS:
             for path in remote_files(self.rig.cluster)[:2] + ([] if i == 3 else [f'{PG_HOME}/.pgpass']):
                 with self.subTest(server=i, path=path):
-                    st = self.rig.stat_remote_file(i, path)
+                    st = self.rig.app[i].stat_file(path)
                     self.assertIsNotNone(st, f'{path} missing on app{i}')
                     self.assertEqual(stat.S_IMODE(st.st_mode), 0o600)
                     self.assertEqual(st.st_uid, support.rig.POSTGRES[0])
 
     def test_databases_file(self):
-        ini = self.rig.read_remote_file(1, remote_files(self.rig.cluster)[0])
+        ini = self.rig.app[1].read_file(remote_files(self.rig.cluster)[0])
         self.assertTrue(ini.startswith(';'), 'the databases file starts with comment lines')
         for dbname in (APP_DB, 'repmgr', 'postgres'):
             with self.subTest(db=dbname):
-                entry = self.ini_entry(1, dbname)
+                entry = self.rig.app[1].ini_entry(dbname)
                 self.assertIsNotNone(entry, f'no line for {dbname}:\n{ini}')
                 self.assertIn('host=127.0.0.1', entry.split())
                 self.assertIn('port=5441', entry.split())
                 self.assertIn(f'dbname={dbname}', entry.split())
         for template in ('template0', 'template1'):
-            self.assertIsNone(self.ini_entry(1, template), 'template databases are not listed')
-        fallback = self.ini_entry(1, '*')     # needed only for odd names (see test_odd_names)
+            self.assertIsNone(self.rig.app[1].ini_entry(template), 'template databases are not listed')
+        fallback = self.rig.app[1].ini_entry('*')     # needed only for odd names (see test_odd_names)
         if fallback is not None:
             self.assertIn('host=127.0.0.1', fallback.split())
             self.assertIn('port=5441', fallback.split())
@@ -62,9 +62,9 @@ class DeployTest(RigTestCase):
         self.assertNotRegex(ini, r'(?m)^[^;#].*\b(user|connect_timeout)=')
 
     def test_userlist_has_the_app_user_secret(self):
-        secret = self.rig.psql(1, f"SELECT passwd FROM pg_shadow WHERE usename = '{APP_USER}'")[0][0]
+        secret = self.rig.node[1].psql(f"SELECT passwd FROM pg_shadow WHERE usename = '{APP_USER}'")[0][0]
         self.assertTrue(secret.startswith('SCRAM-SHA-256$'))
-        userlist = self.rig.read_remote_file(2, '/etc/pgbouncer/userlist.txt')
+        userlist = self.rig.app[2].read_file('/etc/pgbouncer/userlist.txt')
         self.assertIn(f'"{APP_USER}" "{secret}"', userlist.splitlines())
 
     def test_pgpass_copied_unless_auth_trust(self):
@@ -73,8 +73,8 @@ class DeployTest(RigTestCase):
         local = entries(support.rig.read_text(os.path.join(self.rig.db_home, '.pgpass')))
         self.assertTrue(local)
         for i in (1, 2):
-            self.assertEqual(entries(self.rig.read_remote_file(i, f'{PG_HOME}/.pgpass')), local)
-        self.assertIsNone(self.rig.read_remote_file(3, f'{PG_HOME}/.pgpass'),
+            self.assertEqual(entries(self.rig.app[i].read_file(f'{PG_HOME}/.pgpass')), local)
+        self.assertIsNone(self.rig.app[3].read_file(f'{PG_HOME}/.pgpass'),
                           'app3 has auth_trust: no ~/.pgpass must be written there')
 
     def test_pgbouncer_reloaded_once_per_server(self):
@@ -85,7 +85,7 @@ class DeployTest(RigTestCase):
             return sorted(f for f in os.listdir(path)
                           if not f.endswith(('.lock', '.pending')) and f != support.rig.MARKER)
         for i in self.SERVERS:
-            a = self.rig.app_server(i)
+            a = self.rig.app[i]
             self.assertEqual(listing(a.etc_pgbouncer), ['databases', 'pgbouncer.ini', 'pgbouncer_hba.conf',
                                                         'userlist.txt'])
             self.assertEqual(listing(os.path.join(a.etc_pgbouncer, 'databases')), [f'{self.rig.cluster}.ini'])
@@ -96,8 +96,8 @@ class DeployTest(RigTestCase):
     def test_known_hosts_left_as_the_operator_filled_it(self):
         # The rig fills known_hosts as setup step 6 does; a run checks against it, adds nothing.
         for i in self.SERVERS:
-            self.assertEqual(self.rig.known_host_keys(self.rig.app_server(i).addr),
-                             [self.rig.host_public_key(i)])
+            self.assertEqual(self.rig.known_host_keys(self.rig.app[i].addr),
+                             [self.rig.app[i].host_public_key()])
 
     def test_rerun_keeps_working(self):
         before = self.snapshot(self.SERVERS)
@@ -106,7 +106,7 @@ class DeployTest(RigTestCase):
         ini_path = remote_files(self.rig.cluster)[0]
         for i in self.SERVERS:
             with self.subTest(server=i):
-                self.assertIn(self.rig.reload_count(i) - before[(i, 'reloads')], (0, 1),
+                self.assertIn(self.rig.app[i].reload_count() - before[(i, 'reloads')], (0, 1),
                               'nothing changed: at most one reload (none if the server is up to date)')
                 self.assertReaches(i, port=5441)
                 old_text = before[(i, ini_path)][0]
@@ -125,7 +125,7 @@ class DeployTest(RigTestCase):
                 self.assertDeployed(i, db, reloads_before=before[(i, 'reloads')])
                 self.assertNotEqual(after[(i, ini_path)][2], before[(i, ini_path)][2],
                                     'the file is replaced by rename (new inode), not rewritten in place')
-                self.assertEqual(stat.S_IMODE(self.rig.stat_remote_file(i, ini_path).st_mode), 0o600)
+                self.assertEqual(stat.S_IMODE(self.rig.app[i].stat_file(ini_path).st_mode), 0o600)
 
     def test_seed_command_line_with_default_connection(self):
         # The seed wires `pgdeploy -c <cluster>` alone: the default -p is host=/var/run/postgresql,
@@ -143,16 +143,16 @@ class PublicNetTest(RigTestCase):
     rig_options = {'app_servers': 1}
 
     def test_public_net(self):
-        public = self.rig.public_addr(1)
-        self.rig.psql(1, f"""CREATE TABLE repmgr.node_public_info (node_id INTEGER PRIMARY KEY,
+        public = self.rig.node[1].public_addr
+        self.rig.node[1].psql(f"""CREATE TABLE repmgr.node_public_info (node_id INTEGER PRIMARY KEY,
                                                      conninfo TEXT);
 INSERT INTO repmgr.node_public_info VALUES
-  (1, 'host={public} port=5441'), (2, 'host={self.rig.public_addr(2)} port=5442')""")
+  (1, 'host={public} port=5441'), (2, 'host={self.rig.node[2].public_addr} port=5442')""")
         result = self.run_agent('-P')
         self.assertExit(result, 0)
-        entry = self.ini_entry(1, APP_DB)
+        entry = self.rig.app[1].ini_entry(APP_DB)
         self.assertIn(f'host={public}', entry.split())
-        rc, out, err = self.rig.client_query(1, APP_DB, APP_USER, APP_PASSWORD,
+        rc, out, err = self.rig.app[1].client_query(APP_DB, APP_USER, APP_PASSWORD,
                                              'select inet_server_addr(), inet_server_port()')
         self.assertEqual((rc, out.strip()), (0, f'{public}|5441'), err)
 

@@ -26,7 +26,7 @@ class FailoverCase(RigTestCase):
             self.assertReaches(i, port=5441)
 
     def assertRepmgrRanTheAgentFor(self, event, repmgr_output):
-        rows = self.rig.psql(2, 'SELECT successful FROM repmgr.events '
+        rows = self.rig.node[2].psql('SELECT successful FROM repmgr.events '
                                 f"WHERE node_id = 2 AND event = '{event}'")
         self.assertEqual(rows, [['t']], f'repmgr recorded no successful {event} on node2')
         self.assertIn(f'executing notification command for event "{event}"', repmgr_output)
@@ -35,16 +35,16 @@ class FailoverCase(RigTestCase):
     def assertEverythingOnNode2(self, reloads_before):
         self.wait_reaches(SERVERS, port=5442, timeout=NEW_PRIMARY_WAIT)
         for i in SERVERS:
-            self.assertIn('port=5442', self.ini_entry(i, support.APP_DB).split())
-            self.assertGreater(self.rig.reload_count(i), reloads_before[i],
+            self.assertIn('port=5442', self.rig.app[i].ini_entry(support.APP_DB).split())
+            self.assertGreater(self.rig.app[i].reload_count(), reloads_before[i],
                                f'app{i} PgBouncer was not reloaded by the repmgr-fired pgdeploy')
 
 
 class ManualPromoteTest(FailoverCase):
     def test_standby_promote_redirects_every_pgbouncer(self):
-        reloads = {i: self.rig.reload_count(i) for i in SERVERS}
-        self.rig.stop_node(1, 'immediate')
-        promote = self.rig.promote(2)   # repmgr runs event_notification_command for standby_promote
+        reloads = {i: self.rig.app[i].reload_count() for i in SERVERS}
+        self.rig.node[1].stop('immediate')
+        promote = self.rig.node[2].promote()   # repmgr runs event_notification_command for standby_promote
         self.assertRepmgrRanTheAgentFor('standby_promote', promote.stdout + promote.stderr)
         self.assertEverythingOnNode2(reloads)
 
@@ -52,13 +52,13 @@ class ManualPromoteTest(FailoverCase):
 class RepmgrdFailoverTest(FailoverCase):
     def test_automatic_failover_redirects_every_pgbouncer(self):
         for n in (1, 2):
-            self.rig.start_repmgrd(n)
-        reloads = {i: self.rig.reload_count(i) for i in SERVERS}
-        self.rig.kill_node(1)
-        self.rig.wait_writable(2, timeout=NEW_PRIMARY_WAIT)
+            self.rig.node[n].start_repmgrd()
+        reloads = {i: self.rig.app[i].reload_count() for i in SERVERS}
+        self.rig.node[1].kill()
+        self.rig.node[2].wait_writable(timeout=NEW_PRIMARY_WAIT)
         self.assertEverythingOnNode2(reloads)
         self.assertRepmgrRanTheAgentFor('repmgrd_failover_promote',
-                                        support.rig.read_text(self.rig.node_log(2)))
+                                        support.rig.read_text(self.rig.node[2].log))
 
 
 if __name__ == '__main__':

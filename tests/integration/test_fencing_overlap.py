@@ -48,7 +48,7 @@ class OverlapCase(RigTestCase):
                            for fd in os.listdir(f'/proc/{pid}/fd'))
             except OSError:
                 return False
-        return [pid for pid, argv, _ in self.rig.app_processes(i)
+        return [pid for pid, argv, _ in self.rig.app[i].processes()
                 if argv[:2] == ['perl', '-e'] and has_lock_open(pid)]
 
     def wait_for_waiters(self, count, run):
@@ -61,7 +61,7 @@ class OverlapCase(RigTestCase):
         return {i: self.lock_waiters(i) for i in SERVERS}
 
     def hold_locks(self):
-        locks = [self.rig.hold_remote_lock(i) for i in SERVERS]
+        locks = [self.rig.app[i].hold_lock() for i in SERVERS]
         for lock in locks:
             self.addCleanup(lock.release)
         return locks
@@ -72,14 +72,14 @@ class OverlapCase(RigTestCase):
         self.create_database()
 
     def fail_over(self):
-        self.rig.stop_node(1, 'immediate')
-        self.rig.promote(2)
+        self.rig.node[1].stop('immediate')
+        self.rig.node[2].promote()
 
     def assertEverythingOnNode2(self):
         for i in SERVERS:
-            header = self.rig.read_remote_file(i, INCLUDE).partition('\n')[0]
+            header = self.rig.app[i].read_file(INCLUDE).partition('\n')[0]
             self.assertRegex(header, r'^; pgdeploy cluster=main primary=2 timeline=2 ', f'app{i}')
-            self.assertIn('port=5442', self.ini_entry(i, support.APP_DB).split())
+            self.assertIn('port=5442', self.rig.app[i].ini_entry(support.APP_DB).split())
         self.wait_reaches(SERVERS, port=5442, timeout=WAIT)
 
 

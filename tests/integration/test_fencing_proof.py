@@ -22,19 +22,19 @@ class DownNodeTest(RigTestCase):
             self.assertRegex(result.out, rf'(?m)^  node{n} \(id {n}\): unreachable: \S')
         for i in SERVERS:
             self.assertRegex(self.server_line(result, i), r': updated \(main\.ini')
-            self.assertIn(f'port=544{node}', self.ini_entry(i, support.APP_DB).split())
+            self.assertIn(f'port=544{node}', self.rig.app[i].ini_entry(support.APP_DB).split())
             self.assertReaches(i, port=5440 + node)
 
     def test_down_nodes_do_not_stop_a_certain_deploy(self):
-        self.rig.stop_node(3, 'immediate')            # a standby
+        self.rig.node[3].stop('immediate')            # a standby
         result = self.run_agent(node=1)
         self.assertDeployedTo(result, 1, down=[3])
         self.assertRegex(result.out, r'(?m)^  node1 \(id 1\): writable, timeline 1$')
         self.assertRegex(result.out, r'(?m)^  node2 \(id 2\): read-only, timeline 1$')
 
         # Failover while node3 is still down: node1 and node3 unreachable, node2 proven.
-        self.rig.stop_node(1, 'immediate')
-        self.rig.promote(2)
+        self.rig.node[1].stop('immediate')
+        self.rig.node[2].promote()
         result = self.run_agent(node=2)
         self.assertDeployedTo(result, 2, down=[1, 3])
         self.assertRegex(result.out, r'(?m)^  node2 \(id 2\): writable, timeline 2$')
@@ -49,17 +49,16 @@ class HungOldPrimaryTest(RigTestCase):
 
     def test_logins_are_made_while_the_proof_waits(self):
         self.require(self.run_agent(), 0, 'first deploy (node1)')
-        self.rig.promote_behind_repmgr(2)
-        self.rig.record_primary(2)
-        self.rig.freeze_node(1)
-        self.addCleanup(self.rig.thaw_node, 1)
+        self.rig.node[2].promote_behind_repmgr(record=True)
+        self.rig.node[1].freeze()
+        self.addCleanup(self.rig.node[1].thaw)
         logins = {i: self.accepted_logins(i) for i in SERVERS}
-        ini = {i: self.ini_entry(i, support.APP_DB) for i in SERVERS}
+        ini = {i: self.rig.app[i].ini_entry(support.APP_DB) for i in SERVERS}
         run = self.run_agent_in_background('--probe-timeout', str(self.PROBE_TIMEOUT), node=2)
         logged_in = support.wait_until(
             lambda: all(self.accepted_logins(i) > logins[i] for i in SERVERS), self.PROBE_TIMEOUT - 1, 0.05)
         still_proving = not run.done()
-        unwritten = all(self.ini_entry(i, support.APP_DB) == ini[i] for i in SERVERS)
+        unwritten = all(self.rig.app[i].ini_entry(support.APP_DB) == ini[i] for i in SERVERS)
         result = run.result()
         self.assertTrue(logged_in, 'no SSH login to every app server while node1 was being probed')
         self.assertTrue(still_proving, 'pgdeploy ended before it was seen logged in')
@@ -68,10 +67,10 @@ class HungOldPrimaryTest(RigTestCase):
         self.assertRegex(result.out, r'(?m)^  node1 \(id 1\): unreachable: ')
         for i in SERVERS:
             self.assertRegex(self.server_line(result, i), r': updated \(main\.ini')
-            self.assertIn('port=5442', self.ini_entry(i, support.APP_DB).split())
+            self.assertIn('port=5442', self.rig.app[i].ini_entry(support.APP_DB).split())
 
     def accepted_logins(self, i):
-        return (rig_text(self.rig.app_server(i).sshd_log) or '').count('Accepted publickey for postgres')
+        return (rig_text(self.rig.app[i].sshd_log) or '').count('Accepted publickey for postgres')
 
 
 class SplitBrainCase(RigTestCase):
@@ -86,12 +85,12 @@ class SplitBrainCase(RigTestCase):
         super().setUpClass()
         cls.require(cls.run_agent(), 0, 'first deploy (node1)')
         for n in cls.PROMOTED:
-            cls.rig.promote_behind_repmgr(n)
+            cls.rig.node[n].promote_behind_repmgr()
 
     def setUp(self):
         for n in (1,) + self.PROMOTED:
-            self.assertTrue(self.rig.is_writable(n), f'node{n} should be writable')
-        self.rig.psql(1, f'CREATE DATABASE fence_{next(self._names)}')   # something to write
+            self.assertTrue(self.rig.node[n].is_writable(), f'node{n} should be writable')
+        self.rig.node[1].psql(f'CREATE DATABASE fence_{next(self._names)}')   # something to write
         self.before = self.snapshot(SERVERS)
 
     def assertRefused(self, result, *patterns):
@@ -105,8 +104,8 @@ class SplitBrainCase(RigTestCase):
             self.assertReaches(i, port=5441)
 
     def alter(self, node, sql, undo):
-        self.rig.psql(node, sql)
-        self.addCleanup(self.rig.psql, node, undo)
+        self.rig.node[node].psql(sql)
+        self.addCleanup(self.rig.node[node].psql, undo)
 
 
 class SplitBrainTest(SplitBrainCase):

@@ -20,11 +20,11 @@ class FailedReloadTest(RigTestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.require(cls.run_agent(), 0, 'first deploy (node1)')
-        cls.rig.fail_reloads(BROKEN)
-        cls.rig.stop_node(1, 'immediate')
-        cls.rig.promote(2)
+        cls.rig.app[BROKEN].fail_reloads()
+        cls.rig.node[1].stop('immediate')
+        cls.rig.node[2].promote()
         cls.failed = cls.run_agent(node=2)
-        cls.rig.fail_reloads(BROKEN, False)
+        cls.rig.app[BROKEN].fail_reloads(False)
 
     def test_failed_reload_is_reported(self):
         self.assertExit(self.failed, 3)

@@ -27,13 +27,12 @@ class SessionFencingTest(RigTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.rig.set_admin_conninfo(NO_CONSOLE, '')
+        cls.rig.app[NO_CONSOLE].set_admin_conninfo('')
         cls.require(cls.run_agent(), 0, 'first deploy (node1)')
-        cls.held = {i: cls.rig.client_session(i) for i in SERVERS}
+        cls.held = {i: cls.rig.app[i].client_session() for i in SERVERS}
         cls.held_port_before = {i: cls.held[i].query(PORT_SQL) for i in SERVERS}
-        cls.rig.promote_behind_repmgr(2)          # node1 keeps running, writable on timeline 1
-        cls.rig.record_primary(2)
-        cls.reloads_before = {i: (cls.rig.reload_count(i), cls.rig.console_reload_count(i))
+        cls.rig.node[2].promote_behind_repmgr(record=True)   # node1 keeps running, writable on timeline 1
+        cls.reloads_before = {i: (cls.rig.app[i].reload_count(), cls.rig.app[i].console_reload_count())
                               for i in SERVERS}
         cls.deploy = cls.run_agent(node=2)
 
@@ -44,7 +43,7 @@ class SessionFencingTest(RigTestCase):
         self.assertIn('primary node2 (id 2) at 127.0.0.1:5442, timeline 2', self.deploy.out)
         self.assertRegex(self.deploy.out, r'warning: node1 \(id 1\) is writable too')
         for i in SERVERS:
-            self.assertIn('port=5442', self.ini_entry(i, support.APP_DB).split())
+            self.assertIn('port=5442', self.rig.app[i].ini_entry(support.APP_DB).split())
 
     def test_held_session_is_cut_through_the_admin_console(self):
         line = self.server_line(self.deploy, CONSOLE)
@@ -54,9 +53,9 @@ class SessionFencingTest(RigTestCase):
         self.assertIn('connection to server was lost', self.held[CONSOLE].error_output())
         self.assertReaches(CONSOLE, port=5442)
         service, console = self.reloads_before[CONSOLE]
-        self.assertEqual(self.rig.console_reload_count(CONSOLE), console + 1,
+        self.assertEqual(self.rig.app[CONSOLE].console_reload_count(), console + 1,
                          'app1 must be reloaded through the admin console')
-        self.assertEqual(self.rig.reload_count(CONSOLE), service, 'and not by sudo service')
+        self.assertEqual(self.rig.app[CONSOLE].reload_count(), service, 'and not by sudo service')
 
     def test_held_session_survives_without_the_admin_console(self):
         line = self.server_line(self.deploy, NO_CONSOLE)
@@ -65,19 +64,19 @@ class SessionFencingTest(RigTestCase):
         self.assertEqual(self.held[NO_CONSOLE].query(PORT_SQL), '5441\n')
         self.assertReaches(NO_CONSOLE, port=5442)      # new sessions do go to node2
         service, console = self.reloads_before[NO_CONSOLE]
-        self.assertEqual(self.rig.reload_count(NO_CONSOLE), service + 1)
-        self.assertEqual(self.rig.console_reload_count(NO_CONSOLE), console)
+        self.assertEqual(self.rig.app[NO_CONSOLE].reload_count(), service + 1)
+        self.assertEqual(self.rig.app[NO_CONSOLE].console_reload_count(), console)
 
     def test_sessions_on_the_current_primary_survive_a_redeploy(self):
         """Only a primary change cuts: a redeploy to the same primary (a new database) reloads
         through the console and leaves a session on node2 alone."""
         self.assertExit(self.deploy, 0)
-        session = self.rig.client_session(CONSOLE)
+        session = self.rig.app[CONSOLE].client_session()
         self.addCleanup(session.close)
         self.assertEqual(session.query(PORT_SQL), '5442\n')
         db = f'fence_{next(self._names)}'
-        self.rig.psql(2, f'CREATE DATABASE {db}')
-        console = self.rig.console_reload_count(CONSOLE)
+        self.rig.node[2].psql(f'CREATE DATABASE {db}')
+        console = self.rig.app[CONSOLE].console_reload_count()
 
         result = self.run_agent(node=2)
 
@@ -85,7 +84,7 @@ class SessionFencingTest(RigTestCase):
         line = self.server_line(result, CONSOLE)
         self.assertRegex(line, r": updated \(.*\breloaded, routes confirmed\)")
         self.assertNotIn('sessions', line)
-        self.assertEqual(self.rig.console_reload_count(CONSOLE), console + 1)
+        self.assertEqual(self.rig.app[CONSOLE].console_reload_count(), console + 1)
         self.assertEqual(session.query(PORT_SQL), '5442\n')
         self.assertDeployed(CONSOLE, db, port=5442)
 
@@ -102,10 +101,9 @@ class DrainOnSwitchoverTest(RigTestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.require(cls.run_agent(), 0, 'first deploy (node1)')
-        cls.held = cls.rig.client_session(cls.BUSY)
+        cls.held = cls.rig.app[cls.BUSY].client_session()
         cls.held_port_before = cls.held.query(PORT_SQL)
-        cls.rig.promote_behind_repmgr(2)
-        cls.rig.record_primary(2)
+        cls.rig.node[2].promote_behind_repmgr(record=True)
         cls.deploy = cls.run_agent('--event', 'standby_switchover', '--node-id', '2', '--success', '1',
                                    '--pause-timeout', '2', node=2)
 
@@ -115,7 +113,7 @@ class DrainOnSwitchoverTest(RigTestCase):
 
     def paused_databases(self, i):
         """Databases app server i's PgBouncer holds paused (SHOW DATABASES, column paused)."""
-        rc, out, err = self.rig.admin_query(i, 'SHOW DATABASES')
+        rc, out, err = self.rig.app[i].admin_query('SHOW DATABASES')
         self.assertEqual(rc, 0, err)
         return [row.split('|')[0] for row in out.splitlines() if row.split('|')[11] != '0']
 
@@ -143,9 +141,8 @@ class DrainThenFailedReloadTest(RigTestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.require(cls.run_agent(), 0, 'first deploy (node1)')
-        cls.held = cls.rig.client_session(1)
-        cls.rig.promote_behind_repmgr(2)
-        cls.rig.record_primary(2)
+        cls.held = cls.rig.app[1].client_session()
+        cls.rig.node[2].promote_behind_repmgr(record=True)
         cls.deploy = cls.run_agent('--sessions', 'drain', '--pause-timeout', '1',
                                    '--reload-command', 'echo reload broken on purpose >&2; exit 1',
                                    node=2)
@@ -156,7 +153,7 @@ class DrainThenFailedReloadTest(RigTestCase):
                          r': FAILED .*reload failed: reload broken on purpose')
 
     def test_no_database_left_paused(self):
-        rc, out, err = self.rig.admin_query(1, 'SHOW DATABASES')
+        rc, out, err = self.rig.app[1].admin_query('SHOW DATABASES')
         self.assertEqual(rc, 0, err)
         paused = [row.split('|')[0] for row in out.splitlines() if row.split('|')[11] != '0']
         self.assertEqual(paused, [], 'PgBouncer on app1 was left paused: its clients hang')
@@ -173,19 +170,18 @@ class OddNameSessionFencingTest(RigTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.rig.psql(1, f'CREATE DATABASE "{cls.ODD}" OWNER {support.APP_USER}')
+        cls.rig.node[1].psql(f'CREATE DATABASE "{cls.ODD}" OWNER {support.APP_USER}')
         cls.require(cls.run_agent(), 0, 'first deploy (node1)')
-        cls.held = cls.rig.client_session(1, db=cls.ODD)
+        cls.held = cls.rig.app[1].client_session(db=cls.ODD)
         cls.held_port_before = cls.held.query(PORT_SQL)
-        cls.rig.promote_behind_repmgr(2)
-        cls.rig.record_primary(2)
+        cls.rig.node[2].promote_behind_repmgr(record=True)
         cls.deploy = cls.run_agent(node=2)
 
     def setUp(self):
         self.assertEqual(self.held_port_before, '5441\n')
         self.assertExit(self.deploy, 0)
         self.assertRegex(self.server_line(self.deploy, 1), r'; sessions cut\)')
-        self.assertEqual(self.reaches(1, db=self.ODD), (False, 5442), 'new sessions go to node2')
+        self.assertEqual(self.rig.app[1].reaches(db=self.ODD), (False, 5442), 'new sessions go to node2')
 
     def test_held_session_on_an_odd_name_is_cut(self):
         self.assertIsNone(self.held.query(PORT_SQL),
@@ -205,20 +201,20 @@ class DeadPrimaryBackOffTest(RigTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.rig.set_admin_conninfo(NO_CONSOLE, '')
+        cls.rig.app[NO_CONSOLE].set_admin_conninfo('')
         cls.require(cls.run_agent(), 0, 'first deploy (node1)')
         for i in SERVERS:
-            cls.rig.set_pgbouncer_setting(i, 'server_login_retry', cls.RETRY)
-        cls.rig.kill_node(1)
+            cls.rig.app[i].set_pgbouncer_setting('server_login_retry', cls.RETRY)
+        cls.rig.node[1].kill()
         # A client per PgBouncer while node1 is dead: PgBouncer's login fails, its back-off starts.
         cls.before = {i: cls.query(i) for i in SERVERS}
-        cls.rig.promote(2)
+        cls.rig.node[2].promote()
         cls.deploy = cls.run_agent(node=2)
         cls.after = {i: cls.query(i) for i in SERVERS}
 
     @classmethod
     def query(cls, i):
-        return cls.rig.client_query(i, support.APP_DB, support.APP_USER, support.APP_PASSWORD, PORT_SQL)
+        return cls.rig.app[i].client_query(support.APP_DB, support.APP_USER, support.APP_PASSWORD, PORT_SQL)
 
     def test_clients_could_not_reach_the_dead_primary(self):
         for i in SERVERS:
@@ -227,11 +223,11 @@ class DeadPrimaryBackOffTest(RigTestCase):
     def test_the_cut_ends_the_back_off(self):
         self.assertExit(self.deploy, 0)
         self.assertRegex(self.server_line(self.deploy, CONSOLE), r'sessions cut\)')
-        self.assertEqual(self.after[CONSOLE], (0, '5442\n', ''), self.pgbouncer_log_tail(CONSOLE))
+        self.assertEqual(self.after[CONSOLE], (0, '5442\n', ''), self.rig.app[CONSOLE].pgbouncer_log_tail())
 
     def test_a_reload_alone_leaves_pgbouncer_waiting(self):
         self.assertRegex(self.server_line(self.deploy, NO_CONSOLE), r'reloaded; sessions not cut')
-        self.assertIn('port=5442', self.ini_entry(NO_CONSOLE, support.APP_DB).split())
+        self.assertIn('port=5442', self.rig.app[NO_CONSOLE].ini_entry(support.APP_DB).split())
         rc, _, err = self.after[NO_CONSOLE]
         self.assertNotEqual(rc, 0, 'PgBouncer without the admin console answered: has its '
                                    'back-off after a reload changed? Then update the README.')

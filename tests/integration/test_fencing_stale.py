@@ -24,22 +24,22 @@ class StalePrimaryTest(RigTestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.require(cls.run_agent(), 0, 'first deploy (node1)')
-        cls.rig.stop_node(1, 'immediate')
-        cls.rig.promote(2)
+        cls.rig.node[1].stop('immediate')
+        cls.rig.node[2].promote()
         cls.require(cls.run_agent(node=2), 0, 'deploy after the promotion (node2)')
         # node1 comes back as it was: no standby.signal, so a primary on timeline 1.
-        cls.rig.start_node(1)
-        cls.rig.wait_writable(1, timeout=30)
+        cls.rig.node[1].start()
+        cls.rig.node[1].wait_writable(timeout=30)
 
     def setUp(self):
-        self.assertTrue(self.rig.is_writable(1) and self.rig.is_writable(2),
+        self.assertTrue(self.rig.node[1].is_writable() and self.rig.node[2].is_writable(),
                         'node1 (stale) and node2 (new primary) should both be writable')
         self.assertEveryPgBouncerOnNode2()
         self.before = self.snapshot(SERVERS)
 
     def assertEveryPgBouncerOnNode2(self):
         for i in SERVERS:
-            self.assertIn('port=5442', self.ini_entry(i, support.APP_DB).split())
+            self.assertIn('port=5442', self.rig.app[i].ini_entry(support.APP_DB).split())
             self.assertReaches(i, port=5442)
 
     def assertNothingHappened(self):
@@ -50,7 +50,7 @@ class StalePrimaryTest(RigTestCase):
         """Something a deploy from node2 would write (the rig's primary_node() would
         pick the stale node1)."""
         name = f'fence_{next(self._names)}'
-        self.rig.psql(2, f'CREATE DATABASE {name}')
+        self.rig.node[2].psql(f'CREATE DATABASE {name}')
         return name
 
     # ---- the old primary runs the agent --------------------------------------------
@@ -85,7 +85,7 @@ class StalePrimaryTest(RigTestCase):
     def test_stale_primary_cut_off_from_node2_takes_no_server_back(self):
         """node1 cannot reach node2 (its postmaster is stopped: connects time out), so node1's
         run proves node1; the servers' newer token (node2, timeline 2) still keeps it out."""
-        postmaster = self.rig.postmaster_pid(2)
+        postmaster = self.rig.node[2].postmaster_pid()
         os.kill(postmaster, signal.SIGSTOP)
         try:
             result = self.run_agent(node=1)
@@ -104,12 +104,12 @@ class StalePrimaryTest(RigTestCase):
     def test_failed_or_unlisted_event_does_nothing(self):
         db = self.create_database_on_node2()      # a deploy would write it, were there one
         cases = [
-            ('standby_promote', '0', self.rig.conninfo(2)),
-            ('repmgrd_failover_promote', '0', self.rig.conninfo(2)),
-            ('standby_switchover', '0', self.rig.conninfo(1)),
-            ('repmgrd_reload', '1', self.rig.conninfo(2)),
-            ('standby_register', '1', self.rig.conninfo(2)),
-            ('repmgrd_local_disconnect', '1', self.rig.conninfo(1)),
+            ('standby_promote', '0', self.rig.node[2].conninfo()),
+            ('repmgrd_failover_promote', '0', self.rig.node[2].conninfo()),
+            ('standby_switchover', '0', self.rig.node[1].conninfo()),
+            ('repmgrd_reload', '1', self.rig.node[2].conninfo()),
+            ('standby_register', '1', self.rig.node[2].conninfo()),
+            ('repmgrd_local_disconnect', '1', self.rig.node[1].conninfo()),
             # Answered before any database is asked: nothing even listens here.
             ('standby_promote', '0', 'host=127.0.0.1 port=5449 user=repmgr dbname=repmgr'),
         ]
@@ -137,13 +137,13 @@ class StalePrimaryTest(RigTestCase):
     def test_newer_config_on_a_server_is_left_alone(self):
         """app1's include file claims a later timeline than node2's: a node2 deploy skips
         app1 ("skipped: newer config present") and still updates app2; exit 0."""
-        original = self.rig.read_remote_file(1, INCLUDE)
+        original = self.rig.app[1].read_file(INCLUDE)
         header, _, body = original.partition('\n')
         self.assertRegex(header, r' timeline=2 ')
         forged = re.sub(r' timeline=\d+ ', ' timeline=99 ', header) + '\n' + body
-        path = self.rig.app_server(1).host_path(INCLUDE)
+        path = self.rig.app[1].host_path(INCLUDE)
         support.rig.write_file(path, forged, 0o600, support.rig.POSTGRES)
-        self.addCleanup(self.rig.run_agent, ['-c', self.rig.cluster, '-p', self.rig.conninfo(2)])
+        self.addCleanup(self.rig.run_agent, ['-c', self.rig.cluster, '-p', self.rig.node[2].conninfo()])
         self.addCleanup(support.rig.write_file, path, original, 0o600, support.rig.POSTGRES)
         db = self.create_database_on_node2()
         before = self.snapshot(SERVERS)
@@ -154,7 +154,7 @@ class StalePrimaryTest(RigTestCase):
         self.assertRegex(self.server_line(result, 1),
                          r': skipped: newer config present: .*\btimeline=99\b')
         self.assertUntouched({k: v for k, v in before.items() if k[0] == 1}, [1])
-        self.assertIsNone(self.ini_entry(1, db), 'app1 must keep its (newer) file')
+        self.assertIsNone(self.rig.app[1].ini_entry(db), 'app1 must keep its (newer) file')
         self.assertReaches(1, port=5442)
         self.assertRegex(self.server_line(result, 2), r': updated \(')
         self.assertDeployed(2, db, port=5442, reloads_before=before[(2, 'reloads')])

@@ -27,8 +27,7 @@ class HostFailuresTest(RigTestCase):
     def add_server(self, name, addr):
         """An extra app_servers row, removed again after the test."""
         row = self.rig.insert_app_server(name, addr)
-        self.addCleanup(self.rig.psql, self.rig.primary_node(),
-                        f'DELETE FROM repmgr.app_servers WHERE id = {row}')
+        self.addCleanup(self.rig.primary().psql, f'DELETE FROM repmgr.app_servers WHERE id = {row}')
 
     def prepare(self):
         """A new database for the good servers to receive; the state to compare against."""
@@ -73,8 +72,8 @@ class HostFailuresTest(RigTestCase):
         self.assertGoodServersUpdated(GOOD, db, before)
 
     def test_stopped_sshd(self):
-        self.rig.stop_sshd(2)
-        self.addCleanup(self.rig.start_sshd, 2)
+        self.rig.app[2].stop_sshd()
+        self.addCleanup(self.rig.app[2].start_sshd)
         db, before = self.prepare()
 
         result = self.run_bounded()
@@ -82,9 +81,9 @@ class HostFailuresTest(RigTestCase):
         self.assertOnlyApp2Failed(result, db, before)
 
     def test_rejected_client_key(self):
-        keys = self.rig.read_remote_file(2, f'{support.PG_HOME}/.ssh/authorized_keys')
-        self.rig.set_authorized_keys(2, self.rig.new_public_key() + '\n')
-        self.addCleanup(self.rig.set_authorized_keys, 2, keys)
+        keys = self.rig.app[2].read_file(f'{support.PG_HOME}/.ssh/authorized_keys')
+        self.rig.app[2].set_authorized_keys(self.rig.new_public_key() + '\n')
+        self.addCleanup(self.rig.app[2].set_authorized_keys, keys)
         db, before = self.prepare()
 
         result = self.run_bounded()
@@ -92,10 +91,10 @@ class HostFailuresTest(RigTestCase):
         self.assertOnlyApp2Failed(result, db, before)
 
     def test_changed_host_key(self):
-        addr = self.rig.app_server(2).addr
+        addr = self.rig.app[2].addr
         wrong_key = self.rig.new_public_key()
         self.rig.set_known_host(addr, wrong_key)
-        self.addCleanup(self.rig.set_known_host, addr, self.rig.host_public_key(2))
+        self.addCleanup(self.rig.set_known_host, addr, self.rig.app[2].host_public_key())
         db, before = self.prepare()
 
         result = self.run_bounded()
@@ -106,7 +105,7 @@ class HostFailuresTest(RigTestCase):
 
     def test_strict_host_keys_refuses_unknown_host(self):
         # --strict-host-keys is kept, as another name for the default.
-        self.rig.forget_known_host(self.rig.app_server(2).addr)
+        self.rig.forget_known_host(self.rig.app[2].addr)
         self.restore_known_hosts()
         db, before = self.prepare()
 
@@ -114,7 +113,7 @@ class HostFailuresTest(RigTestCase):
                                 '--host-timeout', str(HOST_TIMEOUT))
 
         self.assertOnlyApp2Failed(result, db, before)
-        self.assertEqual(self.rig.known_host_keys(self.rig.app_server(2).addr), [],
+        self.assertEqual(self.rig.known_host_keys(self.rig.app[2].addr), [],
                          '--strict-host-keys must not record unknown hosts')
 
 
@@ -122,7 +121,7 @@ class HostFailuresTest(RigTestCase):
         self.addCleanup(self.rig.write_known_hosts)
 
     def test_unknown_host_key_refused_by_default_with_how_to_add_it(self):
-        addr = self.rig.app_server(2).addr
+        addr = self.rig.app[2].addr
         self.rig.forget_known_host(addr)
         self.restore_known_hosts()
         db, before = self.prepare()
@@ -136,7 +135,7 @@ class HostFailuresTest(RigTestCase):
         self.assertEqual(self.rig.known_host_keys(addr), [], 'an unknown host key must not be recorded')
 
     def test_accept_new_records_an_unknown_host_key(self):
-        addr = self.rig.app_server(2).addr
+        addr = self.rig.app[2].addr
         self.rig.forget_known_host(addr)
         self.restore_known_hosts()
         db, before = self.prepare()
@@ -147,14 +146,14 @@ class HostFailuresTest(RigTestCase):
         self.assertExit(result, 0)
         self.assertGoodServersUpdated(GOOD, db, before)
         self.assertRegex(self.server_line(result, 2), r'; new host key SHA256:\S+ recorded in known_hosts$')
-        self.assertEqual(self.rig.known_host_keys(addr), [self.rig.host_public_key(2)])
+        self.assertEqual(self.rig.known_host_keys(addr), [self.rig.app[2].host_public_key()])
 
     def test_revoked_host_key_refused_even_under_accept_new(self):
-        addr = self.rig.app_server(2).addr
+        addr = self.rig.app[2].addr
         self.restore_known_hosts()
         path = self.rig.known_hosts_path()
         with open(path, 'a') as f:
-            f.write(f'@revoked * {self.rig.host_public_key(2)} compromised\n')
+            f.write(f'@revoked * {self.rig.app[2].host_public_key()} compromised\n')
         db, before = self.prepare()
 
         result = self.run_bounded()
@@ -165,7 +164,7 @@ class HostFailuresTest(RigTestCase):
         # Neither is an unknown key that is revoked recorded on first contact.
         self.rig.forget_known_host(addr)
         with open(path, 'a') as f:
-            f.write(f'@revoked * {self.rig.host_public_key(2)} compromised\n')
+            f.write(f'@revoked * {self.rig.app[2].host_public_key()} compromised\n')
         result = self.run_agent('--strict-host-key-checking=accept-new', '-t', str(SSH_TIMEOUT),
                                 '--host-timeout', str(HOST_TIMEOUT))
         self.assertExit(result, 3)
@@ -174,17 +173,17 @@ class HostFailuresTest(RigTestCase):
         self.assertEqual(recorded, [], 'a revoked key must not be recorded')
 
     def test_hints_name_a_non_22_port_as_known_hosts_does(self):
-        addr, port = self.rig.app_server(2).addr, 2222
+        addr, port = self.rig.app[2].addr, 2222
         entry = f'[{addr}]:{port}'
-        self.rig.set_sshd_extra_port(2, port)
-        self.addCleanup(self.rig.set_sshd_extra_port, 2, None)
+        self.rig.app[2].set_sshd_extra_port(port)
+        self.addCleanup(self.rig.app[2].set_sshd_extra_port, None)
         config = os.path.join(self.rig.db_home, '.ssh', 'config')
         with open(config, 'w') as f:
             f.write(f'Host app-two\n  HostName {addr}\n  Port {port}\n')
         os.chown(config, *support.rig.POSTGRES)
         self.addCleanup(os.remove, config)
-        self.rig.psql(1, "UPDATE repmgr.app_servers SET ip_addr = 'app-two' WHERE name = 'app2'")
-        self.addCleanup(self.rig.psql, 1, f"UPDATE repmgr.app_servers SET ip_addr = '{addr}' WHERE name = 'app2'")
+        self.rig.node[1].psql("UPDATE repmgr.app_servers SET ip_addr = 'app-two' WHERE name = 'app2'")
+        self.addCleanup(self.rig.node[1].psql, f"UPDATE repmgr.app_servers SET ip_addr = '{addr}' WHERE name = 'app2'")
         self.restore_known_hosts()
 
         result = self.run_bounded()
@@ -192,7 +191,7 @@ class HostFailuresTest(RigTestCase):
         self.assertIn(f'add it with ssh-keyscan -p {port} {addr} >> ', result.out)
 
         self.assertExit(self.run_agent('--strict-host-key-checking=accept-new'), 0)
-        self.assertEqual(self.rig.known_host_keys(entry), [self.rig.host_public_key(2)])
+        self.assertEqual(self.rig.known_host_keys(entry), [self.rig.app[2].host_public_key()])
 
         self.rig.set_known_host(entry, self.rig.new_public_key())
         result = self.run_bounded()

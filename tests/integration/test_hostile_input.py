@@ -23,10 +23,10 @@ class HostileInputTest(RigTestCase):
     def setUpClass(cls):
         super().setUpClass()
         salt = base64.b64encode(b's' * 3000).decode()   # a SCRAM-shaped secret of 4 KB
-        cls.rig.psql(1, "CREATE ROLE evil LOGIN PASSWORD 'x';\n"
+        cls.rig.node[1].psql("CREATE ROLE evil LOGIN PASSWORD 'x';\n"
                         "CREATE ROLE zz_after LOGIN PASSWORD 'after-password';\n"
                         f'CREATE DATABASE {sql_ident(LONG_DB)};\n')
-        cls.rig.psql(1, f"ALTER ROLE evil PASSWORD 'SCRAM-SHA-256$4096:{salt}$"
+        cls.rig.node[1].psql(f"ALTER ROLE evil PASSWORD 'SCRAM-SHA-256$4096:{salt}$"
                         "c3RvcmVkc3RvcmVkc3RvcmVkc3RvcmVkc3RvcmVkc3Q=:c2VydmVyc2VydmVyc2VydmVyc2VydmVyc2VydmVyc2U='",
                      user='evil')
         cls.result = cls.run_agent()
@@ -37,27 +37,27 @@ class HostileInputTest(RigTestCase):
         self.assertNotIn('c3RvcmVk', self.result.out + self.result.err, 'no secret in the output')
 
     def test_users_after_the_long_secret_still_log_in(self):
-        rc, out, err = self.rig.client_query(1, APP_DB, 'zz_after', 'after-password', 'select current_user')
-        self.assertEqual((rc, out.strip()), (0, 'zz_after'), f'{err}\n{self.pgbouncer_log_tail(1)}')
-        log = support.rig.read_text(self.rig.app_server(1).pgbouncer_log)
+        rc, out, err = self.rig.app[1].client_query(APP_DB, 'zz_after', 'after-password', 'select current_user')
+        self.assertEqual((rc, out.strip()), (0, 'zz_after'), f'{err}\n{self.rig.app[1].pgbouncer_log_tail()}')
+        log = support.rig.read_text(self.rig.app[1].pgbouncer_log)
         self.assertNotIn('too long in auth file', log)
 
     def test_an_application_name_pgbouncer_cannot_hold_is_left_out(self):
-        self.rig.psql(1, "UPDATE repmgr.app_servers SET application_name = E'\\x0b' WHERE name = 'app1'")
-        self.addCleanup(self.rig.psql, 1, "UPDATE repmgr.app_servers SET application_name = '' WHERE name = 'app1'")
-        log_before = len(support.rig.read_text(self.rig.app_server(1).pgbouncer_log))
+        self.rig.node[1].psql("UPDATE repmgr.app_servers SET application_name = E'\\x0b' WHERE name = 'app1'")
+        self.addCleanup(self.rig.node[1].psql, "UPDATE repmgr.app_servers SET application_name = '' WHERE name = 'app1'")
+        log_before = len(support.rig.read_text(self.rig.app[1].pgbouncer_log))
         result = self.run_agent()
         self.assertExit(result, 0)
         self.assertIn('warning: application_name', result.out)
         self.assertIn('control character', result.out)
         self.assertReaches(1, NODE1_PORT)
-        self.assertNotIn('syntax error', support.rig.read_text(self.rig.app_server(1).pgbouncer_log)[log_before:])
+        self.assertNotIn('syntax error', support.rig.read_text(self.rig.app[1].pgbouncer_log)[log_before:])
 
     def test_a_host_pgbouncer_cannot_hold_is_refused(self):
-        self.rig.psql(1, 'CREATE TABLE IF NOT EXISTS repmgr.node_public_info (node_id int, conninfo text);\n'
+        self.rig.node[1].psql('CREATE TABLE IF NOT EXISTS repmgr.node_public_info (node_id int, conninfo text);\n'
                          'DELETE FROM repmgr.node_public_info;\n'
                          "INSERT INTO repmgr.node_public_info VALUES (1, E'host=''127.0.0.1\\nevil'' port=5441');\n")
-        self.addCleanup(self.rig.psql, 1, 'DROP TABLE repmgr.node_public_info')
+        self.addCleanup(self.rig.node[1].psql, 'DROP TABLE repmgr.node_public_info')
         before = self.snapshot([1])
         result = self.run_agent('-P')
         self.assertExit(result, 1)
@@ -68,9 +68,9 @@ class HostileInputTest(RigTestCase):
         """Finding 5: once, KILL of such a name failed, the marker stayed, and every later run
         reloaded and killed every pool again."""
         self.assertIn(f'warning: database {LONG_DB} (routed, but its name is too long', self.result.out)
-        self.assertIsNotNone(self.ini_entry(1, LONG_DB))
-        self.rig.write_remote_file(1, INCLUDE, f'{APP_DB} = host=127.0.0.1 port={NODE2_PORT} dbname={APP_DB}\n')
-        self.rig.reload_pgbouncer(1)
+        self.assertIsNotNone(self.rig.app[1].ini_entry(LONG_DB))
+        self.rig.app[1].write_file(INCLUDE, f'{APP_DB} = host=127.0.0.1 port={NODE2_PORT} dbname={APP_DB}\n')
+        self.rig.app[1].reload_pgbouncer()
         result = self.run_agent()
         self.assertExit(result, 0)
         self.assertIn('sessions cut', self.server_line(result, 1))
@@ -81,29 +81,29 @@ class HostileInputTest(RigTestCase):
     def test_a_line_break_in_admin_conninfo_runs_nothing(self):
         """Finding 1: the next line was once pasted into a shell command on the app server."""
         pwned = f'/tmp/pgdeploy-pwned-{os.getpid()}'
-        self.rig.set_admin_conninfo(1, f'host=/run\n1 1 3\ntouch {pwned} #')
-        self.addCleanup(self.rig.set_admin_conninfo, 1, True)
+        self.rig.app[1].set_admin_conninfo(f'host=/run\n1 1 3\ntouch {pwned} #')
+        self.addCleanup(self.rig.app[1].set_admin_conninfo, True)
         handwritten = f'{APP_DB} = host=127.0.0.1 port={NODE2_PORT} dbname={APP_DB}\n'
-        self.rig.write_remote_file(1, INCLUDE, handwritten)
+        self.rig.app[1].write_file(INCLUDE, handwritten)
         result = self.run_agent()
         self.assertExit(result, 3)
         self.assertIn('FAILED config: admin_conninfo', self.server_line(result, 1))
         self.assertFalse(os.path.exists(pwned))
-        self.assertEqual(self.rig.read_remote_file(1, INCLUDE), handwritten,
+        self.assertEqual(self.rig.app[1].read_file(INCLUDE), handwritten,
                          'a server whose row cannot be sent is not written to')
 
     def test_a_reload_pgbouncer_rejects_is_reported_failed(self):
         """PgBouncer 1.18 answers RELOAD with OK and keeps its old routes when loading stops at
         an error (here: a broken include before ours)."""
-        a = self.rig.app_server(1)
+        a = self.rig.app[1]
         ini = os.path.join(a.etc_pgbouncer, 'pgbouncer.ini')
         original = support.rig.read_text(ini)
-        self.rig.write_remote_file(1, '/etc/pgbouncer/broken.ini', 'bad key = host=x\n')
-        self.rig.write_remote_file(1, '/etc/pgbouncer/pgbouncer.ini',
+        self.rig.app[1].write_file('/etc/pgbouncer/broken.ini', 'bad key = host=x\n')
+        self.rig.app[1].write_file('/etc/pgbouncer/pgbouncer.ini',
                                    original.replace('[databases]\n', '[databases]\n%include /etc/pgbouncer/broken.ini\n'), 0o640)
         def restore():
-            self.rig.write_remote_file(1, '/etc/pgbouncer/pgbouncer.ini', original, 0o640)
-        self.addCleanup(self.rig.reload_pgbouncer, 1)
+            self.rig.app[1].write_file('/etc/pgbouncer/pgbouncer.ini', original, 0o640)
+        self.addCleanup(self.rig.app[1].reload_pgbouncer)
         self.addCleanup(restore)
         db = self.create_database('rejected')
         result = self.run_agent()

@@ -17,12 +17,12 @@ class HostileRowsTest(RigTestCase):
 
     def sql(self, text, undo=None, db='repmgr'):
         """Change the catalog on the primary, undone after the test."""
-        self.rig.psql(1, text, db=db)
+        self.rig.node[1].psql(text, db=db)
         if undo:
-            self.addCleanup(self.rig.psql, 1, undo, db=db)
+            self.addCleanup(self.rig.node[1].psql, undo, db=db)
 
     def row_id(self, name):
-        return int(self.rig.psql(1, f"SELECT id FROM repmgr.app_servers WHERE name = '{name}'")[0][0])
+        return int(self.rig.node[1].psql(f"SELECT id FROM repmgr.app_servers WHERE name = '{name}'")[0][0])
 
     def assertWarns(self, result, text):
         warnings = [line for line in result.out.splitlines() if line.startswith('warning: ')]
@@ -59,7 +59,7 @@ class HostileRowsTest(RigTestCase):
             self.assertDeployed(i, db)
 
     def test_bad_id_in_node_public_info_is_ignored_with_a_warning(self):
-        public = self.rig.public_addr(1)
+        public = self.rig.node[1].public_addr
         self.sql(f"""CREATE TABLE repmgr.node_public_info (node_id BIGINT, conninfo TEXT);
 INSERT INTO repmgr.node_public_info VALUES (1, 'host={public} port=5441'),
   (NULL, 'host=127.0.0.9 port=5441'), (99999999999, 'host=127.0.0.9 port=5441')""",
@@ -72,13 +72,13 @@ INSERT INTO repmgr.node_public_info VALUES (1, 'host={public} port=5441'),
         self.assertWarns(result, 'node_public_info row node_id NULL (host=127.0.0.9 port=5441) has an '
                                  'unusable node_id: ignored')
         self.assertWarns(result, "node_id '99999999999'")
-        self.assertIn(f'host={public}', self.ini_entry(1, support.APP_DB).split())
+        self.assertIn(f'host={public}', self.rig.app[1].ini_entry(support.APP_DB).split())
 
     def test_node_catalog_row_with_an_id_beyond_int_refuses(self):
         conninfo = self.rig.create_repmgr3_catalog(db='legacy_ids')
-        self.addCleanup(self.rig.psql, 1, 'DROP DATABASE legacy_ids')
+        self.addCleanup(self.rig.node[1].psql, 'DROP DATABASE legacy_ids')
         schema = f'repmgr_{self.rig.cluster}'
-        self.rig.psql(1, f"""ALTER TABLE {schema}.repl_nodes ALTER COLUMN id TYPE bigint;
+        self.rig.node[1].psql(f"""ALTER TABLE {schema}.repl_nodes ALTER COLUMN id TYPE bigint;
 INSERT INTO {schema}.repl_nodes (id, type, cluster, name, conninfo, priority)
   VALUES (99999999999, 'standby', '{self.rig.cluster}', 'node9', 'host=127.0.0.9', 100)""", db='legacy_ids')
         self.create_database()
@@ -92,9 +92,9 @@ INSERT INTO {schema}.repl_nodes (id, type, cluster, name, conninfo, priority)
         self.assertUntouched(before, SERVERS)
 
     def test_identical_rows_for_one_host_deploy_it_once(self):
-        a = self.rig.app_server(1)
+        a = self.rig.app[1]
         twin = self.rig.insert_app_server('app1-twin', a.addr)
-        self.addCleanup(self.rig.psql, 1, f'DELETE FROM repmgr.app_servers WHERE id = {twin}')
+        self.addCleanup(self.rig.node[1].psql, f'DELETE FROM repmgr.app_servers WHERE id = {twin}')
         db = self.create_database()
         before = self.snapshot(SERVERS)
 
@@ -109,9 +109,9 @@ INSERT INTO {schema}.repl_nodes (id, type, cluster, name, conninfo, priority)
             self.assertDeployed(i, db, reloads_before=before[(i, 'reloads')])
 
     def test_disagreeing_rows_for_one_host_fail_that_host_only(self):
-        a = self.rig.app_server(2)
+        a = self.rig.app[2]
         other = self.rig.insert_app_server('app2-billing', a.addr, application_name='billing')
-        self.addCleanup(self.rig.psql, 1, f'DELETE FROM repmgr.app_servers WHERE id = {other}')
+        self.addCleanup(self.rig.node[1].psql, f'DELETE FROM repmgr.app_servers WHERE id = {other}')
         db = self.create_database()
         before = self.snapshot(SERVERS)
 
@@ -130,8 +130,8 @@ INSERT INTO {schema}.repl_nodes (id, type, cluster, name, conninfo, priority)
             self.assertDeployed(i, db, reloads_before=before[(i, 'reloads')])
 
     def test_endless_answer_fails_that_server_and_keeps_the_agent_small(self):
-        self.rig.force_command(3, 'yes')
-        self.addCleanup(self.rig.set_authorized_keys, 3, self.rig.db_public_key)
+        self.rig.app[3].force_command('yes')
+        self.addCleanup(self.rig.app[3].set_authorized_keys, self.rig.db_public_key)
         db = self.create_database()
 
         result = self.run_agent('--json', '--host-timeout', '4')

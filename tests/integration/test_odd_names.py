@@ -19,19 +19,19 @@ class OddNamesTest(RigTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.rig.psql(1, ''.join(f'CREATE DATABASE {sql_ident(db)};\n'
+        cls.rig.node[1].psql(''.join(f'CREATE DATABASE {sql_ident(db)};\n'
                                 for db in ODD_DATABASES + PLAIN_DATABASES)
                      + f'CREATE USER {sql_ident(ODD_USER)} PASSWORD {sql_literal(ODD_PASSWORD)};\n')
         cls.result = cls.run_agent()
 
     def query(self, i, db, user=APP_USER, password=APP_PASSWORD):
-        return self.rig.client_query(i, db, user, password,
+        return self.rig.app[i].client_query(db, user, password,
                                      'select current_database(), current_user, inet_server_port()')
 
     def assertConnects(self, i, db, user=APP_USER, password=APP_PASSWORD):
         rc, out, err = self.query(i, db, user, password)
         self.assertEqual((rc, out.rstrip('\n')), (0, f'{db}|{user}|5441'),
-                         f'{user!r} -> {db!r} through app{i}: {err}\n{self.pgbouncer_log_tail(i)}')
+                         f'{user!r} -> {db!r} through app{i}: {err}\n{self.rig.app[i].pgbouncer_log_tail()}')
 
     def test_deploy_succeeds(self):
         self.assertExit(self.result, 0)
@@ -43,19 +43,19 @@ class OddNamesTest(RigTestCase):
                     self.assertConnects(i, db)
 
     def test_fallback_line_for_the_names_pgbouncer_cannot_parse(self):
-        fallback = self.ini_entry(1, '*')
+        fallback = self.rig.app[1].ini_entry('*')
         self.assertIsNotNone(fallback, 'no "* =" line: the odd databases are unreachable')
         self.assertIn('host=127.0.0.1', fallback.split())
         self.assertIn('port=5441', fallback.split())
         self.assertNotIn('dbname=', fallback, 'the fallback must pass on the name the client asked for')
         for db in ODD_DATABASES:
-            self.assertIsNone(self.ini_entry(1, db), f'a line for {db!r} breaks PgBouncer 1.18')
+            self.assertIsNone(self.rig.app[1].ini_entry(db), f'a line for {db!r} breaks PgBouncer 1.18')
 
     def test_plain_databases_keep_their_own_lines(self):
         for i in SERVERS:
             for db in (APP_DB, 'postgres') + PLAIN_DATABASES:
                 with self.subTest(server=i, db=db):
-                    entry = self.ini_entry(i, db)
+                    entry = self.rig.app[i].ini_entry(db)
                     self.assertIsNotNone(entry, f'no line for {db}')
                     self.assertIn(f'dbname={db}', entry.split())
                     self.assertConnects(i, db)
@@ -73,7 +73,7 @@ class OddNamesTest(RigTestCase):
 
     def test_pgbouncer_loaded_the_file_without_errors(self):
         for i in SERVERS:
-            log = support.rig.read_text(self.rig.app_server(i).pgbouncer_log)
+            log = support.rig.read_text(self.rig.app[i].pgbouncer_log)
             self.assertNotIn('syntax error', log)
             self.assertNotIn('stopping loading', log)
 

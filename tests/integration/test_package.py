@@ -142,7 +142,7 @@ class PackageTest(RigTestCase):
     @classmethod
     def run_installed(cls, *args):
         """The installed /usr/bin/pgdeploy itself (not a copy), as postgres on the DB host."""
-        argv = ['-c', cls.rig.cluster, '-p', cls.rig.conninfo(1), *args]
+        argv = ['-c', cls.rig.cluster, '-p', cls.rig.node[1].conninfo(), *args]
         proc = subprocess.run(cls.rig.dbhost.argv([INSTALLED, *argv], rig.PG_USER), cwd=cls.rig.dir,
                               env=rig.postgres_env(), stdin=subprocess.DEVNULL, capture_output=True,
                               text=True, timeout=60)
@@ -188,15 +188,15 @@ class PackageTest(RigTestCase):
         template = command.replace('-c main', '-c {cluster} -p "host=127.0.0.1 port={port} '
                                    'user=repmgr dbname=repmgr"', 1)
         self.rig.set_event_notification(template)
-        reloads = {i: self.rig.reload_count(i) for i in SERVERS}
-        self.rig.stop_node(1, 'immediate')
-        promote = self.rig.promote(2)
+        reloads = {i: self.rig.app[i].reload_count() for i in SERVERS}
+        self.rig.node[1].stop('immediate')
+        promote = self.rig.node[2].promote()
         self.assertIn(f'executing notification command for event "standby_promote"',
                       promote.stdout + promote.stderr)
         self.assertIn(INSTALLED, promote.stdout + promote.stderr)
         self.wait_reaches(SERVERS, port=5442, timeout=30)
         for i in SERVERS:
-            self.assertGreater(self.rig.reload_count(i), reloads[i])
+            self.assertGreater(self.rig.app[i].reload_count(), reloads[i])
 
     def test_5_remove_and_purge_leave_nothing(self):
         listed = [line.split()[-1].lstrip('.') for line in sh(['dpkg-deb', '-c', self.debs[0]]).splitlines()]

@@ -33,12 +33,12 @@ class RefusalTest(RigTestCase):
 
     def alter(self, sql, undo):
         """Change the catalog on the primary for this test only."""
-        self.rig.psql(1, sql)
-        self.addCleanup(self.rig.psql, 1, undo)
+        self.rig.node[1].psql(sql)
+        self.addCleanup(self.rig.node[1].psql, undo)
 
     def test_database_down(self):
-        self.rig.stop_node(2, 'immediate')
-        self.addCleanup(self.rig.start_node, 2)
+        self.rig.node[2].stop('immediate')
+        self.addCleanup(self.rig.node[2].start)
         self.assertRefused(self.run_agent(node=2))
 
     def test_nothing_listening(self):
@@ -71,7 +71,7 @@ class RefusalTest(RigTestCase):
         self.assertRefused(self.run_agent())
 
     def test_database_without_repmgr_catalog(self):
-        self.assertRefused(self.run_agent('-p', self.rig.conninfo(1, dbname=support.APP_DB)))
+        self.assertRefused(self.run_agent('-p', self.rig.node[1].conninfo(dbname=support.APP_DB)))
 
 
     def test_password_in_the_conninfo_is_not_echoed(self):

@@ -15,30 +15,30 @@ class Repmgr3CatalogTest(RigTestCase):
         # Only database `legacy` has the repmgr 3 catalog, and its app_servers lists only app1:
         # what happens on app2 tells which catalog pgdeploy read.
         cls.conninfo = cls.rig.create_repmgr3_catalog(db='legacy')
-        cls.rig.psql(1, f"DELETE FROM repmgr_{cls.rig.cluster}.app_servers WHERE name = 'app2'",
+        cls.rig.node[1].psql(f"DELETE FROM repmgr_{cls.rig.cluster}.app_servers WHERE name = 'app2'",
                      db='legacy')
         cls.result = cls.run_agent('-p', cls.conninfo)
 
     def test_deploys_the_master(self):
         self.assertExit(self.result, 0)
         self.assertReaches(1, port=5441)
-        entry = self.ini_entry(1, support.APP_DB)
+        entry = self.rig.app[1].ini_entry(support.APP_DB)
         self.assertIn('port=5441', entry.split())
         self.assertIn('host=127.0.0.1', entry.split())
 
     def test_uses_the_repmgr3_app_servers_table(self):
-        self.assertEqual(self.rig.reload_count(2), 0, 'app2 is not in repmgr_<cluster>.app_servers')
-        self.assertEqual(self.rig.read_remote_file(2, remote_files(self.rig.cluster)[0]), '')
+        self.assertEqual(self.rig.app[2].reload_count(), 0, 'app2 is not in repmgr_<cluster>.app_servers')
+        self.assertEqual(self.rig.app[2].read_file(remote_files(self.rig.cluster)[0]), '')
 
     def test_pgpass_copied_without_auth_trust_column(self):
-        self.assertIsNotNone(self.rig.read_remote_file(1, f'{support.PG_HOME}/.pgpass'))
+        self.assertIsNotNone(self.rig.app[1].read_file(f'{support.PG_HOME}/.pgpass'))
 
     def test_master_is_inactive_means_refusal(self):
         schema = f'repmgr_{self.rig.cluster}'
         self.create_database()
         before = self.snapshot([1, 2])
-        self.rig.psql(1, f'UPDATE {schema}.repl_nodes SET active = false WHERE id = 1', db='legacy')
-        self.addCleanup(self.rig.psql, 1, f'UPDATE {schema}.repl_nodes SET active = true WHERE id = 1',
+        self.rig.node[1].psql(f'UPDATE {schema}.repl_nodes SET active = false WHERE id = 1', db='legacy')
+        self.addCleanup(self.rig.node[1].psql, f'UPDATE {schema}.repl_nodes SET active = true WHERE id = 1',
                         db='legacy')
         self.assertExit(self.run_agent('-p', self.conninfo), 1)
         self.assertUntouched(before, [1, 2])

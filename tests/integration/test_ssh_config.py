@@ -20,19 +20,19 @@ class SshConfigTest(RigTestCase):
         for path in (key, key + '.pub'):
             os.chown(path, *support.rig.POSTGRES)
         # app1 accepts only the new key, which only ~/.ssh/config names; it is reached by an alias.
-        old_keys = self.rig.read_remote_file(1, f'{PG_HOME}/.ssh/authorized_keys')
-        self.rig.set_authorized_keys(1, open(key + '.pub').read())
-        self.addCleanup(self.rig.set_authorized_keys, 1, old_keys)
+        old_keys = self.rig.app[1].read_file(f'{PG_HOME}/.ssh/authorized_keys')
+        self.rig.app[1].set_authorized_keys(open(key + '.pub').read())
+        self.addCleanup(self.rig.app[1].set_authorized_keys, old_keys)
         config = os.path.join(ssh_dir, 'config')
         with open(config, 'w') as f:
-            f.write(f'Host app-one\n  HostName {self.rig.app_server(1).addr}\n  Port 22\n'
+            f.write(f'Host app-one\n  HostName {self.rig.app[1].addr}\n  Port 22\n'
                     f'  IdentityFile {PG_HOME}/.ssh/deploy_key\n')
         os.chown(config, *support.rig.POSTGRES)
         os.chmod(config, 0o600)
         self.addCleanup(os.remove, config)
-        self.rig.psql(1, "UPDATE repmgr.app_servers SET ip_addr = 'app-one' WHERE name = 'app1'")
-        self.addCleanup(self.rig.psql, 1, "UPDATE repmgr.app_servers SET ip_addr = "
-                        f"'{self.rig.app_server(1).addr}' WHERE name = 'app1'")
+        self.rig.node[1].psql("UPDATE repmgr.app_servers SET ip_addr = 'app-one' WHERE name = 'app1'")
+        self.addCleanup(self.rig.node[1].psql, "UPDATE repmgr.app_servers SET ip_addr = "
+                        f"'{self.rig.app[1].addr}' WHERE name = 'app1'")
         db = self.create_database()
 
         result = self.run_agent()
@@ -43,9 +43,9 @@ class SshConfigTest(RigTestCase):
             self.assertDeployed(i, db)
 
     def test_node_id_and_node_name_columns(self):
-        self.rig.psql(1, 'ALTER TABLE repmgr.app_servers RENAME COLUMN id TO node_id; '
+        self.rig.node[1].psql('ALTER TABLE repmgr.app_servers RENAME COLUMN id TO node_id; '
                          'ALTER TABLE repmgr.app_servers RENAME COLUMN name TO node_name')
-        self.addCleanup(self.rig.psql, 1, 'ALTER TABLE repmgr.app_servers RENAME COLUMN node_id TO id; '
+        self.addCleanup(self.rig.node[1].psql, 'ALTER TABLE repmgr.app_servers RENAME COLUMN node_id TO id; '
                                           'ALTER TABLE repmgr.app_servers RENAME COLUMN node_name TO name')
         db = self.create_database()
 

@@ -14,9 +14,16 @@ Everything lives under one base directory (default /var/lib/pgdeploy-rig/<id>);
 Rig.down() or `rig.py down --dir DIR` kills every process the rig started
 (found through its namespaces) and removes the directory.
 
-Library:
+Library: Rig is the whole deployment (up/down, the DB host's known_hosts, catalog rows,
+running the agent, fault hosts); rig.node[n] is a Node (PostgreSQL node n: psql, start,
+stop, kill, promote, repmgrd) and rig.app[i] an AppServer (its files, sshd, PgBouncer,
+clients through it, its fault and lock), numbered from 1 as their names are:
     with Rig(app_servers=3) as rig:
-        rc, out, err = rig.run_agent(['-c', rig.cluster, '-p', rig.conninfo(1)])
+        rc, out, err = rig.run_agent(['-c', rig.cluster, '-p', rig.node[1].conninfo()])
+        rig.app[2].stop_sshd()
+        rig.node[1].kill()
+        rig.node[2].promote()
+        assert rig.app[1].reaches() == (False, rig.node[2].port)
 CLI (for the demo and benchmarks; `rig.py -h` lists every command):
     rig.py up [--app-servers N] [--cluster NAME] [--dir DIR] [--agent PATH --notify]
     rig.py down --dir DIR | --all
@@ -87,6 +94,12 @@ def sql_value(value):
     return 'NULL' if value is None else sql_literal(value)
 
 
+def remote_files(cluster):
+    """The files pgdeploy writes on an app server (as the app server sees them)."""
+    return [f'/etc/pgbouncer/databases/{cluster}.ini', '/etc/pgbouncer/userlist.txt',
+            f'{PG_HOME}/.pgpass']
+
+
 def app_servers_ddl(schema, auth_trust=True, admin_conninfo=True):
     """The seed README's table, plus the optional auth_trust and admin_conninfo columns."""
     extra = ",\n  auth_trust BOOLEAN DEFAULT false" if auth_trust else ''
@@ -153,6 +166,13 @@ def pid_alive(pid):
             return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
     except (FileNotFoundError, ProcessLookupError):
         return False
+
+
+def pidfile_pid(path):
+    """The live process named in a pid file (None: no file, no number, or it is gone)."""
+    text = read_text(path)
+    pid = int(text.strip()) if text and text.strip().isdigit() else None
+    return pid if pid and pid_alive(pid) else None
 
 
 def run(argv, *, check=True, timeout=60, capture=True, **kwargs):
@@ -359,57 +379,6 @@ def _unregister(rig):
         _live_rigs.discard(rig)
 
 
-# --------------------------------------------------------------------------
-# App servers
-
-class AppServer:
-    """Paths and processes of app server i (127.0.1.i)."""
-
-    # path as the app server sees it -> rig subdirectory bind-mounted there
-    BINDS = {'/etc/pgbouncer': 'etc-pgbouncer', PG_HOME: 'home',
-             '/etc/sudoers.d': 'sudoers.d', '/usr/sbin/service': 'service'}
-
-    def __init__(self, rig_dir, index, ns=None):
-        self.index = index
-        self.name = f'app{index}'
-        self.addr = f'{APP_NET}{index}'
-        self.dir = os.path.join(rig_dir, self.name)
-        self.etc_pgbouncer = os.path.join(self.dir, 'etc-pgbouncer')
-        self.home = os.path.join(self.dir, 'home')
-        self.sshd_dir = os.path.join(self.dir, 'sshd')
-        self.run_dir = os.path.join(self.dir, 'run')      # pgbouncer pid, log, socket
-        self.reload_log = os.path.join(self.dir, 'reload.log')
-        self.sshd_config = os.path.join(self.sshd_dir, 'sshd_config')
-        self.sshd_log = os.path.join(self.sshd_dir, 'sshd.log')
-        self.sshd_pidfile = os.path.join(self.sshd_dir, 'sshd.pid')
-        self.pgbouncer_pidfile = os.path.join(self.run_dir, 'pgbouncer.pid')
-        self.pgbouncer_log = os.path.join(self.run_dir, 'pgbouncer.log')
-        self.pgbouncer_stdout = os.path.join(self.run_dir, 'pgbouncer.stdout')   # early errors
-        self.ns = ns
-
-    def admin_conninfo(self, user='pgbouncer'):
-        """What psql on this app server needs to reach PgBouncer's admin console through
-        its unix socket without a password. user 'pgbouncer': PgBouncer admits the OS user it
-        runs as (postgres) under that name on the socket, whatever auth_type says. user
-        'postgres': the README's form (hba `local pgbouncer postgres peer`); PgBouncer 1.18
-        admits it only while postgres is also listed in auth_file (see README.md here)."""
-        return f'host={self.run_dir} port={PGBOUNCER_PORT} dbname=pgbouncer user={user}'
-
-    def host_path(self, path):
-        """Where a path the app server sees is reachable from the host: its rig
-        directory for the bind-mounted paths, else through the namespace."""
-        for seen, sub in self.BINDS.items():
-            if path == seen or path.startswith(seen + '/'):
-                return os.path.join(self.dir, sub) + path[len(seen):]
-        return self.ns.view(path)
-
-    def info(self):
-        return {'index': self.index, 'name': self.name, 'addr': self.addr, 'dir': self.dir,
-                'etc_pgbouncer': self.etc_pgbouncer, 'home': self.home,
-                'reload_log': self.reload_log, 'sshd_log': self.sshd_log,
-                'pgbouncer_log': self.pgbouncer_log}
-
-
 SERVICE_SCRIPT = """#!/bin/sh
 # Rig stand-in for service(8) on {name}: only `service pgbouncer reload`.
 if [ "$#" -eq 2 ] && [ "$1" = pgbouncer ] && [ "$2" = reload ]; then
@@ -422,7 +391,7 @@ exit 1
 """
 
 SERVICE_FAILING = """#!/bin/sh
-# Rig stand-in for service(8) on {name}, broken on purpose (Rig.fail_reloads).
+# Rig stand-in for service(8) on {name}, broken on purpose (AppServer.fail_reloads).
 echo "service (pgdeploy rig): pgbouncer reload fails on purpose" >&2
 exit 1
 """
@@ -559,11 +528,603 @@ class HeldLock:
             self.fd = None
 
 
+
+
+# --------------------------------------------------------------------------
+# App servers
+
+class AppServer:
+    """App server i (127.0.1.i) of a rig: its files, its sshd and PgBouncer, its catalog row.
+    rig.app[i] is this object; every per-server behaviour is a method here."""
+
+    # path as the app server sees it -> rig subdirectory bind-mounted there
+    BINDS = {'/etc/pgbouncer': 'etc-pgbouncer', PG_HOME: 'home',
+             '/etc/sudoers.d': 'sudoers.d', '/usr/sbin/service': 'service'}
+
+    def __init__(self, rig, index, ns=None):
+        self.rig = rig
+        self.index = index
+        self.name = f'app{index}'
+        self.addr = f'{APP_NET}{index}'
+        self.dir = os.path.join(rig.dir, self.name)
+        self.etc_pgbouncer = os.path.join(self.dir, 'etc-pgbouncer')
+        self.home = os.path.join(self.dir, 'home')
+        self.sshd_dir = os.path.join(self.dir, 'sshd')
+        self.run_dir = os.path.join(self.dir, 'run')      # pgbouncer pid, log, socket
+        self.reload_log = os.path.join(self.dir, 'reload.log')
+        self.sshd_config = os.path.join(self.sshd_dir, 'sshd_config')
+        self.sshd_log = os.path.join(self.sshd_dir, 'sshd.log')
+        self.sshd_pidfile = os.path.join(self.sshd_dir, 'sshd.pid')
+        self.pgbouncer_ini = os.path.join(self.etc_pgbouncer, 'pgbouncer.ini')
+        self.pgbouncer_pidfile = os.path.join(self.run_dir, 'pgbouncer.pid')
+        self.pgbouncer_log = os.path.join(self.run_dir, 'pgbouncer.log')
+        self.pgbouncer_stdout = os.path.join(self.run_dir, 'pgbouncer.stdout')   # early errors
+        self.service_script = os.path.join(self.dir, 'service')
+        self.ns = ns
+
+    def __repr__(self):
+        return f'<AppServer {self.name} {self.addr}>'
+
+    def host_path(self, path):
+        """Where a path the app server sees is reachable from the host: its rig
+        directory for the bind-mounted paths, else through the namespace."""
+        for seen, sub in self.BINDS.items():
+            if path == seen or path.startswith(seen + '/'):
+                return os.path.join(self.dir, sub) + path[len(seen):]
+        return self.ns.view(path)
+
+    # ---- start-up ---------------------------------------------------------------
+
+    def _start(self):
+        """Write its files, create its namespace, start sshd and PgBouncer (Rig.up)."""
+        rig = self.rig
+        make_dir(self.dir)
+        make_dir(self.sshd_dir, 0o700)
+        make_dir(self.run_dir, 0o755, POSTGRES)
+        make_dir(self.etc_pgbouncer, 0o755, POSTGRES)
+        make_dir(os.path.join(self.etc_pgbouncer, 'databases'), 0o755, POSTGRES)
+        make_dir(os.path.join(self.dir, 'sudoers.d'), 0o755)
+        make_dir(self.home, 0o755, POSTGRES)
+        make_dir(os.path.join(self.home, '.ssh'), 0o700, POSTGRES)
+        write_file(os.path.join(self.home, MARKER), f'{rig.id}/{self.name}')
+        write_file(os.path.join(self.home, '.ssh', 'authorized_keys'), rig.db_public_key, 0o600, POSTGRES)
+        write_file(self.pgbouncer_ini, PGBOUNCER_INI.format(
+            cluster=rig.cluster, run_dir=self.run_dir, addr=self.addr, port=PGBOUNCER_PORT), 0o640, POSTGRES)
+        write_file(os.path.join(self.etc_pgbouncer, 'pgbouncer_hba.conf'), PGBOUNCER_HBA, 0o640, POSTGRES)
+        write_file(os.path.join(self.etc_pgbouncer, 'userlist.txt'), '', 0o600, POSTGRES)
+        write_file(os.path.join(self.etc_pgbouncer, 'databases', f'{rig.cluster}.ini'), '', 0o600, POSTGRES)
+        write_file(os.path.join(self.dir, 'sudoers.d', 'pgbouncer'),
+                   'postgres ALL = NOPASSWD: /usr/sbin/service pgbouncer reload\n', 0o440)
+        write_file(self.service_script, self._service_script(SERVICE_SCRIPT), 0o755)
+        self._write_sshd_config()
+        run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', f'root@pgdeploy-rig-{self.name}',
+             '-f', os.path.join(self.sshd_dir, 'ssh_host_ed25519_key')])
+        os.makedirs('/run/sshd', mode=0o755, exist_ok=True)   # sshd's privilege separation dir
+
+        self.ns = Namespace.create(f'{PG_HOME}/{MARKER}', f'{rig.id}/{self.name}', rig._procs)
+        rig._write_state()
+        self.ns.bind([(self.host_path(seen), seen) for seen in self.BINDS])
+        sshd = self._spawn_sshd()
+        pgbouncer = self._spawn_pgbouncer()
+        wait_listening(self.addr, 22, sshd, self.sshd_log)
+        wait_listening(self.addr, PGBOUNCER_PORT, pgbouncer, self.pgbouncer_stdout)
+
+    def _service_script(self, template):
+        return template.format(name=self.name, pidfile=self.pgbouncer_pidfile, reload_log=self.reload_log)
+
+    def _write_sshd_config(self, extra_port=None):
+        config = SSHD_CONFIG.format(addr=self.addr, sshd_dir=self.sshd_dir, pidfile=self.sshd_pidfile)
+        write_file(self.sshd_config, config + (f'ListenAddress {self.addr}:{extra_port}\n'
+                                               if extra_port else ''), 0o600)
+
+    def _spawn_sshd(self):
+        return self.ns.spawn(['/usr/sbin/sshd', '-D', '-f', self.sshd_config, '-E', self.sshd_log],
+                             self.rig._procs, os.path.join(self.sshd_dir, 'sshd.stdout'))
+
+    def _spawn_pgbouncer(self):
+        return self.ns.spawn(['/usr/sbin/pgbouncer', '/etc/pgbouncer/pgbouncer.ini'], self.rig._procs,
+                             self.pgbouncer_stdout, user=PG_USER, cwd=self.run_dir)
+
+    # ---- its files ----------------------------------------------------------------
+
+    def read_file(self, path):
+        """Contents of `path` as this app server sees it (None if missing)."""
+        return read_text(self.host_path(path))
+
+    def stat_file(self, path):
+        """os.stat_result of `path` on this app server (None if missing)."""
+        try:
+            return os.stat(self.host_path(path))
+        except FileNotFoundError:
+            return None
+
+    def write_file(self, path, text, mode=0o600):
+        """Write `path` on this app server as postgres would (owner postgres)."""
+        write_file(self.host_path(path), text, mode, POSTGRES)
+
+    def set_fault(self, spec=None):
+        """PGDEPLOY_FAULT=spec for every SSH session here (~/.ssh/environment, which the rig's
+        sshd reads for that one variable): the push program acts at the named step (see
+        src/remote/push.pl). None: no fault."""
+        path = self.host_path(f'{PG_HOME}/.ssh/environment')
+        if spec:
+            write_file(path, f'PGDEPLOY_FAULT={spec}\n', 0o600, POSTGRES)
+        elif os.path.exists(path):
+            os.unlink(path)
+
+    def snapshot(self):
+        """Contents, mtime and inode of every file pgdeploy writes here (None: missing), plus
+        the reload counts: equal snapshots mean pgdeploy touched nothing."""
+        snap = {}
+        for path in remote_files(self.rig.cluster):
+            st = self.stat_file(path)
+            snap[path] = st and (self.read_file(path), st.st_mtime_ns, st.st_ino)
+        snap['reloads'] = self.reload_count()
+        snap['console reloads'] = self.console_reload_count()
+        return snap
+
+    def ini_lines(self):
+        """Non-comment lines of the databases file pgdeploy writes here (its routes)."""
+        text = self.read_file(remote_files(self.rig.cluster)[0]) or ''
+        return [line.strip() for line in text.splitlines()
+                if line.strip() and not line.lstrip().startswith((';', '#'))]
+
+    def ini_entry(self, dbname):
+        """The `dbname = ...` connection string in that databases file, or None."""
+        for line in self.ini_lines():
+            key, _, value = line.partition('=')
+            if key.strip().strip('"') == dbname:
+                return value.strip()
+        return None
+
+    @property
+    def lock_path(self):
+        """Host-side path of the lock pgdeploy's push program takes here
+        (<include dir>/.<cluster>.lock)."""
+        return self.host_path(f'/etc/pgbouncer/databases/.{self.rig.cluster}.lock')
+
+    def hold_lock(self):
+        """Take this server's pgdeploy lock (HeldLock; release() it): a run that has
+        something to write here waits for it, up to its --host-timeout."""
+        return HeldLock(self.lock_path)
+
+    def processes(self):
+        """[(pid, argv, state)] of every process in this server's namespace (state as in
+        /proc/PID/stat: R, S, T for stopped, ...)."""
+        found = []
+        for pid in self.ns.pids():
+            try:
+                with open(f'/proc/{pid}/cmdline', 'rb') as f:
+                    argv = [arg.decode(errors='replace') for arg in f.read().split(b'\0')[:-1]]
+                with open(f'/proc/{pid}/stat') as f:
+                    state = f.read().rsplit(')', 1)[1].split()[0]
+            except OSError:
+                continue
+            found.append((pid, argv, state))
+        return found
+
+    # ---- sshd and its logins ----------------------------------------------------------
+
+    def sshd_pid(self):
+        return pidfile_pid(self.sshd_pidfile)
+
+    def stop_sshd(self):
+        """Kill this server's sshd (and its sessions): the host stops speaking SSH."""
+        pid = self.sshd_pid()
+        if pid:
+            os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: not listening(self.addr, 22), 10, f'sshd on {self.addr} to stop')
+
+    def start_sshd(self, extra_port=None):
+        proc = self._spawn_sshd()
+        wait_listening(self.addr, 22, proc, self.sshd_log)
+        if extra_port:
+            wait_listening(self.addr, extra_port, proc, self.sshd_log)
+
+    def set_sshd_extra_port(self, port=None):
+        """Restart sshd listening on `port` as well as on 22 (None: 22 only)."""
+        self._write_sshd_config(port)
+        self.stop_sshd()
+        self.start_sshd(port)
+
+    def host_public_key(self):
+        """This server's sshd host key ('ssh-ed25519 AAAA...')."""
+        text = read_text(os.path.join(self.sshd_dir, 'ssh_host_ed25519_key.pub'))
+        return ' '.join(text.split()[:2])
+
+    def set_authorized_keys(self, text):
+        """Replace ~postgres/.ssh/authorized_keys here."""
+        self.write_file(f'{PG_HOME}/.ssh/authorized_keys', text)
+
+    def force_command(self, command):
+        """Make sshd run `command` for the DB host's key whatever the client asks
+        (authorized_keys command=\"...\"), e.g. 'yes' for a host that answers without end;
+        set_authorized_keys(rig.db_public_key) undoes it."""
+        self.set_authorized_keys(f'command="{command}" {self.rig.db_public_key}')
+
+    def ssh_check(self):
+        """`ssh postgres@<addr> true` with OpenSSH as postgres from the DB host (rig self-test)."""
+        return self.rig.dbhost.run(['ssh', '-i', f'{PG_HOME}/.ssh/id_ed25519', '-o', 'BatchMode=yes',
+                                    '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
+                                    '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=5',
+                                    f'postgres@{self.addr}', 'true'],
+                                   user=PG_USER, cwd=self.rig.dir, check=False)
+
+    # ---- PgBouncer ------------------------------------------------------------------
+
+    def pgbouncer_pid(self):
+        return pidfile_pid(self.pgbouncer_pidfile)
+
+    def reload_pgbouncer(self):
+        """SIGHUP PgBouncer and wait until it has re-read its configuration."""
+        before = self.pgbouncer_reload_count()
+        os.kill(self.pgbouncer_pid(), signal.SIGHUP)
+        wait_for(lambda: self.pgbouncer_reload_count() > before, 10, f'{self.name} PgBouncer reload', 0.05)
+
+    def set_pgbouncer_setting(self, key, value):
+        """Set `key = value` in pgbouncer.ini's [pgbouncer] section and SIGHUP PgBouncer,
+        waiting until it has re-read its configuration."""
+        lines = [line for line in read_text(self.pgbouncer_ini).splitlines()
+                 if line.split('=')[0].strip() != key]
+        write_file(self.pgbouncer_ini, '\n'.join(lines + [f'{key} = {value}']) + '\n', 0o640, POSTGRES)
+        self.reload_pgbouncer()
+
+    def fail_reloads(self, failing=True):
+        """Make `service pgbouncer reload` here fail (exit 1, PgBouncer not told), or work
+        again. The script is bind-mounted: it is rewritten in place, same inode."""
+        with open(self.service_script, 'w') as f:
+            f.write(self._service_script(SERVICE_FAILING if failing else SERVICE_SCRIPT))
+
+    def reload_count(self):
+        """How many times `service pgbouncer reload` ran here."""
+        return len((read_text(self.reload_log) or '').splitlines())
+
+    def console_reload_count(self):
+        """How many RELOAD commands PgBouncer took on its admin console."""
+        return (read_text(self.pgbouncer_log) or '').count('LOG RELOAD command issued')
+
+    def pgbouncer_reload_count(self):
+        """How many times PgBouncer re-read its configuration, by SIGHUP (service pgbouncer
+        reload) or by RELOAD on its admin console (from its log)."""
+        text = read_text(self.pgbouncer_log) or ''
+        return text.count('LOG got SIGHUP, re-reading config') + text.count('LOG RELOAD command issued')
+
+    def pgbouncer_log_tail(self, lines=8):
+        return '--- pgbouncer log:\n' + tail(self.pgbouncer_log, lines)
+
+    def admin_conninfo(self, user='pgbouncer'):
+        """What psql on this app server needs to reach PgBouncer's admin console through
+        its unix socket without a password. user 'pgbouncer': PgBouncer admits the OS user it
+        runs as (postgres) under that name on the socket, whatever auth_type says. user
+        'postgres': the README's form (hba `local pgbouncer postgres peer`); PgBouncer 1.18
+        admits it only while postgres is also listed in auth_file (see README.md here)."""
+        return f'host={self.run_dir} port={PGBOUNCER_PORT} dbname=pgbouncer user={user}'
+
+    def set_admin_conninfo(self, conninfo, node=None):
+        """Set this server's app_servers.admin_conninfo ('' = no admin console) on node
+        (a Node; default: the primary). conninfo True means the rig's working one."""
+        if conninfo is True:
+            conninfo = self.admin_conninfo()
+        (node or self.rig.primary()).psql(
+            f"UPDATE repmgr.app_servers SET admin_conninfo = {sql_literal(conninfo or '')} "
+            f"WHERE name = {sql_literal(self.name)}")
+
+    def admin_query(self, sql, user='pgbouncer', timeout=15):
+        """psql here, as postgres, to PgBouncer's admin console through the unix socket
+        (as pgdeploy does with admin_conninfo); return (rc, stdout, stderr)."""
+        proc = self.ns.run([os.path.join(PG_BIN, 'psql'), self.admin_conninfo(user), '-X', '-q', '-A', '-t',
+                            '-v', 'ON_ERROR_STOP=1', '-c', sql],
+                           user=PG_USER, cwd=self.run_dir, check=False, timeout=timeout)
+        return proc.returncode, proc.stdout, proc.stderr
+
+    # ---- clients through PgBouncer -------------------------------------------------------
+
+    def _client_env(self, db, user, password):
+        return {'PATH': os.environ.get('PATH', '/usr/bin:/bin'), 'LANG': 'C.UTF-8',
+                'PGHOST': self.addr, 'PGPORT': str(PGBOUNCER_PORT),
+                'PGDATABASE': db, 'PGUSER': user, 'PGPASSWORD': password,
+                'PGCONNECT_TIMEOUT': '3', 'PGSSLMODE': 'disable'}
+
+    def client_query(self, db, user, password, sql, timeout=15):
+        """psql through this server's PgBouncer; return (rc, stdout, stderr)."""
+        proc = run([os.path.join(PG_BIN, 'psql'), '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1',
+                    '-c', sql], env=self._client_env(db, user, password), check=False, timeout=timeout)
+        return proc.returncode, proc.stdout, proc.stderr
+
+    def client_session(self, db=APP_DB, user=APP_USER, password=APP_PASSWORD):
+        """A ClientSession through this server's PgBouncer, connected (closed at down())."""
+        session = ClientSession([os.path.join(PG_BIN, 'psql'), '-X', '-q', '-A', '-t'],
+                                self._client_env(db, user, password))
+        self.rig._sessions.append(session)
+        if session.query('select 1') is None:
+            raise RigError(f'cannot open a session through {self.name} PgBouncer to {db}: '
+                           f'{session.error_output().strip()}')
+        return session
+
+    def reaches(self, db=APP_DB, user=APP_USER, password=APP_PASSWORD):
+        """(in_recovery, port) of the server this PgBouncer leads to, or None."""
+        rc, out, _ = self.client_query(db, user, password,
+                                       "select pg_is_in_recovery(), inet_server_port()")
+        if rc != 0:
+            return None
+        recovery, port = out.strip().split('|')
+        return recovery == 't', int(port)
+
+    def verify(self):
+        """Self-test: OpenSSH logs in, PgBouncer answers on TCP and on its admin console."""
+        proc = self.ssh_check()
+        if proc.returncode != 0:
+            raise RigError(f'ssh postgres@{self.addr} failed: {proc.stderr}')
+        rc, _, err = self.client_query('pgbouncer', 'nobody', 'x', 'show version')
+        if 'FATAL' not in err:    # a refusal from PgBouncer itself proves it answers
+            raise RigError(f'PgBouncer on {self.addr} did not answer: rc {rc} {err}')
+        rc, out, err = self.admin_query('SHOW VERSION')
+        if rc != 0 or 'PgBouncer' not in out:
+            raise RigError(f'admin console of PgBouncer on {self.addr}: rc {rc} {err}')
+
+    def describe(self):
+        return (f'  {self.name}  {self.addr}  sshd {"up" if listening(self.addr, 22) else "down"}'
+                f'  pgbouncer {"up" if listening(self.addr, PGBOUNCER_PORT) else "down"}'
+                f'  reloads {self.reload_count()}')
+
+
+# --------------------------------------------------------------------------
+# PostgreSQL nodes
+
+class Node:
+    """PostgreSQL node n of a rig's DB host (127.0.0.1:544n, and 127.0.3.n): its files,
+    its postmaster, repmgr and repmgrd there. rig.node[n] is this object."""
+
+    def __init__(self, rig, n):
+        self.rig = rig
+        self.index = n
+        self.name = f'node{n}'
+        self.port = NODE_PORT_BASE + n
+        self.public_addr = f'{PUBLIC_NET}{n}'      # its "public" address, for -P
+        self.dir = os.path.join(rig.dir, 'dbhost', self.name)
+        self.data = os.path.join(self.dir, 'data')   # a tmpfs inside the DB host: fast, nothing to delete
+        self.conf = os.path.join(self.dir, 'repmgr.conf')
+        self.log = os.path.join(self.dir, 'repmgr.log')   # repmgr's and repmgrd's log_file
+
+    def __repr__(self):
+        return f'<Node {self.name} port {self.port}>'
+
+    def conninfo(self, dbname='repmgr', host='127.0.0.1'):
+        return f'host={host} port={self.port} user=repmgr dbname={dbname}'
+
+    def data_file(self, name):
+        """Host-side path of a file in this node's data directory."""
+        return self.rig.dbhost.view(os.path.join(self.data, name))
+
+    # ---- running its programs ------------------------------------------------------
+
+    def pg_ctl(self, *args, **kwargs):
+        return self.rig.pg(['pg_ctl', '-D', self.data, '-w', '-t', '30',
+                            '-l', os.path.join(self.dir, 'postmaster.log'), *args], **kwargs)
+
+    def repmgr(self, *args, **kwargs):
+        """`repmgr -f <this node's conf> ARGS` as postgres in the DB host."""
+        return self.rig.pg(['repmgr', '-f', self.conf, *args], **kwargs)
+
+    def psql(self, sql, db='repmgr', user='repmgr', check=True):
+        """Run SQL (one or more statements, each in its own transaction) here over TCP;
+        return the rows of all results as lists of strings."""
+        env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin'), 'LANG': 'C.UTF-8',
+               'PGHOST': '127.0.0.1', 'PGPORT': str(self.port), 'PGUSER': user,
+               'PGDATABASE': db, 'PGCONNECT_TIMEOUT': '5'}
+        proc = run([os.path.join(PG_BIN, 'psql'), '-X', '-q', '-A', '-t', '-F', '\x1f', '-R', '\x1e',
+                    '-v', 'ON_ERROR_STOP=1', '-f', '-'], input=sql, stdin=None,
+                   env=env, check=check, timeout=60)
+        out = proc.stdout.rstrip('\n')
+        return [row.split('\x1f') for row in out.split('\x1e')] if out else []
+
+    # ---- start-up ---------------------------------------------------------------
+
+    def _write_files(self):
+        make_dir(self.dir, 0o755, POSTGRES)
+        make_dir(os.path.join(self.dir, 'log'), 0o755, POSTGRES)
+        make_dir(self.data, 0o700, POSTGRES)
+        self.rig.dbhost.mount_tmpfs(self.data, POSTGRES)
+        # Included by the shared postgresql.conf as '../node.conf': lives outside
+        # the data directory, so a standby clone does not copy node1's.
+        write_file(os.path.join(self.dir, 'node.conf'), f"""# pgdeploy rig: {self.name} only
+port = {self.port}
+listen_addresses = '127.0.0.1,{self.public_addr}'
+unix_socket_directories = '{self.rig.socket_dir}'
+log_directory = '{self.dir}/log'
+cluster_name = '{self.name}'
+""", owner=POSTGRES)
+        self.write_repmgr_conf()
+
+    def write_repmgr_conf(self):
+        """repmgr.conf from the rig's settings (notify template, repmgr_conf_extra)."""
+        rig, n = self.rig, self.index
+        repmgr = os.path.join(PG_BIN, 'repmgr')
+        lines = [
+            f'node_id={n}',
+            f"node_name='{self.name}'",
+            f"conninfo='{self.conninfo()} connect_timeout=2'",
+            f"data_directory='{self.data}'",
+            f"pg_bindir='{PG_BIN}'",
+            'use_replication_slots=yes',
+            'failover=automatic',
+            f"promote_command='{repmgr} standby promote -f {self.conf} --log-to-file'",
+            f"follow_command='{repmgr} standby follow -f {self.conf} --log-to-file --upstream-node-id=%n'",
+            'reconnect_attempts=2',
+            'reconnect_interval=1',
+            'monitoring_history=no',
+            f"repmgrd_pid_file='{self.dir}/repmgrd.pid'",
+            f"log_file='{self.log}'",
+            'log_level=INFO',
+        ]
+        if rig.notify:
+            command = rig.notify.format(agent=rig.agent_path, cluster=rig.cluster, port=self.port, node=n)
+            lines.append(f"event_notification_command='{command}'")
+        extra = rig.repmgr_conf_extra
+        lines += list(extra(n) if callable(extra) else extra)
+        write_file(self.conf, '\n'.join(lines) + '\n', owner=POSTGRES)
+
+    def _init_primary(self):
+        self._write_files()
+        self.rig.pg(['initdb', '-D', self.data, '-A', 'trust', '-E', 'UTF8', '--locale=C', '-N'])
+        with open(self.data_file('postgresql.conf'), 'a') as f:
+            f.write("""
+# ---- pgdeploy test rig (copied to standbys by repmgr standby clone) ----
+wal_level = replica
+hot_standby = on
+max_wal_senders = 10
+max_replication_slots = 10
+wal_log_hints = on
+shared_preload_libraries = 'repmgr'
+shared_buffers = 32MB
+max_connections = 60
+fsync = off
+logging_collector = on
+log_filename = 'postgresql.log'
+include_if_exists = '../node.conf'
+""")
+        write_file(self.data_file('pg_hba.conf'), """# pgdeploy test rig only: trust
+local   all          all                 trust
+host    all          all   127.0.0.0/8   trust
+local   replication  all                 trust
+host    replication  all   127.0.0.0/8   trust
+""", 0o600, POSTGRES)
+        self.pg_ctl('start')
+        self.psql(f"""CREATE USER repmgr SUPERUSER;
+CREATE DATABASE repmgr OWNER repmgr;
+CREATE USER {APP_USER} PASSWORD {sql_literal(APP_PASSWORD)};
+CREATE DATABASE {APP_DB} OWNER {APP_USER};""", db='postgres', user=PG_USER)
+        self.repmgr('primary', 'register')
+
+    def _init_standby(self, upstream):
+        self._write_files()
+        self.repmgr('-h', '127.0.0.1', '-p', str(upstream.port), '-U', 'repmgr', '-d', 'repmgr',
+                    'standby', 'clone', '--fast-checkpoint')
+        self.pg_ctl('start')
+        # `standby register` refuses a standby still in state "catchup" ("local node not
+        # attached to primary"): seen with two standbys cloned at once on a loaded machine.
+        wait_for(lambda: upstream.psql('SELECT state FROM pg_stat_replication '
+                                       f"WHERE application_name = '{self.name}'") == [['streaming']],
+                 30, f'{self.name} streaming from {upstream.name}', 0.1)
+        self.repmgr('standby', 'register')
+
+    # ---- its postmaster ----------------------------------------------------------
+
+    def postmaster_pid(self):
+        text = read_text(self.data_file('postmaster.pid'))
+        pid = int(text.split()[0]) if text else None
+        return pid if pid and pid_alive(pid) else None
+
+    def start(self):
+        self.pg_ctl('start')
+
+    def stop(self, mode='immediate'):
+        self.pg_ctl('stop', '-m', mode)
+
+    def freeze(self):
+        """SIGSTOP the postmaster: the kernel still accepts TCP connections, but nothing
+        answers them, as with a hung or cut-off server. thaw() undoes it (do, before down:
+        a stopped postmaster does not stop)."""
+        os.kill(self.postmaster_pid(), signal.SIGSTOP)
+
+    def thaw(self):
+        pid = self.postmaster_pid()
+        if pid:
+            os.kill(pid, signal.SIGCONT)
+
+    def kill(self):
+        """kill -9 the postmaster (its backends notice and exit)."""
+        pid = self.postmaster_pid()
+        if not pid:
+            raise RigError(f'{self.name} is not running')
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not listening('127.0.0.1', self.port), 10, f'{self.name} to go away')
+
+    def is_writable(self):
+        try:
+            return self.psql('select pg_is_in_recovery()') == [['f']]
+        except RigError:
+            return False
+
+    def wait_writable(self, timeout=30):
+        wait_for(self.is_writable, timeout, f'{self.name} to accept writes', 0.2)
+
+    # ---- promotion -----------------------------------------------------------------
+
+    def promote(self, capture=True):
+        """`repmgr standby promote` here (repmgr fires event_notification_command)."""
+        return self.repmgr('standby', 'promote', timeout=120, capture=capture)
+
+    def promote_behind_repmgr(self, timeout=30, record=False):
+        """`pg_ctl promote` here, repmgr not involved: this node becomes writable on a new
+        timeline whatever the other nodes are, and no catalog changes (a split brain, or the
+        first half of a promotion done by hand). record: then record_primary() too, as
+        `repmgr standby promote` would, but with no event and no notification."""
+        self.pg_ctl('promote')
+        self.wait_writable(timeout)
+        if record:
+            self.record_primary()
+
+    def record_primary(self, on_node=None):
+        """Make repmgr's catalog on on_node (a Node; default this one) name this node as the
+        one active primary, as `repmgr standby promote` records it (the former primary
+        becomes inactive)."""
+        (on_node or self).psql(f"""BEGIN;
+UPDATE repmgr.nodes SET active = false WHERE type = 'primary' AND active AND node_id <> {self.index};
+UPDATE repmgr.nodes SET type = 'primary', upstream_node_id = NULL, active = true
+ WHERE node_id = {self.index};
+COMMIT;""")
+
+    # ---- repmgrd ---------------------------------------------------------------------
+
+    def start_repmgrd(self, timeout=30):
+        """Start repmgrd here; return its pid once it monitors (a standby's repmgrd
+        started while its upstream is already down would never fail over)."""
+        offset = os.path.getsize(self.log) if os.path.exists(self.log) else 0
+        with open(os.path.join(self.dir, 'repmgrd.stdout'), 'ab') as out:
+            subprocess.run(self.rig.dbhost.argv([os.path.join(PG_BIN, 'repmgrd'), '-f', self.conf], PG_USER),
+                           stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                           env=postgres_env(), cwd=self.rig.dir, check=True, timeout=30)
+
+        def monitoring():
+            with open(self.log, errors='replace') as f:
+                f.seek(offset)
+                text = f.read()
+            return ('monitoring connection to upstream node' in text
+                    or 'monitoring cluster primary' in text)
+        wait_for(monitoring, timeout, f'repmgrd on {self.name} to start monitoring', 0.1)
+        return self.repmgrd_pid()
+
+    def repmgrd_pid(self):
+        return pidfile_pid(os.path.join(self.dir, 'repmgrd.pid'))
+
+    def describe(self):
+        pid = self.postmaster_pid()
+        role = ('primary' if self.is_writable() else 'standby') if pid else 'down'
+        repmgrd = self.repmgrd_pid()
+        return f'  {self.name}  127.0.0.1:{self.port}  {role}' + (f'  repmgrd {repmgrd}' if repmgrd else '')
+
+
 # --------------------------------------------------------------------------
 # The rig
 
+class Numbered(dict):
+    """rig.node / rig.app: number -> Node / AppServer, with a clear error for a missing one."""
+
+    def __init__(self, what, items):
+        super().__init__((item.index, item) for item in items)
+        self.what = what
+
+    def __missing__(self, key):
+        raise RigError(f'no {self.what} {key} (rig has {", ".join(map(str, sorted(self))) or "none"})')
+
+
 class Rig:
-    """A throwaway cluster + app servers. Use as a context manager, or up()/down()."""
+    """A throwaway cluster + app servers. Use as a context manager, or up()/down().
+
+    rig.node[n] (Node) and rig.app[i] (AppServer) hold everything about one node or app
+    server; Rig itself holds the whole deployment: its life cycle, the DB host (known_hosts,
+    catalog rows, the agent) and the fault hosts."""
 
     def __init__(self, app_servers=3, cluster='main', nodes=2, base_dir=None,
                  agent=None, event_notification_command=None, admin_console=False):
@@ -577,18 +1138,17 @@ class Rig:
         self.id = f'{time.strftime("%Y%m%d-%H%M%S")}-{os.getpid()}-{secrets.token_hex(2)}'
         self.dir = os.path.abspath(base_dir or os.path.join(RIG_ROOT, self.id))
         self.cluster = cluster
-        self.node_ids = list(range(1, nodes + 1))
-        self.app_count = app_servers
+        self.node = Numbered('node', [Node(self, n) for n in range(1, nodes + 1)])
+        self.app = Numbered('app server', [AppServer(self, i) for i in range(1, app_servers + 1)])
         self.agent_source = agent or os.environ.get('PGDEPLOY') or None
         self.notify = event_notification_command
         self.admin_console = bool(admin_console)
         # Extra lines for every node's repmgr.conf, appended to the rig's own: a list, or a
-        # callable node -> list (e.g. service_promote_command with that node's data directory).
-        # Set it before up(); set_event_notification rewrites repmgr.conf with it too.
-        # Not saved in state.json (an attached Rig starts without it).
+        # callable node number -> list (e.g. service_promote_command with that node's data
+        # directory). Set it before up(); set_event_notification rewrites repmgr.conf with it
+        # too. Not saved in state.json (an attached Rig starts without it).
         self.repmgr_conf_extra = []
         self.dbhost = None
-        self.apps = {}
         self.timings = {}
         self._procs = []          # Popen objects to reap (library mode only)
         self._faults = []
@@ -610,35 +1170,6 @@ class Rig:
         """The pgdeploy copy that postgres runs (and repmgr is wired to)."""
         return os.path.join(self.dir, 'bin', 'pgdeploy')
 
-    def node_dir(self, n):
-        return os.path.join(self.dir, 'dbhost', f'node{n}')
-
-    def node_data(self, n):
-        """Data directory: a tmpfs inside the DB host (fast to fill, nothing to delete)."""
-        return os.path.join(self.node_dir(n), 'data')
-
-    def node_data_file(self, n, name):
-        """Host-side path of a file in node n's data directory."""
-        return self.dbhost.view(os.path.join(self.node_data(n), name))
-
-    def node_conf(self, n):
-        return os.path.join(self.node_dir(n), 'repmgr.conf')
-
-    def node_log(self, n):
-        """repmgr's and repmgrd's log_file for node n."""
-        return os.path.join(self.node_dir(n), 'repmgr.log')
-
-    @staticmethod
-    def node_port(n):
-        return NODE_PORT_BASE + n
-
-    def conninfo(self, n, dbname='repmgr', host='127.0.0.1'):
-        return f'host={host} port={self.node_port(n)} user=repmgr dbname={dbname}'
-
-    @staticmethod
-    def public_addr(n):
-        return f'{PUBLIC_NET}{n}'
-
     # ---- lifecycle --------------------------------------------------------
 
     def __enter__(self):
@@ -656,11 +1187,11 @@ class Rig:
         try:
             self._write_state()
             self._prepare_dbhost_files()
-            workers = min(12, self.app_count + 1)
+            workers = min(12, len(self.app) + 1)
             with concurrent.futures.ThreadPoolExecutor(workers) as pool:
                 apps_started = time.monotonic()
                 jobs = [pool.submit(self._timed, 'db host', self._start_dbhost)]
-                jobs += [pool.submit(self._start_app_server, i) for i in range(1, self.app_count + 1)]
+                jobs += [pool.submit(a._start) for a in self.app.values()]
                 for job in jobs[1:]:
                     job.result()
                 self.timings['app servers'] = time.monotonic() - apps_started
@@ -677,13 +1208,12 @@ class Rig:
         self.timings['total'] = time.monotonic() - start
         log(f'up in {self.timings["total"]:.1f}s: ' + ', '.join(
             f'{k} {v:.1f}s' for k, v in self.timings.items() if k != 'total')
-            + f' ({len(self.node_ids)} nodes, {self.app_count} app servers, dir {self.dir})')
+            + f' ({len(self.node)} nodes, {len(self.app)} app servers, dir {self.dir})')
         return self
 
     def _check_addresses_free(self):
-        wanted = [('127.0.0.1', self.node_port(n)) for n in self.node_ids]
-        wanted += [(f'{APP_NET}{i}', port) for i in range(1, self.app_count + 1)
-                   for port in (22, PGBOUNCER_PORT)]
+        wanted = [('127.0.0.1', node.port) for node in self.node.values()]
+        wanted += [(a.addr, port) for a in self.app.values() for port in (22, PGBOUNCER_PORT)]
         busy = [f'{addr}:{port}' for addr, port in wanted
                 if listening(addr, port) or listening('0.0.0.0', port)]
         if busy:
@@ -720,11 +1250,11 @@ class Rig:
         self._sessions.clear()
         shm_ids = []
         if self.dbhost and self.dbhost.alive():
-            for n in self.node_ids:   # a clean stop releases PostgreSQL's shared memory
-                if os.path.exists(self.node_data_file(n, 'postmaster.pid')):
-                    self._pg_ctl(n, 'stop', '-m', 'immediate', check=False, timeout=20)
+            for node in self.node.values():   # a clean stop releases PostgreSQL's shared memory
+                if os.path.exists(node.data_file('postmaster.pid')):
+                    node.pg_ctl('stop', '-m', 'immediate', check=False, timeout=20)
             shm_ids = self._stale_shared_memory_ids()
-        kill_namespaces([ns for ns in [self.dbhost] + [a.ns for a in self.apps.values()] if ns])
+        kill_namespaces([ns for ns in [self.dbhost] + [a.ns for a in self.app.values()] if ns])
         for proc in self._procs:
             try:
                 proc.wait(timeout=5)
@@ -748,8 +1278,8 @@ class Rig:
     def _stale_shared_memory_ids(self):
         """SysV segments named in postmaster.pid files left by kill -9'd postmasters."""
         ids = []
-        for n in self.node_ids:
-            lines = (read_text(self.node_data_file(n, 'postmaster.pid')) or '').splitlines()
+        for node in self.node.values():
+            lines = (read_text(node.data_file('postmaster.pid')) or '').splitlines()
             if len(lines) >= 7 and len(lines[6].split()) == 2:
                 ids.append(lines[6].split()[1])
         return ids
@@ -767,12 +1297,12 @@ class Rig:
     def _write_state(self):
         with self._lock:
             state = {
-                'id': self.id, 'dir': self.dir, 'cluster': self.cluster, 'nodes': self.node_ids,
-                'app_servers': self.app_count, 'agent_source': self.agent_source,
+                'id': self.id, 'dir': self.dir, 'cluster': self.cluster, 'nodes': sorted(self.node),
+                'app_servers': len(self.app), 'agent_source': self.agent_source,
                 'notify': self.notify, 'admin_console': self.admin_console,
                 'owner_pid': os.getpid(),
                 'dbhost': self.dbhost.to_state() if self.dbhost else None,
-                'apps': {str(i): a.ns.to_state() for i, a in self.apps.items() if a.ns},
+                'apps': {str(a.index): a.ns.to_state() for a in self.app.values() if a.ns},
             }
             write_file(os.path.join(self.dir, 'state.json'), json.dumps(state, indent=1))
 
@@ -793,7 +1323,7 @@ class Rig:
         if state['dbhost']:
             rig.dbhost = Namespace.from_state(state['dbhost'])
         for i, ns in state['apps'].items():
-            rig.apps[int(i)] = AppServer(rig.dir, int(i), Namespace.from_state(ns))
+            rig.app[int(i)].ns = Namespace.from_state(ns)
         return rig
 
     # ---- DB host ------------------------------------------------------------
@@ -820,117 +1350,19 @@ class Rig:
         if os.path.isdir('/run/postgresql'):   # so pgdeploy's default -p finds the sockets
             binds.append((self.socket_dir, '/run/postgresql'))
         self.dbhost.bind(binds)
-        self._timed('primary', self._init_primary)
-        standbys = self.node_ids[1:]
+        first, standbys = self.node[1], list(self.node.values())[1:]
+        self._timed('primary', first._init_primary)
         with concurrent.futures.ThreadPoolExecutor(len(standbys)) as pool:
-            for job in [pool.submit(self._timed, 'standby', lambda n=n: self._init_standby(n))
-                        for n in standbys]:
+            for job in [pool.submit(self._timed, 'standby', lambda node=node: node._init_standby(first))
+                        for node in standbys]:
                 job.result()
-        wait_for(lambda: self.psql(1, "select count(*) from pg_stat_replication where state = 'streaming'")
+        wait_for(lambda: first.psql("select count(*) from pg_stat_replication where state = 'streaming'")
                  == [[str(len(standbys))]], 20, 'standbys streaming')
 
     def pg(self, argv, **kwargs):
         """Run a PostgreSQL/repmgr binary as postgres inside the DB host."""
         return self.dbhost.run([os.path.join(PG_BIN, argv[0])] + list(argv[1:]), user=PG_USER,
                                cwd=self.dir, **kwargs)
-
-    def _pg_ctl(self, n, *args, **kwargs):
-        return self.pg(['pg_ctl', '-D', self.node_data(n), '-w', '-t', '30',
-                        '-l', os.path.join(self.node_dir(n), 'postmaster.log'), *args], **kwargs)
-
-    def _write_node_files(self, n):
-        node_dir = self.node_dir(n)
-        make_dir(node_dir, 0o755, POSTGRES)
-        make_dir(os.path.join(node_dir, 'log'), 0o755, POSTGRES)
-        make_dir(self.node_data(n), 0o700, POSTGRES)
-        self.dbhost.mount_tmpfs(self.node_data(n), POSTGRES)
-        # Included by the shared postgresql.conf as '../node.conf': lives outside
-        # the data directory, so a standby clone does not copy node1's.
-        write_file(os.path.join(node_dir, 'node.conf'), f"""# pgdeploy rig: node{n} only
-port = {self.node_port(n)}
-listen_addresses = '127.0.0.1,{PUBLIC_NET}{n}'
-unix_socket_directories = '{self.socket_dir}'
-log_directory = '{node_dir}/log'
-cluster_name = 'node{n}'
-""", owner=POSTGRES)
-        self._write_repmgr_conf(n)
-
-    def _write_repmgr_conf(self, n):
-        conf = self.node_conf(n)
-        repmgr = os.path.join(PG_BIN, 'repmgr')
-        lines = [
-            f'node_id={n}',
-            f"node_name='node{n}'",
-            f"conninfo='{self.conninfo(n)} connect_timeout=2'",
-            f"data_directory='{self.node_data(n)}'",
-            f"pg_bindir='{PG_BIN}'",
-            'use_replication_slots=yes',
-            'failover=automatic',
-            f"promote_command='{repmgr} standby promote -f {conf} --log-to-file'",
-            f"follow_command='{repmgr} standby follow -f {conf} --log-to-file --upstream-node-id=%n'",
-            'reconnect_attempts=2',
-            'reconnect_interval=1',
-            'monitoring_history=no',
-            f"repmgrd_pid_file='{self.node_dir(n)}/repmgrd.pid'",
-            f"log_file='{self.node_log(n)}'",
-            'log_level=INFO',
-        ]
-        if self.notify:
-            command = self.notify.format(agent=self.agent_path, cluster=self.cluster,
-                                         port=self.node_port(n), node=n)
-            lines.append(f"event_notification_command='{command}'")
-        extra = self.repmgr_conf_extra
-        lines += list(extra(n) if callable(extra) else extra)
-        write_file(conf, '\n'.join(lines) + '\n', owner=POSTGRES)
-
-    def _init_primary(self):
-        n = 1
-        self._write_node_files(n)
-        self.pg(['initdb', '-D', self.node_data(n), '-A', 'trust', '-E', 'UTF8', '--locale=C', '-N'])
-        with open(self.node_data_file(n, 'postgresql.conf'), 'a') as f:
-            f.write("""
-# ---- pgdeploy test rig (copied to standbys by repmgr standby clone) ----
-wal_level = replica
-hot_standby = on
-max_wal_senders = 10
-max_replication_slots = 10
-wal_log_hints = on
-shared_preload_libraries = 'repmgr'
-shared_buffers = 32MB
-max_connections = 60
-fsync = off
-logging_collector = on
-log_filename = 'postgresql.log'
-include_if_exists = '../node.conf'
-""")
-        write_file(self.node_data_file(n, 'pg_hba.conf'), """# pgdeploy test rig only: trust
-local   all          all                 trust
-host    all          all   127.0.0.0/8   trust
-local   replication  all                 trust
-host    replication  all   127.0.0.0/8   trust
-""", 0o600, POSTGRES)
-        self._pg_ctl(n, 'start')
-        self.psql(n, f"""CREATE USER repmgr SUPERUSER;
-CREATE DATABASE repmgr OWNER repmgr;
-CREATE USER {APP_USER} PASSWORD {sql_literal(APP_PASSWORD)};
-CREATE DATABASE {APP_DB} OWNER {APP_USER};""", db='postgres', user=PG_USER)
-        self.repmgr(n, 'primary', 'register')
-
-    def _init_standby(self, n):
-        self._write_node_files(n)
-        self.repmgr(n, '-h', '127.0.0.1', '-p', str(self.node_port(1)), '-U', 'repmgr', '-d', 'repmgr',
-                    'standby', 'clone', '--fast-checkpoint')
-        self._pg_ctl(n, 'start')
-        # `standby register` refuses a standby still in state "catchup" ("local node not
-        # attached to primary"): seen with two standbys cloned at once on a loaded machine.
-        wait_for(lambda: self.psql(1, 'SELECT state FROM pg_stat_replication '
-                                      f"WHERE application_name = 'node{n}'") == [['streaming']],
-                 30, f'node{n} streaming from node1', 0.1)
-        self.repmgr(n, 'standby', 'register')
-
-    def repmgr(self, n, *args, **kwargs):
-        """`repmgr -f <node n conf> ARGS` as postgres in the DB host."""
-        return self.pg(['repmgr', '-f', self.node_conf(n), *args], **kwargs)
 
     def set_event_notification(self, template):
         """Wire (or with None, unwire) repmgr's event_notification_command on every node.
@@ -940,135 +1372,28 @@ CREATE DATABASE {APP_DB} OWNER {APP_USER};""", db='postgres', user=PG_USER)
         self.notify = template
         if template and self.agent_source:
             self.install_agent()
-        for n in self.node_ids:
-            self._write_repmgr_conf(n)
-            pid = self.repmgrd_pid(n)
+        for node in self.node.values():
+            node.write_repmgr_conf()
+            pid = node.repmgrd_pid()
             if pid:
                 os.kill(pid, signal.SIGHUP)
         self._write_state()
 
-    # ---- nodes --------------------------------------------------------------
-
-    def postmaster_pid(self, n):
-        text = read_text(self.node_data_file(n, 'postmaster.pid'))
-        pid = int(text.split()[0]) if text else None
-        return pid if pid and pid_alive(pid) else None
-
-    def start_node(self, n):
-        self._pg_ctl(n, 'start')
-
-    def stop_node(self, n, mode='immediate'):
-        self._pg_ctl(n, 'stop', '-m', mode)
-
-    def freeze_node(self, n):
-        """SIGSTOP node n's postmaster: the kernel still accepts TCP connections, but nothing
-        answers them, as with a hung or cut-off server. thaw_node(n) undoes it (do, before down:
-        a stopped postmaster does not stop)."""
-        os.kill(self.postmaster_pid(n), signal.SIGSTOP)
-
-    def thaw_node(self, n):
-        pid = self.postmaster_pid(n)
-        if pid:
-            os.kill(pid, signal.SIGCONT)
-
-    def kill_node(self, n):
-        """kill -9 the postmaster (its backends notice and exit)."""
-        pid = self.postmaster_pid(n)
-        if not pid:
-            raise RigError(f'node{n} is not running')
-        os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: not listening('127.0.0.1', self.node_port(n)), 10, f'node{n} to go away')
-
-    def promote(self, n, capture=True):
-        """`repmgr standby promote` on node n (repmgr fires event_notification_command)."""
-        return self.repmgr(n, 'standby', 'promote', timeout=120, capture=capture)
-
-    def promote_behind_repmgr(self, n, timeout=30):
-        """`pg_ctl promote` on node n, repmgr not involved: n becomes writable on a new
-        timeline whatever the other nodes are, and no catalog changes (a split brain, or the
-        first half of a promotion done by hand)."""
-        self._pg_ctl(n, 'promote')
-        self.wait_writable(n, timeout)
-
-    def record_primary(self, n, on_node=None):
-        """Make repmgr's catalog on on_node (default n) name n as the one active primary, as
-        `repmgr standby promote` records it (the former primary becomes inactive)."""
-        self.psql(on_node or n, f"""BEGIN;
-UPDATE repmgr.nodes SET active = false WHERE type = 'primary' AND active AND node_id <> {int(n)};
-UPDATE repmgr.nodes SET type = 'primary', upstream_node_id = NULL, active = true
- WHERE node_id = {int(n)};
-COMMIT;""")
-
-    def start_repmgrd(self, n, timeout=30):
-        """Start repmgrd on node n; return its pid once it monitors (a standby's repmgrd
-        started while its upstream is already down would never fail over)."""
-        log_file = self.node_log(n)
-        offset = os.path.getsize(log_file) if os.path.exists(log_file) else 0
-        with open(os.path.join(self.node_dir(n), 'repmgrd.stdout'), 'ab') as out:
-            subprocess.run(self.dbhost.argv([os.path.join(PG_BIN, 'repmgrd'), '-f', self.node_conf(n)],
-                                            PG_USER),
-                           stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                           env=postgres_env(), cwd=self.dir, check=True, timeout=30)
-
-        def monitoring():
-            with open(log_file, errors='replace') as f:
-                f.seek(offset)
-                text = f.read()
-            return ('monitoring connection to upstream node' in text
-                    or 'monitoring cluster primary' in text)
-        wait_for(monitoring, timeout, f'repmgrd on node{n} to start monitoring', 0.1)
-        return self.repmgrd_pid(n)
-
-    def repmgrd_pid(self, n):
-        text = read_text(os.path.join(self.node_dir(n), 'repmgrd.pid'))
-        pid = int(text.strip()) if text and text.strip().isdigit() else None
-        return pid if pid and pid_alive(pid) else None
-
-    def psql(self, n, sql, db='repmgr', user='repmgr', check=True):
-        """Run SQL (one or more statements, each in its own transaction) on node n
-        over TCP; return the rows of all results as lists of strings."""
-        env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin'), 'LANG': 'C.UTF-8',
-               'PGHOST': '127.0.0.1', 'PGPORT': str(self.node_port(n)), 'PGUSER': user,
-               'PGDATABASE': db, 'PGCONNECT_TIMEOUT': '5'}
-        proc = run([os.path.join(PG_BIN, 'psql'), '-X', '-q', '-A', '-t', '-F', '\x1f', '-R', '\x1e',
-                    '-v', 'ON_ERROR_STOP=1', '-f', '-'], input=sql, stdin=None,
-                   env=env, check=check, timeout=60)
-        out = proc.stdout.rstrip('\n')
-        return [row.split('\x1f') for row in out.split('\x1e')] if out else []
-
-    def is_writable(self, n):
-        try:
-            return self.psql(n, 'select pg_is_in_recovery()') == [['f']]
-        except RigError:
-            return False
-
-    def wait_writable(self, n, timeout=30):
-        wait_for(lambda: self.is_writable(n), timeout, f'node{n} to accept writes', 0.2)
-
-    def primary_node(self):
-        """The node that is up and not in recovery (the first one, if several)."""
-        for n in self.node_ids:
-            if self.postmaster_pid(n) and self.is_writable(n):
-                return n
+    def primary(self):
+        """The node (a Node) that is up and not in recovery (the first one, if several)."""
+        for node in self.node.values():
+            if node.postmaster_pid() and node.is_writable():
+                return node
         raise RigError('no writable node')
 
     # ---- catalog helpers ----------------------------------------------------
 
     def _create_app_servers_table(self):
-        rows = [(f'app{i}', f'{APP_NET}{i}') for i in range(1, self.app_count + 1)]
-        if self.admin_console:
-            rows = [(name, ip, 'postgres', '', True, False, self.app_server(i).admin_conninfo())
-                    for i, (name, ip) in enumerate(rows, 1)]
-        self.psql(1, app_servers_ddl('repmgr') + (insert_app_servers_sql('repmgr', rows) if rows else ''))
-
-    def set_admin_conninfo(self, i, conninfo, node=None):
-        """Set app server i's app_servers.admin_conninfo ('' = no admin console) on node
-        (default: the primary). conninfo True means the rig's working one for that server."""
-        if conninfo is True:
-            conninfo = self.app_server(i).admin_conninfo()
-        self.psql(node or self.primary_node(),
-                  f"UPDATE repmgr.app_servers SET admin_conninfo = {sql_literal(conninfo or '')} "
-                  f"WHERE name = {sql_literal(f'app{i}')}")
+        rows = [(a.name, a.addr) + (('postgres', '', True, False, a.admin_conninfo())
+                                    if self.admin_console else ())
+                for a in self.app.values()]
+        self.node[1].psql(app_servers_ddl('repmgr')
+                          + (insert_app_servers_sql('repmgr', rows) if rows else ''))
 
     def insert_app_server(self, name, ip, username='postgres', application_name='', enabled=True,
                           auth_trust=False, schema='repmgr', db='repmgr', admin_conninfo=''):
@@ -1076,20 +1401,19 @@ COMMIT;""")
         row = (name, ip, username, application_name, bool(enabled), bool(auth_trust))
         if admin_conninfo:
             row += (admin_conninfo,)
-        return int(self.psql(self.primary_node(), insert_app_servers_sql(schema, [row], 'RETURNING id'),
-                             db=db)[0][0])
+        return int(self.primary().psql(insert_app_servers_sql(schema, [row], 'RETURNING id'), db=db)[0][0])
 
     def create_repmgr3_catalog(self, db='legacy'):
         """A repmgr 3 style catalog (schema repmgr_<cluster>: repl_nodes, app_servers)
         in a separate database, filled from this rig's repmgr 5 catalog.
         Returns the conninfo to give pgdeploy with -p."""
-        primary = self.primary_node()
+        primary = self.primary()
         schema = sql_ident(f'repmgr_{self.cluster}')
-        nodes = self.psql(primary, 'SELECT node_id, type, upstream_node_id, node_name, conninfo, '
-                                   'slot_name, priority, active FROM repmgr.nodes ORDER BY node_id')
-        servers = self.psql(primary, 'SELECT name, ip_addr, username, application_name, enabled '
-                                     'FROM repmgr.app_servers ORDER BY id')
-        self.psql(primary, f'CREATE DATABASE {sql_ident(db)} OWNER repmgr')
+        nodes = primary.psql('SELECT node_id, type, upstream_node_id, node_name, conninfo, '
+                             'slot_name, priority, active FROM repmgr.nodes ORDER BY node_id')
+        servers = primary.psql('SELECT name, ip_addr, username, application_name, enabled '
+                               'FROM repmgr.app_servers ORDER BY id')
+        primary.psql(f'CREATE DATABASE {sql_ident(db)} OWNER repmgr')
 
         def value(v):
             return 'NULL' if v == '' else sql_literal(v)
@@ -1099,7 +1423,7 @@ COMMIT;""")
             f"{prio}, {sql_value(act == 't')})"
             for nid, typ, up, name, ci, slot, prio, act in nodes)
         server_rows = [(*row[:4], row[4] == 't') for row in servers]
-        self.psql(primary, f"""CREATE SCHEMA {schema};
+        primary.psql(f"""CREATE SCHEMA {schema};
 CREATE TABLE {schema}.repl_nodes (
   id INTEGER PRIMARY KEY,
   type TEXT NOT NULL CHECK (type IN ('master', 'standby', 'witness')),
@@ -1115,8 +1439,9 @@ CREATE TABLE {schema}.repl_events (
   event_timestamp TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP, details TEXT NULL);
 INSERT INTO {schema}.repl_nodes VALUES {node_rows};
 """ + app_servers_ddl(schema, auth_trust=False, admin_conninfo=False)
-                  + (insert_app_servers_sql(schema, server_rows) if server_rows else ''), db=db)
-        return self.conninfo(primary, dbname=db)
+                     + (insert_app_servers_sql(schema, server_rows) if server_rows else ''), db=db)
+        return primary.conninfo(dbname=db)
+
 
     # ---- the agent ----------------------------------------------------------
 
@@ -1155,13 +1480,7 @@ INSERT INTO {schema}.repl_nodes VALUES {node_rows};
                            f'stdout:\n{out}\nstderr:\n{err}') from None
         return proc.returncode, out, err
 
-    def ssh_check(self, i):
-        """`ssh postgres@app_i true` with OpenSSH as postgres from the DB host (rig self-test)."""
-        return self.dbhost.run(['ssh', '-i', f'{PG_HOME}/.ssh/id_ed25519', '-o', 'BatchMode=yes',
-                                '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
-                                '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=5',
-                                f'postgres@{self.app_server(i).addr}', 'true'],
-                               user=PG_USER, cwd=self.dir, check=False)
+    # ---- the DB host's known_hosts ------------------------------------------------
 
     def known_hosts_path(self):
         return os.path.join(self.db_home, '.ssh', 'known_hosts')
@@ -1169,7 +1488,7 @@ INSERT INTO {schema}.repl_nodes VALUES {node_rows};
     def write_known_hosts(self):
         """The DB host's known_hosts with every app server's host key, as an operator has it
         after README setup step 6 (pgdeploy refuses unknown host keys by default)."""
-        lines = [f'{a.addr} {self.host_public_key(i)}\n' for i, a in sorted(self.apps.items())]
+        lines = [f'{a.addr} {a.host_public_key()}\n' for a in self.app.values()]
         write_file(self.known_hosts_path(), ''.join(lines), 0o600, POSTGRES)
 
     def forget_known_host(self, addr):
@@ -1183,7 +1502,7 @@ INSERT INTO {schema}.repl_nodes VALUES {node_rows};
 
     def set_known_host(self, addr, public_key):
         """Make `addr <public_key>` the only known_hosts entry for addr (a wrong key
-        simulates a changed host key; host_public_key(i) restores the right one)."""
+        simulates a changed host key; rig.app[i].host_public_key() is the right one)."""
         self.forget_known_host(addr)
         text = (read_text(self.known_hosts_path()) or '') + f'{addr} {public_key.strip()}\n'
         write_file(self.known_hosts_path(), text, 0o600, POSTGRES)
@@ -1202,265 +1521,18 @@ INSERT INTO {schema}.repl_nodes VALUES {node_rows};
             run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', f'{d}/k'])
             return read_text(f'{d}/k.pub').strip()
 
-    def host_public_key(self, i):
-        """App server i's sshd host key ('ssh-ed25519 AAAA...')."""
-        text = read_text(os.path.join(self.app_server(i).sshd_dir, 'ssh_host_ed25519_key.pub'))
-        return ' '.join(text.split()[:2])
-
-    # ---- app servers --------------------------------------------------------
-
-    def app_server(self, i):
-        try:
-            return self.apps[i]
-        except KeyError:
-            raise RigError(f'no app server {i} (rig has {self.app_count})') from None
-
-    def _start_app_server(self, i):
-        a = AppServer(self.dir, i)
-        make_dir(a.dir)
-        make_dir(a.sshd_dir, 0o700)
-        make_dir(a.run_dir, 0o755, POSTGRES)
-        make_dir(a.etc_pgbouncer, 0o755, POSTGRES)
-        make_dir(os.path.join(a.etc_pgbouncer, 'databases'), 0o755, POSTGRES)
-        make_dir(os.path.join(a.dir, 'sudoers.d'), 0o755)
-        make_dir(a.home, 0o755, POSTGRES)
-        make_dir(os.path.join(a.home, '.ssh'), 0o700, POSTGRES)
-        write_file(os.path.join(a.home, MARKER), f'{self.id}/{a.name}')
-        write_file(os.path.join(a.home, '.ssh', 'authorized_keys'), self.db_public_key, 0o600, POSTGRES)
-        write_file(os.path.join(a.etc_pgbouncer, 'pgbouncer.ini'), PGBOUNCER_INI.format(
-            cluster=self.cluster, run_dir=a.run_dir, addr=a.addr, port=PGBOUNCER_PORT), 0o640, POSTGRES)
-        write_file(os.path.join(a.etc_pgbouncer, 'pgbouncer_hba.conf'), PGBOUNCER_HBA, 0o640, POSTGRES)
-        write_file(os.path.join(a.etc_pgbouncer, 'userlist.txt'), '', 0o600, POSTGRES)
-        write_file(os.path.join(a.etc_pgbouncer, 'databases', f'{self.cluster}.ini'), '', 0o600, POSTGRES)
-        write_file(os.path.join(a.dir, 'sudoers.d', 'pgbouncer'),
-                   'postgres ALL = NOPASSWD: /usr/sbin/service pgbouncer reload\n', 0o440)
-        write_file(os.path.join(a.dir, 'service'), SERVICE_SCRIPT.format(
-            name=a.name, pidfile=a.pgbouncer_pidfile, reload_log=a.reload_log), 0o755)
-        write_file(a.sshd_config, SSHD_CONFIG.format(addr=a.addr, sshd_dir=a.sshd_dir,
-                                                     pidfile=a.sshd_pidfile), 0o600)
-        run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', f'root@pgdeploy-rig-{a.name}',
-             '-f', os.path.join(a.sshd_dir, 'ssh_host_ed25519_key')])
-        os.makedirs('/run/sshd', mode=0o755, exist_ok=True)   # sshd's privilege separation dir
-
-        a.ns = Namespace.create(f'{PG_HOME}/{MARKER}', f'{self.id}/{a.name}', self._procs)
-        with self._lock:
-            self.apps[i] = a
-        self._write_state()
-        a.ns.bind([(a.host_path(seen), seen) for seen in AppServer.BINDS])
-        sshd = self._spawn_sshd(a)
-        pgbouncer = self._spawn_pgbouncer(a)
-        wait_listening(a.addr, 22, sshd, a.sshd_log)
-        wait_listening(a.addr, PGBOUNCER_PORT, pgbouncer, a.pgbouncer_stdout)
-
-    def _spawn_sshd(self, a):
-        return a.ns.spawn(['/usr/sbin/sshd', '-D', '-f', a.sshd_config, '-E', a.sshd_log], self._procs,
-                          os.path.join(a.sshd_dir, 'sshd.stdout'))
-
-    def _spawn_pgbouncer(self, a):
-        return a.ns.spawn(['/usr/sbin/pgbouncer', '/etc/pgbouncer/pgbouncer.ini'], self._procs,
-                          a.pgbouncer_stdout, user=PG_USER, cwd=a.run_dir)
-
-    def read_remote_file(self, i, path):
-        """Contents of `path` as app server i sees it (None if missing)."""
-        return read_text(self.app_server(i).host_path(path))
-
-    def stat_remote_file(self, i, path):
-        """os.stat_result of `path` on app server i (None if missing)."""
-        try:
-            return os.stat(self.app_server(i).host_path(path))
-        except FileNotFoundError:
-            return None
-
-    def write_remote_file(self, i, path, text, mode=0o600):
-        """Write `path` on app server i as postgres would (owner postgres)."""
-        write_file(self.app_server(i).host_path(path), text, mode, POSTGRES)
-
-    def set_remote_fault(self, i, spec=None):
-        """PGDEPLOY_FAULT=spec for every SSH session on app server i (~/.ssh/environment, which
-        the rig's sshd reads for that one variable): the push program acts at the named step
-        (see src/remote/push.pl). None: no fault."""
-        path = self.app_server(i).host_path(f'{PG_HOME}/.ssh/environment')
-        if spec:
-            write_file(path, f'PGDEPLOY_FAULT={spec}\n', 0o600, POSTGRES)
-        elif os.path.exists(path):
-            os.unlink(path)
-
-    def reload_pgbouncer(self, i):
-        """SIGHUP app server i's PgBouncer and wait until it has re-read its configuration."""
-        a = self.app_server(i)
-        before = self.pgbouncer_reload_count(i)
-        os.kill(int(read_text(a.pgbouncer_pidfile)), signal.SIGHUP)
-        wait_for(lambda: self.pgbouncer_reload_count(i) > before, 10, f'{a.name} PgBouncer reload', 0.05)
-
-    def set_authorized_keys(self, i, text):
-        """Replace app server i's ~postgres/.ssh/authorized_keys."""
-        write_file(self.app_server(i).host_path(f'{PG_HOME}/.ssh/authorized_keys'), text, 0o600, POSTGRES)
-
-    def force_command(self, i, command):
-        """Make app server i's sshd run `command` for the DB host's key whatever the client asks
-        (authorized_keys command=\"...\"), e.g. 'yes' for a host that answers without end;
-        set_authorized_keys(i, rig.db_public_key) undoes it."""
-        self.set_authorized_keys(i, f'command="{command}" {self.db_public_key}')
-
-    def reload_count(self, i):
-        """How many times `service pgbouncer reload` ran on app server i."""
-        return len((read_text(self.app_server(i).reload_log) or '').splitlines())
-
-    def fail_reloads(self, i, failing=True):
-        """Make app server i's `service pgbouncer reload` fail (exit 1, PgBouncer not told),
-        or work again. The script is bind-mounted: it is rewritten in place, same inode."""
-        a = self.app_server(i)
-        text = (SERVICE_FAILING if failing else SERVICE_SCRIPT).format(
-            name=a.name, pidfile=a.pgbouncer_pidfile, reload_log=a.reload_log)
-        with open(os.path.join(a.dir, 'service'), 'w') as f:
-            f.write(text)
-
-    def set_pgbouncer_setting(self, i, key, value):
-        """Set `key = value` in app server i's pgbouncer.ini [pgbouncer] section and SIGHUP
-        PgBouncer, waiting until it has re-read its configuration."""
-        a = self.app_server(i)
-        path = os.path.join(a.etc_pgbouncer, 'pgbouncer.ini')
-        lines = [line for line in read_text(path).splitlines() if line.split('=')[0].strip() != key]
-        write_file(path, '\n'.join(lines + [f'{key} = {value}']) + '\n', 0o640, POSTGRES)
-        self.reload_pgbouncer(i)
-
-    def console_reload_count(self, i):
-        """How many RELOAD commands app server i's PgBouncer took on its admin console."""
-        return (read_text(self.app_server(i).pgbouncer_log) or '').count('LOG RELOAD command issued')
-
-    def pgbouncer_reload_count(self, i):
-        """How many times app server i's PgBouncer re-read its configuration, by SIGHUP
-        (service pgbouncer reload) or by RELOAD on its admin console (from its log)."""
-        text = read_text(self.app_server(i).pgbouncer_log) or ''
-        return text.count('LOG got SIGHUP, re-reading config') + text.count('LOG RELOAD command issued')
-
-    def admin_query(self, i, sql, user='pgbouncer', timeout=15):
-        """psql on app server i, as postgres, to its PgBouncer's admin console through the unix
-        socket (as pgdeploy does with admin_conninfo); return (rc, stdout, stderr)."""
-        a = self.app_server(i)
-        proc = a.ns.run([os.path.join(PG_BIN, 'psql'), a.admin_conninfo(user), '-X', '-q', '-A', '-t',
-                         '-v', 'ON_ERROR_STOP=1', '-c', sql],
-                        user=PG_USER, cwd=a.run_dir, check=False, timeout=timeout)
-        return proc.returncode, proc.stdout, proc.stderr
-
-    def app_processes(self, i):
-        """[(pid, argv, state)] of every process in app server i's namespace (state as in
-        /proc/PID/stat: R, S, T for stopped, ...)."""
-        found = []
-        for pid in self.app_server(i).ns.pids():
-            try:
-                with open(f'/proc/{pid}/cmdline', 'rb') as f:
-                    argv = [arg.decode(errors='replace') for arg in f.read().split(b'\0')[:-1]]
-                with open(f'/proc/{pid}/stat') as f:
-                    state = f.read().rsplit(')', 1)[1].split()[0]
-            except OSError:
-                continue
-            found.append((pid, argv, state))
-        return found
-
-    def remote_lock_path(self, i):
-        """Host-side path of the lock pgdeploy's push script takes on app server i
-        (<include dir>/.<cluster>.lock)."""
-        return self.app_server(i).host_path(f'/etc/pgbouncer/databases/.{self.cluster}.lock')
-
-    def hold_remote_lock(self, i):
-        """Take app server i's pgdeploy lock (HeldLock; release() it): a run that has
-        something to write there waits for it, up to its --host-timeout."""
-        return HeldLock(self.remote_lock_path(i))
-
-    def client_session(self, i, db=APP_DB, user=APP_USER, password=APP_PASSWORD):
-        """A ClientSession through app server i's PgBouncer, connected (closed at down())."""
-        env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin'), 'LANG': 'C.UTF-8',
-               'PGHOST': self.app_server(i).addr, 'PGPORT': str(PGBOUNCER_PORT),
-               'PGDATABASE': db, 'PGUSER': user, 'PGPASSWORD': password,
-               'PGCONNECT_TIMEOUT': '3', 'PGSSLMODE': 'disable'}
-        session = ClientSession([os.path.join(PG_BIN, 'psql'), '-X', '-q', '-A', '-t'], env)
-        self._sessions.append(session)
-        if session.query('select 1') is None:
-            raise RigError(f'cannot open a session through app{i} PgBouncer to {db}: '
-                           f'{session.error_output().strip()}')
-        return session
-
-    def _pidfile_pid(self, path):
-        text = read_text(path)
-        pid = int(text.strip()) if text and text.strip().isdigit() else None
-        return pid if pid and pid_alive(pid) else None
-
-    def sshd_pid(self, i):
-        return self._pidfile_pid(self.app_server(i).sshd_pidfile)
-
-    def pgbouncer_pid(self, i):
-        return self._pidfile_pid(self.app_server(i).pgbouncer_pidfile)
-
-    def stop_sshd(self, i):
-        """Kill app server i's sshd (and its sessions): the host stops speaking SSH."""
-        a = self.app_server(i)
-        pid = self.sshd_pid(i)
-        if pid:
-            os.kill(pid, signal.SIGTERM)
-        wait_for(lambda: not listening(a.addr, 22), 10, f'sshd on {a.addr} to stop')
-
-    def start_sshd(self, i):
-        a = self.app_server(i)
-        wait_listening(a.addr, 22, self._spawn_sshd(a), a.sshd_log)
-
-    def set_sshd_extra_port(self, i, port=None):
-        """Restart app server i's sshd listening on `port` as well as on 22 (None: 22 only)."""
-        a = self.app_server(i)
-        config = SSHD_CONFIG.format(addr=a.addr, sshd_dir=a.sshd_dir, pidfile=a.sshd_pidfile)
-        write_file(a.sshd_config, config + (f'ListenAddress {a.addr}:{port}\n' if port else ''), 0o600)
-        self.stop_sshd(i)
-        proc = self._spawn_sshd(a)
-        wait_listening(a.addr, 22, proc, a.sshd_log)
-        if port:
-            wait_listening(a.addr, port, proc, a.sshd_log)
-
-    def pause_pgbouncer(self, i):
-        os.kill(self.pgbouncer_pid(i), signal.SIGUSR1)    # PgBouncer: SIGUSR1 = PAUSE
-
-    def resume_pgbouncer(self, i):
-        os.kill(self.pgbouncer_pid(i), signal.SIGUSR2)    # SIGUSR2 = RESUME
-
-    def restart_pgbouncer(self, i):
-        """Stop and start app server i's PgBouncer (a reload cannot drop a forced user=)."""
-        a = self.app_server(i)
-        pid = self.pgbouncer_pid(i)
-        if pid:
-            os.kill(pid, signal.SIGINT)
-            wait_for(lambda: not pid_alive(pid), 10, f'pgbouncer on {a.addr} to stop')
-        proc = self._spawn_pgbouncer(a)
-        wait_listening(a.addr, PGBOUNCER_PORT, proc, a.pgbouncer_stdout)
-
-    def client_query(self, i, db, user, password, sql, timeout=15):
-        """psql through app server i's PgBouncer; return (rc, stdout, stderr)."""
-        env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin'), 'LANG': 'C.UTF-8',
-               'PGHOST': self.app_server(i).addr, 'PGPORT': str(PGBOUNCER_PORT),
-               'PGDATABASE': db, 'PGUSER': user, 'PGPASSWORD': password,
-               'PGCONNECT_TIMEOUT': '3', 'PGSSLMODE': 'disable'}
-        proc = run([os.path.join(PG_BIN, 'psql'), '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1',
-                    '-c', sql], env=env, check=False, timeout=timeout)
-        return proc.returncode, proc.stdout, proc.stderr
-
-    def reaches(self, i, db=APP_DB, user=APP_USER, password=APP_PASSWORD):
-        """(in_recovery, port) of the server app server i's PgBouncer leads to, or None."""
-        rc, out, _ = self.client_query(i, db, user, password,
-                                       "select pg_is_in_recovery(), inet_server_port()")
-        if rc != 0:
-            return None
-        recovery, port = out.strip().split('|')
-        return recovery == 't', int(port)
-
     # ---- fault hosts ----------------------------------------------------------
 
     def add_hanging_host(self, addr, port=22, greeting=b''):
         """addr:port accepts TCP and never sends a byte (but greeting, if given)."""
-        return self._add_fault(faults.HangingHost(addr, port, greeting))
+        return self.add_fault(faults.HangingHost(addr, port, greeting))
 
     def add_blackhole_host(self, addr, port=22):
         """addr:port has a full accept queue: connects time out."""
-        return self._add_fault(faults.BlackholeHost(addr, port))
+        return self.add_fault(faults.BlackholeHost(addr, port))
 
-    def _add_fault(self, fault):
+    def add_fault(self, fault):
+        """Keep anything with a close() until down(), which closes it before anything else."""
         self._faults.append(fault)
         return fault
 
@@ -1468,39 +1540,23 @@ INSERT INTO {schema}.repl_nodes VALUES {node_rows};
 
     def verify(self):
         """Check the rig by hand-equivalent probes; raise RigError on the first problem."""
-        roles = self.psql(1, 'SELECT node_name, type, active FROM repmgr.nodes ORDER BY node_id')
-        expected = [[f'node{n}', 'primary' if n == 1 else 'standby', 't'] for n in self.node_ids]
+        first = self.node[1]
+        roles = first.psql('SELECT node_name, type, active FROM repmgr.nodes ORDER BY node_id')
+        expected = [[node.name, 'primary' if node is first else 'standby', 't']
+                    for node in self.node.values()]
         if roles != expected:
             raise RigError(f'repmgr.nodes is {roles}, expected {expected}')
-        for n in self.node_ids[1:]:
-            if self.psql(n, 'select pg_is_in_recovery()') != [['t']]:
-                raise RigError(f'node{n} is not a standby')
-
-        def check_app_server(i):
-            proc = self.ssh_check(i)
-            if proc.returncode != 0:
-                raise RigError(f'ssh postgres@{self.apps[i].addr} failed: {proc.stderr}')
-            rc, _, err = self.client_query(i, 'pgbouncer', 'nobody', 'x', 'show version')
-            if 'FATAL' not in err:    # a refusal from PgBouncer itself proves it answers
-                raise RigError(f'PgBouncer on {self.apps[i].addr} did not answer: rc {rc} {err}')
-            rc, out, err = self.admin_query(i, 'SHOW VERSION')
-            if rc != 0 or 'PgBouncer' not in out:
-                raise RigError(f'admin console of PgBouncer on {self.apps[i].addr}: rc {rc} {err}')
+        for node in list(self.node.values())[1:]:
+            if node.psql('select pg_is_in_recovery()') != [['t']]:
+                raise RigError(f'{node.name} is not a standby')
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
-            list(pool.map(check_app_server, self.apps))
+            list(pool.map(AppServer.verify, self.app.values()))
         return True
 
     def describe(self):
         lines = [f'rig {self.id} in {self.dir} (cluster {self.cluster!r})']
-        for n in self.node_ids:
-            pid = self.postmaster_pid(n)
-            role = ('primary' if self.is_writable(n) else 'standby') if pid else 'down'
-            lines.append(f'  node{n}  127.0.0.1:{self.node_port(n)}  {role}'
-                         + (f'  repmgrd {self.repmgrd_pid(n)}' if self.repmgrd_pid(n) else ''))
-        for i, a in sorted(self.apps.items()):
-            lines.append(f'  {a.name}  {a.addr}  sshd {"up" if listening(a.addr, 22) else "down"}'
-                         f'  pgbouncer {"up" if listening(a.addr, PGBOUNCER_PORT) else "down"}'
-                         f'  reloads {self.reload_count(i)}')
+        lines += [node.describe() for node in self.node.values()]
+        lines += [a.describe() for a in self.app.values()]
         return '\n'.join(lines)
 
 
@@ -1533,7 +1589,7 @@ def _cmd_up(args):
     if args.verify:
         rig.verify()
     for n in args.repmgrd or []:
-        rig.start_repmgrd(n)
+        rig.node[n].start_repmgrd()
     rig.detach()
     print(rig.dir)
 
@@ -1571,30 +1627,30 @@ def _cmd_agent(args):
 
 def _cmd_reach(args):
     rig = Rig.attach(args.dir)
-    want = (False, rig.node_port(args.expect_node)) if args.expect_node else None
+    want = (False, rig.node[args.expect_node].port) if args.expect_node else None
     deadline = time.monotonic() + args.timeout
     while True:
-        seen = {i: rig.reaches(i) for i in sorted(rig.apps)}
+        seen = {a: a.reaches() for a in rig.app.values()}
         if want is None or all(got == want for got in seen.values()) or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    for i, got in seen.items():
+    for a, got in seen.items():
         where = 'no answer' if got is None else (
             f'node{got[1] - NODE_PORT_BASE} (port {got[1]}, {"standby" if got[0] else "primary"})')
-        print(f'  {rig.apps[i].name} {rig.apps[i].addr}:{PGBOUNCER_PORT} -> {where}')
+        print(f'  {a.name} {a.addr}:{PGBOUNCER_PORT} -> {where}')
     return 1 if want and any(got != want for got in seen.values()) else 0
 
 
 def _cmd_node(args):
-    rig = Rig.attach(args.dir)
-    action = {'kill-node': rig.kill_node, 'stop-node': rig.stop_node, 'start-node': rig.start_node,
-              'promote': lambda n: rig.promote(n, capture=False),
-              'start-repmgrd': rig.start_repmgrd}[args.command]
-    action(args.node)
+    node = Rig.attach(args.dir).node[args.node]
+    action = {'kill-node': node.kill, 'stop-node': node.stop, 'start-node': node.start,
+              'promote': lambda: node.promote(capture=False),
+              'start-repmgrd': node.start_repmgrd}[args.command]
+    action()
 
 
 def _cmd_psql(args):
-    for row in Rig.attach(args.dir).psql(args.node, args.sql, db=args.db):
+    for row in Rig.attach(args.dir).node[args.node].psql(args.sql, db=args.db):
         print('|'.join(row))
 
 
