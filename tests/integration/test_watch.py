@@ -31,7 +31,7 @@ class Watcher:
         self.rig = rig
         self.node = node
         self.log_path = os.path.join(rig.dir, f'watch-node{node}-{next(_ids)}.log')
-        argv = [rig.install_agent(), 'watch', '-c', rig.cluster, '-p', rig.conninfo(node),
+        argv = [rig.install_agent(), 'watch', '-c', rig.cluster, '-p', rig.node[node].conninfo(),
                 '--interval', str(interval), *args]
         if node != 1:  # the nodes share the rig's DB host, so its home: a lock of its own
             argv += ['--lock-file', f'{PG_HOME}/.pgdeploy-{rig.cluster}-node{node}.lock']
@@ -73,19 +73,19 @@ class Watcher:
 
 def sshd_logins(rig, i):
     """SSH logins accepted so far by app server i's sshd (LogLevel VERBOSE)."""
-    return (rigmod.read_text(rig.app_server(i).sshd_log) or '').count('Accepted publickey')
+    return (rigmod.read_text(rig.app[i].sshd_log) or '').count('Accepted publickey')
 
 
 def cut_sessions(rig, i):
     """Kill every sshd process of app server i (the listener and every session): the host is
     gone, as after a crash. start_sshd(i) brings the listener back."""
-    for pid, argv, _ in rig.app_processes(i):
+    for pid, argv, _ in rig.app[i].processes():
         if argv and os.path.basename(argv[0]).startswith('sshd'):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-    rigmod.wait_for(lambda: not rigmod.listening(rig.app_server(i).addr, 22), 10, 'sshd to go')
+    rigmod.wait_for(lambda: not rigmod.listening(rig.app[i].addr, 22), 10, 'sshd to go')
 
 
 class WatchCase(RigTestCase):
@@ -106,7 +106,7 @@ class ConvergeTest(WatchCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.rig.psql(1, "UPDATE repmgr.app_servers SET enabled = false WHERE name = 'app3'")
+        cls.rig.node[1].psql("UPDATE repmgr.app_servers SET enabled = false WHERE name = 'app3'")
         cls.w = Watcher(cls.rig, 1)
         cls.addClassCleanup(cls.w.stop)
 
@@ -115,51 +115,51 @@ class ConvergeTest(WatchCase):
         self.wait_all((1, 2), 5441)
 
     def test_a_disabled_row_is_left_alone_and_an_enabled_one_deployed(self):
-        self.assertEqual(self.rig.read_remote_file(3, remote_files(self.rig.cluster)[0]), '',
+        self.assertEqual(self.rig.app[3].read_file(remote_files(self.rig.cluster)[0]), '',
                          'app3 (disabled) kept the empty file the rig gave it')
-        self.assertEqual(self.rig.reload_count(3), 0)
+        self.assertEqual(self.rig.app[3].reload_count(), 0)
         mark = len(self.w.text())
-        self.rig.psql(1, "UPDATE repmgr.app_servers SET enabled = true WHERE name = 'app3'")
+        self.rig.node[1].psql("UPDATE repmgr.app_servers SET enabled = true WHERE name = 'app3'")
         self.w.wait_for(r'app3 127\.0\.1\.3: updated', after=mark)
         self.assertReaches(3, port=5441)
         before = self.snapshot([3])
-        self.rig.psql(1, "UPDATE repmgr.app_servers SET enabled = false WHERE name = 'app3'")
+        self.rig.node[1].psql("UPDATE repmgr.app_servers SET enabled = false WHERE name = 'app3'")
         db = self.create_database('after_disable')
-        wait_until(lambda: self.ini_entry(1, db), WITHIN_TWO)
-        self.assertIsNotNone(self.ini_entry(1, db), 'app1 got the new database')
+        wait_until(lambda: self.rig.app[1].ini_entry(db), WITHIN_TWO)
+        self.assertIsNotNone(self.rig.app[1].ini_entry(db), 'app1 got the new database')
         time.sleep(2 * INTERVAL)
         self.assertUntouched(before, [3])
 
     def test_a_new_password_works_through_every_pgbouncer(self):
-        self.rig.psql(1, f"ALTER ROLE {APP_USER} PASSWORD 'watched-new-secret'")
+        self.rig.node[1].psql(f"ALTER ROLE {APP_USER} PASSWORD 'watched-new-secret'")
         try:
-            ok = wait_until(lambda: all(self.reaches(i, password='watched-new-secret') == (False, 5441)
+            ok = wait_until(lambda: all(self.rig.app[i].reaches(password='watched-new-secret') == (False, 5441)
                                         for i in (1, 2)), WITHIN_TWO, 0.2)
             self.assertTrue(ok, 'the new password does not work through every PgBouncer')
         finally:
-            self.rig.psql(1, f"ALTER ROLE {APP_USER} PASSWORD '{support.APP_PASSWORD}'")
-            wait_until(lambda: all(self.reaches(i) == (False, 5441) for i in (1, 2)), WITHIN_TWO, 0.2)
+            self.rig.node[1].psql(f"ALTER ROLE {APP_USER} PASSWORD '{support.APP_PASSWORD}'")
+            wait_until(lambda: all(self.rig.app[i].reaches() == (False, 5441) for i in (1, 2)), WITHIN_TWO, 0.2)
 
     def test_a_file_changed_by_hand_below_our_header_is_restored(self):
         path = remote_files(self.rig.cluster)[0]
-        good = self.rig.read_remote_file(1, path)
-        reloads = self.rig.reload_count(1)
-        self.rig.write_remote_file(1, path, good + 'evil = host=127.0.0.9 port=5441 dbname=appdb\n')
-        self.assertTrue(wait_until(lambda: self.rig.read_remote_file(1, path) == good, WITHIN_TWO, 0.1),
+        good = self.rig.app[1].read_file(path)
+        reloads = self.rig.app[1].reload_count()
+        self.rig.app[1].write_file(path, good + 'evil = host=127.0.0.9 port=5441 dbname=appdb\n')
+        self.assertTrue(wait_until(lambda: self.rig.app[1].read_file(path) == good, WITHIN_TWO, 0.1),
                         'the hand edit stays')
-        self.assertTrue(wait_until(lambda: self.rig.reload_count(1) == reloads + 1, 5, 0.05),
+        self.assertTrue(wait_until(lambda: self.rig.app[1].reload_count() == reloads + 1, 5, 0.05),
                         'one reload for the restored file')
 
     def test_an_idle_round_writes_nothing_reloads_nothing_and_logs_in_nowhere(self):
         time.sleep(INTERVAL)
         before = self.snapshot([1, 2])
         logins = {i: sshd_logins(self.rig, i) for i in (1, 2)}
-        procs = {i: sorted(p for p, _, _ in self.rig.app_processes(i)) for i in (1, 2)}
+        procs = {i: sorted(p for p, _, _ in self.rig.app[i].processes()) for i in (1, 2)}
         log = len(self.w.text())
         time.sleep(4 * INTERVAL)
         self.assertUntouched(before, [1, 2])
         self.assertEqual({i: sshd_logins(self.rig, i) for i in (1, 2)}, logins, 'no SSH login')
-        self.assertEqual({i: sorted(p for p, _, _ in self.rig.app_processes(i)) for i in (1, 2)}, procs,
+        self.assertEqual({i: sorted(p for p, _, _ in self.rig.app[i].processes()) for i in (1, 2)}, procs,
                          'the same processes on the app servers (the warm sessions)')
         self.assertEqual(self.w.text()[log:], '', 'an idle round logs nothing')
 
@@ -171,8 +171,8 @@ class ConvergeTest(WatchCase):
         time.sleep(3 * INTERVAL)
         self.assertEqual(len(re.findall(r'app2 127\.0\.1\.2: unreachable', self.w.text()[mark:])), 1,
                          'said once per change, not every round:\n' + self.w.text()[mark:])
-        self.rig.start_sshd(2)
-        self.assertTrue(wait_until(lambda: self.ini_entry(2, db), WITHIN_TWO, 0.1),
+        self.rig.app[2].start_sshd()
+        self.assertTrue(wait_until(lambda: self.rig.app[2].ini_entry(db), WITHIN_TWO, 0.1),
                         'app2 did not get the database within two intervals of coming back')
         self.assertDeployed(2, db)
 
@@ -206,11 +206,11 @@ class SignalsTest(WatchCase):
     def test_a_changed_host_key_is_refused_and_not_retried_in_a_tight_loop(self):
         w = self.watcher(1)
         w.wait_for(r'app1 127\.0\.1\.1: (updated|current)', timeout=15)
-        a = self.rig.app_server(1)
+        a = self.rig.app[1]
         self.rig.set_known_host(a.addr, self.rig.new_public_key())
         try:
             mark = len(w.text())
-            for pid, argv, _ in self.rig.app_processes(1):  # drop the session, keep the listener
+            for pid, argv, _ in a.processes():  # drop the session, keep the listener
                 if argv and argv[0].startswith('sshd:') and '[listener]' not in argv[0]:
                     os.kill(pid, signal.SIGKILL)
             w.wait_for(r'app1 127\.0\.1\.1: refused: host key', after=mark)
@@ -220,7 +220,7 @@ class SignalsTest(WatchCase):
                                  'retried within seconds of a host key refusal')
             self.assertEqual(len(re.findall('app1 127.0.1.1: refused', w.text()[mark:])), 1)
         finally:
-            self.rig.set_known_host(a.addr, self.rig.host_public_key(1))
+            self.rig.set_known_host(a.addr, a.host_public_key())
         w.signal(signal.SIGHUP)  # a person fixed known_hosts and says so
         w.wait_for(r'app1 127\.0\.1\.1: current', after=mark)
 
@@ -233,16 +233,16 @@ class DatabaseDownTest(WatchCase):
         w.wait_for(r'app2 127\.0\.1\.2: updated', timeout=15)
         before = self.snapshot([1, 2])
         mark = len(w.text())
-        self.rig.stop_node(1, 'fast')
+        self.rig.node[1].stop('fast')
         w.wait_for('database unreachable, writing nothing', after=mark)
         time.sleep(3 * INTERVAL)
         self.assertEqual(w.text()[mark:].count('database unreachable'), 1,
                          'said once per change of state:\n' + w.text()[mark:])
         self.assertUntouched(before, [1, 2])
-        self.rig.start_node(1)
+        self.rig.node[1].start()
         w.wait_for('database reachable', after=mark, timeout=20)
         db = self.create_database('after_down')
-        self.assertTrue(wait_until(lambda: all(self.ini_entry(i, db) for i in (1, 2)), WITHIN_TWO))
+        self.assertTrue(wait_until(lambda: all(self.rig.app[i].ini_entry(db) for i in (1, 2)), WITHIN_TWO))
 
 
 class KilledWatcherTest(WatchCase):
@@ -251,20 +251,20 @@ class KilledWatcherTest(WatchCase):
     def test_kill_9_mid_push_leaves_nothing_half_done_and_the_next_start_converges(self):
         w = self.watcher(1)
         w.wait_for(r'app2 127\.0\.1\.2: updated', timeout=15)
-        self.rig.set_remote_fault(1, 'renamed1:sleep3000')  # read at the next login
+        self.rig.app[1].set_fault('renamed1:sleep3000')  # read at the next login
         w.kill()
         w = self.watcher(1)
         w.wait_for(r'app2 127\.0\.1\.2: current', timeout=15)
         db = self.create_database('mid_push')
         # app1's push now stops for 3 s after its first rename: kill the watcher then.
-        wait_until(lambda: self.ini_entry(1, db), WITHIN_TWO, 0.05)
+        wait_until(lambda: self.rig.app[1].ini_entry(db), WITHIN_TWO, 0.05)
         w.kill()
-        self.rig.set_remote_fault(1, None)
+        self.rig.app[1].set_fault(None)
         w = self.watcher(1)
-        self.assertTrue(wait_until(lambda: all(self.ini_entry(i, db) for i in (1, 2)), 15))
+        self.assertTrue(wait_until(lambda: all(self.rig.app[i].ini_entry(db) for i in (1, 2)), 15))
         w.wait_for(r'app1 127\.0\.1\.1: current', timeout=15)
         self.assertDeployed(1, db)
-        leftovers = [p for p in os.listdir(self.rig.app_server(1).host_path('/etc/pgbouncer/databases'))
+        leftovers = [p for p in os.listdir(self.rig.app[1].host_path('/etc/pgbouncer/databases'))
                      if '.pgdeploy-' in p or p.endswith('.pending')]
         self.assertEqual(leftovers, [])
 
@@ -281,23 +281,23 @@ class FailoverTest(WatchCase):
         self.wait_all((1, 2, 3), 5441)
         # app3 is down during the failover: it comes back still routing to the old primary.
         cut_sessions(self.rig, 3)
-        self.rig.kill_node(1)
+        self.rig.node[1].kill()
         w1.wait_for('database unreachable')
-        self.rig.promote(2)
+        self.rig.node[2].promote()
         w2.wait_for('this node is the proven primary: this watcher pushes', timeout=20)
         self.wait_all((1, 2), 5442)
-        self.assertIn('port=5441', self.ini_entry(3, APP_DB).split(), 'app3 was away')
-        self.rig.start_sshd(3)
+        self.assertIn('port=5441', self.rig.app[3].ini_entry(APP_DB).split(), 'app3 was away')
+        self.rig.app[3].start_sshd()
         self.wait_all((1, 2, 3), 5442)
         # The old primary comes back writable on the old timeline, with its old catalog.
         mark1 = len(w1.text())
-        self.rig.start_node(1)
+        self.rig.node[1].start()
         w1.wait_for('database reachable', after=mark1, timeout=20)
         time.sleep(3 * INTERVAL)
         self.assertNotIn('this watcher pushes', w1.text()[mark1:])
         for i in (1, 2, 3):
-            self.assertIn('port=5442', self.ini_entry(i, APP_DB).split())
-            first = self.rig.read_remote_file(i, remote_files(self.rig.cluster)[0]).splitlines()[0]
+            self.assertIn('port=5442', self.rig.app[i].ini_entry(APP_DB).split())
+            first = self.rig.app[i].read_file(remote_files(self.rig.cluster)[0]).splitlines()[0]
             self.assertIn('primary=2', first)
         self.wait_all((1, 2, 3), 5442)
 
