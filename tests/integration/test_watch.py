@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import time
+import urllib.request
 
 import support
 from support import APP_DB, APP_USER, PG_HOME, RigTestCase, remote_files, wait_until
@@ -188,8 +189,13 @@ class SignalsTest(WatchCase):
     def test_sighup_makes_the_sessions_again_and_sigterm_stops_cleanly(self):
         w = self.watcher(1, args=['--metrics-listen', '127.0.0.1:9187'])
         w.wait_for(r'app2 127\.0\.1\.2: (updated|current)', timeout=15)
-        metrics = wait_until(lambda: subprocess.run(
-            ['curl', '-sf', 'http://127.0.0.1:9187/metrics'], capture_output=True, text=True).stdout, 10)
+        def scrape():
+            try:
+                with urllib.request.urlopen('http://127.0.0.1:9187/metrics', timeout=5) as r:
+                    return r.read().decode()
+            except OSError:
+                return ''
+        metrics = wait_until(scrape, 10)
         self.assertIn('pgdeploy_watch_app_servers{state="current"} 2', metrics)
         self.assertIn('pgdeploy_watch_pushing 1', metrics)
         self.assertRegex(metrics, r'pgdeploy_watch_ssh_logins_total 2\n')

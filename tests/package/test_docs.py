@@ -27,8 +27,8 @@ def agent():
     return os.path.abspath(path)
 
 
-def help_text(binary):
-    proc = subprocess.run([binary, '--help'], capture_output=True, text=True, timeout=10,
+def help_text(binary, *subcommand):
+    proc = subprocess.run([binary, *subcommand, '--help'], capture_output=True, text=True, timeout=10,
                           env={'LC_ALL': 'C', 'PATH': '/usr/bin:/bin'})
     if proc.returncode != 0:
         raise AssertionError(f'pgdeploy --help exited {proc.returncode}: {proc.stderr}')
@@ -69,17 +69,26 @@ def man_exit_codes(man):
     return {int(c) for c in re.findall(r'^\.TP\n\.B (\d+)$', body, re.M)}
 
 
-def table_rows(readme, heading):
-    """First cells of the first table under `## heading` (a table after it, such as the one of
-    check's own options, is not read: this test does not cover check's options yet)."""
+def table_rows(readme, heading, which=0):
+    """First cells of table number `which` (0: the first) under `## heading`."""
     body = section(readme, rf'^## {re.escape(heading)}$', r'^## ')
-    rows = []
-    for line in body.splitlines():
+    tables, rows = [], []
+    for line in body.splitlines() + ['']:
         if line.startswith('|'):
             rows.append(line.split('|')[1])
         elif rows:
-            break
-    return rows[2:]   # header and |---| line
+            tables.append(rows[2:])   # header and |---| line
+            rows = []
+    return tables[which]
+
+
+def man_groups_in(man, heading):
+    """Option names per .TP item of the man page section `heading`."""
+    body = section(man, rf'^\.SH {heading}', r'^\.SH ')
+    plain = re.sub(r'\\f[BIRP]', '', body).replace('\\-', '-')
+    lines = plain.splitlines()
+    return [set(OPTION.findall(lines[i + 1])) for i, line in enumerate(lines[:-1])
+            if line.startswith('.TP')]
 
 
 def complete(binary, completion, *words):
@@ -140,6 +149,66 @@ class DocsAgreeTest(unittest.TestCase):
         self.assertRegex(read('docs/pgdeploy.1').splitlines()[0], rf'"pgdeploy {re.escape(version)}"')
 
 
+class SubcommandDocsTest(unittest.TestCase):
+    """The options of `pgdeploy check --help` and `pgdeploy watch --help` (beyond -h, and those
+    every run takes) are in the man page's CHECK / WATCH OPTIONS and in the README's table of
+    each; their exit codes in the man page and in --help agree."""
+
+    SUBCOMMANDS = {'check': ('CHECK OPTIONS', 1), 'watch': ('WATCH OPTIONS', 2)}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.binary = agent()
+        cls.main = {n for names in help_options(help_text(cls.binary)) for n in names}
+
+    def own_options(self, sub):
+        options = [names for names in help_options(help_text(self.binary, sub)) if '--help' not in names]
+        self.assertTrue(options, f'pgdeploy {sub} --help lists no options of its own')
+        return options
+
+    def assertDocumented(self, options, groups, where):
+        documented = set().union(*groups)
+        names = {n for o in options for n in o}
+        self.assertEqual(sorted(names - documented), [], f'missing in {where}')
+        self.assertEqual(sorted(documented - names - self.main), [], f'in {where}, not in --help')
+
+    def test_options(self):
+        man, readme = read('docs/pgdeploy.1'), read('README.md')
+        for sub, (man_heading, table) in self.SUBCOMMANDS.items():
+            with self.subTest(sub=sub):
+                options = self.own_options(sub)
+                self.assertDocumented(options, man_groups_in(man, man_heading), f'man {man_heading}')
+                rows = [set(OPTION.findall(cell)) for cell in table_rows(readme, 'Options', table)]
+                self.assertDocumented(options, rows, f'README Options table {table}')
+
+    def test_watch_exit_codes(self):
+        codes = help_exit_codes(help_text(self.binary, 'watch'))
+        body = section(read('docs/pgdeploy.1'), r'^\.SS pgdeploy watch', r'^\.S[SH] ')
+        self.assertEqual({int(c) for c in re.findall(r'^\.TP\n\.B (\d+)$', body, re.M)}, codes)
+        self.assertEqual(codes, {0, 1, 2})
+
+
+class SystemdUnitTest(unittest.TestCase):
+    """systemd/pgdeploy-watch@.service passes `systemd-analyze verify`, its ExecStart pointed at
+    the binary under test (the installed path does not exist here)."""
+
+    def test_verify(self):
+        binary = agent()
+        if not shutil.which('systemd-analyze'):
+            raise unittest.SkipTest('needs systemd-analyze (package systemd)')
+        unit = read('systemd/pgdeploy-watch@.service')
+        self.assertIn('ExecStart=/usr/bin/pgdeploy watch -c %i', unit)
+        self.assertIn('Type=notify', unit)
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, 'pgdeploy-watch@main.service')
+            with open(path, 'w') as f:
+                f.write(unit.replace('/usr/bin/pgdeploy', binary))
+            proc = subprocess.run(['systemd-analyze', 'verify', '--man=no', path],
+                                  capture_output=True, text=True, timeout=60)
+        self.assertEqual((proc.returncode, proc.stderr.strip()), (0, ''), proc.stdout)
+
+
 class CompletionTest(unittest.TestCase):
     """docs/pgdeploy.bash-completion, run by bash with bash-completion's library."""
 
@@ -165,6 +234,12 @@ class CompletionTest(unittest.TestCase):
 
     def test_a_value_is_not_offered_options(self):
         self.assertEqual(self.complete('-c', ''), set())
+
+    def test_subcommands_and_their_options(self):
+        self.assertEqual(self.complete('w'), {'watch'})
+        self.assertEqual(self.complete('watch', '--int'), {'--interval'})
+        self.assertEqual(self.complete('check', '--crit'), {'--critical-unreachable'})
+        self.assertEqual(self.complete('--int'), set(), 'a deploy has no --interval')
 
     def test_local_files(self):
         self.assertEqual(self.complete('--known-hosts', 'docs/examples/sud'),
