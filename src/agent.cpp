@@ -61,14 +61,6 @@ LastPush read_last_push(const std::string& path, std::vector<std::string>* warni
   return last;
 }
 
-void remember_push(const std::string& path, const std::string& fingerprint, long timeline,
-                   std::ostream& err) {
-  std::string why;
-  if (!replace_own_file(path, std::to_string(std::time(nullptr)) + ' ' + fingerprint + ' ' +
-                                  std::to_string(timeline) + '\n', &why))
-    err << "pgdeploy: warning: this push is not recorded (--recent will not see it): " << why << "\n";
-}
-
 int finish(const Options& opts, RunReport& report, std::ostream& out, std::ostream& err) {
   rusage self{};
   if (getrusage(RUSAGE_SELF, &self) == 0) {
@@ -179,6 +171,14 @@ void add_conflicts(const ServerPlan& plan, RunReport* report) {
     failed.error = "config: " + c.error;  // result: failed
     report->servers.push_back(failed);
   }
+}
+
+void remember_push(const std::string& path, const std::string& fingerprint, long timeline,
+                   std::ostream& err) {
+  std::string why;
+  if (!replace_own_file(path, std::to_string(std::time(nullptr)) + ' ' + fingerprint + ' ' +
+                                  std::to_string(timeline) + '\n', &why))
+    err << "pgdeploy: warning: this push is not recorded (--recent will not see it): " << why << "\n";
 }
 
 namespace {

@@ -34,6 +34,11 @@ bool prove(const Options& opts, const Deadline& run_deadline, RunReport* report,
 DeployConfig deploy_config(const Options& opts);
 SshSettings ssh_settings(const Options& opts);
 
+// Records a push that reached every app server, for --recent: "<unix time> <fingerprint> <timeline>"
+// in `path` (written atomically, never through a symlink).
+void remember_push(const std::string& path, const std::string& fingerprint, long timeline,
+                   std::ostream& err);
+
 // Rows that disagree about a host: reported failed, never asked nor written.
 void add_conflicts(const ServerPlan& plan, RunReport* report);
 

@@ -154,6 +154,10 @@ void Watcher::round() {
 
   bool converged = by_state[ServerState::current] + by_state[ServerState::updated] ==
                    static_cast<int>(results.size()) && proof.plan.conflicts.empty();
+  // As a one-shot run records it: a repmgr hook right after this (--recent) has nothing to do.
+  if (updated > 0 && converged)
+    remember_push(opts_.lock_file + ".last", deploy_fingerprint(proof.facts.servers, proof.files, config),
+                  proof.decision.timeline, err_);
   {
     std::lock_guard<std::mutex> guard(mu_);
     metrics_.pushes_updated += updated;

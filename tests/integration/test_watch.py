@@ -177,6 +177,14 @@ class ConvergeTest(WatchCase):
                         'app2 did not get the database within two intervals of coming back')
         self.assertDeployed(2, db)
 
+    def test_a_hook_right_after_the_watcher_pushed_the_same_has_nothing_to_do(self):
+        db = self.create_database('before_hook')
+        self.assertTrue(wait_until(lambda: all(self.rig.app[i].ini_entry(db) for i in (1, 2)), WITHIN_TWO))
+        time.sleep(0.5)  # the round's record is written after its last answer
+        hook = self.run_agent('--event', 'standby_promote', '--node-id', '1', '--success', '1')
+        self.assertExit(hook, 0)
+        self.assertIn('nothing to do', hook.out + hook.err)
+
     def test_a_second_watcher_of_the_cluster_on_the_node_is_refused(self):
         second = Watcher(self.rig, 1)
         self.assertEqual(second.proc.wait(30), 1)
