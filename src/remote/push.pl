@@ -183,6 +183,7 @@ sub next_request {
 if (($ARGV[0] // '') eq 'serve') {
   $resident = 1;
   while (defined(my $req = next_request())) {
+    if ($req eq "PGDEPLOY2\nend 0\n\n") { syswrite(STDOUT, "DONE ok\n"); next }  # a ping
     my $forward = eval {
       take($req);
       my ($changed, $pending, $stale) = $mode eq 'push' ? survey() : (1, '', 0);

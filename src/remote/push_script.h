@@ -64,6 +64,9 @@ std::string push_command(const PushRequest& request);
 // request after another, each answer ending with its DONE line (kAnswerEnd).
 std::string serve_command();
 inline constexpr const char* kAnswerEnd = "DONE ";
+// A request with no field: the resident program answers "DONE ok" at once (keeps a warm
+// session warm and proves it alive; touches nothing).
+inline std::string ping_payload() { return "PGDEPLOY2\nend 0\n\n"; }
 
 // What is wrong with a request by the protocol's rules ("" = nothing); the program checks the
 // same rules again on its side.

@@ -618,6 +618,9 @@ TEST_P(PushScript, ResidentModeAnswersEachRequestAndJudgesFilesByContent) {
     return parse_push_output(x.exit_status, x.out, x.err);
   };
   PushRequest req = request(files(1, 1, 100));
+  ExecResult ping = stream->exchange(ping_payload(), kAnswerEnd, Deadline::after(10));
+  EXPECT_EQ(ping.out, "DONE ok\n") << "a ping is answered at once, and touches nothing";
+  EXPECT_FALSE(std::filesystem::exists(config.include_dir + "/main.ini"));
   EXPECT_EQ(ask(req).status, PushOutcome::Status::written);
   EXPECT_EQ(ask(req).status, PushOutcome::Status::unchanged);
   EXPECT_EQ(reloads(), 1);

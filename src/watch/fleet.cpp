@@ -24,7 +24,18 @@ size_t Fleet::sessions() const {
   return n;
 }
 
+std::vector<Fleet::Result> Fleet::keep_warm(const std::vector<AppServer>& servers, Remote& remote,
+                                            const Deadline& deadline) {
+  return each(servers, nullptr, DeployConfig{}, remote, deadline);
+}
+
 std::vector<Fleet::Result> Fleet::push(const std::vector<AppServer>& servers, const Rendered& files,
+                                       const DeployConfig& config, Remote& remote,
+                                       const Deadline& deadline) {
+  return each(servers, &files, config, remote, deadline);
+}
+
+std::vector<Fleet::Result> Fleet::each(const std::vector<AppServer>& servers, const Rendered* files,
                                        const DeployConfig& config, Remote& remote,
                                        const Deadline& deadline) {
   // Forget what is no longer listed (a disabled or deleted row): its session closes now.
@@ -49,10 +60,10 @@ std::vector<Fleet::Result> Fleet::push(const std::vector<AppServer>& servers, co
   return results;
 }
 
-Fleet::Result Fleet::work(const AppServer& server, Warm& w, const Rendered& files,
+Fleet::Result Fleet::work(const AppServer& server, Warm& w, const Rendered* files,
                           const DeployConfig& config, Remote& remote, const Deadline& round) {
   auto start = Clock::now();
-  if (std::string wanted = wanted_by(server, files); wanted != w.wanted) {
+  if (std::string wanted = files ? wanted_by(server, *files) : w.wanted; wanted != w.wanted) {
     w.wanted = wanted;
     w.failures = 0;
     w.retry_at = {};
@@ -89,12 +100,17 @@ Fleet::Result Fleet::work(const AppServer& server, Warm& w, const Rendered& file
       res.report.note = w.login->failed.note;  // a newly recorded host key
     }
   }
-  if (w.stream) {
+  if (w.stream && !files) {  // keeping warm: a ping, answered by the resident program itself
+    ExecResult x = w.stream->exchange(ping_payload(), kAnswerEnd, deadline);
+    if (x.ok && x.out == std::string(kAnswerEnd) + "ok\n") res.report.result = ServerReport::Result::unchanged;
+    else if (x.ok) res.report.error = "exec: the ping was answered with garbage";
+    else failed(x);
+  } else if (w.stream) {
     auto send = [&](const PushRequest& req, const Deadline& d) {
       return w.stream->exchange(push_payload(req), kAnswerEnd, d);
     };
     std::string note = res.report.note;
-    res.report = push_to(server, files, config, send, deadline);
+    res.report = push_to(server, *files, config, send, deadline);
     if (!note.empty()) res.report.note = note + (res.report.note.empty() ? "" : "; " + res.report.note);
   }
   res.report.seconds = seconds_since(start);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
@@ -32,6 +33,10 @@ class Fleet {
   // none and its retry time has come). Sessions of servers no longer listed are closed.
   std::vector<Result> push(const std::vector<AppServer>& servers, const Rendered& files,
                            const DeployConfig& config, Remote& remote, const Deadline& deadline);
+  // The same sessions, kept open with a ping each (a standby's watcher: when its node is
+  // promoted, its first push needs no login). Sends no request, writes nothing anywhere.
+  std::vector<Result> keep_warm(const std::vector<AppServer>& servers, Remote& remote,
+                                const Deadline& deadline);
   void drop_all() { warm_.clear(); }
   size_t sessions() const;
   uint64_t logins() const { return logins_; }
@@ -48,7 +53,10 @@ class Fleet {
     std::string last_error;
     Clock::time_point retry_at{};
   };
-  Result work(const AppServer& server, Warm& warm, const Rendered& files, const DeployConfig& config,
+  // files null: keep warm only.
+  std::vector<Result> each(const std::vector<AppServer>& servers, const Rendered* files,
+                           const DeployConfig& config, Remote& remote, const Deadline& deadline);
+  Result work(const AppServer& server, Warm& warm, const Rendered* files, const DeployConfig& config,
               Remote& remote, const Deadline& deadline);
 
   int parallel_;

@@ -46,6 +46,9 @@ std::string metrics_text(const WatchMetrics& m) {
   family(&out, "pgdeploy_watch_pushing", "gauge",
          "1 if this node is the proven primary, so that its watcher pushes.");
   sample(&out, "pgdeploy_watch_pushing", m.pushing);
+  family(&out, "pgdeploy_watch_warm_sessions", "gauge",
+         "SSH sessions held open to app servers, each with the push program resident.");
+  sample(&out, "pgdeploy_watch_warm_sessions", static_cast<double>(m.warm_sessions));
   family(&out, "pgdeploy_watch_primary_timeline", "gauge", "Timeline of the proven primary (0: none proven).");
   sample(&out, "pgdeploy_watch_primary_timeline", static_cast<double>(m.timeline));
   family(&out, "pgdeploy_watch_last_converge_timestamp_seconds", "gauge",

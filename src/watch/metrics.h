@@ -16,6 +16,7 @@ struct WatchMetrics {
   bool database_up = false;            // the last proof could read the database
   bool pushing = false;                // this node is the proven primary: its watcher pushes
   long timeline = 0;                   // the proven primary's timeline (0: none proven)
+  size_t warm_sessions = 0;  // SSH sessions held open, with the push program resident
   double last_converge = 0;  // unix time of the last round that found every app server current
   uint64_t rounds = 0, proofs_refused = 0, pushes_updated = 0, pushes_failed = 0,
            ssh_logins = 0, reconnects = 0;

@@ -3,12 +3,15 @@
 #include <signal.h>
 #include <systemd/sd-daemon.h>
 
+#include <algorithm>
+#include <chrono>
 #include <ctime>
 #include <memory>
 #include <mutex>
 #include <ostream>
 
 #include "agent.h"
+#include "cluster/pg.h"
 #include "report/report.h"
 #include "util/lock.h"
 #include "watch/fleet.h"
@@ -18,6 +21,9 @@
 
 namespace pgdeploy {
 namespace {
+
+constexpr double kPromotionPoll = 0.1;  // seconds between hurry() questions
+constexpr double kHurryFor = 10;        // seconds of back-to-back rounds after a promotion
 
 class Watcher {
  public:
@@ -50,6 +56,38 @@ class Watcher {
 
   void log(const std::string& line) { err_ << "pgdeploy watch: " << line << std::endl; }
 
+  // Between rounds, where the last round did not push: is this node writable now? A cheap local
+  // question (one query on a kept connection) asked every kPromotionPoll, so that a promotion
+  // starts a round at once rather than after the rest of the interval; and, for up to
+  // kHurryFor, rounds follow each other at that pace (repmgr records the promotion in its
+  // catalog only after PostgreSQL promoted: the first rounds may not prove it yet). A node that
+  // stays writable unproven (a stale primary) goes back to one round per interval.
+  bool hurry() {
+    if (pushed_) {
+      writable_since_ = {};
+      return false;
+    }
+    std::string why;
+    Deadline deadline = Deadline::after(0.5);
+    if (!local_) local_ = PgConn::connect(opts_.conninfo, deadline, &why);
+    PgRow row;
+    if (!local_ || !local_->query_row("SELECT pg_is_in_recovery()", {}, &row, deadline, &why)) {
+      local_.reset();
+      return false;
+    }
+    if (row.size() != 1 || row[0] != "f") {
+      writable_since_ = {};
+      return false;
+    }
+    auto now = Clock::now();
+    if (writable_since_ == Clock::time_point{}) {
+      writable_since_ = now;
+      log("this node is writable and its watcher does not push yet: rounds at once for up to " +
+          std::to_string(static_cast<int>(kHurryFor)) + " s");
+    }
+    return now - writable_since_ < std::chrono::duration<double>(kHurryFor);
+  }
+
  private:
   // Logs `line` when `state` is news for `subject`.
   bool note(const std::string& subject, const std::string& state, const std::string& line) {
@@ -67,6 +105,9 @@ class Watcher {
   std::mutex mu_;  // guards what the metrics thread reads
   WatchMetrics metrics_;
   std::string status_ = "starting";
+  bool pushed_ = false;  // the last round pushed (this node is the proven primary)
+  Clock::time_point writable_since_{};  // hurry(): since when this node is writable, unpushed
+  std::unique_ptr<PgConn> local_;      // hurry()'s connection
 };
 
 void Watcher::round() {
@@ -77,6 +118,7 @@ void Watcher::round() {
   Proof proof;
   bool proven = prove(opts_, deadline, &report, &proof, [](const NodeProbe&, const ClusterFacts&) {});
   auto done = [&](const std::string& status, bool pushing) {
+    pushed_ = pushing;
     std::lock_guard<std::mutex> guard(mu_);
     metrics_.database_up = proven || !proof.database_failed;
     metrics_.pushing = pushing;
@@ -85,13 +127,14 @@ void Watcher::round() {
     if (!pushing) metrics_.servers.clear();
     metrics_.ssh_logins = fleet_.logins();
     metrics_.reconnects = fleet_.reconnects();
+    metrics_.warm_sessions = fleet_.sessions();
     metrics_.observe_round(seconds_since(start));
     status_ = status;
   };
 
   if (!proven) {
     // Nothing is written while the truth is uncertain; said once per change, not every round.
-    fleet_.drop_all();
+    // The warm sessions stay: a promotion under way is proven a moment later, and pushes at once.
     if (proof.database_failed) {
       note("database", report.refusal, "database unreachable, writing nothing: " + report.refusal);
     } else {
@@ -105,10 +148,18 @@ void Watcher::round() {
   note("proof", proof_line, "proven primary: " + proof_line);
   if (!proof.self_is_primary) {
     // The proven primary's own watcher pushes: the same truth from here would only double the
-    // work, and a node that is not writable has no say.
-    fleet_.drop_all();
+    // work, and a node that is not writable has no say. The sessions are kept warm (a ping
+    // each), so that this node's first push after its promotion needs no login.
     note("role", "standby", "this node is not the primary: the watcher on " + report.primary +
-                                " pushes; this one watches");
+                                " pushes; this one keeps its sessions warm");
+    for (const auto& r : fleet_.keep_warm(proof.facts.servers, *remote_, deadline)) {
+      if (r.report.error.rfind("waiting:", 0) == 0) continue;
+      std::string label = server_label(r.report.server);
+      bool bad = r.state == ServerState::unreachable || r.state == ServerState::refused ||
+                 r.state == ServerState::failed;
+      note(label, bad ? "warm: " + std::string(state_name(r.state)) : "warm",
+           label + (bad ? ": no warm session: " + r.report.error : ": session warm"));
+    }
     return done("standby; primary " + proof_line, false);
   }
   note("role", "primary", "this node is the proven primary: this watcher pushes");
@@ -202,9 +253,16 @@ int run_watch(const Options& opts, std::ostream& out, std::ostream& err) {
     watcher.round();
     std::string status = "STATUS=" + watcher.status();
     sd_notify(0, ((first ? "READY=1\n" : "") + std::string("WATCHDOG=1\n") + status).c_str());
-    timespec wait{static_cast<time_t>(opts.interval),
-                  static_cast<long>((opts.interval - static_cast<time_t>(opts.interval)) * 1e9)};
-    int sig = sigtimedwait(&stop_or_reread, nullptr, &wait);
+    int sig = -1;
+    for (auto next = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                        std::chrono::duration<double>(opts.interval));
+         sig < 0 && Clock::now() < next;) {
+      double left = std::chrono::duration<double>(next - Clock::now()).count();
+      double wait = std::min(left, kPromotionPoll);
+      timespec ts{static_cast<time_t>(wait), static_cast<long>((wait - static_cast<time_t>(wait)) * 1e9)};
+      sig = sigtimedwait(&stop_or_reread, nullptr, &ts);
+      if (sig < 0 && watcher.hurry()) break;
+    }
     if (sig == SIGTERM || sig == SIGINT) break;
     if (sig == SIGHUP) {
       sd_notify(0, "RELOADING=1");

@@ -293,6 +293,8 @@ class FailoverTest(WatchCase):
         w1.wait_for(r'app3 127\.0\.1\.3: updated', timeout=15)
         w2.wait_for('this node is not the primary: the watcher on node1')
         self.wait_all((1, 2, 3), 5441)
+        w2.wait_for(r'app2 127\.0\.1\.2: session warm')
+        logins = {i: sshd_logins(self.rig, i) for i in (1, 2)}
         # app3 is down during the failover: it comes back still routing to the old primary.
         cut_sessions(self.rig, 3)
         self.rig.node[1].kill()
@@ -300,6 +302,9 @@ class FailoverTest(WatchCase):
         self.rig.node[2].promote()
         w2.wait_for('this node is the proven primary: this watcher pushes', timeout=20)
         self.wait_all((1, 2), 5442)
+        self.assertEqual({i: sshd_logins(self.rig, i) for i in (1, 2)}, logins,
+                         "node2's watcher pushed over the sessions it kept warm as a standby: no login")
+        self.assertIn('rounds at once', w2.text(), 'the promotion was seen between rounds')
         self.assertIn('port=5441', self.rig.app[3].ini_entry(APP_DB).split(), 'app3 was away')
         self.rig.app[3].start_sshd()
         self.wait_all((1, 2, 3), 5442)
