@@ -23,6 +23,7 @@
 #include "report/report.h"
 #include "util/file.h"
 #include "util/lock.h"
+#include "watch/handoff.h"
 
 namespace pgdeploy {
 namespace {
@@ -246,7 +247,18 @@ int run_agent(const Options& opts, std::ostream& out, std::ostream& err) {
   report.skipped = skip_reason({opts.event, opts.success}, opts.events);
   if (!report.skipped.empty()) return finish(opts, report, out, err);
 
-  // 2. One run at a time on this node.
+  // 2. A watcher on this node (pgdeploy watch) takes the event if it answers at once: its
+  // sessions are warm. Otherwise (none, hung, stopped, not pushing) the one-shot goes on here.
+  if (!opts.event.empty() && !opts.dry_run && !opts.force) {
+    std::string socket = handoff_socket(opts.lock_file);
+    HookAnswer answer;
+    if (!socket.empty() && hand_off(socket, {opts.json, report.event}, run_deadline, &answer)) {
+      (answer.to_stderr ? err : out) << answer.text;
+      return answer.code;
+    }
+  }
+
+  // 3. One run at a time on this node.
   FileLock lock;
   std::string why;
   if (!lock.acquire(opts.lock_file, run_deadline, &why)) return refuse(why);

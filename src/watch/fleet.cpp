@@ -26,18 +26,18 @@ size_t Fleet::sessions() const {
 
 std::vector<Fleet::Result> Fleet::keep_warm(const std::vector<AppServer>& servers, Remote& remote,
                                             const Deadline& deadline) {
-  return each(servers, nullptr, DeployConfig{}, remote, deadline);
+  return each(servers, nullptr, DeployConfig{}, remote, deadline, false);
 }
 
 std::vector<Fleet::Result> Fleet::push(const std::vector<AppServer>& servers, const Rendered& files,
                                        const DeployConfig& config, Remote& remote,
-                                       const Deadline& deadline) {
-  return each(servers, &files, config, remote, deadline);
+                                       const Deadline& deadline, bool now) {
+  return each(servers, &files, config, remote, deadline, now);
 }
 
 std::vector<Fleet::Result> Fleet::each(const std::vector<AppServer>& servers, const Rendered* files,
                                        const DeployConfig& config, Remote& remote,
-                                       const Deadline& deadline) {
+                                       const Deadline& deadline, bool now) {
   // Forget what is no longer listed (a disabled or deleted row): its session closes now.
   std::map<std::string, Warm> kept;
   for (const AppServer& s : servers) {
@@ -51,7 +51,7 @@ std::vector<Fleet::Result> Fleet::each(const std::vector<AppServer>& servers, co
   std::atomic<size_t> next{0};
   auto worker = [&] {
     for (size_t i; (i = next++) < servers.size();)
-      results[i] = work(servers[i], warm_.at(key_of(servers[i])), files, config, remote, deadline);
+      results[i] = work(servers[i], warm_.at(key_of(servers[i])), files, config, remote, deadline, now);
   };
   std::vector<std::thread> pool;
   size_t n = std::min(servers.size(), static_cast<size_t>(std::max(1, parallel_)));
@@ -61,7 +61,8 @@ std::vector<Fleet::Result> Fleet::each(const std::vector<AppServer>& servers, co
 }
 
 Fleet::Result Fleet::work(const AppServer& server, Warm& w, const Rendered* files,
-                          const DeployConfig& config, Remote& remote, const Deadline& round) {
+                          const DeployConfig& config, Remote& remote, const Deadline& round,
+                          bool now) {
   auto start = Clock::now();
   if (std::string wanted = files ? wanted_by(server, *files) : w.wanted; wanted != w.wanted) {
     w.wanted = wanted;
@@ -77,7 +78,7 @@ Fleet::Result Fleet::work(const AppServer& server, Warm& w, const Rendered* file
   };
   if (server.address.empty()) {
     res.report.error = "config: ip_addr is empty";
-  } else if (start < w.retry_at) {
+  } else if (!now && start < w.retry_at) {
     double wait = std::chrono::duration<double>(w.retry_at - start).count();
     res.report.error = "waiting: next try in " + std::to_string(static_cast<long>(std::ceil(wait))) +
                        " s; last: " + w.last_error;

@@ -31,8 +31,10 @@ class Fleet {
   };
   // Pushes `files` to every server in parallel, over its warm session (made now if there is
   // none and its retry time has come). Sessions of servers no longer listed are closed.
+  // `now`: every server is tried, whatever its retry time (a hook waits for this round).
   std::vector<Result> push(const std::vector<AppServer>& servers, const Rendered& files,
-                           const DeployConfig& config, Remote& remote, const Deadline& deadline);
+                           const DeployConfig& config, Remote& remote, const Deadline& deadline,
+                           bool now = false);
   // The same sessions, kept open with a ping each (a standby's watcher: when its node is
   // promoted, its first push needs no login). Sends no request, writes nothing anywhere.
   std::vector<Result> keep_warm(const std::vector<AppServer>& servers, Remote& remote,
@@ -55,9 +57,10 @@ class Fleet {
   };
   // files null: keep warm only.
   std::vector<Result> each(const std::vector<AppServer>& servers, const Rendered* files,
-                           const DeployConfig& config, Remote& remote, const Deadline& deadline);
+                           const DeployConfig& config, Remote& remote, const Deadline& deadline,
+                           bool now);
   Result work(const AppServer& server, Warm& warm, const Rendered* files, const DeployConfig& config,
-              Remote& remote, const Deadline& deadline);
+              Remote& remote, const Deadline& deadline, bool now);
 
   int parallel_;
   double host_timeout_, interval_;

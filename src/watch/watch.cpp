@@ -1,9 +1,11 @@
 #include "watch/watch.h"
 
 #include <signal.h>
+#include <unistd.h>
 #include <systemd/sd-daemon.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <ctime>
 #include <memory>
@@ -15,6 +17,7 @@
 #include "report/report.h"
 #include "util/lock.h"
 #include "watch/fleet.h"
+#include "watch/handoff.h"
 #include "watch/metrics.h"
 #include "watch/metrics_server.h"
 #include "watch/state.h"
@@ -34,8 +37,42 @@ class Watcher {
         remote_(std::make_unique<SshRemote>(ssh_settings(opts))),
         fleet_(opts.parallel, opts.host_timeout, opts.interval) {}
 
-  // One round: prove, then (on the proven primary only) converge every app server.
-  void round();
+  // What a round came to, for a hook that handed its event over.
+  enum class Outcome { pushed, refused, standby, busy };
+
+  // One round: prove, then (on the proven primary only) converge every app server. Hooks that
+  // handed their event over since the last round get its report and exit code.
+  void round() {
+    std::vector<Hook> hooks;
+    {
+      std::lock_guard<std::mutex> guard(hook_mu_);
+      hooks.swap(hooks_);
+    }
+    RunReport report;
+    if (!hooks.empty()) report.event = hooks.front().request.event + " (run by the watcher of this node)";
+    Outcome o = round(&report, !hooks.empty());
+    for (auto& h : hooks) {
+      if (o == Outcome::standby || o == Outcome::busy) {
+        h.reply({-1, false, ""});  // not ours after all: the hook does the one-shot
+        continue;
+      }
+      int code = exit_code(report);
+      h.reply({code, code == kExitRefused, h.request.json ? format_json(report) : format_text(report)});
+    }
+  }
+
+  // On the socket's thread: a hook's event, taken ("") when this watcher pushes or its node is
+  // writable (a promotion under way), else declined with the reason.
+  std::string take(const HookRequest& request, HandoffServer::Reply reply) {
+    if (!accepting_) return "this node's watcher does not push (another node is the proven primary, or none is)";
+    log("a hook handed over " + request.event);
+    {
+      std::lock_guard<std::mutex> guard(hook_mu_);
+      hooks_.push_back({request, std::move(reply)});
+    }
+    kill(getpid(), SIGUSR1);  // ends the wait between rounds
+    return "";
+  }
 
   // After SIGHUP: keys and known_hosts read again, every session made again (host keys checked).
   void reread() {
@@ -54,7 +91,10 @@ class Watcher {
     return status_;
   }
 
-  void log(const std::string& line) { err_ << "pgdeploy watch: " << line << std::endl; }
+  void log(const std::string& line) {
+    std::lock_guard<std::mutex> guard(log_mu_);  // the hook socket's thread logs too
+    err_ << "pgdeploy watch: " << line << std::endl;
+  }
 
   // Between rounds, where the last round did not push: is this node writable now? A cheap local
   // question (one query on a kept connection) asked every kPromotionPoll, so that a promotion
@@ -77,11 +117,13 @@ class Watcher {
     }
     if (row.size() != 1 || row[0] != "f") {
       writable_since_ = {};
+      accepting_ = false;
       return false;
     }
     auto now = Clock::now();
     if (writable_since_ == Clock::time_point{}) {
       writable_since_ = now;
+      accepting_ = true;
       log("this node is writable and its watcher does not push yet: rounds at once for up to " +
           std::to_string(static_cast<int>(kHurryFor)) + " s");
     }
@@ -105,20 +147,32 @@ class Watcher {
   std::mutex mu_;  // guards what the metrics thread reads
   WatchMetrics metrics_;
   std::string status_ = "starting";
+  struct Hook {
+    HookRequest request;
+    HandoffServer::Reply reply;
+  };
+  Outcome round(RunReport* report, bool for_hook);
+
+  std::mutex log_mu_;
+  std::mutex hook_mu_;
+  std::vector<Hook> hooks_;  // handed over since the last round began
+  std::atomic<bool> accepting_{false};
   bool pushed_ = false;  // the last round pushed (this node is the proven primary)
   Clock::time_point writable_since_{};  // hurry(): since when this node is writable, unpushed
   std::unique_ptr<PgConn> local_;      // hurry()'s connection
 };
 
-void Watcher::round() {
+Watcher::Outcome Watcher::round(RunReport* out, bool for_hook) {
   auto start = Clock::now();
   Deadline deadline = Deadline::after(opts_.deadline);
-  RunReport report;
+  RunReport& report = *out;
   report.cluster = opts_.cluster;
   Proof proof;
   bool proven = prove(opts_, deadline, &report, &proof, [](const NodeProbe&, const ClusterFacts&) {});
-  auto done = [&](const std::string& status, bool pushing) {
+  auto done = [&](const std::string& status, bool pushing, Outcome outcome) {
     pushed_ = pushing;
+    accepting_ = pushing || writable_since_ != Clock::time_point{};
+    report.seconds = seconds_since(start);
     std::lock_guard<std::mutex> guard(mu_);
     metrics_.database_up = proven || !proof.database_failed;
     metrics_.pushing = pushing;
@@ -130,6 +184,7 @@ void Watcher::round() {
     metrics_.warm_sessions = fleet_.sessions();
     metrics_.observe_round(seconds_since(start));
     status_ = status;
+    return outcome;
   };
 
   if (!proven) {
@@ -141,7 +196,7 @@ void Watcher::round() {
       note("database", "up", "database reachable");
       note("proof", report.refusal, "primary not proven, writing nothing: " + report.refusal);
     }
-    return done("refused: " + report.refusal, false);
+    return done("refused: " + report.refusal, false, Outcome::refused);
   }
   note("database", "up", "database reachable");
   std::string proof_line = report.primary + " timeline " + std::to_string(report.timeline);
@@ -160,7 +215,7 @@ void Watcher::round() {
       note(label, bad ? "warm: " + std::string(state_name(r.state)) : "warm",
            label + (bad ? ": no warm session: " + r.report.error : ": session warm"));
     }
-    return done("standby; primary " + proof_line, false);
+    return done("standby; primary " + proof_line, false, Outcome::standby);
   }
   note("role", "primary", "this node is the proven primary: this watcher pushes");
 
@@ -169,12 +224,12 @@ void Watcher::round() {
   std::string why;
   if (!lock.acquire(opts_.lock_file, Deadline::after(0), &why)) {
     note("lock", "busy", "a one-shot run holds " + opts_.lock_file + ": it pushes; rounds wait for it");
-    return done("waiting for a one-shot run", true);
+    return done("waiting for a one-shot run", true, Outcome::busy);
   }
   changes_.forget("lock");
 
   DeployConfig config = deploy_config(opts_);
-  auto results = fleet_.push(proof.facts.servers, proof.files, config, *remote_, deadline);
+  auto results = fleet_.push(proof.facts.servers, proof.files, config, *remote_, deadline, for_hook);
   bool news = false;
   std::map<ServerState, int> by_state;
   uint64_t updated = 0, failed = 0;
@@ -217,9 +272,10 @@ void Watcher::round() {
   }
   done(std::to_string(by_state[ServerState::current] + by_state[ServerState::updated]) + " of " +
            std::to_string(results.size()) + " app servers current; primary " + proof_line,
-       true);
+       true, Outcome::pushed);
   std::lock_guard<std::mutex> guard(mu_);
   metrics_.servers = by_state;
+  return Outcome::pushed;
 }
 
 }  // namespace
@@ -229,7 +285,7 @@ int run_watch(const Options& opts, std::ostream& out, std::ostream& err) {
   // before any thread starts, so every thread inherits the mask.
   sigset_t stop_or_reread;
   sigemptyset(&stop_or_reread);
-  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&stop_or_reread, s);
+  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&stop_or_reread, s);  // USR1: a hook
   pthread_sigmask(SIG_BLOCK, &stop_or_reread, nullptr);
 
   FileLock one_watcher;
@@ -247,6 +303,14 @@ int run_watch(const Options& opts, std::ostream& out, std::ostream& err) {
       return kExitRefused;
     }
   }
+  // The repmgr hook on this node hands its events over here (watch/handoff).
+  HandoffServer hooks([&watcher](const HookRequest& r, HandoffServer::Reply reply) {
+    return watcher.take(r, std::move(reply));
+  });
+  std::string socket = handoff_socket(opts.lock_file);
+  if (socket.empty() || !hooks.start(socket, &why))
+    watcher.log("warning: hooks cannot hand their events over: " +
+                (socket.empty() ? "the lock file's path is too long for a socket" : why));
   watcher.log("watching cluster " + opts.cluster + " every " + std::to_string(opts.interval).substr(0, 5) + " s" +
               (server ? ", metrics on http://" + opts.metrics_listen + "/metrics" : ""));
   for (bool first = true;; first = false) {

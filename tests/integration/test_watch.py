@@ -7,6 +7,7 @@ the round itself and for the poll (SLACK): these are behaviour bounds, not speed
 are in bench/)."""
 
 import itertools
+import json
 import os
 import re
 import signal
@@ -22,6 +23,9 @@ INTERVAL = 1.0
 SLACK = 4.0                 # s: a round (a dead node's probe timeout) plus the poll
 WITHIN_TWO = 2 * INTERVAL + SLACK
 _ids = itertools.count(1)
+# The repmgr hook with the event, and the lock file (so the socket) of the node's watcher.
+HOOK_NOTIFY = (rigmod.SEED_NOTIFY + ' --event %e --node-id %n --success %s'
+               f' --lock-file {PG_HOME}/.pgdeploy-{{cluster}}-node{{node}}.lock')
 
 
 class Watcher:
@@ -34,8 +38,10 @@ class Watcher:
         self.log_path = os.path.join(rig.dir, f'watch-node{node}-{next(_ids)}.log')
         argv = [rig.install_agent(), 'watch', '-c', rig.cluster, '-p', rig.node[node].conninfo(),
                 '--interval', str(interval), *args]
-        if node != 1:  # the nodes share the rig's DB host, so its home: a lock of its own
-            argv += ['--lock-file', f'{PG_HOME}/.pgdeploy-{rig.cluster}-node{node}.lock']
+        # The nodes share the rig's DB host, so its home: each node's lock (and hook socket,
+        # beside it) of its own, as HOOK_NOTIFY names it too.
+        self.lock_file = f'{PG_HOME}/.pgdeploy-{rig.cluster}-node{node}.lock'
+        argv += ['--lock-file', self.lock_file]
         with open(self.log_path, 'wb') as log:
             # setpriv execs: the process is pgdeploy itself, signals reach it directly.
             self.proc = subprocess.Popen(rig.dbhost.argv(argv, rigmod.PG_USER), cwd=rig.dir,
@@ -177,13 +183,36 @@ class ConvergeTest(WatchCase):
                         'app2 did not get the database within two intervals of coming back')
         self.assertDeployed(2, db)
 
-    def test_a_hook_right_after_the_watcher_pushed_the_same_has_nothing_to_do(self):
-        db = self.create_database('before_hook')
-        self.assertTrue(wait_until(lambda: all(self.rig.app[i].ini_entry(db) for i in (1, 2)), WITHIN_TWO))
-        time.sleep(0.5)  # the round's record is written after its last answer
-        hook = self.run_agent('--event', 'standby_promote', '--node-id', '1', '--success', '1')
+    def hook(self, *extra):
+        return self.run_agent('--event', 'standby_promote', '--node-id', '1', '--success', '1',
+                              '--lock-file', self.w.lock_file, *extra)
+
+    def test_a_hook_hands_its_event_to_the_watcher_and_answers_with_its_report(self):
+        db = self.create_database('handed_over')
+        logins = {i: sshd_logins(self.rig, i) for i in (1, 2)}
+        hook = self.hook()
         self.assertExit(hook, 0)
-        self.assertIn('nothing to do', hook.out + hook.err)
+        self.assertIn('standby_promote on node 1 (run by the watcher of this node)', hook.out)
+        self.assertIn('2 of 2 app servers up to date', hook.out)
+        for i in (1, 2):
+            self.assertIsNotNone(self.rig.app[i].ini_entry(db), f'app{i} has {db} when the hook returns')
+        self.assertEqual({i: sshd_logins(self.rig, i) for i in (1, 2)}, logins, 'over the warm sessions')
+        self.assertIn('a hook handed over standby_promote on node 1', self.w.text())
+        as_json = self.hook('--json')
+        self.assertExit(as_json, 0)
+        self.assertEqual(json.loads(as_json.out)['servers'][0]['result'], 'unchanged')
+
+    def test_a_hook_does_the_one_shot_itself_when_the_watcher_hangs(self):
+        self.w.signal(signal.SIGSTOP)
+        try:
+            hook = self.hook()
+        finally:
+            self.w.signal(signal.SIGCONT)
+        self.assertExit(hook, 0)
+        self.assertNotIn('run by the watcher', hook.out)
+        # The one-shot itself: it may find the watcher's record of the same push (--recent).
+        self.assertRegex(hook.out, r'2 of 2 app servers up to date|nothing to do')
+        self.assertLess(hook.elapsed, 5, 'a stopped watcher must not hold the hook up')
 
     def test_a_second_watcher_of_the_cluster_on_the_node_is_refused(self):
         second = Watcher(self.rig, 1)
@@ -286,7 +315,7 @@ class KilledWatcherTest(WatchCase):
 class FailoverTest(WatchCase):
     """Watchers on both nodes; no event_notification_command: the watchers alone follow."""
 
-    rig_options = {'app_servers': 3}
+    rig_options = {'app_servers': 3, 'event_notification_command': HOOK_NOTIFY}
 
     def test_watchers_on_both_nodes_follow_a_failover_and_a_stale_primary_points_nothing_at_itself(self):
         w1, w2 = self.watcher(1), self.watcher(2)
@@ -305,6 +334,7 @@ class FailoverTest(WatchCase):
         self.assertEqual({i: sshd_logins(self.rig, i) for i in (1, 2)}, logins,
                          "node2's watcher pushed over the sessions it kept warm as a standby: no login")
         self.assertIn('rounds at once', w2.text(), 'the promotion was seen between rounds')
+        w2.wait_for('a hook handed over standby_promote on node 2')  # repmgr's hook, handed over
         self.assertIn('port=5441', self.rig.app[3].ini_entry(APP_DB).split(), 'app3 was away')
         self.rig.app[3].start_sshd()
         self.wait_all((1, 2, 3), 5442)

@@ -1,0 +1,187 @@
+#include "watch/handoff.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <sstream>
+#include <thread>
+
+namespace pgdeploy {
+namespace {
+
+// Reads until `done(buffer)` or the deadline; false on EOF, error or timeout.
+template <typename Done>
+bool read_until(int fd, std::string* buf, const Deadline& deadline, Done done) {
+  char chunk[4096];
+  while (!done(*buf)) {
+    pollfd p{fd, POLLIN, 0};
+    if (deadline.expired() || poll(&p, 1, std::max(1, deadline.remaining_ms())) <= 0) return false;
+    ssize_t n = read(fd, chunk, sizeof chunk);
+    if (n <= 0) return false;
+    buf->append(chunk, static_cast<size_t>(n));
+    if (buf->size() > (16u << 20)) return false;
+  }
+  return true;
+}
+
+bool write_all(int fd, const std::string& s) {
+  for (size_t sent = 0; sent < s.size();) {
+    ssize_t n = send(fd, s.data() + sent, s.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    sent += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+bool address(const std::string& path, sockaddr_un* a) {
+  *a = {};
+  a->sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof a->sun_path) return false;
+  std::memcpy(a->sun_path, path.c_str(), path.size() + 1);
+  return true;
+}
+
+}  // namespace
+
+std::string handoff_socket(const std::string& lock_file) {
+  sockaddr_un a;
+  std::string path = lock_file + ".sock";
+  return address(path, &a) ? path : "";
+}
+
+bool hand_off(const std::string& socket_path, const HookRequest& request, const Deadline& deadline,
+              HookAnswer* answer) {
+  sockaddr_un a;
+  if (!address(socket_path, &a)) return false;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  struct Closer {
+    int fd;
+    ~Closer() { close(fd); }
+  } closer{fd};
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return false;  // no watcher
+  std::string event = request.event;
+  for (char& c : event)
+    if (c == '\n' || c == '\r') c = ' ';
+  if (!write_all(fd, std::string("PGDEPLOY-HOOK 1 ") + (request.json ? "json" : "text") + "\n" + event + "\n"))
+    return false;
+  std::string buf;
+  auto line = [](const std::string& b) { return b.find('\n') != std::string::npos; };
+  if (!read_until(fd, &buf, Deadline::after(kHandoffAck).min(deadline), line) ||
+      buf.rfind("ACCEPTED\n", 0) != 0)
+    return false;  // declined, hung, stopped: the hook does the one-shot
+  buf.erase(0, 9);
+  // "EXIT <code> <out|err> <length>\n" and the report.
+  size_t length = 0, header = 0;
+  auto whole = [&](const std::string& b) {
+    size_t nl = b.find('\n');
+    if (nl == std::string::npos) return false;
+    std::istringstream in(b.substr(0, nl));
+    std::string word, where;
+    if (!(in >> word >> answer->code >> where >> length) || word != "EXIT") return true;  // garbage: stop
+    answer->to_stderr = where == "err";
+    header = nl + 1;
+    return b.size() >= header + length;
+  };
+  if (!read_until(fd, &buf, deadline, whole) || header == 0 || buf.size() < header + length) return false;
+  answer->text = buf.substr(header, length);
+  return answer->code >= 0;  // below 0: the watcher did not push after all
+}
+
+struct HandoffServer::Impl {
+  Take take;
+  int fd = -1;
+  std::string path;
+  std::atomic<bool> stop{false};
+  std::thread thread;
+
+  void serve() {
+    while (!stop) {
+      pollfd p{fd, POLLIN, 0};
+      if (poll(&p, 1, 200) <= 0) continue;
+      int c = accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) continue;
+      // Only our own user may hand us an event (the socket is 0600 too).
+      ucred cred{};
+      socklen_t len = sizeof cred;
+      if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.uid != geteuid()) {
+        close(c);
+        continue;
+      }
+      std::string buf;
+      auto two_lines = [](const std::string& b) {
+        size_t nl = b.find('\n');
+        return nl != std::string::npos && b.find('\n', nl + 1) != std::string::npos;
+      };
+      if (!read_until(c, &buf, Deadline::after(1), two_lines) ||
+          (buf.rfind("PGDEPLOY-HOOK 1 text\n", 0) != 0 && buf.rfind("PGDEPLOY-HOOK 1 json\n", 0) != 0)) {
+        write_all(c, "DECLINED malformed request\n");
+        close(c);
+        continue;
+      }
+      HookRequest req;
+      req.json = buf.compare(16, 4, "json") == 0;
+      req.event = buf.substr(21, buf.find('\n', 21) - 21);
+      auto reply = [c](const HookAnswer& a) {
+        write_all(c, "EXIT " + std::to_string(a.code) + (a.to_stderr ? " err " : " out ") +
+                         std::to_string(a.text.size()) + "\n" + a.text);
+        close(c);
+      };
+      std::string why = take(req, reply);
+      if (!why.empty()) {
+        write_all(c, "DECLINED " + why + "\n");
+        close(c);
+      } else if (!write_all(c, "ACCEPTED\n")) {
+        // The hook went away; the round still runs and its reply goes nowhere.
+      }
+    }
+  }
+};
+
+HandoffServer::HandoffServer(Take take) : impl_(std::make_unique<Impl>()) { impl_->take = std::move(take); }
+
+HandoffServer::~HandoffServer() {
+  impl_->stop = true;
+  if (impl_->thread.joinable()) impl_->thread.join();
+  if (impl_->fd >= 0) {
+    close(impl_->fd);
+    unlink(impl_->path.c_str());
+  }
+}
+
+bool HandoffServer::start(const std::string& path, std::string* err) {
+  sockaddr_un a;
+  if (!address(path, &a)) {
+    *err = "the hook socket path is too long for a Unix socket: " + path;
+    return false;
+  }
+  struct stat st;
+  if (lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      *err = path + " exists and is not a socket: not replaced";
+      return false;
+    }
+    unlink(path.c_str());  // a dead watcher's: we hold the watcher lock
+  }
+  impl_->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  mode_t old = umask(0177);
+  bool ok = impl_->fd >= 0 && bind(impl_->fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+            listen(impl_->fd, 16) == 0;
+  umask(old);
+  if (!ok) {
+    *err = "cannot listen on " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  impl_->path = path;
+  impl_->thread = std::thread([this] { impl_->serve(); });
+  return true;
+}
+
+}  // namespace pgdeploy
