@@ -11,11 +11,13 @@
 #include <sstream>
 
 #include "cluster/catalog.h"
-#include "cluster/conninfo.h"
+#include "pg/conninfo.h"
 #include "cluster/primary.h"
 #include "cluster/probe.h"
 #include "cluster/servers.h"
-#include "deploy/deploy.h"
+#include "deploy/deployment.h"
+#include "deploy/fingerprint.h"
+#include "deploy/request.h"
 #include "deploy/event.h"
 #include "remote/ssh.h"
 #include "render/pgbouncer.h"

@@ -4,9 +4,16 @@
 #include <cstdlib>
 #include <ostream>
 
-#include "deploy/event.h"
-
 namespace pgdeploy {
+
+const std::vector<std::string>& default_deploy_events() {
+  static const std::vector<std::string> events = {
+      "standby_promote",       "repmgrd_failover_promote", "standby_switchover",
+      "standby_follow",        "repmgrd_failover_follow",  "primary_register",
+      "master_register",  // repmgr 3's name for primary_register
+  };
+  return events;
+}
 
 bool valid_cluster_name(const std::string& name) {
   // "repmgr_" + name must fit PostgreSQL's 63-byte identifiers.

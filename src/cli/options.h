@@ -5,17 +5,9 @@
 #include <string>
 #include <vector>
 
-namespace pgdeploy {
+#include "report/exit_codes.h"
 
-enum ExitCode {
-  kExitOk = 0,           // every enabled app server is up to date (or the event needs nothing)
-  kExitRefused = 1,      // cluster facts missing or not certain: nothing was written anywhere
-  kExitUsage = 2,        // bad command line
-  kExitServerFailed = 3  // at least one app server could not be updated; the others were
-};
-// pgdeploy check exits as a monitoring plugin does (report/check.h: 0 OK, 1 WARNING, 2 CRITICAL,
-// 3 UNKNOWN): a usage error of check is UNKNOWN.
-constexpr int kCheckUsage = 3;
+namespace pgdeploy {
 
 struct Options {
   std::string cluster;
@@ -51,6 +43,9 @@ struct Options {
   std::vector<std::string> events;
   double recent = 30;  // with --event: skip when this node pushed the same this recently
 };
+
+// --events by default: the promote, failover, switchover and follow events of repmgr 3, 4 and 5.
+const std::vector<std::string>& default_deploy_events();
 
 // True for names that are safe both as a schema suffix and as a file name.
 bool valid_cluster_name(const std::string& name);

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "cluster/facts.h"
-#include "cluster/pg.h"
+#include "pg/pg.h"
 
 namespace pgdeploy {
 

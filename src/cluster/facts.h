@@ -17,6 +17,13 @@ struct Node {
   std::string conninfo;
 };
 
+// Where PgBouncer on an app server must connect to reach a node.
+struct Endpoint {
+  std::string host;
+  int port = 5432;
+  bool operator==(const Endpoint&) const = default;
+};
+
 // One enabled row of app_servers: where a PgBouncer runs.
 struct AppServer {
   int id = 0;  // 0 when the row's id is NULL or out of range (then a warning names the row)

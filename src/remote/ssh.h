@@ -28,9 +28,8 @@ class SshRemote : public Remote {
  public:
   explicit SshRemote(SshSettings settings);
   ~SshRemote() override;
-  std::unique_ptr<Login> login(const AppServer& server, const Deadline& deadline) override;
-  ExecResult run(Login& login, const std::string& command, const std::string& input,
-                 const Deadline& deadline) override;
+  std::unique_ptr<Session> login(const Host& host, const Deadline& deadline,
+                                 LoginFailure* failure) override;
 
  private:
   struct Keys;

@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
-#include "cli/options.h"
+#include "report/exit_codes.h"
 
 namespace pgdeploy {
 namespace {

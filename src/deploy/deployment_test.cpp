@@ -1,4 +1,6 @@
-#include "deploy/deploy.h"
+#include "deploy/deployment.h"
+#include "deploy/fingerprint.h"
+#include "deploy/request.h"
 
 #include <gtest/gtest.h>
 
@@ -13,32 +15,40 @@ namespace {
 // Answers like a server that wrote everything; "hang" waits out its deadline, "down" refuses.
 class FakeRemote : public Remote {
  public:
-  struct FakeLogin : Login {
-    FakeLogin(const AppServer& s, std::atomic<int>* logouts) : Login(s), logouts_(logouts) {}
-    ~FakeLogin() override { ++*logouts_; }
-    std::atomic<int>* logouts_;
-  };
-  std::unique_ptr<Login> login(const AppServer& server, const Deadline&) override {
-    ++logins;
-    auto l = std::make_unique<FakeLogin>(server, &logouts);
-    if (server.name == "down") {
-      l->failed.stage = "connect";
-      l->failed.error = "Connection refused";
+  class FakeSession : public Session {
+   public:
+    FakeSession(FakeRemote& remote, std::string name) : remote_(remote), name_(std::move(name)) {}
+    ~FakeSession() override { ++remote_.logouts; }
+    ExecResult run(const std::string& command, const std::string& input,
+                   const Deadline& deadline) override {
+      return remote_.run(name_, command, input, deadline);
     }
-    return l;
+
+   private:
+    FakeRemote& remote_;
+    std::string name_;
+  };
+  // servers() makes each server's address its name.
+  std::unique_ptr<Session> login(const Host& host, const Deadline&, LoginFailure* failure) override {
+    ++logins;
+    if (host.address == "down") {
+      failure->stage = "connect";
+      failure->error = "Connection refused";
+      return nullptr;
+    }
+    return std::make_unique<FakeSession>(*this, host.address);
   }
-  ExecResult run(Login& login, const std::string& command, const std::string& input,
-                 const Deadline& deadline) override {
-    const AppServer& server = login.server;
+  ExecResult run(const std::string& name, const std::string& command, const std::string& input,
+                 const Deadline& deadline) {
     int now = ++running;
     for (int seen = peak.load(); now > seen && !peak.compare_exchange_weak(seen, now);) {}
     {
       std::lock_guard<std::mutex> g(mu);
-      inputs[server.name] = input;
+      inputs[name] = input;
       EXPECT_NE(command.find(shell_quote(push_script())), std::string::npos);
     }
     ExecResult r;
-    if (server.name == "hang") {
+    if (name == "hang") {
       while (!deadline.expired()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
       r.stage = "timeout";
       r.error = "no answer";
@@ -59,7 +69,7 @@ class FakeRemote : public Remote {
 std::vector<AppServer> servers(std::vector<std::string> names) {
   std::vector<AppServer> out;
   int id = 0;
-  for (auto& n : names) out.push_back({++id, n, "127.0.1." + std::to_string(id), "postgres", "", false, ""});
+  for (auto& n : names) out.push_back({++id, n, n, "postgres", "", false, ""});
   return out;
 }
 
@@ -69,6 +79,13 @@ Rendered rendered(const std::vector<AppServer>& s) {
   facts.databases = {"appdb"};
   facts.users = {{"app", "secret"}};
   return render_all(facts, {"10.0.0.2", 5432}, {"main", 2, 2, 7}, "*:*:*:app:pw\n");
+}
+
+std::vector<ServerReport> deploy_all(const std::vector<AppServer>& servers, const Rendered& files,
+                                     const DeployConfig& config, Remote& remote,
+                                     const Deadline& run_deadline) {
+  return Deployment(servers, config.parallel, config.host_timeout, remote, run_deadline)
+      .push(files, config);
 }
 
 TEST(Deploy, AHangingAndADownServerHoldUpNoOther) {
@@ -256,7 +273,7 @@ TEST(Deploy, FingerprintIgnoresTheGenerationOnly) {
   EXPECT_NE(base, fp(3, 2, 7, "appdb"));
   EXPECT_NE(base, fp(2, 3, 7, "appdb"));
   EXPECT_NE(base, fp(2, 2, 7, "otherdb"));
-  facts.servers[1].address = "127.0.9.9";
+  facts.servers[1].address = "elsewhere";
   EXPECT_NE(base, fp(2, 2, 7, "appdb"));
 }
 
