@@ -161,18 +161,24 @@ struct SshRemote::Keys {
 };
 
 SshRemote::SshRemote(SshSettings settings)
-    : settings_(std::move(settings)), keys_(std::make_unique<Keys>()) {
-  // Parse each private key once, not once per host; keys with a passphrase are left to ssh-agent.
-  std::vector<std::string> files = settings_.identities;
-  if (files.empty())
-    for (const char* name : {"id_ed25519", "id_ecdsa", "id_rsa"})
-      files.push_back(home_dir() + "/.ssh/" + name);
-  for (const auto& f : files) {
-    ssh_key key = nullptr;
-    if (access(f.c_str(), R_OK) == 0 &&
-        ssh_pki_import_privkey_file(f.c_str(), nullptr, nullptr, nullptr, &key) == SSH_OK)
-      keys_->keys.push_back(key);
-  }
+    : settings_(std::move(settings)), keys_(std::make_unique<Keys>()) {}
+
+// Parse each private key once, not once per host, and only when a login is made (not for an
+// event that needs no deploy); keys with a passphrase are left to ssh-agent.
+const SshRemote::Keys& SshRemote::keys() {
+  std::call_once(keys_loaded_, [this] {
+    std::vector<std::string> files = settings_.identities;
+    if (files.empty())
+      for (const char* name : {"id_ed25519", "id_ecdsa", "id_rsa"})
+        files.push_back(home_dir() + "/.ssh/" + name);
+    for (const auto& f : files) {
+      ssh_key key = nullptr;
+      if (access(f.c_str(), R_OK) == 0 &&
+          ssh_pki_import_privkey_file(f.c_str(), nullptr, nullptr, nullptr, &key) == SSH_OK)
+        keys_->keys.push_back(key);
+    }
+  });
+  return *keys_;
 }
 
 SshRemote::~SshRemote() = default;
@@ -256,7 +262,7 @@ std::unique_ptr<Session> SshRemote::login(const Host& server, const Deadline& de
 
   limit_to(s, deadline);
   int auth = SSH_AUTH_DENIED;
-  for (ssh_key key : keys_->keys) {
+  for (ssh_key key : keys().keys) {
     auth = ssh_userauth_publickey(s, nullptr, key);
     if (auth != SSH_AUTH_DENIED && auth != SSH_AUTH_PARTIAL) break;
   }

@@ -35,6 +35,8 @@ class SshRemote : public Remote {
   struct Keys;
   SshSettings settings_;
   std::unique_ptr<Keys> keys_;  // loaded once, shared by every connection
+  std::once_flag keys_loaded_;
+  const Keys& keys();
   // The @revoked keys of each known_hosts file in use, read once per run.
   bool revoked(const std::string& file, const std::string& blob);
   std::mutex revoked_mu_;
