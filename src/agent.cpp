@@ -163,8 +163,8 @@ DeployConfig deploy_config(const Options& opts) {
   config.userlist = opts.userlist;
   config.reload_command = opts.reload_command;
   config.force = opts.force;
-  config.drain_sessions = opts.sessions == "drain" ||
-                          (opts.sessions == "auto" && opts.event == "standby_switchover");
+  config.drain_sessions = opts.sessions == Sessions::drain ||
+                          (opts.sessions == Sessions::by_event && opts.event == "standby_switchover");
   config.pause_wait_seconds = opts.pause_timeout;
   config.parallel = opts.parallel;
   config.host_timeout = opts.host_timeout;

@@ -14,6 +14,7 @@
 
 #include "cluster/catalog.h"
 #include "testing/fake_database.h"
+#include "testing/fake_remote.h"
 #include "testing/local_remote.h"
 #include "util/lock.h"
 
@@ -26,39 +27,18 @@ std::optional<std::string> S(const char* s) { return std::string(s); }
 const std::optional<std::string> null = std::nullopt;
 
 // Every app server answers as one that took the files; in check mode as one that has them.
-class FakeRemote : public Remote {
- public:
-  class FakeSession : public Session {
-   public:
-    FakeSession(FakeRemote& remote, std::string host) : remote_(remote), host_(std::move(host)) {}
-    ExecResult run(const std::string& command, const std::string& input, const Deadline&) override {
-      std::lock_guard<std::mutex> g(remote_.mu);
-      remote_.ran.push_back(host_);
-      remote_.inputs.push_back(input);
-      remote_.commands.push_back(command);
-      ExecResult r;
-      r.ok = true;
-      r.exit_status = 0;
-      r.out = input.find("mode 5\ncheck\n") != std::string::npos
-                  ? "CONSOLE none\nDONE ok\n"
-                  : "CHANGED /etc/pgbouncer/databases/main.ini\nRELOADED\nDONE ok\n";
-      return r;
-    }
-
-   private:
-    FakeRemote& remote_;
-    std::string host_;
-  };
-  std::unique_ptr<Session> login(const Host& host, const Deadline&, LoginFailure* failure) override {
-    ++logins;
-    if (host.address == "down") {
-      failure->stage = "connect";
-      failure->error = "Connection refused";
-      return nullptr;
-    }
-    return std::make_unique<FakeSession>(*this, host.address);
-  }
-  std::atomic<int> logins{0};
+struct Servers : FakeRemote {
+  Servers() : FakeRemote([this](const std::string& host, const std::string& command,
+                                const std::string& input, const Deadline&) {
+    std::lock_guard<std::mutex> g(mu);
+    ran.push_back(host);
+    inputs.push_back(input);
+    commands.push_back(command);
+    if (input.find("mode 5\ncheck\n") == std::string::npos) return answer_written();
+    ExecResult r = answer_written();
+    r.out = "CONSOLE none\nDONE ok\n";
+    return r;
+  }) {}
   std::mutex mu;
   std::vector<std::string> ran, inputs, commands;
 };
@@ -111,7 +91,7 @@ class AgentTest : public ::testing::Test {
 
   TempDir dir;
   FakeDatabase db;
-  FakeRemote remote;
+  Servers remote;
   Options opts;
   std::ostringstream out, err;
   bool ok = false;

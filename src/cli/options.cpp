@@ -92,7 +92,8 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
   app.add_flag("--force", o->force,
                "deploy the catalog's primary even when the proof disagrees, and over newer "
                "configs: for a human who knows better");
-  app.add_option("--sessions", o->sessions,
+  std::string sessions = "auto";
+  app.add_option("--sessions", sessions,
                  "what happens to sessions on the old primary where admin_conninfo is set: cut "
                  "(KILL, RESUME), drain (PAUSE up to --pause-timeout, then cut what is left), or auto "
                  "(drain on standby_switchover, cut otherwise)")
@@ -152,6 +153,7 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
     return code == 0 ? kExitOk : checking ? kCheckUsage : kExitUsage;
   }
   o->check = check->parsed();
+  o->sessions = sessions == "cut" ? Sessions::cut : sessions == "drain" ? Sessions::drain : Sessions::by_event;
   if (o->check && o->dry_run) {
     err << "pgdeploy: check is read only already: --dry-run is for a deploy\n";
     return kCheckUsage;

@@ -5,29 +5,38 @@
 #include <string>
 #include <vector>
 
+#include "deploy/config.h"
 #include "report/exit_codes.h"
 
 namespace pgdeploy {
 
+// --sessions: what happens to sessions on the old primary where admin_conninfo is set.
+enum class Sessions {
+  by_event,  // "auto": drain on a standby_switchover, cut otherwise
+  cut,       // KILL, RESUME
+  drain,     // PAUSE up to --pause-timeout, then cut what is left
+};
+
+// The defaults of what a deploy does are DeployConfig's (deploy/config.h), written there once.
 struct Options {
   std::string cluster;
   std::string conninfo = "host=/var/run/postgresql";
   double connect_timeout = 1.0;  // SSH TCP connect, seconds
   bool public_net = false;
-  double host_timeout = 5.0;     // everything on one app server, seconds
+  double host_timeout = DeployConfig{}.host_timeout;  // everything on one app server, seconds
   double deadline = 20.0;        // the whole run, seconds
   double probe_timeout = 2.0;    // asking each database node what it is
-  int parallel = 32;
+  int parallel = DeployConfig{}.parallel;
   std::string reload_command;
   std::string host_key_checking = "yes";  // yes: refuse unknown host keys; accept-new: record them
   std::string known_hosts;
   std::vector<std::string> identities;
-  std::string include_dir = "/etc/pgbouncer/databases";
-  std::string userlist = "/etc/pgbouncer/userlist.txt";
+  std::string include_dir = DeployConfig{}.include_dir;
+  std::string userlist = DeployConfig{}.userlist;
   std::string lock_file;  // "" = ~/.pgdeploy-<cluster>.lock
   bool force = false;
-  std::string sessions = "auto";  // auto: drain on a switchover, cut otherwise
-  int pause_timeout = 2;
+  Sessions sessions = Sessions::by_event;
+  int pause_timeout = DeployConfig{}.pause_wait_seconds;
   bool dry_run = false;
   bool json = false;
   // pgdeploy check

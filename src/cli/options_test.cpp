@@ -46,6 +46,17 @@ TEST(Options, DefaultEventsArePromoteFailoverSwitchoverFollowAndRegister) {
   EXPECT_NE(skip_reason({"repmgrd_start", "1"}, o.events), "");
 }
 
+TEST(Options, SessionsAreAutoUnlessCutOrDrainIsAsked) {
+  Options o;
+  ASSERT_EQ(parse({"-c", "main"}, &o), -1);
+  EXPECT_EQ(o.sessions, Sessions::by_event);
+  ASSERT_EQ(parse({"-c", "main", "--sessions", "drain"}, &o), -1);
+  EXPECT_EQ(o.sessions, Sessions::drain);
+  ASSERT_EQ(parse({"-c", "main", "--sessions", "cut"}, &o), -1);
+  EXPECT_EQ(o.sessions, Sessions::cut);
+  EXPECT_EQ(parse({"-c", "main", "--sessions", "sometimes"}, &o), kExitUsage);
+}
+
 TEST(Options, ClusterIsRequired) {
   Options o;
   std::string err;

@@ -1,6 +1,7 @@
 #include "deploy/deployment.h"
 #include "deploy/fingerprint.h"
 #include "deploy/request.h"
+#include "testing/fake_remote.h"
 
 #include <gtest/gtest.h>
 
@@ -13,31 +14,12 @@ namespace pgdeploy {
 namespace {
 
 // Answers like a server that wrote everything; "hang" waits out its deadline, "down" refuses.
-class FakeRemote : public Remote {
- public:
-  class FakeSession : public Session {
-   public:
-    FakeSession(FakeRemote& remote, std::string name) : remote_(remote), name_(std::move(name)) {}
-    ~FakeSession() override { ++remote_.logouts; }
-    ExecResult run(const std::string& command, const std::string& input,
-                   const Deadline& deadline) override {
-      return remote_.run(name_, command, input, deadline);
-    }
-
-   private:
-    FakeRemote& remote_;
-    std::string name_;
-  };
-  // servers() makes each server's address its name.
-  std::unique_ptr<Session> login(const Host& host, const Deadline&, LoginFailure* failure) override {
-    ++logins;
-    if (host.address == "down") {
-      failure->stage = "connect";
-      failure->error = "Connection refused";
-      return nullptr;
-    }
-    return std::make_unique<FakeSession>(*this, host.address);
-  }
+// servers() makes each server's address its name.
+struct Servers : FakeRemote {
+  Servers() : FakeRemote([this](const std::string& name, const std::string& command,
+                                const std::string& input, const Deadline& deadline) {
+    return run(name, command, input, deadline);
+  }) {}
   ExecResult run(const std::string& name, const std::string& command, const std::string& input,
                  const Deadline& deadline) {
     int now = ++running;
@@ -54,14 +36,12 @@ class FakeRemote : public Remote {
       r.error = "no answer";
     } else {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      r.ok = true;
-      r.exit_status = 0;
-      r.out = "CHANGED /etc/pgbouncer/databases/main.ini\nRELOADED\nDONE ok\n";
+      r = answer_written();
     }
     --running;
     return r;
   }
-  std::atomic<int> running{0}, peak{0}, logins{0}, logouts{0};
+  std::atomic<int> running{0}, peak{0};
   std::mutex mu;
   std::map<std::string, std::string> inputs;
 };
@@ -93,7 +73,7 @@ TEST(Deploy, AHangingAndADownServerHoldUpNoOther) {
   DeployConfig config;
   config.cluster = "main";
   config.host_timeout = 0.5;
-  FakeRemote remote;
+  Servers remote;
   auto start = Clock::now();
   auto reports = deploy_all(list, rendered(list), config, remote, Deadline::after(10));
   EXPECT_LT(seconds_since(start), 2.0);
@@ -115,7 +95,7 @@ TEST(Deploy, ConcurrencyIsBounded) {
   DeployConfig config;
   config.cluster = "main";
   config.parallel = 4;
-  FakeRemote remote;
+  Servers remote;
   auto reports = deploy_all(list, rendered(list), config, remote, Deadline::after(10));
   EXPECT_LE(remote.peak.load(), 4);
   EXPECT_GE(remote.peak.load(), 2);
@@ -128,7 +108,7 @@ TEST(Deploy, TheRunDeadlineEndsEverything) {
   config.cluster = "main";
   config.parallel = 1;
   config.host_timeout = 5;
-  FakeRemote remote;
+  Servers remote;
   auto reports = deploy_all(list, rendered(list), config, remote, Deadline::after(0.3));
   EXPECT_EQ(reports[0].result, ServerReport::Result::failed);
   EXPECT_EQ(reports[1].error, "not attempted: the run's deadline had passed");
@@ -145,7 +125,7 @@ TEST(Deploy, LoginsAreMadeBeforeTheFilesAreKnown) {
   auto list = servers({"a", "b", "c"});
   DeployConfig config;
   config.cluster = "main";
-  FakeRemote remote;
+  Servers remote;
   Deployment deployment(list, 4, 5.0, remote, Deadline::after(10));
   EXPECT_TRUE(eventually([&] { return remote.logins == 3; }));
   EXPECT_EQ(remote.inputs.size(), 0u);  // nothing runs before push()
@@ -158,7 +138,7 @@ TEST(Deploy, LoginsAreMadeBeforeTheFilesAreKnown) {
 TEST(Deploy, ADroppedDeploymentRunsNothingAndStopsLoggingIn) {
   std::vector<std::string> names;
   for (int i = 0; i < 10; ++i) names.push_back(std::string("s").append(std::to_string(i)));
-  FakeRemote remote;
+  Servers remote;
   {
     Deployment deployment(servers(names), 2, 5.0, remote, Deadline::after(10));
     EXPECT_TRUE(eventually([&] { return remote.logins == 2; }));
@@ -174,7 +154,7 @@ TEST(Deploy, AuthTrustServersGetNoPgpassAndEmptyAddressesFail) {
   list[2].address = "";
   DeployConfig config;
   config.cluster = "main";
-  FakeRemote remote;
+  Servers remote;
   auto reports = deploy_all(list, rendered(list), config, remote, Deadline::after(10));
   EXPECT_NE(remote.inputs["a"].find("~/.pgpass"), std::string::npos);
   EXPECT_EQ(remote.inputs["trusted"].find("~/.pgpass"), std::string::npos);
@@ -248,7 +228,7 @@ TEST(Deploy, AnAdminConninfoThatCannotBeSentSafelyFailsThatServerAlone) {
   EXPECT_TRUE(build_request(s, r, config, &req, &err)) << err;
   auto list = servers({"a", "b"});
   list[1].admin_conninfo = "host='x\ny'";
-  FakeRemote remote;
+  Servers remote;
   auto reports = deploy_all(list, rendered(list), config, remote, Deadline::after(10));
   EXPECT_EQ(reports[0].result, ServerReport::Result::updated);
   EXPECT_EQ(reports[1].result, ServerReport::Result::failed);

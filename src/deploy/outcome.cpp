@@ -21,7 +21,7 @@ void take_push_answer(const PushOutcome& o, ServerReport* rep) {
     case PushOutcome::Status::unchanged: rep->result = ServerReport::Result::unchanged; break;
     case PushOutcome::Status::skipped_newer:
       rep->result = ServerReport::Result::skipped_newer;
-      rep->error = "newer config present: " + o.detail;
+      rep->newer = o.newer;
       break;
     case PushOutcome::Status::failed:
       rep->result = ServerReport::Result::failed;

@@ -18,7 +18,8 @@ struct ServerReport {
   bool reloaded = false;
   bool confirmed = false;  // PgBouncer's admin console showed the new routes after the reload
   std::string sessions;  // "cut" / "not cut: why" / "" (primary unchanged)
-  std::string error;     // "stage: detail" when failed; the newer header when skipped
+  std::string error;     // failed: "stage: detail"
+  std::string newer;     // skipped_newer: the header of the newer config there
   std::string note;
   double seconds = 0;
   CheckAnswer check;  // in check mode: what the server answered (result unchanged, or failed);

@@ -313,7 +313,7 @@ PushOutcome parse_push_output(int exit_status, const std::string& out, const std
     o.status = newer ? PushOutcome::Status::skipped_newer
                : unchanged ? PushOutcome::Status::unchanged
                            : PushOutcome::Status::written;
-    if (newer) o.detail = *newer;
+    if (newer) o.newer = *newer;
     return o;
   }
   o.status = PushOutcome::Status::failed;

@@ -176,7 +176,7 @@ TEST_P(PushScript, AnOlderTruthNeverReplacesANewerOne) {
   std::string newer = include();
   PushOutcome o = push(files(1, 1, 900));  // older timeline, however high its generation
   EXPECT_EQ(o.status, PushOutcome::Status::skipped_newer);
-  EXPECT_NE(o.detail.find("timeline=2"), std::string::npos);
+  EXPECT_NE(o.newer.find("timeline=2"), std::string::npos);
   EXPECT_EQ(include(), newer);
   o = push(files(1, 2, 40));  // same timeline, older generation
   EXPECT_EQ(o.status, PushOutcome::Status::skipped_newer);
