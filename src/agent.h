@@ -5,10 +5,14 @@
 #include <iosfwd>
 
 #include "cli/options.h"
+#include "cluster/database.h"
+#include "remote/remote.h"
 
 namespace pgdeploy {
 
-// Returns the exit code.
-int run_agent(const Options& opts, std::ostream& out, std::ostream& err);
+// Returns the exit code. `db` is the agent's own node and how the others are asked; `remote`
+// reaches the app servers (main: PgDatabase and SshRemote; tests: fakes).
+int run_agent(const Options& opts, Database& db, Remote& remote, std::ostream& out,
+              std::ostream& err);
 
 }  // namespace pgdeploy

@@ -13,8 +13,28 @@
 
 namespace pgdeploy {
 
-ExecResult LocalRemote::run(Login&, const std::string& command, const std::string& input,
-                            const Deadline& deadline) {
+namespace {
+
+class LocalSession : public Session {
+ public:
+  explicit LocalSession(const LocalRemote& remote) : remote_(remote) {}
+  ExecResult run(const std::string& command, const std::string& input,
+                 const Deadline& deadline) override {
+    return remote_.run(command, input, deadline);
+  }
+
+ private:
+  const LocalRemote& remote_;
+};
+
+}  // namespace
+
+std::unique_ptr<Session> LocalRemote::login(const Host&, const Deadline&, LoginFailure*) {
+  return std::make_unique<LocalSession>(*this);
+}
+
+ExecResult LocalRemote::run(const std::string& command, const std::string& input,
+                            const Deadline& deadline) const {
   ExecResult r;
   int in[2], out[2], err[2];
   if (pipe(in) || pipe(out) || pipe(err)) return r;
