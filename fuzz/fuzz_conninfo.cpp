@@ -1,4 +1,4 @@
-// The conninfo handling (src/cluster/conninfo.h) over libpq's own parser, PQconninfoParse.
+// The conninfo handling (src/pg/conninfo.h, src/render/console.h) over libpq's own parser, PQconninfoParse.
 //
 // The whole input is one connection string (key=value or URI), as a repmgr node row or an
 // app_servers.admin_conninfo may hold it. Beyond "no crash" (in our code and in libpq's):
@@ -8,8 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "cluster/conninfo.h"
-#include "remote/push_script.h"
+#include "pg/conninfo.h"
+#include "render/console.h"
+#include "render/push_script.h"
 #include "fuzz.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -43,7 +44,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
 
   SocketLogin s;
-  if (socket_login_of(conninfo, &s)) {
+  if (parsed && socket_login_of(options, &s)) {
     check(parsed && options.size() == 4, "a socket login sets host, port, user and dbname only",
           conninfo);
     const std::string suffix = "/.s.PGSQL." + options["port"];
@@ -74,10 +75,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   } else {
     check(!err.empty(), "a conninfo refused for psql's environment says why", conninfo);
-    return 0;  // deploy.cpp stops here: the server fails with that reason
+    return 0;  // deploy/request.cpp stops here: the server fails with that reason
   }
 
-  // What this gives the request, as deploy.cpp copies it there, passes the request's own check,
+  // What this gives the request, as deploy/request.cpp copies it there, passes the request's own check,
   // the agent's end of the protocol: else a conninfo accepted here fails every push to its server.
   PushRequest r;
   r.lock_path = "/etc/pgbouncer/.main.lock";
@@ -85,7 +86,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   r.target_host = "10.0.0.1";
   r.target_port = 5432;
   r.console_env = env;
-  if (socket_login_of(conninfo, &s)) {
+  if (parsed && socket_login_of(options, &s)) {
     r.socket_path = s.path;
     r.socket_user = s.user;
     r.socket_db = s.dbname;

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "fuzz.h"
-#include "remote/push_script.h"
+#include "render/push_script.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace pgdeploy;

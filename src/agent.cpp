@@ -11,19 +11,19 @@
 #include <sstream>
 
 #include "cluster/catalog.h"
-#include "cluster/conninfo.h"
 #include "cluster/primary.h"
-#include "cluster/probe.h"
 #include "cluster/servers.h"
-#include "deploy/deploy.h"
+#include "deploy/deployment.h"
+#include "deploy/fingerprint.h"
+#include "deploy/request.h"
 #include "deploy/event.h"
-#include "remote/ssh.h"
+#include "pg/conninfo.h"
 #include "render/pgbouncer.h"
 #include "report/check.h"
 #include "report/report.h"
 #include "util/file.h"
+#include "util/handoff.h"
 #include "util/lock.h"
-#include "watch/handoff.h"
 
 namespace pgdeploy {
 namespace {
@@ -77,7 +77,7 @@ int finish(const Options& opts, RunReport& report, std::ostream& out, std::ostre
 
 }  // namespace
 
-bool prove(const Options& opts, const Deadline& run_deadline, RunReport* report, Proof* p,
+bool prove(const Options& opts, Database& db, const Deadline& run_deadline, RunReport* report, Proof* p,
            const std::function<void(const NodeProbe& self, const ClusterFacts& facts)>& meanwhile) {
   p->self_is_primary = false;
   auto refuse = [report](const std::string& why) {
@@ -87,11 +87,9 @@ bool prove(const Options& opts, const Deadline& run_deadline, RunReport* report,
   std::string why;
   Deadline db_deadline = Deadline::after(opts.probe_timeout * 2).min(run_deadline);
   p->database_failed = true;
-  auto local = PgConn::connect(opts.conninfo, db_deadline, &why);
-  if (!local)
-    return refuse("cannot connect to the database (" + redacted_conninfo(opts.conninfo) + "): " + why);
+  if (!db.connect(db_deadline, &why)) return refuse(why);
   ClusterFacts& facts = p->facts;
-  if (!read_cluster_facts(*local, opts.cluster, opts.public_net, db_deadline, &facts, &why))
+  if (!read_cluster_facts(db, opts.cluster, opts.public_net, db_deadline, &facts, &why))
     return refuse(why);
   if (facts.servers.empty())
     return refuse("no enabled app server in " + facts.schema + ".app_servers");
@@ -104,11 +102,10 @@ bool prove(const Options& opts, const Deadline& run_deadline, RunReport* report,
     return refuse("no app server to deploy to: " + p->plan.conflicts.at(0).error);
 
   // Prove the primary: ask every node what it is, right now.
-  NodeProbe self = probe_connection(*local, db_deadline);
-  local.reset();
+  NodeProbe self = db.probe_self_and_close(db_deadline);
   meanwhile(self, facts);
   p->database_failed = false;
-  auto probes = probe_nodes(facts.nodes, Deadline::after(opts.probe_timeout).min(run_deadline));
+  auto probes = db.probe_nodes(facts.nodes, Deadline::after(opts.probe_timeout).min(run_deadline));
   p->decision = decide_primary(facts.nodes, probes, self.instance, opts.force);
   const PrimaryDecision& decision = p->decision;
   report->seen = decision.seen;
@@ -152,19 +149,15 @@ DeployConfig deploy_config(const Options& opts) {
   config.userlist = opts.userlist;
   config.reload_command = opts.reload_command;
   config.force = opts.force;
-  config.drain_sessions = opts.sessions == "drain" ||
-                          (opts.sessions == "auto" && opts.event == "standby_switchover");
+  config.drain_sessions = opts.sessions == Sessions::drain ||
+                          (opts.sessions == Sessions::by_event && opts.event == "standby_switchover");
   config.pause_wait_seconds = opts.pause_timeout;
   config.parallel = opts.parallel;
   config.host_timeout = opts.host_timeout;
   return config;
 }
 
-SshSettings ssh_settings(const Options& opts) {
-  return {opts.connect_timeout, opts.host_key_checking == "accept-new", opts.known_hosts,
-          opts.identities};
-}
-
+// Rows that disagree about a host: reported failed, never asked nor written.
 void add_conflicts(const ServerPlan& plan, RunReport* report) {
   for (const auto& c : plan.conflicts) {
     ServerReport failed;
@@ -172,6 +165,11 @@ void add_conflicts(const ServerPlan& plan, RunReport* report) {
     failed.error = "config: " + c.error;  // result: failed
     report->servers.push_back(failed);
   }
+}
+
+SshSettings ssh_settings(const Options& opts) {
+  return {opts.connect_timeout, opts.host_key_checking == "accept-new", opts.known_hosts,
+          opts.identities};
 }
 
 void remember_push(const std::string& path, const std::string& fingerprint, long timeline,
@@ -186,7 +184,7 @@ namespace {
 
 // pgdeploy check: the proof as a deploy makes it, then every server asked, read only. Takes no
 // lock, here or there: a check never holds up a deploy.
-int run_check(const Options& opts, std::ostream& out) {
+int run_check(const Options& opts, Database& db, Remote& remote, std::ostream& out) {
   auto start = Clock::now();
   Deadline run_deadline = Deadline::after(opts.deadline);
   CheckReport check;
@@ -195,11 +193,10 @@ int run_check(const Options& opts, std::ostream& out) {
   check.verbose = opts.verbose;
   DeployConfig config = deploy_config(opts);
   config.mode = PushRequest::Mode::check;
-  SshRemote remote(ssh_settings(opts));
   std::optional<Deployment> asking;
   Proof proof;
   // Read only, so the logins may start during the proof wherever the check runs.
-  bool proven = prove(opts, run_deadline, &check.run, &proof,
+  bool proven = prove(opts, db, run_deadline, &check.run, &proof,
                       [&](const NodeProbe&, const ClusterFacts& facts) {
                         asking.emplace(facts.servers, config.parallel, config.host_timeout, remote,
                                        run_deadline);
@@ -227,8 +224,9 @@ int run_check(const Options& opts, std::ostream& out) {
 
 }  // namespace
 
-int run_agent(const Options& opts, std::ostream& out, std::ostream& err) {
-  if (opts.check) return run_check(opts, out);
+int run_agent(const Options& opts, Database& db, Remote& remote, std::ostream& out,
+              std::ostream& err) {
+  if (opts.check) return run_check(opts, db, remote, out);
   auto start = Clock::now();
   Deadline run_deadline = Deadline::after(opts.deadline);
   RunReport report;
@@ -268,16 +266,15 @@ int run_agent(const Options& opts, std::ostream& out, std::ostream& err) {
   LastPush last = read_last_push(last_push_file, &report.warnings);
   bool recent = !opts.event.empty() && opts.recent > 0 && last.age >= 0 && last.age <= opts.recent;
 
-  // 3-5. Cluster facts, the proof, the files. When this node is writable, log in to the app
+  // 4-6. Cluster facts, the proof, the files. When this node is writable, log in to the app
   // servers while the other nodes are probed: after a failover the proof may wait out a dead
   // node's timeout, and the logins are most of the work. Not on a standby (no deploy is likely
   // from there while the primary is away), nor right after a push from here on this timeline (a
   // repeated event, likely nothing to do): there the logins would only cost the app servers CPU.
   // Nothing is sent before the proof.
-  SshRemote remote(ssh_settings(opts));
   std::optional<Deployment> deployment;
   Proof proof;
-  if (!prove(opts, run_deadline, &report, &proof, [&](const NodeProbe& self, const ClusterFacts& facts) {
+  if (!prove(opts, db, run_deadline, &report, &proof, [&](const NodeProbe& self, const ClusterFacts& facts) {
         if (self.writable && !opts.dry_run && !(recent && last.timeline == self.timeline))
           deployment.emplace(facts.servers, config.parallel, config.host_timeout, remote, run_deadline);
       }))
@@ -295,7 +292,7 @@ int run_agent(const Options& opts, std::ostream& out, std::ostream& err) {
     return finish(opts, report, out, err);
   }
 
-  // 6. Push to every app server in parallel.
+  // 7. Push to every app server in parallel.
   std::string fingerprint = deploy_fingerprint(proof.facts.servers, files, config);
   if (recent && last.fingerprint == fingerprint) {
     report.skipped = "every app server got exactly this from this node " +
@@ -307,7 +304,7 @@ int run_agent(const Options& opts, std::ostream& out, std::ostream& err) {
   report.servers = deployment->push(files, config);
   add_conflicts(proof.plan, &report);
 
-  // 7. Report, and remember a push that reached every server.
+  // 8. Report, and remember a push that reached every server.
   report.seconds = seconds_since(start);
   int code = finish(opts, report, out, err);
   if (code == kExitOk) remember_push(last_push_file, fingerprint, proof.decision.timeline, err);

@@ -2,12 +2,16 @@
 
 #include "agent.h"
 #include "cli/options.h"
+#include "pg/pg_database.h"
+#include "remote/ssh.h"
 #include "watch/watch.h"
 
 int main(int argc, char** argv) {
   pgdeploy::Options opts;
   int code = pgdeploy::parse_options(argc, argv, &opts, std::cout, std::cerr);
   if (code >= 0) return code;
-  if (opts.watch) return pgdeploy::run_watch(opts, std::cout, std::cerr);
-  return pgdeploy::run_agent(opts, std::cout, std::cerr);
+  pgdeploy::PgDatabase db(opts.conninfo);
+  if (opts.watch) return pgdeploy::run_watch(opts, db, std::cout, std::cerr);
+  pgdeploy::SshRemote remote(pgdeploy::ssh_settings(opts));
+  return pgdeploy::run_agent(opts, db, remote, std::cout, std::cerr);
 }

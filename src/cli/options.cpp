@@ -4,9 +4,16 @@
 #include <cstdlib>
 #include <ostream>
 
-#include "deploy/event.h"
-
 namespace pgdeploy {
+
+const std::vector<std::string>& default_deploy_events() {
+  static const std::vector<std::string> events = {
+      "standby_promote",       "repmgrd_failover_promote", "standby_switchover",
+      "standby_follow",        "repmgrd_failover_follow",  "primary_register",
+      "master_register",  // repmgr 3's name for primary_register
+  };
+  return events;
+}
 
 bool valid_cluster_name(const std::string& name) {
   // "repmgr_" + name must fit PostgreSQL's 63-byte identifiers.
@@ -85,7 +92,8 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
   app.add_flag("--force", o->force,
                "deploy the catalog's primary even when the proof disagrees, and over newer "
                "configs: for a human who knows better");
-  app.add_option("--sessions", o->sessions,
+  std::string sessions = "auto";
+  app.add_option("--sessions", sessions,
                  "what happens to sessions on the old primary where admin_conninfo is set: cut "
                  "(KILL, RESUME), drain (PAUSE up to --pause-timeout, then cut what is left), or auto "
                  "(drain on standby_switchover, cut otherwise)")
@@ -164,13 +172,14 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
   }
   o->check = check->parsed();
   o->watch = watch->parsed();
-  if (o->check && o->dry_run) {
-    err << "pgdeploy: check is read only already: --dry-run is for a deploy\n";
-    return kCheckUsage;
-  }
   if (o->watch && (o->dry_run || o->force || o->json || !o->event.empty())) {
     err << "pgdeploy: watch takes no --dry-run, --force, --json or --event: use a one-shot run\n";
     return kExitUsage;
+  }
+  o->sessions = sessions == "cut" ? Sessions::cut : sessions == "drain" ? Sessions::drain : Sessions::by_event;
+  if (o->check && o->dry_run) {
+    err << "pgdeploy: check is read only already: --dry-run is for a deploy\n";
+    return kCheckUsage;
   }
   int usage = o->check ? kCheckUsage : kExitUsage;
   if (strict_host_keys && o->host_key_checking != "yes") {

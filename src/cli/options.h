@@ -5,37 +5,38 @@
 #include <string>
 #include <vector>
 
+#include "deploy/config.h"
+#include "report/exit_codes.h"
+
 namespace pgdeploy {
 
-enum ExitCode {
-  kExitOk = 0,           // every enabled app server is up to date (or the event needs nothing)
-  kExitRefused = 1,      // cluster facts missing or not certain: nothing was written anywhere
-  kExitUsage = 2,        // bad command line
-  kExitServerFailed = 3  // at least one app server could not be updated; the others were
+// --sessions: what happens to sessions on the old primary where admin_conninfo is set.
+enum class Sessions {
+  by_event,  // "auto": drain on a standby_switchover, cut otherwise
+  cut,       // KILL, RESUME
+  drain,     // PAUSE up to --pause-timeout, then cut what is left
 };
-// pgdeploy check exits as a monitoring plugin does (report/check.h: 0 OK, 1 WARNING, 2 CRITICAL,
-// 3 UNKNOWN): a usage error of check is UNKNOWN.
-constexpr int kCheckUsage = 3;
 
+// The defaults of what a deploy does are DeployConfig's (deploy/config.h), written there once.
 struct Options {
   std::string cluster;
   std::string conninfo = "host=/var/run/postgresql";
   double connect_timeout = 1.0;  // SSH TCP connect, seconds
   bool public_net = false;
-  double host_timeout = 5.0;     // everything on one app server, seconds
+  double host_timeout = DeployConfig{}.host_timeout;  // everything on one app server, seconds
   double deadline = 20.0;        // the whole run, seconds
   double probe_timeout = 2.0;    // asking each database node what it is
-  int parallel = 32;
+  int parallel = DeployConfig{}.parallel;
   std::string reload_command;
   std::string host_key_checking = "yes";  // yes: refuse unknown host keys; accept-new: record them
   std::string known_hosts;
   std::vector<std::string> identities;
-  std::string include_dir = "/etc/pgbouncer/databases";
-  std::string userlist = "/etc/pgbouncer/userlist.txt";
+  std::string include_dir = DeployConfig{}.include_dir;
+  std::string userlist = DeployConfig{}.userlist;
   std::string lock_file;  // "" = ~/.pgdeploy-<cluster>.lock
   bool force = false;
-  std::string sessions = "auto";  // auto: drain on a switchover, cut otherwise
-  int pause_timeout = 2;
+  Sessions sessions = Sessions::by_event;
+  int pause_timeout = DeployConfig{}.pause_wait_seconds;
   bool dry_run = false;
   bool json = false;
   // pgdeploy check
@@ -55,6 +56,9 @@ struct Options {
   std::vector<std::string> events;
   double recent = 30;  // with --event: skip when this node pushed the same this recently
 };
+
+// --events by default: the promote, failover, switchover and follow events of repmgr 3, 4 and 5.
+const std::vector<std::string>& default_deploy_events();
 
 // True for names that are safe both as a schema suffix and as a file name.
 bool valid_cluster_name(const std::string& name);

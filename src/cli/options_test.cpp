@@ -4,6 +4,8 @@
 
 #include <sstream>
 
+#include "deploy/event.h"
+
 namespace pgdeploy {
 namespace {
 
@@ -32,6 +34,27 @@ TEST(Options, Defaults) {
   EXPECT_FALSE(o.public_net);
   EXPECT_FALSE(o.events.empty());
   EXPECT_NE(o.lock_file.find(".pgdeploy-main.lock"), std::string::npos);
+}
+
+TEST(Options, DefaultEventsArePromoteFailoverSwitchoverFollowAndRegister) {
+  Options o;
+  ASSERT_EQ(parse({"--cluster", "main"}, &o), -1);
+  for (const char* e : {"standby_promote", "repmgrd_failover_promote", "standby_switchover",
+                        "standby_follow", "repmgrd_failover_follow", "primary_register",
+                        "master_register"})
+    EXPECT_EQ(skip_reason({e, "1"}, o.events), "") << e;
+  EXPECT_NE(skip_reason({"repmgrd_start", "1"}, o.events), "");
+}
+
+TEST(Options, SessionsAreAutoUnlessCutOrDrainIsAsked) {
+  Options o;
+  ASSERT_EQ(parse({"-c", "main"}, &o), -1);
+  EXPECT_EQ(o.sessions, Sessions::by_event);
+  ASSERT_EQ(parse({"-c", "main", "--sessions", "drain"}, &o), -1);
+  EXPECT_EQ(o.sessions, Sessions::drain);
+  ASSERT_EQ(parse({"-c", "main", "--sessions", "cut"}, &o), -1);
+  EXPECT_EQ(o.sessions, Sessions::cut);
+  EXPECT_EQ(parse({"-c", "main", "--sessions", "sometimes"}, &o), kExitUsage);
 }
 
 TEST(Options, ClusterIsRequired) {

@@ -7,25 +7,13 @@
 namespace pgdeploy {
 namespace {
 
-const std::string& text(const PgRow& row, size_t i) {
+const std::string& text(const Row& row, size_t i) {
   static const std::string empty;
   return row.at(i) ? *row[i] : empty;
 }
 
-bool truth(const PgRow& row, size_t i) { return text(row, i) == "t"; }
-
-// The columns of table `qualified` ("schema"."table"), empty if the table does not exist.
-bool columns_of(PgConn& conn, const std::string& qualified, std::set<std::string>* out,
-                const Deadline& deadline, std::string* err) {
-  std::vector<PgRow> rows;
-  if (!conn.query("SELECT attname FROM pg_attribute WHERE attrelid = to_regclass($1) "
-                  "AND attnum > 0 AND NOT attisdropped",
-                  {qualified}, &rows, deadline, err))
-    return false;
-  out->clear();
-  for (const auto& r : rows) out->insert(text(r, 0));
-  return true;
-}
+// A boolean as text: "true" (a ::text cast) or "t" (PostgreSQL's own output).
+bool truth(const Row& row, size_t i) { return text(row, i) == "t" || text(row, i) == "true"; }
 
 // The first of `names` that is a column, or "".
 std::string pick(const std::set<std::string>& columns, std::initializer_list<const char*> names) {
@@ -34,14 +22,19 @@ std::string pick(const std::set<std::string>& columns, std::initializer_list<con
   return "";
 }
 
-bool read_nodes(PgConn& conn, ClusterFacts* facts, const Deadline& deadline, std::string* err) {
+// `column` if the table has it, else "" (read as NULL in every row).
+std::string optional_column(const std::set<std::string>& columns, const char* column) {
+  return columns.count(column) ? column : "";
+}
+
+bool read_nodes(Database& db, ClusterFacts* facts, const Deadline& deadline, std::string* err) {
   bool v4 = facts->kind == CatalogKind::repmgr4;
-  std::string sql = v4
-      ? "SELECT node_id, node_name, type, active, conninfo FROM repmgr.nodes ORDER BY node_id"
-      : "SELECT id, name, type, active, conninfo FROM " + conn.quote_ident(facts->schema) +
-            ".repl_nodes ORDER BY id";
-  std::vector<PgRow> rows;
-  if (!conn.query(sql, {}, &rows, deadline, err)) {
+  std::vector<Row> rows;
+  bool read = v4 ? db.rows("repmgr", "nodes", {"node_id", "node_name", "type", "active", "conninfo"},
+                           &rows, deadline, err)
+                 : db.rows(facts->schema, "repl_nodes", {"id", "name", "type", "active", "conninfo"},
+                           &rows, deadline, err);
+  if (!read) {
     *err = "cannot read repmgr's node catalog: " + *err;
     return false;
   }
@@ -64,30 +57,27 @@ bool read_nodes(PgConn& conn, ClusterFacts* facts, const Deadline& deadline, std
   return true;
 }
 
-bool read_app_servers(PgConn& conn, const std::string& table, const std::set<std::string>& cols,
+bool read_app_servers(Database& db, const std::string& schema, const std::set<std::string>& cols,
                       ClusterFacts* facts, const Deadline& deadline, std::string* err) {
+  const std::string table = quote_ident(schema) + ".app_servers";
   std::string id = pick(cols, {"id", "node_id"});
   std::string name = pick(cols, {"name", "node_name"});
   if (!cols.count("ip_addr") || id.empty() || name.empty()) {
     *err = "table " + table + " lacks column ip_addr, id/node_id or name/node_name";
     return false;
   }
-  auto optional = [&](const char* column, const char* fallback) {
-    return cols.count(column) ? std::string("COALESCE(") + column + "::text, " + fallback + ")"
-                              : std::string(fallback);
-  };
-  std::string sql = "SELECT " + id + ", COALESCE(" + name + ", ''), COALESCE(ip_addr, ''), " +
-                    optional("username", "'postgres'") + ", " +
-                    optional("application_name", "''") + ", " +
-                    optional("auth_trust", "'f'") + ", " + optional("admin_conninfo", "''") +
-                    " FROM " + table + (cols.count("enabled") ? " WHERE enabled" : "") +
-                    " ORDER BY " + id;
-  std::vector<PgRow> rows;
-  if (!conn.query(sql, {}, &rows, deadline, err)) {
+  std::vector<Row> rows;
+  if (!db.rows(schema, "app_servers",
+               {id, name, "ip_addr", optional_column(cols, "username"),
+                optional_column(cols, "application_name"), optional_column(cols, "auth_trust"),
+                optional_column(cols, "admin_conninfo"), optional_column(cols, "enabled")},
+               &rows, deadline, err)) {
     *err = "cannot read " + table + ": " + *err;
     return false;
   }
+  bool has_enabled = cols.count("enabled") > 0;
   for (const auto& r : rows) {
+    if (has_enabled && !truth(r, 7)) continue;  // false or NULL: left alone
     AppServer s;
     s.name = text(r, 1);
     // The id only names the server in reports and fingerprints: the row is still deployed.
@@ -97,28 +87,28 @@ bool read_app_servers(PgConn& conn, const std::string& table, const std::set<std
     s.address = text(r, 2);
     s.user = text(r, 3).empty() ? "postgres" : text(r, 3);
     s.application_name = text(r, 4);
-    s.auth_trust = text(r, 5) == "true" || text(r, 5) == "t";
+    s.auth_trust = truth(r, 5);
     s.admin_conninfo = text(r, 6);
     facts->servers.push_back(s);
   }
   return true;
 }
 
-bool read_public_info(PgConn& conn, ClusterFacts* facts, const Deadline& deadline,
+bool read_public_info(Database& db, ClusterFacts* facts, const Deadline& deadline,
                       std::string* err) {
-  std::string table = conn.quote_ident(facts->schema) + ".node_public_info";
+  std::string table = quote_ident(facts->schema) + ".node_public_info";
   std::set<std::string> cols;
-  if (!columns_of(conn, table, &cols, deadline, err)) return false;
+  if (!db.columns(facts->schema, "node_public_info", &cols, deadline, err)) return false;
   std::string id = pick(cols, {"node_id", "id"});
   if (id.empty() || !cols.count("conninfo")) {
     *err = "--public-net needs table " + table + " with columns node_id (or id) and conninfo";
     return false;
   }
-  std::vector<PgRow> rows;
-  if (!conn.query("SELECT " + id + ", conninfo FROM " + table + " WHERE conninfo IS NOT NULL",
-                  {}, &rows, deadline, err))
+  std::vector<Row> rows;
+  if (!db.rows(facts->schema, "node_public_info", {id, "conninfo"}, &rows, deadline, err))
     return false;
   for (const auto& r : rows) {
+    if (!r.at(1)) continue;  // a NULL conninfo says nothing
     if (std::optional<int> n = parse_id(r.at(0))) facts->public_conninfo[*n] = text(r, 1);
     else facts->warnings.push_back(table + " row " + row_label(id, r[0], text(r, 1)) +
                                    " has an unusable " + id + ": ignored");
@@ -128,58 +118,56 @@ bool read_public_info(PgConn& conn, ClusterFacts* facts, const Deadline& deadlin
 
 }  // namespace
 
-bool read_cluster_facts(PgConn& conn, const std::string& cluster, bool public_net,
+bool read_cluster_facts(Database& db, const std::string& cluster, bool public_net,
                         const Deadline& deadline, ClusterFacts* facts, std::string* err) {
   const std::string legacy = "repmgr_" + cluster;
-  PgRow found;
-  if (!conn.query_row("SELECT to_regclass('repmgr.nodes') IS NOT NULL, "
-                      "to_regclass($1) IS NOT NULL",
-                      {conn.quote_ident(legacy) + ".repl_nodes"}, &found, deadline, err))
+  std::set<std::string> v4, v3;
+  if (!db.columns("repmgr", "nodes", &v4, deadline, err) ||
+      !db.columns(legacy, "repl_nodes", &v3, deadline, err))
     return false;
-  if (truth(found, 0)) {
+  if (!v4.empty()) {
     facts->kind = CatalogKind::repmgr4;
     facts->schema = "repmgr";
-  } else if (truth(found, 1)) {
+  } else if (!v3.empty()) {
     facts->kind = CatalogKind::repmgr3;
     facts->schema = legacy;
   } else {
-    *err = "no repmgr catalog in database \"" + conn.database() + "\" (looked for repmgr.nodes and " +
+    *err = "no repmgr catalog in database \"" + db.name() + "\" (looked for repmgr.nodes and " +
            legacy + ".repl_nodes); point -p at repmgr's database, e.g. -p 'dbname=repmgr'";
     return false;
   }
-  if (!read_nodes(conn, facts, deadline, err)) return false;
+  if (!read_nodes(db, facts, deadline, err)) return false;
 
   // app_servers lives beside the catalog; a cluster upgraded from repmgr 3 may still keep it in
   // the old schema.
-  std::string table;
+  std::string schema;
   std::set<std::string> cols;
-  for (const std::string& schema : {facts->schema, legacy, std::string("repmgr")}) {
-    std::string candidate = conn.quote_ident(schema) + ".app_servers";
-    if (!columns_of(conn, candidate, &cols, deadline, err)) return false;
+  for (const std::string& candidate : {facts->schema, legacy, std::string("repmgr")}) {
+    if (!db.columns(candidate, "app_servers", &cols, deadline, err)) return false;
     if (!cols.empty()) {
-      table = candidate;
+      schema = candidate;
       break;
     }
   }
-  if (table.empty()) {
+  if (schema.empty()) {
     *err = "no table " + facts->schema + ".app_servers: create it as the README shows";
     return false;
   }
-  if (!read_app_servers(conn, table, cols, facts, deadline, err)) return false;
-  if (public_net && !read_public_info(conn, facts, deadline, err)) return false;
+  if (!read_app_servers(db, schema, cols, facts, deadline, err)) return false;
+  if (public_net && !read_public_info(db, facts, deadline, err)) return false;
 
-  std::vector<PgRow> rows;
-  if (!conn.query("SELECT datname FROM pg_database WHERE NOT datistemplate ORDER BY datname", {},
-                  &rows, deadline, err))
+  std::vector<Row> rows;
+  if (!db.rows("pg_catalog", "pg_database", {"datname", "datistemplate"}, &rows, deadline, err))
     return false;
-  for (const auto& r : rows) facts->databases.push_back(text(r, 0));
+  for (const auto& r : rows)
+    if (!truth(r, 1)) facts->databases.push_back(text(r, 0));
 
-  if (!conn.query("SELECT usename, passwd FROM pg_shadow WHERE passwd <> '' ORDER BY usename", {},
-                  &rows, deadline, err)) {
+  if (!db.rows("pg_catalog", "pg_shadow", {"usename", "passwd"}, &rows, deadline, err)) {
     *err = "cannot read pg_shadow (the agent must connect as a superuser): " + *err;
     return false;
   }
-  for (const auto& r : rows) facts->users.push_back({text(r, 0), text(r, 1)});
+  for (const auto& r : rows)
+    if (!text(r, 1).empty()) facts->users.push_back({text(r, 0), text(r, 1)});
   return true;
 }
 
@@ -198,8 +186,10 @@ std::string row_label(const std::string& id_column, const std::optional<std::str
   return id_column + " " + value + " (" + name + ")";
 }
 
-std::string AppServer::label() const {
-  return application_name.empty() ? address : address + " (" + application_name + ")";
+std::string quote_ident(const std::string& name) {
+  std::string out = "\"";
+  for (char c : name) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
 }
 
 }  // namespace pgdeploy

@@ -6,12 +6,12 @@
 #include <string>
 
 #include "cluster/facts.h"
-#include "cluster/pg.h"
+#include "cluster/database.h"
 
 namespace pgdeploy {
 
 // repmgr 4/5 keep their catalog in schema "repmgr"; repmgr 3 in "repmgr_<cluster>".
-bool read_cluster_facts(PgConn& conn, const std::string& cluster, bool public_net,
+bool read_cluster_facts(Database& db, const std::string& cluster, bool public_net,
                         const Deadline& deadline, ClusterFacts* out, std::string* err);
 
 // An id column's value as an int; nullopt for NULL, for text that is not a whole decimal number
@@ -21,5 +21,8 @@ std::optional<int> parse_id(const std::optional<std::string>& value);
 // How a message names a row: "id 3 (app1)", "node_id NULL (node3)", "id '99999999999' (x)".
 std::string row_label(const std::string& id_column, const std::optional<std::string>& id,
                       const std::string& name);
+
+// An SQL identifier in double quotes, as messages name a schema ("repmgr".app_servers).
+std::string quote_ident(const std::string& name);
 
 }  // namespace pgdeploy

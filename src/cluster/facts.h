@@ -1,6 +1,7 @@
 // What the agent learns about the cluster before it touches any app server.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -17,6 +18,24 @@ struct Node {
   std::string conninfo;
 };
 
+// Where PgBouncer on an app server must connect to reach a node.
+struct Endpoint {
+  std::string host;
+  int port = 5432;
+  bool operator==(const Endpoint&) const = default;
+};
+
+// What one database node said it is, right now.
+struct NodeProbe {
+  int node_id = 0;
+  bool reachable = false;
+  std::string error;  // why not reachable
+  bool writable = false;
+  long timeline = 0;
+  uint64_t lsn = 0;      // current WAL position, on a writable node
+  std::string instance;  // system identifier + postmaster start: tells one server from another
+};
+
 // One enabled row of app_servers: where a PgBouncer runs.
 struct AppServer {
   int id = 0;  // 0 when the row's id is NULL or out of range (then a warning names the row)
@@ -26,8 +45,6 @@ struct AppServer {
   std::string application_name;
   bool auth_trust = false;  // true: do not copy ~/.pgpass there
   std::string admin_conninfo;  // PgBouncer admin console, as psql on that server reaches it; "" = none
-  // "ip_addr (application_name)" or "ip_addr", for messages.
-  std::string label() const;
 };
 
 struct DbUser {

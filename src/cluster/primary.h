@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "cluster/facts.h"
-#include "cluster/probe.h"
+#include "cluster/facts.h"
 
 namespace pgdeploy {
 

@@ -129,12 +129,5 @@ TEST(Primary, AnOlderWritableNodeIsFencedWithAWarning) {
   EXPECT_NE(d.warnings[0].find("node1"), std::string::npos);
 }
 
-TEST(Primary, WitnessesAreNotProbed) {
-  std::vector<Node> nodes = catalog(1, 2);
-  nodes.push_back({9, "witness", "witness", true, "host=w"});
-  auto probes = probe_nodes({nodes[2]}, Deadline::after(0.1));
-  EXPECT_TRUE(probes.empty());
-}
-
 }  // namespace
 }  // namespace pgdeploy

@@ -4,15 +4,6 @@
 
 namespace pgdeploy {
 
-const std::vector<std::string>& default_deploy_events() {
-  static const std::vector<std::string> events = {
-      "standby_promote",       "repmgrd_failover_promote", "standby_switchover",
-      "standby_follow",        "repmgrd_failover_follow",  "primary_register",
-      "master_register",  // repmgr 3's name for primary_register
-  };
-  return events;
-}
-
 std::string skip_reason(const EventInfo& info, const std::vector<std::string>& deploy_events) {
   if (info.event.empty()) return "";
   if (info.success == "0") return "event " + info.event + " failed (success=0): nothing to do";

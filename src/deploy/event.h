@@ -11,10 +11,8 @@ struct EventInfo {
   std::string success;  // %s: "1" or "0"; "" = not given
 };
 
-// The promote, failover, switchover and follow events of repmgr 3, 4 and 5.
-const std::vector<std::string>& default_deploy_events();
-
-// "" when the agent should deploy, else one line saying why it does nothing.
+// "" when the agent should deploy, else one line saying why it does nothing. `deploy_events`
+// holds event names, or "all" (the default list is the command line's: cli/options).
 std::string skip_reason(const EventInfo& info, const std::vector<std::string>& deploy_events);
 
 }  // namespace pgdeploy

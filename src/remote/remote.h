@@ -1,16 +1,23 @@
-// The narrow interface between deploy logic and the network: log in to one app server, then run one
+// The narrow interface between deploy logic and the network: log in to one host, then run one
 // command there, feeding it `input`, within a deadline. SshRemote is the real one; unit tests use
 // fakes. The two steps are apart so that logins can be made while the primary is still being
-// proven, and only the command is left when the files are known.
+// proven, and only the command is left when the files are known. Transport only: hosts, users,
+// bytes and deadlines; what the bytes say is render/push_script's business.
 #pragma once
 
 #include <memory>
 #include <string>
 
-#include "cluster/facts.h"
 #include "util/deadline.h"
 
 namespace pgdeploy {
+
+// Where to log in: a name or address (an alias of ~/.ssh/config works: it may set the port),
+// and the user.
+struct Host {
+  std::string address;
+  std::string user;
+};
 
 struct ExecResult {
   bool ok = false;      // the command ran and its exit status arrived
@@ -21,28 +28,34 @@ struct ExecResult {
   std::string out, err;
 };
 
-// One app server, logged in, or why not (failed.stage set). Logging out is the destructor's job.
-struct Login {
-  explicit Login(AppServer s) : server(std::move(s)) {}
-  virtual ~Login() = default;
-  AppServer server;
-  ExecResult failed;  // stage and error when the login failed; note in any case
+// Why a login failed, and what is worth saying about it anyway.
+struct LoginFailure {
+  std::string stage;  // connect, handshake, host key, auth
+  std::string error;
+  std::string note;   // a host key recorded before the login failed
 };
 
-// A command that keeps running on a login and answers one request after another (the watcher's
-// resident push program). Each answer ends with a line that starts with the `end` given.
+// A command that keeps running on a session and answers one request after another (the
+// watcher's resident push program). Each answer ends with a line that starts with the `end` given.
 class Stream {
  public:
   virtual ~Stream() = default;
   // Sends `input` and reads until the end line has arrived; r.out is the whole answer. Not ok:
-  // the stream is broken (lost, timed out, garbled) and must be dropped.
+  // the stream is broken (lost, timed out, too long) and must be dropped.
   virtual ExecResult exchange(const std::string& input, const std::string& end,
                               const Deadline& deadline) = 0;
-  // Starts `command` on a login that did not fail, to be fed with Stream::exchange; null with
-  // `failed` set when it cannot start. The stream must not outlive the login.
-  // The default starts nothing: for remotes that only run commands.
-  virtual std::unique_ptr<Stream> start(Login&, const std::string&, const Deadline&,
-                                        ExecResult* failed) {
+};
+
+// One logged-in host. Logging out is the destructor's job.
+class Session {
+ public:
+  virtual ~Session() = default;
+  // Runs `command`; the login's note (a newly recorded host key) comes back in ExecResult::note.
+  virtual ExecResult run(const std::string& command, const std::string& input,
+                         const Deadline& deadline) = 0;
+  // Starts `command` to be fed with Stream::exchange; null with `failed` set when it cannot
+  // start. The stream must not outlive the session. The default starts nothing.
+  virtual std::unique_ptr<Stream> start(const std::string&, const Deadline&, ExecResult* failed) {
     failed->stage = "exec";
     failed->error = "this remote keeps no program running";
     return nullptr;
@@ -52,22 +65,9 @@ class Stream {
 class Remote {
  public:
   virtual ~Remote() = default;
-  // The default logs in nowhere: for remotes that need no login.
-  virtual std::unique_ptr<Login> login(const AppServer& server, const Deadline&) {
-    return std::make_unique<Login>(server);
-  }
-  // Runs `command` on a login that did not fail.
-  virtual ExecResult run(Login& login, const std::string& command, const std::string& input,
-                         const Deadline& deadline) = 0;
-  // Starts `command` on a login that did not fail, to be fed with Stream::exchange; null with
-  // `failed` set when it cannot start. The stream must not outlive the login.
-  // The default starts nothing: for remotes that only run commands.
-  virtual std::unique_ptr<Stream> start(Login&, const std::string&, const Deadline&,
-                                        ExecResult* failed) {
-    failed->stage = "exec";
-    failed->error = "this remote keeps no program running";
-    return nullptr;
-  }
+  // A session, or null with `failure` filled in.
+  virtual std::unique_ptr<Session> login(const Host& host, const Deadline& deadline,
+                                         LoginFailure* failure) = 0;
 };
 
 }  // namespace pgdeploy

@@ -161,18 +161,24 @@ struct SshRemote::Keys {
 };
 
 SshRemote::SshRemote(SshSettings settings)
-    : settings_(std::move(settings)), keys_(std::make_unique<Keys>()) {
-  // Parse each private key once, not once per host; keys with a passphrase are left to ssh-agent.
-  std::vector<std::string> files = settings_.identities;
-  if (files.empty())
-    for (const char* name : {"id_ed25519", "id_ecdsa", "id_rsa"})
-      files.push_back(home_dir() + "/.ssh/" + name);
-  for (const auto& f : files) {
-    ssh_key key = nullptr;
-    if (access(f.c_str(), R_OK) == 0 &&
-        ssh_pki_import_privkey_file(f.c_str(), nullptr, nullptr, nullptr, &key) == SSH_OK)
-      keys_->keys.push_back(key);
-  }
+    : settings_(std::move(settings)), keys_(std::make_unique<Keys>()) {}
+
+// Parse each private key once, not once per host, and only when a login is made (not for an
+// event that needs no deploy); keys with a passphrase are left to ssh-agent.
+const SshRemote::Keys& SshRemote::keys() {
+  std::call_once(keys_loaded_, [this] {
+    std::vector<std::string> files = settings_.identities;
+    if (files.empty())
+      for (const char* name : {"id_ed25519", "id_ecdsa", "id_rsa"})
+        files.push_back(home_dir() + "/.ssh/" + name);
+    for (const auto& f : files) {
+      ssh_key key = nullptr;
+      if (access(f.c_str(), R_OK) == 0 &&
+          ssh_pki_import_privkey_file(f.c_str(), nullptr, nullptr, nullptr, &key) == SSH_OK)
+        keys_->keys.push_back(key);
+    }
+  });
+  return *keys_;
 }
 
 SshRemote::~SshRemote() = default;
@@ -191,12 +197,21 @@ bool SshRemote::revoked(const std::string& file, const std::string& blob) {
 
 namespace {
 
-struct SshLogin : Login {
-  using Login::Login;
-  ~SshLogin() override {
+using SshSessionPtr = std::unique_ptr<ssh_session_struct, void (*)(ssh_session)>;
+
+class SshSession : public Session {
+ public:
+  SshSessionPtr session;
+  std::string note;  // from the login: a newly recorded host key
+  explicit SshSession(SshSessionPtr s, std::string login_note)
+      : session(std::move(s)), note(std::move(login_note)) {}
+  ~SshSession() override {
     if (session && ssh_is_connected(session.get())) ssh_disconnect(session.get());
   }
-  std::unique_ptr<ssh_session_struct, void (*)(ssh_session)> session{nullptr, ssh_free};
+  ExecResult run(const std::string& command, const std::string& input,
+                 const Deadline& deadline) override;
+  std::unique_ptr<Stream> start(const std::string& command, const Deadline& deadline,
+                                ExecResult* failed) override;
 };
 
 using Channel = std::unique_ptr<ssh_channel_struct, void (*)(ssh_channel)>;
@@ -212,8 +227,8 @@ void send(ssh_session s, ssh_channel ch, const std::string& input, const Deadlin
   }
 }
 
-// Reads stdout and stderr into r until `done(n)` (after each read of n bytes) or the deadline; false
-// with r's stage and error set when it fails. Past kMaxRemoteOutput nothing is trusted.
+// Reads stdout and stderr into r until `done(n)` (after each read of n bytes) or the deadline;
+// false with r's stage and error set when it fails. Past kMaxRemoteOutput nothing is trusted.
 template <typename Done>
 bool receive(ssh_session s, ssh_channel ch, const Deadline& deadline, ExecResult* r, Done done) {
   auto fail = [r](const char* stage, const std::string& why) {
@@ -244,52 +259,56 @@ bool receive(ssh_session s, ssh_channel ch, const Deadline& deadline, ExecResult
   }
 }
 
-// Does `out` hold a whole line that starts with `end`?
+// Does `out` end with a whole line that starts with `end`?
 bool has_end_line(const std::string& out, const std::string& end) {
   if (out.empty() || out.back() != '\n') return false;
-  size_t last = out.rfind('\n', out.size() - 2);
+  size_t last = out.size() > 1 ? out.rfind('\n', out.size() - 2) : std::string::npos;
   return out.compare(last == std::string::npos ? 0 : last + 1, end.size(), end) == 0;
 }
 
-struct SshStream : Stream {
-  SshStream(ssh_session s, Channel c) : session(s), ch(std::move(c)) {}
+class SshStream : public Stream {
+ public:
+  SshStream(ssh_session s, Channel c) : session_(s), ch_(std::move(c)) {}
   ~SshStream() override {
-    if (ch && ssh_channel_is_open(ch.get())) {
-      ssh_channel_send_eof(ch.get());
-      ssh_channel_close(ch.get());
+    if (ch_ && ssh_channel_is_open(ch_.get())) {
+      ssh_channel_send_eof(ch_.get());
+      ssh_channel_close(ch_.get());
     }
   }
   ExecResult exchange(const std::string& input, const std::string& end,
                       const Deadline& deadline) override {
     ExecResult r;
-    if (broken) {
+    if (broken_) {
       r.stage = "exec";
       r.error = "the stream broke earlier";
       return r;
     }
-    send(session, ch.get(), input, deadline);
-    r.ok = receive(session, ch.get(), deadline, &r, [&](int) { return has_end_line(r.out, end); });
-    broken = !r.ok;
+    send(session_, ch_.get(), input, deadline);
+    r.ok = receive(session_, ch_.get(), deadline, &r, [&](int) { return has_end_line(r.out, end); });
+    broken_ = !r.ok;
     r.exit_status = r.ok ? 0 : -1;
     return r;
   }
-  ssh_session session;
-  Channel ch;
-  bool broken = false;
+
+ private:
+  ssh_session session_;
+  Channel ch_;
+  bool broken_ = false;
 };
 
 }  // namespace
 
-std::unique_ptr<Login> SshRemote::login(const AppServer& server, const Deadline& deadline) {
-  auto login = std::make_unique<SshLogin>(server);
-  ExecResult& r = login->failed;
+std::unique_ptr<Session> SshRemote::login(const Host& server, const Deadline& deadline,
+                                          LoginFailure* failure) {
+  SshSessionPtr session(ssh_new(), ssh_free);
+  ssh_session s = session.get();
+  LoginFailure& r = *failure;
   auto fail = [&](const char* stage, const std::string& why) {
     r.stage = stage;
     r.error = why;
-    return std::move(login);
+    if (s && ssh_is_connected(s)) ssh_disconnect(s);
+    return std::unique_ptr<Session>();
   };
-  login->session.reset(ssh_new());
-  ssh_session s = login->session.get();
   if (!s) return fail("connect", "out of memory");
   ssh_options_set(s, SSH_OPTIONS_HOST, server.address.c_str());
   if (ssh_options_parse_config(s, nullptr) != 0)
@@ -327,7 +346,7 @@ std::unique_ptr<Login> SshRemote::login(const AppServer& server, const Deadline&
 
   limit_to(s, deadline);
   int auth = SSH_AUTH_DENIED;
-  for (ssh_key key : keys_->keys) {
+  for (ssh_key key : keys().keys) {
     auth = ssh_userauth_publickey(s, nullptr, key);
     if (auth != SSH_AUTH_DENIED && auth != SSH_AUTH_PARTIAL) break;
   }
@@ -337,19 +356,19 @@ std::unique_ptr<Login> SshRemote::login(const AppServer& server, const Deadline&
     return fail("auth", auth == SSH_AUTH_ERROR
                             ? std::string("authentication error: ") + ssh_get_error(s)
                             : "public key rejected for user " + server.user);
-  return login;
+  return std::make_unique<SshSession>(std::move(session), r.note);
 }
 
-ExecResult SshRemote::run(Login& login, const std::string& command, const std::string& input,
-                          const Deadline& deadline) {
+ExecResult SshSession::run(const std::string& command, const std::string& input,
+                           const Deadline& deadline) {
   ExecResult r;
-  r.note = login.failed.note;
+  r.note = note;
   auto fail = [&r](const char* stage, const std::string& why) {
     r.stage = stage;
     r.error = why;
     return r;
   };
-  ssh_session s = static_cast<SshLogin&>(login).session.get();
+  ssh_session s = session.get();
   Channel ch(ssh_channel_new(s), ssh_channel_free);
   limit_to(s, deadline);
   if (!ch || ssh_channel_open_session(ch.get()) != SSH_OK ||
@@ -367,9 +386,9 @@ ExecResult SshRemote::run(Login& login, const std::string& command, const std::s
   return r;
 }
 
-std::unique_ptr<Stream> SshRemote::start(Login& login, const std::string& command,
-                                         const Deadline& deadline, ExecResult* failed) {
-  ssh_session s = static_cast<SshLogin&>(login).session.get();
+std::unique_ptr<Stream> SshSession::start(const std::string& command, const Deadline& deadline,
+                                          ExecResult* failed) {
+  ssh_session s = session.get();
   Channel ch(ssh_channel_new(s), ssh_channel_free);
   limit_to(s, deadline);
   if (!ch || ssh_channel_open_session(ch.get()) != SSH_OK ||

@@ -28,16 +28,15 @@ class SshRemote : public Remote {
  public:
   explicit SshRemote(SshSettings settings);
   ~SshRemote() override;
-  std::unique_ptr<Login> login(const AppServer& server, const Deadline& deadline) override;
-  ExecResult run(Login& login, const std::string& command, const std::string& input,
-                 const Deadline& deadline) override;
-  std::unique_ptr<Stream> start(Login& login, const std::string& command, const Deadline& deadline,
-                                ExecResult* failed) override;
+  std::unique_ptr<Session> login(const Host& host, const Deadline& deadline,
+                                 LoginFailure* failure) override;
 
  private:
   struct Keys;
   SshSettings settings_;
   std::unique_ptr<Keys> keys_;  // loaded once, shared by every connection
+  std::once_flag keys_loaded_;
+  const Keys& keys();
   // The @revoked keys of each known_hosts file in use, read once per run.
   bool revoked(const std::string& file, const std::string& blob);
   std::mutex revoked_mu_;

@@ -4,7 +4,6 @@
 #include <string>
 #include <vector>
 
-#include "cluster/conninfo.h"
 #include "cluster/facts.h"
 
 namespace pgdeploy {

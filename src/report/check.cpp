@@ -179,7 +179,7 @@ ServerVerdict judge_server(const ServerReport& s, const Endpoint& primary,
         v.why.push_back("PgBouncer does not route " + db + " (not reloaded since it was added?)");
       }
   } else {
-    // The include file comes first in every request (deploy/build_request).
+    // The include file comes first in every request (deploy/request: build_request).
     if (!a.files.empty() && a.files[0].state == "missing")
       wrong("no include file " + a.files[0].path, "nothing", true);
     if (a.has_include)

@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
-#include "cli/options.h"
+#include "report/exit_codes.h"
 
 namespace pgdeploy {
 namespace {
@@ -122,7 +122,7 @@ std::string format_text(const RunReport& r) {
         ++ok;
         break;
       case ServerReport::Result::skipped_newer:
-        out += "skipped: " + s.error;
+        out += "skipped: newer config present: " + s.newer;
         ++ok;
         break;
       case ServerReport::Result::failed:
@@ -181,6 +181,8 @@ std::string format_json(const RunReport& r) {
                     {"changed", s.check.users_changed}};
     }
     if (!s.error.empty()) e["error"] = s.error;
+    // A skip has said why under "error" since the first release: scripts read it there.
+    if (!s.newer.empty()) e["error"] = "newer config present: " + s.newer;
     if (!s.note.empty()) e["note"] = s.note;
     j["servers"].push_back(e);
   }

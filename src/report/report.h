@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "cluster/conninfo.h"
-#include "deploy/deploy.h"
+#include "cluster/facts.h"
+#include "deploy/outcome.h"
 
 namespace pgdeploy {
 

@@ -13,8 +13,32 @@
 
 namespace pgdeploy {
 
-ExecResult LocalRemote::run(Login&, const std::string& command, const std::string& input,
-                            const Deadline& deadline) {
+namespace {
+
+class LocalSession : public Session {
+ public:
+  explicit LocalSession(const LocalRemote& remote) : remote_(remote) {}
+  ExecResult run(const std::string& command, const std::string& input,
+                 const Deadline& deadline) override {
+    return remote_.run(command, input, deadline);
+  }
+  std::unique_ptr<Stream> start(const std::string& command, const Deadline& deadline,
+                                ExecResult* failed) override {
+    return remote_.start(command, deadline, failed);
+  }
+
+ private:
+  const LocalRemote& remote_;
+};
+
+}  // namespace
+
+std::unique_ptr<Session> LocalRemote::login(const Host&, const Deadline&, LoginFailure*) {
+  return std::make_unique<LocalSession>(*this);
+}
+
+ExecResult LocalRemote::run(const std::string& command, const std::string& input,
+                            const Deadline& deadline) const {
   ExecResult r;
   int in[2], out[2], err[2];
   if (pipe(in) || pipe(out) || pipe(err)) return r;
@@ -128,8 +152,8 @@ struct LocalStream : Stream {
 
 }  // namespace
 
-std::unique_ptr<Stream> LocalRemote::start(Login&, const std::string& command, const Deadline&,
-                                           ExecResult* failed) {
+std::unique_ptr<Stream> LocalRemote::start(const std::string& command, const Deadline&,
+                                           ExecResult* failed) const {
   int in[2], out[2], err[2];
   if (pipe(in) || pipe(out) || pipe(err)) {
     failed->stage = "exec";

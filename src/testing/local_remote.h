@@ -2,7 +2,9 @@
 // push script's logic is tested for real against a temporary directory.
 #pragma once
 
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "remote/remote.h"
 
@@ -12,10 +14,12 @@ class LocalRemote : public Remote {
  public:
   // `shell` runs the command (like a login shell would); `env` lines "K=V" are added.
   LocalRemote(std::string shell, std::vector<std::string> env) : shell_(std::move(shell)), env_(std::move(env)) {}
-  ExecResult run(Login& login, const std::string& command, const std::string& input,
-                 const Deadline& deadline) override;
-  std::unique_ptr<Stream> start(Login& login, const std::string& command, const Deadline& deadline,
-                                ExecResult* failed) override;
+  std::unique_ptr<Session> login(const Host&, const Deadline&, LoginFailure*) override;
+  // The same as login() then run(): one command, no session kept.
+  ExecResult run(const std::string& command, const std::string& input, const Deadline& deadline) const;
+  // The same as login() then start(): a program kept running, on pipes.
+  std::unique_ptr<Stream> start(const std::string& command, const Deadline& deadline,
+                                ExecResult* failed) const;
 
  private:
   std::string shell_;

@@ -10,17 +10,15 @@ using Clock = std::chrono::steady_clock;
 class Deadline {
  public:
   static Deadline after(double seconds);
-  explicit Deadline(Clock::time_point at) : at_(at) {}
 
   // The sooner of this deadline and `other`.
   Deadline min(const Deadline& other) const { return at_ < other.at_ ? *this : other; }
   // Milliseconds left, never negative.
   int remaining_ms() const;
-  double remaining_seconds() const { return remaining_ms() / 1000.0; }
   bool expired() const { return Clock::now() >= at_; }
-  Clock::time_point at() const { return at_; }
 
  private:
+  explicit Deadline(Clock::time_point at) : at_(at) {}
   Clock::time_point at_;
 };
 

@@ -4,7 +4,9 @@
 #include <cmath>
 #include <thread>
 
-#include "remote/push_script.h"
+#include "deploy/deployment.h"
+#include "deploy/fingerprint.h"
+#include "render/push_script.h"
 
 namespace pgdeploy {
 namespace {
@@ -73,7 +75,7 @@ Fleet::Result Fleet::work(const AppServer& server, Warm& w, const Rendered* file
   res.report.server = server;
   Deadline deadline = Deadline::after(host_timeout_).min(round);
   auto failed = [&](const ExecResult& x) {
-    res.report.note = x.note;
+    add_note(&res.report.note, x.note);
     res.report.error = x.stage + ": " + x.error;
   };
   if (server.address.empty()) {
@@ -85,20 +87,23 @@ Fleet::Result Fleet::work(const AppServer& server, Warm& w, const Rendered* file
     res.state = w.last;
     return res;
   } else if (!w.stream) {
-    w.login = remote.login(server, deadline);
+    LoginFailure failure;
+    w.login = remote.login({server.address, server.user}, deadline, &failure);
     ++logins_;
     if (w.connected_before) ++reconnects_;
     ExecResult why;
-    if (w.login->failed.stage.empty())
-      w.stream = remote.start(*w.login, serve_command(), deadline, &why);
-    else
-      why = w.login->failed;
+    if (w.login) {
+      w.stream = w.login->start(serve_command(), deadline, &why);
+    } else {
+      why.stage = failure.stage;
+      why.error = failure.error;
+    }
+    res.report.note = failure.note;  // a newly recorded host key
     if (!w.stream) {
       w.login.reset();
       failed(why);
     } else {
       w.connected_before = true;
-      res.report.note = w.login->failed.note;  // a newly recorded host key
     }
   }
   if (w.stream && !files) {  // keeping warm: a ping, answered by the resident program itself

@@ -11,7 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "deploy/deploy.h"
+#include "deploy/config.h"
+#include "deploy/files.h"
+#include "deploy/outcome.h"
 #include "remote/remote.h"
 #include "watch/state.h"
 
@@ -46,8 +48,8 @@ class Fleet {
 
  private:
   struct Warm {
-    std::unique_ptr<Login> login;
-    std::unique_ptr<Stream> stream;  // declared after login: closed before it
+    std::unique_ptr<Session> login;
+    std::unique_ptr<Stream> stream;  // declared after the session: closed before it
     bool connected_before = false;
     std::string wanted;  // what the server should get (its row, its files): a change resets failures
     int failures = 0;

@@ -5,7 +5,7 @@
 #include <map>
 #include <string>
 
-#include "deploy/deploy.h"
+#include "deploy/outcome.h"
 
 namespace pgdeploy {
 

@@ -13,11 +13,12 @@
 #include <ostream>
 
 #include "agent.h"
-#include "cluster/pg.h"
+#include "deploy/fingerprint.h"
+#include "pg/pg.h"
 #include "report/report.h"
 #include "util/lock.h"
 #include "watch/fleet.h"
-#include "watch/handoff.h"
+#include "util/handoff.h"
 #include "watch/metrics.h"
 #include "watch/metrics_server.h"
 #include "watch/state.h"
@@ -30,8 +31,9 @@ constexpr double kHurryFor = 10;        // seconds of back-to-back rounds after 
 
 class Watcher {
  public:
-  Watcher(const Options& opts, std::ostream& out, std::ostream& err)
+  Watcher(const Options& opts, Database& db, std::ostream& out, std::ostream& err)
       : opts_(opts),
+        db_(db),
         out_(out),
         err_(err),
         remote_(std::make_unique<SshRemote>(ssh_settings(opts))),
@@ -139,6 +141,7 @@ class Watcher {
   }
 
   const Options& opts_;
+  Database& db_;
   std::ostream& out_;
   std::ostream& err_;
   std::unique_ptr<SshRemote> remote_;
@@ -168,7 +171,7 @@ Watcher::Outcome Watcher::round(RunReport* out, bool for_hook) {
   RunReport& report = *out;
   report.cluster = opts_.cluster;
   Proof proof;
-  bool proven = prove(opts_, deadline, &report, &proof, [](const NodeProbe&, const ClusterFacts&) {});
+  bool proven = prove(opts_, db_, deadline, &report, &proof, [](const NodeProbe&, const ClusterFacts&) {});
   auto done = [&](const std::string& status, bool pushing, Outcome outcome) {
     pushed_ = pushing;
     accepting_ = pushing || writable_since_ != Clock::time_point{};
@@ -280,7 +283,7 @@ Watcher::Outcome Watcher::round(RunReport* out, bool for_hook) {
 
 }  // namespace
 
-int run_watch(const Options& opts, std::ostream& out, std::ostream& err) {
+int run_watch(const Options& opts, Database& db, std::ostream& out, std::ostream& err) {
   // Signals are taken by sigtimedwait between rounds, never in the middle of one: blocked here,
   // before any thread starts, so every thread inherits the mask.
   sigset_t stop_or_reread;
@@ -294,7 +297,7 @@ int run_watch(const Options& opts, std::ostream& out, std::ostream& err) {
     err << "pgdeploy: another watcher of cluster " << opts.cluster << " runs on this node: " << why << "\n";
     return kExitRefused;
   }
-  Watcher watcher(opts, out, err);
+  Watcher watcher(opts, db, out, err);
   std::unique_ptr<MetricsServer> server;
   if (!opts.metrics_listen.empty()) {
     server = std::make_unique<MetricsServer>([&watcher] { return watcher.metrics(); });

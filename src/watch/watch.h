@@ -4,10 +4,12 @@
 #include <iosfwd>
 
 #include "cli/options.h"
+#include "cluster/database.h"
 
 namespace pgdeploy {
 
 // Runs until SIGTERM or SIGINT; returns the exit code (see `pgdeploy watch --help`).
-int run_watch(const Options& opts, std::ostream& out, std::ostream& err);
+// `db` is this node's database (-p), as for a one-shot run.
+int run_watch(const Options& opts, Database& db, std::ostream& out, std::ostream& err);
 
 }  // namespace pgdeploy

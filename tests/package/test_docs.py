@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """--help is the one source for options and exit codes: the man page (docs/pgdeploy.1), the
-README's Options and Exit codes tables, the exit codes in src/cli/options.h and the bash
+README's Options and Exit codes tables, the exit codes in src/report/exit_codes.h and the bash
 completion must say the same. Derived from `pgdeploy --help`, so an added, renamed or removed
 option fails here until every document follows. No rig, no root: $PGDEPLOY is the binary."""
 
@@ -138,9 +138,9 @@ class DocsAgreeTest(unittest.TestCase):
     def test_exit_codes(self):
         codes = help_exit_codes(self.help)
         self.assertGreaterEqual(len(codes), 2, self.help)
-        source = {int(c) for c in re.findall(r'\bkExit\w+ = (\d+)', read('src/cli/options.h'))}
+        source = {int(c) for c in re.findall(r'\bkExit\w+ = (\d+)', read('src/report/exit_codes.h'))}
         readme = {int(cell.strip()) for cell in table_rows(read('README.md'), 'Exit codes')}
-        self.assertEqual(codes, source, '--help vs src/cli/options.h')
+        self.assertEqual(codes, source, '--help vs src/report/exit_codes.h')
         self.assertEqual(man_exit_codes(read('docs/pgdeploy.1')), codes, 'man page EXIT STATUS vs --help')
         self.assertEqual(readme, codes, 'README Exit codes table vs --help')
 

@@ -1,4 +1,4 @@
-#include "cluster/conninfo.h"
+#include "pg/conninfo.h"
 
 #include <libpq-fe.h>
 
@@ -90,24 +90,6 @@ bool endpoint_of(const std::string& conninfo, Endpoint* out, std::string* err) {
     }
     out->port = port;
   }
-  return true;
-}
-
-bool socket_login_of(const std::string& conninfo, SocketLogin* out) {
-  ConnOptions o;
-  std::string err;
-  if (!parse_conninfo(conninfo, &o, &err) || o.size() != 4) return false;
-  const std::string &host = o["host"], &port = o["port"];
-  if (host.empty() || host[0] != '/' || host.find(',') != std::string::npos || port.empty() ||
-      port.find_first_not_of("0123456789") != std::string::npos || o["user"].empty() ||
-      o["dbname"].empty())
-    return false;
-  SocketLogin s{host + "/.s.PGSQL." + port, o["user"], o["dbname"]};
-  // One line each in the request (control characters are refused there); sockaddr_un holds 107 bytes.
-  for (const std::string* v : {&s.path, &s.user, &s.dbname})
-    if (v->find_first_of(std::string("\t\n\r\0", 4)) != std::string::npos) return false;
-  if (s.path.size() > 107) return false;
-  *out = s;
   return true;
 }
 

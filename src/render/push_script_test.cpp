@@ -1,6 +1,6 @@
 // The push program, started by dash and by bash as a login shell would, run for real against a
 // temporary "app server".
-#include "remote/push_script.h"
+#include "render/push_script.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -10,7 +10,9 @@
 #include <functional>
 #include <thread>
 
-#include "deploy/deploy.h"
+#include "deploy/deployment.h"
+#include "deploy/fingerprint.h"
+#include "deploy/request.h"
 #include "testing/fake_console.h"
 #include "testing/local_remote.h"
 
@@ -79,8 +81,7 @@ if ($in =~ /^SHOW DATABASES/) {
                                     "PATH=" + dir.path() + "/bin:/usr/bin:/bin"};
     env.insert(env.end(), extra_env.begin(), extra_env.end());
     LocalRemote remote(GetParam(), env);
-    Login login(server);
-    ExecResult x = remote.run(login, command, input, Deadline::after(10));
+    ExecResult x = remote.run(command, input, Deadline::after(10));
     EXPECT_TRUE(x.ok) << x.error;
     last_err = x.err;
     return x;
@@ -175,7 +176,7 @@ TEST_P(PushScript, AnOlderTruthNeverReplacesANewerOne) {
   std::string newer = include();
   PushOutcome o = push(files(1, 1, 900));  // older timeline, however high its generation
   EXPECT_EQ(o.status, PushOutcome::Status::skipped_newer);
-  EXPECT_NE(o.detail.find("timeline=2"), std::string::npos);
+  EXPECT_NE(o.newer.find("timeline=2"), std::string::npos);
   EXPECT_EQ(include(), newer);
   o = push(files(1, 2, 40));  // same timeline, older generation
   EXPECT_EQ(o.status, PushOutcome::Status::skipped_newer);
@@ -568,7 +569,8 @@ TEST_P(PushScript, ADryRunSaysWhatADeployWouldChangeAsADiff) {
   std::string before = include();
   config.mode = PushRequest::Mode::check;
   LocalRemote remote(GetParam(), {"HOME=" + dir.path() + "/home", "PATH=" + dir.path() + "/bin:/usr/bin:/bin"});
-  auto reps = deploy_all({server}, files(2, 2, 10), config, remote, Deadline::after(10));
+  auto reps = Deployment({server}, config.parallel, config.host_timeout, remote, Deadline::after(10))
+             .push(files(2, 2, 10), config);
   ASSERT_EQ(reps.size(), 1u);
   EXPECT_EQ(reps[0].result, ServerReport::Result::unchanged) << reps[0].error;
   EXPECT_EQ(reps[0].changed, std::vector<std::string>{config.include_dir + "/main.ini"})
@@ -576,7 +578,8 @@ TEST_P(PushScript, ADryRunSaysWhatADeployWouldChangeAsADiff) {
   EXPECT_NE(reps[0].diff.find("\n-appdb = host=10.0.0.1 port=5432"), std::string::npos) << reps[0].diff;
   EXPECT_NE(reps[0].diff.find("\n+appdb = host=10.0.0.2 port=5432"), std::string::npos) << reps[0].diff;
   // An older truth than the one there: a deploy would leave the server alone, and so says the dry run.
-  reps = deploy_all({server}, files(1, 1, 50, "otherdb"), config, remote, Deadline::after(10));
+  reps = Deployment({server}, config.parallel, config.host_timeout, remote, Deadline::after(10))
+             .push(files(1, 1, 50, "otherdb"), config);
   EXPECT_TRUE(reps[0].changed.empty());
   EXPECT_NE(reps[0].note.find("a newer config is there"), std::string::npos) << reps[0].note;
   EXPECT_EQ(include(), before);
@@ -608,9 +611,8 @@ TEST_P(PushScript, ACheckAsksPgBouncerWhereItRoutesAndWhatItHolds) {
 TEST_P(PushScript, ResidentModeAnswersEachRequestAndJudgesFilesByContent) {
   std::vector<std::string> env = {"HOME=" + dir.path() + "/home", "PATH=" + dir.path() + "/bin:/usr/bin:/bin"};
   LocalRemote remote(GetParam(), env);
-  Login login(server);
   ExecResult failed;
-  auto stream = remote.start(login, serve_command(), Deadline::after(10), &failed);
+  auto stream = remote.start(serve_command(), Deadline::after(10), &failed);
   ASSERT_TRUE(stream) << failed.error;
   auto ask = [&](const PushRequest& req) {
     ExecResult x = stream->exchange(push_payload(req), kAnswerEnd, Deadline::after(10));
@@ -648,9 +650,8 @@ TEST_P(PushScript, ResidentModeAnswersAnIdlePushWithoutAChild) {
   std::vector<std::string> env = {"HOME=" + dir.path() + "/home", "PATH=" + dir.path() + "/bin:/usr/bin:/bin",
                                   "PGDEPLOY_FAULT=read:KILL"};
   LocalRemote remote(GetParam(), env);
-  Login login(server);
   ExecResult failed;
-  auto stream = remote.start(login, serve_command(), Deadline::after(10), &failed);
+  auto stream = remote.start(serve_command(), Deadline::after(10), &failed);
   ASSERT_TRUE(stream) << failed.error;
   for (int round = 0; round < 3; ++round) {
     ExecResult x = stream->exchange(push_payload(req), kAnswerEnd, Deadline::after(10));
@@ -665,9 +666,8 @@ TEST_P(PushScript, ResidentModeSurvivesTheDeathOfOnePush) {
   std::vector<std::string> env = {"HOME=" + dir.path() + "/home", "PATH=" + dir.path() + "/bin:/usr/bin:/bin",
                                   "PGDEPLOY_FAULT=written:KILL"};
   LocalRemote remote(GetParam(), env);
-  Login login(server);
   ExecResult failed;
-  auto stream = remote.start(login, serve_command(), Deadline::after(10), &failed);
+  auto stream = remote.start(serve_command(), Deadline::after(10), &failed);
   ASSERT_TRUE(stream) << failed.error;
   PushRequest req = request(files(1, 1, 100));
   ExecResult x = stream->exchange(push_payload(req), kAnswerEnd, Deadline::after(10));

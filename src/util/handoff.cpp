@@ -1,4 +1,4 @@
-#include "watch/handoff.h"
+#include "util/handoff.h"
 
 #include <fcntl.h>
 #include <poll.h>

@@ -1,4 +1,4 @@
-#include "remote/push_script.h"
+#include "render/push_script.h"
 
 #include <algorithm>
 #include <charconv>
@@ -9,7 +9,7 @@
 
 namespace pgdeploy {
 
-extern const char kPushProgram[];  // src/remote/push.pl, built in (push_program.cpp.in)
+extern const char kPushProgram[];  // src/remote/push.pl, built in (render/push_program.cpp.in)
 
 // Comment lines are dropped: the program travels as an argument of every push.
 const std::string& push_script() {
@@ -315,7 +315,7 @@ PushOutcome parse_push_output(int exit_status, const std::string& out, const std
     o.status = newer ? PushOutcome::Status::skipped_newer
                : unchanged ? PushOutcome::Status::unchanged
                            : PushOutcome::Status::written;
-    if (newer) o.detail = *newer;
+    if (newer) o.newer = *newer;
     return o;
   }
   o.status = PushOutcome::Status::failed;

@@ -1,4 +1,4 @@
-#include "cluster/pg.h"
+#include "pg/pg.h"
 
 #include <libpq-fe.h>
 

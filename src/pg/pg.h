@@ -7,13 +7,14 @@
 #include <string>
 #include <vector>
 
+#include "cluster/database.h"
 #include "util/deadline.h"
 
 struct pg_conn;
 
 namespace pgdeploy {
 
-using PgRow = std::vector<std::optional<std::string>>;  // nullopt = SQL NULL
+using PgRow = Row;  // cluster/database.h: nullopt = SQL NULL
 
 class PgConn {
  public:

@@ -1,4 +1,4 @@
-#include "cluster/conninfo.h"
+#include "pg/conninfo.h"
 
 #include <gtest/gtest.h>
 
@@ -52,28 +52,6 @@ TEST(Conninfo, RefusesWhatPgBouncerCannotUse) {
   EXPECT_NE(err.find("invalid port"), std::string::npos);
   EXPECT_FALSE(endpoint_of("host=x bogus=1", &e, &err));
   EXPECT_NE(err.find("bogus"), std::string::npos);
-}
-
-TEST(Conninfo, AnAdminConsoleOnASocketWithNothingElseNeedsNoPsql) {
-  SocketLogin s;
-  ASSERT_TRUE(socket_login_of("host=/run/postgresql port=6432 dbname=pgbouncer user=pgbouncer", &s));
-  EXPECT_EQ(s.path, "/run/postgresql/.s.PGSQL.6432");
-  EXPECT_EQ(s.user, "pgbouncer");
-  EXPECT_EQ(s.dbname, "pgbouncer");
-  ASSERT_TRUE(socket_login_of("host='/run/my dir' port=6432 dbname=pgbouncer user='o\\'k'", &s));
-  EXPECT_EQ(s.path, "/run/my dir/.s.PGSQL.6432");
-  EXPECT_EQ(s.user, "o'k");
-  // Anything more, or less, is psql's: a password, TLS, TCP, defaults from the environment.
-  for (const char* c : {"host=/run/postgresql port=6432 dbname=pgbouncer user=pgbouncer password=x",
-                        "host=/run/postgresql port=6432 dbname=pgbouncer",
-                        "host=/run/postgresql dbname=pgbouncer user=pgbouncer",
-                        "host=127.0.0.1 port=6432 dbname=pgbouncer user=pgbouncer",
-                        "host=/a,/b port=6432 dbname=pgbouncer user=pgbouncer",
-                        "host=/run port=64x2 dbname=pgbouncer user=pgbouncer",
-                        "host=/run port=6432 dbname=pgbouncer user='a\tb'",
-                        "not a conninfo"})
-    EXPECT_FALSE(socket_login_of(c, &s)) << c;
-  EXPECT_FALSE(socket_login_of("host=/" + std::string(120, 'x') + " port=6432 dbname=d user=u", &s));
 }
 
 TEST(Conninfo, RedactedHidesPasswordsAndKeepsTheRest) {

@@ -89,7 +89,8 @@ struct PushOutcome {
   bool confirmed = false;  // PgBouncer's SHOW DATABASES shows the new routes
   std::string sessions;    // "cut", "drained (PAUSE, RESUME)", "not cut: <why>", "" (not moved)
   std::vector<std::string> notes;  // worth saying, not failures
-  std::string detail;      // the error, or the newer header that made us skip
+  std::string detail;      // failed: why
+  std::string newer;       // skipped_newer: the header of the newer config there
 };
 
 // Never throws; any byte sequence gives an outcome (garbage: failed, with what was seen).

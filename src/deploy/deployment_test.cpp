@@ -1,4 +1,7 @@
-#include "deploy/deploy.h"
+#include "deploy/deployment.h"
+#include "deploy/fingerprint.h"
+#include "deploy/request.h"
+#include "testing/fake_remote.h"
 
 #include <gtest/gtest.h>
 
@@ -11,47 +14,34 @@ namespace pgdeploy {
 namespace {
 
 // Answers like a server that wrote everything; "hang" waits out its deadline, "down" refuses.
-class FakeRemote : public Remote {
- public:
-  struct FakeLogin : Login {
-    FakeLogin(const AppServer& s, std::atomic<int>* logouts) : Login(s), logouts_(logouts) {}
-    ~FakeLogin() override { ++*logouts_; }
-    std::atomic<int>* logouts_;
-  };
-  std::unique_ptr<Login> login(const AppServer& server, const Deadline&) override {
-    ++logins;
-    auto l = std::make_unique<FakeLogin>(server, &logouts);
-    if (server.name == "down") {
-      l->failed.stage = "connect";
-      l->failed.error = "Connection refused";
-    }
-    return l;
-  }
-  ExecResult run(Login& login, const std::string& command, const std::string& input,
-                 const Deadline& deadline) override {
-    const AppServer& server = login.server;
+// servers() makes each server's address its name.
+struct Servers : FakeRemote {
+  Servers() : FakeRemote([this](const std::string& name, const std::string& command,
+                                const std::string& input, const Deadline& deadline) {
+    return run(name, command, input, deadline);
+  }) {}
+  ExecResult run(const std::string& name, const std::string& command, const std::string& input,
+                 const Deadline& deadline) {
     int now = ++running;
     for (int seen = peak.load(); now > seen && !peak.compare_exchange_weak(seen, now);) {}
     {
       std::lock_guard<std::mutex> g(mu);
-      inputs[server.name] = input;
+      inputs[name] = input;
       EXPECT_NE(command.find(shell_quote(push_script())), std::string::npos);
     }
     ExecResult r;
-    if (server.name == "hang") {
+    if (name == "hang") {
       while (!deadline.expired()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
       r.stage = "timeout";
       r.error = "no answer";
     } else {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      r.ok = true;
-      r.exit_status = 0;
-      r.out = "CHANGED /etc/pgbouncer/databases/main.ini\nRELOADED\nDONE ok\n";
+      r = answer_written();
     }
     --running;
     return r;
   }
-  std::atomic<int> running{0}, peak{0}, logins{0}, logouts{0};
+  std::atomic<int> running{0}, peak{0};
   std::mutex mu;
   std::map<std::string, std::string> inputs;
 };
@@ -59,7 +49,7 @@ class FakeRemote : public Remote {
 std::vector<AppServer> servers(std::vector<std::string> names) {
   std::vector<AppServer> out;
   int id = 0;
-  for (auto& n : names) out.push_back({++id, n, "127.0.1." + std::to_string(id), "postgres", "", false, ""});
+  for (auto& n : names) out.push_back({++id, n, n, "postgres", "", false, ""});
   return out;
 }
 
@@ -71,12 +61,19 @@ Rendered rendered(const std::vector<AppServer>& s) {
   return render_all(facts, {"10.0.0.2", 5432}, {"main", 2, 2, 7}, "*:*:*:app:pw\n");
 }
 
+std::vector<ServerReport> deploy_all(const std::vector<AppServer>& servers, const Rendered& files,
+                                     const DeployConfig& config, Remote& remote,
+                                     const Deadline& run_deadline) {
+  return Deployment(servers, config.parallel, config.host_timeout, remote, run_deadline)
+      .push(files, config);
+}
+
 TEST(Deploy, AHangingAndADownServerHoldUpNoOther) {
   auto list = servers({"a", "hang", "b", "down", "c"});
   DeployConfig config;
   config.cluster = "main";
   config.host_timeout = 0.5;
-  FakeRemote remote;
+  Servers remote;
   auto start = Clock::now();
   auto reports = deploy_all(list, rendered(list), config, remote, Deadline::after(10));
   EXPECT_LT(seconds_since(start), 2.0);
@@ -98,7 +95,7 @@ TEST(Deploy, ConcurrencyIsBounded) {
   DeployConfig config;
   config.cluster = "main";
   config.parallel = 4;
-  FakeRemote remote;
+  Servers remote;
   auto reports = deploy_all(list, rendered(list), config, remote, Deadline::after(10));
   EXPECT_LE(remote.peak.load(), 4);
   EXPECT_GE(remote.peak.load(), 2);
@@ -111,7 +108,7 @@ TEST(Deploy, TheRunDeadlineEndsEverything) {
   config.cluster = "main";
   config.parallel = 1;
   config.host_timeout = 5;
-  FakeRemote remote;
+  Servers remote;
   auto reports = deploy_all(list, rendered(list), config, remote, Deadline::after(0.3));
   EXPECT_EQ(reports[0].result, ServerReport::Result::failed);
   EXPECT_EQ(reports[1].error, "not attempted: the run's deadline had passed");
@@ -128,7 +125,7 @@ TEST(Deploy, LoginsAreMadeBeforeTheFilesAreKnown) {
   auto list = servers({"a", "b", "c"});
   DeployConfig config;
   config.cluster = "main";
-  FakeRemote remote;
+  Servers remote;
   Deployment deployment(list, 4, 5.0, remote, Deadline::after(10));
   EXPECT_TRUE(eventually([&] { return remote.logins == 3; }));
   EXPECT_EQ(remote.inputs.size(), 0u);  // nothing runs before push()
@@ -141,7 +138,7 @@ TEST(Deploy, LoginsAreMadeBeforeTheFilesAreKnown) {
 TEST(Deploy, ADroppedDeploymentRunsNothingAndStopsLoggingIn) {
   std::vector<std::string> names;
   for (int i = 0; i < 10; ++i) names.push_back(std::string("s").append(std::to_string(i)));
-  FakeRemote remote;
+  Servers remote;
   {
     Deployment deployment(servers(names), 2, 5.0, remote, Deadline::after(10));
     EXPECT_TRUE(eventually([&] { return remote.logins == 2; }));
@@ -157,7 +154,7 @@ TEST(Deploy, AuthTrustServersGetNoPgpassAndEmptyAddressesFail) {
   list[2].address = "";
   DeployConfig config;
   config.cluster = "main";
-  FakeRemote remote;
+  Servers remote;
   auto reports = deploy_all(list, rendered(list), config, remote, Deadline::after(10));
   EXPECT_NE(remote.inputs["a"].find("~/.pgpass"), std::string::npos);
   EXPECT_EQ(remote.inputs["trusted"].find("~/.pgpass"), std::string::npos);
@@ -231,7 +228,7 @@ TEST(Deploy, AnAdminConninfoThatCannotBeSentSafelyFailsThatServerAlone) {
   EXPECT_TRUE(build_request(s, r, config, &req, &err)) << err;
   auto list = servers({"a", "b"});
   list[1].admin_conninfo = "host='x\ny'";
-  FakeRemote remote;
+  Servers remote;
   auto reports = deploy_all(list, rendered(list), config, remote, Deadline::after(10));
   EXPECT_EQ(reports[0].result, ServerReport::Result::updated);
   EXPECT_EQ(reports[1].result, ServerReport::Result::failed);
@@ -256,7 +253,7 @@ TEST(Deploy, FingerprintIgnoresTheGenerationOnly) {
   EXPECT_NE(base, fp(3, 2, 7, "appdb"));
   EXPECT_NE(base, fp(2, 3, 7, "appdb"));
   EXPECT_NE(base, fp(2, 2, 7, "otherdb"));
-  facts.servers[1].address = "127.0.9.9";
+  facts.servers[1].address = "elsewhere";
   EXPECT_NE(base, fp(2, 2, 7, "appdb"));
 }
 

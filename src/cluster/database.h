@@ -1,0 +1,42 @@
+// The narrow interface between the agent and its database, as Remote is to the app servers: what
+// the agent asks (a table's columns, a table's rows, what a node is right now), not libpq. The
+// answers are rows of text, NULL kept apart, so that every meaning given to a value (a NULL id, a
+// missing optional column, repmgr 3's names) is decided in pure code (cluster/catalog) that unit
+// tests feed with edge rows. pg/pg_database is the real one.
+#pragma once
+
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cluster/facts.h"
+#include "util/deadline.h"
+
+namespace pgdeploy {
+
+using Row = std::vector<std::optional<std::string>>;  // nullopt = SQL NULL
+
+class Database {
+ public:
+  virtual ~Database() = default;
+  // Connects to the agent's own node (-p); false with why ("cannot connect to the database ...").
+  virtual bool connect(const Deadline& deadline, std::string* err) = 0;
+  // The name of the database connected to, for messages.
+  virtual std::string name() const = 0;
+  // The columns of schema.table: none when there is no such table (or view).
+  virtual bool columns(const std::string& schema, const std::string& table,
+                       std::set<std::string>* out, const Deadline& deadline, std::string* err) = 0;
+  // Every row of schema.table, `columns` as text in that order ("" = a NULL in every row),
+  // ordered by the first column's own type.
+  virtual bool rows(const std::string& schema, const std::string& table,
+                    const std::vector<std::string>& columns, std::vector<Row>* out,
+                    const Deadline& deadline, std::string* err) = 0;
+  // What the connected node is right now; then the connection is closed.
+  virtual NodeProbe probe_self_and_close(const Deadline& deadline) = 0;
+  // What every node but witnesses is right now, all at once, each by its own conninfo.
+  virtual std::vector<NodeProbe> probe_nodes(const std::vector<Node>& nodes,
+                                             const Deadline& deadline) = 0;
+};
+
+}  // namespace pgdeploy

@@ -1,0 +1,60 @@
+#include "deploy/request.h"
+
+#include "pg/conninfo.h"
+#include "render/console.h"
+
+namespace pgdeploy {
+namespace {
+
+RemoteFile remote_file(const std::string& path, const TokenedFile& file, bool reload, bool fence) {
+  return RemoteFile{path, file.content, file.digest, reload, fence};
+}
+
+}  // namespace
+
+bool build_request(const AppServer& server, const Rendered& files, const DeployConfig& config,
+                   PushRequest* out, std::string* err) {
+  PushRequest req;
+  req.mode = config.mode;
+  std::string include = config.include_dir + "/" + config.cluster + ".ini";
+  req.files.push_back(remote_file(include, files.includes.at(server.application_name), true, true));
+  req.files.push_back(remote_file(config.userlist, files.userlist, true, false));
+  if (!server.auth_trust && !files.pgpass.content.empty())
+    req.files.push_back(remote_file(config.pgpass, files.pgpass, false, false));
+  req.lock_path = config.include_dir + "/." + config.cluster + ".lock";
+  req.timeline = files.token.timeline;
+  req.generation = files.token.generation;
+  req.primary_id = files.token.primary_id;
+  req.force = config.force;
+  req.target_host = files.primary.host;
+  req.target_port = files.primary.port;
+  req.listed_databases = files.listed;
+  req.auto_databases = files.fallback;
+  if (!server.admin_conninfo.empty()) {
+    req.console = true;
+    if (!conninfo_env(server.admin_conninfo, &req.console_env, err)) {
+      *err = "admin_conninfo: " + *err;
+      return false;
+    }
+    ConnOptions options;
+    SocketLogin login;
+    if (parse_conninfo(server.admin_conninfo, &options, err) && socket_login_of(options, &login)) {
+      req.socket_path = login.path;
+      req.socket_user = login.user;
+      req.socket_db = login.dbname;
+    }
+    req.drain = config.drain_sessions;
+    req.pause_seconds = pause_seconds(config.pause_wait_seconds, config.host_timeout);
+  }
+  req.reload_command = config.reload_command.empty()
+                           ? default_reload_command(server.user, req.console)
+                           : config.reload_command;
+  if (std::string why = check_request(req); !why.empty()) {
+    *err = why;
+    return false;
+  }
+  *out = std::move(req);
+  return true;
+}
+
+}  // namespace pgdeploy

@@ -1,0 +1,17 @@
+// The agent's exit codes: one home, low enough that the report (which decides them) and the
+// command line (usage errors) both use it.
+#pragma once
+
+namespace pgdeploy {
+
+enum ExitCode {
+  kExitOk = 0,           // every enabled app server is up to date (or the event needs nothing)
+  kExitRefused = 1,      // cluster facts missing or not certain: nothing was written anywhere
+  kExitUsage = 2,        // bad command line
+  kExitServerFailed = 3  // at least one app server could not be updated; the others were
+};
+// pgdeploy check exits as a monitoring plugin does (report/check.h: 0 OK, 1 WARNING, 2 CRITICAL,
+// 3 UNKNOWN): a usage error of check is UNKNOWN.
+constexpr int kCheckUsage = 3;
+
+}  // namespace pgdeploy

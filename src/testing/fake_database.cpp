@@ -1,0 +1,74 @@
+#include "testing/fake_database.h"
+
+#include <algorithm>
+
+namespace pgdeploy {
+
+FakeDatabase FakeDatabase::repmgr4() {
+  FakeDatabase db;
+  db.table("repmgr", "nodes").columns = {"node_id", "node_name", "type", "active", "conninfo"};
+  db.table("repmgr", "app_servers").columns = {"id", "name", "ip_addr", "username",
+                                               "application_name", "enabled", "auth_trust",
+                                               "admin_conninfo"};
+  db.table("pg_catalog", "pg_database").columns = {"datname", "datistemplate"};
+  db.table("pg_catalog", "pg_shadow").columns = {"usename", "passwd"};
+  return db;
+}
+
+bool FakeDatabase::connect(const Deadline&, std::string* err) {
+  ++connects;
+  *err = connect_error;
+  return connect_error.empty();
+}
+
+bool FakeDatabase::columns(const std::string& schema, const std::string& table,
+                           std::set<std::string>* out, const Deadline&, std::string*) {
+  out->clear();
+  auto it = tables.find({schema, table});
+  if (it != tables.end()) out->insert(it->second.columns.begin(), it->second.columns.end());
+  return true;
+}
+
+bool FakeDatabase::rows(const std::string& schema, const std::string& table,
+                        const std::vector<std::string>& columns, std::vector<Row>* out,
+                        const Deadline&, std::string* err) {
+  auto it = tables.find({schema, table});
+  if (it == tables.end()) {
+    *err = "relation \"" + schema + "." + table + "\" does not exist";
+    return false;
+  }
+  const Table& t = it->second;
+  std::vector<int> index;  // -1: NULL
+  for (const auto& c : columns) {
+    auto at = std::find(t.columns.begin(), t.columns.end(), c);
+    if (!c.empty() && at == t.columns.end()) {
+      *err = "column \"" + c + "\" does not exist";
+      return false;
+    }
+    index.push_back(c.empty() ? -1 : static_cast<int>(at - t.columns.begin()));
+  }
+  out->clear();
+  for (const Row& r : t.rows) {
+    Row picked;
+    for (int i : index) picked.push_back(i < 0 ? std::nullopt : r.at(static_cast<size_t>(i)));
+    out->push_back(picked);
+  }
+  return true;
+}
+
+std::vector<NodeProbe> FakeDatabase::probe_nodes(const std::vector<Node>& nodes, const Deadline&) {
+  if (on_probe_nodes) on_probe_nodes();
+  std::vector<NodeProbe> out;
+  for (const Node& n : nodes) {
+    if (n.type == "witness") continue;
+    NodeProbe p;
+    auto it = probes.find(n.id);
+    if (it != probes.end()) p = it->second;
+    else p.error = "unreachable";
+    p.node_id = n.id;
+    out.push_back(p);
+  }
+  return out;
+}
+
+}  // namespace pgdeploy

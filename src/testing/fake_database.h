@@ -1,0 +1,44 @@
+// Test helper: a Database held in memory. Tables are rows of text or NULL, so that a test can
+// write the catalog's edge rows as the real database would return them; the nodes' probes are
+// set by hand.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "cluster/database.h"
+
+namespace pgdeploy {
+
+class FakeDatabase : public Database {
+ public:
+  struct Table {
+    std::vector<std::string> columns;
+    std::vector<Row> rows;  // values in the order of `columns`
+  };
+  std::map<std::pair<std::string, std::string>, Table> tables;  // (schema, table)
+  std::string connect_error;  // non-empty: connect() fails with it
+  NodeProbe self;             // what the agent's own node says
+  std::map<int, NodeProbe> probes;  // node id -> what it says; absent: unreachable
+  std::function<void()> on_probe_nodes;  // runs as the other nodes are asked
+  int connects = 0;
+
+  // A repmgr 4/5 database with the standard tables and no row in them.
+  static FakeDatabase repmgr4();
+
+  Table& table(const std::string& schema, const std::string& name) { return tables[{schema, name}]; }
+
+  bool connect(const Deadline&, std::string* err) override;
+  std::string name() const override { return "repmgr"; }
+  bool columns(const std::string& schema, const std::string& table, std::set<std::string>* out,
+               const Deadline&, std::string* err) override;
+  bool rows(const std::string& schema, const std::string& table,
+            const std::vector<std::string>& columns, std::vector<Row>* out, const Deadline&,
+            std::string* err) override;
+  NodeProbe probe_self_and_close(const Deadline&) override { return self; }
+  std::vector<NodeProbe> probe_nodes(const std::vector<Node>& nodes, const Deadline&) override;
+};
+
+}  // namespace pgdeploy
