@@ -37,11 +37,10 @@ std::unique_ptr<Session> LocalRemote::login(const Host&, const Deadline&, LoginF
   return std::make_unique<LocalSession>(*this);
 }
 
-ExecResult LocalRemote::run(const std::string& command, const std::string& input,
-                            const Deadline& deadline) const {
-  ExecResult r;
-  int in[2], out[2], err[2];
-  if (pipe(in) || pipe(out) || pipe(err)) return r;
+// The shell running `command` with its standard input, output and error on pipes (our ends:
+// in[1], out[0], err[0]); -1 when it cannot start.
+pid_t LocalRemote::spawn(const std::string& command, int in[2], int out[2], int err[2]) const {
+  if (pipe(in) || pipe(out) || pipe(err)) return -1;
   pid_t pid = fork();
   if (pid == 0) {
     dup2(in[0], 0);
@@ -56,6 +55,15 @@ ExecResult LocalRemote::run(const std::string& command, const std::string& input
   close(out[1]);
   close(err[1]);
   signal(SIGPIPE, SIG_IGN);
+  return pid;
+}
+
+ExecResult LocalRemote::run(const std::string& command, const std::string& input,
+                            const Deadline& deadline) const {
+  ExecResult r;
+  int in[2], out[2], err[2];
+  pid_t pid = spawn(command, in, out, err);
+  if (pid < 0) return r;
   std::thread writer([fd = in[1], &input] {
     size_t sent = 0;
     while (sent < input.size()) {
@@ -155,26 +163,13 @@ struct LocalStream : Stream {
 std::unique_ptr<Stream> LocalRemote::start(const std::string& command, const Deadline&,
                                            ExecResult* failed) const {
   int in[2], out[2], err[2];
-  if (pipe(in) || pipe(out) || pipe(err)) {
+  auto s = std::make_unique<LocalStream>();
+  s->pid = spawn(command, in, out, err);
+  if (s->pid < 0) {
     failed->stage = "exec";
-    failed->error = "pipe failed";
+    failed->error = "cannot start a local shell";
     return nullptr;
   }
-  auto s = std::make_unique<LocalStream>();
-  s->pid = fork();
-  if (s->pid == 0) {
-    dup2(in[0], 0);
-    dup2(out[1], 1);
-    dup2(err[1], 2);
-    for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1]}) close(fd);
-    for (const auto& e : env_) putenv(const_cast<char*>(e.c_str()));
-    execl(shell_.c_str(), shell_.c_str(), "-c", command.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(in[0]);
-  close(out[1]);
-  close(err[1]);
-  signal(SIGPIPE, SIG_IGN);
   s->in = in[1];
   s->out = out[0];
   s->err = err[0];

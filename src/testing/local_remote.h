@@ -2,6 +2,8 @@
 // push script's logic is tested for real against a temporary directory.
 #pragma once
 
+#include <sys/types.h>
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,6 +24,7 @@ class LocalRemote : public Remote {
                                 ExecResult* failed) const;
 
  private:
+  pid_t spawn(const std::string& command, int in[2], int out[2], int err[2]) const;
   std::string shell_;
   std::vector<std::string> env_;
 };
