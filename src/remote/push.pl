@@ -1,6 +1,6 @@
 # pgdeploy's program on the app server: started over SSH as `perl -e '<this file>'`, it reads one
 # request on standard input and answers on standard output. The protocol is written down in
-# src/README.md ("The app-server program"); this file and src/remote/push_script.cpp are its two
+# src/README.md ("The app-server program"); this file and src/render/push_script.cpp are its two
 # ends. perl-base only (Essential in Debian): strict, warnings, Fcntl; IO::Handle when writing.
 #
 # Crash consistency. Every step below may be the last one (SIGKILL, a reboot): the order makes
