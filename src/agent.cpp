@@ -216,6 +216,13 @@ int run_check(const Options& opts, Database& db, Remote& remote, std::ostream& o
     }
   }
   asking.reset();
+  // What this node's watcher last saw, if one runs (the same facts as its metrics).
+  HookRequest ask_watcher;
+  ask_watcher.status = true;
+  HookAnswer watcher;
+  std::string socket = handoff_socket(opts.lock_file);
+  if (!socket.empty() && hand_off(socket, ask_watcher, Deadline::after(kHandoffAck), &watcher))
+    check.watcher = watcher.text;
   check.timed_out = run_deadline.expired();
   check.run.seconds = seconds_since(start);
   out << (opts.json ? format_check_json(check) : format_check_text(check));
@@ -249,8 +256,11 @@ int run_agent(const Options& opts, Database& db, Remote& remote, std::ostream& o
   // sessions are warm. Otherwise (none, hung, stopped, not pushing) the one-shot goes on here.
   if (!opts.event.empty() && !opts.dry_run && !opts.force) {
     std::string socket = handoff_socket(opts.lock_file);
+    HookRequest event;
+    event.json = opts.json;
+    event.event = report.event;
     HookAnswer answer;
-    if (!socket.empty() && hand_off(socket, {opts.json, report.event}, run_deadline, &answer)) {
+    if (!socket.empty() && hand_off(socket, event, run_deadline, &answer)) {
       (answer.to_stderr ? err : out) << answer.text;
       return answer.code;
     }

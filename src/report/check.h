@@ -40,6 +40,7 @@ struct CheckReport {
   std::map<std::string, std::string> node_names;  // "host:port" -> node name, for the status line
   CheckThresholds thresholds;
   bool verbose = false;        // a line for every server, not only those that are not OK
+  std::string watcher;         // what this node's watcher last saw ("" = no watcher answered)
 };
 
 int check_status(const CheckReport& report);

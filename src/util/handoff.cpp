@@ -70,7 +70,8 @@ bool hand_off(const std::string& socket_path, const HookRequest& request, const 
   std::string event = request.event;
   for (char& c : event)
     if (c == '\n' || c == '\r') c = ' ';
-  if (!write_all(fd, std::string("PGDEPLOY-HOOK 1 ") + (request.json ? "json" : "text") + "\n" + event + "\n"))
+  const char* kind = request.status ? "status" : request.json ? "json" : "text";
+  if (!write_all(fd, std::string("PGDEPLOY-HOOK 1 ") + kind + "\n" + event + "\n"))
     return false;
   std::string buf;
   auto line = [](const std::string& b) { return b.find('\n') != std::string::npos; };
@@ -97,6 +98,7 @@ bool hand_off(const std::string& socket_path, const HookRequest& request, const 
 
 struct HandoffServer::Impl {
   Take take;
+  Status status;
   int fd = -1;
   std::string path;
   std::atomic<bool> stop{false};
@@ -120,20 +122,30 @@ struct HandoffServer::Impl {
         size_t nl = b.find('\n');
         return nl != std::string::npos && b.find('\n', nl + 1) != std::string::npos;
       };
-      if (!read_until(c, &buf, Deadline::after(1), two_lines) ||
-          (buf.rfind("PGDEPLOY-HOOK 1 text\n", 0) != 0 && buf.rfind("PGDEPLOY-HOOK 1 json\n", 0) != 0)) {
+      static const std::string kHead = "PGDEPLOY-HOOK 1 ";
+      bool whole = read_until(c, &buf, Deadline::after(1), two_lines);
+      size_t nl = buf.find('\n');
+      std::string kind = whole && buf.compare(0, kHead.size(), kHead) == 0
+                             ? buf.substr(kHead.size(), nl - kHead.size()) : "";
+      if (kind != "text" && kind != "json" && kind != "status") {
         write_all(c, "DECLINED malformed request\n");
         close(c);
         continue;
       }
       HookRequest req;
-      req.json = buf.compare(16, 4, "json") == 0;
-      req.event = buf.substr(21, buf.find('\n', 21) - 21);
+      req.json = kind == "json";
+      req.status = kind == "status";
+      req.event = buf.substr(nl + 1, buf.find('\n', nl + 1) - nl - 1);
       auto reply = [c](const HookAnswer& a) {
         write_all(c, "EXIT " + std::to_string(a.code) + (a.to_stderr ? " err " : " out ") +
                          std::to_string(a.text.size()) + "\n" + a.text);
         close(c);
       };
+      if (req.status) {
+        write_all(c, "ACCEPTED\n");
+        reply({0, false, status()});
+        continue;
+      }
       std::string why = take(req, reply);
       if (!why.empty()) {
         write_all(c, "DECLINED " + why + "\n");
@@ -145,7 +157,10 @@ struct HandoffServer::Impl {
   }
 };
 
-HandoffServer::HandoffServer(Take take) : impl_(std::make_unique<Impl>()) { impl_->take = std::move(take); }
+HandoffServer::HandoffServer(Take take, Status status) : impl_(std::make_unique<Impl>()) {
+  impl_->take = std::move(take);
+  impl_->status = std::move(status);
+}
 
 HandoffServer::~HandoffServer() {
   impl_->stop = true;

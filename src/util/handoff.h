@@ -4,7 +4,8 @@
 // a hung or stopped one) does the one-shot itself, so a watcher never makes the hook slower
 // than before, nor changes its exit codes.
 //
-//   hook -> watcher:  "PGDEPLOY-HOOK 1 <text|json>\n<event line>\n"
+//   hook -> watcher:  "PGDEPLOY-HOOK 1 <text|json|status>\n<event line>\n" (status: what the
+//                     watcher last saw, for pgdeploy check; answered at once, nothing run)
 //   watcher -> hook:  "ACCEPTED\n" or "DECLINED <why>\n", then, once the round is done,
 //                     "EXIT <code> <out|err> <length>\n<length bytes of report>"
 #pragma once
@@ -24,6 +25,7 @@ std::string handoff_socket(const std::string& lock_file);
 
 struct HookRequest {
   bool json = false;
+  bool status = false;  // only ask what the watcher last saw (pgdeploy check)
   std::string event;  // as the report shows it: "standby_promote on node 2: ..."
 };
 
@@ -45,7 +47,9 @@ class HandoffServer {
  public:
   using Reply = std::function<void(const HookAnswer&)>;
   using Take = std::function<std::string(const HookRequest&, Reply reply)>;
-  explicit HandoffServer(Take take);
+  using Status = std::function<std::string()>;
+  // `status` answers a status request, on the listening thread.
+  HandoffServer(Take take, Status status);
   ~HandoffServer();
   // Binds `path` (a stale socket there is replaced: the caller holds the watcher's lock) and
   // starts listening; false with the reason.

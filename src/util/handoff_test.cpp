@@ -23,37 +23,42 @@ TEST(Handoff, AnAcceptedEventIsAnsweredWithTheWatchersReportAndCode) {
     seen = r;
     std::thread([reply] { reply({3, false, "app1: FAILED\n"}); }).detach();  // later, as a round
     return std::string();
-  });
+  }, [] { return std::string("30 of 30 app servers current"); });
   std::string err;
   ASSERT_TRUE(server.start(path, &err)) << err;
   HookAnswer a;
-  ASSERT_TRUE(hand_off(path, {true, "standby_promote on node 2:\nline two"}, Deadline::after(5), &a));
+  ASSERT_TRUE(hand_off(path, {true, false, "standby_promote on node 2:\nline two"}, Deadline::after(5), &a));
   EXPECT_EQ(a.code, 3);
   EXPECT_FALSE(a.to_stderr);
   EXPECT_EQ(a.text, "app1: FAILED\n");
   EXPECT_TRUE(seen.json);
   EXPECT_EQ(seen.event, "standby_promote on node 2: line two") << "one line";
+  HookRequest status;
+  status.status = true;
+  ASSERT_TRUE(hand_off(path, status, Deadline::after(5), &a));
+  EXPECT_EQ(a.text, "30 of 30 app servers current");
 }
 
 TEST(Handoff, DeclinedNoWatcherOrGarbageMeansTheOneShot) {
   TempDir dir;
   std::string path = dir.path() + "/w.lock.sock";
   HookAnswer a;
-  EXPECT_FALSE(hand_off(path, {false, "e"}, Deadline::after(1), &a)) << "nobody listens";
+  EXPECT_FALSE(hand_off(path, {false, false, "e"}, Deadline::after(1), &a)) << "nobody listens";
   {
-    HandoffServer server([](const HookRequest&, HandoffServer::Reply) { return std::string("standby"); });
+    HandoffServer server([](const HookRequest&, HandoffServer::Reply) { return std::string("standby"); },
+                         [] { return std::string(); });
     std::string err;
     ASSERT_TRUE(server.start(path, &err)) << err;
-    EXPECT_FALSE(hand_off(path, {false, "e"}, Deadline::after(1), &a)) << "declined";
+    EXPECT_FALSE(hand_off(path, {false, false, "e"}, Deadline::after(1), &a)) << "declined";
   }
   {
     HandoffServer server([](const HookRequest&, HandoffServer::Reply reply) {
       reply({-1, false, ""});  // accepted, then not pushed after all
       return std::string();
-    });
+    }, [] { return std::string(); });
     std::string err;
     ASSERT_TRUE(server.start(path, &err)) << "a dead watcher's socket is replaced: " << err;
-    EXPECT_FALSE(hand_off(path, {false, "e"}, Deadline::after(1), &a));
+    EXPECT_FALSE(hand_off(path, {false, false, "e"}, Deadline::after(1), &a));
   }
 }
 
@@ -68,7 +73,7 @@ TEST(Handoff, AListenerThatNeverAnswersCostsTheHookOnlyTheAckWait) {
   ASSERT_EQ(listen(fd, 4), 0);
   auto start = std::chrono::steady_clock::now();
   HookAnswer answer;
-  EXPECT_FALSE(hand_off(path, {false, "e"}, Deadline::after(10), &answer));
+  EXPECT_FALSE(hand_off(path, {false, false, "e"}, Deadline::after(10), &answer));
   double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_LT(waited, kHandoffAck + 1.0);
   close(fd);
@@ -76,7 +81,8 @@ TEST(Handoff, AListenerThatNeverAnswersCostsTheHookOnlyTheAckWait) {
 
 TEST(Handoff, NoSocketForAPathTooLong) {
   EXPECT_EQ(handoff_socket("/" + std::string(200, 'x') + ".lock"), "");
-  HandoffServer server([](const HookRequest&, HandoffServer::Reply) { return std::string(); });
+  HandoffServer server([](const HookRequest&, HandoffServer::Reply) { return std::string(); },
+                       [] { return std::string(); });
   std::string err;
   EXPECT_FALSE(server.start("/" + std::string(200, 'x'), &err));
   EXPECT_NE(err.find("too long"), std::string::npos);

@@ -93,6 +93,15 @@ class Watcher {
     return status_;
   }
 
+  // For pgdeploy check: the last round's summary, and how long ago every server was current.
+  std::string status_line() {
+    std::lock_guard<std::mutex> guard(mu_);
+    std::string converged = metrics_.last_converge > 0
+        ? std::to_string(static_cast<long>(std::time(nullptr) - metrics_.last_converge)) + " s ago"
+        : "never";
+    return status_ + (metrics_.pushing ? "; every app server last current " + converged : "");
+  }
+
   void log(const std::string& line) {
     std::lock_guard<std::mutex> guard(log_mu_);  // the hook socket's thread logs too
     err_ << "pgdeploy watch: " << line << std::endl;
@@ -309,7 +318,7 @@ int run_watch(const Options& opts, Database& db, std::ostream& out, std::ostream
   // The repmgr hook on this node hands its events over here (watch/handoff).
   HandoffServer hooks([&watcher](const HookRequest& r, HandoffServer::Reply reply) {
     return watcher.take(r, std::move(reply));
-  });
+  }, [&watcher] { return watcher.status_line(); });
   std::string socket = handoff_socket(opts.lock_file);
   if (socket.empty() || !hooks.start(socket, &why))
     watcher.log("warning: hooks cannot hand their events over: " +

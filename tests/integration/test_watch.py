@@ -181,6 +181,8 @@ class ConvergeTest(WatchCase):
         self.rig.app[2].start_sshd()
         self.assertTrue(wait_until(lambda: self.rig.app[2].ini_entry(db), WITHIN_TWO, 0.1),
                         'app2 did not get the database within two intervals of coming back')
+        # The file is renamed into place before PgBouncer reloads: wait for the reload too.
+        wait_until(lambda: self.rig.app[2].reaches(db=db) == (False, 5441), 5, 0.1)
         self.assertDeployed(2, db)
 
     def hook(self, *extra):
@@ -213,6 +215,12 @@ class ConvergeTest(WatchCase):
         # The one-shot itself: it may find the watcher's record of the same push (--recent).
         self.assertRegex(hook.out, r'2 of 2 app servers up to date|nothing to do')
         self.assertLess(hook.elapsed, 5, 'a stopped watcher must not hold the hook up')
+
+    def test_check_says_what_the_watcher_last_saw(self):
+        check = self.run_agent('check', '--lock-file', self.w.lock_file)
+        self.assertExit(check, 0)
+        self.assertRegex(check.out, r'watcher on this node: 2 of 2 app servers current; primary node1 '
+                                    r'\(id 1\) timeline 1; every app server last current \d+ s ago')
 
     def test_a_second_watcher_of_the_cluster_on_the_node_is_refused(self):
         second = Watcher(self.rig, 1)
