@@ -78,23 +78,12 @@ def current(m):
 
 
 def proc_cpu(pid):
-    """utime+stime+cutime+cstime of pid, seconds (children included: it should have none)."""
+    """utime+stime+cutime+cstime of pid, seconds: every thread's, those that have exited too
+    (the watcher starts threads each round: the push pool, the node probes), and children's
+    (it should have none). 10 ms ticks: over K rounds the figure is within 10/K ms."""
     with open(f'/proc/{pid}/stat') as f:
         fields = f.read().rsplit(')', 1)[1].split()
     return sum(int(fields[i]) for i in (11, 12, 13, 14)) / CLK_TCK
-
-
-def proc_sched_ms(pid):
-    """CPU time of all pid's threads, in ms, at ns resolution
-    (/proc/PID/task/*/schedstat, first field), so a round of a few ms is not lost in 10 ms ticks."""
-    total = 0
-    for tid in os.listdir(f'/proc/{pid}/task'):
-        try:
-            with open(f'/proc/{pid}/task/{tid}/schedstat') as f:
-                total += int(f.read().split()[0])
-        except OSError:
-            pass
-    return total / 1e6
 
 
 def proc_io(pid):
@@ -238,13 +227,13 @@ def idle(r, w, n, k, interval):
     pids0 = app_pids(r)
     t0 = time.monotonic()
     lo0, sock0 = lo_bytes(), ssh_socket_bytes()
-    cpu0, io0, sched0 = proc_cpu(w.pid), proc_io(w.pid), proc_sched_ms(w.pid)
+    cpu0, io0 = proc_cpu(w.pid), proc_io(w.pid)
     end = t0 + k * (interval + wall_est) + interval / 2
     new_pids = {}
     while time.monotonic() < end:
         new_processes(r, pids0, new_pids)
         time.sleep(max(0.0, min(0.25, end - time.monotonic())))
-    cpu1, io1, sched1 = proc_cpu(w.pid), proc_io(w.pid), proc_sched_ms(w.pid)
+    cpu1, io1 = proc_cpu(w.pid), proc_io(w.pid)
     lo1, sock1 = lo_bytes(), ssh_socket_bytes()
     window = time.monotonic() - t0
     m = try_metrics()
@@ -263,8 +252,7 @@ def idle(r, w, n, k, interval):
         'app_servers': n,
         'rounds': done,
         'window_seconds': window,
-        'cpu_ms_per_round': (cpu1 - cpu0) * 1000 / done,      # utime+stime, 10 ms ticks
-        'sched_cpu_ms_per_round': (sched1 - sched0) / done,    # the same at ns resolution
+        'cpu_ms_per_round': (cpu1 - cpu0) * 1000 / done,
         'round_wall_ms': wall * 1000,
         'rchar_per_round': (io1[0] - io0[0]) / done,
         'wchar_per_round': (io1[1] - io0[1]) / done,
@@ -330,7 +318,7 @@ def report(result):
     rows = []
     for s in result['idle']:
         db = s['db']
-        rows.append([s['app_servers'], s['rounds'], f"{s['cpu_ms_per_round']:.1f}/{s['sched_cpu_ms_per_round']:.2f}",
+        rows.append([s['app_servers'], s['rounds'], f"{s['cpu_ms_per_round']:.1f}",
                      f"{s['round_wall_ms']:.1f}",
                      f"{s['loopback_bytes_per_round'] / 1024:.1f}", f"{s['ssh_bytes_per_round'] / 1024:.1f}",
                      f"{s['rchar_per_round']:.0f}/{s['wchar_per_round']:.0f}",
@@ -341,10 +329,10 @@ def report(result):
                      s['watcher_rss_kb'], s['watcher_fds']])
     if rows:
         lines.append(f"Idle rounds (interval {result['interval']}s), per round:")
-        lines.append(table(['N', 'rounds', 'cpu ms tick/ns', 'wall ms', 'net KiB', 'ssh KiB', 'rchar/wchar B',
+        lines.append(table(['N', 'rounds', 'cpu ms', 'wall ms', 'net KiB', 'ssh KiB', 'rchar/wchar B',
                             'xacts n1/n2', 'conns n1/n2', 'ssh logins', 'reloads', 'pushes',
                             'new app pids', 'rss kB', 'fds'], rows))
-        lines.append('cpu: the watcher\'s utime+stime (10 ms ticks) / its threads\' schedstat run time; '
+        lines.append('cpu: the watcher\'s utime+stime (all threads, exited ones too; 10 ms ticks); '
                      'wall: the round histogram\'s _sum/_count; net: loopback bytes (TCP/IP, headers, '
                      'libpq to both nodes + SSH) minus the rig\'s background with no watcher; ssh: payload '
                      'on the warm sessions (ss bytes_sent+bytes_received); rchar/wchar: /proc/PID/io, '
