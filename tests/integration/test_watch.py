@@ -6,7 +6,6 @@ Watchers run with --interval 1 (INTERVAL). "Within two intervals" is checked wit
 the round itself and for the poll (SLACK): these are behaviour bounds, not speed figures (those
 are in bench/)."""
 
-import itertools
 import json
 import os
 import re
@@ -22,60 +21,11 @@ import rig as rigmod
 INTERVAL = 1.0
 SLACK = 4.0                 # s: a round (a dead node's probe timeout) plus the poll
 WITHIN_TWO = 2 * INTERVAL + SLACK
-_ids = itertools.count(1)
 # The repmgr hook with the event, and the lock file (so the socket) of the node's watcher.
 HOOK_NOTIFY = (rigmod.SEED_NOTIFY + ' --event %e --node-id %n --success %s'
                f' --lock-file {PG_HOME}/.pgdeploy-{{cluster}}-node{{node}}.lock')
 
 
-class Watcher:
-    """`pgdeploy watch` on one node of the rig, as postgres in the DB host, in the background.
-    Its standard output and error go to one log file."""
-
-    def __init__(self, rig, node=1, args=(), interval=INTERVAL):
-        self.rig = rig
-        self.node = node
-        self.log_path = os.path.join(rig.dir, f'watch-node{node}-{next(_ids)}.log')
-        argv = [rig.install_agent(), 'watch', '-c', rig.cluster, '-p', rig.node[node].conninfo(),
-                '--interval', str(interval), *args]
-        # The nodes share the rig's DB host, so its home: each node's lock (and hook socket,
-        # beside it) of its own, as HOOK_NOTIFY names it too.
-        self.lock_file = f'{PG_HOME}/.pgdeploy-{rig.cluster}-node{node}.lock'
-        argv += ['--lock-file', self.lock_file]
-        with open(self.log_path, 'wb') as log:
-            # setpriv execs: the process is pgdeploy itself, signals reach it directly.
-            self.proc = subprocess.Popen(rig.dbhost.argv(argv, rigmod.PG_USER), cwd=rig.dir,
-                                         env=rigmod.postgres_env(), stdin=subprocess.DEVNULL,
-                                         stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
-
-    def text(self):
-        return rigmod.read_text(self.log_path) or ''
-
-    def wait_for(self, pattern, timeout=WITHIN_TWO, after=0):
-        """Wait until the log (from offset `after`) matches the regex; return the match."""
-        found = wait_until(lambda: re.search(pattern, self.text()[after:]), timeout, 0.1)
-        if not found:
-            raise AssertionError(f'watcher on node{self.node}: no {pattern!r} within {timeout}s:\n'
-                                 f'{self.text()}')
-        return found
-
-    def signal(self, sig):
-        self.proc.send_signal(sig)
-
-    def stop(self, timeout=30):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
-
-    def kill(self):
-        self.proc.kill()
-        self.proc.wait()
 
 
 def sshd_logins(rig, i):
@@ -97,7 +47,7 @@ def cut_sessions(rig, i):
 
 class WatchCase(RigTestCase):
     def watcher(self, node=1, **kwargs):
-        w = Watcher(self.rig, node, **kwargs)
+        w = self.rig.node[node].start_watcher(**kwargs)
         self.addCleanup(w.stop)
         return w
 
@@ -114,7 +64,7 @@ class ConvergeTest(WatchCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.rig.node[1].psql("UPDATE repmgr.app_servers SET enabled = false WHERE name = 'app3'")
-        cls.w = Watcher(cls.rig, 1)
+        cls.w = cls.rig.node[1].start_watcher()
         cls.addClassCleanup(cls.w.stop)
 
     def setUp(self):
@@ -223,7 +173,7 @@ class ConvergeTest(WatchCase):
                                     r'\(id 1\) timeline 1; every app server last current \d+ s ago')
 
     def test_a_second_watcher_of_the_cluster_on_the_node_is_refused(self):
-        second = Watcher(self.rig, 1)
+        second = self.rig.node[1].start_watcher()
         self.assertEqual(second.proc.wait(30), 1)
         self.assertIn('another watcher of cluster main runs on this node', second.text())
 

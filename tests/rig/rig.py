@@ -37,6 +37,7 @@ import fcntl
 import json
 import os
 import pwd
+import re
 import secrets
 import select
 import shlex
@@ -869,6 +870,74 @@ class AppServer:
 
 
 # --------------------------------------------------------------------------
+# A watcher (`pgdeploy watch`) on a node
+
+_watcher_ids = iter(range(1, 1 << 30))
+
+
+class Watcher:
+    """`pgdeploy watch` on one node, as postgres in the DB host, in the background: started
+    by rig.node[n].start_watcher(). Its standard output and error go to one log file."""
+
+    def __init__(self, node, args=(), interval=1.0, wait_timeout=None):
+        rig = node.rig
+        self.rig = rig
+        self.node = node.index
+        # "within two intervals" plus a round (a dead node's probe timeout) and the poll
+        self.wait_timeout = wait_timeout or 2 * interval + 4.0
+        self.log_path = os.path.join(rig.dir, f'watch-{node.name}-{next(_watcher_ids)}.log')
+        argv = [rig.install_agent(), 'watch', '-c', rig.cluster, '-p', node.conninfo(),
+                '--interval', str(interval), *args]
+        # The nodes share the rig's DB host, so its home: each node's lock (and the hook socket
+        # beside it) of its own; a hook on that node names the same (--lock-file).
+        self.lock_file = f'{PG_HOME}/.pgdeploy-{rig.cluster}-{node.name}.lock'
+        argv += ['--lock-file', self.lock_file]
+        with open(self.log_path, 'wb') as log:
+            # setpriv execs: the process is pgdeploy itself, signals reach it directly.
+            self.proc = subprocess.Popen(rig.dbhost.argv(argv, PG_USER), cwd=rig.dir,
+                                         env=postgres_env(), stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def text(self):
+        return read_text(self.log_path) or ''
+
+    def wait_for(self, pattern, timeout=None, after=0):
+        """Wait until the log (from offset `after`) matches the regex; return the match."""
+        timeout = self.wait_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        while True:
+            found = re.search(pattern, self.text()[after:])
+            if found:
+                return found
+            if time.monotonic() > deadline:
+                raise AssertionError(f'watcher on node{self.node}: no {pattern!r} within {timeout}s:\n'
+                                     f'{self.text()}')
+            time.sleep(0.1)
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=30):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+# --------------------------------------------------------------------------
 # PostgreSQL nodes
 
 class Node:
@@ -895,6 +964,11 @@ class Node:
     def data_file(self, name):
         """Host-side path of a file in this node's data directory."""
         return self.rig.dbhost.view(os.path.join(self.data, name))
+
+    def start_watcher(self, args=(), interval=1.0, wait_timeout=None):
+        """`pgdeploy watch -c CLUSTER -p <this node> --interval S ARGS` in the background
+        (a Watcher: wait_for(regex), signal, stop, kill); the caller stops it."""
+        return Watcher(self, args, interval, wait_timeout)
 
     # ---- running its programs ------------------------------------------------------
 
