@@ -974,6 +974,16 @@ def warm_push(br, n, port, timeout=30):
     """CREATE DATABASE on the primary, then sample the watcher's metrics every 10 ms until it has
     pushed to all n servers: 'wall' is the duration of the round that pushed (its sum delta, when
     the round was seen alone: rounds are WATCH_INTERVAL apart, far more than the sampling)."""
+    idle = []                  # first one idle round (no change to push), for what a round costs anyway
+    start = watch_metrics(port)
+    until = time.monotonic() + 5
+    while time.monotonic() < until and not idle:
+        time.sleep(0.01)
+        cur = watch_metrics(port)
+        if cur and cur['rounds'] == start['rounds'] + 1 and cur['pushes'] == start['pushes']:
+            idle.append(cur['sum'] - start['sum'])
+        elif cur and cur['rounds'] != start['rounds']:
+            start = cur
     before = prev = watch_metrics(port)
     br.counter += 1
     db = f'bench_warm_{br.counter}'
@@ -992,7 +1002,7 @@ def warm_push(br, n, port, timeout=30):
         if cur['pushes'] - before['pushes'] >= n:
             break
     pushed = [r for r in rounds if r['pushes']]
-    idle = [r['seconds'] for r in rounds if not r['pushes'] and r['rounds'] == 1]
+    idle += [r['seconds'] for r in rounds if not r['pushes'] and r['rounds'] == 1]
     out = {'rounds': rounds, 'pushes': prev['pushes'] - before['pushes'], 'idle': median(idle),
            'lost': sum(1 for i in range(1, n + 1) if not br.r.app[i].ini_entry(db))}
     if len(pushed) == 1 and pushed[0]['rounds'] == 1 and pushed[0]['pushes'] >= n:
