@@ -755,9 +755,14 @@ def pgbouncer_timeline(br, n, admin, t0_real, follows):
         total += len(reloads)
         sudo_in_admin += len(sudo) if admin else 0   # expected 0
         kills = log_times(app.pgbouncer_log, r'^LOG KILL .* command issued', t0_real) if admin else []
+        login = first_server_login(app.pgbouncer_log, br.r.node[2].port, t0_real)
+        # PgBouncer's failed logins to the dead node1: after one it tries again only
+        # server_login_retry later, a reload or KILL in between or not.
+        failed = [t for t in log_times(app.pgbouncer_log, r'@127\.0\.0\.1:' + str(br.r.node[1].port)
+                                       + r' closing because: connect failed', t0_real)
+                  if login is None or t < login]
         hosts[i] = {'reload': reloads[0] if reloads else None, 'kill': kills[0] if kills else None,
-                    'login': first_server_login(app.pgbouncer_log, br.r.node[2].port, t0_real),
-                    'follow': follows.get(i)}
+                    'login': login, 'follow': follows.get(i), 'last_failed_login': failed[-1] if failed else None}
 
     def values(key):
         return [h[key] for h in hosts.values() if h[key] is not None]
@@ -765,6 +770,8 @@ def pgbouncer_timeline(br, n, admin, t0_real, follows):
     def after_reload(key):
         return [h[key] - h['reload'] for h in hosts.values() if h[key] is not None and h['reload'] is not None]
     reloads, logins, kills = values('reload'), values('login'), values('kill')
+    failed_to_login = [h['login'] - h['last_failed_login'] for h in hosts.values()
+                       if h['login'] is not None and h['last_failed_login'] is not None]
     to_login, to_follow = after_reload('login'), after_reload('follow')
     return {
         'reload_source': 'pgbouncer log (RELOAD command issued)' if admin else 'reload log (service)',
@@ -774,6 +781,9 @@ def pgbouncer_timeline(br, n, admin, t0_real, follows):
         'first_kill': min(kills) if kills else None, 'last_kill': max(kills) if kills else None,
         'pgbouncer_to_node2_median': median(logins),
         'pgbouncer_to_node2_max': max(logins) if len(logins) == n else None,
+        'failed_to_login_median': median(failed_to_login),
+        'failed_to_login_min': min(failed_to_login) if failed_to_login else None,
+        'hosts_with_failed_login': len(failed_to_login),
         'reload_to_login_median': median(to_login), 'reload_to_login_max': max(to_login) if to_login else None,
         'reload_to_follow_median': median(to_follow), 'reload_to_follow_max': max(to_follow) if to_follow else None,
         'hosts': hosts,
@@ -812,6 +822,7 @@ def bench_e2e(agent_path, variant, n):
             watchers = {node: BenchWatcher(br, node) for node in (1, 2)}
             watchers[1].wait_servers(n, 'updated|current')
             watchers[2].wait_servers(n, 'session warm')
+        wait_replayed(br)
         for node in (1, 2):
             br.r.node[node].start_repmgrd()
         before = {i: br.r.app[i].reaches() for i in (1, n)} if template else {}
@@ -948,6 +959,15 @@ def raise_max_connections(br, value):
             f.write(f'max_connections = {value}   # pgdeploy bench: N app servers\n')
         node.stop('fast')
         node.start()
+
+
+def wait_replayed(br, timeout=30):
+    """Until node2 has replayed everything node1 wrote so far: after a restart (raise_max_connections)
+    its walreceiver reconnects only after wal_retrieve_retry_interval, and a kill before that would
+    promote a standby without the last catalog changes (admin_conninfo...)."""
+    lsn = br.r.node[1].psql('SELECT pg_current_wal_lsn()')[0][0]
+    rig.wait_for(lambda: br.r.node[2].psql(f"SELECT pg_last_wal_replay_lsn() >= '{lsn}'") == [['t']],
+                 timeout, f'node2 to replay up to {lsn}', 0.1)
 
 
 def watch_metrics(port):
@@ -1172,12 +1192,18 @@ def summarize(results, sizes, info, args):
             lines.append(table(['variant', 'event', 'node port', 'start', 'start - writable', 'end', 'ms', 'exit'],
                                notes))
         watched = [[x['variant'], x.get('n', E2E_SERVERS), fmt(x.get('gap')), x.get('logins_during_failover', '-'),
-                    ', '.join(x.get('hook_handed_over') or []) or 'no', 'yes' if x.get('rounds_at_once') else 'no']
+                    ', '.join(x.get('hook_handed_over') or []) or 'no', 'yes' if x.get('rounds_at_once') else 'no',
+                    fmt(x.get('last_reload') - x['writable'] if x.get('last_reload') is not None
+                        and x.get('writable') is not None else None),
+                    fmt(x.get('reload_to_login_median')), fmt(x.get('failed_to_login_median')),
+                    fmt(x.get('failed_to_login_min'))]
                    for x in e2e if x.get('watch')]
         if watched:
             lines.append('\nWith watchers (sshd logins: "Accepted publickey" on all app servers from the kill until '
                          'repmgr\'s notifications ended; hook handed over: events in node2\'s watcher log):')
-            lines.append(table(['variant', 'N', 'gap', 'sshd logins', 'hook handed over', 'rounds at once'], watched))
+            lines.append(table(['variant', 'N', 'gap', 'sshd logins', 'hook handed over', 'rounds at once',
+                                'last reload - writable', 'reload->login med', 'failed->login med',
+                                'failed->login min'], watched))
         said = [[x['variant'], line] for x in e2e if x.get('hung') for line in x.get('agent_on_node1', [])]
         if said:
             lines.append(f'\nWhat the agent said about the hung node1 ({HUNG_SUFFIX} variants, each distinct line once):')
