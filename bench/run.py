@@ -761,8 +761,13 @@ def pgbouncer_timeline(br, n, admin, t0_real, follows):
         failed = [t for t in log_times(app.pgbouncer_log, r'@127\.0\.0\.1:' + str(br.r.node[1].port)
                                        + r' closing because: connect failed', t0_real)
                   if login is None or t < login]
+        # and what went wrong on the way to node2 (a refused login waits out server_login_retry too)
+        node2_errors = [line for line in (rig.read_text(app.pgbouncer_log) or '').splitlines()
+                        if re.search(r'@127\.0\.0\.1:' + str(br.r.node[2].port) + r' (closing because|.*ERROR)', line)
+                        and TIMESTAMPED_LINE.match(line)][:3]
         hosts[i] = {'reload': reloads[0] if reloads else None, 'kill': kills[0] if kills else None,
-                    'login': login, 'follow': follows.get(i), 'last_failed_login': failed[-1] if failed else None}
+                    'login': login, 'follow': follows.get(i), 'last_failed_login': failed[-1] if failed else None,
+                    'node2_errors': node2_errors}
 
     def values(key):
         return [h[key] for h in hosts.values() if h[key] is not None]
@@ -848,6 +853,9 @@ def bench_e2e(agent_path, variant, n):
             wait_notifications_quiet(log_dir)
             out['notifications'] = notification_timeline(log_dir, t0_real)
             out.update(pgbouncer_timeline(br, n, admin, t0_real, follows))
+            if follows:   # the last PgBouncer to follow: its own account of the failover
+                slowest = max(follows, key=follows.get)
+                out['slowest_pgbouncer'] = {'app': slowest, 'log': rig.tail(br.r.app[slowest].pgbouncer_log, 30)}
             agent_output = rig.read_text(os.path.join(log_dir, 'agent-output.log')) or ''
             out['agent_output_tail'] = agent_output[-3000:]
             out['agent_on_node1'] = agent_on_node1(agent_output)
