@@ -585,7 +585,7 @@ class HungNode:
                 pass
 
 
-async def e2e_poll(br, servers, timeout=60.0, follow=True, hang=False):
+async def e2e_poll(br, servers, timeout=60.0, follow=True, hang=False, client_timeout=1.0):
     """kill -9 node1's postmaster (with hang: SIGSTOP it and all its processes); time node2
     becoming writable and every PgBouncer leading to it."""
     r = br.r
@@ -625,7 +625,7 @@ async def e2e_poll(br, servers, timeout=60.0, follow=True, hang=False):
         while time.monotonic() < deadline:
             try:
                 port = await pgwire.fetch(addr, rig.PGBOUNCER_PORT, rig.APP_USER, rig.APP_DB,
-                                          'select inet_server_port()', rig.APP_PASSWORD, timeout=1.0)
+                                          'select inet_server_port()', rig.APP_PASSWORD, timeout=client_timeout)
                 last[i] = f'port {port}'
                 if port == str(r.node[2].port):
                     follows[i] = time.monotonic() - t0
@@ -795,12 +795,12 @@ def pgbouncer_timeline(br, n, admin, t0_real, follows):
     }
 
 
-def bench_e2e(agent_path, variant, n):
+def bench_e2e(agent_path, variant, n, client_timeout=1.0):
     spec = e2e_variant(variant)
     template, admin = spec['template'], spec['admin']
     log(f'e2e {variant}: rig with {n} app servers, repmgrd on both nodes')
     br = BenchRig(agent_path, n)
-    out = {'variant': variant, 'n': n, 'notify': template, 'admin': admin, 'promote_wait': spec['wait'],
+    out = {'variant': variant, 'n': n, 'client_timeout': client_timeout, 'notify': template, 'admin': admin, 'promote_wait': spec['wait'],
            'hung': spec['hung'], 'watch': spec['watch']}
     watchers = {}
     if spec['wait']:   # before up(): every repmgr.conf the rig writes gets it
@@ -833,7 +833,7 @@ def bench_e2e(agent_path, variant, n):
         before = {i: br.r.app[i].reaches() for i in (1, n)} if template else {}
         logins = sshd_logins(br, n)
         t0_real, writable, follows, last = asyncio.run(e2e_poll(br, range(1, n + 1), follow=bool(template),
-                                                                hang=spec['hung']))
+                                                                hang=spec['hung'], client_timeout=client_timeout))
         out.update(writable=writable, before=str(before))
         if spec['hung']:   # what was stopped: walsender, backends (repmgrd's), checkpointer...
             out['hung_processes'] = br.hung[1].titles
@@ -1250,6 +1250,8 @@ def main():
                         f'(default {E2E_DEFAULT})')
     p.add_argument('--e2e-sizes', default=str(E2E_SERVERS),
                    help=f'numbers of app servers of the end-to-end runs (default {E2E_SERVERS})')
+    p.add_argument('--e2e-client-timeout', type=float, default=1.0,
+                   help='s each poller client through a PgBouncer is given (default 1)')
     p.add_argument('--warm-sizes', default='',
                    help='numbers of app servers of the warm push against the ssh floor (pgdeploy watch), '
                         'e.g. 10,30,100; default: none')
@@ -1333,7 +1335,7 @@ def main():
                 for variant in args.e2e_variants:
                     # without an agent there is nothing to repeat for: repmgr alone, once
                     for rep in range(1 if e2e_variant(variant)['template'] is None else args.e2e_repeat):
-                        results['e2e'].append(bench_e2e(agent_path, variant, n))
+                        results['e2e'].append(bench_e2e(agent_path, variant, n, args.e2e_client_timeout))
                         save()
     except BaseException as e:
         results['error'] = f'{type(e).__name__}: {e}'
