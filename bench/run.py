@@ -2,7 +2,8 @@
 """pgdeploy benchmark: the agent against OpenSSH on a real loopback rig.
 
     /usr/bin/python3 bench/run.py --agent build/pgdeploy [--sizes 1,10,30,100] [--repeat 5]
-                                  [--latency-ms 25] [--e2e] [--json-out FILE]
+                                  [--latency-ms 25] [--e2e] [--e2e-sizes 30,100] [--e2e-variants ...]
+                                  [--warm-sizes 10,30,100] [--json-out FILE]
 
 Needs root (the rig: namespaces, sshd, PgBouncer, PostgreSQL + repmgr). Runs
 itself inside a private network namespace (re-executes under `unshare --net`),
@@ -511,6 +512,8 @@ def e2e_variant(name):
             or not set(flags) <= {f[1:] for f in SUFFIXES}:
         return None
     template, admin = E2E_VARIANTS[base]
+    if admin and ADMIN_SUFFIX[1:] in flags:   # admin+admin
+        return None
     return {'template': template, 'admin': admin or ADMIN_SUFFIX[1:] in flags,
             'wait': WAIT_SUFFIX[1:] in flags, 'hung': HUNG_SUFFIX[1:] in flags, 'watch': base == 'watch'}
 
@@ -800,8 +803,8 @@ def bench_e2e(agent_path, variant, n, client_timeout=1.0):
     template, admin = spec['template'], spec['admin']
     log(f'e2e {variant}: rig with {n} app servers, repmgrd on both nodes')
     br = BenchRig(agent_path, n)
-    out = {'variant': variant, 'n': n, 'client_timeout': client_timeout, 'notify': template, 'admin': admin, 'promote_wait': spec['wait'],
-           'hung': spec['hung'], 'watch': spec['watch']}
+    out = {'variant': variant, 'n': n, 'client_timeout': client_timeout, 'notify': template, 'admin': admin,
+           'promote_wait': spec['wait'], 'hung': spec['hung'], 'watch': spec['watch']}
     watchers = {}
     if spec['wait']:   # before up(): every repmgr.conf the rig writes gets it
         br.r.repmgr_conf_extra = promote_wait_conf(br.r)
@@ -1179,7 +1182,8 @@ def summarize(results, sizes, info, args):
                           fmt(x.get('reload_to_login_median')), fmt(x.get('reload_to_login_max')),
                           fmt(x.get('reload_to_follow_max'))])
         lines.append(f'\nEnd to end (kill -9 of the primary; {HUNG_SUFFIX}: the primary hangs, SIGSTOP of it and '
-                     f'all its processes; repmgrd failover, N app servers), s after the kill or stop:')
+                     f'all its processes; repmgrd failover, N app servers; poller clients given '
+                     f'{args.e2e_client_timeout:g} s each), s after the kill or stop:')
         lines.append(table(['variant', 'N', 'node2 writable', 'every PgBouncer', 'gap', 'median PgBouncer',
                             'first reload', 'last reload', 'last server login', 'not following', 'error'], rows))
         lines.append('\nPromotion and reloads (promoted with: from node2\'s repmgr log; promote request: node2\'s '
