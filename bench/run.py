@@ -2,7 +2,8 @@
 """pgdeploy benchmark: the agent against OpenSSH on a real loopback rig.
 
     /usr/bin/python3 bench/run.py --agent build/pgdeploy [--sizes 1,10,30,100] [--repeat 5]
-                                  [--latency-ms 25] [--e2e] [--json-out FILE]
+                                  [--latency-ms 25] [--e2e] [--e2e-sizes 30,100] [--e2e-variants ...]
+                                  [--warm-sizes 10,30,100] [--json-out FILE]
 
 Needs root (the rig: namespaces, sshd, PgBouncer, PostgreSQL + repmgr). Runs
 itself inside a private network namespace (re-executes under `unshare --net`),
@@ -30,6 +31,7 @@ import sys
 import tempfile
 import time
 import traceback
+import urllib.request
 
 sys.dont_write_bytecode = True    # keep bench/ free of __pycache__
 import pgwire  # noqa: E402  (bench/, beside this file)
@@ -485,27 +487,35 @@ PLACEHOLDERS = SEED_TEMPLATE + ' --event %e --node-id %n --success %s'
 # PgBouncer with RELOAD and cuts sessions on the old primary (KILL, RESUME) instead of `sudo -n
 # service pgbouncer reload`. Any name + WAIT_SUFFIX adds service_promote_command (promote_wait_conf);
 # any name + HUNG_SUFFIX makes node1 hang instead of dying (HungNode). Both: name+wait+hung.
+# The hook handing its event to the node's watcher: the watcher's --lock-file, per node ({home}:
+# the postgres home, filled in once the rig module is loaded; the two nodes share one DB host).
+WATCH_HOOK = PLACEHOLDERS + ' --lock-file {home}/.pgdeploy-{cluster}-node{node}.lock'
 E2E_VARIANTS = {
     'none': (None, False),                  # no agent: repmgrd alone
     'seed': (SEED_TEMPLATE, False),         # the seed README's form
     'placeholders': (PLACEHOLDERS, False),
     'admin': (PLACEHOLDERS, True),
+    'watch': (WATCH_HOOK, False),           # `pgdeploy watch` on both nodes, the hook hands off
 }
 WAIT_SUFFIX = '+wait'
 HUNG_SUFFIX = '+hung'
+ADMIN_SUFFIX = '+admin'                     # the admin console with any base: watch+admin
+SUFFIXES = (WAIT_SUFFIX, HUNG_SUFFIX, ADMIN_SUFFIX)
 E2E_DEFAULT = 'none,seed,placeholders,admin,none+wait,admin+wait,admin+wait+hung'
 
 
 def e2e_variant(name):
-    """'admin+wait+hung' -> {'template', 'admin', 'wait', 'hung'}; None for a name we do not
-    know. The suffixes in either order, each at most once."""
+    """'admin+wait+hung' -> {'template', 'admin', 'wait', 'hung', 'watch'}; None for a name we
+    do not know. The suffixes in any order, each at most once."""
     base, *flags = name.split('+')
     if base not in E2E_VARIANTS or len(set(flags)) != len(flags) \
-            or not set(flags) <= {WAIT_SUFFIX[1:], HUNG_SUFFIX[1:]}:
+            or not set(flags) <= {f[1:] for f in SUFFIXES}:
         return None
     template, admin = E2E_VARIANTS[base]
-    return {'template': template, 'admin': admin,
-            'wait': WAIT_SUFFIX[1:] in flags, 'hung': HUNG_SUFFIX[1:] in flags}
+    if admin and ADMIN_SUFFIX[1:] in flags:   # admin+admin
+        return None
+    return {'template': template, 'admin': admin or ADMIN_SUFFIX[1:] in flags,
+            'wait': WAIT_SUFFIX[1:] in flags, 'hung': HUNG_SUFFIX[1:] in flags, 'watch': base == 'watch'}
 
 
 def promote_wait_conf(r):
@@ -578,7 +588,7 @@ class HungNode:
                 pass
 
 
-async def e2e_poll(br, servers, timeout=60.0, follow=True, hang=False):
+async def e2e_poll(br, servers, timeout=60.0, follow=True, hang=False, client_timeout=1.0):
     """kill -9 node1's postmaster (with hang: SIGSTOP it and all its processes); time node2
     becoming writable and every PgBouncer leading to it."""
     r = br.r
@@ -618,7 +628,7 @@ async def e2e_poll(br, servers, timeout=60.0, follow=True, hang=False):
         while time.monotonic() < deadline:
             try:
                 port = await pgwire.fetch(addr, rig.PGBOUNCER_PORT, rig.APP_USER, rig.APP_DB,
-                                          'select inet_server_port()', rig.APP_PASSWORD, timeout=1.0)
+                                          'select inet_server_port()', rig.APP_PASSWORD, timeout=client_timeout)
                 last[i] = f'port {port}'
                 if port == str(r.node[2].port):
                     follows[i] = time.monotonic() - t0
@@ -748,9 +758,19 @@ def pgbouncer_timeline(br, n, admin, t0_real, follows):
         total += len(reloads)
         sudo_in_admin += len(sudo) if admin else 0   # expected 0
         kills = log_times(app.pgbouncer_log, r'^LOG KILL .* command issued', t0_real) if admin else []
+        login = first_server_login(app.pgbouncer_log, br.r.node[2].port, t0_real)
+        # PgBouncer's failed logins to the dead node1: after one it tries again only
+        # server_login_retry later, a reload or KILL in between or not.
+        failed = [t for t in log_times(app.pgbouncer_log, r'@127\.0\.0\.1:' + str(br.r.node[1].port)
+                                       + r' closing because: connect failed', t0_real)
+                  if login is None or t < login]
+        # and what went wrong on the way to node2 (a refused login waits out server_login_retry too)
+        node2_errors = [line for line in (rig.read_text(app.pgbouncer_log) or '').splitlines()
+                        if re.search(r'@127\.0\.0\.1:' + str(br.r.node[2].port) + r' (closing because|.*ERROR)', line)
+                        and TIMESTAMPED_LINE.match(line)][:3]
         hosts[i] = {'reload': reloads[0] if reloads else None, 'kill': kills[0] if kills else None,
-                    'login': first_server_login(app.pgbouncer_log, br.r.node[2].port, t0_real),
-                    'follow': follows.get(i)}
+                    'login': login, 'follow': follows.get(i), 'last_failed_login': failed[-1] if failed else None,
+                    'node2_errors': node2_errors}
 
     def values(key):
         return [h[key] for h in hosts.values() if h[key] is not None]
@@ -758,6 +778,8 @@ def pgbouncer_timeline(br, n, admin, t0_real, follows):
     def after_reload(key):
         return [h[key] - h['reload'] for h in hosts.values() if h[key] is not None and h['reload'] is not None]
     reloads, logins, kills = values('reload'), values('login'), values('kill')
+    failed_to_login = [h['login'] - h['last_failed_login'] for h in hosts.values()
+                       if h['login'] is not None and h['last_failed_login'] is not None]
     to_login, to_follow = after_reload('login'), after_reload('follow')
     return {
         'reload_source': 'pgbouncer log (RELOAD command issued)' if admin else 'reload log (service)',
@@ -767,24 +789,32 @@ def pgbouncer_timeline(br, n, admin, t0_real, follows):
         'first_kill': min(kills) if kills else None, 'last_kill': max(kills) if kills else None,
         'pgbouncer_to_node2_median': median(logins),
         'pgbouncer_to_node2_max': max(logins) if len(logins) == n else None,
+        'failed_to_login_median': median(failed_to_login),
+        'failed_to_login_min': min(failed_to_login) if failed_to_login else None,
+        'hosts_with_failed_login': len(failed_to_login),
         'reload_to_login_median': median(to_login), 'reload_to_login_max': max(to_login) if to_login else None,
         'reload_to_follow_median': median(to_follow), 'reload_to_follow_max': max(to_follow) if to_follow else None,
         'hosts': hosts,
     }
 
 
-def bench_e2e(agent_path, variant, n):
+def bench_e2e(agent_path, variant, n, client_timeout=1.0):
     spec = e2e_variant(variant)
     template, admin = spec['template'], spec['admin']
     log(f'e2e {variant}: rig with {n} app servers, repmgrd on both nodes')
     br = BenchRig(agent_path, n)
-    out = {'variant': variant, 'notify': template, 'admin': admin, 'promote_wait': spec['wait'],
-           'hung': spec['hung']}
+    out = {'variant': variant, 'n': n, 'client_timeout': client_timeout, 'notify': template, 'admin': admin,
+           'promote_wait': spec['wait'], 'hung': spec['hung'], 'watch': spec['watch']}
+    watchers = {}
     if spec['wait']:   # before up(): every repmgr.conf the rig writes gets it
         br.r.repmgr_conf_extra = promote_wait_conf(br.r)
         out['repmgr_conf_extra'] = br.r.repmgr_conf_extra(2)
     try:
         br.up()
+        if n > E2E_SERVERS:
+            raise_max_connections(br, n + 60)
+        if template:
+            template = template.replace('{home}', rig.PG_HOME)
         log_dir = os.path.join(br.work, 'e2e')
         rig.make_dir(log_dir, 0o755, rig.POSTGRES)
         wrapper = rig.write_file(os.path.join(br.work, 'notify-wrap'), WRAPPER.format(log_dir=log_dir), 0o755)
@@ -796,11 +826,17 @@ def bench_e2e(agent_path, variant, n):
             first = agent(br, n, 'updated')
             if first.get('lost'):
                 raise rig.RigError(f'initial deploy failed: {first}')
+        if spec['watch']:   # node1's pushes (all current), node2's keeps its sessions warm
+            watchers = {node: BenchWatcher(br, node) for node in (1, 2)}
+            watchers[1].wait_servers(n, 'updated|current')
+            watchers[2].wait_servers(n, 'session warm')
+        wait_replayed(br)
         for node in (1, 2):
             br.r.node[node].start_repmgrd()
         before = {i: br.r.app[i].reaches() for i in (1, n)} if template else {}
+        logins = sshd_logins(br, n)
         t0_real, writable, follows, last = asyncio.run(e2e_poll(br, range(1, n + 1), follow=bool(template),
-                                                                hang=spec['hung']))
+                                                                hang=spec['hung'], client_timeout=client_timeout))
         out.update(writable=writable, before=str(before))
         if spec['hung']:   # what was stopped: walsender, backends (repmgrd's), checkpointer...
             out['hung_processes'] = br.hung[1].titles
@@ -820,9 +856,19 @@ def bench_e2e(agent_path, variant, n):
             wait_notifications_quiet(log_dir)
             out['notifications'] = notification_timeline(log_dir, t0_real)
             out.update(pgbouncer_timeline(br, n, admin, t0_real, follows))
+            if follows:   # the last PgBouncer to follow: its own account of the failover
+                slowest = max(follows, key=follows.get)
+                out['slowest_pgbouncer'] = {'app': slowest, 'log': rig.tail(br.r.app[slowest].pgbouncer_log, 30)}
             agent_output = rig.read_text(os.path.join(log_dir, 'agent-output.log')) or ''
             out['agent_output_tail'] = agent_output[-3000:]
             out['agent_on_node1'] = agent_on_node1(agent_output)
+            out['logins_during_failover'] = sshd_logins(br, n) - logins
+        if watchers:
+            text = watchers[2].text()
+            out['hook_handed_over'] = re.findall(r'a hook handed over (\S+)', text)
+            out['rounds_at_once'] = 'rounds at once' in text
+            out['watch_log_node2'] = text[-3000:]
+            out['watch_log_node1'] = watchers[1].text()[-1500:]
             if spec['hung'] and not any(': unreachable' in line for line in out['agent_on_node1']):
                 out['error'] = f'the agent never called the hung node1 unreachable: {out["agent_on_node1"]}'
         # Only now, with every notification run done (they too met the hung node), is node1
@@ -848,13 +894,188 @@ def bench_e2e(agent_path, variant, n):
         out['repmgr_events'] = br.sql("SELECT event, successful, to_char(event_timestamp, 'HH24:MI:SS.MS') FROM "
                                       "repmgr.events WHERE node_id = 2 ORDER BY event_timestamp DESC LIMIT 6")
         log(f'  e2e {variant}: writable {fmt(writable)}s, standby_promote {fmt(out["standby_promote_event"])}s '
-            f'({out["promote_method"]}), every PgBouncer {fmt(out.get("all_follow"))}s, gap {fmt(out.get("gap"))}s')
+            f'({out["promote_method"]}), every PgBouncer {fmt(out.get("all_follow"))}s, gap {fmt(out.get("gap"))}s'
+            + (f', logins {out.get("logins_during_failover")}, hook handed over {out.get("hook_handed_over")}'
+               if watchers else ''))
     except Exception as e:
         out['error'] = f'{type(e).__name__}: {e}'
         log(f'  e2e {variant} failed: {traceback.format_exc()}')
     finally:
+        for w in watchers.values():
+            w.stop()
         br.down()
     return out
+
+
+
+# ---- warm sessions (pgdeploy watch) ------------------------------------------------
+
+WATCH_INTERVAL = 1.0
+WARM_METRICS_PORT = 9187       # the watcher's --metrics-listen in the warm push measurement
+NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))   # loopback, whatever *_proxy says
+
+
+class BenchWatcher:
+    """`pgdeploy watch` on one node, as postgres in the DB host, in the background, its output
+    in a log file. The per-node lock file (so the hook socket beside it) is the one WATCH_HOOK
+    names, as in tests/integration/test_watch.py."""
+
+    def __init__(self, br, node, metrics_port=None):
+        r = br.r
+        br.counter += 1
+        self.log_path = os.path.join(br.work, f'watch-node{node}-{br.counter}.log')
+        self.lock_file = f'{rig.PG_HOME}/.pgdeploy-{r.cluster}-node{node}.lock'
+        argv = [r.agent_path, 'watch', '-c', r.cluster, '-p', r.node[node].conninfo(),
+                '--interval', str(WATCH_INTERVAL), '--lock-file', self.lock_file]
+        if metrics_port:
+            argv += ['--metrics-listen', f'127.0.0.1:{metrics_port}']
+        with open(self.log_path, 'wb') as f:
+            self.proc = subprocess.Popen(r.dbhost.argv(argv, rig.PG_USER), cwd=br.work, env=rig.postgres_env(),
+                                         stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+
+    def text(self):
+        return rig.read_text(self.log_path) or ''
+
+    def wait_servers(self, n, state, timeout=60):
+        """Until the log has said `appI <addr>: <state>` (a regex) for every app server 1..n."""
+        def seen():
+            return {int(m) for m in re.findall(r'app(\d+) \S+: (?:' + state + ')', self.text())} \
+                >= set(range(1, n + 1))
+        rig.wait_for(seen, timeout, f'every app server {state} ({self.log_path})', 0.2)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def sshd_logins(br, n):
+    """SSH logins accepted so far by app servers 1..n (their sshd logs, LogLevel VERBOSE)."""
+    return sum((rig.read_text(br.r.app[i].sshd_log) or '').count('Accepted publickey') for i in range(1, n + 1))
+
+
+def raise_max_connections(br, value):
+    """max_connections = value on both nodes (node.conf, outside the data directory), standby
+    first (a standby must not have fewer than its primary). The rig's 60 do not hold N > 30
+    PgBouncers each with its server connection to node2, plus repmgr and the watchers."""
+    for n in (2, 1):
+        node = br.r.node[n]
+        with open(os.path.join(node.dir, 'node.conf'), 'a') as f:
+            f.write(f'max_connections = {value}   # pgdeploy bench: N app servers\n')
+        node.stop('fast')
+        node.start()
+
+
+def wait_replayed(br, timeout=30):
+    """Until node2 has replayed everything node1 wrote so far: after a restart (raise_max_connections)
+    its walreceiver reconnects only after wal_retrieve_retry_interval, and a kill before that would
+    promote a standby without the last catalog changes (admin_conninfo...)."""
+    lsn = br.r.node[1].psql('SELECT pg_current_wal_lsn()')[0][0]
+    rig.wait_for(lambda: br.r.node[2].psql(f"SELECT pg_last_wal_replay_lsn() >= '{lsn}'") == [['t']],
+                 timeout, f'node2 to replay up to {lsn}', 0.1)
+
+
+def watch_metrics(port):
+    """round count, round seconds sum and pushes from the watcher's /metrics; None if it does not answer."""
+    try:
+        with NO_PROXY.open(f'http://127.0.0.1:{port}/metrics', timeout=2) as r:
+            text = r.read().decode()
+    except OSError:
+        return None
+    got = {}
+    for key, name in (('rounds', 'pgdeploy_watch_round_duration_seconds_count'),
+                      ('sum', 'pgdeploy_watch_round_duration_seconds_sum'),
+                      ('pushes', 'pgdeploy_watch_pushes_total{result="updated"}')):
+        m = re.search(r'^' + re.escape(name) + r' (\S+)$', text, re.M)
+        if not m:
+            return None
+        got[key] = float(m.group(1))
+    got['current'] = re.search(r'^pgdeploy_watch_app_servers\{state="current"\} (\S+)$', text, re.M)
+    got['current'] = float(got['current'].group(1)) if got['current'] else 0
+    return got
+
+
+def warm_push(br, n, port, timeout=30):
+    """CREATE DATABASE on the primary, then sample the watcher's metrics every 10 ms until it has
+    pushed to all n servers: 'wall' is the duration of the round that pushed (its sum delta, when
+    the round was seen alone: rounds are WATCH_INTERVAL apart, far more than the sampling)."""
+    idle = []                  # first one idle round (no change to push), for what a round costs anyway
+    start = watch_metrics(port)
+    until = time.monotonic() + 5
+    while time.monotonic() < until and not idle:
+        time.sleep(0.01)
+        cur = watch_metrics(port)
+        if cur and cur['rounds'] == start['rounds'] + 1 and cur['pushes'] == start['pushes']:
+            idle.append(cur['sum'] - start['sum'])
+        elif cur and cur['rounds'] != start['rounds']:
+            start = cur
+    before = prev = watch_metrics(port)
+    br.counter += 1
+    db = f'bench_warm_{br.counter}'
+    br.sql(f'CREATE DATABASE {db}')
+    until = time.monotonic() + timeout
+    rounds = []
+    while time.monotonic() < until:
+        time.sleep(0.01)
+        cur = watch_metrics(port)
+        if cur is None:
+            continue
+        if cur['rounds'] > prev['rounds']:
+            rounds.append({'rounds': cur['rounds'] - prev['rounds'], 'seconds': cur['sum'] - prev['sum'],
+                           'pushes': cur['pushes'] - prev['pushes']})
+        prev = cur
+        if cur['pushes'] - before['pushes'] >= n:
+            break
+    pushed = [r for r in rounds if r['pushes']]
+    idle += [r['seconds'] for r in rounds if not r['pushes'] and r['rounds'] == 1]
+    out = {'rounds': rounds, 'pushes': prev['pushes'] - before['pushes'], 'idle': median(idle),
+           'lost': sum(1 for i in range(1, n + 1) if not br.r.app[i].ini_entry(db))}
+    if len(pushed) == 1 and pushed[0]['rounds'] == 1 and pushed[0]['pushes'] >= n:
+        out['wall'] = pushed[0]['seconds']
+    else:
+        out.update(wall=None, error=f'no single round pushed to all {n}: {pushed}')
+    return out
+
+
+def bench_warm(br, n, repeat):
+    """One watcher on the primary, converged (sessions warm): the ssh floor (part 1's `ssh true`)
+    against a round pushing a change to all n servers over the warm sessions."""
+    log(f'warm push N={n}: {repeat} repetitions')
+    br.enable(n)
+    br.set_admin(False)
+    res = {}
+    w = BenchWatcher(br, 1, metrics_port=WARM_METRICS_PORT)
+    try:
+        try:
+            rig.wait_for(lambda: (watch_metrics(WARM_METRICS_PORT) or {}).get('current') == n, 60,
+                         f'the watcher: all {n} current', 0.2)
+        except rig.RigError as e:
+            raise rig.RigError(f'{e}; metrics {watch_metrics(WARM_METRICS_PORT)}; its log:\n{w.text()[-2000:]}')
+        res['logins_to_converge'] = sshd_logins(br, n)
+        addrs = [br.r.app[i].addr for i in range(1, n + 1)]
+        for admin in (False, True):   # reload with sudo service, then through the admin console
+            br.set_admin(admin)
+            key = 'push_admin' if admin else 'push'
+            for rep in range(repeat):
+                if not admin:
+                    record(res, 'floor', parallel_ssh(br, addrs, 'true'))
+                logins = sshd_logins(br, n)
+                record(res, key, warm_push(br, n, WARM_METRICS_PORT))
+                res[key][-1]['logins'] = sshd_logins(br, n) - logins
+                log(f'  warm N={n} rep {rep + 1}: floor {res["floor"][-1]["wall"]:.3f}s {key} '
+                    f'{fmt(res[key][-1]["wall"], 3)}s idle round {fmt(res[key][-1]["idle"], 3)}s '
+                    f'(logins {res[key][-1]["logins"]})')
+        br.set_admin(False)
+        res['watch_log_tail'] = w.text()[-2000:]
+    finally:
+        w.stop()
+    return res
 
 
 # --------------------------------------------------------------------------
@@ -922,7 +1143,7 @@ def summarize(results, sizes, info, args):
                                    [[k, fmt(v), fmt(v - bd[0][1])] for k, v in bd]))
     dry = results.get('dry_run')
     if dry and dry.get('cpu') is not None:
-        lines.append(f'\nagent --dry-run with {max(sizes) if sizes else "?"} servers enabled (catalog, proof, '
+        lines.append(f'\nagent --dry-run with {dry.get("n", "?")} servers enabled (catalog, proof, '
                      f'rendering, every server asked read only): {fmt(dry["seconds"], 3)} s, CPU {fmt(dry["cpu"] * 1000, 1)} ms, '
                      f'RSS {fmt(dry["rss_kb"] / 1024, 1)} MB')
     lat = results.get('latency')
@@ -947,28 +1168,29 @@ def summarize(results, sizes, info, args):
         rows, rows2 = [], []
         for x in e2e:
             agent_wired = bool(x.get('notify'))
-            rows.append([x['variant'], fmt(x.get('writable')), fmt(x.get('all_follow')),
+            rows.append([x['variant'], x.get('n', E2E_SERVERS), fmt(x.get('writable')), fmt(x.get('all_follow')),
                          fmt(x.get('gap')), fmt(x.get('follow_median')),
                          fmt(x.get('first_reload')), fmt(x.get('last_reload')),
                          fmt(x.get('pgbouncer_to_node2_max')),
                          x.get('not_following', '-') if agent_wired else '-',
                          (x.get('error') or '')[:60]])
             method = x.get('promote_method') or '-'
-            rows2.append([x['variant'], 'pg_ctl -w' if 'pg_ctl -w' in method else method[:30],
+            rows2.append([x['variant'], x.get('n', E2E_SERVERS), 'pg_ctl -w' if 'pg_ctl -w' in method else method[:30],
                           fmt(x.get('promote_request')), fmt(x.get('standby_promote_event')),
                           fmt(x.get('promote_event_after_writable')),
                           ('console' if x.get('admin') else 'sudo') if agent_wired else '-',
                           fmt(x.get('reload_to_login_median')), fmt(x.get('reload_to_login_max')),
                           fmt(x.get('reload_to_follow_max'))])
         lines.append(f'\nEnd to end (kill -9 of the primary; {HUNG_SUFFIX}: the primary hangs, SIGSTOP of it and '
-                     f'all its processes; repmgrd failover, {E2E_SERVERS} app servers), s after the kill or stop:')
-        lines.append(table(['variant', 'node2 writable', 'every PgBouncer', 'gap', 'median PgBouncer',
+                     f'all its processes; repmgrd failover, N app servers; poller clients given '
+                     f'{args.e2e_client_timeout:g} s each), s after the kill or stop:')
+        lines.append(table(['variant', 'N', 'node2 writable', 'every PgBouncer', 'gap', 'median PgBouncer',
                             'first reload', 'last reload', 'last server login', 'not following', 'error'], rows))
         lines.append('\nPromotion and reloads (promoted with: from node2\'s repmgr log; promote request: node2\'s '
                      'PostgreSQL log; standby_promote: its repmgr.events row, s after the kill, and minus node2 '
                      'writable; reload->login / follow: per PgBouncer, s from its first reload after the kill to '
                      'its first server login to node2 / first client answer from node2):')
-        lines.append(table(['variant', 'promoted with', 'promote request', 'standby_promote', '- writable',
+        lines.append(table(['variant', 'N', 'promoted with', 'promote request', 'standby_promote', '- writable',
                             'reload by', 'reload->login med', 'reload->login max', 'reload->follow max'], rows2))
         notes = []
         for x in e2e:
@@ -981,10 +1203,40 @@ def summarize(results, sizes, info, args):
                          'became writable):')
             lines.append(table(['variant', 'event', 'node port', 'start', 'start - writable', 'end', 'ms', 'exit'],
                                notes))
+        watched = [[x['variant'], x.get('n', E2E_SERVERS), fmt(x.get('gap')), x.get('logins_during_failover', '-'),
+                    ', '.join(x.get('hook_handed_over') or []) or 'no', 'yes' if x.get('rounds_at_once') else 'no',
+                    fmt(x.get('last_reload') - x['writable'] if x.get('last_reload') is not None
+                        and x.get('writable') is not None else None),
+                    fmt(x.get('reload_to_login_median')), fmt(x.get('failed_to_login_median')),
+                    fmt(x.get('failed_to_login_min'))]
+                   for x in e2e if x.get('watch')]
+        if watched:
+            lines.append('\nWith watchers (sshd logins: "Accepted publickey" on all app servers from the kill until '
+                         'repmgr\'s notifications ended; hook handed over: events in node2\'s watcher log):')
+            lines.append(table(['variant', 'N', 'gap', 'sshd logins', 'hook handed over', 'rounds at once',
+                                'last reload - writable', 'reload->login med', 'failed->login med',
+                                'failed->login min'], watched))
         said = [[x['variant'], line] for x in e2e if x.get('hung') for line in x.get('agent_on_node1', [])]
         if said:
             lines.append(f'\nWhat the agent said about the hung node1 ({HUNG_SUFFIX} variants, each distinct line once):')
             lines.append(table(['variant', 'agent output'], said))
+    warm = results.get('warm')
+    if warm:
+        rows = []
+        for n, r in sorted(warm.items(), key=lambda kv: int(kv[0])):
+            floor = median(x['wall'] for x in r.get('floor', []))
+            push = median(x['wall'] for x in r.get('push', []))
+            admin = median(x['wall'] for x in r.get('push_admin', []))
+            pushes = r.get('push', []) + r.get('push_admin', [])
+            rows.append([n, fmt(floor, 3), fmt(push, 3), fmt(ratio(push, floor)), fmt(admin, 3),
+                         fmt(ratio(admin, floor)),
+                         fmt(median(x.get('idle') for x in pushes), 3),
+                         sum(x.get('logins', 0) for x in pushes), sum(x.get('lost', 0) for x in pushes)])
+        lines.append(f'\nA push over warm sessions (pgdeploy watch on node1, a round pushing a new database to every '
+                     f'server, from its round-duration metric) against the ssh floor (`ssh true`), medians of '
+                     f'{args.repeat}, s:')
+        lines.append(table(['N', 'ssh floor', 'push (sudo)', 'push/floor', 'push (admin)', 'push/floor',
+                            'idle round', 'sshd logins', 'lost'], rows))
     return '\n'.join(lines)
 
 
@@ -998,8 +1250,15 @@ def main():
     p.add_argument('--e2e', action='store_true', help='also the end-to-end failover measurement')
     p.add_argument('--e2e-repeat', type=int, default=2)
     p.add_argument('--e2e-variants', default=E2E_DEFAULT,
-                   help=f'of {", ".join(E2E_VARIANTS)}, each also with {WAIT_SUFFIX} and/or {HUNG_SUFFIX} '
+                   help=f'of {", ".join(E2E_VARIANTS)}, each also with {", ".join(SUFFIXES)} '
                         f'(default {E2E_DEFAULT})')
+    p.add_argument('--e2e-sizes', default=str(E2E_SERVERS),
+                   help=f'numbers of app servers of the end-to-end runs (default {E2E_SERVERS})')
+    p.add_argument('--e2e-client-timeout', type=float, default=1.0,
+                   help='s each poller client through a PgBouncer is given (default 1)')
+    p.add_argument('--warm-sizes', default='',
+                   help='numbers of app servers of the warm push against the ssh floor (pgdeploy watch), '
+                        'e.g. 10,30,100; default: none')
     p.add_argument('--no-breakdown', action='store_true', help='skip the remote-work breakdown at N = 10')
     p.add_argument('--json-out', default=None, help='default: /tmp/pgdeploy-bench-<time>.json')
     args = p.parse_args()
@@ -1007,10 +1266,12 @@ def main():
     args.latency_sizes = sorted({int(x) for x in args.latency_sizes.split(',') if x}) if args.latency_ms else []
     args.json_out = args.json_out or f'/tmp/pgdeploy-bench-{time.strftime("%Y%m%d-%H%M%S")}.json'
     args.e2e_variants = [v for v in args.e2e_variants.split(',') if v]
+    args.e2e_sizes = [int(x) for x in args.e2e_sizes.split(',') if x]
+    args.warm_sizes = sorted({int(x) for x in args.warm_sizes.split(',') if x})
     unknown = [v for v in args.e2e_variants if e2e_variant(v) is None]
     if args.e2e and unknown:   # now, not after part 1 has run for minutes
         p.error(f'unknown e2e variant(s) {", ".join(unknown)}; known: {", ".join(E2E_VARIANTS)}, '
-                f'each also with {WAIT_SUFFIX} and/or {HUNG_SUFFIX}')
+                f'each also with {", ".join(SUFFIXES)}')
     enter_private_netns()
 
     global rig
@@ -1034,7 +1295,7 @@ def main():
             json.dump(results, f, indent=1, default=str)
 
     try:
-        big = max(args.sizes + args.latency_sizes) if (args.sizes or args.latency_sizes) else 0
+        big = max(args.sizes + args.latency_sizes + args.warm_sizes, default=0)
         if big:
             br = BenchRig(agent_path, big)
             try:
@@ -1055,7 +1316,7 @@ def main():
                     rep = json.JSONDecoder().raw_decode(text[at:])[0] if at >= 0 else {}
                 except ValueError:
                     rep = {}
-                results['dry_run'] = {'rc': dry['rc'], 'seconds': rep.get('seconds'),
+                results['dry_run'] = {'n': big, 'rc': dry['rc'], 'seconds': rep.get('seconds'),
                                       'cpu': rep.get('cpu_seconds', dry['user'] + dry['sys']),
                                       'rss_kb': rep.get('max_rss_kb', dry['maxrss_kb'])}
                 for n in args.sizes:
@@ -1066,15 +1327,20 @@ def main():
                     log(f'round trips: {args.latency_ms} ms each way, N in {args.latency_sizes}')
                     results['latency'] = bench_latency(br, args.latency_ms, args.latency_sizes, args.repeat)
                     save()
+                results['warm'] = {}
+                for n in args.warm_sizes:
+                    results['warm'][str(n)] = bench_warm(br, n, args.repeat)
+                    save()
             finally:
                 br.down()
         if args.e2e:
             results['e2e'] = []
-            for variant in args.e2e_variants:
-                # without an agent there is nothing to repeat for: repmgr alone, once
-                for rep in range(1 if e2e_variant(variant)['template'] is None else args.e2e_repeat):
-                    results['e2e'].append(bench_e2e(agent_path, variant, E2E_SERVERS))
-                    save()
+            for n in args.e2e_sizes:
+                for variant in args.e2e_variants:
+                    # without an agent there is nothing to repeat for: repmgr alone, once
+                    for rep in range(1 if e2e_variant(variant)['template'] is None else args.e2e_repeat):
+                        results['e2e'].append(bench_e2e(agent_path, variant, n, args.e2e_client_timeout))
+                        save()
     except BaseException as e:
         results['error'] = f'{type(e).__name__}: {e}'
         log(f'benchmark stopped: {traceback.format_exc()}')
