@@ -827,9 +827,9 @@ def bench_e2e(agent_path, variant, n, client_timeout=1.0):
             if first.get('lost'):
                 raise rig.RigError(f'initial deploy failed: {first}')
         if spec['watch']:   # node1's pushes (all current), node2's keeps its sessions warm
-            watchers = {node: BenchWatcher(br, node) for node in (1, 2)}
-            watchers[1].wait_servers(n, 'updated|current')
-            watchers[2].wait_servers(n, 'session warm')
+            watchers = {node: start_watcher(br, node) for node in (1, 2)}
+            wait_servers(watchers[1], n, 'updated|current')
+            wait_servers(watchers[2], n, 'session warm')
         wait_replayed(br)
         for node in (1, 2):
             br.r.node[node].start_repmgrd()
@@ -915,44 +915,19 @@ WARM_METRICS_PORT = 9187       # the watcher's --metrics-listen in the warm push
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))   # loopback, whatever *_proxy says
 
 
-class BenchWatcher:
-    """`pgdeploy watch` on one node, as postgres in the DB host, in the background, its output
-    in a log file. The per-node lock file (so the hook socket beside it) is the one WATCH_HOOK
-    names, as in tests/integration/test_watch.py."""
+def start_watcher(br, node, metrics_port=None):
+    """`pgdeploy watch` on one node (the rig's Watcher: the per-node lock file, so the hook socket
+    beside it, is the one WATCH_HOOK names)."""
+    args = ['--metrics-listen', f'127.0.0.1:{metrics_port}'] if metrics_port else []
+    return br.r.node[node].start_watcher(args=args, interval=WATCH_INTERVAL)
 
-    def __init__(self, br, node, metrics_port=None):
-        r = br.r
-        br.counter += 1
-        self.log_path = os.path.join(br.work, f'watch-node{node}-{br.counter}.log')
-        self.lock_file = f'{rig.PG_HOME}/.pgdeploy-{r.cluster}-node{node}.lock'
-        argv = [r.agent_path, 'watch', '-c', r.cluster, '-p', r.node[node].conninfo(),
-                '--interval', str(WATCH_INTERVAL), '--lock-file', self.lock_file]
-        if metrics_port:
-            argv += ['--metrics-listen', f'127.0.0.1:{metrics_port}']
-        with open(self.log_path, 'wb') as f:
-            self.proc = subprocess.Popen(r.dbhost.argv(argv, rig.PG_USER), cwd=br.work, env=rig.postgres_env(),
-                                         stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
 
-    def text(self):
-        return rig.read_text(self.log_path) or ''
-
-    def wait_servers(self, n, state, timeout=60):
-        """Until the log has said `appI <addr>: <state>` (a regex) for every app server 1..n."""
-        def seen():
-            return {int(m) for m in re.findall(r'app(\d+) \S+: (?:' + state + ')', self.text())} \
-                >= set(range(1, n + 1))
-        rig.wait_for(seen, timeout, f'every app server {state} ({self.log_path})', 0.2)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+def wait_servers(watcher, n, state, timeout=60):
+    """Until the watcher's log has said `appI <addr>: <state>` (a regex) for every app server 1..n."""
+    def seen():
+        return {int(m) for m in re.findall(r'app(\d+) \S+: (?:' + state + ')', watcher.text())} \
+            >= set(range(1, n + 1))
+    rig.wait_for(seen, timeout, f'every app server {state} ({watcher.log_path})', 0.2)
 
 
 def sshd_logins(br, n):
@@ -1050,7 +1025,7 @@ def bench_warm(br, n, repeat):
     br.enable(n)
     br.set_admin(False)
     res = {}
-    w = BenchWatcher(br, 1, metrics_port=WARM_METRICS_PORT)
+    w = start_watcher(br, 1, metrics_port=WARM_METRICS_PORT)
     try:
         try:
             rig.wait_for(lambda: (watch_metrics(WARM_METRICS_PORT) or {}).get('current') == n, 60,
