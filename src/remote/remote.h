@@ -35,6 +35,13 @@ struct LoginFailure {
   std::string note;   // a host key recorded before the login failed
 };
 
+// Does `out` end with a whole line that starts with `end`? (Where a Stream's answer ends.)
+inline bool ends_with_line(const std::string& out, const std::string& end) {
+  if (out.empty() || out.back() != '\n') return false;
+  size_t last = out.size() > 1 ? out.rfind('\n', out.size() - 2) : std::string::npos;
+  return out.compare(last == std::string::npos ? 0 : last + 1, end.size(), end) == 0;
+}
+
 // A command that keeps running on a session and answers one request after another (the
 // watcher's resident push program). Each answer ends with a line that starts with the `end` given.
 class Stream {

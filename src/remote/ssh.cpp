@@ -259,13 +259,6 @@ bool receive(ssh_session s, ssh_channel ch, const Deadline& deadline, ExecResult
   }
 }
 
-// Does `out` end with a whole line that starts with `end`?
-bool has_end_line(const std::string& out, const std::string& end) {
-  if (out.empty() || out.back() != '\n') return false;
-  size_t last = out.size() > 1 ? out.rfind('\n', out.size() - 2) : std::string::npos;
-  return out.compare(last == std::string::npos ? 0 : last + 1, end.size(), end) == 0;
-}
-
 class SshStream : public Stream {
  public:
   SshStream(ssh_session s, Channel c) : session_(s), ch_(std::move(c)) {}
@@ -284,7 +277,7 @@ class SshStream : public Stream {
       return r;
     }
     send(session_, ch_.get(), input, deadline);
-    r.ok = receive(session_, ch_.get(), deadline, &r, [&](int) { return has_end_line(r.out, end); });
+    r.ok = receive(session_, ch_.get(), deadline, &r, [&](int) { return ends_with_line(r.out, end); });
     broken_ = !r.ok;
     r.exit_status = r.ok ? 0 : -1;
     return r;

@@ -133,9 +133,7 @@ struct LocalStream : Stream {
     char buf[4096];
     pollfd fds[2] = {{out, POLLIN, 0}, {err, POLLIN, 0}};
     while (!deadline.expired()) {
-      size_t last = r.out.size() > 1 ? r.out.rfind('\n', r.out.size() - 2) : std::string::npos;
-      if (!r.out.empty() && r.out.back() == '\n' &&
-          r.out.compare(last == std::string::npos ? 0 : last + 1, end.size(), end) == 0) {
+      if (ends_with_line(r.out, end)) {
         r.ok = true;
         r.exit_status = 0;
         return r;

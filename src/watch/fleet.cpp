@@ -85,6 +85,7 @@ Fleet::Result Fleet::work(const AppServer& server, Warm& w, const Rendered* file
     res.report.error = "waiting: next try in " + std::to_string(static_cast<long>(std::ceil(wait))) +
                        " s; last: " + w.last_error;
     res.state = w.last;
+    res.asked = false;
     return res;
   } else if (!w.stream) {
     LoginFailure failure;
@@ -125,9 +126,7 @@ Fleet::Result Fleet::work(const AppServer& server, Warm& w, const Rendered* file
     w.stream.reset();  // nothing more on it can be trusted: a new session next time
     w.login.reset();
   }
-  bool ok = res.state == ServerState::current || res.state == ServerState::updated ||
-            res.state == ServerState::newer;
-  w.failures = ok ? 0 : w.failures + 1;
+  w.failures = failing(res.state) ? w.failures + 1 : 0;
   w.last = res.state;
   w.last_error = res.report.error;
   w.retry_at = start + std::chrono::duration_cast<Clock::duration>(

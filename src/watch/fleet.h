@@ -30,6 +30,7 @@ class Fleet {
   struct Result {
     ServerReport report;
     ServerState state;  // a server not asked this round keeps the state that put it off
+    bool asked = true;  // false: its retry time had not come (report.error says when it has)
   };
   // Pushes `files` to every server in parallel, over its warm session (made now if there is
   // none and its retry time has come). Sessions of servers no longer listed are closed.

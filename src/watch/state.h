@@ -23,6 +23,11 @@ inline constexpr ServerState kAllServerStates[] = {
 
 const char* state_name(ServerState state);
 
+// Unreachable, refused or failed: the server is not as the proof says, and is tried again later.
+inline bool failing(ServerState s) {
+  return s == ServerState::unreachable || s == ServerState::refused || s == ServerState::failed;
+}
+
 // The state a round's report puts a server in.
 ServerState state_of(const ServerReport& report);
 

@@ -220,10 +220,9 @@ Watcher::Outcome Watcher::round(RunReport* out, bool for_hook) {
     note("role", "standby", "this node is not the primary: the watcher on " + report.primary +
                                 " pushes; this one keeps its sessions warm");
     for (const auto& r : fleet_.keep_warm(proof.facts.servers, *remote_, deadline)) {
-      if (r.report.error.rfind("waiting:", 0) == 0) continue;
+      if (!r.asked) continue;
       std::string label = server_label(r.report.server);
-      bool bad = r.state == ServerState::unreachable || r.state == ServerState::refused ||
-                 r.state == ServerState::failed;
+      bool bad = failing(r.state);
       note(label, bad ? "warm: " + std::string(state_name(r.state)) : "warm",
            label + (bad ? ": no warm session: " + r.report.error : ": session warm"));
     }
@@ -247,12 +246,10 @@ Watcher::Outcome Watcher::round(RunReport* out, bool for_hook) {
   uint64_t updated = 0, failed = 0;
   for (auto& r : results) {
     ++by_state[r.state];
-    bool waiting = r.report.error.rfind("waiting:", 0) == 0;
-    if (!waiting) {
+    if (r.asked) {
       std::string label = server_label(r.report.server);
       std::string state = state_name(r.state);
-      bool bad = r.state == ServerState::unreachable || r.state == ServerState::refused ||
-                 r.state == ServerState::failed;
+      bool bad = failing(r.state);
       if (r.state == ServerState::updated) state = "current";  // updated is news of its own
       // Unreachable is one state whatever the error (refused connection, lost session, timeout).
       bool detailed = r.state == ServerState::refused || r.state == ServerState::failed;
@@ -281,13 +278,12 @@ Watcher::Outcome Watcher::round(RunReport* out, bool for_hook) {
     metrics_.pushes_updated += updated;
     metrics_.pushes_failed += failed;
     if (converged) metrics_.last_converge = static_cast<double>(std::time(nullptr));
+    metrics_.servers = by_state;
   }
-  done(std::to_string(by_state[ServerState::current] + by_state[ServerState::updated]) + " of " +
-           std::to_string(results.size()) + " app servers current; primary " + proof_line,
-       true, Outcome::pushed);
-  std::lock_guard<std::mutex> guard(mu_);
-  metrics_.servers = by_state;
-  return Outcome::pushed;
+  return done(std::to_string(by_state[ServerState::current] + by_state[ServerState::updated]) +
+                  " of " + std::to_string(results.size()) + " app servers current; primary " +
+                  proof_line,
+              true, Outcome::pushed);
 }
 
 }  // namespace
