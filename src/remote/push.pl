@@ -1,23 +1,44 @@
 # pgdeploy's program on the app server: started over SSH as `perl -e '<this file>'`, it reads one
 # request on standard input and answers on standard output. The protocol is written down in
 # src/README.md ("The app-server program"); this file and src/render/push_script.cpp are its two
-# ends. perl-base only (Essential in Debian): strict, warnings, Fcntl; IO::Handle when writing.
+# ends. perl-base only (Essential in Debian): strict, and the XS parts of Fcntl and IO.
 #
 # Crash consistency. Every step below may be the last one (SIGKILL, a reboot): the order makes
 # each such end safe.
 #   1. read and check the whole request; 2. take the lock; remove temporary files of a run that
 #   died; 3. compare, check the fencing token, ask PgBouncer where it routes now; 4. write every
 #   changed file to a new temporary file (O_EXCL, O_NOFOLLOW) and fsync it; 5. write the marker
-#   ".pending" (what a reload must still do) and fsync; 6. rename each file into place, fsync the
+#   ".pending" (what a reload must still do); 6. rename each file into place, fsync the
 #   directories; 7. reload, confirm with SHOW DATABASES, cut or drain sessions; 8. remove the
 #   marker. A run that dies before 6 leaves the old files; one that dies after 5 leaves the
 #   marker, so the next run reloads and cuts (if PgBouncer does not yet route as the files say),
-#   even though every file is current. PAUSE and KILL leave PgBouncer's databases waiting for a
-#   RESUME: a guardian process RESUMEs them if this program dies first. SIGPIPE and SIGHUP are
-#   ignored and the answer is written once, at the end, so a lost SSH channel stops nothing.
+#   even though every file is current. The marker is not fsynced: it speaks of the running
+#   PgBouncer, and a machine that loses power comes back with a PgBouncer that reads the files.
+#   PAUSE and KILL leave PgBouncer's databases waiting for a RESUME: a guardian process RESUMEs
+#   them if this program dies first. SIGPIPE and SIGHUP are ignored and the answer is written
+#   once, at the end, so a lost SSH channel stops nothing.
+#
+# Start-up is most of what a push costs the app server, so this program loads no module but
+# strict: warnings come from $^W (warnings.pm costs 2 ms), and the two XS libraries it needs are
+# loaded as their modules would load them, without the modules (Fcntl.pm's Exporter; IO::Handle,
+# for fsync, pulls in Carp, Symbol and SelectSaver: 7 ms). A perl where that fails gets the
+# modules. %! is never named: that would load Errno (and Config) at compile time.
 use strict;
-use warnings;
-use Fcntl qw(O_RDONLY O_WRONLY O_CREAT O_EXCL O_NOFOLLOW LOCK_EX LOCK_NB);
+BEGIN {
+  $^W = 1;
+  sub xs {  # loads perl-base's lib/auto/<m>/<m>.so as <m>.pm does; false if it cannot
+    my $m = shift;
+    require XSLoader;
+    my ($dir) = grep { !ref && m{^/[^"\n]*\z} && -f "$_/$m.pm" } @INC;
+    return defined $dir && eval "#line 1 \"$dir/$m.pm\"\npackage $m; XSLoader::load('$m'); 1";
+  }
+  xs('Fcntl') or require Fcntl;
+  no strict 'refs';
+  *{$_} = \&{"Fcntl::$_"} for qw(O_RDONLY O_WRONLY O_CREAT O_EXCL O_NOFOLLOW LOCK_EX LOCK_NB);
+}
+my $io;  # IO.so, for IO::Handle::sync (fsync): loaded at the first write, or once by "serve"
+sub load_io { $io ||= xs('IO') || require IO::Handle }
+sub fsync { load_io(); return IO::Handle::sync($_[0]) }
 
 $SIG{PIPE} = $SIG{HUP} = 'IGNORE';
 umask 077;
@@ -40,7 +61,7 @@ sub say_line {
 sub finish {
   my $status = shift;
   unlink @tmps;
-  no warnings;  # the channel may be gone: nobody to tell
+  local $^W = 0;  # the channel may be gone: nobody to tell
   syswrite(STDOUT, join('', @said, "DONE $status\n"));
   die "answered\n" if $resident;
   exit($status eq 'ok' ? 0 : 1);
@@ -182,6 +203,7 @@ sub next_request {
 # this loop, which says so.
 if (($ARGV[0] // '') eq 'serve') {
   $resident = 1;
+  load_io();  # here, not in every child that writes
   while (defined(my $req = next_request())) {
     if ($req eq "PGDEPLOY2\nend 0\n\n") { syswrite(STDOUT, "DONE ok\n"); next }  # a ping
     my $forward = eval {
@@ -529,12 +551,12 @@ my $cut = $moved > 0 && $console;
 my @moves;
 for my $f (@files) {
   next if current($f);
-  require IO::Handle;
   my ($tmp, $o);
   for (1 .. 10) {
     $tmp = sprintf('%s/.%s.pgdeploy-%d-%08x', $f->{dir}, $f->{base}, $$, int rand 0xffffffff);
     last if sysopen($o, $tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
-    fail("cannot write $tmp: $!") unless $!{EEXIST};
+    my $why = "$!";
+    fail("cannot write $tmp: $why") unless lstat $tmp;  # else the name is taken: another one
     undef $o;
   }
   fail("cannot create a temporary file beside $f->{path}") unless $o;
@@ -551,25 +573,23 @@ for my $f (@files) {
     my $n = syswrite($o, $f->{content}, 1 << 20, $off) // fail("cannot write $tmp: $!");
     $off += $n;
   }
-  $o->sync or fail("cannot write $tmp: $!");
+  fsync($o) or fail("cannot write $tmp: $!");
   close($o) or fail("cannot write $tmp: $!");
   push @moves, [$tmp, $f];
 }
 step('written');
 
-sub sync_dir { open(my $d, '<', $_[0]) or return; require IO::Handle; $d->sync }
-# The marker, atomically too: a reload must survive anything that happens from here on.
+sub sync_dir { open(my $d, '<', $_[0]) or return; fsync($d) }
+# The marker, atomically too: a reload must survive this program's death from here on.
 sub mark {
   my $text = shift;
-  require IO::Handle;
   my ($dir, $base) = $pending_path =~ m{^(.*)/([^/]+)\z};
   my $tmp = sprintf('%s/.%s.pgdeploy-%d-%08x', $dir, $base, $$, int rand 0xffffffff);
   sysopen(my $o, $tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600) or fail("cannot write $tmp: $!");
   push @tmps, $tmp;
-  (syswrite($o, $text) // -1) == length $text && $o->sync && close($o) && rename($tmp, $pending_path)
+  (syswrite($o, $text) // -1) == length $text && close($o) && rename($tmp, $pending_path)
     or fail("cannot write $pending_path: $!");
   @tmps = grep { $_ ne $tmp } @tmps;
-  sync_dir($dir);
 }
 # "sessions" alone: nothing to reload, only connections to cut.
 my $due_text = join(',', grep { $due{$_} } qw(routes auth)) || 'sessions';
@@ -588,7 +608,7 @@ for my $m (@moves) {
 sync_dir($_) for sort keys %dirs;
 step('synced');
 
-sub done_marker { unlink $pending_path; sync_dir(($pending_path =~ m{^(.*)/})[0]); step('cleared') }
+sub done_marker { unlink $pending_path; step('cleared') }
 if (!$reload_due && !$cut) {
   if ($pending ne '') { done_marker(); say_line('NOTE', 'PgBouncer already routes as the files say: no reload needed') }
   finish('ok');

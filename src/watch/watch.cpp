@@ -28,6 +28,7 @@ namespace {
 
 constexpr double kPromotionPoll = 0.1;  // seconds between hurry() questions
 constexpr double kHurryFor = 10;        // seconds of back-to-back rounds after a promotion
+constexpr double kHurryPace = 0.02;     // seconds between those rounds
 
 class Watcher {
  public:
@@ -110,9 +111,15 @@ class Watcher {
   // Between rounds, where the last round did not push: is this node writable now? A cheap local
   // question (one query on a kept connection) asked every kPromotionPoll, so that a promotion
   // starts a round at once rather than after the rest of the interval; and, for up to
-  // kHurryFor, rounds follow each other at that pace (repmgr records the promotion in its
-  // catalog only after PostgreSQL promoted: the first rounds may not prove it yet). A node that
-  // stays writable unproven (a stale primary) goes back to one round per interval.
+  // kHurryFor, rounds follow each other every kHurryPace (repmgr records the promotion in its
+  // catalog only after PostgreSQL promoted: the first rounds may not prove it yet, and the
+  // round after the catalog names this node pushes). A node that stays writable unproven (a
+  // stale primary) goes back to one round per interval.
+  double pause() const { return hurrying() ? kHurryPace : kPromotionPoll; }
+  bool hurrying() const {
+    return !pushed_ && writable_since_ != Clock::time_point{} &&
+           Clock::now() - writable_since_ < std::chrono::duration<double>(kHurryFor);
+  }
   bool hurry() {
     if (pushed_) {
       writable_since_ = {};
@@ -330,7 +337,7 @@ int run_watch(const Options& opts, Database& db, std::ostream& out, std::ostream
                                         std::chrono::duration<double>(opts.interval));
          sig < 0 && Clock::now() < next;) {
       double left = std::chrono::duration<double>(next - Clock::now()).count();
-      double wait = std::min(left, kPromotionPoll);
+      double wait = std::min(left, watcher.pause());
       timespec ts{static_cast<time_t>(wait), static_cast<long>((wait - static_cast<time_t>(wait)) * 1e9)};
       sig = sigtimedwait(&stop_or_reread, nullptr, &ts);
       if (sig < 0 && watcher.hurry()) break;
