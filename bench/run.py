@@ -349,9 +349,10 @@ def agent(br, n, expect, extra=()):
     return out
 
 
-def agent_check(br, n):
-    """One `pgdeploy check` on a converged cluster (read only): every server must be OK."""
-    res = br.launch([{'argv': br.agent_argv(['check'])}])
+def agent_check(br, n, extra=(), asked_by='ssh'):
+    """One `pgdeploy check` on a converged cluster (read only): every server must be OK, and the
+    check asked as `asked_by` says (over new logins, or by this node's watcher)."""
+    res = br.launch([{'argv': br.agent_argv(['check', *extra])}])
     job = res['jobs'][0]
     out = {'wall': res['wall'], 'rc': job['rc'], 'timed_out': res['timed_out']}
     try:
@@ -362,6 +363,8 @@ def agent_check(br, n):
     out.update(agent_seconds=report.get('seconds'), lost=n - report.get('counts', {}).get('current', 0))
     if job['rc'] != 0:
         out['error'] = f'exit {job["rc"]}: {report.get("summary")}'
+    elif report.get('asked_by') != asked_by:
+        out['error'] = f'asked by {report.get("asked_by")}, not {asked_by}'
     return out
 
 
@@ -1043,6 +1046,12 @@ def bench_warm(br, n, repeat):
                 logins = sshd_logins(br, n)
                 record(res, key, warm_push(br, n, WARM_METRICS_PORT))
                 res[key][-1]['logins'] = sshd_logins(br, n) - logins
+                if admin:   # pgdeploy check, by the watcher and over new logins, against a re-run
+                    record(res, 'rerun_admin', agent(br, n, 'unchanged'))
+                    record(res, 'check_admin', agent_check(br, n))
+                    logins = sshd_logins(br, n)
+                    record(res, 'check_watcher', agent_check(br, n, ['--lock-file', w.lock_file], 'watcher'))
+                    res['check_watcher'][-1]['logins'] = sshd_logins(br, n) - logins
                 log(f'  warm N={n} rep {rep + 1}: floor {res["floor"][-1]["wall"]:.3f}s {key} '
                     f'{fmt(res[key][-1]["wall"], 3)}s idle round {fmt(res[key][-1]["idle"], 3)}s '
                     f'(logins {res[key][-1]["logins"]})')
@@ -1212,6 +1221,22 @@ def summarize(results, sizes, info, args):
                      f'{args.repeat}, s:')
         lines.append(table(['N', 'ssh floor', 'push (sudo)', 'push/floor', 'push (admin)', 'push/floor',
                             'idle round', 'sshd logins', 'lost'], rows))
+        rows = []
+        for n, r in sorted(warm.items(), key=lambda kv: int(kv[0])):
+            if not (r.get('rerun_admin') and r.get('check_admin') and r.get('check_watcher')):
+                continue
+            m = {k: median(x['wall'] for x in r[k]) for k in ('rerun_admin', 'check_admin', 'check_watcher')}
+            checks = r['check_admin'] + r['check_watcher']
+            rows.append([n, fmt(m['rerun_admin']), fmt(m['check_admin']), fmt(ratio(m['check_admin'], m['rerun_admin'])),
+                         fmt(m['check_watcher']), fmt(ratio(m['check_watcher'], m['rerun_admin'])),
+                         sum(x.get('logins', 0) for x in r['check_watcher']),
+                         sum(1 for x in checks if x.get('error')) + sum(x.get('lost', 0) for x in checks)])
+        if rows:
+            lines.append('\npgdeploy check with the watcher running (admin console), against a deploy re-run '
+                         '(nothing to change), medians, s: over new logins, and run by the watcher over its '
+                         'warm sessions (--lock-file of the watcher):')
+            lines.append(table(['N', 're-run', 'check (logins)', 'check/re-run', 'check (watcher)',
+                                'check/re-run', 'sshd logins', 'not OK or not as asked'], rows))
     return '\n'.join(lines)
 
 

@@ -19,6 +19,7 @@
 #include "deploy/event.h"
 #include "pg/conninfo.h"
 #include "render/pgbouncer.h"
+#include "render/token.h"
 #include "report/check.h"
 #include "report/report.h"
 #include "util/file.h"
@@ -180,11 +181,38 @@ void remember_push(const std::string& path, const std::string& fingerprint, long
     err << "pgdeploy: warning: this push is not recorded (--recent will not see it): " << why << "\n";
 }
 
-namespace {
+// The options that shape a check's facts: a watcher runs a check only when its own are these.
+std::string check_identity(const Options& o) {
+  std::ostringstream id;
+  id << o.cluster << '\x1f' << o.conninfo << '\x1f' << o.public_net << '\x1f' << o.include_dir
+     << '\x1f' << o.userlist << '\x1f' << o.force << '\x1f' << o.deadline << '\x1f'
+     << o.host_timeout << '\x1f' << o.probe_timeout << '\x1f' << o.connect_timeout << '\x1f'
+     << o.parallel << '\x1f' << o.host_key_checking << '\x1f' << o.known_hosts;
+  for (const auto& i : o.identities) id << '\x1f' << i;
+  return digest_of(id.str());
+}
 
-// pgdeploy check: the proof as a deploy makes it, then every server asked, read only. Takes no
-// lock, here or there: a check never holds up a deploy.
-int run_check(const Options& opts, Database& db, Remote& remote, std::ostream& out) {
+std::string check_handoff_line(const Options& opts) {
+  return std::to_string(opts.verbose) + " " + std::to_string(opts.warning_unreachable) + " " +
+         std::to_string(opts.critical_unreachable) + " " + check_identity(opts);
+}
+
+bool check_options_from(const std::string& line, const Options& own, Options* check, std::string* why) {
+  std::istringstream in(line);
+  std::string identity;
+  *check = own;
+  if (!(in >> check->verbose >> check->warning_unreachable >> check->critical_unreachable >> identity)) {
+    *why = "malformed check request";
+    return false;
+  }
+  if (identity != check_identity(own)) {
+    *why = "the check's options (cluster, connection, files, deadlines, SSH) differ from this watcher's";
+    return false;
+  }
+  return true;
+}
+
+CheckReport check_cluster(const Options& opts, Database& db, const CheckAsker& asker) {
   auto start = Clock::now();
   Deadline run_deadline = Deadline::after(opts.deadline);
   CheckReport check;
@@ -193,17 +221,12 @@ int run_check(const Options& opts, Database& db, Remote& remote, std::ostream& o
   check.verbose = opts.verbose;
   DeployConfig config = deploy_config(opts);
   config.mode = PushRequest::Mode::check;
-  std::optional<Deployment> asking;
   Proof proof;
-  // Read only, so the logins may start during the proof wherever the check runs.
   bool proven = prove(opts, db, run_deadline, &check.run, &proof,
-                      [&](const NodeProbe&, const ClusterFacts& facts) {
-                        asking.emplace(facts.servers, config.parallel, config.host_timeout, remote,
-                                       run_deadline);
-                      });
+                      [&](const NodeProbe&, const ClusterFacts& facts) { asker.meet(facts.servers, run_deadline); });
   check.database_failed = !proven && proof.database_failed;
   if (proven) {
-    check.run.servers = asking->push(proof.files, config);
+    check.run.servers = asker.ask(proof.facts.servers, proof.files, config, run_deadline);
     add_conflicts(proof.plan, &check.run);
     check.listed = proof.files.listed;
     for (const Node& n : proof.facts.nodes) {  // to name a node in the status line
@@ -215,16 +238,40 @@ int run_check(const Options& opts, Database& db, Remote& remote, std::ostream& o
         check.node_names[e.host + ":" + std::to_string(e.port)] = n.name;
     }
   }
+  check.timed_out = run_deadline.expired();
+  check.run.seconds = seconds_since(start);
+  return check;
+}
+
+namespace {
+
+// pgdeploy check: run by this node's watcher over its warm sessions when one runs with the same
+// options and answers at once; else the proof as a deploy makes it, then every server asked over
+// a new login, read only. Takes no lock, here or there: a check never holds up a deploy.
+int run_check(const Options& opts, Database& db, Remote& remote, std::ostream& out) {
+  std::string socket = handoff_socket(opts.lock_file);
+  HookRequest by_watcher{opts.json, false, check_handoff_line(opts), true};
+  HookAnswer answer;
+  if (!socket.empty() && hand_off(socket, by_watcher, Deadline::after(opts.deadline), &answer)) {
+    out << answer.text;
+    return answer.code;
+  }
+  std::optional<Deployment> asking;
+  CheckAsker cold;
+  // Read only, so the logins may start during the proof wherever the check runs.
+  cold.meet = [&](const std::vector<AppServer>& servers, const Deadline& deadline) {
+    asking.emplace(servers, opts.parallel, opts.host_timeout, remote, deadline);
+  };
+  cold.ask = [&](const std::vector<AppServer>&, const Rendered& files, const DeployConfig& config,
+                 const Deadline&) { return asking->push(files, config); };
+  CheckReport check = check_cluster(opts, db, cold);
   asking.reset();
   // What this node's watcher last saw, if one runs (the same facts as its metrics).
   HookRequest ask_watcher;
   ask_watcher.status = true;
   HookAnswer watcher;
-  std::string socket = handoff_socket(opts.lock_file);
   if (!socket.empty() && hand_off(socket, ask_watcher, Deadline::after(kHandoffAck), &watcher))
     check.watcher = watcher.text;
-  check.timed_out = run_deadline.expired();
-  check.run.seconds = seconds_since(start);
   out << (opts.json ? format_check_json(check) : format_check_text(check));
   return check_status(check);
 }

@@ -13,6 +13,7 @@
 #include "deploy/files.h"
 #include "remote/remote.h"
 #include "remote/ssh.h"
+#include "report/check.h"
 #include "report/report.h"
 
 namespace pgdeploy {
@@ -44,6 +45,25 @@ void add_conflicts(const ServerPlan& plan, RunReport* report);
 // <timeline>" in `path` (atomically, never through a symlink).
 void remember_push(const std::string& path, const std::string& fingerprint, long timeline,
                    std::ostream& err);
+
+// pgdeploy check, up to its report: the proof as a deploy makes it, then every server asked read
+// only through `asker`: `meet` when the servers are known (the one-shot starts its logins then,
+// while the other nodes are probed), `ask` once the primary is proven. The one-shot asks over
+// new SSH logins, a watcher over its warm sessions.
+struct CheckAsker {
+  std::function<void(const std::vector<AppServer>& servers, const Deadline& deadline)> meet =
+      [](const std::vector<AppServer>&, const Deadline&) {};
+  std::function<std::vector<ServerReport>(const std::vector<AppServer>& servers, const Rendered& files,
+                                          const DeployConfig& config, const Deadline& deadline)> ask;
+};
+CheckReport check_cluster(const Options& opts, Database& db, const CheckAsker& asker);
+
+// A check handed to this node's watcher (util/handoff): the line carries --verbose, -w and -c,
+// and a digest of the options that shape the facts (cluster, connection, files, deadlines,
+// SSH). The watcher takes the check (its own options with the check's -w, -c, --verbose) only
+// when that digest is its own: false with the reason otherwise.
+std::string check_handoff_line(const Options& opts);
+bool check_options_from(const std::string& line, const Options& own, Options* check, std::string* why);
 
 // Returns the exit code. `db` is the agent's own node and how the others are asked; `remote`
 // reaches the app servers (main: PgDatabase and SshRemote; tests: fakes).

@@ -218,7 +218,8 @@ std::string format_check_text(const CheckReport& r) {
   if (r.verbose || !r.run.refusal.empty())
     for (const auto& line : r.run.seen) out += "node: " + line + "\n";
   for (const auto& w : r.run.warnings) out += "warning: " + w + "\n";
-  if (!r.watcher.empty()) out += "watcher on this node: " + r.watcher + "\n";
+  if (!r.watcher.empty())
+    out += "watcher on this node: " + r.watcher + (r.by_watcher ? " (it ran this check over its warm sessions)" : "") + "\n";
   return out;
 }
 
@@ -238,6 +239,7 @@ std::string format_check_json(const CheckReport& r) {
   if (r.timed_out) j["timed_out"] = true;
   j["nodes"] = r.run.seen;
   if (!r.watcher.empty()) j["watcher"] = r.watcher;
+  j["asked_by"] = r.by_watcher ? "watcher" : "ssh";
   j["warnings"] = r.run.warnings;
   if (r.run.refusal.empty())
     j["primary"] = {{"node", r.run.primary}, {"host", r.run.endpoint.host},

@@ -41,6 +41,7 @@ struct CheckReport {
   CheckThresholds thresholds;
   bool verbose = false;        // a line for every server, not only those that are not OK
   std::string watcher;         // what this node's watcher last saw ("" = no watcher answered)
+  bool by_watcher = false;     // run by that watcher, over its warm sessions (no new SSH login)
 };
 
 int check_status(const CheckReport& report);

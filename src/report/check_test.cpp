@@ -140,6 +140,17 @@ TEST(CheckVerdict, JsonHasEveryFact) {
     EXPECT_NE(j.find(fact), std::string::npos) << fact << "\n" << j;
 }
 
+TEST(CheckVerdict, SaysWhetherThisNodesWatcherRanIt) {
+  CheckReport r = report({answered("app1")});
+  EXPECT_NE(format_check_json(r).find("\"asked_by\": \"ssh\""), std::string::npos);
+  r.watcher = "1 of 1 app servers current";
+  EXPECT_NE(format_check_text(r).find("\nwatcher on this node: 1 of 1 app servers current\n"), std::string::npos);
+  r.by_watcher = true;
+  EXPECT_NE(format_check_text(r).find("\nwatcher on this node: 1 of 1 app servers current (it ran this "
+                                      "check over its warm sessions)\n"), std::string::npos);
+  EXPECT_NE(format_check_json(r).find("\"asked_by\": \"watcher\""), std::string::npos);
+}
+
 TEST(IncludeRoutes, ReadsHostAndPortOfEveryLine) {
   auto r = include_routes("; header\nappdb = host=10.0.0.1 port=5441 dbname=appdb\n"
                           "* = host='h' port=5\n\"my db\" = dbname=x\n");

@@ -70,8 +70,9 @@ bool hand_off(const std::string& socket_path, const HookRequest& request, const 
   std::string event = request.event;
   for (char& c : event)
     if (c == '\n' || c == '\r') c = ' ';
-  const char* kind = request.status ? "status" : request.json ? "json" : "text";
-  if (!write_all(fd, std::string("PGDEPLOY-HOOK 1 ") + kind + "\n" + event + "\n"))
+  std::string kind = request.status ? "status" : std::string(request.check ? "check-" : "") +
+                                                   (request.json ? "json" : "text");
+  if (!write_all(fd, "PGDEPLOY-HOOK 1 " + kind + "\n" + event + "\n"))
     return false;
   std::string buf;
   auto line = [](const std::string& b) { return b.find('\n') != std::string::npos; };
@@ -127,12 +128,14 @@ struct HandoffServer::Impl {
       size_t nl = buf.find('\n');
       std::string kind = whole && buf.compare(0, kHead.size(), kHead) == 0
                              ? buf.substr(kHead.size(), nl - kHead.size()) : "";
-      if (kind != "text" && kind != "json" && kind != "status") {
+      HookRequest req;
+      req.check = kind.rfind("check-", 0) == 0;
+      if (req.check) kind.erase(0, 6);
+      if (kind != "text" && kind != "json" && (kind != "status" || req.check)) {
         write_all(c, "DECLINED malformed request\n");
         close(c);
         continue;
       }
-      HookRequest req;
       req.json = kind == "json";
       req.status = kind == "status";
       req.event = buf.substr(nl + 1, buf.find('\n', nl + 1) - nl - 1);

@@ -4,8 +4,10 @@
 // a hung or stopped one) does the one-shot itself, so a watcher never makes the hook slower
 // than before, nor changes its exit codes.
 //
-//   hook -> watcher:  "PGDEPLOY-HOOK 1 <text|json|status>\n<event line>\n" (status: what the
-//                     watcher last saw, for pgdeploy check; answered at once, nothing run)
+//   hook -> watcher:  "PGDEPLOY-HOOK 1 <text|json|status|check-text|check-json>\n<line>\n"
+//                     (the line: the event; status: what the watcher last saw, answered at once,
+//                     nothing run; check: pgdeploy check run by the watcher over its warm
+//                     sessions, the line its parameters, see agent.h check_handoff_line)
 //   watcher -> hook:  "ACCEPTED\n" or "DECLINED <why>\n", then, once the round is done,
 //                     "EXIT <code> <out|err> <length>\n<length bytes of report>"
 #pragma once
@@ -26,7 +28,8 @@ std::string handoff_socket(const std::string& lock_file);
 struct HookRequest {
   bool json = false;
   bool status = false;  // only ask what the watcher last saw (pgdeploy check)
-  std::string event;  // as the report shows it: "standby_promote on node 2: ..."
+  std::string event;  // as the report shows it: "standby_promote on node 2: ..."; a check's parameters
+  bool check = false;   // pgdeploy check, run by the watcher
 };
 
 struct HookAnswer {

@@ -37,6 +37,14 @@ TEST(Handoff, AnAcceptedEventIsAnsweredWithTheWatchersReportAndCode) {
   status.status = true;
   ASSERT_TRUE(hand_off(path, status, Deadline::after(5), &a));
   EXPECT_EQ(a.text, "30 of 30 app servers current");
+  HookRequest check{false, false, "0 1 0 identity", true};
+  ASSERT_TRUE(hand_off(path, check, Deadline::after(5), &a));
+  EXPECT_TRUE(seen.check);
+  EXPECT_FALSE(seen.json);
+  EXPECT_EQ(seen.event, "0 1 0 identity");
+  check.json = true;
+  ASSERT_TRUE(hand_off(path, check, Deadline::after(5), &a));
+  EXPECT_TRUE(seen.check && seen.json);
 }
 
 TEST(Handoff, DeclinedNoWatcherOrGarbageMeansTheOneShot) {

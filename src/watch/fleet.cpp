@@ -37,6 +37,14 @@ std::vector<Fleet::Result> Fleet::push(const std::vector<AppServer>& servers, co
   return each(servers, &files, config, remote, deadline, now);
 }
 
+std::vector<ServerReport> Fleet::check(const std::vector<AppServer>& servers, const Rendered& files,
+                                       const DeployConfig& config, Remote& remote,
+                                       const Deadline& deadline) {
+  std::vector<ServerReport> reports;
+  for (auto& r : each(servers, &files, config, remote, deadline, true)) reports.push_back(std::move(r.report));
+  return reports;
+}
+
 std::vector<Fleet::Result> Fleet::each(const std::vector<AppServer>& servers, const Rendered* files,
                                        const DeployConfig& config, Remote& remote,
                                        const Deadline& deadline, bool now) {
@@ -66,7 +74,8 @@ Fleet::Result Fleet::work(const AppServer& server, Warm& w, const Rendered* file
                           const DeployConfig& config, Remote& remote, const Deadline& round,
                           bool now) {
   auto start = Clock::now();
-  if (std::string wanted = files ? wanted_by(server, *files) : w.wanted; wanted != w.wanted) {
+  bool checking = files && config.mode == PushRequest::Mode::check;  // leaves the schedule alone
+  if (std::string wanted = files && !checking ? wanted_by(server, *files) : w.wanted; wanted != w.wanted) {
     w.wanted = wanted;
     w.failures = 0;
     w.retry_at = {};
@@ -126,6 +135,7 @@ Fleet::Result Fleet::work(const AppServer& server, Warm& w, const Rendered* file
     w.stream.reset();  // nothing more on it can be trusted: a new session next time
     w.login.reset();
   }
+  if (checking) return res;
   w.failures = failing(res.state) ? w.failures + 1 : 0;
   w.last = res.state;
   w.last_error = res.report.error;

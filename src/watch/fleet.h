@@ -38,6 +38,10 @@ class Fleet {
   std::vector<Result> push(const std::vector<AppServer>& servers, const Rendered& files,
                            const DeployConfig& config, Remote& remote, const Deadline& deadline,
                            bool now = false);
+  // pgdeploy check over the same sessions (`config.mode` check): read only on every server, every
+  // server asked now (a lost session made again), and no server's retry schedule changed.
+  std::vector<ServerReport> check(const std::vector<AppServer>& servers, const Rendered& files,
+                                  const DeployConfig& config, Remote& remote, const Deadline& deadline);
   // The same sessions, kept open with a ping each (a standby's watcher: when its node is
   // promoted, its first push needs no login). Sends no request, writes nothing anywhere.
   std::vector<Result> keep_warm(const std::vector<AppServer>& servers, Remote& remote,

@@ -46,6 +46,8 @@ class Watcher {
   // One round: prove, then (on the proven primary only) converge every app server. Hooks that
   // handed their event over since the last round get its report and exit code.
   void round() {
+    answer_checks();  // handed over just before: not made to wait for this round
+    in_round_ = true;
     std::vector<Hook> hooks;
     {
       std::lock_guard<std::mutex> guard(hook_mu_);
@@ -62,19 +64,56 @@ class Watcher {
       int code = exit_code(report);
       h.reply({code, code == kExitRefused, h.request.json ? format_json(report) : format_text(report)});
     }
+    in_round_ = false;
   }
 
   // On the socket's thread: a hook's event, taken ("") when this watcher pushes or its node is
   // writable (a promotion under way), else declined with the reason.
   std::string take(const HookRequest& request, HandoffServer::Reply reply) {
+    // Any node's watcher runs a check, if it would ask what the check asks, and not while a round
+    // is under way (a slow one would hold the check up): the check then asks over new logins.
+    if (request.check) {
+      if (in_round_) return "a round is under way";
+      Hook h{request, std::move(reply), opts_};
+      std::string why;
+      if (!check_options_from(request.event, opts_, &h.check, &why)) return why;
+      h.check.json = request.json;
+      std::lock_guard<std::mutex> guard(hook_mu_);
+      checks_.push_back(std::move(h));
+      kill(getpid(), SIGUSR1);
+      return "";
+    }
     if (!accepting_) return "this node's watcher does not push (another node is the proven primary, or none is)";
     log("a hook handed over " + request.event);
     {
       std::lock_guard<std::mutex> guard(hook_mu_);
-      hooks_.push_back({request, std::move(reply)});
+      hooks_.push_back({request, std::move(reply), {}});
     }
     kill(getpid(), SIGUSR1);  // ends the wait between rounds
     return "";
+  }
+
+  // Between rounds: the checks handed over since, each proven afresh and asked over the warm
+  // sessions (read only; no server's schedule changes). True when a hook waits for a round.
+  bool answer_checks() {
+    std::vector<Hook> checks;
+    {
+      std::lock_guard<std::mutex> guard(hook_mu_);
+      checks.swap(checks_);
+    }
+    for (auto& h : checks) {
+      CheckAsker warm;
+      warm.ask = [this](const std::vector<AppServer>& servers, const Rendered& files,
+                        const DeployConfig& config, const Deadline& deadline) {
+        return fleet_.check(servers, files, config, *remote_, deadline);
+      };
+      CheckReport check = check_cluster(h.check, db_, warm);
+      check.watcher = status_line();
+      check.by_watcher = true;
+      h.reply({check_status(check), false, h.check.json ? format_check_json(check) : format_check_text(check)});
+    }
+    std::lock_guard<std::mutex> guard(hook_mu_);
+    return !hooks_.empty();
   }
 
   // After SIGHUP: keys and known_hosts read again, every session made again (host keys checked).
@@ -169,13 +208,16 @@ class Watcher {
   struct Hook {
     HookRequest request;
     HandoffServer::Reply reply;
+    Options check;  // a check: the options it runs with
   };
   Outcome round(RunReport* report, bool for_hook);
 
   std::mutex log_mu_;
   std::mutex hook_mu_;
   std::vector<Hook> hooks_;  // handed over since the last round began
+  std::vector<Hook> checks_;  // checks handed over, answered between rounds
   std::atomic<bool> accepting_{false};
+  std::atomic<bool> in_round_{false};
   bool pushed_ = false;  // the last round pushed (this node is the proven primary)
   Clock::time_point writable_since_{};  // hurry(): since when this node is writable, unpushed
   std::unique_ptr<PgConn> local_;      // hurry()'s connection
@@ -340,6 +382,7 @@ int run_watch(const Options& opts, Database& db, std::ostream& out, std::ostream
       double wait = std::min(left, watcher.pause());
       timespec ts{static_cast<time_t>(wait), static_cast<long>((wait - static_cast<time_t>(wait)) * 1e9)};
       sig = sigtimedwait(&stop_or_reread, nullptr, &ts);
+      if (sig == SIGUSR1 && !watcher.answer_checks()) sig = -1;  // only checks: no round for them
       if (sig < 0 && watcher.hurry()) break;
     }
     if (sig == SIGTERM || sig == SIGINT) break;

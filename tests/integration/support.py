@@ -38,6 +38,11 @@ def require_root():
         raise unittest.SkipTest('the integration rig needs root (namespaces, sshd, runuser)')
 
 
+def sshd_logins(the_rig, i):
+    """SSH logins accepted so far by app server i's sshd (LogLevel VERBOSE)."""
+    return (rig.read_text(the_rig.app[i].sshd_log) or '').count('Accepted publickey')
+
+
 def wait_until(probe, timeout, interval=0.25):
     """Call probe() until it returns something truthy or timeout passes; return its last value."""
     deadline = time.monotonic() + timeout

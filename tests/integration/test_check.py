@@ -48,7 +48,8 @@ class CheckTest(RigTestCase):
         self.assertRegex(self.status_line(result),
                          r'^PGDEPLOY OK - 2 of 2 app servers route to node1 \(id 1\) at 127\.0\.0\.1:5441, '
                          r'files current \| servers=2 current=2 wrong=0 unreachable=0 stale=0$')
-        self.assertEqual(len(result.out.splitlines()), 1, 'only servers that are not OK get a line')
+        lines = [line for line in result.out.splitlines() if not line.startswith('watcher on this node: ')]
+        self.assertEqual(len(lines), 1, 'only servers that are not OK get a line')
         self.assertUntouched(before, SERVERS)
         verbose = self.check('--verbose')
         self.assertIn(': OK', self.server_line(verbose, 2))
@@ -174,6 +175,64 @@ class CheckTest(RigTestCase):
         self.assertExit(result, 0)
         self.assertLess(time.monotonic() - start, 2, 'the check waited for the lock')
         self.assertUntouched(before, SERVERS)
+
+
+class CheckByWatcherTest(CheckTest):
+    """Every CheckTest again, with a watcher on node1: a check with the watcher's options is run
+    by it, over its warm sessions (no SSH login); one it cannot take, or a stopped watcher, is
+    asked over new logins as before. The watcher's interval is long, so no round of its own
+    repairs what a test broke before the check sees it."""
+
+    IDENTITY_OPTIONS = ('-p', '--deadline', '--host-timeout')   # the watcher runs with its own
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.w = cls.rig.node[1].start_watcher(interval=3600)
+        cls.addClassCleanup(cls.w.stop)
+        cls.w.wait_for(r'app2 127\.0\.1\.2: current', timeout=30)
+
+    def check(self, *args, **kwargs):
+        result = super().check('--lock-file', self.w.lock_file, *args, **kwargs)
+        if result.rc != 3 and not any(o in args for o in self.IDENTITY_OPTIONS):
+            if '--json' in args:
+                self.assertEqual(json.loads(result.out)['asked_by'], 'watcher', result.out)
+            else:
+                self.assertIn('(it ran this check over its warm sessions)', result.out)
+        return result
+
+    def test_the_watcher_runs_the_check_without_a_login_and_declines_other_options(self):
+        self.check()   # a session an earlier test broke is made again
+        logins = {i: support.sshd_logins(self.rig, i) for i in SERVERS}
+        before = self.snapshot(SERVERS)
+        self.assertExit(self.check(), 0)
+        self.assertEqual({i: support.sshd_logins(self.rig, i) for i in SERVERS}, logins, 'no SSH login')
+        self.assertUntouched(before, SERVERS)
+        other = self.check('--host-timeout', '7', '--json')
+        self.assertExit(other, 0)
+        self.assertEqual(json.loads(other.out)['asked_by'], 'ssh', 'the watcher asks with its own options only')
+        self.assertEqual({i: support.sshd_logins(self.rig, i) for i in SERVERS}, {i: logins[i] + 1 for i in SERVERS})
+
+    def test_a_stopped_watcher_costs_the_check_only_a_moment(self):
+        self.w.signal(signal.SIGSTOP)
+        try:
+            result = self.run_agent('check', '--json', '--lock-file', self.w.lock_file)
+        finally:
+            self.w.signal(signal.SIGCONT)
+        self.assertExit(result, 0)
+        self.assertEqual(json.loads(result.out)['asked_by'], 'ssh')
+        self.assertLess(result.elapsed, 5)
+
+    def test_an_unreachable_server_is_a_warning(self):
+        super().test_an_unreachable_server_is_a_warning()
+        # A server whose sshd died with every session (a crash) is unreachable to the watcher too.
+        for pid, argv, _ in self.rig.app[2].processes():
+            if argv and os.path.basename(argv[0]).startswith('sshd'):
+                os.kill(pid, signal.SIGKILL)
+        self.addCleanup(self.rig.app[2].start_sshd)
+        result = self.check()
+        self.assertExit(result, 1)
+        self.assertIn('app2 127.0.1.2: UNREACHABLE', result.out)
 
 
 class CheckAfterFailoverTest(RigTestCase):

@@ -15,7 +15,7 @@ import time
 import urllib.request
 
 import support
-from support import APP_DB, APP_USER, PG_HOME, RigTestCase, remote_files, wait_until
+from support import APP_DB, APP_USER, PG_HOME, RigTestCase, remote_files, sshd_logins, wait_until
 import rig as rigmod
 
 INTERVAL = 1.0
@@ -26,11 +26,6 @@ HOOK_NOTIFY = (rigmod.SEED_NOTIFY + ' --event %e --node-id %n --success %s'
                f' --lock-file {PG_HOME}/.pgdeploy-{{cluster}}-node{{node}}.lock')
 
 
-
-
-def sshd_logins(rig, i):
-    """SSH logins accepted so far by app server i's sshd (LogLevel VERBOSE)."""
-    return (rigmod.read_text(rig.app[i].sshd_log) or '').count('Accepted publickey')
 
 
 def cut_sessions(rig, i):
