@@ -979,6 +979,23 @@ def watch_metrics(port):
     return got
 
 
+def app_cpu(br, n):
+    """CPU seconds (user + system, with the children each process reaped) of every process on app
+    servers 1..n now: sshd, the resident program (its forked children, reaped, included),
+    PgBouncer. A process that ended unreaped there in between is missed (the guardian, if any)."""
+    tick = os.sysconf('SC_CLK_TCK')
+    total = 0
+    for i in range(1, n + 1):
+        for pid in br.r.app[i].ns.pids():
+            try:
+                with open(f'/proc/{pid}/stat') as f:
+                    fields = f.read().rsplit(')', 1)[1].split()
+            except OSError:
+                continue
+            total += sum(int(x) for x in fields[11:15])   # utime stime cutime cstime
+    return total / tick
+
+
 def warm_push(br, n, port, timeout=30):
     """CREATE DATABASE on the primary, then sample the watcher's metrics every 10 ms until it has
     pushed to all n servers: 'wall' is the duration of the round that pushed (its sum delta, when
@@ -994,6 +1011,7 @@ def warm_push(br, n, port, timeout=30):
         elif cur and cur['rounds'] != start['rounds']:
             start = cur
     before = prev = watch_metrics(port)
+    cpu_before = app_cpu(br, n)
     br.counter += 1
     db = f'bench_warm_{br.counter}'
     br.sql(f'CREATE DATABASE {db}')
@@ -1010,9 +1028,11 @@ def warm_push(br, n, port, timeout=30):
         prev = cur
         if cur['pushes'] - before['pushes'] >= n:
             break
+    cpu = app_cpu(br, n) - cpu_before
     pushed = [r for r in rounds if r['pushes']]
     idle += [r['seconds'] for r in rounds if not r['pushes'] and r['rounds'] == 1]
     out = {'rounds': rounds, 'pushes': prev['pushes'] - before['pushes'], 'idle': median(idle),
+           'app_cpu_ms': 1000 * cpu / n,
            'lost': sum(1 for i in range(1, n + 1) if not br.r.app[i].ini_entry(db))}
     if len(pushed) == 1 and pushed[0]['rounds'] == 1 and pushed[0]['pushes'] >= n:
         out['wall'] = pushed[0]['seconds']
@@ -1214,13 +1234,14 @@ def summarize(results, sizes, info, args):
             pushes = r.get('push', []) + r.get('push_admin', [])
             rows.append([n, fmt(floor, 3), fmt(push, 3), fmt(ratio(push, floor)), fmt(admin, 3),
                          fmt(ratio(admin, floor)),
+                         fmt(median(x.get('app_cpu_ms') for x in r.get('push_admin', [])), 1),
                          fmt(median(x.get('idle') for x in pushes), 3),
                          sum(x.get('logins', 0) for x in pushes), sum(x.get('lost', 0) for x in pushes)])
         lines.append(f'\nA push over warm sessions (pgdeploy watch on node1, a round pushing a new database to every '
                      f'server, from its round-duration metric) against the ssh floor (`ssh true`), medians of '
                      f'{args.repeat}, s:')
         lines.append(table(['N', 'ssh floor', 'push (sudo)', 'push/floor', 'push (admin)', 'push/floor',
-                            'idle round', 'sshd logins', 'lost'], rows))
+                            'app CPU ms/server (admin)', 'idle round', 'sshd logins', 'lost'], rows))
         rows = []
         for n, r in sorted(warm.items(), key=lambda kv: int(kv[0])):
             if not (r.get('rerun_admin') and r.get('check_admin') and r.get('check_watcher')):
