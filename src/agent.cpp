@@ -212,9 +212,9 @@ bool check_options_from(const std::string& line, const Options& own, Options* ch
   return true;
 }
 
-CheckReport check_cluster(const Options& opts, Database& db, const CheckAsker& asker) {
+CheckReport check_cluster(const Options& opts, Database& db, const CheckAsker& asker,
+                          const Deadline& run_deadline) {
   auto start = Clock::now();
-  Deadline run_deadline = Deadline::after(opts.deadline);
   CheckReport check;
   check.run.cluster = opts.cluster;
   check.thresholds = {opts.warning_unreachable, opts.critical_unreachable};
@@ -249,10 +249,11 @@ namespace {
 // options and answers at once; else the proof as a deploy makes it, then every server asked over
 // a new login, read only. Takes no lock, here or there: a check never holds up a deploy.
 int run_check(const Options& opts, Database& db, Remote& remote, std::ostream& out) {
+  Deadline run_deadline = Deadline::after(opts.deadline);  // one for the whole check, either way
   std::string socket = handoff_socket(opts.lock_file);
   HookRequest by_watcher{opts.json, false, check_handoff_line(opts), true};
   HookAnswer answer;
-  if (!socket.empty() && hand_off(socket, by_watcher, Deadline::after(opts.deadline), &answer)) {
+  if (!socket.empty() && hand_off(socket, by_watcher, run_deadline, &answer)) {
     out << answer.text;
     return answer.code;
   }
@@ -264,7 +265,7 @@ int run_check(const Options& opts, Database& db, Remote& remote, std::ostream& o
   };
   cold.ask = [&](const std::vector<AppServer>&, const Rendered& files, const DeployConfig& config,
                  const Deadline&) { return asking->push(files, config); };
-  CheckReport check = check_cluster(opts, db, cold);
+  CheckReport check = check_cluster(opts, db, cold, run_deadline);
   asking.reset();
   // What this node's watcher last saw, if one runs (the same facts as its metrics).
   HookRequest ask_watcher;

@@ -49,14 +49,16 @@ void remember_push(const std::string& path, const std::string& fingerprint, long
 // pgdeploy check, up to its report: the proof as a deploy makes it, then every server asked read
 // only through `asker`: `meet` when the servers are known (the one-shot starts its logins then,
 // while the other nodes are probed), `ask` once the primary is proven. The one-shot asks over
-// new SSH logins, a watcher over its warm sessions.
+// new SSH logins, a watcher over its warm sessions. The one-shot's `run_deadline` covers the
+// handoff it tried first too.
 struct CheckAsker {
   std::function<void(const std::vector<AppServer>& servers, const Deadline& deadline)> meet =
       [](const std::vector<AppServer>&, const Deadline&) {};
   std::function<std::vector<ServerReport>(const std::vector<AppServer>& servers, const Rendered& files,
                                           const DeployConfig& config, const Deadline& deadline)> ask;
 };
-CheckReport check_cluster(const Options& opts, Database& db, const CheckAsker& asker);
+CheckReport check_cluster(const Options& opts, Database& db, const CheckAsker& asker,
+                          const Deadline& run_deadline);
 
 // A check handed to this node's watcher (util/handoff): the line carries --verbose, -w and -c,
 // and a digest of the options that shape the facts (cluster, connection, files, deadlines,

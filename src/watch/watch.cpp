@@ -107,7 +107,7 @@ class Watcher {
                         const DeployConfig& config, const Deadline& deadline) {
         return fleet_.check(servers, files, config, *remote_, deadline);
       };
-      CheckReport check = check_cluster(h.check, db_, warm);
+      CheckReport check = check_cluster(h.check, db_, warm, Deadline::after(h.check.deadline));
       check.watcher = status_line();
       check.by_watcher = true;
       h.reply({check_status(check), false, h.check.json ? format_check_json(check) : format_check_text(check)});
