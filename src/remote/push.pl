@@ -58,11 +58,13 @@ sub say_line {
   push @said, $text eq '' ? "$word\n" : "$word $text\n";
 }
 
+my $answered;  # a resident program's child: the pipe on which it tells the program it answered
 sub finish {
   my $status = shift;
   unlink @tmps;
   local $^W = 0;  # the channel may be gone: nobody to tell
   syswrite(STDOUT, join('', @said, "DONE $status\n"));
+  if ($answered) { syswrite($answered, 'a'); step('answered') }
   die "answered\n" if $resident;
   exit($status eq 'ok' ? 0 : 1);
 }
@@ -216,11 +218,21 @@ if (($ARGV[0] // '') eq 'serve') {
       syswrite(STDOUT, "ERR internal error: $@DONE failed\n") if $@ ne "answered\n";
       next;
     }
-    my $pid = fork;
+    my ($told, $pid);
+    $pid = fork if pipe($told, $answered);
     if (!defined $pid) { syswrite(STDOUT, "ERR cannot fork: $!\nDONE failed\n"); next }
-    if (!$pid) { $resident = 0; last }  # the child: the program below, on this request
+    if (!$pid) { $resident = 0; close $told; last }  # the child: the program below, on this request
+    close $answered;
+    undef $answered;
     waitpid($pid, 0);
-    syswrite(STDOUT, 'ERR the program was killed (signal ' . ($? & 127) . ")\nDONE failed\n") if $? & 127;
+    # A child that ended before its answer is answered for here; one that answered, then died,
+    # is not: a second answer would be taken for the next request's.
+    my $ready = '';
+    vec($ready, fileno $told, 1) = 1;
+    next if select($ready, undef, undef, 0) > 0 && sysread($told, my $byte, 1);
+    syswrite(STDOUT, 'ERR the program ' . (($? & 127) ? 'was killed (signal ' . ($? & 127) . ')'
+                                                       : 'ended without answering (exit status ' . ($? >> 8) . ')')
+                     . "\nDONE failed\n");
   }
   exit 0 if $resident;  # the end of the stream: the agent has gone
 } else {

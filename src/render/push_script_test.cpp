@@ -662,6 +662,27 @@ TEST_P(PushScript, ResidentModeAnswersAnIdlePushWithoutAChild) {
   EXPECT_NE(x.out.find("killed (signal 9)"), std::string::npos) << "a change does go to a child: " << x.out;
 }
 
+TEST_P(PushScript, ResidentModeTakesAChildKilledAfterItsAnswerAsAnswered) {
+  std::vector<std::string> env = {"HOME=" + dir.path() + "/home", "PATH=" + dir.path() + "/bin:/usr/bin:/bin",
+                                  "PGDEPLOY_FAULT=answered:KILL"};
+  LocalRemote remote(GetParam(), env);
+  ExecResult failed;
+  auto stream = remote.start(serve_command(), Deadline::after(10), &failed);
+  ASSERT_TRUE(stream) << failed.error;
+  auto ask = [&](const PushRequest& req) {
+    ExecResult x = stream->exchange(push_payload(req), kAnswerEnd, Deadline::after(10));
+    EXPECT_TRUE(x.ok) << x.error;
+    return x.out;
+  };
+  std::string first = ask(request(files(1, 1, 100)));
+  EXPECT_EQ(parse_push_output(0, first, "").status, PushOutcome::Status::written) << first;
+  // No second answer for the first request: the next one gets its own, from the program itself.
+  std::string second = ask(request(files(1, 1, 100)));
+  EXPECT_EQ(second, "UNCHANGED\nDONE ok\n");
+  std::string third = ask(request(files(2, 2, 101)));
+  EXPECT_EQ(parse_push_output(0, third, "").status, PushOutcome::Status::written) << third;
+}
+
 TEST_P(PushScript, ResidentModeSurvivesTheDeathOfOnePush) {
   std::vector<std::string> env = {"HOME=" + dir.path() + "/home", "PATH=" + dir.path() + "/bin:/usr/bin:/bin",
                                   "PGDEPLOY_FAULT=written:KILL"};
