@@ -122,10 +122,22 @@ if ($in =~ /^SHOW DATABASES/) {
     return what();
   }
 
+  // The resident program (serve) on this "app server"; `fault`: its PGDEPLOY_FAULT.
+  std::unique_ptr<Stream> serve(const std::string& fault = "") {
+    std::vector<std::string> env = {"HOME=" + dir.path() + "/home", "PATH=" + dir.path() + "/bin:/usr/bin:/bin"};
+    if (!fault.empty()) env.push_back("PGDEPLOY_FAULT=" + fault);
+    resident = std::make_unique<LocalRemote>(GetParam(), env);
+    ExecResult failed;
+    auto stream = resident->start(serve_command(), Deadline::after(10), &failed);
+    EXPECT_TRUE(stream) << failed.error;
+    return stream;
+  }
+
   TempDir dir;
   DeployConfig config;
   AppServer server{1, "app1", "127.0.1.1", "postgres", "", false, ""};
   std::string last_err;
+  std::unique_ptr<LocalRemote> resident;  // serve()'s
 };
 
 TEST_P(PushScript, FirstDeployWritesEveryFileAtomicallyWithMode0600AndReloads) {
@@ -609,11 +621,8 @@ TEST_P(PushScript, ACheckAsksPgBouncerWhereItRoutesAndWhatItHolds) {
 
 // The resident mode (pgdeploy watch): one program, one request after another on one channel.
 TEST_P(PushScript, ResidentModeAnswersEachRequestAndJudgesFilesByContent) {
-  std::vector<std::string> env = {"HOME=" + dir.path() + "/home", "PATH=" + dir.path() + "/bin:/usr/bin:/bin"};
-  LocalRemote remote(GetParam(), env);
-  ExecResult failed;
-  auto stream = remote.start(serve_command(), Deadline::after(10), &failed);
-  ASSERT_TRUE(stream) << failed.error;
+  auto stream = serve();
+  ASSERT_TRUE(stream);
   auto ask = [&](const PushRequest& req) {
     ExecResult x = stream->exchange(push_payload(req), kAnswerEnd, Deadline::after(10));
     EXPECT_TRUE(x.ok) << x.error;
@@ -647,12 +656,8 @@ TEST_P(PushScript, ResidentModeAnswersAnIdlePushWithoutAChild) {
   PushRequest req = request(files(1, 1, 100));
   ASSERT_EQ(push(files(1, 1, 100)).status, PushOutcome::Status::written);
   // Every child dies at once (step "read" is the child's first): only the program itself answers.
-  std::vector<std::string> env = {"HOME=" + dir.path() + "/home", "PATH=" + dir.path() + "/bin:/usr/bin:/bin",
-                                  "PGDEPLOY_FAULT=read:KILL"};
-  LocalRemote remote(GetParam(), env);
-  ExecResult failed;
-  auto stream = remote.start(serve_command(), Deadline::after(10), &failed);
-  ASSERT_TRUE(stream) << failed.error;
+  auto stream = serve("read:KILL");
+  ASSERT_TRUE(stream);
   for (int round = 0; round < 3; ++round) {
     ExecResult x = stream->exchange(push_payload(req), kAnswerEnd, Deadline::after(10));
     ASSERT_TRUE(x.ok) << x.error;
@@ -663,12 +668,8 @@ TEST_P(PushScript, ResidentModeAnswersAnIdlePushWithoutAChild) {
 }
 
 TEST_P(PushScript, ResidentModeTakesAChildKilledAfterItsAnswerAsAnswered) {
-  std::vector<std::string> env = {"HOME=" + dir.path() + "/home", "PATH=" + dir.path() + "/bin:/usr/bin:/bin",
-                                  "PGDEPLOY_FAULT=answered:KILL"};
-  LocalRemote remote(GetParam(), env);
-  ExecResult failed;
-  auto stream = remote.start(serve_command(), Deadline::after(10), &failed);
-  ASSERT_TRUE(stream) << failed.error;
+  auto stream = serve("answered:KILL");
+  ASSERT_TRUE(stream);
   auto ask = [&](const PushRequest& req) {
     ExecResult x = stream->exchange(push_payload(req), kAnswerEnd, Deadline::after(10));
     EXPECT_TRUE(x.ok) << x.error;
@@ -684,12 +685,8 @@ TEST_P(PushScript, ResidentModeTakesAChildKilledAfterItsAnswerAsAnswered) {
 }
 
 TEST_P(PushScript, ResidentModeSurvivesTheDeathOfOnePush) {
-  std::vector<std::string> env = {"HOME=" + dir.path() + "/home", "PATH=" + dir.path() + "/bin:/usr/bin:/bin",
-                                  "PGDEPLOY_FAULT=written:KILL"};
-  LocalRemote remote(GetParam(), env);
-  ExecResult failed;
-  auto stream = remote.start(serve_command(), Deadline::after(10), &failed);
-  ASSERT_TRUE(stream) << failed.error;
+  auto stream = serve("written:KILL");
+  ASSERT_TRUE(stream);
   PushRequest req = request(files(1, 1, 100));
   ExecResult x = stream->exchange(push_payload(req), kAnswerEnd, Deadline::after(10));
   ASSERT_TRUE(x.ok) << x.error;
