@@ -46,7 +46,6 @@ class Watcher {
   // One round: prove, then (on the proven primary only) converge every app server. Hooks that
   // handed their event over since the last round get its report and exit code.
   void round() {
-    answer_checks();  // handed over just before: not made to wait for this round
     in_round_ = true;
     std::vector<Hook> hooks;
     {
@@ -65,41 +64,48 @@ class Watcher {
       h.reply({code, code == kExitRefused, h.request.json ? format_json(report) : format_text(report)});
     }
     in_round_ = false;
+    answer_checks();  // taken as the round began, or kept back for a hook's round
   }
 
   // On the socket's thread: a hook's event, taken ("") when this watcher pushes or its node is
   // writable (a promotion under way), else declined with the reason.
   std::string take(const HookRequest& request, HandoffServer::Reply reply) {
     // Any node's watcher runs a check, if it would ask what the check asks, and not while a round
-    // is under way (a slow one would hold the check up): the check then asks over new logins.
+    // or another check is under way (a slow one would hold the check up): the check then asks
+    // over new logins.
     if (request.check) {
-      if (in_round_) return "a round is under way";
       Hook h{request, std::move(reply), opts_};
       std::string why;
       if (!check_options_from(request.event, opts_, &h.check, &why)) return why;
       h.check.json = request.json;
       std::lock_guard<std::mutex> guard(hook_mu_);
+      if (in_round_ || checking_) return in_round_ ? "a round is under way" : "a check is under way";
       checks_.push_back(std::move(h));
       kill(getpid(), SIGUSR1);
       return "";
     }
     if (!accepting_) return "this node's watcher does not push (another node is the proven primary, or none is)";
-    log("a hook handed over " + request.event);
     {
       std::lock_guard<std::mutex> guard(hook_mu_);
+      // A check under way would hold the hook's round up: the hook does the one-shot itself.
+      if (checking_) return "this node's watcher is running a check";
       hooks_.push_back({request, std::move(reply), {}});
     }
+    log("a hook handed over " + request.event);
     kill(getpid(), SIGUSR1);  // ends the wait between rounds
     return "";
   }
 
   // Between rounds: the checks handed over since, each proven afresh and asked over the warm
-  // sessions (read only; no server's schedule changes). True when a hook waits for a round.
+  // sessions (read only; no server's schedule changes). A hook waiting for a round goes first:
+  // then nothing is run and the answer is true (the checks are answered after that round).
   bool answer_checks() {
     std::vector<Hook> checks;
     {
       std::lock_guard<std::mutex> guard(hook_mu_);
+      if (!hooks_.empty()) return true;
       checks.swap(checks_);
+      checking_ = !checks.empty();
     }
     for (auto& h : checks) {
       CheckAsker warm;
@@ -113,6 +119,7 @@ class Watcher {
       h.reply({check_status(check), false, h.check.json ? format_check_json(check) : format_check_text(check)});
     }
     std::lock_guard<std::mutex> guard(hook_mu_);
+    checking_ = false;
     return !hooks_.empty();
   }
 
@@ -216,6 +223,7 @@ class Watcher {
   std::mutex hook_mu_;
   std::vector<Hook> hooks_;  // handed over since the last round began
   std::vector<Hook> checks_;  // checks handed over, answered between rounds
+  bool checking_ = false;     // answer_checks() runs them (guarded by hook_mu_)
   std::atomic<bool> accepting_{false};
   std::atomic<bool> in_round_{false};
   bool pushed_ = false;  // the last round pushed (this node is the proven primary)

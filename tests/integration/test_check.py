@@ -223,6 +223,27 @@ class CheckByWatcherTest(CheckTest):
         self.assertEqual(json.loads(result.out)['asked_by'], 'ssh')
         self.assertLess(result.elapsed, 5)
 
+    def test_a_hook_is_not_held_up_by_a_check_the_watcher_is_running(self):
+        # The check waits on app1's warm session, whose resident program is stopped: a repmgr
+        # hook meanwhile is declined by the watcher and does the one-shot itself, at once.
+        resident = [pid for pid, argv, _ in self.rig.app[1].processes() if argv[:1] == ['perl'] and argv[-1:] == ['serve']]
+        self.assertEqual(len(resident), 1, 'one warm session on app1')
+        os.kill(resident[0], signal.SIGSTOP)
+        try:
+            check = self.run_agent_in_background('check', '--json', '--lock-file', self.w.lock_file)
+            time.sleep(1)   # the check is taken and waits on app1 (its --host-timeout is 5 s)
+            hook = self.run_agent('--event', 'standby_promote', '--node-id', '1', '--success', '1',
+                                  '--lock-file', self.w.lock_file)
+        finally:
+            os.kill(resident[0], signal.SIGCONT)
+        self.assertExit(hook, 0)
+        self.assertNotIn('run by the watcher', hook.out)
+        self.assertRegex(hook.out, r'2 of 2 app servers up to date|nothing to do')
+        self.assertLess(hook.elapsed, 3, 'the check held the hook up')
+        result = check.result(timeout=30)
+        self.assertExit(result, 0)
+        self.assertEqual(json.loads(result.out)['asked_by'], 'watcher')
+
     def test_an_unreachable_server_is_a_warning(self):
         super().test_an_unreachable_server_is_a_warning()
         # A server whose sshd died with every session (a crash) is unreachable to the watcher too.
