@@ -74,13 +74,13 @@ class Watcher {
     // or another check is under way (a slow one would hold the check up): the check then asks
     // over new logins.
     if (request.check) {
-      Hook h{request, std::move(reply), opts_};
+      Check c{std::move(reply), opts_};
       std::string why;
-      if (!check_options_from(request.event, opts_, &h.check, &why)) return why;
-      h.check.json = request.json;
+      if (!check_options_from(request.event, opts_, &c.opts, &why)) return why;
+      c.opts.json = request.json;
       std::lock_guard<std::mutex> guard(hook_mu_);
       if (in_round_ || checking_) return in_round_ ? "a round is under way" : "a check is under way";
-      checks_.push_back(std::move(h));
+      checks_.push_back(std::move(c));
       kill(getpid(), SIGUSR1);
       return "";
     }
@@ -89,7 +89,7 @@ class Watcher {
       std::lock_guard<std::mutex> guard(hook_mu_);
       // A check under way would hold the hook's round up: the hook does the one-shot itself.
       if (checking_) return "this node's watcher is running a check";
-      hooks_.push_back({request, std::move(reply), {}});
+      hooks_.push_back({request, std::move(reply)});
     }
     log("a hook handed over " + request.event);
     kill(getpid(), SIGUSR1);  // ends the wait between rounds
@@ -100,23 +100,23 @@ class Watcher {
   // sessions (read only; no server's schedule changes). A hook waiting for a round goes first:
   // then nothing is run and the answer is true (the checks are answered after that round).
   bool answer_checks() {
-    std::vector<Hook> checks;
+    std::vector<Check> checks;
     {
       std::lock_guard<std::mutex> guard(hook_mu_);
       if (!hooks_.empty()) return true;
       checks.swap(checks_);
       checking_ = !checks.empty();
     }
-    for (auto& h : checks) {
+    for (auto& c : checks) {
       CheckAsker warm;
       warm.ask = [this](const std::vector<AppServer>& servers, const Rendered& files,
                         const DeployConfig& config, const Deadline& deadline) {
         return fleet_.check(servers, files, config, *remote_, deadline);
       };
-      CheckReport check = check_cluster(h.check, db_, warm, Deadline::after(h.check.deadline));
+      CheckReport check = check_cluster(c.opts, db_, warm, Deadline::after(c.opts.deadline));
       check.watcher = status_line();
       check.by_watcher = true;
-      h.reply({check_status(check), false, h.check.json ? format_check_json(check) : format_check_text(check)});
+      c.reply({check_status(check), false, c.opts.json ? format_check_json(check) : format_check_text(check)});
     }
     std::lock_guard<std::mutex> guard(hook_mu_);
     checking_ = false;
@@ -184,14 +184,13 @@ class Watcher {
       accepting_ = false;
       return false;
     }
-    auto now = Clock::now();
     if (writable_since_ == Clock::time_point{}) {
-      writable_since_ = now;
+      writable_since_ = Clock::now();
       accepting_ = true;
       log("this node is writable and its watcher does not push yet: rounds at once for up to " +
           std::to_string(static_cast<int>(kHurryFor)) + " s");
     }
-    return now - writable_since_ < std::chrono::duration<double>(kHurryFor);
+    return hurrying();
   }
 
  private:
@@ -215,14 +214,17 @@ class Watcher {
   struct Hook {
     HookRequest request;
     HandoffServer::Reply reply;
-    Options check;  // a check: the options it runs with
+  };
+  struct Check {
+    HandoffServer::Reply reply;
+    Options opts;  // the watcher's own, with the check's -w, -c, --verbose and --json
   };
   Outcome round(RunReport* report, bool for_hook);
 
   std::mutex log_mu_;
   std::mutex hook_mu_;
   std::vector<Hook> hooks_;  // handed over since the last round began
-  std::vector<Hook> checks_;  // checks handed over, answered between rounds
+  std::vector<Check> checks_;  // handed over, answered between rounds
   bool checking_ = false;     // answer_checks() runs them (guarded by hook_mu_)
   std::atomic<bool> accepting_{false};
   std::atomic<bool> in_round_{false};
