@@ -205,9 +205,8 @@ class SshSession : public Session {
   std::string note;  // from the login: a newly recorded host key
   explicit SshSession(SshSessionPtr s, std::string login_note)
       : session(std::move(s)), note(std::move(login_note)) {}
-  ~SshSession() override {
-    if (session && ssh_is_connected(session.get())) ssh_disconnect(session.get());
-  }
+  // Closed by ssh_free alone: ssh_disconnect() would leave the descriptor open (below).
+  ~SshSession() override = default;
   ExecResult run(const std::string& command, const std::string& input,
                  const Deadline& deadline) override;
   std::unique_ptr<Stream> start(const std::string& command, const Deadline& deadline,
@@ -299,8 +298,7 @@ std::unique_ptr<Session> SshRemote::login(const Host& server, const Deadline& de
   auto fail = [&](const char* stage, const std::string& why) {
     r.stage = stage;
     r.error = why;
-    if (s && ssh_is_connected(s)) ssh_disconnect(s);
-    return std::unique_ptr<Session>();
+    return std::unique_ptr<Session>();  // ssh_free closes the connection
   };
   if (!s) return fail("connect", "out of memory");
   ssh_options_set(s, SSH_OPTIONS_HOST, server.address.c_str());
@@ -322,7 +320,10 @@ std::unique_ptr<Session> SshRemote::login(const Host& server, const Deadline& de
                        &err);
   if (fd < 0) return fail("connect", "cannot connect to " + target + ":" + std::to_string(port) +
                                          ": " + err);
-  ssh_options_set(s, SSH_OPTIONS_FD, &fd);  // libssh owns and closes it from here
+  // libssh owns the descriptor from here, and ssh_free() closes it. Never ssh_disconnect():
+  // with SSH_OPTIONS_FD it forgets the descriptor without closing it (libssh 0.10.4, seen), so
+  // every reconnect of a watcher kept one more socket (the watcher test counts them).
+  ssh_options_set(s, SSH_OPTIONS_FD, &fd);
   limit_to(s, deadline);
   if (ssh_connect(s) != SSH_OK)
     return fail("handshake", std::string("SSH handshake failed: ") + ssh_get_error(s));

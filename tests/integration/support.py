@@ -11,6 +11,7 @@ import itertools
 import os
 import re
 import sys
+import subprocess
 import time
 import unittest
 
@@ -41,6 +42,14 @@ def require_root():
 def sshd_logins(the_rig, i):
     """SSH logins accepted so far by app server i's sshd (LogLevel VERBOSE)."""
     return (rig.read_text(the_rig.app[i].sshd_log) or '').count('Accepted publickey')
+
+
+def ssh_connections(pid):
+    """TCP connections to port 22 that process `pid` holds, in any state: a connection the agent
+    dropped without closing its socket stays ESTABLISHED or CLOSE-WAIT here."""
+    out = subprocess.run(['ss', '-Htanp', '( dport = :22 )'], capture_output=True, text=True,
+                         check=True).stdout
+    return sum(1 for line in out.splitlines() if f'pid={pid},' in line)
 
 
 def wait_until(probe, timeout, interval=0.25):

@@ -15,7 +15,8 @@ import time
 import urllib.request
 
 import support
-from support import APP_DB, APP_USER, PG_HOME, RigTestCase, remote_files, sshd_logins, wait_until
+from support import (APP_DB, APP_USER, PG_HOME, RigTestCase, remote_files, ssh_connections, sshd_logins,
+                     wait_until)
 import rig as rigmod
 
 INTERVAL = 1.0
@@ -195,6 +196,9 @@ class SignalsTest(WatchCase):
         w.wait_for('SIGHUP: SSH keys and known_hosts read again', after=mark)
         self.assertTrue(wait_until(lambda: all(sshd_logins(self.rig, i) == logins[i] + 1 for i in (1, 2)),
                                    WITHIN_TWO), 'one new login per app server after SIGHUP')
+        # The sessions it dropped are closed, not only forgotten (a socket per reconnect, else).
+        wait_until(lambda: ssh_connections(w.pid) == 2, 10)
+        self.assertEqual(ssh_connections(w.pid), 2, 'connections to sshd after SIGHUP (one per app server)')
         w.signal(signal.SIGTERM)
         self.assertEqual(w.proc.wait(30), 0)
         self.assertIn('pgdeploy watch: stopped', w.text())
@@ -215,6 +219,7 @@ class SignalsTest(WatchCase):
             self.assertLessEqual((rigmod.read_text(a.sshd_log) or '').count('Connection from'), connections,
                                  'retried within seconds of a host key refusal')
             self.assertEqual(len(re.findall('app1 127.0.1.1: refused', w.text()[mark:])), 1)
+            self.assertEqual(ssh_connections(w.pid), 1, 'the refused login is closed: only app2 is connected')
         finally:
             self.rig.set_known_host(a.addr, a.host_public_key())
         w.signal(signal.SIGHUP)  # a person fixed known_hosts and says so

@@ -58,7 +58,8 @@ RIG_ROOT = '/var/lib/pgdeploy-rig'
 PG_USER = 'postgres'
 PG_HOME = '/var/lib/postgresql'
 NODE_PORT_BASE = 5440            # node n listens on 5440 + n
-APP_NET = '127.0.1.'             # app server i is 127.0.1.i
+APP_NET = '127.0.1.'             # app server i <= 254 is 127.0.1.i (app_addr)
+MAX_APP_SERVERS = 254 * 5        # beyond 254: 127.1.k.j (benchmarks of large fleets)
 FAULT_NET = '127.0.2.'           # free addresses for fault hosts
 PUBLIC_NET = '127.0.3.'          # node n also listens on 127.0.3.n (its "public" address, for -P)
 PGBOUNCER_PORT = 6432
@@ -71,6 +72,15 @@ SEED_NOTIFY = '{agent} -c {cluster} -p "host=127.0.0.1 port={port} user=repmgr d
 
 APP_SERVER_COLUMNS = ('name', 'ip_addr', 'username', 'application_name', 'enabled', 'auth_trust',
                       'admin_conninfo')
+
+
+def app_addr(index):
+    """App server i's address: 127.0.1.i up to 254 (what the tests use), then 127.1.k.j, clear
+    of the fault hosts' and public addresses."""
+    if index <= 254:
+        return f'{APP_NET}{index}'
+    k, j = divmod(index - 255, 254)
+    return f'127.1.{k}.{j + 1}'
 
 
 class RigError(RuntimeError):
@@ -546,7 +556,7 @@ class AppServer:
         self.rig = rig
         self.index = index
         self.name = f'app{index}'
-        self.addr = f'{APP_NET}{index}'
+        self.addr = app_addr(index)
         self.dir = os.path.join(rig.dir, self.name)
         self.etc_pgbouncer = os.path.join(self.dir, 'etc-pgbouncer')
         self.home = os.path.join(self.dir, 'home')
@@ -1207,8 +1217,8 @@ class Rig:
         False leaves it '' (sudo service pgbouncer reload, "sessions not cut")."""
         if nodes not in (2, 3):
             raise RigError('nodes must be 2 or 3')
-        if not 0 <= app_servers <= 254:
-            raise RigError('app_servers must be within 0..254')
+        if not 0 <= app_servers <= MAX_APP_SERVERS:
+            raise RigError(f'app_servers must be within 0..{MAX_APP_SERVERS}')
         self.id = f'{time.strftime("%Y%m%d-%H%M%S")}-{os.getpid()}-{secrets.token_hex(2)}'
         self.dir = os.path.abspath(base_dir or os.path.join(RIG_ROOT, self.id))
         self.cluster = cluster
