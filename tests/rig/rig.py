@@ -5,7 +5,7 @@
   rig directory (so the machine's real postgres home is never touched). The
   PostgreSQL 15 nodes (node n listens on 127.0.0.1:544n), repmgr, repmgrd and
   pgdeploy all run there as postgres with HOME=/var/lib/postgresql.
-* App server i (i = 1..N) is 127.0.1.i: a mount namespace in which
+* App server i (i = 1..N) is 127.0.1.i (past 254: 127.1.k.j, app_addr): a mount namespace in which
   /etc/pgbouncer, /var/lib/postgresql, /etc/sudoers.d and /usr/sbin/service are
   rig files, with its own sshd (port 22) and PgBouncer (port 6432).
 * Fault hosts (see faults.py) hang or black-hole SSH connections.
