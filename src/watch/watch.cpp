@@ -1,6 +1,7 @@
 #include "watch/watch.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <systemd/sd-daemon.h>
 
@@ -29,6 +30,20 @@ namespace {
 constexpr double kPromotionPoll = 0.1;  // seconds between hurry() questions
 constexpr double kHurryFor = 10;        // seconds of back-to-back rounds after a promotion
 constexpr double kHurryPace = 0.02;     // seconds between those rounds
+
+// A warm session is a descriptor: a watcher started from a shell (a soft limit of 1024 on Debian)
+// takes its hard limit, up to 65536. Nothing here uses select(), so a descriptor past 1024 is
+// safe. Returns the soft limit now in force.
+rlim_t raise_descriptor_limit() {
+  rlimit l{};
+  if (getrlimit(RLIMIT_NOFILE, &l) != 0) return 0;
+  rlim_t want = std::min<rlim_t>(l.rlim_max, 65536);
+  if (l.rlim_cur < want) {
+    rlimit raised{want, l.rlim_max};
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) l.rlim_cur = want;
+  }
+  return l.rlim_cur;
+}
 
 class Watcher {
  public:
@@ -231,6 +246,7 @@ class Watcher {
   bool pushed_ = false;  // the last round pushed (this node is the proven primary)
   Clock::time_point writable_since_{};  // hurry(): since when this node is writable, unpushed
   std::unique_ptr<PgConn> local_;      // hurry()'s connection
+  rlim_t descriptors_ = raise_descriptor_limit();
 };
 
 Watcher::Outcome Watcher::round(RunReport* out, bool for_hook) {
@@ -298,6 +314,15 @@ Watcher::Outcome Watcher::round(RunReport* out, bool for_hook) {
   }
   changes_.forget("lock");
 
+  // A session per server, and a few for the database, the hook socket and the metrics: said
+  // once, when the limit (raised at the start as far as it may be) is short.
+  if (size_t need = proof.facts.servers.size() + 32; need > descriptors_)
+    note("descriptors", "short", "warning: " + std::to_string(proof.facts.servers.size()) +
+                                     " app servers need about " + std::to_string(need) +
+                                     " descriptors and the limit is " + std::to_string(descriptors_) +
+                                     " (LimitNOFILE, ulimit -n): some sessions will fail");
+  else
+    changes_.forget("descriptors");
   DeployConfig config = deploy_config(opts_);
   auto results = fleet_.push(proof.facts.servers, proof.files, config, *remote_, deadline, for_hook);
   bool news = false;

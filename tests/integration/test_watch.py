@@ -203,6 +203,21 @@ class SignalsTest(WatchCase):
         self.assertEqual(w.proc.wait(30), 0)
         self.assertIn('pgdeploy watch: stopped', w.text())
 
+    def test_takes_its_hard_descriptor_limit_and_warns_when_that_is_short_of_the_fleet(self):
+        def soft_limit(w):
+            with open(f'/proc/{w.pid}/limits') as f:
+                return int(next(line for line in f if line.startswith('Max open files')).split()[3])
+        w = self.watcher(1, nofile=(64, 4096))  # a shell's soft limit, below what it may take
+        w.wait_for(r'app2 127\.0\.1\.2: (updated|current)', timeout=15)
+        self.assertEqual(soft_limit(w), 4096)
+        self.assertNotIn('descriptors', w.text())
+        w.stop()
+        # 2 servers need about 2 + 32: with a hard limit of 33 it works, and says the limit is short.
+        w = self.watcher(1, nofile=(33, 33))
+        w.wait_for(r'warning: 2 app servers need about 34 descriptors and the limit is 33 '
+                   r'\(LimitNOFILE, ulimit -n\): some sessions will fail', timeout=15)
+        w.wait_for(r'app2 127\.0\.1\.2: (updated|current)', timeout=15)
+
     def test_a_changed_host_key_is_refused_and_not_retried_in_a_tight_loop(self):
         w = self.watcher(1)
         w.wait_for(r'app1 127\.0\.1\.1: (updated|current)', timeout=15)

@@ -38,6 +38,7 @@ import json
 import os
 import pwd
 import re
+import resource
 import secrets
 import select
 import shlex
@@ -889,7 +890,8 @@ class Watcher:
     """`pgdeploy watch` on one node, as postgres in the DB host, in the background: started
     by rig.node[n].start_watcher(). Its standard output and error go to one log file."""
 
-    def __init__(self, node, args=(), interval=1.0, wait_timeout=None):
+    def __init__(self, node, args=(), interval=1.0, wait_timeout=None, nofile=None):
+        """nofile: (soft, hard) descriptor limit to start it with."""
         rig = node.rig
         self.rig = rig
         self.node = node.index
@@ -907,7 +909,8 @@ class Watcher:
             self.proc = subprocess.Popen(rig.dbhost.argv(argv, PG_USER), cwd=rig.dir,
                                          env=postgres_env(), stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+                                         start_new_session=True,
+                                         preexec_fn=nofile and (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, nofile)))
 
     @property
     def pid(self):
@@ -975,10 +978,11 @@ class Node:
         """Host-side path of a file in this node's data directory."""
         return self.rig.dbhost.view(os.path.join(self.data, name))
 
-    def start_watcher(self, args=(), interval=1.0, wait_timeout=None):
+    def start_watcher(self, args=(), interval=1.0, wait_timeout=None, nofile=None):
         """`pgdeploy watch -c CLUSTER -p <this node> --interval S ARGS` in the background
-        (a Watcher: wait_for(regex), signal, stop, kill); the caller stops it."""
-        return Watcher(self, args, interval, wait_timeout)
+        (a Watcher: wait_for(regex), signal, stop, kill); the caller stops it. nofile: its
+        (soft, hard) descriptor limit."""
+        return Watcher(self, args, interval, wait_timeout, nofile)
 
     # ---- running its programs ------------------------------------------------------
 
