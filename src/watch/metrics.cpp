@@ -73,6 +73,14 @@ std::string metrics_text(const WatchMetrics& m) {
   sample(&out, "pgdeploy_watch_ssh_logins_total", static_cast<double>(m.ssh_logins));
   family(&out, "pgdeploy_watch_reconnects_total", "counter", "SSH logins made again after a session was lost.");
   sample(&out, "pgdeploy_watch_reconnects_total", static_cast<double>(m.reconnects));
+  if (m.open_fds >= 0) {
+    family(&out, "process_open_fds", "gauge", "Number of open file descriptors.");
+    sample(&out, "process_open_fds", m.open_fds);
+  }
+  if (m.max_fds >= 0) {
+    family(&out, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
+    sample(&out, "process_max_fds", m.max_fds);
+  }
   return out;
 }
 

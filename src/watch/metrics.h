@@ -17,6 +17,9 @@ struct WatchMetrics {
   bool pushing = false;                // this node is the proven primary: its watcher pushes
   long timeline = 0;                   // the proven primary's timeline (0: none proven)
   size_t warm_sessions = 0;  // SSH sessions held open, with the push program resident
+  // Prometheus' standard process_open_fds and process_max_fds (a warm session is a descriptor):
+  // read when scraped; negative = not known, not exposed.
+  double open_fds = -1, max_fds = -1;
   double last_converge = 0;  // unix time of the last round that found every app server current
   uint64_t rounds = 0, proofs_refused = 0, pushes_updated = 0, pushes_failed = 0,
            ssh_logins = 0, reconnects = 0;

@@ -78,6 +78,12 @@ TEST(WatchMetrics, PrometheusTextWithEveryStateAndACumulativeHistogram) {
   EXPECT_NE(t.find("pgdeploy_watch_round_duration_seconds_count 3\n"), std::string::npos);
   EXPECT_NE(t.find("pgdeploy_watch_pushes_total{result=\"updated\"} 4\n"), std::string::npos);
   EXPECT_NE(t.find("pgdeploy_watch_primary_timeline 3\n"), std::string::npos);
+  EXPECT_EQ(t.find("process_open_fds"), std::string::npos) << "not known: not exposed";
+  m.open_fds = 1006;
+  m.max_fds = 65536;
+  t = metrics_text(m);
+  EXPECT_NE(t.find("# TYPE process_open_fds gauge\nprocess_open_fds 1006\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("# TYPE process_max_fds gauge\nprocess_max_fds 65536\n"), std::string::npos) << t;
   // Every sample belongs to a family declared before it.
   for (size_t pos = 0; pos < t.size();) {
     size_t end = t.find('\n', pos);

@@ -1,5 +1,6 @@
 #include "watch/watch.h"
 
+#include <dirent.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -43,6 +44,17 @@ rlim_t raise_descriptor_limit() {
     if (setrlimit(RLIMIT_NOFILE, &raised) == 0) l.rlim_cur = want;
   }
   return l.rlim_cur;
+}
+
+// Descriptors open in this process (-1: unknown), as /proc/self/fd lists them, less the one
+// that reads the list.
+long open_descriptors() {
+  DIR* d = opendir("/proc/self/fd");
+  if (!d) return -1;
+  long n = 0;
+  while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
+  closedir(d);
+  return n - 1;
 }
 
 class Watcher {
@@ -146,8 +158,15 @@ class Watcher {
   }
 
   std::string metrics() {
-    std::lock_guard<std::mutex> guard(mu_);
-    return metrics_text(metrics_);
+    WatchMetrics m;
+    {
+      std::lock_guard<std::mutex> guard(mu_);
+      m = metrics_;
+    }
+    m.open_fds = static_cast<double>(open_descriptors());
+    rlimit l{};
+    if (getrlimit(RLIMIT_NOFILE, &l) == 0 && l.rlim_cur != RLIM_INFINITY) m.max_fds = static_cast<double>(l.rlim_cur);
+    return metrics_text(m);
   }
 
   std::string status() {

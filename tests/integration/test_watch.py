@@ -190,6 +190,10 @@ class SignalsTest(WatchCase):
         self.assertIn('pgdeploy_watch_app_servers{state="current"} 2', metrics)
         self.assertIn('pgdeploy_watch_pushing 1', metrics)
         self.assertRegex(metrics, r'pgdeploy_watch_ssh_logins_total 2\n')
+        open_fds = int(re.search(r'\nprocess_open_fds (\d+)\n', metrics).group(1))
+        self.assertGreaterEqual(open_fds, 2, 'a descriptor per warm session at least')
+        self.assertLessEqual(open_fds, len(os.listdir(f'/proc/{w.pid}/fd')) + 2)
+        self.assertRegex(metrics, r'\nprocess_max_fds \d+\n')
         logins = {i: sshd_logins(self.rig, i) for i in (1, 2)}
         mark = len(w.text())
         w.signal(signal.SIGHUP)
