@@ -34,7 +34,7 @@ constexpr double kHurryPace = 0.02;     // seconds between those rounds
 
 // A warm session is a descriptor: a watcher started from a shell (a soft limit of 1024 on Debian)
 // takes its hard limit, up to 65536. Nothing here uses select(), so a descriptor past 1024 is
-// safe. Returns the soft limit now in force.
+// safe. Returns the soft limit now in force (0: unknown).
 rlim_t raise_descriptor_limit() {
   rlimit l{};
   if (getrlimit(RLIMIT_NOFILE, &l) != 0) return 0;
@@ -164,8 +164,7 @@ class Watcher {
       m = metrics_;
     }
     m.open_fds = static_cast<double>(open_descriptors());
-    rlimit l{};
-    if (getrlimit(RLIMIT_NOFILE, &l) == 0 && l.rlim_cur != RLIM_INFINITY) m.max_fds = static_cast<double>(l.rlim_cur);
+    if (descriptors_ > 0 && descriptors_ != RLIM_INFINITY) m.max_fds = static_cast<double>(descriptors_);
     return metrics_text(m);
   }
 
@@ -265,7 +264,7 @@ class Watcher {
   bool pushed_ = false;  // the last round pushed (this node is the proven primary)
   Clock::time_point writable_since_{};  // hurry(): since when this node is writable, unpushed
   std::unique_ptr<PgConn> local_;      // hurry()'s connection
-  rlim_t descriptors_ = raise_descriptor_limit();
+  const rlim_t descriptors_ = raise_descriptor_limit();  // set once, at the start (0: unknown)
 };
 
 Watcher::Outcome Watcher::round(RunReport* out, bool for_hook) {
