@@ -306,6 +306,16 @@ Watcher::Outcome Watcher::round(RunReport* out, bool for_hook) {
   note("database", "up", "database reachable");
   std::string proof_line = report.primary + " timeline " + std::to_string(report.timeline);
   note("proof", proof_line, "proven primary: " + proof_line);
+  // A session per server, on the primary and on a standby alike, and a few for the database,
+  // the hook socket and the metrics: said once, when the limit (raised at the start as far as it
+  // may be) is short.
+  if (size_t need = proof.facts.servers.size() + 32; descriptors_ > 0 && need > descriptors_)
+    note("descriptors", "short", "warning: " + std::to_string(proof.facts.servers.size()) +
+                                     " app servers need about " + std::to_string(need) +
+                                     " descriptors and the limit is " + std::to_string(descriptors_) +
+                                     " (LimitNOFILE, ulimit -n): some sessions will fail");
+  else
+    changes_.forget("descriptors");
   if (!proof.self_is_primary) {
     // The proven primary's own watcher pushes: the same truth from here would only double the
     // work, and a node that is not writable has no say. The sessions are kept warm (a ping
@@ -332,15 +342,6 @@ Watcher::Outcome Watcher::round(RunReport* out, bool for_hook) {
   }
   changes_.forget("lock");
 
-  // A session per server, and a few for the database, the hook socket and the metrics: said
-  // once, when the limit (raised at the start as far as it may be) is short.
-  if (size_t need = proof.facts.servers.size() + 32; need > descriptors_)
-    note("descriptors", "short", "warning: " + std::to_string(proof.facts.servers.size()) +
-                                     " app servers need about " + std::to_string(need) +
-                                     " descriptors and the limit is " + std::to_string(descriptors_) +
-                                     " (LimitNOFILE, ulimit -n): some sessions will fail");
-  else
-    changes_.forget("descriptors");
   DeployConfig config = deploy_config(opts_);
   auto results = fleet_.push(proof.facts.servers, proof.files, config, *remote_, deadline, for_hook);
   bool news = false;

@@ -221,6 +221,9 @@ class SignalsTest(WatchCase):
         w.wait_for(r'warning: 2 app servers need about 34 descriptors and the limit is 33 '
                    r'\(LimitNOFILE, ulimit -n\): some sessions will fail', timeout=15)
         w.wait_for(r'app2 127\.0\.1\.2: (updated|current)', timeout=15)
+        # A standby's watcher keeps as many sessions warm: it says so too.
+        standby = self.watcher(2, nofile=(33, 33))
+        standby.wait_for(r'warning: 2 app servers need about 34 descriptors and the limit is 33', timeout=15)
 
     def test_a_changed_host_key_is_refused_and_not_retried_in_a_tight_loop(self):
         w = self.watcher(1)
