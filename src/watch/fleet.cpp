@@ -11,6 +11,8 @@
 namespace pgdeploy {
 namespace {
 
+constexpr double kSlowTry = 1.0;  // seconds: a failed try this long waited out a timeout
+
 std::string key_of(const AppServer& s) { return s.user + "@" + s.address; }
 
 // The server's row and every file of the round, in one digest.
@@ -139,8 +141,11 @@ Fleet::Result Fleet::work(const AppServer& server, Warm& w, const Rendered* file
   w.failures = failing(res.state) ? w.failures + 1 : 0;
   w.last = res.state;
   w.last_error = res.report.error;
-  w.retry_at = start + std::chrono::duration_cast<Clock::duration>(
-                           std::chrono::duration<double>(retry_delay(w.failures, res.state, interval_)));
+  // A try that failed only after a second or more waited out a timeout (a connect that is never
+  // answered, a host that hangs): tried again with back-off, not at the cost of every round.
+  bool slow = failing(res.state) && res.report.seconds >= kSlowTry;
+  w.retry_at = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+                                  retry_delay(w.failures, res.state, interval_, slow)));
   return res;
 }
 

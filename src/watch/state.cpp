@@ -32,10 +32,11 @@ ServerState state_of(const ServerReport& r) {
   return ServerState::failed;
 }
 
-double retry_delay(int failures, ServerState state, double interval) {
-  if (failures <= 0 || state == ServerState::unreachable) return 0;
+double retry_delay(int failures, ServerState state, double interval, bool slow) {
+  if (failures <= 0) return 0;
   if (state == ServerState::refused) return std::min(600.0, 60.0 * std::pow(2.0, failures - 1));
-  if (failures <= 2) return 0;
+  if (slow) return std::min(60.0, interval * std::pow(2.0, failures - 1));
+  if (state == ServerState::unreachable || failures <= 2) return 0;
   return std::min(60.0, interval * std::pow(2.0, failures - 2));
 }
 

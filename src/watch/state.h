@@ -31,13 +31,16 @@ inline bool failing(ServerState s) {
 // The state a round's report puts a server in.
 ServerState state_of(const ServerReport& report);
 
-// Seconds until a server that failed `failures` times in a row is tried again. Unreachable: the
-// next round, always (a connect attempt is cheap and bounded by --timeout, and a server that
-// comes back must be converged within an interval or two). Failed (it answered, the push did
-// not work: a reload that fails, ...): the next two rounds, then doubling up to 60 s. Refused
-// host key or login: from 60 s up to 10 minutes (a person must act; asking each round only
-// fills the log). A change of what the server should get resets the count (watch/fleet).
-double retry_delay(int failures, ServerState state, double interval);
+// Seconds, from the end of its last try, until a server that failed `failures` times in a row is
+// tried again. Unreachable: the next round (a refused connection or a lost session costs the
+// round nothing, and a server that comes back must be converged within an interval or two).
+// Failed (it answered, the push did not work: a reload that fails, ...): the next two rounds,
+// then doubling up to 60 s. `slow`, a try that failed only after waiting out a timeout (the host
+// hangs, or its packets vanish): 1, 2, 4 ... intervals, up to 60 s, so that such a host cannot
+// hold every round up by its host timeout. Refused host key or login: from 60 s up to 10
+// minutes (a person must act; asking each round only fills the log). A change of what the
+// server should get resets the count (watch/fleet).
+double retry_delay(int failures, ServerState state, double interval, bool slow = false);
 
 // What was last said about each subject ("database", "proof", a server's address, ...).
 class Changes {

@@ -46,6 +46,17 @@ TEST(WatchState, RetriesUnreachableEveryRoundFailuresLessOftenRefusalsSlowly) {
   EXPECT_EQ(retry_delay(60, ServerState::refused, 5), 600);
 }
 
+TEST(WatchState, BacksOffATryThatWaitedOutATimeoutFromTheFirst) {
+  EXPECT_EQ(retry_delay(1, ServerState::unreachable, 5, true), 5);
+  EXPECT_EQ(retry_delay(2, ServerState::unreachable, 5, true), 10);
+  EXPECT_EQ(retry_delay(3, ServerState::unreachable, 5, true), 20);
+  EXPECT_EQ(retry_delay(50, ServerState::unreachable, 5, true), 60);
+  EXPECT_EQ(retry_delay(1, ServerState::failed, 5, true), 5);
+  EXPECT_EQ(retry_delay(0, ServerState::unreachable, 5, true), 0) << "no failure, no wait";
+  EXPECT_EQ(retry_delay(1, ServerState::refused, 5, true), 60) << "refusals keep their own schedule";
+  EXPECT_EQ(retry_delay(3, ServerState::unreachable, 5, false), 0) << "a fast failure: the next round";
+}
+
 TEST(WatchState, SaysAChangeOnceNotEveryRound) {
   Changes c;
   EXPECT_TRUE(c.changed("database", "unreachable: x"));

@@ -225,6 +225,43 @@ class SignalsTest(WatchCase):
         standby = self.watcher(2, nofile=(33, 33))
         standby.wait_for(r'warning: 2 app servers need about 34 descriptors and the limit is 33', timeout=15)
 
+    def test_a_hung_app_server_is_tried_with_back_off_not_at_the_cost_of_every_round(self):
+        # A host that accepts TCP and never answers costs each try its whole --host-timeout. Tried
+        # every round, it would make every round that long, and keep a standby's watcher from
+        # seeing its own promotion until the round ended. After such a try it waits 1, 2, 4 ...
+        # intervals (at most 60 s); the other servers are served by every round meanwhile.
+        w = self.watcher(1, args=['--host-timeout', '2', '--metrics-listen', '127.0.0.1:9188'])
+        w.wait_for(r'app2 127\.0\.1\.2: (updated|current)', timeout=15)
+        def rounds():
+            with urllib.request.urlopen('http://127.0.0.1:9188/metrics', timeout=5) as r:
+                text = r.read().decode()
+            return int(float(re.search(r'\npgdeploy_watch_round_duration_seconds_count (\S+)\n', text).group(1)))
+        mark = len(w.text())
+        cut_sessions(self.rig, 2)
+        hung = None
+        def back():  # once: the hung host goes, sshd comes back (the class's rig is shared)
+            nonlocal hung
+            if hung is not False:
+                hung and hung.close()
+                hung = False
+                self.rig.app[2].start_sshd()
+        self.addCleanup(back)
+        hung = self.rig.add_hanging_host(self.rig.app[2].addr)
+        w.wait_for(r'app2 127\.0\.1\.2: unreachable', after=mark, timeout=15)
+        tries_before, rounds_before = hung.accepted, rounds()
+        time.sleep(20)
+        tries, rounds_seen = hung.accepted - tries_before, rounds() - rounds_before
+        self.assertGreaterEqual(tries, 1, 'the hung server is still tried')
+        self.assertLessEqual(2 * tries, rounds_seen,
+                             f'{tries} tries of the hung server in {rounds_seen} rounds: not backed off')
+        db = self.create_database('beside_a_hung_one')
+        self.assertTrue(wait_until(lambda: self.rig.app[1].ini_entry(db), WITHIN_TWO, 0.1),
+                        'app1 did not get the new database within two intervals')
+        # Back: converged at its next try (within the 60 s the back-off waits at most).
+        back()
+        self.assertTrue(wait_until(lambda: self.rig.app[2].ini_entry(db), 60 + SLACK, 0.2),
+                        'app2 did not converge after it came back')
+
     def test_a_changed_host_key_is_refused_and_not_retried_in_a_tight_loop(self):
         w = self.watcher(1)
         w.wait_for(r'app1 127\.0\.1\.1: (updated|current)', timeout=15)
