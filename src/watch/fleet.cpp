@@ -22,9 +22,10 @@ std::string wanted_by(const AppServer& s, const Rendered& files) {
 
 }  // namespace
 
-size_t Fleet::sessions() const {
+size_t Fleet::sessions() {
+  std::lock_guard<std::mutex> guard(map_mu_);
   size_t n = 0;
-  for (const auto& [key, w] : warm_) n += w.stream != nullptr;
+  for (const auto& [key, w] : warm_) n += w->open;
   return n;
 }
 
@@ -50,20 +51,30 @@ std::vector<ServerReport> Fleet::check(const std::vector<AppServer>& servers, co
 std::vector<Fleet::Result> Fleet::each(const std::vector<AppServer>& servers, const Rendered* files,
                                        const DeployConfig& config, Remote& remote,
                                        const Deadline& deadline, bool now) {
-  // Forget what is no longer listed (a disabled or deleted row): its session closes now.
-  std::map<std::string, Warm> kept;
-  for (const AppServer& s : servers) {
-    auto it = warm_.find(key_of(s));
-    if (it != warm_.end()) kept.emplace(it->first, std::move(it->second));
-    else kept.try_emplace(key_of(s));
+  // Forget what is no longer listed (a disabled or deleted row): its session closes now, or
+  // when a worker still on it is done.
+  std::vector<std::shared_ptr<Warm>> lanes;
+  {
+    std::lock_guard<std::mutex> guard(map_mu_);
+    std::map<std::string, std::shared_ptr<Warm>> kept;
+    for (const AppServer& s : servers) {
+      std::shared_ptr<Warm>& w = kept[key_of(s)];
+      if (!w) {
+        auto it = warm_.find(key_of(s));
+        w = it != warm_.end() ? it->second : std::make_shared<Warm>();
+      }
+      lanes.push_back(w);
+    }
+    warm_ = std::move(kept);
   }
-  warm_ = std::move(kept);
 
   std::vector<Result> results(servers.size());
   std::atomic<size_t> next{0};
   auto worker = [&] {
-    for (size_t i; (i = next++) < servers.size();)
-      results[i] = work(servers[i], warm_.at(key_of(servers[i])), files, config, remote, deadline, now);
+    for (size_t i; (i = next++) < servers.size();) {
+      std::lock_guard<std::mutex> busy(lanes[i]->lane);  // waits only for this server's last work
+      results[i] = work(servers[i], *lanes[i], files, config, remote, deadline, now);
+    }
   };
   std::vector<std::thread> pool;
   size_t n = std::min(servers.size(), static_cast<size_t>(std::max(1, parallel_)));
@@ -137,6 +148,7 @@ Fleet::Result Fleet::work(const AppServer& server, Warm& w, const Rendered* file
     w.stream.reset();  // nothing more on it can be trusted: a new session next time
     w.login.reset();
   }
+  w.open = w.stream != nullptr;
   if (checking) return res;
   w.failures = failing(res.state) ? w.failures + 1 : 0;
   w.last = res.state;

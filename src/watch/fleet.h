@@ -2,12 +2,17 @@
 // program (push.pl serve) kept across rounds, so that a round costs each server one request and
 // one answer, and an idle round starts no process there. A lost session is made again, with
 // its host key checked again, on the schedule of watch/state (retry_delay).
+//
+// Each server is a lane: one worker at a time works on it. Rounds may overlap (a standby's pings
+// run beside the watcher's loop): a push then waits only for the lanes still busy, so a host that
+// hangs holds up its own lane and nothing else.
 #pragma once
 
 #include <cstdint>
 #include <atomic>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -46,13 +51,19 @@ class Fleet {
   // promoted, its first push needs no login). Sends no request, writes nothing anywhere.
   std::vector<Result> keep_warm(const std::vector<AppServer>& servers, Remote& remote,
                                 const Deadline& deadline);
-  void drop_all() { warm_.clear(); }
-  size_t sessions() const;
+  // Forgets every session; one still in use closes when its worker is done with it.
+  void drop_all() {
+    std::lock_guard<std::mutex> guard(map_mu_);
+    warm_.clear();
+  }
+  size_t sessions();
   uint64_t logins() const { return logins_; }
   uint64_t reconnects() const { return reconnects_; }
 
  private:
   struct Warm {
+    std::mutex lane;  // held by the one worker on this server
+    std::atomic<bool> open{false};  // stream is set: read by sessions() without the lane
     std::unique_ptr<Session> login;
     std::unique_ptr<Stream> stream;  // declared after the session: closed before it
     bool connected_before = false;
@@ -71,7 +82,8 @@ class Fleet {
 
   int parallel_;
   double host_timeout_, interval_;
-  std::map<std::string, Warm> warm_;  // by user@address: what a session is made to
+  std::mutex map_mu_;  // guards warm_ (not the Warm: its lane does)
+  std::map<std::string, std::shared_ptr<Warm>> warm_;  // by user@address: what a session is made to
   std::atomic<uint64_t> logins_{0}, reconnects_{0};
 };
 

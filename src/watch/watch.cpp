@@ -9,10 +9,12 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <ctime>
 #include <memory>
 #include <mutex>
 #include <ostream>
+#include <thread>
 
 #include "agent.h"
 #include "deploy/fingerprint.h"
@@ -66,6 +68,9 @@ class Watcher {
         err_(err),
         remote_(std::make_unique<SshRemote>(ssh_settings(opts))),
         fleet_(opts.parallel, opts.host_timeout, opts.interval) {}
+  ~Watcher() { settle_warming(true); }  // before the fleet and the transport it uses go
+  Watcher(const Watcher&) = delete;
+  Watcher& operator=(const Watcher&) = delete;
 
   // What a round came to, for a hook that handed its event over.
   enum class Outcome { pushed, refused, standby, busy };
@@ -152,6 +157,7 @@ class Watcher {
 
   // After SIGHUP: keys and known_hosts read again, every session made again (host keys checked).
   void reread() {
+    settle_warming(true);  // its pings use the transport replaced here
     fleet_.drop_all();
     remote_ = std::make_unique<SshRemote>(ssh_settings(opts_));
     log("SIGHUP: SSH keys and known_hosts read again; sessions are made again");
@@ -227,6 +233,55 @@ class Watcher {
   }
 
  private:
+  // A standby's pings and reconnects run on a thread of their own, waited for as the round's
+  // work, but with this node's promotion looked for every kPromotionPoll meanwhile: once the
+  // node is writable the round ends, and the push that follows waits only for the servers still
+  // busy (watch/fleet lanes). So a host that hangs delays neither the sight of the promotion,
+  // nor the hook's hand-over, nor the other servers' push. Not two at once: while one still
+  // waits for a host, the next rounds start none.
+  void keep_warm(const std::vector<AppServer>& servers, const Deadline& deadline) {
+    {
+      std::lock_guard<std::mutex> guard(warming_.mu);
+      if (!warming_.done) return;
+    }
+    settle_warming(false);
+    warming_.done = false;  // no thread runs: nothing else reads it now
+    warming_.thread = std::thread([this, servers, deadline] {
+      auto results = fleet_.keep_warm(servers, *remote_, deadline);
+      std::lock_guard<std::mutex> guard(warming_.mu);
+      warming_.results = std::move(results);
+      warming_.done = true;
+      warming_.cv.notify_all();
+    });
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(warming_.mu);
+        if (warming_.cv.wait_for(lock, std::chrono::duration<double>(kPromotionPoll),
+                                 [this] { return warming_.done; }))
+          break;
+      }
+      if (hurry()) return;  // promoted: the pings finish on their own, the next round pushes
+    }
+    settle_warming(false);
+  }
+  // Joins a finished warming thread (or, with `wait`, any) and says what it found.
+  void settle_warming(bool wait) {
+    if (!warming_.thread.joinable()) return;
+    {
+      std::lock_guard<std::mutex> guard(warming_.mu);
+      if (!warming_.done && !wait) return;
+    }
+    warming_.thread.join();
+    for (const auto& r : warming_.results) {
+      if (!r.asked) continue;
+      std::string label = server_label(r.report.server);
+      bool bad = failing(r.state);
+      note(label, bad ? "warm: " + std::string(state_name(r.state)) : "warm",
+           label + (bad ? ": no warm session: " + r.report.error : ": session warm"));
+    }
+    warming_.results.clear();
+  }
+
   // Logs `line` when `state` is news for `subject`.
   bool note(const std::string& subject, const std::string& state, const std::string& line) {
     if (!changes_.changed(subject, state)) return false;
@@ -264,10 +319,18 @@ class Watcher {
   bool pushed_ = false;  // the last round pushed (this node is the proven primary)
   Clock::time_point writable_since_{};  // hurry(): since when this node is writable, unpushed
   std::unique_ptr<PgConn> local_;      // hurry()'s connection
+  struct Warming {
+    std::thread thread;
+    std::mutex mu;  // guards done and results while the thread runs
+    std::condition_variable cv;
+    bool done = true;
+    std::vector<Fleet::Result> results;
+  } warming_;  // keep_warm()'s thread
   const rlim_t descriptors_ = raise_descriptor_limit();  // set once, at the start (0: unknown)
 };
 
 Watcher::Outcome Watcher::round(RunReport* out, bool for_hook) {
+  settle_warming(false);  // a standby's pings that ended since: what they found is said here
   auto start = Clock::now();
   Deadline deadline = Deadline::after(opts_.deadline);
   RunReport& report = *out;
@@ -322,13 +385,7 @@ Watcher::Outcome Watcher::round(RunReport* out, bool for_hook) {
     // each), so that this node's first push after its promotion needs no login.
     note("role", "standby", "this node is not the primary: the watcher on " + report.primary +
                                 " pushes; this one keeps its sessions warm");
-    for (const auto& r : fleet_.keep_warm(proof.facts.servers, *remote_, deadline)) {
-      if (!r.asked) continue;
-      std::string label = server_label(r.report.server);
-      bool bad = failing(r.state);
-      note(label, bad ? "warm: " + std::string(state_name(r.state)) : "warm",
-           label + (bad ? ": no warm session: " + r.report.error : ": session warm"));
-    }
+    keep_warm(proof.facts.servers, deadline);
     return done("standby; primary " + proof_line, false, Outcome::standby);
   }
   note("role", "primary", "this node is the proven primary: this watcher pushes");

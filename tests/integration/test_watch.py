@@ -368,5 +368,41 @@ class FailoverTest(WatchCase):
         self.wait_all((1, 2, 3), 5442)
 
 
+
+class HungServerFailoverTest(WatchCase):
+    """A standby's watcher whose ping to one app server hangs: the promotion of its node, the
+    hook's hand-over and the push to every other server do not wait for that host."""
+
+    rig_options = {'app_servers': 3, 'event_notification_command': HOOK_NOTIFY}
+
+    def test_a_hung_server_delays_neither_the_hand_over_nor_the_other_servers_push(self):
+        w1 = self.watcher(1)
+        w2 = self.watcher(2, args=['--host-timeout', '8'])
+        w1.wait_for(r'app3 127\.0\.1\.3: updated', timeout=15)
+        for i in (1, 2, 3):
+            w2.wait_for(rf'app{i} 127\.0\.1\.{i}: session warm', timeout=15)
+        self.wait_all((1, 2, 3), 5441)
+        logins = {i: sshd_logins(self.rig, i) for i in (1, 2)}
+        # app3's sshd (listener and sessions) stops: the standby's next ping waits 8 s for it.
+        stopped = [pid for pid, argv, _ in self.rig.app[3].processes() if argv and 'sshd' in argv[0]]
+        def resume():
+            for pid in stopped:
+                try:
+                    os.kill(pid, signal.SIGCONT)
+                except ProcessLookupError:
+                    pass
+        self.addCleanup(resume)
+        for pid in stopped:
+            os.kill(pid, signal.SIGSTOP)
+        time.sleep(2 * INTERVAL)  # a standby round has begun, and waits for app3
+        self.rig.node[1].kill()
+        self.rig.node[2].promote()  # returns when repmgr's hook has
+        self.assertIn('a hook handed over standby_promote on node 2', w2.text(),
+                      "the standby's watcher, busy with the hung host, did not take the hook")
+        self.wait_all((1, 2), 5442)
+        self.assertEqual({i: sshd_logins(self.rig, i) for i in (1, 2)}, logins,
+                         'app1 and app2 got the push over the sessions kept warm: no login')
+
+
 if __name__ == '__main__':
     support.main()
