@@ -68,7 +68,9 @@ class Watcher {
         err_(err),
         remote_(std::make_unique<SshRemote>(ssh_settings(opts))),
         fleet_(opts.parallel, opts.host_timeout, opts.interval) {}
-  ~Watcher() { settle_warming(true); }  // before the fleet and the transport it uses go
+  ~Watcher() {  // before the fleet and the transport it uses go; after "stopped": nothing said
+    if (warming_.thread.joinable()) warming_.thread.join();
+  }
   Watcher(const Watcher&) = delete;
   Watcher& operator=(const Watcher&) = delete;
 
