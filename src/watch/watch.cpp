@@ -9,12 +9,11 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <ctime>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <ostream>
-#include <thread>
 
 #include "agent.h"
 #include "deploy/fingerprint.h"
@@ -68,11 +67,6 @@ class Watcher {
         err_(err),
         remote_(std::make_unique<SshRemote>(ssh_settings(opts))),
         fleet_(opts.parallel, opts.host_timeout, opts.interval) {}
-  ~Watcher() {  // before the fleet and the transport it uses go; after "stopped": nothing said
-    if (warming_.thread.joinable()) warming_.thread.join();
-  }
-  Watcher(const Watcher&) = delete;
-  Watcher& operator=(const Watcher&) = delete;
 
   // What a round came to, for a hook that handed its event over.
   enum class Outcome { pushed, refused, standby, busy };
@@ -242,46 +236,28 @@ class Watcher {
   // nor the hook's hand-over, nor the other servers' push. Not two at once: while one still
   // waits for a host, the next rounds start none.
   void keep_warm(const std::vector<AppServer>& servers, const Deadline& deadline) {
-    {
-      std::lock_guard<std::mutex> guard(warming_.mu);
-      if (!warming_.done) return;
-    }
+    if (warming_.valid() && !warmed(0)) return;
     settle_warming(false);
-    warming_.done = false;  // no thread runs: nothing else reads it now
-    warming_.thread = std::thread([this, servers, deadline] {
-      auto results = fleet_.keep_warm(servers, *remote_, deadline);
-      std::lock_guard<std::mutex> guard(warming_.mu);
-      warming_.results = std::move(results);
-      warming_.done = true;
-      warming_.cv.notify_all();
+    warming_ = std::async(std::launch::async, [this, servers, deadline] {
+      return fleet_.keep_warm(servers, *remote_, deadline);
     });
-    for (;;) {
-      {
-        std::unique_lock<std::mutex> lock(warming_.mu);
-        if (warming_.cv.wait_for(lock, std::chrono::duration<double>(kPromotionPoll),
-                                 [this] { return warming_.done; }))
-          break;
-      }
+    while (!warmed(kPromotionPoll))
       if (hurry()) return;  // promoted: the pings finish on their own, the next round pushes
-    }
     settle_warming(false);
   }
-  // Joins a finished warming thread (or, with `wait`, any) and says what it found.
+  bool warmed(double within) const {
+    return warming_.wait_for(std::chrono::duration<double>(within)) == std::future_status::ready;
+  }
+  // Takes what finished pings found (with `wait`, waits for them) and says it.
   void settle_warming(bool wait) {
-    if (!warming_.thread.joinable()) return;
-    {
-      std::lock_guard<std::mutex> guard(warming_.mu);
-      if (!warming_.done && !wait) return;
-    }
-    warming_.thread.join();
-    for (const auto& r : warming_.results) {
+    if (!warming_.valid() || (!wait && !warmed(0))) return;
+    for (const auto& r : warming_.get()) {
       if (!r.asked) continue;
       std::string label = server_label(r.report.server);
       bool bad = failing(r.state);
       note(label, bad ? "warm: " + std::string(state_name(r.state)) : "warm",
            label + (bad ? ": no warm session: " + r.report.error : ": session warm"));
     }
-    warming_.results.clear();
   }
 
   // Logs `line` when `state` is news for `subject`.
@@ -321,13 +297,9 @@ class Watcher {
   bool pushed_ = false;  // the last round pushed (this node is the proven primary)
   Clock::time_point writable_since_{};  // hurry(): since when this node is writable, unpushed
   std::unique_ptr<PgConn> local_;      // hurry()'s connection
-  struct Warming {
-    std::thread thread;
-    std::mutex mu;  // guards done and results while the thread runs
-    std::condition_variable cv;
-    bool done = true;
-    std::vector<Fleet::Result> results;
-  } warming_;  // keep_warm()'s thread
+  // keep_warm()'s pings. Declared after fleet_ and remote_: at exit its destructor waits for
+  // them before the fleet and the transport they use go (and says nothing after "stopped").
+  std::future<std::vector<Fleet::Result>> warming_;
   const rlim_t descriptors_ = raise_descriptor_limit();  // set once, at the start (0: unknown)
 };
 
