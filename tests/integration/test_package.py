@@ -13,9 +13,12 @@ Debian mirror at test time and the rig's PostgreSQL, repmgr, sshd and PgBouncer 
 
 The tests run in order (their names say it): install, use, remove.
 PGDEPLOY_PACKAGE_DIR=DIR tests the package ./scripts/package DIR made instead of building one.
+Otherwise the package is built once per state of the sources, in build/package-<digest>/, and a
+test command run again on the same sources reuses it.
 """
 
 import glob
+import hashlib
 import os
 import re
 import shlex
@@ -64,6 +67,19 @@ def package_status():
     proc = subprocess.run(['dpkg-query', '-W', '-f', '${db:Status-Abbrev}', 'pgdeploy'],
                           capture_output=True, text=True)
     return proc.stdout.strip() if proc.returncode == 0 else 'not known'
+
+
+def package_of_these_sources():
+    """build/package-<digest of every file scripts/package packs>: a package built there is
+    reused while the sources are the same (a test command run again), and built anew otherwise."""
+    files = sh(['git', '-C', SOURCE, 'ls-files', '-z', '--cached', '--others', '--exclude-standard'])
+    digest = hashlib.sha256()
+    for name in sorted(f for f in files.split('\0') if f):
+        path = os.path.join(SOURCE, name)
+        if os.path.isfile(path):
+            with open(path, 'rb') as f:
+                digest.update(name.encode() + b'\0' + hashlib.sha256(f.read()).digest())
+    return os.path.join(SOURCE, 'build', 'package-' + digest.hexdigest()[:16])
 
 
 def mount_overlays(base):
@@ -121,10 +137,19 @@ class PackageTest(RigTestCase):
                 shutil.copy(deb, cls.work)
             cls.lintian = sh(['lintian', '--fail-on', 'error', *glob.glob(f'{cls.work}/*.deb')])
         else:
-            # The unit tests already ran in this ctest; the package build need not run them again.
-            env = dict(os.environ, DEB_BUILD_OPTIONS=f'nocheck parallel={os.cpu_count()}')
-            cls.lintian = sh([os.path.join(SOURCE, 'scripts', 'package'), cls.work], env=env,
+            built = package_of_these_sources()
+            if not glob.glob(os.path.join(built, 'pgdeploy_*_amd64.deb')):
+                # The unit tests already ran in this ctest; the package build need not run them again.
+                env = dict(os.environ, DEB_BUILD_OPTIONS=f'nocheck parallel={os.cpu_count()}')
+                lintian = sh([os.path.join(SOURCE, 'scripts', 'package'), built + '.new'], env=env,
                              timeout=900)
+                with open(os.path.join(built + '.new', 'lintian.log'), 'w', encoding='utf-8') as f:
+                    f.write(lintian)
+                shutil.rmtree(built, ignore_errors=True)
+                os.rename(built + '.new', built)
+            for deb in glob.glob(os.path.join(built, 'pgdeploy_*_amd64.deb')):
+                shutil.copy(deb, cls.work)
+            cls.lintian = read(os.path.join(built, 'lintian.log'))
         cls.debs = glob.glob(os.path.join(cls.work, 'pgdeploy_*_amd64.deb'))
         if [os.path.basename(d) for d in cls.debs] != [DEB]:
             raise AssertionError(f'expected exactly {DEB}, found {cls.debs}')
