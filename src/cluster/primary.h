@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "cluster/facts.h"
-#include "cluster/facts.h"
 
 namespace pgdeploy {
 
