@@ -27,8 +27,8 @@ PGDEPLOY=$(readlink -f "$PGDEPLOY")
 trap 'step "Tearing down"; "${RIG[@]}" down --dir "$DIR" || true' EXIT
 
 step "Starting a cluster (node1 primary :5441, node2 standby :5442) and 3 app servers"
-# The rig fills postgres' ~/.ssh/known_hosts with the app servers' host keys, as README setup
-# step 6 has an operator do: pgdeploy refuses unknown host keys.
+# The rig fills postgres' ~/.ssh/known_hosts with the app servers' host keys, as setup step 6
+# (docs/setup.md) has an operator do: pgdeploy refuses unknown host keys.
 "${RIG[@]}" up --dir "$DIR" --app-servers 3 --cluster "$CLUSTER" --agent "$PGDEPLOY" --notify --admin-console --verify >/dev/null
 rig status
 echo

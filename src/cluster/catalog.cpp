@@ -150,7 +150,8 @@ bool read_cluster_facts(Database& db, const std::string& cluster, bool public_ne
     }
   }
   if (schema.empty()) {
-    *err = "no table " + facts->schema + ".app_servers: create it as the README shows";
+    *err = "no table " + facts->schema +
+           ".app_servers: create it as step 2 of the setup shows (docs/setup.md)";
     return false;
   }
   if (!read_app_servers(db, schema, cols, facts, deadline, err)) return false;

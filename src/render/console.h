@@ -20,7 +20,8 @@ struct SocketLogin {
 bool socket_login_of(const std::map<std::string, std::string>& options, SocketLogin* out);
 
 // The reload command when none is given: "" (RELOAD on the console) with an admin console, else
-// `service` as root and `sudo -n service` as anyone else (the sudoers line of the README).
+// `service` as root and `sudo -n service` as anyone else (the sudoers line of setup step 4,
+// docs/setup.md).
 std::string default_reload_command(const std::string& ssh_user, bool console);
 
 // How long a drain may PAUSE: what was asked, at least 1 s and at most half the host's time, so

@@ -194,7 +194,7 @@ class DeadPrimaryBackOffTest(RigTestCase):
     pool before server_login_retry has passed (15 s by default), and a reload that points the
     pool elsewhere does not end that wait. KILL drops the pool, back-off and all: through app1
     (admin console) the first client after the deploy reaches node2 at once; through app2
-    (reload only) it still waits. Why the README recommends admin_conninfo."""
+    (reload only) it still waits. Why setup step 5 (docs/setup.md) recommends admin_conninfo."""
     rig_options = {'app_servers': len(SERVERS), 'admin_console': True}
     RETRY = 60      # s: far longer than the whole test, so "still waits" cannot be luck
 
@@ -230,7 +230,7 @@ class DeadPrimaryBackOffTest(RigTestCase):
         self.assertIn('port=5442', self.rig.app[NO_CONSOLE].ini_entry(support.APP_DB).split())
         rc, _, err = self.after[NO_CONSOLE]
         self.assertNotEqual(rc, 0, 'PgBouncer without the admin console answered: has its '
-                                   'back-off after a reload changed? Then update the README.')
+                                   'back-off after a reload changed? Then update docs/setup.md, step 5.')
         self.assertIn('timeout expired', err)
 
 

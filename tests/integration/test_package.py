@@ -160,7 +160,7 @@ class PackageTest(RigTestCase):
         if package_status() != 'not known':     # installed on this host: start from a clean root
             sh(['dpkg', '--purge', 'pgdeploy'])
         cls.before = changed_paths(cls.uppers)
-        cls.install_log = apt('install', f'./{DEB}', cwd=cls.work)   # as README step 1 says
+        cls.install_log = apt('install', f'./{DEB}', cwd=cls.work)   # as setup step 1 says (docs/setup.md)
         os.environ['PGDEPLOY'] = INSTALLED       # the rig and repmgr use the installed binary
         super().setUpClass()
 

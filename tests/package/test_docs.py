@@ -1,8 +1,10 @@
 #!/usr/bin/python3
-"""--help is the one source for options and exit codes: the man page (docs/pgdeploy.1), the
-README's Options and Exit codes tables, the exit codes in src/report/exit_codes.h and the bash
-completion must say the same. Derived from `pgdeploy --help`, so an added, renamed or removed
-option fails here until every document follows. No rig, no root: $PGDEPLOY is the binary."""
+"""--help is the one source for options and exit codes: the man page (docs/pgdeploy.1), the exit
+codes in src/report/exit_codes.h and the bash completion must say the same. Derived from
+`pgdeploy --help`, so an added, renamed or removed option fails here until every document
+follows. The Markdown documents hold no table of options or exit codes (they point at --help and
+the man page), and every relative link between them resolves. No rig, no root: $PGDEPLOY is the
+binary (the Markdown checks need none)."""
 
 import os
 import re
@@ -69,17 +71,62 @@ def man_exit_codes(man):
     return {int(c) for c in re.findall(r'^\.TP\n\.B (\d+)$', body, re.M)}
 
 
-def table_rows(readme, heading, which=0):
-    """First cells of table number `which` (0: the first) under `## heading`."""
-    body = section(readme, rf'^## {re.escape(heading)}$', r'^## ')
+def markdown_files():
+    """Every Markdown file of the source tree, as paths relative to it (not build trees, not
+    debian/'s staging directories)."""
+    found = []
+    for top, dirs, files in os.walk(SOURCE):
+        dirs[:] = sorted(d for d in dirs if not (d.startswith(('.', 'build', 'obj-')) or d == 'debian'
+                                                 or os.path.exists(os.path.join(top, d, 'CMakeCache.txt'))))
+        found += [os.path.relpath(os.path.join(top, f), SOURCE) for f in sorted(files) if f.endswith('.md')]
+    return found
+
+
+def without_code(text):
+    """Markdown without its fenced code blocks and inline code spans: what a link can sit in."""
+    text = re.sub(r'^\s*```.*?^\s*```', '', text, flags=re.S | re.M)
+    return re.sub(r'`[^`\n]*`', '', text)
+
+
+def heading_anchors(text):
+    """The #anchors GitHub gives the headings of a Markdown text (repeats get -1, -2, ...)."""
+    text = re.sub(r'^\s*```.*?^\s*```', '', text, flags=re.S | re.M)
+    seen, anchors = {}, set()
+    for m in re.finditer(r'^#{1,6}\s+(.*?)\s*#*\s*$', text, re.M):
+        slug = re.sub(r'[^\w\- ]', '', m.group(1).strip().lower()).replace(' ', '-')
+        n = seen.get(slug, 0)
+        seen[slug] = n + 1
+        anchors.add(slug if n == 0 else f'{slug}-{n}')
+    return anchors
+
+
+def broken_links(relpath):
+    """Relative links of one Markdown file whose file or #heading does not exist."""
+    text = without_code(read(relpath))
+    broken = []
+    for m in re.finditer(r'(?<!!)\[([^\]]*)\]\(([^)\s]+)\)', text):
+        target = m.group(2)
+        if re.match(r'[a-z][a-z0-9+.-]*:', target):
+            continue   # https:, mailto:
+        path, _, anchor = target.partition('#')
+        dest = os.path.normpath(os.path.join(os.path.dirname(relpath), path)) if path else relpath
+        if not os.path.exists(os.path.join(SOURCE, dest)):
+            broken.append(f'{relpath}: ({target}): no file {dest}')
+        elif anchor and dest.endswith('.md') and anchor not in heading_anchors(read(dest)):
+            broken.append(f'{relpath}: ({target}): {dest} has no heading #{anchor}')
+    return broken
+
+
+def table_first_cells(text):
+    """(header's first cell, first cells of the rows) of every Markdown table in `text`."""
     tables, rows = [], []
-    for line in body.splitlines() + ['']:
+    for line in without_code(text).splitlines() + ['']:
         if line.startswith('|'):
-            rows.append(line.split('|')[1])
+            rows.append(line.split('|')[1].strip())
         elif rows:
-            tables.append(rows[2:])   # header and |---| line
+            tables.append((rows[0], rows[2:]))   # header, |---| line, rows
             rows = []
-    return tables[which]
+    return tables
 
 
 def man_groups_in(man, heading):
@@ -131,18 +178,12 @@ class DocsAgreeTest(unittest.TestCase):
     def test_man_page_options(self):
         self.assertGroupsAgree(man_groups(read('docs/pgdeploy.1')), 'docs/pgdeploy.1 OPTIONS')
 
-    def test_readme_options_table(self):
-        rows = [set(OPTION.findall(cell)) for cell in table_rows(read('README.md'), 'Options')]
-        self.assertGroupsAgree(rows, 'README.md Options table')
-
     def test_exit_codes(self):
         codes = help_exit_codes(self.help)
         self.assertGreaterEqual(len(codes), 2, self.help)
         source = {int(c) for c in re.findall(r'\bkExit\w+ = (\d+)', read('src/report/exit_codes.h'))}
-        readme = {int(cell.strip()) for cell in table_rows(read('README.md'), 'Exit codes')}
         self.assertEqual(codes, source, '--help vs src/report/exit_codes.h')
         self.assertEqual(man_exit_codes(read('docs/pgdeploy.1')), codes, 'man page EXIT STATUS vs --help')
-        self.assertEqual(readme, codes, 'README Exit codes table vs --help')
 
     def test_man_page_version(self):
         version = re.search(r'^project\(pgdeploy VERSION ([\d.]+)', read('CMakeLists.txt'), re.M).group(1)
@@ -151,10 +192,10 @@ class DocsAgreeTest(unittest.TestCase):
 
 class SubcommandDocsTest(unittest.TestCase):
     """The options of `pgdeploy check --help` and `pgdeploy watch --help` (beyond -h, and those
-    every run takes) are in the man page's CHECK / WATCH OPTIONS and in the README's table of
-    each; their exit codes in the man page and in --help agree."""
+    every run takes) are in the man page's CHECK / WATCH OPTIONS; their exit codes in the man page
+    and in --help agree."""
 
-    SUBCOMMANDS = {'check': ('CHECK OPTIONS', 1), 'watch': ('WATCH OPTIONS', 2)}
+    SUBCOMMANDS = {'check': 'CHECK OPTIONS', 'watch': 'WATCH OPTIONS'}
 
     @classmethod
     def setUpClass(cls):
@@ -173,19 +214,51 @@ class SubcommandDocsTest(unittest.TestCase):
         self.assertEqual(sorted(documented - names - self.main), [], f'in {where}, not in --help')
 
     def test_options(self):
-        man, readme = read('docs/pgdeploy.1'), read('README.md')
-        for sub, (man_heading, table) in self.SUBCOMMANDS.items():
+        man = read('docs/pgdeploy.1')
+        for sub, man_heading in self.SUBCOMMANDS.items():
             with self.subTest(sub=sub):
                 options = self.own_options(sub)
                 self.assertDocumented(options, man_groups_in(man, man_heading), f'man {man_heading}')
-                rows = [set(OPTION.findall(cell)) for cell in table_rows(readme, 'Options', table)]
-                self.assertDocumented(options, rows, f'README Options table {table}')
 
     def test_watch_exit_codes(self):
         codes = help_exit_codes(help_text(self.binary, 'watch'))
         body = section(read('docs/pgdeploy.1'), r'^\.SS pgdeploy watch', r'^\.S[SH] ')
         self.assertEqual({int(c) for c in re.findall(r'^\.TP\n\.B (\d+)$', body, re.M)}, codes)
         self.assertEqual(codes, {0, 1, 2})
+
+    def test_check_exit_codes(self):
+        footer = help_text(self.binary, 'check').split('Exit codes', 1)[1]
+        codes = {int(m.group(1)) for m in re.finditer(r'^  (\d+)  ', footer, re.M)}
+        body = section(read('docs/pgdeploy.1'), r'^\.SS pgdeploy check', r'^\.S[SH] ')
+        self.assertEqual({int(c) for c in re.findall(r'^\.TP\n\.B (\d+)$', body, re.M)}, codes)
+        self.assertEqual(codes, {0, 1, 2, 3})
+        self.assertIn('kCheckUsage = 3', read('src/report/exit_codes.h'))
+
+
+class MarkdownTest(unittest.TestCase):
+    """The Markdown documents: every relative link and #heading resolves, and none repeats the
+    options or exit codes in a table (their one home is --help, and the man page beside it)."""
+
+    def test_markdown_files_found(self):
+        files = markdown_files()
+        for expected in ('README.md', 'ARCHITECTURE.md', 'docs/setup.md', 'bench/README.md'):
+            self.assertIn(expected, files)
+
+    def test_relative_links_resolve(self):
+        broken = [b for f in markdown_files() for b in broken_links(f)]
+        self.assertEqual(broken, [], '\n'.join(broken))
+
+    def test_no_table_of_options_or_exit_codes(self):
+        binary = agent()
+        names = {n for sub in ((), ('check',), ('watch',))
+                 for names in help_options(help_text(binary, *sub)) for n in names}
+        for relpath in ['README.md'] + [f for f in markdown_files() if f.startswith('docs/')]:
+            for header, cells in table_first_cells(read(relpath)):
+                with self.subTest(file=relpath, table=header):
+                    self.assertNotIn(header.lower(), ('code', 'exit', 'option'),
+                                     f'{relpath}: a table of exit codes or options; they live in --help')
+                    self.assertEqual([c for c in cells if set(OPTION.findall(c)) & names], [],
+                                     f'{relpath}: a table of pgdeploy options; they live in --help')
 
 
 class SystemdUnitTest(unittest.TestCase):

@@ -450,7 +450,7 @@ server_login_retry = 1
 # TCP clients authenticate with SCRAM as under auth_type = scram-sha-256. The admin console
 # is reachable through the unix socket by the OS user PgBouncer runs as (postgres) as user
 # "pgbouncer" (built into PgBouncer, needs no line here), and as user postgres by peer
-# authentication (the README's setup; PgBouncer 1.18 also wants postgres in auth_file).
+# authentication (setup step 5, docs/setup.md; PgBouncer 1.18 also wants postgres in auth_file).
 PGBOUNCER_HBA = """# pgdeploy rig
 local   pgbouncer   postgres                  peer
 host    all         all         127.0.0.0/8   scram-sha-256
@@ -808,8 +808,9 @@ class AppServer:
         """What psql on this app server needs to reach PgBouncer's admin console through
         its unix socket without a password. user 'pgbouncer': PgBouncer admits the OS user it
         runs as (postgres) under that name on the socket, whatever auth_type says. user
-        'postgres': the README's form (hba `local pgbouncer postgres peer`); PgBouncer 1.18
-        admits it only while postgres is also listed in auth_file (see README.md here)."""
+        'postgres': setup step 5's form (docs/setup.md; hba `local pgbouncer postgres peer`);
+        PgBouncer 1.18 admits it only while postgres is also listed in auth_file (see README.md
+        here)."""
         return f'host={self.run_dir} port={PGBOUNCER_PORT} dbname=pgbouncer user={user}'
 
     def set_admin_conninfo(self, conninfo, node=None):
@@ -1575,7 +1576,7 @@ INSERT INTO {schema}.repl_nodes VALUES {node_rows};
 
     def write_known_hosts(self):
         """The DB host's known_hosts with every app server's host key, as an operator has it
-        after README setup step 6 (pgdeploy refuses unknown host keys by default)."""
+        after setup step 6, docs/setup.md (pgdeploy refuses unknown host keys by default)."""
         lines = [f'{a.addr} {a.host_public_key()}\n' for a in self.app.values()]
         write_file(self.known_hosts_path(), ''.join(lines), 0o600, POSTGRES)
 
