@@ -106,7 +106,9 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
                "prove the primary, ask every app server read only and show what a deploy would "
                "change there (a diff of the include file, the names of users added, removed or "
                "changed); write nothing");
-  app.add_flag("--json", o->json, "print the report as JSON (one document)");
+  app.add_flag("--json", o->json,
+               "print the report as JSON (one document; every value as it is, where the text "
+               "report escapes control characters as \\xHH)");
   app.add_option("--event", o->event, "repmgr event (%e); without it every call deploys");
   app.add_option("--node-id", o->node_id, "node the event happened on (%n)");
   app.add_option("--success", o->success, "whether the event succeeded (%s: 1 or 0)");

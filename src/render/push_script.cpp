@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "render/pgbouncer.h"
+#include "util/text.h"
 
 namespace pgdeploy {
 
@@ -263,13 +264,11 @@ bool parse_push_request(const std::string& in, PushRequest* out, std::string* er
 
 namespace {
 
-// Remote text as the report may show it: one line, printable, bounded.
+// Remote text as the report may show it: one line, escaped (util/text), bounded; without the
+// white space and line breaks that end it.
 std::string printable(std::string s, size_t max = 400) {
   while (!s.empty() && (static_cast<unsigned char>(s.back()) <= ' ' || s.back() == 0x7f)) s.pop_back();
-  std::string out;
-  for (unsigned char c : s.substr(0, max)) out += (c < 0x20 || c == 0x7f) ? '?' : static_cast<char>(c);
-  while (!out.empty() && out.back() == ' ') out.pop_back();
-  return s.size() > max ? out + "..." : out;
+  return escape_text(s, Escape::text, max);
 }
 
 // Why an answer that named no error of its own is a failure: garbled, cut short, or a bare status.

@@ -6,6 +6,8 @@
 #include <set>
 #include <sstream>
 
+#include "util/text.h"
+
 namespace pgdeploy {
 namespace {
 
@@ -101,6 +103,10 @@ std::string summary(const CheckReport& r, const Counts& c, const std::vector<Ser
   return out;
 }
 
+// A line of the check's output after the first: every value in it escaped (util/text), `|` too,
+// which Nagios takes for the start of performance data on any line of the long output.
+std::string line(const std::string& text) { return escape_text(text, Escape::monitoring) + "\n"; }
+
 std::string verdict_line(const ServerReport& s, const ServerVerdict& v) {
   std::string out = server_label(s.server) + ": ";
   if (v.state == ServerVerdict::State::ok) out += "OK";
@@ -111,7 +117,7 @@ std::string verdict_line(const ServerReport& s, const ServerVerdict& v) {
   if (!why.empty()) out += " " + why;
   if (v.files_only && v.state != ServerVerdict::State::unreachable)
     out += " (routing judged from its files only: no admin_conninfo)";
-  return out + "\n";
+  return line(out);
 }
 
 }  // namespace
@@ -212,14 +218,17 @@ std::string format_check_text(const CheckReport& r) {
   char perf[160];
   std::snprintf(perf, sizeof perf, " | servers=%d current=%d wrong=%d unreachable=%d stale=%d",
                 c.servers, c.current, c.wrong, c.unreachable, c.stale);
-  std::string out = std::string("PGDEPLOY ") + status_name(code) + " - " + summary(r, c, v, code) + perf + "\n";
+  // The status line: the summary names nodes, the primary and what app servers answered
+  // (escaped, `|` too); only our own perfdata follows a `|`.
+  std::string out = std::string("PGDEPLOY ") + status_name(code) + " - " +
+                    escape_text(summary(r, c, v, code), Escape::monitoring) + perf + "\n";
   for (size_t i = 0; i < v.size(); ++i)
     if (r.verbose || v[i].state != ServerVerdict::State::ok) out += verdict_line(r.run.servers[i], v[i]);
   if (r.verbose || !r.run.refusal.empty())
-    for (const auto& line : r.run.seen) out += "node: " + line + "\n";
-  for (const auto& w : r.run.warnings) out += "warning: " + w + "\n";
+    for (const auto& seen : r.run.seen) out += line("node: " + seen);
+  for (const auto& w : r.run.warnings) out += line("warning: " + w);
   if (!r.watcher.empty())
-    out += "watcher on this node: " + r.watcher + (r.by_watcher ? " (it ran this check over its warm sessions)" : "") + "\n";
+    out += line("watcher on this node: " + r.watcher + (r.by_watcher ? " (it ran this check over its warm sessions)" : ""));
   return out;
 }
 

@@ -151,6 +151,63 @@ TEST(CheckVerdict, SaysWhetherThisNodesWatcherRanIt) {
   EXPECT_NE(format_check_json(r).find("\"asked_by\": \"watcher\""), std::string::npos);
 }
 
+// Names and addresses are the database's and the app servers' (security review 3, N3 and N7): none
+// may end a line, start one, or put a `|` (Nagios: performance data) anywhere but in ours.
+const std::string kForged = "evil\nPGDEPLOY OK - all fine | servers=0 current=0 wrong=0\napp2 127.0.1.2: OK";
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  for (size_t at = 0, nl; at < text.size(); at = nl + 1) {
+    nl = text.find('\n', at);
+    lines.push_back(text.substr(at, nl - at));
+  }
+  return lines;
+}
+
+void expect_no_forged_line(const std::string& text, size_t lines) {
+  auto all = lines_of(text);
+  EXPECT_EQ(all.size(), lines) << text;
+  for (size_t i = 1; i < all.size(); ++i) {
+    EXPECT_EQ(all[i].find('|'), std::string::npos) << "line " << i << ": " << all[i];
+    EXPECT_NE(all[i].rfind("PGDEPLOY", 0), 0u) << all[i];
+    EXPECT_NE(all[i].rfind("app2 127.0.1.2", 0), 0u) << all[i];
+  }
+  ASSERT_FALSE(all.empty());
+  EXPECT_EQ(all[0].find('|'), all[0].find(" | servers=") + 1) << "one | in the status line, ours";
+}
+
+TEST(CheckHostileText, ANameWithLineBreaksAndPipesStaysInItsLine) {
+  ServerReport s = answered("app1", "10.0.0.1:5432");
+  s.check.routes.push_back({kForged, "10.0.0.1:5432"});
+  CheckReport r = report({s, unreachable("app2")});
+  r.run.primary = "node2\nWATCHDOG_USEC=1 | x=1 (id 2)";
+  r.run.warnings = {"database " + kForged + " cannot be written to PgBouncer's files: left out",
+                    "user bob\napp2 127.0.1.2: OK cannot be written to PgBouncer's files: left out"};
+  r.run.seen = {"node1\r|x=1 (id 1): standby"};
+  r.watcher = "3 of 3 app servers current; primary node1\nSTOPPING=1";
+  r.verbose = true;
+  std::string text = format_check_text(r);
+  // status, app1, app2, one node, two warnings, the watcher
+  expect_no_forged_line(text, 7);
+  EXPECT_NE(text.find("PgBouncer routes evil\\x0aPGDEPLOY OK - all fine \\x7c servers=0"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nwarning: user bob\\x0aapp2 127.0.1.2: OK cannot"), std::string::npos) << text;
+  EXPECT_NE(text.find("primary node1\\x0aSTOPPING=1\n"), std::string::npos) << text;
+  // The JSON keeps the values as they are (its own escaping is safe).
+  EXPECT_NE(format_check_json(r).find("\"evil\\nPGDEPLOY OK - all fine | servers=0"), std::string::npos);
+}
+
+TEST(CheckHostileText, ARouteAddressFromAnAppServerPutsNoPerfdataInTheStatusLine) {
+  // A compromised app server answers any bytes but space and controls as its ROUTE address; not a
+  // node's, so the status line names the address itself.
+  CheckReport r = report({answered("app1", "x|servers=0")});
+  std::string text = format_check_text(r);
+  EXPECT_EQ(first_line(text), "PGDEPLOY CRITICAL - 1 of 1 app servers routes to x\\x7cservers=0"
+                              " | servers=1 current=0 wrong=1 unreachable=0 stale=0");
+  expect_no_forged_line(text, 2);
+  r.run.refusal = "no node answers as writable: node1\nPGDEPLOY OK | x=1";
+  expect_no_forged_line(format_check_text(r), 2);
+}
+
 TEST(IncludeRoutes, ReadsHostAndPortOfEveryLine) {
   auto r = include_routes("; header\nappdb = host=10.0.0.1 port=5441 dbname=appdb\n"
                           "* = host='h' port=5\n\"my db\" = dbname=x\n");

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "report/exit_codes.h"
+#include "util/text.h"
 
 namespace pgdeploy {
 namespace {
@@ -23,6 +24,11 @@ std::string seconds_text(double s) {
   std::snprintf(buf, sizeof buf, "%.2f s", s);
   return buf;
 }
+
+// One line of the text report. Names, addresses and errors come from the database, an app server
+// or the command line: escaped (util/text) as the line is written, so that no value can end it and
+// start a line of its own; the data (and the JSON) keep them as they are.
+std::string line(const std::string& text) { return escape_text(text) + "\n"; }
 
 std::string base_name(const std::string& path) { return path.substr(path.rfind('/') + 1); }
 
@@ -48,9 +54,9 @@ std::string format_dry_run(const RunReport& r) {
   std::string out;
   int change = 0, current = 0, failed = 0;
   for (const auto& s : r.servers) {
-    out += server_label(s.server) + ": ";
+    std::string head = server_label(s.server) + ": ";
     if (s.result == ServerReport::Result::failed) {
-      out += "cannot tell what a deploy would change: " + s.error + "\n";
+      out += line(head + "cannot tell what a deploy would change: " + s.error);
       ++failed;
       continue;
     }
@@ -58,21 +64,23 @@ std::string format_dry_run(const RunReport& r) {
     for (const auto& p : s.changed) files.push_back(base_name(p));
     std::string users = user_changes(s.check);
     if (files.empty() && s.check.pending.empty()) {
-      out += "up to date: a deploy would change nothing" + (s.note.empty() ? "" : " (" + s.note + ")") + "\n";
+      out += line(head + "up to date: a deploy would change nothing" + (s.note.empty() ? "" : " (" + s.note + ")"));
       ++current;
       continue;
     }
     ++change;
-    out += files.empty() ? std::string("a deploy would only redo a pending reload")
-                         : "a deploy would replace " + names(files);
-    if (!users.empty()) out += " (" + users + ")";
-    if (!s.check.pending.empty()) out += "; a reload is pending (" + s.check.pending + ")";
-    out += "\n" + s.diff;
+    head += files.empty() ? std::string("a deploy would only redo a pending reload")
+                          : "a deploy would replace " + names(files);
+    if (!users.empty()) head += " (" + users + ")";
+    if (!s.check.pending.empty()) head += "; a reload is pending (" + s.check.pending + ")";
+    // The diff's lines are its own; what they quote of the include file there (an app server's
+    // bytes: terminal escapes, carriage returns) is escaped within each.
+    out += line(head) + escape_lines(s.diff);
   }
-  return out + "pgdeploy: dry run, nothing written: a deploy would change " + std::to_string(change) +
-         " of " + std::to_string(r.servers.size()) + " app servers, " + std::to_string(current) +
-         " up to date" + (failed ? ", " + std::to_string(failed) + " could not be asked" : "") +
-         " (" + seconds_text(r.seconds) + ")\n";
+  return out + line("pgdeploy: dry run, nothing written: a deploy would change " + std::to_string(change) +
+                    " of " + std::to_string(r.servers.size()) + " app servers, " + std::to_string(current) +
+                    " up to date" + (failed ? ", " + std::to_string(failed) + " could not be asked" : "") +
+                    " (" + seconds_text(r.seconds) + ")");
 }
 
 }  // namespace
@@ -90,21 +98,21 @@ int exit_code(const RunReport& r) {
 }
 
 std::string format_text(const RunReport& r) {
-  std::string out = r.event.empty() ? "" : "pgdeploy: event " + r.event + "\n";
-  if (!r.skipped.empty()) return "pgdeploy: " + r.skipped + "\n";
+  std::string out = r.event.empty() ? "" : line("pgdeploy: event " + r.event);
+  if (!r.skipped.empty()) return line("pgdeploy: " + r.skipped);
   if (!r.refusal.empty()) {
-    out += "pgdeploy: REFUSED, nothing was written on any app server: " + r.refusal + "\n";
-    for (const auto& line : r.seen) out += "  " + line + "\n";
+    out += line("pgdeploy: REFUSED, nothing was written on any app server: " + r.refusal);
+    for (const auto& seen : r.seen) out += line("  " + seen);
     return out;
   }
-  out += "pgdeploy: cluster " + r.cluster + ": primary " + r.primary + " at " + r.endpoint.host +
-        ":" + std::to_string(r.endpoint.port) + ", timeline " + std::to_string(r.timeline) + "\n";
-  for (const auto& line : r.seen) out += "  " + line + "\n";
-  for (const auto& w : r.warnings) out += "warning: " + w + "\n";
+  out += line("pgdeploy: cluster " + r.cluster + ": primary " + r.primary + " at " + r.endpoint.host +
+              ":" + std::to_string(r.endpoint.port) + ", timeline " + std::to_string(r.timeline));
+  for (const auto& seen : r.seen) out += line("  " + seen);
+  for (const auto& w : r.warnings) out += line("warning: " + w);
   if (r.dry_run) return out + format_dry_run(r);
   int ok = 0, failed = 0;
   for (const auto& s : r.servers) {
-    out += server_label(s.server) + ": ";
+    std::string text = server_label(s.server) + ": ";
     switch (s.result) {
       case ServerReport::Result::updated: {
         std::string files, what;
@@ -113,32 +121,30 @@ std::string format_text(const RunReport& r) {
         if (!files.empty()) add(files);
         if (s.reloaded) add(s.confirmed ? "reloaded, routes confirmed" : "reloaded");
         if (!s.sessions.empty()) add("sessions " + s.sessions);
-        out += "updated (" + (what.empty() ? std::string("nothing left to do") : what) + ")";
+        text += "updated (" + (what.empty() ? std::string("nothing left to do") : what) + ")";
         ++ok;
         break;
       }
       case ServerReport::Result::unchanged:
-        out += "unchanged";
+        text += "unchanged";
         ++ok;
         break;
       case ServerReport::Result::skipped_newer:
-        out += "skipped: newer config present: " + s.newer;
+        text += "skipped: newer config present: " + s.newer;
         ++ok;
         break;
       case ServerReport::Result::failed:
-        out += "FAILED " + s.error;
+        text += "FAILED " + s.error;
         ++failed;
         break;
     }
-    out += " (" + seconds_text(s.seconds) + ")";
-    if (!s.note.empty()) out += "; " + s.note;
-    out += "\n";
+    text += " (" + seconds_text(s.seconds) + ")";
+    if (!s.note.empty()) text += "; " + s.note;
+    out += line(text);
   }
-  out += "pgdeploy: " + std::to_string(ok) + " of " + std::to_string(r.servers.size()) +
-         " app servers up to date";
-  if (failed) out += ", " + std::to_string(failed) + " FAILED";
-  out += " (" + seconds_text(r.seconds) + ")\n";
-  return out;
+  return out + line("pgdeploy: " + std::to_string(ok) + " of " + std::to_string(r.servers.size()) +
+                    " app servers up to date" + (failed ? ", " + std::to_string(failed) + " FAILED" : "") +
+                    " (" + seconds_text(r.seconds) + ")");
 }
 
 std::string format_json(const RunReport& r) {

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
+
+#include "util/diff.h"
 
 namespace pgdeploy {
 namespace {
@@ -66,6 +69,52 @@ TEST(Report, JsonCarriesTheSameFacts) {
   EXPECT_EQ(j["servers"][0]["result"], "updated");
   EXPECT_EQ(j["servers"][0]["sessions"], "cut");
   EXPECT_EQ(j["servers"][1]["result"], "failed");
+}
+
+// Names from the database and text from app servers (security review 3, N3 and N7) stay in
+// their line, escaped; the JSON keeps them as they are.
+size_t line_count(const std::string& text) { return static_cast<size_t>(std::count(text.begin(), text.end(), '\n')); }
+
+TEST(ReportHostileText, NamesWithLineBreaksForgeNoLine) {
+  RunReport r = sample();
+  r.event = "standby_promote on node 2: node2\nSTOPPING=1";
+  r.primary = "node2\nWATCHDOG_USEC=1\nSTOPPING=1 (id 2)";
+  r.seen = {"node1\x1b[2J (id 1): standby"};
+  r.warnings = {"database evil\nPGDEPLOY OK - all fine\napp2 127.0.1.2: OK cannot be written to PgBouncer's files: left out"};
+  r.servers[1].error = "config: admin_conninfo: \r\napp2 127.0.1.2: unchanged";
+  std::string text = format_text(r);
+  // event, primary, one node, one warning, two servers, the summary
+  EXPECT_EQ(line_count(text), 7u) << text;
+  EXPECT_NE(text.find("primary node2\\x0aWATCHDOG_USEC=1\\x0aSTOPPING=1 (id 2) at"), std::string::npos) << text;
+  EXPECT_NE(text.find("\n  node1\\x1b[2J (id 1): standby\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("warning: database evil\\x0aPGDEPLOY OK - all fine\\x0aapp2"), std::string::npos) << text;
+  EXPECT_NE(text.find("FAILED config: admin_conninfo: \\x0d\\x0aapp2 127.0.1.2: unchanged"), std::string::npos) << text;
+  EXPECT_EQ(text.find('\x1b'), std::string::npos);
+  EXPECT_NE(format_json(r).find("\"database evil\\nPGDEPLOY OK"), std::string::npos);
+
+  r.refusal = "2 writable nodes: node1\nnode3";
+  EXPECT_EQ(line_count(format_text(r)), 3u) << format_text(r);  // event, refusal, one node
+}
+
+TEST(ReportHostileText, TheDryRunDiffEscapesWhatTheAppServerSent) {
+  RunReport r = sample();
+  r.dry_run = true;
+  r.servers.resize(1);
+  r.servers[0].result = ServerReport::Result::unchanged;
+  r.servers[0].changed = {"/etc/pgbouncer/databases/main.ini"};
+  r.servers[0].check.users_added = {"bob\napp2 127.0.1.2: up to date"};
+  // The include file there as a compromised app server may send it: a terminal escape, a
+  // carriage return, a line without its end.
+  r.servers[0].diff = unified_diff("appdb = host=10.0.0.1\x1b]0;owned\x07\r\nx = y", "appdb = host=10.0.0.2\n",
+                                   "app1:/etc/pgbouncer/databases/main.ini", "new");
+  std::string text = format_text(r);
+  EXPECT_EQ(text.find('\x1b'), std::string::npos) << text;
+  EXPECT_EQ(text.find('\r'), std::string::npos) << text;
+  EXPECT_NE(text.find("\n-appdb = host=10.0.0.1\\x1b]0;owned\\x07\\x0d\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\n\\ No newline at end of file\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("(users added: bob\\x0aapp2 127.0.1.2: up to date)\n"), std::string::npos) << text;
+  // primary, app1, the diff's 7 lines (2 names, 1 hunk, 3 lines, 1 no-newline), the summary
+  EXPECT_EQ(line_count(text), 10u) << text;
 }
 
 TEST(Report, SkippedEventsExitZero) {

@@ -20,6 +20,7 @@
 #include "pg/pg.h"
 #include "report/report.h"
 #include "util/lock.h"
+#include "util/text.h"
 #include "watch/fleet.h"
 #include "util/handoff.h"
 #include "watch/metrics.h"
@@ -186,7 +187,7 @@ class Watcher {
 
   void log(const std::string& line) {
     std::lock_guard<std::mutex> guard(log_mu_);  // the hook socket's thread logs too
-    err_ << "pgdeploy watch: " << line << std::endl;
+    err_ << "pgdeploy watch: " << escape_text(line) << std::endl;  // names from the database
   }
 
   // Between rounds, where the last round did not push: is this node writable now? A cheap local
@@ -457,7 +458,8 @@ int run_watch(const Options& opts, Database& db, std::ostream& out, std::ostream
               (server ? ", metrics on http://" + opts.metrics_listen + "/metrics" : ""));
   for (bool first = true;; first = false) {
     watcher.round();
-    std::string status = "STATUS=" + watcher.status();
+    // systemd splits a notify message at line breaks: a node name must not add a command.
+    std::string status = "STATUS=" + escape_text(watcher.status());
     sd_notify(0, ((first ? "READY=1\n" : "") + std::string("WATCHDOG=1\n") + status).c_str());
     int sig = -1;
     for (auto next = Clock::now() + std::chrono::duration_cast<Clock::duration>(

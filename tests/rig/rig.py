@@ -891,8 +891,8 @@ class Watcher:
     """`pgdeploy watch` on one node, as postgres in the DB host, in the background: started
     by rig.node[n].start_watcher(). Its standard output and error go to one log file."""
 
-    def __init__(self, node, args=(), interval=1.0, wait_timeout=None, nofile=None):
-        """nofile: (soft, hard) descriptor limit to start it with."""
+    def __init__(self, node, args=(), interval=1.0, wait_timeout=None, nofile=None, env=None):
+        """nofile: (soft, hard) descriptor limit to start it with; env: added variables."""
         rig = node.rig
         self.rig = rig
         self.node = node.index
@@ -908,7 +908,7 @@ class Watcher:
         with open(self.log_path, 'wb') as log:
             # setpriv execs: the process is pgdeploy itself, signals reach it directly.
             self.proc = subprocess.Popen(rig.dbhost.argv(argv, PG_USER), cwd=rig.dir,
-                                         env=postgres_env(), stdin=subprocess.DEVNULL,
+                                         env=postgres_env(env), stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=subprocess.STDOUT,
                                          start_new_session=True,
                                          preexec_fn=nofile and (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, nofile)))
@@ -979,11 +979,11 @@ class Node:
         """Host-side path of a file in this node's data directory."""
         return self.rig.dbhost.view(os.path.join(self.data, name))
 
-    def start_watcher(self, args=(), interval=1.0, wait_timeout=None, nofile=None):
+    def start_watcher(self, args=(), interval=1.0, wait_timeout=None, nofile=None, env=None):
         """`pgdeploy watch -c CLUSTER -p <this node> --interval S ARGS` in the background
         (a Watcher: wait_for(regex), signal, stop, kill); the caller stops it. nofile: its
-        (soft, hard) descriptor limit."""
-        return Watcher(self, args, interval, wait_timeout, nofile)
+        (soft, hard) descriptor limit; env: variables added to postgres' (NOTIFY_SOCKET)."""
+        return Watcher(self, args, interval, wait_timeout, nofile, env)
 
     # ---- running its programs ------------------------------------------------------
 
