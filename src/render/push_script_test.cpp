@@ -670,11 +670,12 @@ TEST_P(PushScript, ResidentModeFramesEachAnswerByItsLength) {
 // reader stopped at a read whose last line started "DONE ", and read the rest as the answers to
 // the requests after it).
 TEST_P(PushScript, ResidentModeReadsACheckWhoseIncludeHoldsDoneLinesAsOneAnswer) {
-  // Eight blocks, each longer than a read (4096 bytes) and shifted by one byte more: in one of
-  // them, some read of the answer ends with a whole line "DONE ok".
+  // Eight blocks of lines "DONE ok", each longer than a read (4096 bytes) and shifted by one
+  // byte more than the one before (an empty line): in one of them, a read of 4096 bytes ends
+  // with a whole line "DONE ok".
   std::string held;
-  for (int shift = 0; shift < 8; ++shift) {
-    held += std::string(static_cast<size_t>(shift), '#') + "\n";
+  for (int block = 0; block < 8; ++block) {
+    held += "\n";
     for (int line = 0; line < 520; ++line) held += "DONE ok\n";
   }
   write_file(config.include_dir + "/main.ini", held);
