@@ -58,13 +58,27 @@ sub say_line {
   push @said, $text eq '' ? "$word\n" : "$word $text\n";
 }
 
-my $answered;  # a resident program's child: the pipe on which it tells the program it answered
+# Writes one whole answer. The resident program (see "serve") frames each by its length,
+# "ANSWER <length>\n" and exactly that many bytes: no line of an answer, nor a file's bytes in it,
+# can end it early for the agent.
+my $framed = 0;
+sub answer {
+  my $out = shift;
+  $out = 'ANSWER ' . length($out) . "\n$out" if $framed;
+  local $^W = 0;  # the channel may be gone: nobody to tell
+  my $off = 0;
+  while ($off < length $out) { my $n = syswrite(STDOUT, $out, length($out) - $off, $off) or return; $off += $n }
+}
+
+# A resident program's child: the pipe on which it tells the program that it starts its answer
+# ('s') and that the answer is written ('a').
+my $answered;
 sub finish {
   my $status = shift;
   unlink @tmps;
-  local $^W = 0;  # the channel may be gone: nobody to tell
-  syswrite(STDOUT, join('', @said, "DONE $status\n"));
-  if ($answered) { syswrite($answered, 'a'); step('answered') }
+  if ($answered) { local $^W = 0; syswrite($answered, 's'); step('answering') }
+  answer(join('', @said, "DONE $status\n"));
+  if ($answered) { local $^W = 0; syswrite($answered, 'a'); step('answered') }
   die "answered\n" if $resident;
   exit($status eq 'ok' ? 0 : 1);
 }
@@ -198,16 +212,16 @@ sub next_request {
 }
 
 # The resident mode (`pgdeploy watch`), started with the argument "serve": one request after
-# another on the same channel, each answered with its own DONE line. A push whose files are all
-# current (by content, not by header), with no marker and no leftovers, is answered here: a
+# another on the same channel, each answered with exactly one frame (answer()). A push whose files
+# are all current (by content, not by header), with no marker and no leftovers, is answered here: a
 # watcher's idle round starts no process on the app server. Every other request goes to a child
 # (fork), which runs the one-request program below on it and ends; SIGKILL of the child leaves
 # this loop, which says so.
 if (($ARGV[0] // '') eq 'serve') {
-  $resident = 1;
+  $resident = $framed = 1;
   load_io();  # here, not in every child that writes
   while (defined(my $req = next_request())) {
-    if ($req eq "PGDEPLOY2\nend 0\n\n") { syswrite(STDOUT, "DONE ok\n"); next }  # a ping
+    if ($req eq "PGDEPLOY2\nend 0\n\n") { answer("DONE ok\n"); next }  # a ping
     my $forward = eval {
       take($req);
       my ($changed, $pending, $stale) = $mode eq 'push' ? survey() : (1, '', 0);
@@ -215,24 +229,27 @@ if (($ARGV[0] // '') eq 'serve') {
       1;
     };
     if (!$forward) {
-      syswrite(STDOUT, "ERR internal error: $@DONE failed\n") if $@ ne "answered\n";
+      answer("ERR internal error: $@DONE failed\n") if $@ ne "answered\n";
       next;
     }
     my ($told, $pid);
     $pid = fork if pipe($told, $answered);
-    if (!defined $pid) { syswrite(STDOUT, "ERR cannot fork: $!\nDONE failed\n"); next }
+    if (!defined $pid) { answer("ERR cannot fork: $!\nDONE failed\n"); next }
     if (!$pid) { $resident = 0; close $told; last }  # the child: the program below, on this request
     close $answered;
     undef $answered;
     waitpid($pid, 0);
-    # A child that ended before its answer is answered for here; one that answered, then died,
-    # is not: a second answer would be taken for the next request's.
-    my $ready = '';
+    # A child that ended before its answer is answered for here. One that answered, then died,
+    # is not: a second answer would be taken for the next request's. One that died while it
+    # wrote may have left part of a frame on the channel: nothing after it could be trusted.
+    my ($ready, $told_us) = ('', '');
     vec($ready, fileno $told, 1) = 1;
-    next if select($ready, undef, undef, 0) > 0 && sysread($told, my $byte, 1);
-    syswrite(STDOUT, 'ERR the program ' . (($? & 127) ? 'was killed (signal ' . ($? & 127) . ')'
-                                                       : 'ended without answering (exit status ' . ($? >> 8) . ')')
-                     . "\nDONE failed\n");
+    sysread($told, $told_us, 2) if select($ready, undef, undef, 0) > 0;
+    next if $told_us eq 'sa';
+    exit 1 if $told_us ne '';
+    answer('ERR the program ' . (($? & 127) ? 'was killed (signal ' . ($? & 127) . ')'
+                                            : 'ended without answering (exit status ' . ($? >> 8) . ')')
+           . "\nDONE failed\n");
   }
   exit 0 if $resident;  # the end of the stream: the agent has gone
 } else {

@@ -21,7 +21,8 @@ struct Host {
 
 struct ExecResult {
   bool ok = false;      // the command ran and its exit status arrived
-  std::string stage;    // where it failed: connect, handshake, host key, auth, exec, timeout
+  std::string stage;    // where it failed: connect, handshake, host key, auth, exec, timeout,
+                        // output (too long, or a garbled frame: nothing of it trusted)
   std::string error;    // why, for an operator
   std::string note;     // something worth saying even on success (a newly recorded host key)
   int exit_status = -1;
@@ -35,22 +36,15 @@ struct LoginFailure {
   std::string note;   // a host key recorded before the login failed
 };
 
-// Does `out` end with a whole line that starts with `end`? (Where a Stream's answer ends.)
-inline bool ends_with_line(const std::string& out, const std::string& end) {
-  if (out.empty() || out.back() != '\n') return false;
-  size_t last = out.size() > 1 ? out.rfind('\n', out.size() - 2) : std::string::npos;
-  return out.compare(last == std::string::npos ? 0 : last + 1, end.size(), end) == 0;
-}
-
 // A command that keeps running on a session and answers one request after another (the
-// watcher's resident push program). Each answer ends with a line that starts with the `end` given.
+// watcher's resident push program), each answer one frame (remote/frame.h).
 class Stream {
  public:
   virtual ~Stream() = default;
-  // Sends `input` and reads until the end line has arrived; r.out is the whole answer. Not ok:
-  // the stream is broken (lost, timed out, too long) and must be dropped.
-  virtual ExecResult exchange(const std::string& input, const std::string& end,
-                              const Deadline& deadline) = 0;
+  // Sends `input` and reads exactly one frame; r.out is the answer it holds. Not ok: the stream
+  // is broken (lost, timed out, a garbled or too long frame, bytes where no answer was due) and
+  // must be dropped: where the next answer would start is unknown.
+  virtual ExecResult exchange(const std::string& input, const Deadline& deadline) = 0;
 };
 
 // One logged-in host. Logging out is the destructor's job.

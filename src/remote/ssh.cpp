@@ -15,6 +15,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "remote/frame.h"
 #include "remote/known_hosts.h"
 
 namespace pgdeploy {
@@ -267,18 +268,32 @@ class SshStream : public Stream {
       ssh_channel_close(ch_.get());
     }
   }
-  ExecResult exchange(const std::string& input, const std::string& end,
-                      const Deadline& deadline) override {
+  ExecResult exchange(const std::string& input, const Deadline& deadline) override {
     ExecResult r;
-    if (broken_) {
-      r.stage = "exec";
-      r.error = "the stream broke earlier";
+    auto fail = [&](const char* stage, const std::string& why) {
+      r.stage = stage;
+      r.error = why;
+      broken_ = true;
       return r;
-    }
+    };
+    if (broken_) return fail("exec", "the stream broke earlier");
+    // The program writes nothing but answers, one per request: a byte here before the request
+    // came after the last answer's end.
+    int waiting = ssh_channel_poll(ch_.get(), 0);
+    if (waiting == SSH_EOF) return fail("exec", "the remote program ended");
+    if (waiting == SSH_ERROR) return fail("exec", std::string("connection lost: ") + ssh_get_error(session_));
+    if (waiting > 0) return fail("output", "garbled answer: bytes after the end of the last answer");
     send(session_, ch_.get(), input, deadline);
-    r.ok = receive(session_, ch_.get(), deadline, &r, [&](int) { return ends_with_line(r.out, end); });
-    broken_ = !r.ok;
-    r.exit_status = r.ok ? 0 : -1;
+    FrameReader frame(kMaxRemoteOutput);
+    bool read = receive(session_, ch_.get(), deadline, &r, [&](int n) {
+      return n > 0 && frame.feed(std::string_view(r.out).substr(r.out.size() - static_cast<size_t>(n))) !=
+                          FrameReader::State::need_more;
+    });
+    if (read && frame.state() == FrameReader::State::garbled) return fail("output", "garbled answer: " + frame.why());
+    broken_ = !read;
+    r.ok = read;
+    r.exit_status = read ? 0 : -1;
+    if (read) r.out = frame.answer();
     return r;
   }
 

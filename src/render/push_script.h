@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace pgdeploy {
@@ -61,12 +62,13 @@ const std::string& push_script();
 std::string push_command(const PushRequest& request);
 
 // The SSH command that starts the program in its resident mode (`pgdeploy watch`): it reads one
-// request after another, each answer ending with its DONE line (kAnswerEnd).
+// request after another and answers each in one frame (remote/frame.h) holding what the
+// one-request program would answer.
 std::string serve_command();
-inline constexpr const char* kAnswerEnd = "DONE ";
-// A request with no field: the resident program answers "DONE ok" at once (keeps a warm
+// A request with no field: the resident program answers kPingAnswer at once (keeps a warm
 // session warm and proves it alive; touches nothing).
 inline std::string ping_payload() { return "PGDEPLOY2\nend 0\n\n"; }
+inline constexpr std::string_view kPingAnswer = "DONE ok\n";
 
 // What is wrong with a request by the protocol's rules ("" = nothing); the program checks the
 // same rules again on its side.

@@ -624,12 +624,12 @@ TEST_P(PushScript, ResidentModeAnswersEachRequestAndJudgesFilesByContent) {
   auto stream = serve();
   ASSERT_TRUE(stream);
   auto ask = [&](const PushRequest& req) {
-    ExecResult x = stream->exchange(push_payload(req), kAnswerEnd, Deadline::after(10));
+    ExecResult x = stream->exchange(push_payload(req), Deadline::after(10));
     EXPECT_TRUE(x.ok) << x.error;
     return parse_push_output(x.exit_status, x.out, x.err);
   };
   PushRequest req = request(files(1, 1, 100));
-  ExecResult ping = stream->exchange(ping_payload(), kAnswerEnd, Deadline::after(10));
+  ExecResult ping = stream->exchange(ping_payload(), Deadline::after(10));
   EXPECT_EQ(ping.out, "DONE ok\n") << "a ping is answered at once, and touches nothing";
   EXPECT_FALSE(std::filesystem::exists(config.include_dir + "/main.ini"));
   EXPECT_EQ(ask(req).status, PushOutcome::Status::written);
@@ -647,9 +647,67 @@ TEST_P(PushScript, ResidentModeAnswersEachRequestAndJudgesFilesByContent) {
   std::string perls = read_file(dir.path() + "/perl.log");
   EXPECT_EQ(std::count(perls.begin(), perls.end(), '\n'), 1) << "one resident program";
   // A request that breaks the framing ends the program: nothing after it could be trusted.
-  ExecResult x = stream->exchange("garbage\n", kAnswerEnd, Deadline::after(10));
+  ExecResult x = stream->exchange("garbage\n", Deadline::after(10));
   EXPECT_NE(x.out.find("ERR malformed request"), std::string::npos) << x.out;
-  EXPECT_FALSE(stream->exchange(push_payload(req), kAnswerEnd, Deadline::after(2)).ok);
+  EXPECT_FALSE(stream->exchange(push_payload(req), Deadline::after(2)).ok);
+}
+
+// Each answer is one frame: its length first, so its bytes never decide where it ends.
+TEST_P(PushScript, ResidentModeFramesEachAnswerByItsLength) {
+  std::vector<std::string> env = {"HOME=" + dir.path() + "/home", "PATH=" + dir.path() + "/bin:/usr/bin:/bin"};
+  PushRequest req = request(files(1, 1, 100));
+  req.lock_path = "relative.lock";  // refused by the program itself: its answer is an ERR line
+  ExecResult x = LocalRemote(GetParam(), env).run(serve_command(), ping_payload() + push_payload(req) + ping_payload(),
+                                                  Deadline::after(10));
+  ASSERT_TRUE(x.ok) << x.error;
+  std::string refused = "ERR malformed request: path relative.lock\nDONE failed\n";
+  EXPECT_EQ(x.out, "ANSWER 8\nDONE ok\nANSWER " + std::to_string(refused.size()) + "\n" + refused + "ANSWER 8\nDONE ok\n");
+  EXPECT_EQ(x.exit_status, 0) << "the end of the requests ends the program";
+}
+
+// A database named DONE puts a line "DONE = ..." into the include file, which a check answers
+// with: no such line, wherever the reads of the answer end, ends the answer early (the old
+// reader stopped at a read whose last line started "DONE ", and read the rest as the answers to
+// the requests after it).
+TEST_P(PushScript, ResidentModeReadsACheckWhoseIncludeHoldsDoneLinesAsOneAnswer) {
+  // Eight blocks of lines "DONE ok", each longer than a read (4096 bytes) and shifted by one
+  // byte more than the one before (an empty line): in one of them, a read of 4096 bytes ends
+  // with a whole line "DONE ok".
+  std::string held;
+  for (int block = 0; block < 8; ++block) {
+    held += "\n";
+    for (int line = 0; line < 520; ++line) held += "DONE ok\n";
+  }
+  write_file(config.include_dir + "/main.ini", held);
+  auto stream = serve();
+  ASSERT_TRUE(stream);
+  PushRequest req = request(files(1, 1, 100, "DONE"));
+  req.mode = PushRequest::Mode::check;
+  ExecResult x = stream->exchange(push_payload(req), Deadline::after(10));
+  ASSERT_TRUE(x.ok) << x.error;
+  CheckAnswer a = parse_check_output(x.exit_status, x.out, x.err);
+  ASSERT_TRUE(a.ok) << a.error;
+  EXPECT_EQ(a.include, held) << "the whole include file, in one answer";
+  // The next requests get their own answers, not the rest of this one.
+  ExecResult ping = stream->exchange(ping_payload(), Deadline::after(10));
+  ASSERT_TRUE(ping.ok) << ping.error;
+  EXPECT_EQ(ping.out, "DONE ok\n");
+  req.mode = PushRequest::Mode::push;
+  x = stream->exchange(push_payload(req), Deadline::after(10));
+  ASSERT_TRUE(x.ok) << x.error;
+  EXPECT_EQ(parse_push_output(x.exit_status, x.out, x.err).status, PushOutcome::Status::written) << x.out;
+  EXPECT_NE(include().find("DONE = host=10.0.0.1 port=5432 dbname=DONE\n"), std::string::npos);
+}
+
+// A child that died while it wrote its answer may have left part of it on the channel: the
+// program does not answer for it (a second answer, or one after half a frame), it ends.
+TEST_P(PushScript, ResidentModeEndsWhenAChildDiesWhileItAnswers) {
+  auto stream = serve("answering:KILL");
+  ASSERT_TRUE(stream);
+  ExecResult x = stream->exchange(push_payload(request(files(1, 1, 100))), Deadline::after(10));
+  EXPECT_FALSE(x.ok) << x.out;
+  EXPECT_EQ(x.error, "the local program ended");
+  EXPECT_FALSE(stream->exchange(ping_payload(), Deadline::after(2)).ok) << "the stream stays broken";
 }
 
 TEST_P(PushScript, ResidentModeAnswersAnIdlePushWithoutAChild) {
@@ -659,11 +717,11 @@ TEST_P(PushScript, ResidentModeAnswersAnIdlePushWithoutAChild) {
   auto stream = serve("read:KILL");
   ASSERT_TRUE(stream);
   for (int round = 0; round < 3; ++round) {
-    ExecResult x = stream->exchange(push_payload(req), kAnswerEnd, Deadline::after(10));
+    ExecResult x = stream->exchange(push_payload(req), Deadline::after(10));
     ASSERT_TRUE(x.ok) << x.error;
     EXPECT_EQ(parse_push_output(x.exit_status, x.out, x.err).status, PushOutcome::Status::unchanged) << x.out;
   }
-  ExecResult x = stream->exchange(push_payload(request(files(2, 2, 101))), kAnswerEnd, Deadline::after(10));
+  ExecResult x = stream->exchange(push_payload(request(files(2, 2, 101))), Deadline::after(10));
   EXPECT_NE(x.out.find("killed (signal 9)"), std::string::npos) << "a change does go to a child: " << x.out;
 }
 
@@ -671,7 +729,7 @@ TEST_P(PushScript, ResidentModeTakesAChildKilledAfterItsAnswerAsAnswered) {
   auto stream = serve("answered:KILL");
   ASSERT_TRUE(stream);
   auto ask = [&](const PushRequest& req) {
-    ExecResult x = stream->exchange(push_payload(req), kAnswerEnd, Deadline::after(10));
+    ExecResult x = stream->exchange(push_payload(req), Deadline::after(10));
     EXPECT_TRUE(x.ok) << x.error;
     return x.out;
   };
@@ -688,7 +746,7 @@ TEST_P(PushScript, ResidentModeSurvivesTheDeathOfOnePush) {
   auto stream = serve("written:KILL");
   ASSERT_TRUE(stream);
   PushRequest req = request(files(1, 1, 100));
-  ExecResult x = stream->exchange(push_payload(req), kAnswerEnd, Deadline::after(10));
+  ExecResult x = stream->exchange(push_payload(req), Deadline::after(10));
   ASSERT_TRUE(x.ok) << x.error;
   PushOutcome o = parse_push_output(x.exit_status, x.out, x.err);
   EXPECT_EQ(o.status, PushOutcome::Status::failed);
@@ -696,7 +754,7 @@ TEST_P(PushScript, ResidentModeSurvivesTheDeathOfOnePush) {
   EXPECT_FALSE(leftovers().empty()) << "the dead push left its temporary files";
   // The same program answers the next request: a check, which reads only.
   req.mode = PushRequest::Mode::check;
-  x = stream->exchange(push_payload(req), kAnswerEnd, Deadline::after(10));
+  x = stream->exchange(push_payload(req), Deadline::after(10));
   ASSERT_TRUE(x.ok) << x.error;
   EXPECT_TRUE(parse_check_output(x.exit_status, x.out, x.err).ok) << x.out;
 }

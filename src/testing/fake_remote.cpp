@@ -3,6 +3,21 @@
 namespace pgdeploy {
 namespace {
 
+// A resident program's stream: each exchange is answered as `answer` says, with the command
+// that started it.
+class FakeStream : public Stream {
+ public:
+  FakeStream(std::string host, std::string command, const FakeRemote::Answer& answer)
+      : host_(std::move(host)), command_(std::move(command)), answer_(answer) {}
+  ExecResult exchange(const std::string& input, const Deadline& deadline) override {
+    return answer_(host_, command_, input, deadline);
+  }
+
+ private:
+  std::string host_, command_;
+  const FakeRemote::Answer& answer_;
+};
+
 class FakeSession : public Session {
  public:
   FakeSession(std::string host, const FakeRemote::Answer& answer, std::atomic<int>& logouts)
@@ -11,6 +26,9 @@ class FakeSession : public Session {
   ExecResult run(const std::string& command, const std::string& input,
                  const Deadline& deadline) override {
     return answer_(host_, command, input, deadline);
+  }
+  std::unique_ptr<Stream> start(const std::string& command, const Deadline&, ExecResult*) override {
+    return std::make_unique<FakeStream>(host_, command, answer_);
   }
 
  private:

@@ -1,5 +1,6 @@
-// Test helper: a Remote whose every host answers as `answer` says, counting logins and logouts.
-// A host named "down" refuses the connection.
+// Test helper: a Remote whose every host answers as `answer` says, counting logins and logouts:
+// each command run, and each exchange on a stream started (the command is the one that started
+// it). A host named "down" refuses the connection.
 #pragma once
 
 #include <atomic>

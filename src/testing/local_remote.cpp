@@ -11,6 +11,8 @@
 #include <sstream>
 #include <thread>
 
+#include "remote/frame.h"
+
 namespace pgdeploy {
 
 namespace {
@@ -122,38 +124,49 @@ struct LocalStream : Stream {
       waitpid(pid, nullptr, 0);
     }
   }
-  ExecResult exchange(const std::string& input, const std::string& end,
-                      const Deadline& deadline) override {
+  // As SshStream::exchange: exactly one frame, and a stream that failed once stays broken.
+  ExecResult exchange(const std::string& input, const Deadline& deadline) override {
     ExecResult r;
+    auto fail = [&](const char* stage, const std::string& why) {
+      r.stage = stage;
+      r.error = why;
+      broken = true;
+      return r;
+    };
+    if (broken) return fail("exec", "the stream broke earlier");
+    char buf[4096];
+    pollfd waiting = {out, POLLIN, 0};
+    if (poll(&waiting, 1, 0) > 0)
+      return read(out, buf, sizeof buf) > 0 ? fail("output", "garbled answer: bytes after the end of the last answer")
+                                            : fail("exec", "the local program ended");
     for (size_t sent = 0; sent < input.size();) {
       ssize_t n = write(in, input.data() + sent, input.size() - sent);
       if (n <= 0) break;
       sent += static_cast<size_t>(n);
     }
-    char buf[4096];
+    FrameReader frame(1 << 20);
     pollfd fds[2] = {{out, POLLIN, 0}, {err, POLLIN, 0}};
     while (!deadline.expired()) {
-      if (ends_with_line(r.out, end)) {
-        r.ok = true;
-        r.exit_status = 0;
-        return r;
-      }
       if (poll(fds, 2, deadline.remaining_ms()) <= 0) continue;
       for (int i = 0; i < 2; ++i) {
         if (!(fds[i].revents & (POLLIN | POLLHUP))) continue;
         ssize_t n = read(fds[i].fd, buf, sizeof buf);
-        if (n <= 0) {
-          r.stage = "exec";
-          r.error = "the local program ended";
+        if (n <= 0) return fail("exec", "the local program ended");
+        if (i == 1) {
+          r.err.append(buf, static_cast<size_t>(n));
+        } else if (frame.feed({buf, static_cast<size_t>(n)}) == FrameReader::State::garbled) {
+          return fail("output", "garbled answer: " + frame.why());
+        } else if (frame.state() == FrameReader::State::complete) {
+          r.out = frame.answer();
+          r.ok = true;
+          r.exit_status = 0;
           return r;
         }
-        (i == 0 ? r.out : r.err).append(buf, static_cast<size_t>(n));
       }
     }
-    r.stage = "timeout";
-    r.error = "local program timed out";
-    return r;
+    return fail("timeout", "local program timed out");
   }
+  bool broken = false;
 };
 
 }  // namespace

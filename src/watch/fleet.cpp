@@ -129,14 +129,20 @@ Fleet::Result Fleet::work(const AppServer& server, Warm& w, const Rendered* file
       w.connected_before = true;
     }
   }
+  // An exchange that failed (lost, timed out, a garbled frame) leaves the stream at an unknown
+  // place: whatever the report's stage, the session is made again, never read on out of step.
+  bool lost = false;
   if (w.stream && !files) {  // keeping warm: a ping, answered by the resident program itself
-    ExecResult x = w.stream->exchange(ping_payload(), kAnswerEnd, deadline);
-    if (x.ok && x.out == std::string(kAnswerEnd) + "ok\n") res.report.result = ServerReport::Result::unchanged;
+    ExecResult x = w.stream->exchange(ping_payload(), deadline);
+    lost = !x.ok || x.out != kPingAnswer;
+    if (x.ok && x.out == kPingAnswer) res.report.result = ServerReport::Result::unchanged;
     else if (x.ok) res.report.error = "exec: the ping was answered with garbage";
     else failed(x);
   } else if (w.stream) {
     auto send = [&](const PushRequest& req, const Deadline& d) {
-      return w.stream->exchange(push_payload(req), kAnswerEnd, d);
+      ExecResult x = w.stream->exchange(push_payload(req), d);
+      lost = lost || !x.ok;
+      return x;
     };
     std::string note = res.report.note;
     res.report = push_to(server, *files, config, send, deadline);
@@ -144,7 +150,7 @@ Fleet::Result Fleet::work(const AppServer& server, Warm& w, const Rendered* file
   }
   res.report.seconds = seconds_since(start);
   res.state = state_of(res.report);
-  if (res.state == ServerState::unreachable || res.state == ServerState::refused) {
+  if (lost || res.state == ServerState::unreachable || res.state == ServerState::refused) {
     w.stream.reset();  // nothing more on it can be trusted: a new session next time
     w.login.reset();
   }
