@@ -9,9 +9,14 @@ are in bench/)."""
 import json
 import os
 import re
+import shutil
 import signal
+import socket
 import subprocess
+import tempfile
+import threading
 import time
+import unittest
 import urllib.request
 
 import support
@@ -402,6 +407,107 @@ class HungServerFailoverTest(WatchCase):
         self.wait_all((1, 2), 5442)
         self.assertEqual({i: sshd_logins(self.rig, i) for i in (1, 2)}, logins,
                          'app1 and app2 got the push over the sessions kept warm: no login')
+
+
+class AloneTest(unittest.TestCase):
+    """A watcher with no database to reach (each round refused, in a moment): what it does
+    between rounds and beside them, systemd's watchdog and the metrics endpoint, needs no rig."""
+
+    def start(self, *args, env=None):
+        home = tempfile.mkdtemp(prefix='pgdeploy-alone-')
+        self.addCleanup(shutil.rmtree, home, True)
+        log = open(os.path.join(home, 'watch.log'), 'wb')
+        self.addCleanup(log.close)
+        proc = subprocess.Popen([support.agent_binary(), 'watch', '-c', 'main',
+                                 '-p', 'host=127.0.0.1 port=1 dbname=repmgr connect_timeout=1',
+                                 '--lock-file', os.path.join(home, '.pgdeploy-main.lock'), *args],
+                                env={'HOME': home, 'PATH': '/usr/bin:/bin', **(env or {})},
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        def stop():
+            proc.terminate()
+            proc.wait(30)
+        self.addCleanup(stop)
+        return proc
+
+    def test_feeds_the_watchdog_at_half_its_period_whatever_the_interval(self):
+        # systemd sets WATCHDOG_USEC (WatchdogSec) and kills a service that sends no WATCHDOG=1
+        # within it. One round per 100 s, a watchdog of 2 s: the pings come from the wait.
+        name = f'pgdeploy-test-notify-{os.getpid()}'
+        receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        receiver.bind('\0' + name)
+        self.addCleanup(receiver.close)
+        receiver.settimeout(0.2)
+        self.start('--interval', '100', env={'NOTIFY_SOCKET': '@' + name, 'WATCHDOG_USEC': '2000000'})
+        pings, ready = [], None
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (ready is None or time.monotonic() < ready + 7):
+            try:
+                datagram = receiver.recv(4096).decode()
+            except socket.timeout:
+                continue
+            if 'READY=1' in datagram and ready is None:
+                ready = time.monotonic()
+            if ready is not None and 'WATCHDOG=1' in datagram.split('\n'):
+                pings.append(time.monotonic())
+        end = time.monotonic()
+        self.assertIsNotNone(ready, 'no READY=1')
+        gaps = [b - a for a, b in zip(pings, pings[1:] + [end])]
+        self.assertGreaterEqual(len(pings), 4, f'WATCHDOG=1 at {[round(p - ready, 2) for p in pings]}')
+        self.assertLess(max(gaps), 2.0, f'a gap of {max(gaps):.1f} s: systemd would have killed the watcher')
+
+    def test_slow_and_idle_metrics_clients_neither_starve_the_endpoint_nor_take_descriptors(self):
+        port = 9189
+        proc = self.start('--interval', '100', '--metrics-listen', f'127.0.0.1:{port}')
+        def scrape(timeout=3):
+            with urllib.request.urlopen(f'http://127.0.0.1:{port}/metrics', timeout=timeout) as r:
+                return r.read().decode()
+        def descriptors():
+            return len(os.listdir(f'/proc/{proc.pid}/fd'))
+        self.assertIn('pgdeploy_watch_database_up', wait_until(lambda: self._try(scrape), 10) or '')
+        before = descriptors()
+        stop = threading.Event()
+        self.addCleanup(stop.set)
+        def slow_loris():  # the request line, then a byte a second, for ever (again when cut)
+            while not stop.is_set():
+                try:
+                    with socket.create_connection(('127.0.0.1', port), timeout=5) as s:
+                        s.sendall(b'GET /metrics HTTP/1.1\r\n')
+                        while not stop.wait(1):
+                            s.sendall(b'X')
+                except OSError:
+                    stop.wait(0.1)
+        lorises = [threading.Thread(target=slow_loris, daemon=True) for _ in range(10)]
+        for t in lorises:
+            t.start()
+        idle = []
+        self.addCleanup(lambda: [s.close() for s in idle])
+        for _ in range(300):  # connect and say nothing
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(('127.0.0.1', port))
+            idle.append(s)
+        time.sleep(3)  # past the read timeout of a server that has one
+        held = [descriptors()]
+        self.assertLessEqual(held[0], before + 8 + 1,
+                             f'descriptors of the watcher: {before} alone, {held[0]} beside the clients')
+        for _ in range(5):
+            started = time.monotonic()
+            self.assertIn('pgdeploy_watch_database_up', scrape(), 'a scrape beside slow and idle clients')
+            self.assertLess(time.monotonic() - started, 3)
+            held.append(descriptors())
+            time.sleep(0.5)
+        self.assertLessEqual(max(held), before + 8 + 1,
+                             f'descriptors of the watcher: {before} alone, {held} beside the clients')
+        stop.set()
+        for t in lorises:
+            t.join(10)
+
+    @staticmethod
+    def _try(probe):
+        try:
+            return probe()
+        except OSError:
+            return None
 
 
 if __name__ == '__main__':
