@@ -14,6 +14,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <ostream>
 
 #include "agent.h"
@@ -275,6 +276,7 @@ class Watcher {
   std::unique_ptr<SshRemote> remote_;
   Fleet fleet_;
   Changes changes_;
+  std::set<std::string> warned_;  // the warnings of the last report printed
   std::mutex mu_;  // guards what the metrics thread reads
   WatchMetrics metrics_;
   std::string status_ = "starting";
@@ -399,11 +401,19 @@ Watcher::Outcome Watcher::round(RunReport* out, bool for_hook) {
   for (const auto& c : proof.plan.conflicts)
     news |= note(server_label(c.server), "conflict", server_label(c.server) + ": config: " + c.error);
   report.seconds = seconds_since(start);
-  // The one-shot's report, for every round that changed something.
-  if (updated > 0 || news) out_ << format_text(report) << std::flush;
+  // The one-shot's report, for every round that changed something; each warning when it appears.
+  if (updated > 0 || news) {
+    RunReport shown = report;
+    shown.warnings = fresh_warnings(report.warnings, &warned_);
+    if (size_t known = report.warnings.size() - shown.warnings.size())
+      shown.warnings.push_back(std::to_string(known) + " more, as in an earlier report");
+    out_ << format_text(shown) << std::flush;
+  }
 
-  bool converged = by_state[ServerState::current] + by_state[ServerState::updated] ==
-                   static_cast<int>(results.size()) && proof.plan.conflicts.empty();
+  // Every server asked (none held back) and as the proof says.
+  bool converged = std::all_of(results.begin(), results.end(), [](const Fleet::Result& r) {
+                     return r.asked && (r.state == ServerState::current || r.state == ServerState::updated);
+                   }) && proof.plan.conflicts.empty();
   // As a one-shot run records it: a repmgr hook right after this (--recent) has nothing to do.
   if (updated > 0 && converged)
     remember_push(opts_.lock_file + ".last", deploy_fingerprint(proof.facts.servers, proof.files, config),

@@ -7,6 +7,7 @@ the round itself and for the poll (SLACK): these are behaviour bounds, not speed
 are in bench/)."""
 
 import json
+import math
 import os
 import re
 import shutil
@@ -407,6 +408,39 @@ class HungServerFailoverTest(WatchCase):
         self.wait_all((1, 2), 5442)
         self.assertEqual({i: sshd_logins(self.rig, i) for i in (1, 2)}, logins,
                          'app1 and app2 got the push over the sessions kept warm: no login')
+
+
+class UsersPaceTest(WatchCase):
+    """A database user who changes their password in a loop: each change would cost every
+    PgBouncer a reload. A change of users alone reaches a server at most once per
+    max(--interval, 10 s), the latest password then; and the report names a warning once."""
+
+    rig_options = {'app_servers': 1}
+    EVERY = 10.0  # users_every(0.5), as the man page documents it
+
+    def test_a_password_changed_in_a_loop_reloads_pgbouncer_at_most_once_per_period(self):
+        odd = 'odd\nrole'  # left out of userlist.txt, with a warning in every report
+        self.rig.node[1].psql(f"CREATE ROLE \"{odd}\" LOGIN PASSWORD 'odd-secret'")
+        self.addCleanup(self.rig.node[1].psql, f'DROP ROLE "{odd}"')
+        self.addCleanup(self.rig.node[1].psql, f"ALTER ROLE {APP_USER} PASSWORD '{support.APP_PASSWORD}'")
+        w = self.watcher(1, interval=0.5)
+        w.wait_for(r'app1 127\.0\.1\.1: (updated|current)', timeout=15)
+        reloads = self.rig.app[1].reload_count()
+        start = time.monotonic()
+        for k in range(10):
+            self.rig.node[1].psql(f"ALTER ROLE {APP_USER} PASSWORD 'loop-{k}'")
+            time.sleep(0.5)
+        last = time.monotonic()
+        arrived = wait_until(lambda: self.rig.app[1].reaches(password='loop-9') == (False, 5441),
+                             self.EVERY + WITHIN_TWO, 0.2)
+        elapsed = time.monotonic() - start
+        self.assertTrue(arrived, 'the last password did not arrive within the period and two intervals')
+        self.assertLessEqual(time.monotonic() - last, self.EVERY + WITHIN_TWO)
+        reloaded = self.rig.app[1].reload_count() - reloads
+        self.assertLessEqual(reloaded, 1 + math.ceil(elapsed / self.EVERY),
+                             f'{reloaded} reloads for 10 password changes in {elapsed:.1f} s')
+        self.assertEqual(w.text().count('(line break) cannot be written'), 1,
+                         'the same warning in every report:\n' + w.text())
 
 
 class AloneTest(unittest.TestCase):
