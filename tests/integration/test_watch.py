@@ -96,8 +96,10 @@ class ConvergeTest(WatchCase):
                                         for i in (1, 2)), WITHIN_TWO, 0.2)
             self.assertTrue(ok, 'the new password does not work through every PgBouncer')
         finally:
+            # A second change of users alone within 10 s waits for the rest of them (UsersPaceTest).
             self.rig.node[1].psql(f"ALTER ROLE {APP_USER} PASSWORD '{support.APP_PASSWORD}'")
-            wait_until(lambda: all(self.rig.app[i].reaches() == (False, 5441) for i in (1, 2)), WITHIN_TWO, 0.2)
+            wait_until(lambda: all(self.rig.app[i].reaches() == (False, 5441) for i in (1, 2)),
+                       UsersPaceTest.EVERY + WITHIN_TWO, 0.2)
 
     def test_a_file_changed_by_hand_below_our_header_is_restored(self):
         path = remote_files(self.rig.cluster)[0]
