@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.error
 import urllib.request
 
 import support
@@ -500,6 +501,9 @@ class AloneTest(unittest.TestCase):
         def descriptors():
             return len(os.listdir(f'/proc/{proc.pid}/fd'))
         self.assertIn('pgdeploy_watch_database_up', wait_until(lambda: self._try(scrape), 10) or '')
+        with self.assertRaises(urllib.error.HTTPError) as other:
+            urllib.request.urlopen(f'http://127.0.0.1:{port}/', timeout=3)
+        self.assertEqual(other.exception.code, 404, 'only /metrics is served')
         before = descriptors()
         stop = threading.Event()
         self.addCleanup(stop.set)
