@@ -5,8 +5,8 @@
 #include <thread>
 
 #include "deploy/deployment.h"
-#include "render/token.h"
 #include "render/push_script.h"
+#include "render/token.h"
 
 namespace pgdeploy {
 namespace {
@@ -102,11 +102,17 @@ Fleet::Result Fleet::work(const AppServer& server, Warm& w, const Rendered* file
   bool checking = files && config.mode == PushRequest::Mode::check;  // leaves the schedule alone
   bool pushing = files && !checking;
   std::string routes = pushing ? routes_of(server, *files) : "", users = pushing ? users_of(*files) : "";
-  if (pushing && routes != w.wanted) {  // a password changed in a loop resets nothing
+  if (pushing && routes != w.wanted) {  // not a change of users: a password changed in a loop resets nothing
     w.wanted = routes;
     w.failures = 0;
     w.retry_at = {};
   }
+  // It answered the last push, so its routes are as it should have them: a change of its users
+  // alone waits for the rest of their period (watch/state: UsersPace). A hook's round does not.
+  bool answered = w.last == ServerState::current || w.last == ServerState::updated;
+  double users_wait = pushing && !now && answered
+                          ? w.pace.wait(routes, users, seconds_of(start), users_every(interval_))
+                          : 0;
   Result res;
   res.report.server = server;
   Deadline deadline = Deadline::after(host_timeout_).min(round);
@@ -123,13 +129,10 @@ Fleet::Result Fleet::work(const AppServer& server, Warm& w, const Rendered* file
     res.state = w.last;
     res.asked = false;
     return res;
-  } else if (double wait = pushing && !now && (w.last == ServerState::current || w.last == ServerState::updated)
-                               ? w.pace.wait(routes, users, seconds_of(start), users_every(interval_))
-                               : 0;
-             wait > 0) {  // its routes are current: only the users wait
+  } else if (users_wait > 0) {
     res.report.result = ServerReport::Result::unchanged;
     res.report.note = "a change of database users alone, held back " +
-                      std::to_string(static_cast<long>(std::ceil(wait))) + " s (one at most every " +
+                      std::to_string(static_cast<long>(std::ceil(users_wait))) + " s (one at most every " +
                       std::to_string(static_cast<long>(users_every(interval_))) + " s)";
     res.state = ServerState::current;
     res.asked = false;

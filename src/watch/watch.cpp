@@ -14,8 +14,8 @@
 #include <future>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <ostream>
+#include <set>
 
 #include "agent.h"
 #include "deploy/fingerprint.h"
