@@ -151,7 +151,8 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
       "watch",
       "run until stopped: every --interval prove the primary as a deploy does and, on the proven "
       "primary, converge every enabled app server over warm SSH sessions (only what differs is "
-      "written, only a change reloads)");
+      "written, only a change reloads; a change of the database users alone reaches a server at "
+      "most once per max(--interval, 10 s))");
   watch->fallthrough();
   watch->footer(
       "Exit codes:\n"

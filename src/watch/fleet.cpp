@@ -5,8 +5,8 @@
 #include <thread>
 
 #include "deploy/deployment.h"
-#include "deploy/fingerprint.h"
 #include "render/push_script.h"
+#include "render/token.h"
 
 namespace pgdeploy {
 namespace {
@@ -15,10 +15,22 @@ constexpr double kSlowTry = 1.0;  // seconds: a failed try this long waited out 
 
 std::string key_of(const AppServer& s) { return s.user + "@" + s.address; }
 
-// The server's row and every file of the round, in one digest.
-std::string wanted_by(const AppServer& s, const Rendered& files) {
-  return deploy_fingerprint({s}, files, DeployConfig{});
+// What routes the server, in one digest: its row, the primary and its include file; all it
+// gets but the users (watch/state: UsersPace).
+std::string routes_of(const AppServer& s, const Rendered& files) {
+  auto include = files.includes.find(s.application_name);
+  std::string all = include == files.includes.end() ? "" : include->second.digest;
+  // Appended piece by piece (GCC bug 105329, see deploy/fingerprint.cpp).
+  all.append("|").append(std::to_string(files.token.primary_id)).append("|")
+      .append(std::to_string(files.token.timeline)).append("|").append(std::to_string(s.id))
+      .append(",").append(s.address).append(",").append(s.user).append(",").append(s.application_name)
+      .append(s.auth_trust ? ",t," : ",f,").append(s.admin_conninfo);
+  return digest_of(all);
 }
+
+std::string users_of(const Rendered& files) { return files.userlist.digest + "|" + files.pgpass.digest; }
+
+double seconds_of(Clock::time_point t) { return std::chrono::duration<double>(t.time_since_epoch()).count(); }
 
 }  // namespace
 
@@ -88,11 +100,19 @@ Fleet::Result Fleet::work(const AppServer& server, Warm& w, const Rendered* file
                           bool now) {
   auto start = Clock::now();
   bool checking = files && config.mode == PushRequest::Mode::check;  // leaves the schedule alone
-  if (std::string wanted = files && !checking ? wanted_by(server, *files) : w.wanted; wanted != w.wanted) {
-    w.wanted = wanted;
+  bool pushing = files && !checking;
+  std::string routes = pushing ? routes_of(server, *files) : "", users = pushing ? users_of(*files) : "";
+  if (pushing && routes != w.wanted) {  // not a change of users: a password changed in a loop resets nothing
+    w.wanted = routes;
     w.failures = 0;
     w.retry_at = {};
   }
+  // It answered the last push, so its routes are as it should have them: a change of its users
+  // alone waits for the rest of their period (watch/state: UsersPace). A hook's round does not.
+  bool answered = w.last == ServerState::current || w.last == ServerState::updated;
+  double users_wait = pushing && !now && answered
+                          ? w.pace.wait(routes, users, seconds_of(start), users_every(interval_))
+                          : 0;
   Result res;
   res.report.server = server;
   Deadline deadline = Deadline::after(host_timeout_).min(round);
@@ -107,6 +127,14 @@ Fleet::Result Fleet::work(const AppServer& server, Warm& w, const Rendered* file
     res.report.error = "waiting: next try in " + std::to_string(static_cast<long>(std::ceil(wait))) +
                        " s; last: " + w.last_error;
     res.state = w.last;
+    res.asked = false;
+    return res;
+  } else if (users_wait > 0) {
+    res.report.result = ServerReport::Result::unchanged;
+    res.report.note = "a change of database users alone, held back " +
+                      std::to_string(static_cast<long>(std::ceil(users_wait))) + " s (one at most every " +
+                      std::to_string(static_cast<long>(users_every(interval_))) + " s)";
+    res.state = ServerState::current;
     res.asked = false;
     return res;
   } else if (!w.stream) {
@@ -156,6 +184,8 @@ Fleet::Result Fleet::work(const AppServer& server, Warm& w, const Rendered* file
   }
   w.open = w.stream != nullptr;
   if (checking) return res;
+  if (pushing && (res.state == ServerState::current || res.state == ServerState::updated))
+    w.pace.sent(routes, users, seconds_of(Clock::now()), res.state == ServerState::updated);
   w.failures = failing(res.state) ? w.failures + 1 : 0;
   w.last = res.state;
   w.last_error = res.report.error;

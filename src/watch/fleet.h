@@ -1,7 +1,8 @@
 // The watcher's app servers, each with a warm session: one SSH login and one resident push
 // program (push.pl serve) kept across rounds, so that a round costs each server one request and
 // one answer, and an idle round starts no process there. A lost session is made again, with
-// its host key checked again, on the schedule of watch/state (retry_delay).
+// its host key checked again, on the schedule of watch/state (retry_delay). A change of the
+// database users alone reaches each server at most once per users_every(interval) (UsersPace).
 //
 // Each server is a lane: one worker at a time works on it. Rounds may overlap (a standby's pings
 // run beside the watcher's loop): a push then waits only for the lanes still busy, so a host that
@@ -39,7 +40,8 @@ class Fleet {
   };
   // Pushes `files` to every server in parallel, over its warm session (made now if there is
   // none and its retry time has come). Sessions of servers no longer listed are closed.
-  // `now`: every server is tried, whatever its retry time (a hook waits for this round).
+  // `now`: every server is tried, whatever its retry time or users' pace (a hook waits for
+  // this round). A server held back (retry time, users' pace) is not asked: `asked` false.
   std::vector<Result> push(const std::vector<AppServer>& servers, const Rendered& files,
                            const DeployConfig& config, Remote& remote, const Deadline& deadline,
                            bool now = false);
@@ -67,7 +69,8 @@ class Fleet {
     std::unique_ptr<Session> login;
     std::unique_ptr<Stream> stream;  // declared after the session: closed before it
     bool connected_before = false;
-    std::string wanted;  // what the server should get (its row, its files): a change resets failures
+    std::string wanted;  // its routes (its row, the primary, its include file): a change resets failures
+    UsersPace pace;      // when a change of the users alone may reach it
     int failures = 0;
     ServerState last = ServerState::current;
     std::string last_error;

@@ -48,4 +48,26 @@ bool Changes::changed(const std::string& subject, const std::string& state) {
   return true;
 }
 
+std::vector<std::string> fresh_warnings(const std::vector<std::string>& warnings, std::set<std::string>* said) {
+  std::vector<std::string> fresh;
+  for (const auto& w : warnings)
+    if (!said->count(w)) fresh.push_back(w);
+  *said = std::set<std::string>(warnings.begin(), warnings.end());
+  return fresh;
+}
+
+double users_every(double interval) { return std::max(interval, 10.0); }
+
+double UsersPace::wait(const std::string& routes, const std::string& users, double now, double every) const {
+  if (!known_ || routes != routes_ || users == users_) return 0;
+  return std::max(0.0, users_at_ + every - now);
+}
+
+void UsersPace::sent(const std::string& routes, const std::string& users, double now, bool updated) {
+  if (updated && known_ && routes == routes_ && users != users_) users_at_ = now;
+  known_ = true;
+  routes_ = routes;
+  users_ = users;
+}
+
 }  // namespace pgdeploy

@@ -2,8 +2,11 @@
 // a lost one again, and which lines are news (one log line per change of state, not per round).
 #pragma once
 
+#include <limits>
 #include <map>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "deploy/outcome.h"
 
@@ -51,6 +54,32 @@ class Changes {
 
  private:
   std::map<std::string, std::string> last_;
+};
+
+// The report a watcher prints names each warning when it appears, not in every report: of
+// `warnings`, those not in the last report printed (`said`, which then becomes `warnings`).
+std::vector<std::string> fresh_warnings(const std::vector<std::string>& warnings, std::set<std::string>* said);
+
+// userlist.txt and .pgpass follow the database's users: any user who may change their own
+// password changes them, and each change costs every PgBouncer a reload. So a change of the
+// users alone (the server's routes as it last had them) reaches a server at most once per
+// users_every(--interval) seconds, the latest users then; a change of routes (a new primary,
+// a database added or dropped, the server's row) is never held back, and takes the users along.
+double users_every(double interval);  // max(interval, 10 s)
+
+// One server's pace of users-only changes. Times are seconds on a steady clock.
+class UsersPace {
+ public:
+  // Seconds until the server may be sent `routes` and `users` (digests): 0 = now. Only a change
+  // of users alone, within `every` of the last one it took, waits.
+  double wait(const std::string& routes, const std::string& users, double now, double every) const;
+  // The server answered a push of them (current or, `updated`, changed there).
+  void sent(const std::string& routes, const std::string& users, double now, bool updated);
+
+ private:
+  bool known_ = false;  // it answered a push since the watcher started
+  std::string routes_, users_;
+  double users_at_ = -std::numeric_limits<double>::infinity();  // when it last took a change of users alone
 };
 
 }  // namespace pgdeploy

@@ -68,6 +68,40 @@ TEST(WatchState, SaysAChangeOnceNotEveryRound) {
   EXPECT_TRUE(c.changed("app1", "current"));
 }
 
+TEST(WatchState, PrintsAWarningWhenItAppearsNotInEveryReport) {
+  std::set<std::string> said;
+  EXPECT_EQ(fresh_warnings({"a", "b"}, &said), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(fresh_warnings({"a", "b"}, &said), std::vector<std::string>{});
+  EXPECT_EQ(fresh_warnings({"b", "c"}, &said), std::vector<std::string>{"c"});
+  EXPECT_EQ(fresh_warnings({"a", "b", "c"}, &said), std::vector<std::string>{"a"}) << "gone, then back: said again";
+}
+
+TEST(WatchState, AChangeOfUsersAloneReachesAServerAtMostOncePerPeriod) {
+  EXPECT_EQ(users_every(0.5), 10);
+  EXPECT_EQ(users_every(30), 30);
+  UsersPace p;
+  EXPECT_EQ(p.wait("r1", "u1", 0, 10), 0) << "the first push of a watcher";
+  p.sent("r1", "u1", 0, true);
+  EXPECT_EQ(p.wait("r1", "u1", 1, 10), 0) << "nothing new: asked every round";
+  EXPECT_EQ(p.wait("r1", "u2", 1, 10), 0) << "the first change of users after a quiet time: at once";
+  p.sent("r1", "u2", 1, true);
+  EXPECT_EQ(p.wait("r1", "u3", 2, 10), 9) << "the next one within the period: held back";
+  EXPECT_EQ(p.wait("r1", "u4", 6, 10), 5) << "the latest users, still held";
+  EXPECT_EQ(p.wait("r2", "u4", 6, 10), 0) << "a change of routes is never held, and takes the users along";
+  EXPECT_EQ(p.wait("r1", "u4", 11, 10), 0) << "the period is over: the latest users go";
+  p.sent("r1", "u4", 11, true);
+  EXPECT_EQ(p.wait("r1", "u5", 12, 10), 9) << "and the next period begins";
+}
+
+TEST(WatchState, OnlyAChangeOfUsersThatReloadedStartsThePeriod) {
+  UsersPace p;
+  p.sent("r1", "u1", 0, true);
+  p.sent("r2", "u2", 1, true);  // a new primary, with the users of the moment
+  EXPECT_EQ(p.wait("r2", "u3", 2, 10), 0) << "a route change does not hold the users back";
+  p.sent("r2", "u3", 2, false);  // already there (a one-shot run pushed them): no reload
+  EXPECT_EQ(p.wait("r2", "u4", 3, 10), 0);
+}
+
 TEST(WatchMetrics, PrometheusTextWithEveryStateAndACumulativeHistogram) {
   WatchMetrics m;
   m.servers[ServerState::current] = 29;

@@ -9,11 +9,13 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <ctime>
 #include <future>
 #include <memory>
 #include <mutex>
 #include <ostream>
+#include <set>
 
 #include "agent.h"
 #include "deploy/fingerprint.h"
@@ -275,6 +277,7 @@ class Watcher {
   std::unique_ptr<SshRemote> remote_;
   Fleet fleet_;
   Changes changes_;
+  std::set<std::string> warned_;  // the warnings of the last report printed
   std::mutex mu_;  // guards what the metrics thread reads
   WatchMetrics metrics_;
   std::string status_ = "starting";
@@ -399,11 +402,19 @@ Watcher::Outcome Watcher::round(RunReport* out, bool for_hook) {
   for (const auto& c : proof.plan.conflicts)
     news |= note(server_label(c.server), "conflict", server_label(c.server) + ": config: " + c.error);
   report.seconds = seconds_since(start);
-  // The one-shot's report, for every round that changed something.
-  if (updated > 0 || news) out_ << format_text(report) << std::flush;
+  // The one-shot's report, for every round that changed something; each warning when it appears.
+  if (updated > 0 || news) {
+    RunReport shown = report;
+    shown.warnings = fresh_warnings(report.warnings, &warned_);
+    if (size_t known = report.warnings.size() - shown.warnings.size())
+      shown.warnings.push_back(std::to_string(known) + " more, as in an earlier report");
+    out_ << format_text(shown) << std::flush;
+  }
 
-  bool converged = by_state[ServerState::current] + by_state[ServerState::updated] ==
-                   static_cast<int>(results.size()) && proof.plan.conflicts.empty();
+  // Every server asked (none held back) and as the proof says.
+  bool converged = std::all_of(results.begin(), results.end(), [](const Fleet::Result& r) {
+                     return r.asked && (r.state == ServerState::current || r.state == ServerState::updated);
+                   }) && proof.plan.conflicts.empty();
   // As a one-shot run records it: a repmgr hook right after this (--recent) has nothing to do.
   if (updated > 0 && converged)
     remember_push(opts_.lock_file + ".last", deploy_fingerprint(proof.facts.servers, proof.files, config),
@@ -420,6 +431,34 @@ Watcher::Outcome Watcher::round(RunReport* out, bool for_hook) {
                   proof_line,
               true, Outcome::pushed);
 }
+
+// systemd's watchdog (WatchdogSec in the unit): WATCHDOG=1 at half the period it asks for, from
+// the wait between rounds as well as after each round, so that a long --interval is not taken for
+// a hang. Only the loop feeds it, never a thread of its own: a round that hangs past its
+// --deadline still starves it, and systemd restarts the watcher.
+class Watchdog {
+ public:
+  Watchdog() {
+    uint64_t usec = 0;
+    if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0)
+      every_ = std::chrono::duration_cast<Clock::duration>(std::chrono::microseconds(usec / 2));
+  }
+  // Seconds until the next WATCHDOG=1 is due (a day when systemd asks for none).
+  double due_in() const {
+    if (every_ == Clock::duration{}) return 86400;
+    return std::max(0.0, std::chrono::duration<double>(fed_ + every_ - Clock::now()).count());
+  }
+  void fed() { fed_ = Clock::now(); }
+  void feed_if_due() {
+    if (every_ == Clock::duration{} || due_in() > 0) return;
+    sd_notify(0, "WATCHDOG=1");
+    fed();
+  }
+
+ private:
+  Clock::duration every_{};  // zero: no watchdog
+  Clock::time_point fed_ = Clock::now();
+};
 
 }  // namespace
 
@@ -456,20 +495,23 @@ int run_watch(const Options& opts, Database& db, std::ostream& out, std::ostream
                 (socket.empty() ? "the lock file's path is too long for a socket" : why));
   watcher.log("watching cluster " + opts.cluster + " every " + std::to_string(opts.interval).substr(0, 5) + " s" +
               (server ? ", metrics on http://" + opts.metrics_listen + "/metrics" : ""));
+  Watchdog watchdog;
   for (bool first = true;; first = false) {
     watcher.round();
     // systemd splits a notify message at line breaks: a node name must not add a command.
     std::string status = "STATUS=" + escape_text(watcher.status());
     sd_notify(0, ((first ? "READY=1\n" : "") + std::string("WATCHDOG=1\n") + status).c_str());
+    watchdog.fed();
     int sig = -1;
     for (auto next = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                         std::chrono::duration<double>(opts.interval));
          sig < 0 && Clock::now() < next;) {
       double left = std::chrono::duration<double>(next - Clock::now()).count();
-      double wait = std::min(left, watcher.pause());
+      double wait = std::min({left, watcher.pause(), watchdog.due_in()});
       timespec ts{static_cast<time_t>(wait), static_cast<long>((wait - static_cast<time_t>(wait)) * 1e9)};
       sig = sigtimedwait(&stop_or_reread, nullptr, &ts);
       if (sig == SIGUSR1 && !watcher.answer_checks()) sig = -1;  // only checks: no round for them
+      watchdog.feed_if_due();
       if (sig < 0 && watcher.hurry()) break;
     }
     if (sig == SIGTERM || sig == SIGINT) break;

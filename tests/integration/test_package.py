@@ -195,6 +195,11 @@ class PackageTest(RigTestCase):
         self.assertIn('Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/',
                       read(f'{DOC}/copyright'))
         sh(['visudo', '-c', '-f', f'{DOC}/examples/sudoers.pgbouncer'])
+        # The installed unit's sandbox, measured as security review 3 measured it (8.2 EXPOSED then).
+        security = sh(['systemd-analyze', 'security', '--offline=true', 'pgdeploy-watch@main.service'])
+        level = re.search(r'Overall exposure level for pgdeploy-watch@main\.service: ([\d.]+)', security)
+        self.assertIsNotNone(level, security)
+        self.assertLess(float(level.group(1)), 4.0, security)
 
     def test_3_installed_completion_offers_every_option(self):
         names = {n for names in test_docs.help_options(test_docs.help_text(INSTALLED)) for n in names}

@@ -7,11 +7,18 @@ the round itself and for the poll (SLACK): these are behaviour bounds, not speed
 are in bench/)."""
 
 import json
+import math
 import os
 import re
+import shutil
 import signal
+import socket
 import subprocess
+import tempfile
+import threading
 import time
+import unittest
+import urllib.error
 import urllib.request
 
 import support
@@ -90,8 +97,10 @@ class ConvergeTest(WatchCase):
                                         for i in (1, 2)), WITHIN_TWO, 0.2)
             self.assertTrue(ok, 'the new password does not work through every PgBouncer')
         finally:
+            # A second change of users alone within 10 s waits for the rest of them (UsersPaceTest).
             self.rig.node[1].psql(f"ALTER ROLE {APP_USER} PASSWORD '{support.APP_PASSWORD}'")
-            wait_until(lambda: all(self.rig.app[i].reaches() == (False, 5441) for i in (1, 2)), WITHIN_TWO, 0.2)
+            wait_until(lambda: all(self.rig.app[i].reaches() == (False, 5441) for i in (1, 2)),
+                       UsersPaceTest.EVERY + WITHIN_TWO, 0.2)
 
     def test_a_file_changed_by_hand_below_our_header_is_restored(self):
         path = remote_files(self.rig.cluster)[0]
@@ -402,6 +411,143 @@ class HungServerFailoverTest(WatchCase):
         self.wait_all((1, 2), 5442)
         self.assertEqual({i: sshd_logins(self.rig, i) for i in (1, 2)}, logins,
                          'app1 and app2 got the push over the sessions kept warm: no login')
+
+
+class UsersPaceTest(WatchCase):
+    """A database user who changes their password in a loop: each change would cost every
+    PgBouncer a reload. A change of users alone reaches a server at most once per
+    max(--interval, 10 s), the latest password then; and the report names a warning once."""
+
+    rig_options = {'app_servers': 1}
+    EVERY = 10.0  # users_every(0.5), as the man page documents it
+
+    def test_a_password_changed_in_a_loop_reloads_pgbouncer_at_most_once_per_period(self):
+        odd = 'odd\nrole'  # left out of userlist.txt, with a warning in every report
+        self.rig.node[1].psql(f"CREATE ROLE \"{odd}\" LOGIN PASSWORD 'odd-secret'")
+        self.addCleanup(self.rig.node[1].psql, f'DROP ROLE "{odd}"')
+        self.addCleanup(self.rig.node[1].psql, f"ALTER ROLE {APP_USER} PASSWORD '{support.APP_PASSWORD}'")
+        w = self.watcher(1, interval=0.5)
+        w.wait_for(r'app1 127\.0\.1\.1: (updated|current)', timeout=15)
+        reloads = self.rig.app[1].reload_count()
+        start = time.monotonic()
+        for k in range(10):
+            self.rig.node[1].psql(f"ALTER ROLE {APP_USER} PASSWORD 'loop-{k}'")
+            time.sleep(0.5)
+        last = time.monotonic()
+        arrived = wait_until(lambda: self.rig.app[1].reaches(password='loop-9') == (False, 5441),
+                             self.EVERY + WITHIN_TWO, 0.2)
+        elapsed = time.monotonic() - start
+        self.assertTrue(arrived, 'the last password did not arrive within the period and two intervals')
+        self.assertLessEqual(time.monotonic() - last, self.EVERY + WITHIN_TWO)
+        reloaded = self.rig.app[1].reload_count() - reloads
+        self.assertLessEqual(reloaded, 1 + math.ceil(elapsed / self.EVERY),
+                             f'{reloaded} reloads for 10 password changes in {elapsed:.1f} s')
+        self.assertEqual(w.text().count('(line break) cannot be written'), 1,
+                         'the same warning in every report:\n' + w.text())
+
+
+class AloneTest(unittest.TestCase):
+    """A watcher with no database to reach (each round refused, in a moment): what it does
+    between rounds and beside them, systemd's watchdog and the metrics endpoint, needs no rig."""
+
+    def start(self, *args, env=None):
+        home = tempfile.mkdtemp(prefix='pgdeploy-alone-')
+        self.addCleanup(shutil.rmtree, home, True)
+        log = open(os.path.join(home, 'watch.log'), 'wb')
+        self.addCleanup(log.close)
+        proc = subprocess.Popen([support.agent_binary(), 'watch', '-c', 'main',
+                                 '-p', 'host=127.0.0.1 port=1 dbname=repmgr connect_timeout=1',
+                                 '--lock-file', os.path.join(home, '.pgdeploy-main.lock'), *args],
+                                env={'HOME': home, 'PATH': '/usr/bin:/bin', **(env or {})},
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        def stop():
+            proc.terminate()
+            proc.wait(30)
+        self.addCleanup(stop)
+        return proc
+
+    def test_feeds_the_watchdog_at_half_its_period_whatever_the_interval(self):
+        # systemd sets WATCHDOG_USEC (WatchdogSec) and kills a service that sends no WATCHDOG=1
+        # within it. One round per 100 s, a watchdog of 2 s: the pings come from the wait.
+        name = f'pgdeploy-test-notify-{os.getpid()}'
+        receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        receiver.bind('\0' + name)
+        self.addCleanup(receiver.close)
+        receiver.settimeout(0.2)
+        self.start('--interval', '100', env={'NOTIFY_SOCKET': '@' + name, 'WATCHDOG_USEC': '2000000'})
+        pings, ready = [], None
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (ready is None or time.monotonic() < ready + 7):
+            try:
+                datagram = receiver.recv(4096).decode()
+            except socket.timeout:
+                continue
+            if 'READY=1' in datagram and ready is None:
+                ready = time.monotonic()
+            if ready is not None and 'WATCHDOG=1' in datagram.split('\n'):
+                pings.append(time.monotonic())
+        end = time.monotonic()
+        self.assertIsNotNone(ready, 'no READY=1')
+        gaps = [b - a for a, b in zip(pings, pings[1:] + [end])]
+        self.assertGreaterEqual(len(pings), 4, f'WATCHDOG=1 at {[round(p - ready, 2) for p in pings]}')
+        self.assertLess(max(gaps), 2.0, f'a gap of {max(gaps):.1f} s: systemd would have killed the watcher')
+
+    def test_slow_and_idle_metrics_clients_neither_starve_the_endpoint_nor_take_descriptors(self):
+        port = 9189
+        proc = self.start('--interval', '100', '--metrics-listen', f'127.0.0.1:{port}')
+        def scrape(timeout=3):
+            with urllib.request.urlopen(f'http://127.0.0.1:{port}/metrics', timeout=timeout) as r:
+                return r.read().decode()
+        def descriptors():
+            return len(os.listdir(f'/proc/{proc.pid}/fd'))
+        self.assertIn('pgdeploy_watch_database_up', wait_until(lambda: self._try(scrape), 10) or '')
+        with self.assertRaises(urllib.error.HTTPError) as other:
+            urllib.request.urlopen(f'http://127.0.0.1:{port}/', timeout=3)
+        self.assertEqual(other.exception.code, 404, 'only /metrics is served')
+        before = descriptors()
+        stop = threading.Event()
+        self.addCleanup(stop.set)
+        def slow_loris():  # the request line, then a byte a second, for ever (again when cut)
+            while not stop.is_set():
+                try:
+                    with socket.create_connection(('127.0.0.1', port), timeout=5) as s:
+                        s.sendall(b'GET /metrics HTTP/1.1\r\n')
+                        while not stop.wait(1):
+                            s.sendall(b'X')
+                except OSError:
+                    stop.wait(0.1)
+        lorises = [threading.Thread(target=slow_loris, daemon=True) for _ in range(10)]
+        for t in lorises:
+            t.start()
+        idle = []
+        self.addCleanup(lambda: [s.close() for s in idle])
+        for _ in range(300):  # connect and say nothing
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(('127.0.0.1', port))
+            idle.append(s)
+        time.sleep(3)  # past the read timeout of a server that has one
+        held = [descriptors()]
+        self.assertLessEqual(held[0], before + 8 + 1,
+                             f'descriptors of the watcher: {before} alone, {held[0]} beside the clients')
+        for _ in range(5):
+            started = time.monotonic()
+            self.assertIn('pgdeploy_watch_database_up', scrape(), 'a scrape beside slow and idle clients')
+            self.assertLess(time.monotonic() - started, 3)
+            held.append(descriptors())
+            time.sleep(0.5)
+        self.assertLessEqual(max(held), before + 8 + 1,
+                             f'descriptors of the watcher: {before} alone, {held} beside the clients')
+        stop.set()
+        for t in lorises:
+            t.join(10)
+
+    @staticmethod
+    def _try(probe):
+        try:
+            return probe()
+        except OSError:
+            return None
 
 
 if __name__ == '__main__':

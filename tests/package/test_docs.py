@@ -281,6 +281,25 @@ class SystemdUnitTest(unittest.TestCase):
                                   capture_output=True, text=True, timeout=60)
         self.assertEqual((proc.returncode, proc.stderr.strip()), (0, ''), proc.stdout)
 
+    def test_sandboxed_below_exposure_4_with_the_lock_directory_shared(self):
+        if not shutil.which('systemd-analyze'):
+            raise unittest.SkipTest('needs systemd-analyze (package systemd)')
+        unit = read('systemd/pgdeploy-watch@.service')
+        import tempfile
+        with tempfile.TemporaryDirectory() as root:
+            os.makedirs(os.path.join(root, 'etc/systemd/system'))
+            with open(os.path.join(root, 'etc/systemd/system/pgdeploy-watch@.service'), 'w') as f:
+                f.write(unit)
+            proc = subprocess.run(['systemd-analyze', 'security', '--offline=true', f'--root={root}',
+                                   'pgdeploy-watch@main.service'], capture_output=True, text=True, timeout=60)
+        level = re.search(r'Overall exposure level for pgdeploy-watch@main\.service: ([\d.]+)', proc.stdout)
+        self.assertIsNotNone(level, proc.stdout + proc.stderr)
+        self.assertLess(float(level.group(1)), 4.0, proc.stdout)
+        # postgres' home holds the default --lock-file, the hook's socket beside it, .last and
+        # .watch: written by the watcher, and the same directory the hook outside the unit sees.
+        self.assertRegex(unit, r'(?m)^ProtectSystem=strict$')
+        self.assertRegex(unit, r'(?m)^ReadWritePaths=/var/lib/postgresql$')
+
 
 class CompletionTest(unittest.TestCase):
     """docs/pgdeploy.bash-completion, run by bash with bash-completion's library."""
