@@ -1,6 +1,9 @@
 #include "cli/options.h"
 
 #include <CLI/CLI.hpp>
+#include <pwd.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <ostream>
 
@@ -194,8 +197,16 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
   }
   if (o->events.empty()) o->events = default_deploy_events();
   if (o->lock_file.empty()) {
+    // Never a shared directory such as /tmp: without HOME, the home the passwd entry names.
     const char* home = std::getenv("HOME");
-    o->lock_file = std::string(home && *home ? home : "/tmp") + "/.pgdeploy-" + o->cluster + ".lock";
+    const passwd* pw = home && *home ? nullptr : getpwuid(geteuid());
+    if (pw) home = pw->pw_dir;
+    if (!home || !*home) {
+      err << "pgdeploy: HOME is not set and user " << geteuid()
+          << " has no home directory in the passwd database: give --lock-file\n";
+      return usage;
+    }
+    o->lock_file = std::string(home) + "/.pgdeploy-" + o->cluster + ".lock";
   }
   return -1;
 }

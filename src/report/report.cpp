@@ -83,7 +83,7 @@ std::string server_label(const AppServer& s) {
 }
 
 int exit_code(const RunReport& r) {
-  if (!r.refusal.empty()) return kExitRefused;
+  if (!r.refusal.empty()) return r.handed_over.empty() ? kExitRefused : kExitHandedOver;
   for (const auto& s : r.servers)
     if (s.result == ServerReport::Result::failed) return kExitServerFailed;
   return kExitOk;
@@ -93,7 +93,10 @@ std::string format_text(const RunReport& r) {
   std::string out = r.event.empty() ? "" : "pgdeploy: event " + r.event + "\n";
   if (!r.skipped.empty()) return "pgdeploy: " + r.skipped + "\n";
   if (!r.refusal.empty()) {
-    out += "pgdeploy: REFUSED, nothing was written on any app server: " + r.refusal + "\n";
+    out += r.handed_over.empty()
+               ? "pgdeploy: REFUSED, nothing was written on any app server: " + r.refusal + "\n"
+               : "pgdeploy: handed over to the watcher, no answer: " + r.handed_over +
+                     "\npgdeploy: REFUSED, this run wrote nothing (the watcher may have): " + r.refusal + "\n";
     for (const auto& line : r.seen) out += "  " + line + "\n";
     return out;
   }
@@ -151,6 +154,7 @@ std::string format_json(const RunReport& r) {
   if (!r.skipped.empty()) j["skipped"] = r.skipped;
   if (!r.event.empty()) j["event"] = r.event;
   if (!r.refusal.empty()) j["refused"] = r.refusal;
+  if (!r.handed_over.empty()) j["handed_over"] = r.handed_over;
   if (r.dry_run) j["dry_run"] = true;
   j["nodes"] = r.seen;
   j["warnings"] = r.warnings;
