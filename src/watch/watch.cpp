@@ -84,7 +84,7 @@ class Watcher {
     if (!hooks.empty()) report.event = hooks.front().request.event + " (run by the watcher of this node)";
     // A hook's round answers within the least time a hook gives it (util/handoff).
     Deadline deadline = Deadline::after(opts_.deadline);
-    for (const auto& h : hooks) deadline = deadline.min(answer_within(h.request));
+    for (const auto& h : hooks) deadline = deadline.min(h.within);
     Outcome o = round(&report, !hooks.empty(), deadline);
     for (auto& h : hooks) {
       if (o == Outcome::standby || o == Outcome::busy) {
@@ -120,7 +120,7 @@ class Watcher {
       std::lock_guard<std::mutex> guard(hook_mu_);
       // A check under way would hold the hook's round up: the hook does the one-shot itself.
       if (checking_) return "this node's watcher is running a check";
-      hooks_.push_back({request, std::move(reply)});
+      hooks_.push_back({request, std::move(reply), answer_within(request)});
     }
     log("a hook handed over " + request.event);
     fleet_.cut();  // a round under way ends now (its hung servers too): the hook's round starts at once
@@ -284,6 +284,7 @@ class Watcher {
   struct Hook {
     HookRequest request;
     HandoffServer::Reply reply;
+    Deadline within;  // answer_within(request), from when it was taken
   };
   struct Check {
     HandoffServer::Reply reply;
@@ -291,7 +292,7 @@ class Watcher {
     Deadline within;  // the hook's answer_within()
   };
   Outcome round(RunReport* report, bool for_hook, const Deadline& deadline);
-  // What a hook waits for its answer, less the time the answer takes to get there.
+  // When a hook stops waiting for its answer, less the time the answer takes to get there.
   static Deadline answer_within(const HookRequest& r) {
     return Deadline::after(r.wait > 0 ? r.wait - kHandoffAck : 1e9);
   }
@@ -440,6 +441,10 @@ int run_watch(const Options& opts, Database& db, std::ostream& out, std::ostream
 
   FileLock one_watcher;
   std::string why;
+  if (!private_directory(opts.lock_file, &why)) {  // a lock or socket others could take or serve
+    err << "pgdeploy: " << why << "\n";
+    return kExitRefused;
+  }
   if (!one_watcher.acquire(opts.lock_file + ".watch", Deadline::after(0), &why)) {
     err << "pgdeploy: another watcher of cluster " << opts.cluster << " runs on this node: " << why << "\n";
     return kExitRefused;
