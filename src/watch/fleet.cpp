@@ -85,6 +85,11 @@ void Fleet::cut() {
   cuttable_->changed.notify_all();
 }
 
+void Fleet::uncut() {
+  std::lock_guard<std::mutex> guard(cut_mu_);
+  cut_next_ = false;
+}
+
 void Fleet::drop_all() {
   std::vector<std::pair<std::shared_ptr<Job>, std::vector<std::thread>>> cut;
   {
@@ -162,10 +167,10 @@ std::vector<Fleet::Result> Fleet::each(const std::vector<AppServer>& servers, co
       for (auto& t : s.second) t.join();
       return true;
     });
-    if (files && config.mode == PushRequest::Mode::push) {
-      job->cut = cuttable && cut_next_;  // a hook came before this push began: it waits for none
+    if (cuttable) {
+      job->cut = cut_next_;  // a hook came before this push began: it waits for none
       cut_next_ = false;
-      if (cuttable) cuttable_ = job;
+      cuttable_ = job;
     }
   }
   std::vector<std::thread> pool;

@@ -55,10 +55,12 @@ class Fleet {
   // promoted, its first push needs no login). Sends no request, writes nothing anywhere.
   std::vector<Result> keep_warm(const std::vector<AppServer>& servers, Remote& remote,
                                 const Deadline& deadline);
-  // Ends the push under way (or, if none is, the next one) at once, for a hook's round to start
-  // now (util/handoff): the servers it has not finished are reported unreachable and not asked,
-  // their workers finish in their lanes. A hook's own push (`now`) is never cut. Any thread.
+  // Ends the push under way (or, if none is, the next one until uncut()) at once, for a hook's
+  // round to start now (util/handoff): the servers it has not finished are reported unreachable
+  // and not asked, their workers finish in their lanes. A hook's own push (`now`) is never cut.
+  // Any thread.
   void cut();
+  void uncut();  // the hook's round has begun
   // Forgets every session (one still in use closes when its worker is done with it), after the
   // workers of a push cut short have finished: they may use the transport the caller replaces.
   void drop_all();

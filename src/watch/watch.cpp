@@ -80,6 +80,14 @@ class Watcher {
       std::lock_guard<std::mutex> guard(hook_mu_);
       hooks.swap(hooks_);
     }
+    if (!hooks.empty()) fleet_.uncut();  // this round is theirs
+    // A hook whose time passed before its round began (it waited for another hook's round) does
+    // the one-shot with the time it kept back.
+    std::erase_if(hooks, [](Hook& h) {
+      if (!h.within.expired()) return false;
+      h.reply({-1, false, ""});
+      return true;
+    });
     RunReport report;
     if (!hooks.empty()) report.event = hooks.front().request.event + " (run by the watcher of this node)";
     // A hook's round answers within the least time a hook gives it (util/handoff).
