@@ -336,9 +336,10 @@ int run_agent(const Options& opts, Database& db, Remote& remote, std::ostream& o
     if (h == Handoff::unanswered) {
       char waited[16];
       std::snprintf(waited, sizeof waited, "%.1f", event.wait);
-      report.handed_over = "this node's watcher took the event and gave no answer within " +
-                           std::string(waited) + " s: it may have pushed to some app servers, or to "
-                           "none; this run pushes itself";
+      report.handed_over = "this node's watcher took the event and gave no answer (it went away, or "
+                           "took longer than the " + std::string(waited) + " s the hook gives it): it "
+                           "may have pushed to some app servers, or to none; this run then tried the "
+                           "one-shot itself";
       report.warnings.push_back("handed over to the watcher, no answer: " + report.handed_over);
     }
   }

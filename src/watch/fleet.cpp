@@ -113,6 +113,7 @@ void Fleet::run(Job& job) {
     // The lane is waited for within this server's own time: a worker of a push cut short may
     // still be on it (a host that hangs), and a hook's push must not wait for more than that.
     Deadline deadline = Deadline::after(host_timeout_).min(job.deadline);
+    auto start = Clock::now();
     Result r;
     std::unique_lock<std::timed_mutex> lane(job.lanes[i]->lane, std::defer_lock);
     if (lane.try_lock_for(std::chrono::milliseconds(deadline.remaining_ms()))) {
@@ -123,6 +124,7 @@ void Fleet::run(Job& job) {
       r.report.server = job.servers[i];
       r.report.error = "timeout: an earlier push to it has not ended within this push's time "
                        "(a host that hangs?)";
+      r.report.seconds = seconds_since(start);
       r.state = ServerState::unreachable;
     }
     std::lock_guard<std::mutex> guard(job.mu);
