@@ -91,12 +91,12 @@ void Fleet::uncut() {
 }
 
 void Fleet::drop_all() {
-  std::vector<std::pair<std::shared_ptr<Job>, std::vector<std::thread>>> cut;
+  std::vector<std::pair<std::shared_ptr<Job>, std::vector<std::thread>>> left;
   {
     std::lock_guard<std::mutex> guard(cut_mu_);
-    cut.swap(stragglers_);
+    left.swap(stragglers_);
   }
-  for (auto& [job, threads] : cut)
+  for (auto& [job, threads] : left)
     for (auto& t : threads) t.join();  // each within its server's deadline
   std::lock_guard<std::mutex> guard(map_mu_);
   warm_.clear();
