@@ -5,16 +5,17 @@
 //
 // - The hook gives the watcher at most handoff_wait(): what its --deadline leaves once a whole
 //   one-shot's time (its own timeouts allow it 3 x --probe-timeout for the database and the
-//   proof, then --host-timeout for the push) is kept back. Too little for that (below
-//   kHandoffMinWait): no hand-over, the one-shot at once.
+//   proof, then --host-timeout for the push) is kept back. When that leaves less than
+//   kHandoffMinWait: no hand-over, the one-shot at once. A check is handed over the same way.
 // - The watcher says at once whether it takes the event; a hook that hears nothing within
 //   kHandoffAck (no watcher, a hung or stopped one) does the one-shot itself, as does one that
 //   is declined, or told afterwards that the watcher did not push after all.
 // - The watcher answers within that wait less kHandoffAck: a round under way is cut short for
 //   the hook and its round starts at once, bounded by the hook's wait; a server still busy with
-//   the round cut short is waited for only as long as the hook's round allows (watch/fleet).
+//   the round cut short is waited for only as long as the hook's round allows (watch/fleet). A
+//   hook whose time passed while another hook's round ran is told "not pushed" (the one-shot).
 // - A watcher that took the event and did not answer in time may have pushed: the hook says so
-//   ("handed over to this node's watcher, no answer") and does the one-shot with the time it
+//   ("handed over to the watcher, no answer") and does the one-shot with the time it
 //   kept back; that one-shot refused exits 4, never 1 ("nothing was written" is not known).
 // - Only our own user is believed: the socket's directory must pass private_directory()
 //   (util/lock), and the listener's uid (SO_PEERCRED) must be ours, else the hook does not hand
