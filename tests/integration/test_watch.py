@@ -550,6 +550,15 @@ class ForeignListenerTest(WatchCase):
         check = self.run_agent('check', env={'HOME': ''})
         self.assertNotIn('forged by uid', check.out + check.err)
         self.assertExit(check, 0)
+        # HOME not set at all (env -u HOME), as the review ran it.
+        unset = {k: v for k, v in rigmod.postgres_env().items() if k != 'HOME'}
+        argv = [self.rig.install_agent(), '-c', self.rig.cluster, '-p', self.rig.node[1].conninfo(),
+                '--event', 'standby_promote', '--node-id', '1', '--success', '1']
+        hook = subprocess.run(self.rig.dbhost.argv(argv, rigmod.PG_USER), env=unset, cwd=self.rig.dir,
+                              capture_output=True, text=True, timeout=60)
+        self.assertNotIn('forged by uid', hook.stdout + hook.stderr)
+        self.assertEqual(hook.returncode, 0, hook.stdout + hook.stderr)
+        self.assertFalse(os.path.exists(self.rig.dbhost.view('/tmp/.pgdeploy-main.lock')))
 
     def test_a_lock_in_a_directory_others_may_write_is_refused(self):
         lock = '/tmp/.pgdeploy-shared.lock'
