@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <future>
 #include <thread>
 #include <vector>
 
@@ -133,10 +134,12 @@ TEST(Handoff, AnAnswerBeforeTakeReturnsIsAcceptedFirstAndNothingReachesAReusedDe
   TempDir dir;
   std::string path = dir.path() + "/w.lock.sock";
   int reused[2] = {-1, -1};
+  std::promise<void> taken;
   HandoffServer server([&](const HookRequest&, HandoffServer::Reply reply) {
     reply({0, false, "2 of 2 app servers up to date\n"});  // the round ran and answered at once
     // Takes the lowest free numbers: the connection's, now closed, among them.
     EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, reused), 0);
+    taken.set_value();
     return std::string();
   }, [] { return std::string(); });
   std::string err;
@@ -144,6 +147,8 @@ TEST(Handoff, AnAnswerBeforeTakeReturnsIsAcceptedFirstAndNothingReachesAReusedDe
   HookAnswer a;
   ASSERT_EQ(hand_off(path, {false, false, "e"}, Deadline::after(5), &a), Handoff::answered);
   EXPECT_EQ(a.text, "2 of 2 app servers up to date\n");
+  ASSERT_EQ(taken.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the listener, after take()
   ASSERT_GE(reused[0], 0);
   char buf[64];
   for (int end : {0, 1})
