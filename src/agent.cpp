@@ -2,6 +2,7 @@
 
 #include <sys/resource.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
@@ -63,6 +64,11 @@ LastPush read_last_push(const std::string& path, std::vector<std::string>* warni
   return last;
 }
 
+// What a one-shot's own timeouts allow it: the database and the catalog (2 x --probe-timeout),
+// the other nodes' probes (--probe-timeout; the SSH logins overlap them), the push
+// (--host-timeout). A hand-over to the watcher keeps this much of the deadline back.
+double one_shot_seconds(const Options& opts) { return 3 * opts.probe_timeout + opts.host_timeout; }
+
 int finish(const Options& opts, RunReport& report, std::ostream& out, std::ostream& err) {
   rusage self{};
   if (getrusage(RUSAGE_SELF, &self) == 0) {
@@ -72,7 +78,7 @@ int finish(const Options& opts, RunReport& report, std::ostream& out, std::ostre
   }
   int code = exit_code(report);
   if (opts.json) out << format_json(report);
-  else (code == kExitRefused ? err : out) << format_text(report);
+  else (code == kExitRefused || code == kExitHandedOver ? err : out) << format_text(report);
   return code;
 }
 
@@ -250,10 +256,17 @@ namespace {
 // a new login, read only. Takes no lock, here or there: a check never holds up a deploy.
 int run_check(const Options& opts, Database& db, Remote& remote, std::ostream& out) {
   Deadline run_deadline = Deadline::after(opts.deadline);  // one for the whole check, either way
+  std::string why;
+  if (!private_directory(opts.lock_file, &why)) {  // whoever may write there may answer for the watcher
+    out << "PGDEPLOY UNKNOWN - " << why << "\n";
+    return kCheckUnknown;
+  }
   std::string socket = handoff_socket(opts.lock_file);
   HookRequest by_watcher{opts.json, false, check_handoff_line(opts), true};
+  by_watcher.wait = handoff_wait(run_deadline.remaining_ms() / 1000.0, one_shot_seconds(opts));
   HookAnswer answer;
-  if (!socket.empty() && hand_off(socket, by_watcher, run_deadline, &answer)) {
+  if (!socket.empty() && by_watcher.wait > 0 &&
+      hand_off(socket, by_watcher, run_deadline, &answer) == Handoff::answered) {
     out << answer.text;
     return answer.code;
   }
@@ -271,7 +284,8 @@ int run_check(const Options& opts, Database& db, Remote& remote, std::ostream& o
   HookRequest ask_watcher;
   ask_watcher.status = true;
   HookAnswer watcher;
-  if (!socket.empty() && hand_off(socket, ask_watcher, Deadline::after(kHandoffAck), &watcher))
+  if (!socket.empty() &&
+      hand_off(socket, ask_watcher, Deadline::after(kHandoffAck), &watcher) == Handoff::answered)
     check.watcher = watcher.text;
   out << (opts.json ? format_check_json(check) : format_check_text(check));
   return check_status(check);
@@ -301,16 +315,32 @@ int run_agent(const Options& opts, Database& db, Remote& remote, std::ostream& o
   if (!report.skipped.empty()) return finish(opts, report, out, err);
 
   // 2. A watcher on this node (pgdeploy watch) takes the event if it answers at once: its
-  // sessions are warm. Otherwise (none, hung, stopped, not pushing) the one-shot goes on here.
+  // sessions are warm. It gets what the deadline leaves once a whole one-shot's time is kept
+  // back, so that the one-shot can still follow (util/handoff). Otherwise (none, hung, stopped,
+  // not pushing, another user's listener, no time to share) the one-shot goes on here.
   if (!opts.event.empty() && !opts.dry_run && !opts.force) {
     std::string socket = handoff_socket(opts.lock_file);
     HookRequest event;
     event.json = opts.json;
     event.event = report.event;
+    event.wait = handoff_wait(run_deadline.remaining_ms() / 1000.0, one_shot_seconds(opts));
     HookAnswer answer;
-    if (!socket.empty() && hand_off(socket, event, run_deadline, &answer)) {
+    std::string why;
+    Handoff h = socket.empty() || event.wait <= 0 ? Handoff::declined
+                                                  : hand_off(socket, event, run_deadline, &answer, &why);
+    if (h == Handoff::answered) {
       (answer.to_stderr ? err : out) << answer.text;
       return answer.code;
+    }
+    if (!why.empty()) report.warnings.push_back(why);
+    if (h == Handoff::unanswered) {
+      char waited[16];
+      std::snprintf(waited, sizeof waited, "%.1f", event.wait);
+      report.handed_over = "this node's watcher took the event and gave no answer (it went away, or "
+                           "took longer than the " + std::string(waited) + " s the hook gives it): it "
+                           "may have pushed to some app servers, or to none; this run then tried the "
+                           "one-shot itself";
+      report.warnings.push_back("handed over to the watcher, no answer: " + report.handed_over);
     }
   }
 

@@ -16,6 +16,7 @@
 #include "testing/fake_database.h"
 #include "testing/fake_remote.h"
 #include "testing/local_remote.h"
+#include "util/handoff.h"
 #include "util/lock.h"
 
 namespace pgdeploy {
@@ -379,6 +380,72 @@ TEST_F(AgentTest, ADryRunAsksEveryServerReadOnlyAndLogsInOnlyAfterTheProof) {
 }
 
 }  // namespace
+// --- the hook's hand-over to this node's watcher (util/handoff), with a watcher in-process ---
+
+// A watcher on the hook's socket that records what it is handed and answers as `answer` says
+// (nothing: it keeps the reply and never answers).
+struct FakeWatcher {
+  explicit FakeWatcher(const std::string& lock_file, std::optional<HookAnswer> answer)
+      : server([this, answer](const HookRequest& r, HandoffServer::Reply reply) {
+          std::lock_guard<std::mutex> g(mu);
+          taken.push_back(r);
+          if (answer) reply(*answer);
+          else kept.push_back(std::move(reply));
+          return std::string();
+        }, [] { return std::string(); }) {
+    std::string err;
+    EXPECT_TRUE(server.start(handoff_socket(lock_file), &err)) << err;
+  }
+  std::mutex mu;
+  std::vector<HookRequest> taken;
+  std::vector<HandoffServer::Reply> kept;
+  HandoffServer server;
+};
+
+TEST_F(AgentTest, AHookGivesTheWatcherOnlyWhatLeavesAOneShotItsTime) {
+  opts.event = "standby_promote";
+  opts.success = "1";
+  FakeWatcher watcher(opts.lock_file, HookAnswer{0, false, "by the watcher\n"});
+  EXPECT_EQ(run(), 0);
+  EXPECT_EQ(said(), "by the watcher\n");
+  ASSERT_EQ(watcher.taken.size(), 1u);
+  // --deadline 20 less 3 x --probe-timeout 2 and --host-timeout 5.
+  EXPECT_NEAR(watcher.taken[0].wait, 20 - (3 * 2 + 5), 0.1);
+  EXPECT_TRUE(remote.ran.empty());
+
+  opts.host_timeout = 18;  // a one-shot needs more than the deadline leaves: no hand-over
+  EXPECT_EQ(run(), 0);
+  EXPECT_EQ(watcher.taken.size(), 1u) << "handed over although no time was left to share";
+  EXPECT_NE(said().find("2 of 2 app servers up to date"), std::string::npos) << said();
+}
+
+TEST_F(AgentTest, AWatcherThatTookTheEventAndNeverAnsweredLeavesTheOneShotItsTimeAndIsSaid) {
+  opts.event = "standby_promote";
+  opts.success = "1";
+  opts.deadline = 4;
+  opts.probe_timeout = 0.5;
+  opts.host_timeout = 1;  // the one-shot keeps 2.5 s: the watcher gets 1.5
+  FakeWatcher watcher(opts.lock_file, std::nullopt);
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(run(), 0) << said();
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_GE(took, 1.4);
+  EXPECT_LT(took, 4) << "the one-shot after the wait ran within the deadline";
+  EXPECT_NE(said().find("warning: handed over to the watcher, no answer: this node's watcher took the event"),
+            std::string::npos) << said();
+  EXPECT_NE(said().find("2 of 2 app servers up to date"), std::string::npos) << said();
+
+  // The watcher (stopped) still holds the lock: the one-shot is refused, and cannot say that
+  // nothing was written.
+  FileLock held;
+  std::string why;
+  ASSERT_TRUE(held.acquire(opts.lock_file, Deadline::after(1), &why)) << why;
+  EXPECT_EQ(run(), kExitHandedOver);
+  EXPECT_EQ(said().find("nothing was written"), std::string::npos) << said();
+  EXPECT_NE(said().find("REFUSED, this run wrote nothing (the watcher may have): another pgdeploy run still holds"),
+            std::string::npos) << said();
+}
+
 TEST(CheckHandoff, AWatcherTakesACheckOnlyWithItsOwnFactShapingOptions) {
   Options watcher;
   watcher.cluster = "main";

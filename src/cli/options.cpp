@@ -1,6 +1,9 @@
 #include "cli/options.h"
 
 #include <CLI/CLI.hpp>
+#include <pwd.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <ostream>
 
@@ -39,6 +42,8 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
       "     server, ...; nothing was written on any server\n"
       "  2  usage error\n"
       "  3  at least one app server failed (named in the output); all others were updated\n"
+      "  4  handed over to this node's watcher, which gave no answer in time, and the one-shot\n"
+      "     after it was refused: the watcher may have written to some app servers, or to none\n"
       "pgdeploy check exits as a monitoring plugin: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN\n"
       "  (see pgdeploy check --help); pgdeploy watch: see pgdeploy watch --help\n"
       "repmgr.conf: event_notification_command='pgdeploy -c CLUSTER --event %e --node-id %n "
@@ -88,7 +93,10 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
       ->capture_default_str();
   app.add_option("--userlist", o->userlist, "PgBouncer auth_file on app servers")
       ->capture_default_str();
-  app.add_option("--lock-file", o->lock_file, "local lock serialising runs (default ~/.pgdeploy-<cluster>.lock)");
+  app.add_option("--lock-file", o->lock_file,
+                 "local lock serialising runs, and the watcher's socket <lock-file>.sock (default "
+                 "~/.pgdeploy-<cluster>.lock; without HOME, the passwd entry's home). Its directory "
+                 "must be writable by no one but its owner, this user or root");
   app.add_flag("--force", o->force,
                "deploy the catalog's primary even when the proof disagrees, and over newer "
                "configs: for a human who knows better");
@@ -136,7 +144,7 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
       "primary cannot be proven (none, two); unreachable app servers at least "
       "--critical-unreachable\n"
       "  3  UNKNOWN: usage error, the database cannot be read (or names no app server or no "
-      "database), the check's --deadline passed");
+      "database), the check's --deadline passed, the lock file's directory is writable by others");
   check->add_option("-w,--warning-unreachable", o->warning_unreachable,
                     "WARNING when at least this many app servers cannot be asked")
       ->capture_default_str()
@@ -157,8 +165,8 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
   watch->footer(
       "Exit codes:\n"
       "  0  stopped by SIGTERM or SIGINT (after the round under way)\n"
-      "  1  cannot start: another watcher of this cluster runs on this node, or --metrics-listen "
-      "cannot be bound\n"
+      "  1  cannot start: another watcher of this cluster runs on this node, the lock file's "
+      "directory is writable by others, or --metrics-listen cannot be bound\n"
       "  2  usage error\n"
       "Signals: SIGHUP re-reads the SSH keys and known_hosts files and makes every session again.");
   watch->add_option("--interval", o->interval, "seconds between rounds")
@@ -197,8 +205,16 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
   }
   if (o->events.empty()) o->events = default_deploy_events();
   if (o->lock_file.empty()) {
+    // Never a shared directory such as /tmp: without HOME, the home the passwd entry names.
     const char* home = std::getenv("HOME");
-    o->lock_file = std::string(home && *home ? home : "/tmp") + "/.pgdeploy-" + o->cluster + ".lock";
+    const passwd* pw = home && *home ? nullptr : getpwuid(geteuid());
+    if (pw) home = pw->pw_dir;
+    if (!home || !*home) {
+      err << "pgdeploy: HOME is not set and user " << geteuid()
+          << " has no home directory in the passwd database: give --lock-file\n";
+      return usage;
+    }
+    o->lock_file = std::string(home) + "/.pgdeploy-" + o->cluster + ".lock";
   }
   return -1;
 }

@@ -1,6 +1,10 @@
 #include "cli/options.h"
 
 #include <gtest/gtest.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <cstdlib>
 
 #include <sstream>
 
@@ -34,6 +38,24 @@ TEST(Options, Defaults) {
   EXPECT_FALSE(o.public_net);
   EXPECT_FALSE(o.events.empty());
   EXPECT_NE(o.lock_file.find(".pgdeploy-main.lock"), std::string::npos);
+}
+
+// With HOME unset or empty the lock (and the hook's socket beside it) goes to the home the passwd
+// entry names, never to a directory every user can write such as /tmp.
+TEST(Options, WithoutHomeTheLockIsInThePasswdHomeNotTmp) {
+  const char* saved = std::getenv("HOME");
+  std::string home = saved ? saved : "";
+  const passwd* pw = getpwuid(geteuid());
+  ASSERT_NE(pw, nullptr);
+  for (bool empty : {false, true}) {
+    if (empty) setenv("HOME", "", 1);
+    else unsetenv("HOME");
+    Options o;
+    EXPECT_EQ(parse({"--cluster", "main"}, &o), -1);
+    EXPECT_EQ(o.lock_file, std::string(pw->pw_dir) + "/.pgdeploy-main.lock") << "empty HOME: " << empty;
+  }
+  if (saved) setenv("HOME", home.c_str(), 1);
+  else unsetenv("HOME");
 }
 
 TEST(Options, DefaultEventsArePromoteFailoverSwitchoverFollowAndRegister) {

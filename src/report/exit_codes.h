@@ -8,7 +8,9 @@ enum ExitCode {
   kExitOk = 0,           // every enabled app server is up to date (or the event needs nothing)
   kExitRefused = 1,      // cluster facts missing or not certain: nothing was written anywhere
   kExitUsage = 2,        // bad command line
-  kExitServerFailed = 3  // at least one app server could not be updated; the others were
+  kExitServerFailed = 3,  // at least one app server could not be updated; the others were
+  kExitHandedOver = 4     // this node's watcher took the event and did not answer in time, and the
+                          // one-shot after it was refused: the watcher may have written, or not
 };
 // pgdeploy check exits as a monitoring plugin does (report/check.h: 0 OK, 1 WARNING, 2 CRITICAL,
 // 3 UNKNOWN): a usage error of check is UNKNOWN.

@@ -91,7 +91,7 @@ std::string server_label(const AppServer& s) {
 }
 
 int exit_code(const RunReport& r) {
-  if (!r.refusal.empty()) return kExitRefused;
+  if (!r.refusal.empty()) return r.handed_over.empty() ? kExitRefused : kExitHandedOver;
   for (const auto& s : r.servers)
     if (s.result == ServerReport::Result::failed) return kExitServerFailed;
   return kExitOk;
@@ -101,7 +101,12 @@ std::string format_text(const RunReport& r) {
   std::string out = r.event.empty() ? "" : line("pgdeploy: event " + r.event);
   if (!r.skipped.empty()) return line("pgdeploy: " + r.skipped);
   if (!r.refusal.empty()) {
-    out += line("pgdeploy: REFUSED, nothing was written on any app server: " + r.refusal);
+    if (r.handed_over.empty()) {
+      out += line("pgdeploy: REFUSED, nothing was written on any app server: " + r.refusal);
+    } else {
+      out += line("pgdeploy: handed over to the watcher, no answer: " + r.handed_over);
+      out += line("pgdeploy: REFUSED, this run wrote nothing (the watcher may have): " + r.refusal);
+    }
     for (const auto& seen : r.seen) out += line("  " + seen);
     return out;
   }
@@ -157,6 +162,7 @@ std::string format_json(const RunReport& r) {
   if (!r.skipped.empty()) j["skipped"] = r.skipped;
   if (!r.event.empty()) j["event"] = r.event;
   if (!r.refusal.empty()) j["refused"] = r.refusal;
+  if (!r.handed_over.empty()) j["handed_over"] = r.handed_over;
   if (r.dry_run) j["dry_run"] = true;
   j["nodes"] = r.seen;
   j["warnings"] = r.warnings;

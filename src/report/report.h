@@ -12,6 +12,8 @@ namespace pgdeploy {
 struct RunReport {
   std::string cluster;
   std::string refusal;       // set when the run refused to deploy: nothing was written
+  std::string handed_over;   // set when this node's watcher took the event and gave no answer:
+                             // a refusal then does not know that nothing was written
   std::string skipped;       // set when the event needs no deploy
   std::string event;         // "standby_promote on node 2: <details>", when repmgr said
   std::string primary;       // "name (id N)"
@@ -26,7 +28,7 @@ struct RunReport {
   long max_rss_kb = 0;
 };
 
-// 0, 1 or 3 (see ExitCode).
+// 0, 1, 3 or 4 (see ExitCode).
 int exit_code(const RunReport& report);
 
 std::string format_text(const RunReport& report);

@@ -60,6 +60,23 @@ TEST(Report, RefusalSaysNothingWasWritten) {
   EXPECT_NE(text.find("  node1 (id 1): writable, timeline 2"), std::string::npos);
 }
 
+// After a hand-over the watcher took and never answered, the one-shot's refusal cannot know that
+// nothing was written: the watcher may have pushed. Exit 4, and the text says so.
+TEST(Report, ARefusalAfterAnUnansweredHandOverDoesNotSayNothingWasWritten) {
+  RunReport r;
+  r.cluster = "main";
+  r.refusal = "another pgdeploy run still holds /var/lib/postgresql/.pgdeploy-main.lock";
+  r.handed_over = "this node's watcher took the event and gave no answer";
+  EXPECT_EQ(exit_code(r), 4);
+  std::string text = format_text(r);
+  EXPECT_EQ(text.find("nothing was written"), std::string::npos) << text;
+  EXPECT_NE(text.find("pgdeploy: handed over to the watcher, no answer: this node's watcher took the event"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("REFUSED, this run wrote nothing (the watcher may have): another pgdeploy run"),
+            std::string::npos) << text;
+  EXPECT_EQ(nlohmann::json::parse(format_json(r))["handed_over"], r.handed_over);
+}
+
 TEST(Report, JsonCarriesTheSameFacts) {
   RunReport r = sample();
   r.servers[0].server.name = std::string("bad\xff", 4);  // invalid UTF-8 must not throw

@@ -9,9 +9,13 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
+#include <mutex>
 #include <sstream>
 #include <thread>
+
+#include "util/lock.h"
 
 namespace pgdeploy {
 namespace {
@@ -56,29 +60,48 @@ std::string handoff_socket(const std::string& lock_file) {
   return address(path, &a) ? path : "";
 }
 
-bool hand_off(const std::string& socket_path, const HookRequest& request, const Deadline& deadline,
-              HookAnswer* answer) {
+double handoff_wait(double left, double one_shot) {
+  double wait = left - one_shot;
+  return wait >= kHandoffMinWait ? wait : 0;
+}
+
+Handoff hand_off(const std::string& socket_path, const HookRequest& request, const Deadline& deadline,
+                 HookAnswer* answer, std::string* why) {
+  std::string ignored;
+  if (!why) why = &ignored;
+  why->clear();
   sockaddr_un a;
-  if (!address(socket_path, &a)) return false;
+  if (!address(socket_path, &a)) return Handoff::declined;
+  // Whoever may write there may listen in the watcher's stead (the lock refuses it too).
+  if (!private_directory(socket_path, why)) return Handoff::declined;
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
+  if (fd < 0) return Handoff::declined;
   struct Closer {
     int fd;
     ~Closer() { close(fd); }
   } closer{fd};
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return false;  // no watcher
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return Handoff::declined;  // no watcher
+  // Only a watcher of our own user is believed: anyone else's listener could forge any answer.
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.uid != geteuid()) {
+    *why = socket_path + " is served by uid " + std::to_string(cred.uid) + ", not by this user (uid " +
+           std::to_string(geteuid()) + "): not believed, not handed over";
+    return Handoff::declined;
+  }
   std::string event = request.event;
   for (char& c : event)
     if (c == '\n' || c == '\r') c = ' ';
   std::string kind = request.status ? "status" : std::string(request.check ? "check-" : "") +
                                                    (request.json ? "json" : "text");
-  if (!write_all(fd, "PGDEPLOY-HOOK 1 " + kind + "\n" + event + "\n"))
-    return false;
+  long wait_ms = std::lround(request.wait * 1000);
+  if (!write_all(fd, "PGDEPLOY-HOOK 2 " + kind + " " + std::to_string(wait_ms) + "\n" + event + "\n"))
+    return Handoff::declined;
   std::string buf;
   auto line = [](const std::string& b) { return b.find('\n') != std::string::npos; };
   if (!read_until(fd, &buf, Deadline::after(kHandoffAck).min(deadline), line) ||
       buf.rfind("ACCEPTED\n", 0) != 0)
-    return false;  // declined, hung, stopped: the hook does the one-shot
+    return Handoff::declined;  // declined, hung, stopped: the hook does the one-shot
   buf.erase(0, 9);
   // "EXIT <code> <out|err> <length>\n" and the report.
   size_t length = 0, header = 0;
@@ -92,10 +115,58 @@ bool hand_off(const std::string& socket_path, const HookRequest& request, const 
     header = nl + 1;
     return b.size() >= header + length;
   };
-  if (!read_until(fd, &buf, deadline, whole) || header == 0 || buf.size() < header + length) return false;
+  Deadline until = request.wait > 0 ? Deadline::after(request.wait).min(deadline) : deadline;
+  if (!read_until(fd, &buf, until, whole) || header == 0 || buf.size() < header + length)
+    return Handoff::unanswered;  // taken, and perhaps pushed: the hook must not say "nothing written"
   answer->text = buf.substr(header, length);
-  return answer->code >= 0;  // below 0: the watcher did not push after all
+  return answer->code >= 0 ? Handoff::answered : Handoff::declined;  // below 0: the watcher did not push
 }
+
+namespace {
+
+// One hook's connection on the watcher's side. The round may answer before the listening thread
+// says ACCEPTED (it was queued, and the round ran): so ACCEPTED is written by whichever comes
+// first, always before EXIT, and nothing is written once the descriptor is closed (its number
+// may already be another connection's: the database, an SSH session, the metrics).
+class Connection {
+ public:
+  explicit Connection(int fd) : fd_(fd) {}
+  ~Connection() {
+    if (fd_ >= 0) close(fd_);  // a reply dropped unanswered (the watcher stops): the hook sees EOF
+  }
+  void accept() {
+    std::lock_guard<std::mutex> guard(mu_);
+    say_accepted();
+  }
+  void answer(const HookAnswer& a) {
+    std::lock_guard<std::mutex> guard(mu_);
+    say_accepted();
+    if (fd_ < 0) return;
+    write_all(fd_, "EXIT " + std::to_string(a.code) + (a.to_stderr ? " err " : " out ") +
+                       std::to_string(a.text.size()) + "\n" + a.text);
+    close(fd_);
+    fd_ = -1;
+  }
+  void decline(const std::string& why) {
+    std::lock_guard<std::mutex> guard(mu_);
+    if (fd_ < 0) return;
+    write_all(fd_, "DECLINED " + why + "\n");
+    close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  void say_accepted() {
+    if (fd_ < 0 || accepted_) return;
+    accepted_ = true;
+    write_all(fd_, "ACCEPTED\n");  // a hook gone away: the round still runs, its answer goes nowhere
+  }
+  std::mutex mu_;
+  int fd_;
+  bool accepted_ = false;
+};
+
+}  // namespace
 
 struct HandoffServer::Impl {
   Take take;
@@ -123,39 +194,35 @@ struct HandoffServer::Impl {
         size_t nl = b.find('\n');
         return nl != std::string::npos && b.find('\n', nl + 1) != std::string::npos;
       };
-      static const std::string kHead = "PGDEPLOY-HOOK 1 ";
+      static const std::string kHead = "PGDEPLOY-HOOK 2 ";
       bool whole = read_until(c, &buf, Deadline::after(1), two_lines);
       size_t nl = buf.find('\n');
-      std::string kind = whole && buf.compare(0, kHead.size(), kHead) == 0
-                             ? buf.substr(kHead.size(), nl - kHead.size()) : "";
+      std::istringstream head(whole && buf.compare(0, kHead.size(), kHead) == 0
+                                  ? buf.substr(kHead.size(), nl - kHead.size()) : "");
+      std::string kind;
+      long wait_ms = -1;
+      head >> kind >> wait_ms;
       HookRequest req;
       req.check = kind.rfind("check-", 0) == 0;
       if (req.check) kind.erase(0, 6);
-      if (kind != "text" && kind != "json" && (kind != "status" || req.check)) {
+      if ((kind != "text" && kind != "json" && (kind != "status" || req.check)) || wait_ms < 0) {
         write_all(c, "DECLINED malformed request\n");
         close(c);
         continue;
       }
       req.json = kind == "json";
       req.status = kind == "status";
+      req.wait = static_cast<double>(wait_ms) / 1000;
       req.event = buf.substr(nl + 1, buf.find('\n', nl + 1) - nl - 1);
-      auto reply = [c](const HookAnswer& a) {
-        write_all(c, "EXIT " + std::to_string(a.code) + (a.to_stderr ? " err " : " out ") +
-                         std::to_string(a.text.size()) + "\n" + a.text);
-        close(c);
-      };
+      auto conn = std::make_shared<Connection>(c);
+      Reply reply = [conn](const HookAnswer& a) { conn->answer(a); };
       if (req.status) {
-        write_all(c, "ACCEPTED\n");
         reply({0, false, status()});
         continue;
       }
-      std::string why = take(req, reply);
-      if (!why.empty()) {
-        write_all(c, "DECLINED " + why + "\n");
-        close(c);
-      } else if (!write_all(c, "ACCEPTED\n")) {
-        // The hook went away; the round still runs and its reply goes nowhere.
-      }
+      std::string why = take(req, std::move(reply));
+      if (!why.empty()) conn->decline(why);
+      else conn->accept();  // unless the round has answered already: then it said ACCEPTED
     }
   }
 };
@@ -180,6 +247,7 @@ bool HandoffServer::start(const std::string& path, std::string* err) {
     *err = "the hook socket path is too long for a Unix socket: " + path;
     return false;
   }
+  if (!private_directory(path, err)) return false;
   struct stat st;
   if (lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {

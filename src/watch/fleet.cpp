@@ -2,6 +2,8 @@
 
 #include <atomic>
 #include <cmath>
+#include <condition_variable>
+#include <optional>
 #include <thread>
 
 #include "deploy/deployment.h"
@@ -60,12 +62,98 @@ std::vector<ServerReport> Fleet::check(const std::vector<AppServer>& servers, co
   return reports;
 }
 
+struct Fleet::Job {
+  Job(const std::vector<AppServer>& s, const Rendered* f, const DeployConfig& c, Remote& r,
+      const Deadline& d, bool n)
+      : servers(s), files(f ? std::make_optional(*f) : std::nullopt), config(c), remote(r), deadline(d),
+        now(n), results(s.size()), done(s.size(), false) {}
+  // Copies: the workers of a push cut short go on after each() has returned.
+  const std::vector<AppServer> servers;
+  const std::optional<Rendered> files;
+  const DeployConfig config;
+  Remote& remote;  // lives until drop_all() has waited for every worker
+  const Deadline deadline;
+  const bool now;
+  std::vector<std::shared_ptr<Warm>> lanes;
+  std::mutex mu;  // guards the rest
+  std::condition_variable changed;
+  std::vector<Result> results;
+  std::vector<bool> done;
+  size_t next = 0;
+  int running = 0;  // workers not yet ended
+  bool cut = false;
+};
+
+void Fleet::cut() {
+  std::lock_guard<std::mutex> guard(cut_mu_);
+  if (!cuttable_) {
+    cut_next_ = true;
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> job(cuttable_->mu);
+    cuttable_->cut = true;
+  }
+  cuttable_->changed.notify_all();
+}
+
+void Fleet::uncut() {
+  std::lock_guard<std::mutex> guard(cut_mu_);
+  cut_next_ = false;
+}
+
+void Fleet::drop_all() {
+  std::vector<std::pair<std::shared_ptr<Job>, std::vector<std::thread>>> left;
+  {
+    std::lock_guard<std::mutex> guard(cut_mu_);
+    left.swap(stragglers_);
+  }
+  for (auto& [job, threads] : left)
+    for (auto& t : threads) t.join();  // each within its server's deadline
+  std::lock_guard<std::mutex> guard(map_mu_);
+  warm_.clear();
+}
+
+void Fleet::run(Job& job) {
+  for (;;) {
+    size_t i;
+    {
+      std::lock_guard<std::mutex> guard(job.mu);
+      if (job.cut || job.next >= job.servers.size()) break;
+      i = job.next++;
+    }
+    // The lane is waited for within this server's own time: a worker of a push cut short may
+    // still be on it (a host that hangs), and a hook's push must not wait for more than that.
+    Deadline deadline = Deadline::after(host_timeout_).min(job.deadline);
+    auto start = Clock::now();
+    Result r;
+    std::unique_lock<std::timed_mutex> lane(job.lanes[i]->lane, std::defer_lock);
+    if (lane.try_lock_for(std::chrono::milliseconds(deadline.remaining_ms()))) {
+      r = work(job.servers[i], *job.lanes[i], job.files ? &*job.files : nullptr, job.config, job.remote,
+               deadline, job.now);
+      lane.unlock();
+    } else {
+      r.report.server = job.servers[i];
+      r.report.error = "timeout: an earlier push to it has not ended within this push's time "
+                       "(a host that hangs?)";
+      r.report.seconds = seconds_since(start);
+      r.state = ServerState::unreachable;
+    }
+    std::lock_guard<std::mutex> guard(job.mu);
+    job.results[i] = std::move(r);
+    job.done[i] = true;
+  }
+  std::lock_guard<std::mutex> guard(job.mu);
+  --job.running;
+  job.changed.notify_all();
+}
+
 std::vector<Fleet::Result> Fleet::each(const std::vector<AppServer>& servers, const Rendered* files,
                                        const DeployConfig& config, Remote& remote,
                                        const Deadline& deadline, bool now) {
+  auto job = std::make_shared<Job>(servers, files, config, remote, deadline, now);
   // Forget what is no longer listed (a disabled or deleted row): its session closes now, or
   // when a worker still on it is done.
-  std::vector<std::shared_ptr<Warm>> lanes;
   {
     std::lock_guard<std::mutex> guard(map_mu_);
     std::map<std::string, std::shared_ptr<Warm>> kept;
@@ -75,28 +163,65 @@ std::vector<Fleet::Result> Fleet::each(const std::vector<AppServer>& servers, co
         auto it = warm_.find(key_of(s));
         w = it != warm_.end() ? it->second : std::make_shared<Warm>();
       }
-      lanes.push_back(w);
+      job->lanes.push_back(w);
     }
     warm_ = std::move(kept);
   }
 
-  std::vector<Result> results(servers.size());
-  std::atomic<size_t> next{0};
-  auto worker = [&] {
-    for (size_t i; (i = next++) < servers.size();) {
-      std::lock_guard<std::mutex> busy(lanes[i]->lane);  // waits only for this server's last work
-      results[i] = work(servers[i], *lanes[i], files, config, remote, deadline, now);
+  // A push of the rounds may be cut for a hook; a hook's own push, a check or a ping never is.
+  bool cuttable = files && config.mode == PushRequest::Mode::push && !now;
+  {
+    std::lock_guard<std::mutex> guard(cut_mu_);
+    // Reap the workers of pushes cut earlier that have ended since.
+    std::erase_if(stragglers_, [](auto& s) {
+      {
+        std::lock_guard<std::mutex> job(s.first->mu);
+        if (s.first->running > 0) return false;
+      }
+      for (auto& t : s.second) t.join();
+      return true;
+    });
+    if (cuttable) {
+      job->cut = cut_next_;  // a hook came before this push began: it waits for none
+      cut_next_ = false;
+      cuttable_ = job;
     }
-  };
+  }
   std::vector<std::thread> pool;
-  size_t n = std::min(servers.size(), static_cast<size_t>(std::max(1, parallel_)));
-  for (size_t t = 0; t < n; ++t) pool.emplace_back(worker);
-  for (auto& t : pool) t.join();
+  size_t n = job->cut ? 0 : std::min(servers.size(), static_cast<size_t>(std::max(1, parallel_)));
+  job->running = static_cast<int>(n);
+  for (size_t t = 0; t < n; ++t) pool.emplace_back([this, job] { run(*job); });
+
+  std::vector<Result> results(servers.size());
+  bool ended;
+  {
+    std::unique_lock<std::mutex> guard(job->mu);
+    job->changed.wait(guard, [&] { return job->running == 0 || job->cut; });
+    ended = job->running == 0;
+    for (size_t i = 0; i < servers.size(); ++i) {
+      if (job->done[i]) {
+        results[i] = job->results[i];
+        continue;
+      }
+      // Cut short for a hook: not asked in this round; a worker still on it finishes in its lane.
+      results[i].report.server = servers[i];
+      results[i].report.error = "busy: this round was cut short for a hook's round";
+      results[i].state = ServerState::unreachable;
+      results[i].asked = false;
+    }
+  }
+  std::lock_guard<std::mutex> guard(cut_mu_);
+  if (cuttable_ == job) cuttable_.reset();
+  if (ended) {
+    for (auto& t : pool) t.join();
+  } else {
+    stragglers_.emplace_back(job, std::move(pool));
+  }
   return results;
 }
 
 Fleet::Result Fleet::work(const AppServer& server, Warm& w, const Rendered* files,
-                          const DeployConfig& config, Remote& remote, const Deadline& round,
+                          const DeployConfig& config, Remote& remote, const Deadline& deadline,
                           bool now) {
   auto start = Clock::now();
   bool checking = files && config.mode == PushRequest::Mode::check;  // leaves the schedule alone
@@ -115,7 +240,6 @@ Fleet::Result Fleet::work(const AppServer& server, Warm& w, const Rendered* file
                           : 0;
   Result res;
   res.report.server = server;
-  Deadline deadline = Deadline::after(host_timeout_).min(round);
   auto failed = [&](const ExecResult& x) {
     add_note(&res.report.note, x.note);
     res.report.error = x.stage + ": " + x.error;

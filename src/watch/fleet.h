@@ -5,8 +5,10 @@
 // database users alone reaches each server at most once per users_every(interval) (UsersPace).
 //
 // Each server is a lane: one worker at a time works on it. Rounds may overlap (a standby's pings
-// run beside the watcher's loop): a push then waits only for the lanes still busy, so a host that
-// hangs holds up its own lane and nothing else.
+// run beside the watcher's loop; a push cut short for a hook leaves its workers to finish): a
+// push then waits only for the lanes still busy, and only within its own deadline for each server
+// (--host-timeout from when it turns to the server), so a host that hangs holds up its own lane
+// and nothing else.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +17,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "deploy/config.h"
@@ -53,18 +57,22 @@ class Fleet {
   // promoted, its first push needs no login). Sends no request, writes nothing anywhere.
   std::vector<Result> keep_warm(const std::vector<AppServer>& servers, Remote& remote,
                                 const Deadline& deadline);
-  // Forgets every session; one still in use closes when its worker is done with it.
-  void drop_all() {
-    std::lock_guard<std::mutex> guard(map_mu_);
-    warm_.clear();
-  }
+  // Ends the push under way (or, if none is, the next one until uncut()) at once, for a hook's
+  // round to start now (util/handoff): the servers it has not finished are reported unreachable
+  // and not asked, their workers finish in their lanes. A hook's own push (`now`) is never cut.
+  // Any thread.
+  void cut();
+  void uncut();  // the hook's round has begun
+  // Forgets every session (one still in use closes when its worker is done with it), after the
+  // workers of a push cut short have finished: they may use the transport the caller replaces.
+  void drop_all();
   size_t sessions();
   uint64_t logins() const { return logins_; }
   uint64_t reconnects() const { return reconnects_; }
 
  private:
   struct Warm {
-    std::mutex lane;  // held by the one worker on this server
+    std::timed_mutex lane;  // held by the one worker on this server
     std::atomic<bool> open{false};  // stream is set: read by sessions() without the lane
     std::unique_ptr<Session> login;
     std::unique_ptr<Stream> stream;  // declared after the session: closed before it
@@ -76,10 +84,13 @@ class Fleet {
     std::string last_error;
     Clock::time_point retry_at{};
   };
+  struct Job;  // one call of each(), shared with its workers (which may outlive a cut)
   // files null: keep warm only.
   std::vector<Result> each(const std::vector<AppServer>& servers, const Rendered* files,
                            const DeployConfig& config, Remote& remote, const Deadline& deadline,
                            bool now);
+  void run(Job& job);  // a worker: takes the job's servers one after another
+  // `deadline`: this server's (--host-timeout and the round's), the wait for its lane included.
   Result work(const AppServer& server, Warm& warm, const Rendered* files, const DeployConfig& config,
               Remote& remote, const Deadline& deadline, bool now);
 
@@ -88,6 +99,10 @@ class Fleet {
   std::mutex map_mu_;  // guards warm_ (not the Warm: its lane does)
   std::map<std::string, std::shared_ptr<Warm>> warm_;  // by user@address: what a session is made to
   std::atomic<uint64_t> logins_{0}, reconnects_{0};
+  std::mutex cut_mu_;  // guards the three below
+  std::shared_ptr<Job> cuttable_;  // the push under way that cut() ends
+  bool cut_next_ = false;          // cut() came when none was under way
+  std::vector<std::pair<std::shared_ptr<Job>, std::vector<std::thread>>> stragglers_;  // cut jobs' workers
 };
 
 }  // namespace pgdeploy

@@ -1,9 +1,13 @@
-// Warm sessions: which answers keep a session, and which drop it (made again next time).
+// Warm sessions: which answers keep a session, and which drop it (made again next time); and the
+// lanes when a push is cut short for a hook: the round under way ends at once, and the hook's own
+// push waits for a server still busy only within its own time.
 #include "watch/fleet.h"
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <functional>
+#include <thread>
 
 #include "testing/fake_remote.h"
 
@@ -78,6 +82,78 @@ TEST(Fleet, APingAnsweredWithAnythingButItsAnswerDropsTheSession) {
   results = pinged.fleet.keep_warm(kServers, pinged.remote, Deadline::after(10));
   EXPECT_EQ(results[0].state, ServerState::current);
   EXPECT_EQ(pinged.fleet.sessions(), 1u);
+}
+
+// A host "hung" whose login waits out its whole deadline (it accepts and never speaks); every
+// other host logs in and cannot start the program (a quick failure: only the timing matters).
+class HangingRemote : public Remote {
+ public:
+  std::unique_ptr<Session> login(const Host& host, const Deadline& deadline, LoginFailure* failure) override {
+    if (host.address == "hung") std::this_thread::sleep_for(std::chrono::milliseconds(deadline.remaining_ms()));
+    failure->stage = host.address == "hung" ? "handshake" : "connect";
+    failure->error = host.address == "hung" ? "timed out" : "refused";
+    return nullptr;
+  }
+};
+
+double since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+TEST(Fleet, APushCutForAHookEndsAtOnceAndTheHooksPushWaitsForABusyServerOnlyWithinItsTime) {
+  HangingRemote remote;
+  Fleet fleet(4, /*host_timeout=*/3, /*interval=*/1);
+  AppServer app1, app3;
+  app1.name = "app1";
+  app1.address = "10.0.0.1";
+  app3.name = "app3";
+  app3.address = "hung";
+  std::vector<AppServer> servers = {app1, app3};
+  Rendered none;
+  DeployConfig defaults;
+
+  auto start = std::chrono::steady_clock::now();
+  std::thread hook([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    fleet.cut();  // a hook arrives while the round waits for app3
+  });
+  auto round = fleet.push(servers, none, defaults, remote, Deadline::after(20));
+  hook.join();
+  EXPECT_LT(since(start), 1.5) << "the round under way waited for the hung host's --host-timeout";
+  EXPECT_TRUE(round[0].asked);
+  EXPECT_FALSE(round[1].asked);
+  EXPECT_EQ(round[1].report.error, "busy: this round was cut short for a hook's round");
+
+  // The hook's round: app1 at once; app3's lane is still held by the cut round's worker, waited
+  // for only within this push's time.
+  auto hooks_start = std::chrono::steady_clock::now();
+  auto for_hook = fleet.push(servers, none, defaults, remote, Deadline::after(0.5), /*now=*/true);
+  EXPECT_LT(since(hooks_start), 1.2);
+  EXPECT_TRUE(for_hook[1].asked);
+  EXPECT_EQ(for_hook[1].report.result, ServerReport::Result::failed);
+  EXPECT_EQ(for_hook[1].report.error.rfind("timeout: an earlier push to it has not ended", 0), 0u)
+      << for_hook[1].report.error;
+
+  // The cut applies to the push under way only, never to a hook's: a push after the cut runs whole.
+  auto whole = fleet.push({app1}, none, defaults, remote, Deadline::after(20));
+  EXPECT_TRUE(whole[0].asked);
+}
+
+TEST(Fleet, ACutBeforeThePushBeginsEndsThatPushUntilTheHooksRoundBegins) {
+  HangingRemote remote;
+  Fleet fleet(4, 3, 1);
+  AppServer app1;
+  app1.name = "app1";
+  app1.address = "10.0.0.1";
+  Rendered none;
+  DeployConfig defaults;
+  fleet.cut();  // the hook came while the round proved the primary
+  auto cut = fleet.push({app1}, none, defaults, remote, Deadline::after(20));
+  EXPECT_FALSE(cut[0].asked);
+  fleet.cut();
+  fleet.uncut();  // its round began (and did not push: a standby, a refused proof)
+  auto next = fleet.push({app1}, none, defaults, remote, Deadline::after(20));
+  EXPECT_TRUE(next[0].asked) << "a stale cut ended a later round";
 }
 
 }  // namespace

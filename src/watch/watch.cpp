@@ -83,9 +83,20 @@ class Watcher {
       std::lock_guard<std::mutex> guard(hook_mu_);
       hooks.swap(hooks_);
     }
+    if (!hooks.empty()) fleet_.uncut();  // this round is theirs
+    // A hook whose time passed before its round began (it waited for another hook's round) does
+    // the one-shot with the time it kept back.
+    std::erase_if(hooks, [](Hook& h) {
+      if (!h.within.expired()) return false;
+      h.reply({-1, false, ""});
+      return true;
+    });
     RunReport report;
     if (!hooks.empty()) report.event = hooks.front().request.event + " (run by the watcher of this node)";
-    Outcome o = round(&report, !hooks.empty());
+    // A hook's round answers within the least time a hook gives it (util/handoff).
+    Deadline deadline = Deadline::after(opts_.deadline);
+    for (const auto& h : hooks) deadline = deadline.min(h.within);
+    Outcome o = round(&report, !hooks.empty(), deadline);
     for (auto& h : hooks) {
       if (o == Outcome::standby || o == Outcome::busy) {
         h.reply({-1, false, ""});  // not ours after all: the hook does the one-shot
@@ -105,7 +116,7 @@ class Watcher {
     // or another check is under way (a slow one would hold the check up): the check then asks
     // over new logins.
     if (request.check) {
-      Check c{std::move(reply), opts_};
+      Check c{std::move(reply), opts_, answer_within(request)};
       std::string why;
       if (!check_options_from(request.event, opts_, &c.opts, &why)) return why;
       c.opts.json = request.json;
@@ -120,9 +131,10 @@ class Watcher {
       std::lock_guard<std::mutex> guard(hook_mu_);
       // A check under way would hold the hook's round up: the hook does the one-shot itself.
       if (checking_) return "this node's watcher is running a check";
-      hooks_.push_back({request, std::move(reply)});
+      hooks_.push_back({request, std::move(reply), answer_within(request)});
     }
     log("a hook handed over " + request.event);
+    fleet_.cut();  // a round under way ends now (its hung servers too): the hook's round starts at once
     kill(getpid(), SIGUSR1);  // ends the wait between rounds
     return "";
   }
@@ -144,7 +156,7 @@ class Watcher {
                         const DeployConfig& config, const Deadline& deadline) {
         return fleet_.check(servers, files, config, *remote_, deadline);
       };
-      CheckReport check = check_cluster(c.opts, db_, warm, Deadline::after(c.opts.deadline));
+      CheckReport check = check_cluster(c.opts, db_, warm, Deadline::after(c.opts.deadline).min(c.within));
       check.watcher = status_line();
       check.by_watcher = true;
       c.reply({check_status(check), false, c.opts.json ? format_check_json(check) : format_check_text(check)});
@@ -284,12 +296,18 @@ class Watcher {
   struct Hook {
     HookRequest request;
     HandoffServer::Reply reply;
+    Deadline within;  // answer_within(request), from when it was taken
   };
   struct Check {
     HandoffServer::Reply reply;
     Options opts;  // the watcher's own, with the check's -w, -c, --verbose and --json
+    Deadline within;  // the hook's answer_within()
   };
-  Outcome round(RunReport* report, bool for_hook);
+  Outcome round(RunReport* report, bool for_hook, const Deadline& deadline);
+  // When a hook stops waiting for its answer, less the time the answer takes to get there.
+  static Deadline answer_within(const HookRequest& r) {
+    return Deadline::after(r.wait > 0 ? r.wait - kHandoffAck : 1e9);
+  }
 
   std::mutex log_mu_;
   std::mutex hook_mu_;
@@ -307,10 +325,9 @@ class Watcher {
   const rlim_t descriptors_ = raise_descriptor_limit();  // set once, at the start (0: unknown)
 };
 
-Watcher::Outcome Watcher::round(RunReport* out, bool for_hook) {
+Watcher::Outcome Watcher::round(RunReport* out, bool for_hook, const Deadline& deadline) {
   settle_warming(false);  // a standby's pings that ended since: what they found is said here
   auto start = Clock::now();
-  Deadline deadline = Deadline::after(opts_.deadline);
   RunReport& report = *out;
   report.cluster = opts_.cluster;
   Proof proof;
@@ -472,6 +489,10 @@ int run_watch(const Options& opts, Database& db, std::ostream& out, std::ostream
 
   FileLock one_watcher;
   std::string why;
+  if (!private_directory(opts.lock_file, &why)) {  // a lock or socket others could take or serve
+    err << "pgdeploy: " << why << "\n";
+    return kExitRefused;
+  }
   if (!one_watcher.acquire(opts.lock_file + ".watch", Deadline::after(0), &why)) {
     err << "pgdeploy: another watcher of cluster " << opts.cluster << " runs on this node: " << why << "\n";
     return kExitRefused;

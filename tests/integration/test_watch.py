@@ -550,5 +550,178 @@ class AloneTest(unittest.TestCase):
             return None
 
 
+def stop_sshd(test, i):
+    """SIGSTOP every sshd process of app server i (listener and sessions): a warm session's
+    request and a new login both hang. Resumed at cleanup."""
+    stopped = [pid for pid, argv, _ in test.rig.app[i].processes() if argv and 'sshd' in argv[0]]
+    def resume():
+        for pid in stopped:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+    test.addCleanup(resume)
+    for pid in stopped:
+        os.kill(pid, signal.SIGSTOP)
+
+
+class HandOverPromiseTest(WatchCase):
+    """A hook handed to the watcher takes no longer than the one-shot it replaces would, and its
+    exit code says what happened, with an app server that hangs (security review 3, N2)."""
+
+    rig_options = {'app_servers': 3}
+
+    def hook(self, w, *extra):
+        return self.run_agent('--event', 'standby_promote', '--node-id', '1', '--success', '1',
+                              '--lock-file', w.lock_file, *extra, timeout=90)
+
+    def test_a_hook_arriving_during_a_round_hung_on_a_server_is_answered_within_a_one_shots_time(self):
+        # --host-timeout 12 under --deadline 20: the round under way waits 12 s for app3. The
+        # hook must not wait for it and then for its own round (24 s): a one-shot would take
+        # 12 s (app3's --host-timeout) and exit 3.
+        w = self.watcher(1, args=['--host-timeout', '12'])
+        w.wait_for(r'app3 127\.0\.1\.3: (updated|current)', timeout=15)
+        self.wait_all((1, 2, 3), 5441)
+        userlist = '/etc/pgbouncer/userlist.txt'
+        before = self.rig.app[1].read_file(userlist)
+        stop_sshd(self, 3)
+        self.rig.node[1].psql("ALTER ROLE app PASSWORD 'handed-over-1'")  # every server's push is due
+        self.assertTrue(wait_until(lambda: self.rig.app[1].read_file(userlist) != before, 10, 0.05),
+                        'the round did not push the new password to app1')
+        time.sleep(0.5)  # the round under way now waits for app3
+        hook = self.hook(w, '--host-timeout', '12')
+        self.assertExit(hook, 3)  # as a one-shot's: app3 failed, the others up to date
+        self.assertNotIn('REFUSED', hook.out + hook.err)
+        self.assertLessEqual(hook.elapsed, 12 + 2, 'the hook took longer than a one-shot would')
+        self.assertIn('standby_promote on node 1 (run by the watcher of this node)', hook.out)
+        for i in (1, 2):
+            self.assertNotIn('FAILED', self.server_line(hook, i))
+        self.assertIn('FAILED', self.server_line(hook, 3))
+        self.assertIn('a hook handed over standby_promote on node 1', w.text())
+
+    def test_a_hook_the_watcher_took_and_never_answered_does_not_say_nothing_was_written(self):
+        # The watcher takes the hook, starts its round (app3 hangs), and is stopped: it may have
+        # pushed to app1 and app2. The hook waits only what leaves a one-shot its time, then
+        # tries the one-shot, which finds the stopped watcher's lock held: exit 4, and never
+        # "REFUSED, nothing was written".
+        w = self.watcher(1)
+        w.wait_for(r'app3 127\.0\.1\.3: (updated|current)', timeout=15)
+        stop_sshd(self, 3)
+        mark = len(w.text())
+        running = self.run_agent_in_background('--event', 'standby_promote', '--node-id', '1',
+                                               '--success', '1', '--lock-file', w.lock_file, timeout=90)
+        w.wait_for('a hook handed over standby_promote on node 1', after=mark, timeout=10)
+        time.sleep(1)  # ACCEPTED is out; the hook's round waits for app3
+        w.signal(signal.SIGSTOP)
+        self.addCleanup(w.signal, signal.SIGCONT)
+        hook = running.result(90)
+        w.signal(signal.SIGCONT)
+        self.assertExit(hook, 4)
+        self.assertIn('handed over to the watcher, no answer', hook.err)
+        self.assertIn('the watcher may have', hook.err)
+        self.assertNotIn('nothing was written', hook.out + hook.err)
+        self.assertLessEqual(hook.elapsed, 20 + 2, 'longer than the deadline')
+
+
+FORGER = r"""
+import os, socket, sys
+path = sys.argv[1]
+try:
+    os.unlink(path)
+except FileNotFoundError:
+    pass
+s = socket.socket(socket.AF_UNIX)
+s.bind(path)
+os.chmod(path, 0o777)
+os.setgroups([]); os.setgid(65534); os.setuid(65534)   # listens as nobody
+s.listen(8)
+print('listening', flush=True)
+text = b'PGDEPLOY OK - 3 of 3 app servers up to date (forged by uid %d)\n' % os.getuid()
+while True:
+    c, _ = s.accept()
+    try:
+        c.recv(65536)
+        c.sendall(b'ACCEPTED\nEXIT 0 out %d\n' % len(text) + text)
+    except OSError:
+        pass    # the hook hung up at once: it did not believe us
+    c.close()
+"""
+
+
+class ForeignListenerTest(WatchCase):
+    """Only the watcher's own user is believed; no lock or socket in a directory others may write,
+    and none in /tmp when HOME is unset (security review 3, N4). The DB host gets a /tmp of its
+    own (sticky, 1777, as usual)."""
+
+    rig_options = {'app_servers': 2}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.rig.dbhost.mount_tmpfs('/tmp', (0, 0), 0o1777, size='16m')
+
+    def forge(self, lock_file):
+        """`nobody` listens on lock_file's socket and answers every hook and check with exit 0."""
+        proc = subprocess.Popen(self.rig.dbhost.argv(['/usr/bin/python3', '-c', FORGER, lock_file + '.sock']),
+                                stdout=subprocess.PIPE, text=True, start_new_session=True)
+        self.addCleanup(proc.stdout.close)
+        self.addCleanup(proc.wait)
+        self.addCleanup(proc.kill)
+        self.assertEqual(proc.stdout.readline().strip(), 'listening')
+
+    def hook(self, *extra, env=None):
+        return self.run_agent('--event', 'standby_promote', '--node-id', '1', '--success', '1', *extra,
+                              env=env)
+
+    def test_another_users_listener_beside_the_lock_is_not_believed(self):
+        lock = f'{PG_HOME}/.pgdeploy-other.lock'  # postgres' own 0755 home: only root put it there
+        self.forge(lock)
+        hook = self.hook('--lock-file', lock)
+        self.assertNotIn('forged by uid', hook.out + hook.err)
+        self.assertExit(hook, 0)  # the one-shot itself
+        self.assertIn('2 of 2 app servers up to date', hook.out)
+        self.assertIn(f'warning: {lock}.sock is served by uid 65534, not by this user', hook.out)
+        check = self.run_agent('check', '--lock-file', lock)
+        self.assertNotIn('forged by uid', check.out + check.err)
+        self.assertExit(check, 0)
+
+    def test_without_home_the_lock_is_in_the_passwd_home_not_tmp(self):
+        self.forge('/tmp/.pgdeploy-main.lock')  # where HOME-less runs used to look
+        hook = self.hook(env={'HOME': ''})
+        self.assertNotIn('forged by uid', hook.out + hook.err)
+        self.assertExit(hook, 0)
+        self.assertTrue(os.path.exists(self.rig.dbhost.view(f'{PG_HOME}/.pgdeploy-main.lock')))
+        self.assertFalse(os.path.exists(self.rig.dbhost.view('/tmp/.pgdeploy-main.lock')))
+        check = self.run_agent('check', env={'HOME': ''})
+        self.assertNotIn('forged by uid', check.out + check.err)
+        self.assertExit(check, 0)
+        # HOME not set at all (env -u HOME), as the review ran it.
+        unset = {k: v for k, v in rigmod.postgres_env().items() if k != 'HOME'}
+        argv = [self.rig.install_agent(), '-c', self.rig.cluster, '-p', self.rig.node[1].conninfo(),
+                '--event', 'standby_promote', '--node-id', '1', '--success', '1']
+        hook = subprocess.run(self.rig.dbhost.argv(argv, rigmod.PG_USER), env=unset, cwd=self.rig.dir,
+                              capture_output=True, text=True, timeout=60)
+        self.assertNotIn('forged by uid', hook.stdout + hook.stderr)
+        self.assertEqual(hook.returncode, 0, hook.stdout + hook.stderr)
+        self.assertFalse(os.path.exists(self.rig.dbhost.view('/tmp/.pgdeploy-main.lock')))
+
+    def test_a_lock_in_a_directory_others_may_write_is_refused(self):
+        lock = '/tmp/.pgdeploy-shared.lock'
+        self.forge(lock)
+        why = 'the directory /tmp of ' + lock + ' is writable by others (mode 1777): refused'
+        hook = self.hook('--lock-file', lock)
+        self.assertNotIn('forged by uid', hook.out + hook.err)
+        self.assertExit(hook, 1)
+        self.assertIn(why, hook.err)
+        check = self.run_agent('check', '--lock-file', lock)
+        self.assertNotIn('forged by uid', check.out + check.err)
+        self.assertExit(check, 3)
+        self.assertIn('PGDEPLOY UNKNOWN - ' + why, check.out)
+        watch = self.run_agent('watch', '--lock-file', lock)
+        self.assertExit(watch, 1)
+        self.assertIn(why, watch.err)
+        self.assertFalse(os.path.exists(self.rig.dbhost.view(lock)))
+
+
 if __name__ == '__main__':
     support.main()
