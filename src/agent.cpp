@@ -187,6 +187,8 @@ void remember_push(const std::string& path, const std::string& fingerprint, long
     err << "pgdeploy: warning: this push is not recorded (--recent will not see it): " << why << "\n";
 }
 
+namespace {
+
 // The options that shape a check's facts: a watcher runs a check only when its own are these.
 std::string check_identity(const Options& o) {
   std::ostringstream id;
@@ -197,6 +199,8 @@ std::string check_identity(const Options& o) {
   for (const auto& i : o.identities) id << '\x1f' << i;
   return digest_of(id.str());
 }
+
+}  // namespace
 
 std::string check_handoff_line(const Options& opts) {
   return std::to_string(opts.verbose) + " " + std::to_string(opts.warning_unreachable) + " " +

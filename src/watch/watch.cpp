@@ -506,7 +506,7 @@ int run_watch(const Options& opts, Database& db, std::ostream& out, std::ostream
       return kExitRefused;
     }
   }
-  // The repmgr hook on this node hands its events over here (watch/handoff).
+  // The repmgr hook on this node hands its events over here (util/handoff).
   HandoffServer hooks([&watcher](const HookRequest& r, HandoffServer::Reply reply) {
     return watcher.take(r, std::move(reply));
   }, [&watcher] { return watcher.status_line(); });
