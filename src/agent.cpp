@@ -266,7 +266,7 @@ int run_check(const Options& opts, Database& db, Remote& remote, std::ostream& o
     return kCheckUnknown;
   }
   std::string socket = handoff_socket(opts.lock_file);
-  HookRequest by_watcher{opts.json, false, check_handoff_line(opts), true};
+  HookRequest by_watcher{HookRequest::Ask::check, opts.json, check_handoff_line(opts), 0};
   by_watcher.wait = handoff_wait(run_deadline.remaining_ms() / 1000.0, one_shot_seconds(opts));
   HookAnswer answer;
   if (!socket.empty() && by_watcher.wait > 0 &&
@@ -286,7 +286,7 @@ int run_check(const Options& opts, Database& db, Remote& remote, std::ostream& o
   asking.reset();
   // What this node's watcher last saw, if one runs (the same facts as its metrics).
   HookRequest ask_watcher;
-  ask_watcher.status = true;
+  ask_watcher.ask = HookRequest::Ask::status;
   HookAnswer watcher;
   if (!socket.empty() &&
       hand_off(socket, ask_watcher, Deadline::after(kHandoffAck), &watcher) == Handoff::answered)
@@ -326,7 +326,7 @@ int run_agent(const Options& opts, Database& db, Remote& remote, std::ostream& o
     std::string socket = handoff_socket(opts.lock_file);
     HookRequest event;
     event.json = opts.json;
-    event.event = report.event;
+    event.line = report.event;
     event.wait = handoff_wait(run_deadline.remaining_ms() / 1000.0, one_shot_seconds(opts));
     HookAnswer answer;
     std::string why;

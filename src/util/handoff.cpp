@@ -89,11 +89,13 @@ Handoff hand_off(const std::string& socket_path, const HookRequest& request, con
            std::to_string(geteuid()) + "): not believed, not handed over";
     return Handoff::declined;
   }
-  std::string event = request.event;
+  std::string event = request.line;
   for (char& c : event)
     if (c == '\n' || c == '\r') c = ' ';
-  std::string kind = request.status ? "status" : std::string(request.check ? "check-" : "") +
-                                                   (request.json ? "json" : "text");
+  std::string format = request.json ? "json" : "text";
+  std::string kind = request.ask == HookRequest::Ask::status ? "status"
+                     : request.ask == HookRequest::Ask::check ? "check-" + format
+                                                               : format;
   long wait_ms = std::lround(request.wait * 1000);
   if (!write_all(fd, "PGDEPLOY-HOOK 2 " + kind + " " + std::to_string(wait_ms) + "\n" + event + "\n"))
     return Handoff::declined;
@@ -203,20 +205,24 @@ struct HandoffServer::Impl {
       long wait_ms = -1;
       head >> kind >> wait_ms;
       HookRequest req;
-      req.check = kind.rfind("check-", 0) == 0;
-      if (req.check) kind.erase(0, 6);
-      if ((kind != "text" && kind != "json" && (kind != "status" || req.check)) || wait_ms < 0) {
+      if (kind.rfind("check-", 0) == 0) {
+        req.ask = HookRequest::Ask::check;
+        kind.erase(0, 6);
+      } else if (kind == "status") {
+        req.ask = HookRequest::Ask::status;
+        kind = "text";
+      }
+      if ((kind != "text" && kind != "json") || wait_ms < 0) {
         write_all(c, "DECLINED malformed request\n");
         close(c);
         continue;
       }
       req.json = kind == "json";
-      req.status = kind == "status";
       req.wait = static_cast<double>(wait_ms) / 1000;
-      req.event = buf.substr(nl + 1, buf.find('\n', nl + 1) - nl - 1);
+      req.line = buf.substr(nl + 1, buf.find('\n', nl + 1) - nl - 1);
       auto conn = std::make_shared<Connection>(c);
       Reply reply = [conn](const HookAnswer& a) { conn->answer(a); };
-      if (req.status) {
+      if (req.ask == HookRequest::Ask::status) {
         reply({0, false, status()});
         continue;
       }

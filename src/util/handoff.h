@@ -49,11 +49,16 @@ double handoff_wait(double left, double one_shot);
 std::string handoff_socket(const std::string& lock_file);
 
 struct HookRequest {
-  bool json = false;
-  bool status = false;  // only ask what the watcher last saw (pgdeploy check)
-  std::string event;  // as the report shows it: "standby_promote on node 2: ..."; a check's parameters
-  bool check = false;   // pgdeploy check, run by the watcher
-  double wait = 0;      // seconds the hook waits for the answer (0: until its deadline)
+  enum class Ask {
+    event,   // a repmgr event: the watcher's round, with its report and exit code
+    status,  // what the watcher last saw (pgdeploy check), answered at once, nothing run
+    check,   // pgdeploy check, run by the watcher over its warm sessions
+  };
+  Ask ask = Ask::event;
+  bool json = false;   // the answer as JSON (event, check)
+  std::string line;    // event: as the report shows it ("standby_promote on node 2: ..."); check:
+                       // its parameters (agent.h, check_handoff_line)
+  double wait = 0;     // seconds the hook waits for the answer (0: until its deadline)
 };
 
 struct HookAnswer {

@@ -19,6 +19,8 @@
 namespace pgdeploy {
 namespace {
 
+const HookRequest kEvent{HookRequest::Ask::event, false, "e", 0};
+
 TEST(Handoff, AnAcceptedEventIsAnsweredWithTheWatchersReportAndCode) {
   TempDir dir;
   std::string path = handoff_socket(dir.path() + "/.pgdeploy-main.lock");
@@ -32,38 +34,40 @@ TEST(Handoff, AnAcceptedEventIsAnsweredWithTheWatchersReportAndCode) {
   std::string err;
   ASSERT_TRUE(server.start(path, &err)) << err;
   HookAnswer a;
-  ASSERT_EQ(hand_off(path, {true, false, "standby_promote on node 2:\nline two"}, Deadline::after(5), &a),
+  ASSERT_EQ(hand_off(path, {HookRequest::Ask::event, true, "standby_promote on node 2:\nline two", 0},
+                     Deadline::after(5), &a),
             Handoff::answered);
   EXPECT_EQ(a.code, 3);
   EXPECT_FALSE(a.to_stderr);
   EXPECT_EQ(a.text, "app1: FAILED\n");
+  EXPECT_EQ(seen.ask, HookRequest::Ask::event);
   EXPECT_TRUE(seen.json);
-  EXPECT_EQ(seen.event, "standby_promote on node 2: line two") << "one line";
+  EXPECT_EQ(seen.line, "standby_promote on node 2: line two") << "one line";
   HookRequest status;
-  status.status = true;
+  status.ask = HookRequest::Ask::status;
   ASSERT_EQ(hand_off(path, status, Deadline::after(5), &a), Handoff::answered);
   EXPECT_EQ(a.text, "30 of 30 app servers current");
-  HookRequest check{false, false, "0 1 0 identity", true};
+  HookRequest check{HookRequest::Ask::check, false, "0 1 0 identity", 0};
   ASSERT_EQ(hand_off(path, check, Deadline::after(5), &a), Handoff::answered);
-  EXPECT_TRUE(seen.check);
+  EXPECT_EQ(seen.ask, HookRequest::Ask::check);
   EXPECT_FALSE(seen.json);
-  EXPECT_EQ(seen.event, "0 1 0 identity");
+  EXPECT_EQ(seen.line, "0 1 0 identity");
   check.json = true;
   ASSERT_EQ(hand_off(path, check, Deadline::after(5), &a), Handoff::answered);
-  EXPECT_TRUE(seen.check && seen.json);
+  EXPECT_TRUE(seen.ask == HookRequest::Ask::check && seen.json);
 }
 
 TEST(Handoff, DeclinedNoWatcherOrGarbageMeansTheOneShot) {
   TempDir dir;
   std::string path = dir.path() + "/w.lock.sock";
   HookAnswer a;
-  EXPECT_EQ(hand_off(path, {false, false, "e"}, Deadline::after(1), &a), Handoff::declined) << "nobody listens";
+  EXPECT_EQ(hand_off(path, kEvent, Deadline::after(1), &a), Handoff::declined) << "nobody listens";
   {
     HandoffServer server([](const HookRequest&, HandoffServer::Reply) { return std::string("standby"); },
                          [] { return std::string(); });
     std::string err;
     ASSERT_TRUE(server.start(path, &err)) << err;
-    EXPECT_EQ(hand_off(path, {false, false, "e"}, Deadline::after(1), &a), Handoff::declined) << "declined";
+    EXPECT_EQ(hand_off(path, kEvent, Deadline::after(1), &a), Handoff::declined) << "declined";
   }
   {
     HandoffServer server([](const HookRequest&, HandoffServer::Reply reply) {
@@ -72,7 +76,7 @@ TEST(Handoff, DeclinedNoWatcherOrGarbageMeansTheOneShot) {
     }, [] { return std::string(); });
     std::string err;
     ASSERT_TRUE(server.start(path, &err)) << "a dead watcher's socket is replaced: " << err;
-    EXPECT_EQ(hand_off(path, {false, false, "e"}, Deadline::after(1), &a), Handoff::declined);
+    EXPECT_EQ(hand_off(path, kEvent, Deadline::after(1), &a), Handoff::declined);
   }
 }
 
@@ -87,7 +91,7 @@ TEST(Handoff, AListenerThatNeverAnswersCostsTheHookOnlyTheAckWait) {
   ASSERT_EQ(listen(fd, 4), 0);
   auto start = std::chrono::steady_clock::now();
   HookAnswer answer;
-  EXPECT_EQ(hand_off(path, {false, false, "e"}, Deadline::after(10), &answer), Handoff::declined);
+  EXPECT_EQ(hand_off(path, kEvent, Deadline::after(10), &answer), Handoff::declined);
   double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_LT(waited, kHandoffAck + 1.0);
   close(fd);
@@ -117,7 +121,7 @@ TEST(Handoff, AnAcceptedEventUnansweredWithinTheWaitIsUnansweredNotDeclined) {
   }, [] { return std::string(); });
   std::string err;
   ASSERT_TRUE(server.start(path, &err)) << err;
-  HookRequest event{false, false, "standby_promote on node 2", false, 1.5};
+  HookRequest event{HookRequest::Ask::event, false, "standby_promote on node 2", 1.5};
   HookAnswer a;
   auto start = std::chrono::steady_clock::now();
   EXPECT_EQ(hand_off(path, event, Deadline::after(20), &a), Handoff::unanswered);
@@ -145,7 +149,7 @@ TEST(Handoff, AnAnswerBeforeTakeReturnsIsAcceptedFirstAndNothingReachesAReusedDe
   std::string err;
   ASSERT_TRUE(server.start(path, &err)) << err;
   HookAnswer a;
-  ASSERT_EQ(hand_off(path, {false, false, "e"}, Deadline::after(5), &a), Handoff::answered);
+  ASSERT_EQ(hand_off(path, kEvent, Deadline::after(5), &a), Handoff::answered);
   EXPECT_EQ(a.text, "2 of 2 app servers up to date\n");
   ASSERT_EQ(taken.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the listener, after take()
@@ -191,7 +195,7 @@ TEST(Handoff, AnotherUsersListenerIsNotBelieved) {
   }
   HookAnswer answer;
   std::string why;
-  EXPECT_EQ(hand_off(path, {false, false, "e"}, Deadline::after(2), &answer, &why), Handoff::declined);
+  EXPECT_EQ(hand_off(path, kEvent, Deadline::after(2), &answer, &why), Handoff::declined);
   EXPECT_EQ(answer.text, "");
   EXPECT_EQ(why, path + " is served by uid 65534, not by this user (uid 0): not believed, not handed over");
   kill(child, SIGKILL);

@@ -92,7 +92,7 @@ class Watcher {
       return true;
     });
     RunReport report;
-    if (!hooks.empty()) report.event = hooks.front().request.event + " (run by the watcher of this node)";
+    if (!hooks.empty()) report.event = hooks.front().request.line + " (run by the watcher of this node)";
     // A hook's round answers within the least time a hook gives it (util/handoff).
     Deadline deadline = Deadline::after(opts_.deadline);
     for (const auto& h : hooks) deadline = deadline.min(h.within);
@@ -115,10 +115,10 @@ class Watcher {
     // Any node's watcher runs a check, if it would ask what the check asks, and not while a round
     // or another check is under way (a slow one would hold the check up): the check then asks
     // over new logins.
-    if (request.check) {
+    if (request.ask == HookRequest::Ask::check) {
       Check c{std::move(reply), opts_, answer_within(request)};
       std::string why;
-      if (!check_options_from(request.event, opts_, &c.opts, &why)) return why;
+      if (!check_options_from(request.line, opts_, &c.opts, &why)) return why;
       c.opts.json = request.json;
       std::lock_guard<std::mutex> guard(hook_mu_);
       if (in_round_ || checking_) return in_round_ ? "a round is under way" : "a check is under way";
@@ -133,7 +133,7 @@ class Watcher {
       if (checking_) return "this node's watcher is running a check";
       hooks_.push_back({request, std::move(reply), answer_within(request)});
     }
-    log("a hook handed over " + request.event);
+    log("a hook handed over " + request.line);
     fleet_.cut();  // a round under way ends now (its hung servers too): the hook's round starts at once
     kill(getpid(), SIGUSR1);  // ends the wait between rounds
     return "";
