@@ -69,7 +69,10 @@ int tcp_connect(const std::string& host, unsigned port, const Deadline& deadline
 
 // libssh's blocking calls wait at most the session timeout: make it what is left.
 void limit_to(ssh_session s, const Deadline& deadline) {
-  long ms = std::max(1, deadline.remaining_ms());
+  // Rounded up: remaining_ms() drops the part of a millisecond, and a libssh timeout that ends
+  // before the deadline makes a try that ran out of the run's time look like the host's fault
+  // (pgdeploy check: UNKNOWN, "did not finish within its --deadline", not WARNING).
+  long ms = deadline.remaining_ms() + 1;
   long sec = ms / 1000, usec = (ms % 1000) * 1000;
   ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &sec);
   ssh_options_set(s, SSH_OPTIONS_TIMEOUT_USEC, &usec);
