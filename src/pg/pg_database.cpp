@@ -1,11 +1,12 @@
 #include "pg/pg_database.h"
 
 #include "pg/conninfo.h"
-
-#include <thread>
+#include "util/parallel.h"
 
 namespace pgdeploy {
 namespace {
+
+constexpr int kProbeWorkers = 16;  // probe_nodes: at most this many nodes asked at once
 
 // On a primary the current WAL file name starts with the timeline at once; the checkpoint's
 // timeline can lag behind a promotion. A standby's newest timeline is what it receives.
@@ -92,17 +93,19 @@ std::vector<NodeProbe> PgDatabase::probe_nodes(const std::vector<Node>& nodes,
   for (const Node& n : nodes)
     if (n.type != "witness") asked.push_back(&n);  // a witness has a timeline of its own
   std::vector<NodeProbe> probes(asked.size());
-  std::vector<std::thread> threads;
-  for (size_t i = 0; i < asked.size(); ++i) {
-    threads.emplace_back([out = &probes[i], node = asked[i], deadline] {
-      std::string err;
-      auto conn = PgConn::connect(node->conninfo, deadline, &err);
-      if (conn) *out = probe_connection(*conn, deadline);
-      else out->error = err;
-      out->node_id = node->id;
-    });
-  }
-  for (auto& t : threads) t.join();
+  // All at once in any cluster repmgr is run with (a few nodes), so a node that hangs costs the
+  // others nothing; bounded all the same, so that a catalog of hundreds of rows does not start
+  // hundreds of threads and connections. Past 16, a node that hangs until the deadline holds a
+  // worker, and a node behind it in the queue is asked later, within the same deadline.
+  parallel_for(asked.size(), kProbeWorkers, [&](size_t i) {
+    const Node& node = *asked[i];
+    NodeProbe& out = probes[i];
+    std::string err;
+    auto conn = PgConn::connect(node.conninfo, deadline, &err);
+    if (conn) out = probe_connection(*conn, deadline);
+    else out.error = err;
+    out.node_id = node.id;
+  });
   return probes;
 }
 

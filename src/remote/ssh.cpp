@@ -219,6 +219,20 @@ class SshSession : public Session {
 
 using Channel = std::unique_ptr<ssh_channel_struct, void (*)(ssh_channel)>;
 
+// A session channel running `command` (an exec request), for run() and start() alike; null with
+// the stage and why in `failed`, naming what did not start ("command", "program").
+Channel open_exec(ssh_session s, const std::string& command, const Deadline& deadline,
+                  const char* what, ExecResult* failed) {
+  Channel ch(ssh_channel_new(s), ssh_channel_free);
+  limit_to(s, deadline);
+  if (ch && ssh_channel_open_session(ch.get()) == SSH_OK &&
+      ssh_channel_request_exec(ch.get(), command.c_str()) == SSH_OK)
+    return ch;
+  failed->stage = "exec";
+  failed->error = std::string("cannot start the remote ") + what + ": " + ssh_get_error(s);
+  return Channel(nullptr, ssh_channel_free);
+}
+
 // The program may exit before it reads everything (nothing to change): a short write is fine.
 void send(ssh_session s, ssh_channel ch, const std::string& input, const Deadline& deadline) {
   size_t sent = 0;
@@ -381,11 +395,8 @@ ExecResult SshSession::run(const std::string& command, const std::string& input,
     return r;
   };
   ssh_session s = session.get();
-  Channel ch(ssh_channel_new(s), ssh_channel_free);
-  limit_to(s, deadline);
-  if (!ch || ssh_channel_open_session(ch.get()) != SSH_OK ||
-      ssh_channel_request_exec(ch.get(), command.c_str()) != SSH_OK)
-    return fail("exec", std::string("cannot start the remote command: ") + ssh_get_error(s));
+  Channel ch = open_exec(s, command, deadline, "command", &r);
+  if (!ch) return r;
   send(s, ch.get(), input, deadline);
   ssh_channel_send_eof(ch.get());
   if (!receive(s, ch.get(), deadline, &r, [&](int n) { return n == 0 && ssh_channel_is_eof(ch.get()); }))
@@ -401,14 +412,8 @@ ExecResult SshSession::run(const std::string& command, const std::string& input,
 std::unique_ptr<Stream> SshSession::start(const std::string& command, const Deadline& deadline,
                                           ExecResult* failed) {
   ssh_session s = session.get();
-  Channel ch(ssh_channel_new(s), ssh_channel_free);
-  limit_to(s, deadline);
-  if (!ch || ssh_channel_open_session(ch.get()) != SSH_OK ||
-      ssh_channel_request_exec(ch.get(), command.c_str()) != SSH_OK) {
-    failed->stage = "exec";
-    failed->error = std::string("cannot start the remote program: ") + ssh_get_error(s);
-    return nullptr;
-  }
+  Channel ch = open_exec(s, command, deadline, "program", failed);
+  if (!ch) return nullptr;
   return std::make_unique<SshStream>(s, std::move(ch));
 }
 

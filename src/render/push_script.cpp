@@ -271,34 +271,71 @@ std::string printable(std::string s, size_t max = 400) {
   return escape_text(s, Escape::text, max);
 }
 
-// Why an answer that named no error of its own is a failure: garbled, cut short, or a bare status.
-std::string failure_reason(bool garbled, const std::optional<std::string>& done, const std::string& out,
-                           int exit_status) {
-  if (garbled || (done && *done != "ok" && *done != "failed"))
-    return "garbled answer from the app server: " + printable(out, 200);
-  if (!done)
-    return "the program's answer ended early (it was killed, or the connection was lost); "
-           "exit status " + std::to_string(exit_status);
-  return "the program failed with exit status " + std::to_string(exit_status);
-}
+// The program's answer, either mode's, by the rules they share: "WORD text" lines up to the last
+// one, "DONE ok" or "DONE failed", and no byte after it. The parsers say what each word means.
+class AnswerReader {
+ public:
+  explicit AnswerReader(const std::string& out) : out_(out) {}
+
+  // The next line before DONE: its word, and its text made printable ("" without a space). False
+  // at DONE, or where the answer ends without one (cut short, or a last line without its end).
+  bool next(std::string* word, std::string* text) {
+    if (done_ || pos_ >= out_.size()) return false;
+    size_t nl = out_.find('\n', pos_);
+    if (nl == std::string::npos) return false;
+    std::string line = out_.substr(pos_, nl - pos_);
+    pos_ = nl + 1;
+    size_t sp = line.find(' ');
+    *word = line.substr(0, sp);
+    *text = sp == std::string::npos ? "" : printable(line.substr(sp + 1));
+    if (*word == "DONE") done_ = line.substr(std::min(line.size(), size_t{5}));
+    return !done_;
+  }
+
+  // The `len` bytes and line break after the current line, as they are (check's INCLUDE).
+  bool body(size_t len, std::string* bytes) {
+    if (len > out_.size() - pos_ || out_.size() - pos_ - len < 1 || out_[pos_ + len] != '\n') return false;
+    *bytes = out_.substr(pos_, len);
+    pos_ += len + 1;
+    return true;
+  }
+
+  // DONE ok, and nothing after it.
+  bool ended_ok() const { return done_ == "ok" && pos_ == out_.size(); }
+
+  // Why the answer is a failure: the error it named, else garbled (by the parser's rules or the
+  // shared ones), cut short, or a bare status; with the program's standard error.
+  std::string failure(const std::optional<std::string>& named, bool garbled, int exit_status,
+                      const std::string& err) const {
+    std::string why;
+    if (named) why = *named;
+    else if (garbled || (done_ && pos_ != out_.size()) || (done_ && *done_ != "ok" && *done_ != "failed"))
+      why = "garbled answer from the app server: " + printable(out_, 200);
+    else if (!done_)
+      why = "the program's answer ended early (it was killed, or the connection was lost); "
+            "exit status " + std::to_string(exit_status);
+    else
+      why = "the program failed with exit status " + std::to_string(exit_status);
+    std::string e = printable(err);
+    return e.empty() ? why : why + " (" + e + ")";
+  }
+
+ private:
+  const std::string& out_;
+  size_t pos_ = 0;
+  std::optional<std::string> done_;  // the text after DONE
+};
 
 }  // namespace
 
 PushOutcome parse_push_output(int exit_status, const std::string& out, const std::string& err) {
   PushOutcome o;
-  std::optional<std::string> done, error, newer;
+  AnswerReader answer(out);
+  std::optional<std::string> error, newer;
   bool unchanged = false, garbled = false;
-  size_t pos = 0;
-  while (pos < out.size() && !done) {
-    size_t nl = out.find('\n', pos);
-    if (nl == std::string::npos) break;  // a last line without its end: cut short
-    std::string line = out.substr(pos, nl - pos);
-    pos = nl + 1;
-    size_t sp = line.find(' ');
-    std::string word = line.substr(0, sp);
-    std::string text = sp == std::string::npos ? "" : printable(line.substr(sp + 1));
-    if (word == "DONE") done = line.substr(std::min(line.size(), size_t{5}));
-    else if (word == "UNCHANGED") unchanged = true;
+  std::string word, text;
+  while (answer.next(&word, &text)) {
+    if (word == "UNCHANGED") unchanged = true;
     else if (word == "NEWER") newer = text;
     else if (word == "CHANGED") o.changed.push_back(text);
     else if (word == "RELOADED") o.reloaded = true;
@@ -309,8 +346,7 @@ PushOutcome parse_push_output(int exit_status, const std::string& out, const std
     else if (word == "ERR" && !text.empty()) error = text;
     else garbled = true;
   }
-  std::string e = printable(err);
-  if (done == "ok" && exit_status == 0 && !garbled && pos == out.size() && !o.reload_failed) {
+  if (answer.ended_ok() && exit_status == 0 && !garbled && !o.reload_failed) {
     o.status = newer ? PushOutcome::Status::skipped_newer
                : unchanged ? PushOutcome::Status::unchanged
                            : PushOutcome::Status::written;
@@ -318,18 +354,16 @@ PushOutcome parse_push_output(int exit_status, const std::string& out, const std
     return o;
   }
   o.status = PushOutcome::Status::failed;
-  if (error) o.detail = *error;
-  else if (o.sessions.rfind("not cut", 0) == 0) o.detail = "sessions " + o.sessions;
-  else o.detail = failure_reason(garbled || (done && pos != out.size()), done, out, exit_status);
-  if (!e.empty()) o.detail += " (" + e + ")";
+  if (!error && o.sessions.rfind("not cut", 0) == 0) error = "sessions " + o.sessions;
+  o.detail = answer.failure(error, garbled, exit_status, err);
   return o;
 }
 
 CheckAnswer parse_check_output(int exit_status, const std::string& out, const std::string& err) {
   CheckAnswer a;
-  std::optional<std::string> done, error;
+  AnswerReader answer(out);
+  std::optional<std::string> error;
   bool garbled = false;
-  size_t pos = 0;
   // "<text> <last word>": paths and database names may hold spaces, addresses and states do not.
   auto split_last = [](const std::string& text, std::string* head, std::string* last) {
     size_t sp = text.rfind(' ');
@@ -338,19 +372,11 @@ CheckAnswer parse_check_output(int exit_status, const std::string& out, const st
     *last = text.substr(sp + 1);
     return true;
   };
-  while (pos < out.size() && !done && !garbled) {
-    size_t nl = out.find('\n', pos);
-    if (nl == std::string::npos) break;
-    std::string line = out.substr(pos, nl - pos);
-    pos = nl + 1;
-    size_t sp = line.find(' ');
-    std::string word = line.substr(0, sp);
-    std::string text = sp == std::string::npos ? "" : printable(line.substr(sp + 1));
+  std::string word, text;
+  while (!garbled && answer.next(&word, &text)) {
     std::string head, last;
-    if (word == "DONE") {
-      done = line.substr(std::min(line.size(), size_t{5}));
-    } else if (word == "FILE" && split_last(text, &head, &last) &&
-               (last == "current" || last == "stale" || last == "missing" || last == "foreign")) {
+    if (word == "FILE" && split_last(text, &head, &last) &&
+        (last == "current" || last == "stale" || last == "missing" || last == "foreign")) {
       a.files.push_back({head, last});
     } else if (word == "HEADER") {
       size_t a1 = text.find(' '), a2 = a1 == std::string::npos ? a1 : text.find(' ', a1 + 1);
@@ -366,9 +392,8 @@ CheckAnswer parse_check_output(int exit_status, const std::string& out, const st
       (word == "ROUTE" ? a.routes : a.servers).push_back({head, last});
     } else if (word == "INCLUDE" && !a.has_include) {
       size_t len = 0;
-      garbled = !number(text, 10, &len) || len > out.size() - pos || out.size() - pos - len < 1 ||
-                out[pos + len] != '\n';
-      if (!garbled) a.include = out.substr(pos, len), a.has_include = true, pos += len + 1;
+      garbled = !number(text, 10, &len) || !answer.body(len, &a.include);
+      a.has_include = !garbled;
     } else if (word == "USER" && text.find(' ') != std::string::npos) {
       size_t verb = text.find(' ');  // "USER added <name>": the name is all after the verb
       std::string what = text.substr(0, verb), name = text.substr(verb + 1);
@@ -384,13 +409,9 @@ CheckAnswer parse_check_output(int exit_status, const std::string& out, const st
       garbled = true;
     }
   }
-  a.ok = done == "ok" && exit_status == 0 && !garbled && pos == out.size() && !a.console.empty();
+  a.ok = answer.ended_ok() && exit_status == 0 && !garbled && !a.console.empty();
   if (a.ok) return a;
-  std::string e = printable(err);
-  if (error) a.error = *error;
-  else a.error = failure_reason(garbled || (done && pos != out.size()) || (done == "ok" && a.console.empty()),
-                                done, out, exit_status);
-  if (!e.empty()) a.error += " (" + e + ")";
+  a.error = answer.failure(error, garbled || (answer.ended_ok() && a.console.empty()), exit_status, err);
   return a;
 }
 
