@@ -1,6 +1,8 @@
 #include <iostream>
 
-#include "agent.h"
+#include "agent/check.h"
+#include "agent/deploy.h"
+#include "agent/proof.h"
 #include "cli/options.h"
 #include "pg/pg_database.h"
 #include "remote/ssh.h"
@@ -13,5 +15,6 @@ int main(int argc, char** argv) {
   pgdeploy::PgDatabase db(opts.conninfo);
   if (opts.watch) return pgdeploy::run_watch(opts, db, std::cout, std::cerr);
   pgdeploy::SshRemote remote(pgdeploy::ssh_settings(opts));
-  return pgdeploy::run_agent(opts, db, remote, std::cout, std::cerr);
+  if (opts.check) return pgdeploy::run_check(opts, db, remote, std::cout);
+  return pgdeploy::run_deploy(opts, db, remote, std::cout, std::cerr);
 }
