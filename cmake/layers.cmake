@@ -1,6 +1,6 @@
 # The layers of src/ and what each may use: the one table that both the build (one library per
 # layer, linking only these) and cmake/check_layers.cmake (no #include of another layer) read.
-# A folder of src/ is a layer; src/agent.* is the layer "agent", src/main.cpp is the program.
+# A folder of src/ is a layer; src/main.cpp is the program.
 # Each list holds every layer the folder may include, not only the next one down.
 set(PGDEPLOY_LAYERS util cluster pg render remote deploy report cli agent watch)
 set(PGDEPLOY_USES_util "")  # nothing of ours

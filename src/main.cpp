@@ -1,17 +1,30 @@
 #include <iostream>
 
-#include "agent.h"
+#include "agent/check.h"
+#include "agent/deploy.h"
+#include "agent/proof.h"
 #include "cli/options.h"
 #include "pg/pg_database.h"
 #include "remote/ssh.h"
 #include "watch/watch.h"
 
 int main(int argc, char** argv) {
-  pgdeploy::Options opts;
-  int code = pgdeploy::parse_options(argc, argv, &opts, std::cout, std::cerr);
+  using namespace pgdeploy;
+  Options opts;
+  int code = parse_options(argc, argv, &opts, std::cout, std::cerr);
   if (code >= 0) return code;
-  pgdeploy::PgDatabase db(opts.conninfo);
-  if (opts.watch) return pgdeploy::run_watch(opts, db, std::cout, std::cerr);
-  pgdeploy::SshRemote remote(pgdeploy::ssh_settings(opts));
-  return pgdeploy::run_agent(opts, db, remote, std::cout, std::cerr);
+  PgDatabase db(opts.conninfo);
+  switch (opts.command) {
+    case Command::deploy: {
+      SshRemote remote(ssh_settings(opts));
+      return run_deploy(opts, db, remote, std::cout, std::cerr);
+    }
+    case Command::check: {
+      SshRemote remote(ssh_settings(opts));
+      return run_check(opts, db, remote, std::cout);
+    }
+    case Command::watch:  // it makes its own SSH sessions, and keeps them warm
+      return run_watch(opts, db, std::cout, std::cerr);
+  }
+  return kExitUsage;  // not reached: parse_options() sets one of the commands above
 }

@@ -181,18 +181,17 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
     bool checking = check->parsed() || (argc > 1 && std::string(argv[1]) == "check");
     return code == 0 ? kExitOk : checking ? kCheckUsage : kExitUsage;
   }
-  o->check = check->parsed();
-  o->watch = watch->parsed();
-  if (o->watch && (o->dry_run || o->force || o->json || !o->event.empty())) {
+  o->command = check->parsed() ? Command::check : watch->parsed() ? Command::watch : Command::deploy;
+  if (o->command == Command::watch && (o->dry_run || o->force || o->json || !o->event.empty())) {
     err << "pgdeploy: watch takes no --dry-run, --force, --json or --event: use a one-shot run\n";
     return kExitUsage;
   }
   o->sessions = sessions == "cut" ? Sessions::cut : sessions == "drain" ? Sessions::drain : Sessions::by_event;
-  if (o->check && o->dry_run) {
+  if (o->command == Command::check && o->dry_run) {
     err << "pgdeploy: check is read only already: --dry-run is for a deploy\n";
     return kCheckUsage;
   }
-  int usage = o->check ? kCheckUsage : kExitUsage;
+  int usage = o->command == Command::check ? kCheckUsage : kExitUsage;
   if (strict_host_keys && o->host_key_checking != "yes") {
     err << "pgdeploy: --strict-host-keys contradicts --strict-host-key-checking="
         << o->host_key_checking << "\n";

@@ -17,8 +17,13 @@ enum class Sessions {
   drain,     // PAUSE up to --pause-timeout, then cut what is left
 };
 
+// What pgdeploy runs: a deploy (a hook, a run by hand, a dry run), `pgdeploy check` or
+// `pgdeploy watch`. main() dispatches on it.
+enum class Command { deploy, check, watch };
+
 // The defaults of what a deploy does are DeployConfig's (deploy/config.h), written there once.
 struct Options {
+  Command command = Command::deploy;
   std::string cluster;
   std::string conninfo = "host=/var/run/postgresql";
   double connect_timeout = 1.0;  // SSH TCP connect, seconds
@@ -40,12 +45,10 @@ struct Options {
   bool dry_run = false;
   bool json = false;
   // pgdeploy check
-  bool check = false;
   bool verbose = false;
   int warning_unreachable = 1;
   int critical_unreachable = 0;  // 0 = when every app server is unreachable
   // pgdeploy watch
-  bool watch = false;
   double interval = 5;        // seconds between rounds
   std::string metrics_listen;  // "host:port" for Prometheus metrics; "" = none
   // repmgr's placeholders

@@ -153,7 +153,7 @@ TEST(Options, CheckTakesTheDeployOptionsAndItsThresholds) {
   Options o;
   ASSERT_EQ(parse({"check", "-c", "main", "-p", "dbname=x", "-w", "2", "--critical-unreachable", "5", "-v",
                    "--json", "--host-timeout", "3"}, &o), -1);
-  EXPECT_TRUE(o.check);
+  EXPECT_EQ(o.command, Command::check);
   EXPECT_EQ(o.cluster, "main");
   EXPECT_EQ(o.conninfo, "dbname=x");
   EXPECT_EQ(o.warning_unreachable, 2);
@@ -162,12 +162,25 @@ TEST(Options, CheckTakesTheDeployOptionsAndItsThresholds) {
   EXPECT_EQ(o.host_timeout, 3);
   Options after;
   ASSERT_EQ(parse({"-c", "main", "check"}, &after), -1);  // as the integration tests call it
-  EXPECT_TRUE(after.check);
+  EXPECT_EQ(after.command, Command::check);
   EXPECT_EQ(after.warning_unreachable, 1);
   EXPECT_EQ(after.critical_unreachable, 0);
   Options deploy;
   ASSERT_EQ(parse({"-c", "main"}, &deploy), -1);
-  EXPECT_FALSE(deploy.check);
+  EXPECT_EQ(deploy.command, Command::deploy);
+}
+
+TEST(Options, WatchIsItsOwnCommandWithItsInterval) {
+  Options o;
+  ASSERT_EQ(parse({"watch", "-c", "main", "--interval", "0.5"}, &o), -1);
+  EXPECT_EQ(o.command, Command::watch);
+  EXPECT_EQ(o.interval, 0.5);
+  Options after;
+  ASSERT_EQ(parse({"-c", "main", "watch"}, &after), -1);
+  EXPECT_EQ(after.command, Command::watch);
+  std::string err;
+  EXPECT_EQ(parse({"watch", "-c", "main", "--dry-run"}, &o, &err), kExitUsage);
+  EXPECT_NE(err.find("watch takes no --dry-run"), std::string::npos) << err;
 }
 
 TEST(Options, ACheckUsageErrorIsUnknownAsForAPlugin) {

@@ -24,7 +24,7 @@
 //   hook -> watcher:  "PGDEPLOY-HOOK 2 <text|json|status|check-text|check-json> <wait ms>\n<line>\n"
 //                     (the line: the event; status: what the watcher last saw, answered at once,
 //                     nothing run; check: pgdeploy check run by the watcher over its warm
-//                     sessions, the line its parameters, see agent.h check_handoff_line)
+//                     sessions, the line its parameters, see agent/check.h check_handoff_line)
 //   watcher -> hook:  "ACCEPTED\n" or "DECLINED <why>\n", then, once the round is done,
 //                     "EXIT <code> <out|err> <length>\n<length bytes of report>"; ACCEPTED is
 //                     always written before EXIT, and nothing after the connection is closed.
@@ -57,7 +57,7 @@ struct HookRequest {
   Ask ask = Ask::event;
   bool json = false;   // the answer as JSON (event, check)
   std::string line;    // event: as the report shows it ("standby_promote on node 2: ..."); check:
-                       // its parameters (agent.h, check_handoff_line)
+                       // its parameters (agent/check.h, check_handoff_line)
   double wait = 0;     // seconds the hook waits for the answer (0: until its deadline)
 };
 

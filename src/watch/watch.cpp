@@ -17,7 +17,9 @@
 #include <ostream>
 #include <set>
 
-#include "agent.h"
+#include "agent/check.h"
+#include "agent/last_push.h"
+#include "agent/proof.h"
 #include "deploy/fingerprint.h"
 #include "pg/pg.h"
 #include "report/report.h"

@@ -1,7 +1,8 @@
-// The agent's steps on one page, run against a database and app servers held in memory: the
-// catalog's edge rows, the early-login rule, --recent, the dry run and every refusal. The real
-// libpq and SSH ends are the integration suites' (tests/integration).
-#include "agent.h"
+// A deploy's steps (run_deploy), run against a database and app servers held in memory: the
+// catalog's edge rows, the early-login rule, --recent, the dry run, every refusal and the hook's
+// hand-over to this node's watcher. The real libpq and SSH ends are the integration suites'
+// (tests/integration).
+#include "agent/deploy.h"
 
 #include <gtest/gtest.h>
 
@@ -77,7 +78,7 @@ class AgentTest : public ::testing::Test {
   int run() {
     out.str("");
     err.str("");
-    return run_agent(opts, db, remote, out, err);
+    return run_deploy(opts, db, remote, out, err);
   }
   std::string said() const { return out.str() + err.str(); }
 
@@ -444,35 +445,6 @@ TEST_F(AgentTest, AWatcherThatTookTheEventAndNeverAnsweredLeavesTheOneShotItsTim
   EXPECT_EQ(said().find("nothing was written"), std::string::npos) << said();
   EXPECT_NE(said().find("REFUSED, this run wrote nothing (the watcher may have): another pgdeploy run still holds"),
             std::string::npos) << said();
-}
-
-TEST(CheckHandoff, AWatcherTakesACheckOnlyWithItsOwnFactShapingOptions) {
-  Options watcher;
-  watcher.cluster = "main";
-  watcher.interval = 5;
-  Options check = watcher;
-  check.verbose = true;
-  check.warning_unreachable = 2;
-  check.critical_unreachable = 3;
-  check.json = true;
-  Options taken;
-  std::string why;
-  ASSERT_TRUE(check_options_from(check_handoff_line(check), watcher, &taken, &why)) << why;
-  EXPECT_TRUE(taken.verbose);
-  EXPECT_EQ(taken.warning_unreachable, 2);
-  EXPECT_EQ(taken.critical_unreachable, 3);
-  EXPECT_EQ(taken.interval, 5) << "the rest is the watcher's own";
-  for (auto change : std::vector<std::function<void(Options&)>>{
-           [](Options& o) { o.cluster = "other"; }, [](Options& o) { o.conninfo = "host=elsewhere"; },
-           [](Options& o) { o.include_dir = "/tmp"; }, [](Options& o) { o.host_timeout = 1; },
-           [](Options& o) { o.deadline = 2; }, [](Options& o) { o.public_net = true; },
-           [](Options& o) { o.identities = {"/root/key"}; }}) {
-    Options other = check;
-    change(other);
-    EXPECT_FALSE(check_options_from(check_handoff_line(other), watcher, &taken, &why));
-    EXPECT_NE(why.find("differ from this watcher's"), std::string::npos) << why;
-  }
-  EXPECT_FALSE(check_options_from("garbage", watcher, &taken, &why));
 }
 
 }  // namespace pgdeploy
