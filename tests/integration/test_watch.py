@@ -48,6 +48,21 @@ def cut_sessions(rig, i):
     rigmod.wait_for(lambda: not rigmod.listening(rig.app[i].addr, 22), 10, 'sshd to go')
 
 
+def stop_sshd(test, i):
+    """SIGSTOP every sshd process of app server i (listener and sessions): a warm session's
+    request and a new login both hang. Resumed at cleanup."""
+    stopped = [pid for pid, argv, _ in test.rig.app[i].processes() if argv and 'sshd' in argv[0]]
+    def resume():
+        for pid in stopped:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+    test.addCleanup(resume)
+    for pid in stopped:
+        os.kill(pid, signal.SIGSTOP)
+
+
 class WatchCase(RigTestCase):
     def watcher(self, node=1, **kwargs):
         w = self.rig.node[node].start_watcher(**kwargs)
@@ -393,16 +408,7 @@ class HungServerFailoverTest(WatchCase):
         self.wait_all((1, 2, 3), 5441)
         logins = {i: sshd_logins(self.rig, i) for i in (1, 2)}
         # app3's sshd (listener and sessions) stops: the standby's next ping waits 8 s for it.
-        stopped = [pid for pid, argv, _ in self.rig.app[3].processes() if argv and 'sshd' in argv[0]]
-        def resume():
-            for pid in stopped:
-                try:
-                    os.kill(pid, signal.SIGCONT)
-                except ProcessLookupError:
-                    pass
-        self.addCleanup(resume)
-        for pid in stopped:
-            os.kill(pid, signal.SIGSTOP)
+        stop_sshd(self, 3)
         time.sleep(2 * INTERVAL)  # a standby round has begun, and waits for app3
         self.rig.node[1].kill()
         self.rig.node[2].promote()  # returns when repmgr's hook has
@@ -548,21 +554,6 @@ class AloneTest(unittest.TestCase):
             return probe()
         except OSError:
             return None
-
-
-def stop_sshd(test, i):
-    """SIGSTOP every sshd process of app server i (listener and sessions): a warm session's
-    request and a new login both hang. Resumed at cleanup."""
-    stopped = [pid for pid, argv, _ in test.rig.app[i].processes() if argv and 'sshd' in argv[0]]
-    def resume():
-        for pid in stopped:
-            try:
-                os.kill(pid, signal.SIGCONT)
-            except ProcessLookupError:
-                pass
-    test.addCleanup(resume)
-    for pid in stopped:
-        os.kill(pid, signal.SIGSTOP)
 
 
 class HandOverPromiseTest(WatchCase):
