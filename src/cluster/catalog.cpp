@@ -187,6 +187,10 @@ std::string row_label(const std::string& id_column, const std::optional<std::str
   return id_column + " " + value + " (" + name + ")";
 }
 
+std::string row_label(const AppServer& row) {
+  return row.id ? row_label("id", std::to_string(row.id), row.name) : "unusable id (" + row.name + ")";
+}
+
 std::string quote_ident(const std::string& name) {
   std::string out = "\"";
   for (char c : name) out += c == '"' ? std::string("\"\"") : std::string(1, c);

@@ -21,6 +21,9 @@ std::optional<int> parse_id(const std::optional<std::string>& value);
 // How a message names a row: "id 3 (app1)", "node_id NULL (node3)", "id '99999999999' (x)".
 std::string row_label(const std::string& id_column, const std::optional<std::string>& id,
                       const std::string& name);
+// The same for an app_servers row once read: "id 3 (app1)", or "unusable id (app1)" for id 0
+// (see AppServer::id).
+std::string row_label(const AppServer& row);
 
 // An SQL identifier in double quotes, as messages name a schema ("repmgr".app_servers).
 std::string quote_ident(const std::string& name);

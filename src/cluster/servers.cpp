@@ -1,5 +1,7 @@
 #include "cluster/servers.h"
 
+#include "cluster/catalog.h"
+
 namespace pgdeploy {
 namespace {
 
@@ -13,10 +15,6 @@ const char* difference(const AppServer& a, const AppServer& b) {
 }
 
 }  // namespace
-
-std::string row_name(const AppServer& s) {
-  return (s.id ? "id " + std::to_string(s.id) : std::string("unusable id")) + " (" + s.name + ")";
-}
 
 ServerPlan plan_servers(const std::vector<AppServer>& rows) {
   ServerPlan plan;
@@ -40,12 +38,12 @@ ServerPlan plan_servers(const std::vector<AppServer>& rows) {
       }
     }
     if (other) {
-      plan.conflicts.push_back({row, "app_servers rows " + row_name(row) + " and " +
-                                         row_name(*other) + " both name " + row.address +
+      plan.conflicts.push_back({row, "app_servers rows " + row_label(row) + " and " +
+                                         row_label(*other) + " both name " + row.address +
                                          " with different " + column + ": fix the table"});
     } else if (first_same) {
-      plan.warnings.push_back("app_servers rows " + row_name(*first_same) + " and " +
-                              row_name(row) + " both name " + row.address +
+      plan.warnings.push_back("app_servers rows " + row_label(*first_same) + " and " +
+                              row_label(row) + " both name " + row.address +
                               " with the same settings: deployed once");
     } else {
       plan.deploy.push_back(row);

@@ -10,9 +10,6 @@
 
 namespace pgdeploy {
 
-// How messages name a row: "id 3 (app1)", or "unusable id (app1)" for id 0 (see AppServer::id).
-std::string row_name(const AppServer& server);
-
 struct ServerProblem {
   AppServer server;
   std::string error;  // reported as the server's failure, after "config: "
