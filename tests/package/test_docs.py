@@ -17,8 +17,8 @@ COMPLETION_LIB = '/usr/share/bash-completion/bash_completion'
 OPTION = re.compile(r'(?<![\w-])(--?[A-Za-z][\w-]*)')
 
 
-def read(relpath):
-    with open(os.path.join(SOURCE, relpath), encoding='utf-8') as f:
+def read(relpath, root=SOURCE):
+    with open(os.path.join(root, relpath), encoding='utf-8') as f:
         return f.read()
 
 
@@ -100,9 +100,10 @@ def heading_anchors(text):
     return anchors
 
 
-def broken_links(relpath):
-    """Relative links of one Markdown file whose file or #heading does not exist."""
-    text = without_code(read(relpath))
+def broken_links(relpath, root=SOURCE):
+    """Relative links of one Markdown file under root (the source tree, or the documents a
+    package installed) whose file or #heading does not exist."""
+    text = without_code(read(relpath, root))
     broken = []
     for m in re.finditer(r'(?<!!)\[([^\]]*)\]\(([^)\s]+)\)', text):
         target = m.group(2)
@@ -110,9 +111,9 @@ def broken_links(relpath):
             continue   # https:, mailto:
         path, _, anchor = target.partition('#')
         dest = os.path.normpath(os.path.join(os.path.dirname(relpath), path)) if path else relpath
-        if not os.path.exists(os.path.join(SOURCE, dest)):
+        if not os.path.exists(os.path.join(root, dest)):
             broken.append(f'{relpath}: ({target}): no file {dest}')
-        elif anchor and dest.endswith('.md') and anchor not in heading_anchors(read(dest)):
+        elif anchor and dest.endswith('.md') and anchor not in heading_anchors(read(dest, root)):
             broken.append(f'{relpath}: ({target}): {dest} has no heading #{anchor}')
     return broken
 
