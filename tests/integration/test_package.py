@@ -200,7 +200,8 @@ class PackageTest(RigTestCase):
         docs = [os.path.relpath(os.path.join(top, f), DOC) for top, _, files in os.walk(DOC)
                 for f in files if f.endswith('.md')]
         self.assertIn('docs/setup.md', docs)
-        broken = [b for d in docs for b in test_docs.broken_links(d, DOC) if not re.search(r'\((LICENSE|docs/pgdeploy\.1)\)', b)]
+        broken = [b for d in docs for b in test_docs.broken_links(d, DOC)
+                  if not re.search(r'\((LICENSE|docs/pgdeploy\.1)\)', b)]
         self.assertEqual(broken, [])
         # The installed unit's sandbox, measured as security review 3 measured it (8.2 EXPOSED then).
         security = sh(['systemd-analyze', 'security', '--offline=true', 'pgdeploy-watch@main.service'])
