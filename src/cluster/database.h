@@ -37,6 +37,11 @@ class Database {
   // What every node but witnesses is right now, all at once, each by its own conninfo.
   virtual std::vector<NodeProbe> probe_nodes(const std::vector<Node>& nodes,
                                              const Deadline& deadline) = 0;
+  // Is the agent's own node writable right now (not in recovery)? The watcher's promotion poll
+  // asks it ten times a second between rounds, so it is asked on a connection of its own, kept
+  // across calls and apart from the one the catalog is read on. False with why when it could
+  // not be asked: the next call connects again.
+  virtual bool self_writable(bool* writable, const Deadline& deadline, std::string* err) = 0;
 };
 
 }  // namespace pgdeploy

@@ -109,4 +109,15 @@ std::vector<NodeProbe> PgDatabase::probe_nodes(const std::vector<Node>& nodes,
   return probes;
 }
 
+bool PgDatabase::self_writable(bool* writable, const Deadline& deadline, std::string* err) {
+  if (!poll_) poll_ = PgConn::connect(conninfo_, deadline, err);
+  PgRow row;
+  if (!poll_ || !poll_->query_row("SELECT pg_is_in_recovery()", {}, &row, deadline, err)) {
+    poll_.reset();  // a database restarted: connect again next time
+    return false;
+  }
+  *writable = row.size() == 1 && row[0] == "f";
+  return true;
+}
+
 }  // namespace pgdeploy

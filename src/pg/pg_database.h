@@ -23,10 +23,12 @@ class PgDatabase : public Database {
   NodeProbe probe_self_and_close(const Deadline& deadline) override;
   std::vector<NodeProbe> probe_nodes(const std::vector<Node>& nodes,
                                      const Deadline& deadline) override;
+  bool self_writable(bool* writable, const Deadline& deadline, std::string* err) override;
 
  private:
   std::string conninfo_;
   std::unique_ptr<PgConn> conn_;
+  std::unique_ptr<PgConn> poll_;  // self_writable()'s, kept across calls
 };
 
 }  // namespace pgdeploy
