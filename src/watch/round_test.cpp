@@ -201,6 +201,39 @@ TEST_F(WatcherTest, AHungHostIsTriedWithBackOffNotAtTheCostOfEveryRound) {
   EXPECT_EQ(said, 1u) << "said once, not every round:\n" << log();
 }
 
+TEST_F(WatcherTest, AHookArrivingDuringARoundHungOnAServerIsAnsweredWithinAOneShotsTime) {
+  // The round under way waits --host-timeout for app2. The hook must not wait for it and then
+  // for its own round (twice that): the round is cut, the hook's round starts at once and waits
+  // for app2's lane only within its own time, and answers as a one-shot would: exit 3.
+  opts.host_timeout = 2;
+  std::vector<HookAnswer> hooks;
+  std::atomic<bool> first{true};
+  Clock::time_point taken{};
+  watcher().round();  // the proven primary: it takes hooks
+  apps.exchange = [&](const std::string& host, const std::string&, const Deadline& deadline) -> std::optional<ExecResult> {
+    if (host != "127.0.1.2") return std::nullopt;
+    if (first.exchange(false)) {  // the hook comes while the round waits for app2
+      taken = Clock::now();
+      EXPECT_EQ(hook(&hooks), "");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(deadline.remaining_ms()));
+    ExecResult x;
+    x.stage = "timeout";
+    x.error = "no answer within the deadline";
+    return x;
+  };
+  db.table("pg_catalog", "pg_database").rows.push_back({S("newdb"), S("false")});  // every push is due
+  watcher().round();
+  EXPECT_TRUE(hooks.empty()) << "the round cut short is not the hook's";
+  watcher().round();
+  double waited = std::chrono::duration<double>(Clock::now() - taken).count();
+  ASSERT_EQ(hooks.size(), 1u);
+  EXPECT_EQ(hooks[0].code, kExitServerFailed) << hooks[0].text;
+  EXPECT_NE(hooks[0].text.find("(run by the watcher of this node)"), std::string::npos) << hooks[0].text;
+  EXPECT_LT(waited, 2 * opts.host_timeout) << "the hook waited for the cut round, then for its own";
+  EXPECT_EQ(wakes, 1) << "the wait between rounds was ended for the hook";
+}
+
 TEST_F(WatcherTest, ALostSessionIsMadeAgainAtTheNextRound) {
   std::atomic<bool> lost{true};
   apps.exchange = [&](const std::string& host, const std::string&, const Deadline&) -> std::optional<ExecResult> {
