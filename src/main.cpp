@@ -14,7 +14,8 @@ int main(int argc, char** argv) {
   Options opts;
   int code = parse_options(argc, argv, &opts, std::cout, std::cerr);
   if (code >= 0) return code;
-  PgDatabase db(opts.conninfo);
+  // The watcher keeps its connections across rounds: an idle round opens none.
+  PgDatabase db(opts.conninfo, /*keep=*/opts.command == Command::watch);
   switch (opts.command) {
     case Command::deploy: {
       SshRemote remote(ssh_settings(opts));

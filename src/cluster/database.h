@@ -32,7 +32,8 @@ class Database {
   virtual bool rows(const std::string& schema, const std::string& table,
                     const std::vector<std::string>& columns, std::vector<Row>* out,
                     const Deadline& deadline, std::string* err) = 0;
-  // What the connected node is right now; then the connection is closed.
+  // What the connected node is right now; then the connection is closed (kept by a database
+  // that keeps its connections across rounds: the watcher's PgDatabase).
   virtual NodeProbe probe_self_and_close(const Deadline& deadline) = 0;
   // What every node but witnesses is right now, all at once, each by its own conninfo.
   virtual std::vector<NodeProbe> probe_nodes(const std::vector<Node>& nodes,
