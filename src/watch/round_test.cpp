@@ -252,6 +252,26 @@ TEST_F(WatcherTest, ALostSessionIsMadeAgainAtTheNextRound) {
   EXPECT_NE(watcher().metrics().find("pgdeploy_watch_reconnects_total 1\n"), std::string::npos) << watcher().metrics();
 }
 
+TEST_F(WatcherTest, ADatabaseThatGoesAwayIsSaidOnceAndTheRoundAfterItComesBackPushes) {
+  // The same Database across rounds (the real one keeps its connections: pg/pg_database); the
+  // watcher asks it to connect each round, so a restart costs the rounds while it is down only.
+  watcher().round();
+  db.connect_error = "cannot connect to the database (host=10.0.0.1): Connection refused";
+  int asked = apps.count("127.0.1.1");
+  watcher().round();
+  watcher().round();
+  EXPECT_EQ(apps.count("127.0.1.1"), asked) << "nothing sent while the truth is uncertain";
+  EXPECT_EQ(watcher().status(), "refused: " + db.connect_error);
+  db.connect_error.clear();
+  watcher().round();
+  EXPECT_EQ(apps.count("127.0.1.1"), asked + 1);
+  EXPECT_EQ(db.connects, 4) << "asked to connect every round";
+  size_t said = 0;
+  for (size_t at = 0; (at = log().find("database unreachable", at)) != std::string::npos; ++at) ++said;
+  EXPECT_EQ(said, 1u) << log();
+  EXPECT_NE(log().rfind("database reachable"), std::string::npos);
+}
+
 TEST_F(WatcherTest, SighupMakesEverySessionAgainOverANewTransport) {
   watcher().round();
   watcher().reread();
