@@ -69,7 +69,8 @@ int run_watch(const Options& opts, Database& db, const MakeRemote& make_remote, 
     err << "pgdeploy: another watcher of cluster " << opts.cluster << " runs on this node: " << why << "\n";
     return kExitRefused;
   }
-  Watcher watcher(opts, db, make_remote, [] { kill(getpid(), SIGUSR1); }, out, err);  // USR1: see above
+  // A hook or a check handed over ends the wait between rounds: SIGUSR1, taken below.
+  Watcher watcher(opts, db, make_remote, [] { kill(getpid(), SIGUSR1); }, out, err);
   std::unique_ptr<MetricsServer> server;
   if (!opts.metrics_listen.empty()) {
     server = std::make_unique<MetricsServer>([&watcher] { return watcher.metrics(); });
