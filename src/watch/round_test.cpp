@@ -166,6 +166,22 @@ TEST_F(WatcherTest, AHookIsNeverQueuedBehindACheckAndACheckWaitsForAWaitingHooks
   EXPECT_EQ(in_round, "a round is under way");
 }
 
+TEST_F(WatcherTest, AHookWhoseTimePassedBeforeItsRoundBeganIsToldToDoTheOneShot) {
+  watcher().round();
+  std::vector<HookAnswer> hooks;
+  HookRequest r;
+  r.line = "standby_promote on node 1";
+  r.wait = kHandoffAck + 0.001;  // it waits a millisecond beyond the acknowledgement
+  ASSERT_EQ(watcher().take(r, [&hooks](const HookAnswer& a) { hooks.push_back(a); }), "");
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // past its time, whatever the load
+  int asked = apps.count("127.0.1.1");
+  watcher().round();
+  ASSERT_EQ(hooks.size(), 1u);
+  EXPECT_EQ(hooks[0].code, -1) << "the hook does the one-shot with the time it kept back";
+  EXPECT_EQ(hooks[0].text, "");
+  EXPECT_EQ(apps.count("127.0.1.1"), asked + 1) << "the round itself goes on";
+}
+
 TEST_F(WatcherTest, AHookOnAStandbyIsToldToDoTheOneShotItself) {
   db.self = db.probes[2];
   watcher().round();
