@@ -1,4 +1,5 @@
 #include <iostream>
+#include <memory>
 
 #include "agent/check.h"
 #include "agent/deploy.h"
@@ -13,7 +14,8 @@ int main(int argc, char** argv) {
   Options opts;
   int code = parse_options(argc, argv, &opts, std::cout, std::cerr);
   if (code >= 0) return code;
-  PgDatabase db(opts.conninfo);
+  // The watcher keeps its connections across rounds: an idle round opens none.
+  PgDatabase db(opts.conninfo, /*keep=*/opts.command == Command::watch);
   switch (opts.command) {
     case Command::deploy: {
       SshRemote remote(ssh_settings(opts));
@@ -23,8 +25,9 @@ int main(int argc, char** argv) {
       SshRemote remote(ssh_settings(opts));
       return run_check(opts, db, remote, std::cout);
     }
-    case Command::watch:  // it makes its own SSH sessions, and keeps them warm
-      return run_watch(opts, db, std::cout, std::cerr);
+    case Command::watch:  // a new transport at the start and after SIGHUP; sessions kept warm
+      return run_watch(opts, db, [&opts] { return std::make_unique<SshRemote>(ssh_settings(opts)); },
+                       std::cout, std::cerr);
   }
   return kExitUsage;  // not reached: parse_options() sets one of the commands above
 }

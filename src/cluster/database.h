@@ -32,11 +32,17 @@ class Database {
   virtual bool rows(const std::string& schema, const std::string& table,
                     const std::vector<std::string>& columns, std::vector<Row>* out,
                     const Deadline& deadline, std::string* err) = 0;
-  // What the connected node is right now; then the connection is closed.
+  // What the connected node is right now; then the connection is closed (kept by a database
+  // that keeps its connections across rounds: the watcher's PgDatabase).
   virtual NodeProbe probe_self_and_close(const Deadline& deadline) = 0;
   // What every node but witnesses is right now, all at once, each by its own conninfo.
   virtual std::vector<NodeProbe> probe_nodes(const std::vector<Node>& nodes,
                                              const Deadline& deadline) = 0;
+  // Is the agent's own node writable right now (not in recovery)? The watcher's promotion poll
+  // asks it ten times a second between rounds, so it is asked on a connection of its own, kept
+  // across calls and apart from the one the catalog is read on. False with why when it could
+  // not be asked: the next call connects again.
+  virtual bool self_writable(bool* writable, const Deadline& deadline, std::string* err) = 0;
 };
 
 }  // namespace pgdeploy

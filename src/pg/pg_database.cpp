@@ -47,6 +47,10 @@ NodeProbe probe_connection(PgConn& conn, const Deadline& deadline) {
 
 bool PgDatabase::connect(const Deadline& deadline, std::string* err) {
   std::string why;
+  PgRow row;
+  // A kept connection is tried first, so that one a restart broke is made again here rather
+  // than found broken by the catalog's first query.
+  if (keep_ && conn_ && conn_->query_row("SELECT 1", {}, &row, deadline, &why)) return true;
   conn_ = PgConn::connect(conninfo_, deadline, &why);
   if (!conn_)
     *err = "cannot connect to the database (" + redacted_conninfo(conninfo_) + "): " + why;
@@ -83,7 +87,7 @@ bool PgDatabase::rows(const std::string& schema, const std::string& table,
 
 NodeProbe PgDatabase::probe_self_and_close(const Deadline& deadline) {
   NodeProbe self = probe_connection(*conn_, deadline);
-  conn_.reset();
+  if (!keep_ || !self.reachable) conn_.reset();
   return self;
 }
 
@@ -97,16 +101,41 @@ std::vector<NodeProbe> PgDatabase::probe_nodes(const std::vector<Node>& nodes,
   // others nothing; bounded all the same, so that a catalog of hundreds of rows does not start
   // hundreds of threads and connections. Past 16, a node that hangs until the deadline holds a
   // worker, and a node behind it in the queue is asked later, within the same deadline.
+  // Each worker has a connection of its own: the kept ones are handed out first (a second node
+  // with the same conninfo finds none and makes its own) and taken back after.
+  std::vector<std::unique_ptr<PgConn>> conns(asked.size());
+  for (size_t i = 0; i < asked.size(); ++i)
+    if (auto it = nodes_.find(asked[i]->conninfo); it != nodes_.end()) conns[i] = std::move(it->second);
   parallel_for(asked.size(), kProbeWorkers, [&](size_t i) {
     const Node& node = *asked[i];
     NodeProbe& out = probes[i];
-    std::string err;
-    auto conn = PgConn::connect(node.conninfo, deadline, &err);
+    std::unique_ptr<PgConn>& conn = conns[i];
     if (conn) out = probe_connection(*conn, deadline);
-    else out.error = err;
+    if (!out.reachable) {  // none kept, or a kept one failed: once more over a new connection
+      std::string err;
+      conn = PgConn::connect(node.conninfo, deadline, &err);
+      if (conn) out = probe_connection(*conn, deadline);
+      else out.error = err;
+    }
+    if (!out.reachable) conn.reset();
     out.node_id = node.id;
   });
+  nodes_.clear();  // a node no longer in the catalog: its connection closes
+  if (keep_)
+    for (size_t i = 0; i < asked.size(); ++i)
+      if (conns[i]) nodes_.emplace(asked[i]->conninfo, std::move(conns[i]));
   return probes;
+}
+
+bool PgDatabase::self_writable(bool* writable, const Deadline& deadline, std::string* err) {
+  if (!poll_) poll_ = PgConn::connect(conninfo_, deadline, err);
+  PgRow row;
+  if (!poll_ || !poll_->query_row("SELECT pg_is_in_recovery()", {}, &row, deadline, err)) {
+    poll_.reset();  // a database restarted: connect again next time
+    return false;
+  }
+  *writable = row.size() == 1 && row[0] == "f";
+  return true;
 }
 
 }  // namespace pgdeploy

@@ -71,4 +71,10 @@ std::vector<NodeProbe> FakeDatabase::probe_nodes(const std::vector<Node>& nodes,
   return out;
 }
 
+bool FakeDatabase::self_writable(bool* writable, const Deadline&, std::string* err) {
+  if (on_self_writable) return on_self_writable(writable, err);
+  *writable = self.writable;
+  return true;
+}
+
 }  // namespace pgdeploy

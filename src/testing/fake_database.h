@@ -23,6 +23,8 @@ class FakeDatabase : public Database {
   NodeProbe self;             // what the agent's own node says
   std::map<int, NodeProbe> probes;  // node id -> what it says; absent: unreachable
   std::function<void()> on_probe_nodes;  // runs as the other nodes are asked
+  // What self_writable() answers (null: `self.writable`); false with `err` set: it could not ask.
+  std::function<bool(bool* writable, std::string* err)> on_self_writable;
   int connects = 0;
 
   // A repmgr 4/5 database with the standard tables and no row in them.
@@ -39,6 +41,7 @@ class FakeDatabase : public Database {
             std::string* err) override;
   NodeProbe probe_self_and_close(const Deadline&) override { return self; }
   std::vector<NodeProbe> probe_nodes(const std::vector<Node>& nodes, const Deadline&) override;
+  bool self_writable(bool* writable, const Deadline&, std::string* err) override;
 };
 
 }  // namespace pgdeploy

@@ -37,7 +37,20 @@ class FakeSession : public Session {
   std::atomic<int>& logouts_;
 };
 
+class Lent : public Remote {
+ public:
+  explicit Lent(Remote& remote) : remote_(remote) {}
+  std::unique_ptr<Session> login(const Host& host, const Deadline& deadline, LoginFailure* failure) override {
+    return remote_.login(host, deadline, failure);
+  }
+
+ private:
+  Remote& remote_;
+};
+
 }  // namespace
+
+std::unique_ptr<Remote> lend(Remote& remote) { return std::make_unique<Lent>(remote); }
 
 std::unique_ptr<Session> FakeRemote::login(const Host& host, const Deadline&, LoginFailure* failure) {
   ++logins;

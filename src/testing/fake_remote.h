@@ -24,6 +24,10 @@ class FakeRemote : public Remote {
   Answer answer_;
 };
 
+// A Remote that logs in through `remote`, for an owner that makes its own (the watcher's
+// MakeRemote) while the test keeps `remote` to look at.
+std::unique_ptr<Remote> lend(Remote& remote);
+
 // What a push program answers when it wrote the include file and reloaded.
 ExecResult answer_written();
 
