@@ -1,7 +1,8 @@
-# pgdeploy's program on the app server: started over SSH as `perl -e '<this file>'`, it reads one
-# request on standard input and answers on standard output. The protocol is written down in
-# src/README.md ("The app-server program"); this file and src/render/push_script.cpp are its two
-# ends. perl-base only (Essential in Debian): strict, and the XS parts of Fcntl and IO.
+# The push program, pgdeploy's program on the app server: started over SSH as
+# `perl -e '<this file>'`, it reads one request on standard input and answers on standard
+# output. The protocol is written down in src/README.md ("The push program"); this file and
+# src/pgbouncer/push.cpp are its two ends. perl-base only (Essential in Debian): strict, and the
+# XS parts of Fcntl and IO.
 #
 # Crash consistency. Every step below may be the last one (SIGKILL, a reboot): the order makes
 # each such end safe.
@@ -419,7 +420,7 @@ sub console {
   }
   return ($errs, \@results);
 }
-# As the console takes a name (render/pgbouncer console_name: the agent sends only names that fit).
+# As the console takes a name (pgbouncer/render console_name: the agent sends only names that fit).
 sub qname { my $n = shift; return $n if $n =~ /^[0-9a-z_]+\z/; $n =~ s/"/""/g; return qq("$n") }
 my %ours = map { $_ => 1 } @dbs;
 
