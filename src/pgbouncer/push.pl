@@ -47,15 +47,20 @@ my $io;  # IO.so, for IO::Handle::sync (fsync): loaded at the first write, or on
 sub load_io { $io ||= xs('IO') || require IO::Handle }
 sub fsync { load_io(); return IO::Handle::sync($_[0]) }
 
-sub MAX_REQUEST () { 256 << 20 }  # bytes; a larger request is refused
-sub READ_CHUNK () { 1 << 20 }     # bytes per sysread of a request, per syswrite of a file
+# Bytes: the largest request taken; what one sysread of a request or syswrite of a file moves.
+sub MAX_REQUEST () { 256 << 20 }
+sub READ_CHUNK () { 1 << 20 }
 # A check shows the include file up to this size: the agent reads 1 MiB of an answer at most.
 sub MAX_INCLUDE_SHOWN () { 256 << 10 }
-sub SUN_PATH_MAX () { 107 }       # bytes of a unix socket's path: sockaddr_un holds 108 with NUL
-sub AF_UNIX () { 1 }              # Linux's values (Socket.pm would be one more module)
+# Bytes of a unix socket's path (sockaddr_un holds 108 with the NUL); Linux's AF_UNIX and
+# SOCK_STREAM (Socket.pm would be one more module to load).
+sub SUN_PATH_MAX () { 107 }
+sub AF_UNIX () { 1 }
 sub SOCK_STREAM () { 1 }
-sub PROTOCOL_3_0 () { 3 << 16 }   # PostgreSQL's protocol version 3.0, as a startup message says it
-sub PING () { "PGDEPLOY2\nend 0\n\n" }  # a request with no field: the resident mode's keep-alive
+# PostgreSQL's protocol version 3.0, as a startup message says it.
+sub PROTOCOL_3_0 () { 3 << 16 }
+# A request with no field: the resident mode's keep-alive.
+sub PING () { "PGDEPLOY2\nend 0\n\n" }
 
 # ------------------------------------------------------------------------------------ answering
 my @said;   # answer lines, written in one piece by finish()
