@@ -10,7 +10,8 @@ if(NOT rc EQUAL 0)
 endif()
 file(REMOVE_RECURSE ${WORK_DIR})
 file(COPY ${SOURCE_DIR}/src DESTINATION ${WORK_DIR})
-# pgbouncer may not use deploy: the kind of edge the issue found (render needing conninfo, ...).
+# pgbouncer may not use deploy: the kind of edge the issue found (render/, as the folder was
+# called, needing conninfo, ...).
 file(WRITE ${WORK_DIR}/src/pgbouncer/back_edge.cpp "#include \"deploy/request.h\"\n")
 execute_process(COMMAND ${CMAKE_COMMAND} -DSOURCE_DIR=${WORK_DIR} -P ${check}
                 RESULT_VARIABLE rc ERROR_VARIABLE out)
