@@ -466,7 +466,6 @@ sub guard {
 }
 sub unguard { return unless $guard; syswrite($guard, 'd'); close $guard; undef $guard }
 
-
 # ------------------------------------------------------------------------------------ one push
 # Mode "push": steps 2 to 8 (see the top of this file) on the request take() read (step 1).
 # Every way out is finish(), which answers and ends this process.
@@ -483,8 +482,9 @@ sub run_push {
   }
   ($changed, $pending) = survey();  # again: another agent may have written while we waited
   my $oldprimary = old_primary_unless_newer();
-  # What a reload must still do, left by a run that died after step 5: "pending <old primary> <what>"
-  # (what: "routes", "auth" or both, comma-separated; older versions wrote only "pending <old>").
+  # What a reload must still do, left by a run that died after step 5: "pending <old primary>
+  # <what>" (what: "routes", "auth" or both, comma-separated; older versions wrote only
+  # "pending <old>").
   my %due;
   if ($pending =~ /^pending (\S*)(?: (\S+))?/) {
     $oldprimary = $1 if $1 ne '';
