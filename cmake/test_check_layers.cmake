@@ -10,13 +10,14 @@ if(NOT rc EQUAL 0)
 endif()
 file(REMOVE_RECURSE ${WORK_DIR})
 file(COPY ${SOURCE_DIR}/src DESTINATION ${WORK_DIR})
-# render may not use deploy: the kind of edge the issue found (render needing conninfo, ...).
-file(WRITE ${WORK_DIR}/src/render/back_edge.cpp "#include \"deploy/request.h\"\n")
+# pgbouncer may not use deploy: the kind of edge the issue found (render/, as the folder was
+# called, needing conninfo, ...).
+file(WRITE ${WORK_DIR}/src/pgbouncer/back_edge.cpp "#include \"deploy/request.h\"\n")
 execute_process(COMMAND ${CMAKE_COMMAND} -DSOURCE_DIR=${WORK_DIR} -P ${check}
                 RESULT_VARIABLE rc ERROR_VARIABLE out)
 file(REMOVE_RECURSE ${WORK_DIR})
 string(REGEX REPLACE "[ \n]+" " " out "${out}")
-if(rc EQUAL 0 OR NOT out MATCHES "src/render/back_edge.cpp includes \"deploy/request.h\", but layer render may include only render/ and: cluster, util")
+if(rc EQUAL 0 OR NOT out MATCHES "src/pgbouncer/back_edge.cpp includes \"deploy/request.h\", but layer pgbouncer may include only pgbouncer/ and: cluster, util")
   message(FATAL_ERROR "a back-edge was not caught (exit ${rc}):\n${out}")
 endif()
 message(STATUS "layering kept, and a planted back-edge caught")

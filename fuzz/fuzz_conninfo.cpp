@@ -1,4 +1,4 @@
-// The conninfo handling (src/pg/conninfo.h, src/render/console.h) over libpq's own parser, PQconninfoParse.
+// The conninfo handling (src/pg/conninfo.h, src/pgbouncer/console.h) over libpq's own parser, PQconninfoParse.
 //
 // The whole input is one connection string (key=value or URI), as a repmgr node row or an
 // app_servers.admin_conninfo may hold it. Beyond "no crash" (in our code and in libpq's):
@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "pg/conninfo.h"
-#include "render/console.h"
-#include "render/push_script.h"
+#include "pgbouncer/console.h"
+#include "pgbouncer/push.h"
 #include "fuzz.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -1,4 +1,4 @@
-// The parser of what the push program answers (parse_push_output, src/render/push_script.h):
+// The parser of what the push program answers (parse_push_output, src/pgbouncer/push.h):
 // the one place where bytes from an app server, possibly a hostile one, reach the agent's logic.
 //
 // Fields (fuzz.h): 0 the exit status in decimal (anything else: 0), 1 the program's standard
@@ -12,7 +12,7 @@
 #include <exception>
 
 #include "fuzz.h"
-#include "render/push_script.h"
+#include "pgbouncer/push.h"
 
 namespace pgdeploy::fuzz {
 namespace {

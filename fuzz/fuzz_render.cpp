@@ -1,4 +1,4 @@
-// The renderers of PgBouncer's files and of the fencing token (src/render/).
+// The renderers of PgBouncer's files and of the fencing token (src/pgbouncer/).
 //
 // Fields (fuzz.h): 0 the primary's host, 1 application_name, 2 the cluster name of the token,
 // 3... items: each item is a database name, each pair of items (2i, 2i+1) a user and its secret,
@@ -13,8 +13,8 @@
 #include <utility>
 
 #include "fuzz.h"
-#include "render/pgbouncer.h"
-#include "render/token.h"
+#include "pgbouncer/render.h"
+#include "pgbouncer/token.h"
 
 namespace pgdeploy::fuzz {
 namespace {

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "fuzz.h"
-#include "render/push_script.h"
+#include "pgbouncer/push.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace pgdeploy;

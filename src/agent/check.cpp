@@ -8,7 +8,7 @@
 #include "deploy/deployment.h"
 #include "deploy/request.h"
 #include "pg/conninfo.h"
-#include "render/token.h"
+#include "pgbouncer/token.h"
 #include "report/exit_codes.h"
 #include "util/handoff.h"
 #include "util/lock.h"

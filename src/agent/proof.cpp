@@ -6,8 +6,8 @@
 
 #include "cluster/catalog.h"
 #include "pg/conninfo.h"
-#include "render/pgbouncer.h"
-#include "render/token.h"
+#include "pgbouncer/render.h"
+#include "pgbouncer/token.h"
 
 namespace pgdeploy {
 namespace {

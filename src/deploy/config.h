@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "render/push_script.h"
+#include "pgbouncer/push.h"
 
 namespace pgdeploy {
 
@@ -13,7 +13,7 @@ struct DeployConfig {
   std::string include_dir = "/etc/pgbouncer/databases";  // <cluster>.ini is written here
   std::string userlist = "/etc/pgbouncer/userlist.txt";
   std::string pgpass = "~/.pgpass";   // on the app server
-  std::string reload_command;         // "" = render/console's default_reload_command
+  std::string reload_command;         // "" = pgbouncer/console's default_reload_command
   bool force = false;
   bool drain_sessions = false;  // PAUSE (bounded) instead of KILL when the primary moved
   int pause_wait_seconds = 2;

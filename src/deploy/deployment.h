@@ -13,7 +13,7 @@
 #include "deploy/config.h"
 #include "deploy/files.h"
 #include "deploy/outcome.h"
-#include "render/push_script.h"
+#include "pgbouncer/push.h"
 #include "remote/remote.h"
 #include "util/deadline.h"
 

@@ -27,7 +27,7 @@ struct Servers : FakeRemote {
     {
       std::lock_guard<std::mutex> g(mu);
       inputs[name] = input;
-      EXPECT_NE(command.find(shell_quote(push_script())), std::string::npos);
+      EXPECT_NE(command.find(shell_quote(push_program())), std::string::npos);
     }
     ExecResult r;
     if (name == "hang") {

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "render/pgbouncer.h"
+#include "pgbouncer/render.h"
 
 namespace pgdeploy {
 

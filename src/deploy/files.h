@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "cluster/facts.h"
-#include "render/token.h"
+#include "pgbouncer/token.h"
 
 namespace pgdeploy {
 

@@ -1,7 +1,7 @@
 #include "deploy/request.h"
 
 #include "pg/conninfo.h"
-#include "render/console.h"
+#include "pgbouncer/console.h"
 
 namespace pgdeploy {
 namespace {

@@ -6,7 +6,7 @@
 #include "cluster/facts.h"
 #include "deploy/config.h"
 #include "deploy/files.h"
-#include "render/push_script.h"
+#include "pgbouncer/push.h"
 
 namespace pgdeploy {
 

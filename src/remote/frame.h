@@ -1,7 +1,7 @@
 // How a resident program's answers travel (src/README.md, "Resident mode"): each is one frame,
 // the line "ANSWER <length>\n" and then exactly <length> bytes. The length alone says where an
 // answer ends, so nothing it holds (a line "DONE ...", a file's bytes) can end it early or late.
-// Transport only: what the bytes say is render/push_script's business.
+// Transport only: what the bytes say is pgbouncer/push's business.
 #pragma once
 
 #include <cstddef>

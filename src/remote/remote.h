@@ -2,7 +2,7 @@
 // command there, feeding it `input`, within a deadline. SshRemote is the real one; unit tests use
 // fakes. The two steps are apart so that logins can be made while the primary is still being
 // proven, and only the command is left when the files are known. Transport only: hosts, users,
-// bytes and deadlines; what the bytes say is render/push_script's business.
+// bytes and deadlines; what the bytes say is pgbouncer/push's business.
 #pragma once
 
 #include <memory>

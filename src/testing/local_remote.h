@@ -1,5 +1,5 @@
 // Test helper: a Remote that runs the command with a local shell instead of over SSH, so the
-// push script's logic is tested for real against a temporary directory.
+// push program's logic is tested for real against a temporary directory.
 #pragma once
 
 #include <sys/types.h>

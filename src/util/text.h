@@ -19,7 +19,7 @@ enum class Escape {
 //
 // One `\xHH` form for every byte rather than `\n`, `\t`...: one rule, and the byte's value can be
 // read back. A backslash is left alone, so escaping twice changes nothing (text from an app server
-// is escaped on arrival, render/push_script, and again where it is printed; a diff's own
+// is escaped on arrival, pgbouncer/push, and again where it is printed; a diff's own
 // "\ No newline" line stays). The price: a name that holds the four characters `\x0a` reads like
 // one that held a line break; it cannot make one.
 //

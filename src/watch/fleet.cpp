@@ -7,8 +7,8 @@
 #include <thread>
 
 #include "deploy/deployment.h"
-#include "render/push_script.h"
-#include "render/token.h"
+#include "pgbouncer/push.h"
+#include "pgbouncer/token.h"
 
 namespace pgdeploy {
 namespace {

@@ -16,7 +16,7 @@
 #include <thread>
 
 #include "agent/check.h"
-#include "render/push_script.h"
+#include "pgbouncer/push.h"
 #include "testing/fake_database.h"
 #include "testing/fake_remote.h"
 #include "testing/local_remote.h"

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Crash consistency, by fault injection with the real parts: the push program on the app server
 is stopped at every named step boundary of a push (SIGKILL, SIGTERM, SIGHUP, SIGPIPE, its SSH
-channel closed; PGDEPLOY_FAULT, see src/remote/push.pl), and the agent itself is SIGKILLed at
+channel closed; PGDEPLOY_FAULT, see src/pgbouncer/push.pl), and the agent itself is SIGKILLed at
 random moments. After each: every managed file is old or new, never partial; no database stays
 PAUSEd; the next run leaves no temporary file, and reloads (and cuts sessions) if and only if the
 live PgBouncer does not yet route as the files say."""

@@ -520,7 +520,7 @@ class ClientSession:
 
 
 class HeldLock:
-    """An exclusive flock(2) on a file, held until release() (what pgdeploy's push script
+    """An exclusive flock(2) on a file, held until release() (what pgdeploy's push program
     takes on an app server before it compares and writes)."""
 
     def __init__(self, path, owner=POSTGRES):
@@ -657,7 +657,7 @@ class AppServer:
     def set_fault(self, spec=None):
         """PGDEPLOY_FAULT=spec for every SSH session here (~/.ssh/environment, which the rig's
         sshd reads for that one variable): the push program acts at the named step (see
-        src/remote/push.pl). None: no fault."""
+        src/pgbouncer/push.pl). None: no fault."""
         path = self.host_path(f'{PG_HOME}/.ssh/environment')
         if spec:
             write_file(path, f'PGDEPLOY_FAULT={spec}\n', 0o600, POSTGRES)

@@ -1,22 +1,23 @@
-#include "render/push_script.h"
+#include "pgbouncer/push.h"
 
 #include <algorithm>
 #include <charconv>
 #include <map>
 #include <optional>
 
-#include "render/pgbouncer.h"
+#include "pgbouncer/render.h"
 #include "util/text.h"
 
 namespace pgdeploy {
 
-extern const char kPushProgram[];  // src/remote/push.pl, built in (render/push_program.cpp.in)
+// src/pgbouncer/push.pl, built in (push_source.cpp.in).
+extern const char kPushProgramSource[];
 
 // Comment lines are dropped: the program travels as an argument of every push.
-const std::string& push_script() {
-  static const std::string script = [] {
+const std::string& push_program() {
+  static const std::string program = [] {
     std::string out, line;
-    for (const char* p = kPushProgram; *p; ++p) {
+    for (const char* p = kPushProgramSource; *p; ++p) {
       line += *p;
       if (*p != '\n') continue;
       size_t text = line.find_first_not_of(" \t");
@@ -25,7 +26,7 @@ const std::string& push_script() {
     }
     return out + line;
   }();
-  return script;
+  return program;
 }
 
 std::string shell_quote(const std::string& s) {
@@ -104,7 +105,7 @@ std::string check_request(const PushRequest& r) {
 
 std::string push_command(const PushRequest& r) {
   // A check always runs the program: it reports what the fast path would only skip.
-  if (r.mode == PushRequest::Mode::check) return "exec perl -e " + shell_quote(push_script());
+  if (r.mode == PushRequest::Mode::check) return "exec perl -e " + shell_quote(push_program());
   // A re-run with nothing to change is answered by the login shell's builtins alone: each file's
   // first line still ends with its digest, no reload is pending, no temporary file is left.
   // Otherwise the program runs and checks again, under the lock, by content.
@@ -123,10 +124,10 @@ std::string push_command(const PushRequest& r) {
   for (const auto& p : patterns) check += " " + p;
   check += "; do [ -e \"$t\" ] || [ -L \"$t\" ] && c=1; done; ";
   return check + "[ -z \"$c\" ] && { echo UNCHANGED; echo DONE ok; exit 0; }; exec perl -e " +
-         shell_quote(push_script());
+         shell_quote(push_program());
 }
 
-std::string serve_command() { return "exec perl -e " + shell_quote(push_script()) + " serve"; }
+std::string serve_command() { return "exec perl -e " + shell_quote(push_program()) + " serve"; }
 
 namespace {
 

@@ -1,7 +1,13 @@
-# pgdeploy's program on the app server: started over SSH as `perl -e '<this file>'`, it reads one
-# request on standard input and answers on standard output. The protocol is written down in
-# src/README.md ("The app-server program"); this file and src/render/push_script.cpp are its two
-# ends. perl-base only (Essential in Debian): strict, and the XS parts of Fcntl and IO.
+# The push program, pgdeploy's program on the app server: started over SSH as
+# `perl -e '<this file>'`, it reads one request on standard input and answers on standard
+# output. The protocol is written down in src/README.md ("The push program"); this file and
+# src/pgbouncer/push.cpp are its two ends. perl-base only (Essential in Debian): strict, and the
+# XS parts of Fcntl and IO.
+#
+# Read it top to bottom: helpers first (answering, the request, files, the console), then the
+# three things the program does, one sub each: run_push (one push, steps 2-8 below), run_check
+# (one check) and serve (the resident loop of `pgdeploy watch`, one request after another); the
+# dispatch between them is the last lines of the file.
 #
 # Crash consistency. Every step below may be the last one (SIGKILL, a reboot): the order makes
 # each such end safe.
@@ -22,7 +28,8 @@
 # strict: warnings come from $^W (warnings.pm costs 2 ms), and the two XS libraries it needs are
 # loaded as their modules would load them, without the modules (Fcntl.pm's Exporter; IO::Handle,
 # for fsync, pulls in Carp, Symbol and SelectSaver: 7 ms). A perl where that fails gets the
-# modules. %! is never named: that would load Errno (and Config) at compile time.
+# modules. %! is never named: that would load Errno (and Config) at compile time. Constants are
+# subs with an empty prototype, which perl inlines (constant.pm would be one more module).
 use strict;
 BEGIN {
   $^W = 1;
@@ -36,16 +43,28 @@ BEGIN {
   no strict 'refs';
   *{$_} = \&{"Fcntl::$_"} for qw(O_RDONLY O_WRONLY O_CREAT O_EXCL O_NOFOLLOW LOCK_EX LOCK_NB);
 }
-my $io;  # IO.so, for IO::Handle::sync (fsync): loaded at the first write, or once by "serve"
+my $io;  # IO.so, for IO::Handle::sync (fsync): loaded at the first write, or once by serve()
 sub load_io { $io ||= xs('IO') || require IO::Handle }
 sub fsync { load_io(); return IO::Handle::sync($_[0]) }
 
-$SIG{PIPE} = $SIG{HUP} = 'IGNORE';
-umask 077;
+# Bytes: the largest request taken; what one sysread of a request or syswrite of a file moves.
+sub MAX_REQUEST () { 256 << 20 }
+sub READ_CHUNK () { 1 << 20 }
+# A check shows the include file up to this size: the agent reads 1 MiB of an answer at most.
+sub MAX_INCLUDE_SHOWN () { 256 << 10 }
+# Bytes of a unix socket's path (sockaddr_un holds 108 with the NUL); Linux's AF_UNIX and
+# SOCK_STREAM (Socket.pm would be one more module to load).
+sub SUN_PATH_MAX () { 107 }
+sub AF_UNIX () { 1 }
+sub SOCK_STREAM () { 1 }
+# PostgreSQL's protocol version 3.0, as a startup message says it.
+sub PROTOCOL_3_0 () { 3 << 16 }
+# A request with no field: the resident mode's keep-alive.
+sub PING () { "PGDEPLOY2\nend 0\n\n" }
 
 # ------------------------------------------------------------------------------------ answering
 my @said;   # answer lines, written in one piece by finish()
-my $resident = 0;  # in the resident loop (see "serve"), finish() answers and returns to it
+my $resident = 0;  # in the resident loop (see serve()), finish() answers and returns to it
 my @tmps;   # temporary files to remove when we stop early
 my $guard;  # write end of the guardian's pipe (see guard())
 
@@ -97,7 +116,7 @@ sub step {
 
 # ------------------------------------------------------------------------------------ the request
 # The request's fields, set by take() (once, or once per request in the resident mode below).
-my (%one, @dbs, %listed, @env, @files);  # %listed: databases with a line of their own
+my (%one, @dbs, %listed, %ours, @env, @files);  # %listed: with a line of their own
 my ($lock, $budget, $reload, $tl, $gen, $primary, $force, $thost, $tport, $console, $drain,
     $pause_s, $mode, @direct, $pending_path, $started);
 my %single = map { $_ => 1 } qw(lock budget_ms reload timeline generation primary force
@@ -167,9 +186,10 @@ sub take {
   $one{mode} //= 'push';  # older agents send no mode
   $mode = field('mode', qr/^(?:push|check)\z/, 'push or check');
   @direct = map { field($_, qr/^[^\x00-\x1f\x7f]*\z/, 'one line') } qw(socket socket_user socket_db);
-  fail('malformed request: socket path too long') if length $direct[0] > 107;
+  fail('malformed request: socket path too long') if length $direct[0] > SUN_PATH_MAX;
   fail('malformed request: no way to reload') if $reload eq '' && !$console;
   for (@dbs) { fail('malformed request: database name') unless /^[^\x00\r\n]{1,63}\z/ && length(qname($_)) < 64 }
+  %ours = map { $_ => 1 } @dbs;
   for (@env) { fail('malformed request: env') unless /^PG[A-Z_]{1,40}=[^\x00-\x1f\x7f]*\z/ }
   for my $f (@files) {
     $f->{path} = local_path($f->{path});
@@ -186,8 +206,8 @@ my $rbuf = '';
 sub next_request {
   my $broken = sub { $resident = 0; fail(@_) };
   my $more = sub {
-    $broken->('request larger than 256 MiB') if length($rbuf) > 256 << 20;
-    return sysread(STDIN, $rbuf, 1 << 20, length $rbuf);
+    $broken->('request larger than 256 MiB') if length($rbuf) > MAX_REQUEST;
+    return sysread(STDIN, $rbuf, READ_CHUNK, length $rbuf);
   };
   my $pos = 0;
   while (1) {
@@ -211,59 +231,18 @@ sub next_request {
   }
 }
 
-# The resident mode (`pgdeploy watch`), started with the argument "serve": one request after
-# another on the same channel, each answered with exactly one frame (answer()). A push whose files
-# are all current (by content, not by header), with no marker and no leftovers, is answered here: a
-# watcher's idle round starts no process on the app server. Every other request goes to a child
-# (fork), which runs the one-request program below on it and ends; SIGKILL of the child leaves
-# this loop, which says so.
-if (($ARGV[0] // '') eq 'serve') {
-  $resident = $framed = 1;
-  load_io();  # here, not in every child that writes
-  while (defined(my $req = next_request())) {
-    if ($req eq "PGDEPLOY2\nend 0\n\n") { answer("DONE ok\n"); next }  # a ping
-    my $forward = eval {
-      take($req);
-      my ($changed, $pending, $stale) = $mode eq 'push' ? survey() : (1, '', 0);
-      if (!$changed && $pending eq '' && !$stale) { say_line('UNCHANGED'); finish('ok') }
-      1;
-    };
-    if (!$forward) {
-      answer("ERR internal error: $@DONE failed\n") if $@ ne "answered\n";
-      next;
-    }
-    my ($told, $pid);
-    $pid = fork if pipe($told, $answered);
-    if (!defined $pid) { answer("ERR cannot fork: $!\nDONE failed\n"); next }
-    if (!$pid) { $resident = 0; close $told; last }  # the child: the program below, on this request
-    close $answered;
-    undef $answered;
-    waitpid($pid, 0);
-    # A child that ended before its answer is answered for here. One that answered, then died,
-    # is not: a second answer would be taken for the next request's. One that died while it
-    # wrote may have left part of a frame on the channel: nothing after it could be trusted.
-    my ($ready, $told_us) = ('', '');
-    vec($ready, fileno $told, 1) = 1;
-    sysread($told, $told_us, 2) if select($ready, undef, undef, 0) > 0;
-    next if $told_us eq 'sa';
-    exit 1 if $told_us ne '';
-    answer('ERR the program ' . (($? & 127) ? 'was killed (signal ' . ($? & 127) . ')'
-                                            : 'ended without answering (exit status ' . ($? >> 8) . ')')
-           . "\nDONE failed\n");
-  }
-  exit 0 if $resident;  # the end of the stream: the agent has gone
-} else {
+# The one request of a one-shot run: all of standard input.
+sub read_request {
   my $in = '';
   while (1) {
-    my $n = sysread(STDIN, $in, 1 << 20, length $in);
+    my $n = sysread(STDIN, $in, READ_CHUNK, length $in);
     fail("cannot read the request: $!") unless defined $n;
     last if $n == 0;
-    fail('request larger than 256 MiB') if length($in) > 256 << 20;
+    fail('request larger than 256 MiB') if length($in) > MAX_REQUEST;
   }
-  take($in);
+  return $in;
 }
 sub left { my $l = $started + $budget - time; return $l < 1 ? 1 : int $l }  # whole seconds, >= 1
-step('read');
 
 # ------------------------------------------------------------------------------------ files
 # The whole file, or undef when there is none (or a symlink, which is replaced, never followed).
@@ -276,7 +255,12 @@ sub slurp {
   return defined $text ? $text : '';
 }
 sub first_line { my $t = shift; return defined $t && $t =~ /^([^\n]*)/ ? $1 : '' }
-# Temporary files are ".<base>.pgdeploy-<pid>-<random>" beside their file.
+# Temporary files are ".<base>.pgdeploy-<pid>-<random>" beside their file (one name, made here,
+# for the files and the marker; pgbouncer/push.cpp's fast path looks for the same pattern).
+sub temp_name {
+  my ($dir, $base) = @_;
+  return sprintf('%s/.%s.pgdeploy-%d-%08x', $dir, $base, $$, int rand 0xffffffff);
+}
 sub leftovers {
   my (%seen, @found);
   for my $f (@files, { dir => ($lock =~ m{^(.*)/})[0], base => ($lock =~ m{([^/]+)\.lock\z})[0] . '.pending' }) {
@@ -300,6 +284,9 @@ sub survey {
   return (scalar(grep { !current($_) } @files),
           first_line(slurp($pending_path)), scalar(leftovers()));
 }
+sub sync_dir { open(my $d, '<', $_[0]) or return; fsync($d) }
+sub done_marker { unlink $pending_path; step('cleared') }
+
 # ------------------------------------------------------------------------------------ the console
 # PgBouncer's admin console through its unix socket, as a libpq client talks to it: a startup
 # message, then one simple query per command. Returns (errors, results), results being one
@@ -313,8 +300,9 @@ sub socket_console {
   local $SIG{ALRM} = sub { die "the admin console did not answer within $timeout s\n" };
   alarm $timeout;
   my $r = eval {
-    socket($s, 1, 1, 0) && connect($s, pack('S Z108', 1, $path)) or return undef;  # AF_UNIX, SOCK_STREAM
-    $send->('', pack('N', 196608) . "user\0$user\0database\0$db\0\0");
+    socket($s, AF_UNIX, SOCK_STREAM, 0) && connect($s, pack('S Z' . (SUN_PATH_MAX + 1), AF_UNIX, $path))
+      or return undef;
+    $send->('', pack('N', PROTOCOL_3_0) . "user\0$user\0database\0$db\0\0");
     while (1) {
       until (length($buf) >= 5 && length($buf) > unpack('N', substr($buf, 1, 4))) {
         next if sysread($s, $buf, 65536, length $buf);
@@ -419,9 +407,8 @@ sub console {
   }
   return ($errs, \@results);
 }
-# As the console takes a name (render/pgbouncer console_name: the agent sends only names that fit).
+# As the console takes a name (pgbouncer/render console_name: the agent sends only names that fit).
 sub qname { my $n = shift; return $n if $n =~ /^[0-9a-z_]+\z/; $n =~ s/"/""/g; return qq("$n") }
-my %ours = map { $_ => 1 } @dbs;
 
 # Where PgBouncer routes our databases now, or (undef, why) when it could not be asked:
 #   elsewhere: "db -> host:port" for each of our databases PgBouncer routes to another node;
@@ -479,7 +466,248 @@ sub guard {
 }
 sub unguard { return unless $guard; syswrite($guard, 'd'); close $guard; undef $guard }
 
-# ------------------------------------------------------------------------------------ checking
+# ------------------------------------------------------------------------------------ one push
+# Mode "push": steps 2 to 8 (see the top of this file) on the request take() read (step 1).
+# Every way out is finish(), which answers and ends this process.
+sub run_push {
+  my ($changed, $pending, $stale) = survey();
+  if (!$changed && $pending eq '' && !$stale) { say_line('UNCHANGED'); finish('ok') }
+
+  my $lk = take_lock();  # held until this process ends
+  step('locked');
+  # Under the lock nobody else writes here: what matches our temporary names is a dead run's.
+  if (my @dead = leftovers()) {
+    unlink @dead;
+    say_line('NOTE', 'removed ' . @dead . ' temporary file(s) of an interrupted run');
+  }
+  ($changed, $pending) = survey();  # again: another agent may have written while we waited
+  my $oldprimary = old_primary_unless_newer();
+  # What a reload must still do, left by a run that died after step 5: "pending <old primary>
+  # <what>" (what: "routes", "auth" or both, comma-separated; older versions wrote only
+  # "pending <old>").
+  my %due;
+  if ($pending =~ /^pending (\S*)(?: (\S+))?/) {
+    $oldprimary = $1 if $1 ne '';
+    $due{$_} = 1 for grep { /^(?:routes|auth)\z/ } split /,/, ($2 // 'routes,auth');
+  }
+
+  # Deciding.
+  my ($now, $why_unknown) = $console ? routes() : (undef, 'no PgBouncer admin console configured');
+  my $include_changed = grep { $_->{flags} =~ /f/ && !current($_) } @files;
+  # Sessions must be cut when PgBouncer routes, or holds connections, elsewhere than the target.
+  # Without the console only the old header can tell (-1: not even that).
+  my $moved = $now ? @{$now->{elsewhere}} + @{$now->{servers}}
+            : $oldprimary ne '' ? $oldprimary ne $primary
+            : (grep { $_->{flags} =~ /f/ && defined $_->{old} && !current($_) } @files) ? -1 : 0;
+  $due{routes} = 1 if $include_changed;
+  $due{auth} = 1 if grep { $_->{flags} =~ /r/ && $_->{flags} !~ /f/ && !current($_) } @files;
+  # A reload a dead run left due is not redone where PgBouncer already routes as the files say.
+  delete $due{routes} if $now && !$include_changed && !@{$now->{elsewhere}} && !@{$now->{missing}};
+  my $reload_due = $due{routes} || $due{auth};
+  my $cut = $moved > 0 && $console;
+
+  # Writing.
+  my @moves = write_temporaries();
+  step('written');
+  # "sessions" alone: nothing to reload, only connections to cut.
+  my $due_text = join(',', grep { $due{$_} } qw(routes auth)) || 'sessions';
+  mark("pending $oldprimary $due_text\n") if $reload_due || $cut;
+  step('marked');
+  move_into_place(@moves);
+  if (!$reload_due && !$cut) {
+    if ($pending ne '') { done_marker(); say_line('NOTE', 'PgBouncer already routes as the files say: no reload needed') }
+    finish('ok');
+  }
+
+  # Reloading.
+  my $paused = 0;
+  if ($cut) {
+    guard();
+    if ($drain) {
+      my ($errs) = console($pause_s, map { 'PAUSE ' . qname($_) } @dbs);
+      $paused = $errs eq '';
+      step('paused');
+    }
+  }
+  reload_and_confirm() if $reload_due;
+
+  # Sessions.
+  if ($cut) {
+    cut_sessions($paused);
+  } elsif ($moved && $reload_due) {
+    say_line('SESSIONS', $moved < 0 ? "not cut: the old routes are unknown (no header in the file replaced) and $why_unknown"
+                                    : "not cut: $why_unknown");
+  }
+  done_marker();
+  finish('ok');
+}
+
+# The lock, waited for at most half the budget: a lock wait shorter than what is left of the
+# agent's deadline for this server.
+sub take_lock {
+  sysopen(my $lk, $lock, O_WRONLY | O_CREAT | O_NOFOLLOW, 0600) or fail("cannot open lock file $lock: $!");
+  my $waited = 0;
+  until (flock($lk, LOCK_EX | LOCK_NB)) {
+    fail("another agent holds $lock") if $waited >= $budget / 2;
+    select(undef, undef, undef, 0.02);
+    $waited += 0.02;
+  }
+  return $lk;
+}
+
+sub newer {  # decimal strings of any length: is $_[0] > $_[1]?
+  my ($a, $b) = map { my $x = $_; $x =~ s/^0+(?=.)//; $x } @_;
+  return length($a) > length($b) || (length($a) == length($b) && $a gt $b);
+}
+# The primary the files here were written for (their header; '' when none says). When they carry
+# a newer truth than the request's (timeline, then generation), says NEWER and finishes unless
+# forced: an older truth never replaces a newer one.
+sub old_primary_unless_newer {
+  my $oldprimary = '';
+  for my $f (grep { $_->{flags} =~ /f/ } @files) {
+    my $first = first_line($f->{old});
+    $oldprimary = $1 if $first =~ / pgdeploy .* primary=(\d+)/;
+    next if $force;
+    my ($otl) = $first =~ / timeline=(\d+)(?: |\z)/;
+    my ($ogen) = $first =~ / generation=(\d+)(?: |\z)/;
+    next unless defined $otl && defined $ogen;
+    if (newer($otl, $tl) || ($otl eq $tl && newer($ogen, $gen))) { say_line('NEWER', $first); finish('ok') }
+  }
+  return $oldprimary;
+}
+
+# Step 4: each changed file to a temporary file beside it, fsynced; returns [temporary, file]s.
+sub write_temporaries {
+  my @moves;
+  for my $f (@files) {
+    next if current($f);
+    my ($tmp, $o);
+    for (1 .. 10) {
+      $tmp = temp_name($f->{dir}, $f->{base});
+      last if sysopen($o, $tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+      my $why = "$!";
+      fail("cannot write $tmp: $why") unless lstat $tmp;  # else the name is taken: another one
+      undef $o;
+    }
+    fail("cannot create a temporary file beside $f->{path}") unless $o;
+    push @tmps, $tmp;
+    # The new file keeps the owner, group and mode of the one it replaces (PgBouncer must still
+    # read a userlist.txt that root wrote); a new file is 0600, the SSH user's.
+    my @st = lstat $f->{path};
+    if (@st && -f _) {
+      chown($> == 0 ? $st[4] : -1, $st[5], $o);  # as root: the owner too; else the group, if we may
+      chmod($st[2] & 0777, $o);
+    }
+    my $off = 0;
+    while ($off < length $f->{content}) {
+      my $n = syswrite($o, $f->{content}, READ_CHUNK, $off) // fail("cannot write $tmp: $!");
+      $off += $n;
+    }
+    fsync($o) or fail("cannot write $tmp: $!");
+    close($o) or fail("cannot write $tmp: $!");
+    push @moves, [$tmp, $f];
+  }
+  return @moves;
+}
+
+# Step 5: the marker, atomically too: a reload must survive this program's death from here on.
+sub mark {
+  my $text = shift;
+  my ($dir, $base) = $pending_path =~ m{^(.*)/([^/]+)\z};
+  my $tmp = temp_name($dir, $base);
+  sysopen(my $o, $tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600) or fail("cannot write $tmp: $!");
+  push @tmps, $tmp;
+  (syswrite($o, $text) // -1) == length $text && close($o) && rename($tmp, $pending_path)
+    or fail("cannot write $pending_path: $!");
+  @tmps = grep { $_ ne $tmp } @tmps;
+}
+
+# Step 6: each file into place, then the directories fsynced.
+sub move_into_place {
+  my %dirs;
+  my $renamed = 0;
+  for my $m (@_) {
+    rename($m->[0], $m->[1]{path}) or fail("cannot replace $m->[1]{path}: $!");
+    @tmps = grep { $_ ne $m->[0] } @tmps;
+    $dirs{$m->[1]{dir}} = 1;
+    say_line('CHANGED', $m->[1]{path});
+    step('renamed' . ++$renamed);
+  }
+  sync_dir($_) for sort keys %dirs;
+  step('synced');
+}
+
+# The reload command's output and status. Plain words, like the default `sudo -n service pgbouncer
+# reload`, are started without a shell: one process fewer on the app server.
+sub run_reload {
+  return (scalar(qx{{ $reload\n} 2>&1 </dev/null}), $?) if $reload !~ m{^[\w./:=@%+,-]+( [\w./:=@%+,-]+)*\z};
+  my @words = split / /, $reload;
+  my $pid = open(my $from, '-|') // return ("cannot fork: $!", -1);
+  if (!$pid) {
+    open(STDERR, '>&', \*STDOUT) && open(STDIN, '<', '/dev/null');
+    exec { $words[0] } @words or print "cannot run $words[0]: $!\n";
+    exit 127;
+  }
+  my $out = do { local $/; <$from> } // '';
+  close $from;
+  return ($out, $?);
+}
+# Step 7's reload; where the console is set, PgBouncer is asked whether it took the new routes.
+sub reload_and_confirm {
+  my $failed;
+  if ($reload eq '') {
+    ($failed) = console(left(), 'RELOAD');
+  } else {
+    my ($out, $status) = run_reload();
+    $failed = $status == 0 ? '' : $out ne '' ? $out : 'exit status ' . ($status >> 8);
+  }
+  if ($failed ne '') { say_line('RELOAD-FAILED', $failed); finish('failed') }
+  say_line('RELOADED');
+  step('reloaded');
+  # PgBouncer 1.18 answers RELOAD with success even when it rejected the file and kept its old
+  # routes; a SIGHUP is not even answered. Where the console is set, ask it what it routes to.
+  return unless $console;
+  # RELOAD on the console is done when it answers; a SIGHUP when PgBouncer gets to it.
+  my $until = $reload eq '' ? 0 : time + (left() < 2 ? left() : 2);
+  my ($r, $err);
+  while (1) {
+    ($r, $err) = routes();
+    last if $r && !@{$r->{elsewhere}} && !@{$r->{missing}};
+    last if time >= $until;
+    select(undef, undef, undef, 0.05);
+  }
+  if (!$r) { say_line('RELOAD-FAILED', "cannot confirm the new routes: $err"); finish('failed') }
+  my @still = (@{$r->{elsewhere}}, map { "$_ not defined" } @{$r->{missing}});
+  if (@still) {
+    say_line('RELOAD-FAILED', 'PgBouncer kept its old routes (it rejected the new configuration? see its log): '
+      . join(', ', @still[0 .. ($#still < 2 ? $#still : 2)]) . (@still > 3 ? ', ...' : ''));
+    finish('failed');
+  }
+  say_line('CONFIRMED');
+  step('confirmed');
+}
+
+# Step 7's sessions: RESUME after a PAUSE that held (a drain), else KILL and RESUME (a cut).
+sub cut_sessions {
+  my $paused = shift;
+  my $errs;
+  if ($paused) {
+    ($errs) = console(left(), map { 'RESUME ' . qname($_) } @dbs);
+  } else {
+    # A database PgBouncer has no pool for yet must not keep the others from being cut.
+    ($errs) = console(left(), map { 'KILL ' . qname($_) } @dbs);
+    $errs = join '', grep { !/no such database/ } split /^/m, $errs;
+    step('killed');
+    my ($rerrs) = console(left(), map { 'RESUME ' . qname($_) } @dbs);
+    $errs .= join '', grep { !/no such database/ } split /^/m, $rerrs;
+  }
+  step('resumed');
+  if ($errs ne '') { say_line('SESSIONS', "not cut: $errs"); finish('failed') }
+  unguard();
+  say_line('SESSIONS', $paused ? 'drained (PAUSE, RESUME)' : 'cut');
+}
+
+# ------------------------------------------------------------------------------------ one check
 # Mode "check" (pgdeploy check, --dry-run): what the files here hold and where PgBouncer routes,
 # read only. No lock, no write, no reload: a check never waits for a deploy nor holds one up.
 sub users {  # userlist.txt: name -> secret (the secrets never leave this program)
@@ -487,7 +715,7 @@ sub users {  # userlist.txt: name -> secret (the secrets never leave this progra
   for (split /\n/, $_[0] // '') { $u{$1 =~ s/""/"/gr} = $2 if /^"((?:[^"]|"")*)" "((?:[^"]|"")*)"/ }
   return \%u;
 }
-if ($mode eq 'check') {
+sub run_check {
   for my $f (@files) {
     $f->{old} = slurp($f->{path});
     my $state = !defined $f->{old} ? 'missing' : current($f) ? 'current'
@@ -498,8 +726,8 @@ if ($mode eq 'check') {
   say_line('HEADER', "$1 $2 $3")
     if $inc && first_line($inc->{old}) =~ / pgdeploy .* primary=(\d+) timeline=(\d+) generation=(\d+)/;
   say_line('PENDING', first_line(slurp($pending_path)));
-  if ($inc && defined $inc->{old}) {  # length-prefixed, bounded: the agent reads 1 MiB at most
-    if (length $inc->{old} > 256 << 10) { say_line('NOTE', 'the include file is larger than 256 KiB: not shown') }
+  if ($inc && defined $inc->{old}) {  # length-prefixed, bounded
+    if (length $inc->{old} > MAX_INCLUDE_SHOWN) { say_line('NOTE', 'the include file is larger than 256 KiB: not shown') }
     else { push @said, 'INCLUDE ' . length($inc->{old}) . "\n$inc->{old}\n" }
   }
   for my $f (grep { $_->{flags} eq 'r' } @files) {  # userlist.txt: names only
@@ -519,210 +747,59 @@ if ($mode eq 'check') {
   finish('ok');
 }
 
-my ($changed, $pending, $stale) = survey();
-if (!$changed && $pending eq '' && !$stale) { say_line('UNCHANGED'); finish('ok') }
-
-sysopen(my $lk, $lock, O_WRONLY | O_CREAT | O_NOFOLLOW, 0600) or fail("cannot open lock file $lock: $!");
-{
-  my $waited = 0;  # a lock wait shorter than what is left of the agent's deadline for this server
-  until (flock($lk, LOCK_EX | LOCK_NB)) {
-    fail("another agent holds $lock") if $waited >= $budget / 2;
-    select(undef, undef, undef, 0.02);
-    $waited += 0.02;
-  }
-}
-step('locked');
-# Under the lock nobody else writes here: what matches our temporary names is a dead run's.
-if (my @dead = leftovers()) {
-  unlink @dead;
-  say_line('NOTE', 'removed ' . @dead . ' temporary file(s) of an interrupted run');
-}
-($changed, $pending) = survey();  # again: another agent may have written while we waited
-
-sub newer {  # decimal strings of any length: is $_[0] > $_[1]?
-  my ($a, $b) = map { my $x = $_; $x =~ s/^0+(?=.)//; $x } @_;
-  return length($a) > length($b) || (length($a) == length($b) && $a gt $b);
-}
-my $oldprimary = '';
-for my $f (grep { $_->{flags} =~ /f/ } @files) {
-  my $first = first_line($f->{old});
-  $oldprimary = $1 if $first =~ / pgdeploy .* primary=(\d+)/;
-  next if $force;
-  my ($otl) = $first =~ / timeline=(\d+)(?: |\z)/;
-  my ($ogen) = $first =~ / generation=(\d+)(?: |\z)/;
-  next unless defined $otl && defined $ogen;
-  if (newer($otl, $tl) || ($otl eq $tl && newer($ogen, $gen))) { say_line('NEWER', $first); finish('ok') }
-}
-# What a reload must still do, left by a run that died after step 5: "pending <old primary> <what>"
-# (what: "routes", "auth" or both, comma-separated; older versions wrote only "pending <old>").
-my %due;
-if ($pending =~ /^pending (\S*)(?: (\S+))?/) {
-  $oldprimary = $1 if $1 ne '';
-  $due{$_} = 1 for grep { /^(?:routes|auth)\z/ } split /,/, ($2 // 'routes,auth');
-}
-
-# ------------------------------------------------------------------------------------ deciding
-my ($now, $why_unknown) = $console ? routes() : (undef, 'no PgBouncer admin console configured');
-my $include_changed = grep { $_->{flags} =~ /f/ && !current($_) } @files;
-# Sessions must be cut when PgBouncer routes, or holds connections, elsewhere than the target.
-# Without the console only the old header can tell (-1: not even that).
-my $moved = $now ? @{$now->{elsewhere}} + @{$now->{servers}}
-          : $oldprimary ne '' ? $oldprimary ne $primary
-          : (grep { $_->{flags} =~ /f/ && defined $_->{old} && !current($_) } @files) ? -1 : 0;
-$due{routes} = 1 if $include_changed;
-$due{auth} = 1 if grep { $_->{flags} =~ /r/ && $_->{flags} !~ /f/ && !current($_) } @files;
-# A reload a dead run left due is not redone where PgBouncer already routes as the files say.
-delete $due{routes} if $now && !$include_changed && !@{$now->{elsewhere}} && !@{$now->{missing}};
-my $reload_due = $due{routes} || $due{auth};
-my $cut = $moved > 0 && $console;
-
-# ------------------------------------------------------------------------------------ writing
-my @moves;
-for my $f (@files) {
-  next if current($f);
-  my ($tmp, $o);
-  for (1 .. 10) {
-    $tmp = sprintf('%s/.%s.pgdeploy-%d-%08x', $f->{dir}, $f->{base}, $$, int rand 0xffffffff);
-    last if sysopen($o, $tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
-    my $why = "$!";
-    fail("cannot write $tmp: $why") unless lstat $tmp;  # else the name is taken: another one
-    undef $o;
-  }
-  fail("cannot create a temporary file beside $f->{path}") unless $o;
-  push @tmps, $tmp;
-  # The new file keeps the owner, group and mode of the one it replaces (PgBouncer must still
-  # read a userlist.txt that root wrote); a new file is 0600, the SSH user's.
-  my @st = lstat $f->{path};
-  if (@st && -f _) {
-    chown($> == 0 ? $st[4] : -1, $st[5], $o);  # as root: the owner too; else the group, if we may
-    chmod($st[2] & 0777, $o);
-  }
-  my $off = 0;
-  while ($off < length $f->{content}) {
-    my $n = syswrite($o, $f->{content}, 1 << 20, $off) // fail("cannot write $tmp: $!");
-    $off += $n;
-  }
-  fsync($o) or fail("cannot write $tmp: $!");
-  close($o) or fail("cannot write $tmp: $!");
-  push @moves, [$tmp, $f];
-}
-step('written');
-
-sub sync_dir { open(my $d, '<', $_[0]) or return; fsync($d) }
-# The marker, atomically too: a reload must survive this program's death from here on.
-sub mark {
-  my $text = shift;
-  my ($dir, $base) = $pending_path =~ m{^(.*)/([^/]+)\z};
-  my $tmp = sprintf('%s/.%s.pgdeploy-%d-%08x', $dir, $base, $$, int rand 0xffffffff);
-  sysopen(my $o, $tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600) or fail("cannot write $tmp: $!");
-  push @tmps, $tmp;
-  (syswrite($o, $text) // -1) == length $text && close($o) && rename($tmp, $pending_path)
-    or fail("cannot write $pending_path: $!");
-  @tmps = grep { $_ ne $tmp } @tmps;
-}
-# "sessions" alone: nothing to reload, only connections to cut.
-my $due_text = join(',', grep { $due{$_} } qw(routes auth)) || 'sessions';
-mark("pending $oldprimary $due_text\n") if $reload_due || $cut;
-step('marked');
-
-my %dirs;
-my $renamed = 0;
-for my $m (@moves) {
-  rename($m->[0], $m->[1]{path}) or fail("cannot replace $m->[1]{path}: $!");
-  @tmps = grep { $_ ne $m->[0] } @tmps;
-  $dirs{$m->[1]{dir}} = 1;
-  say_line('CHANGED', $m->[1]{path});
-  step('renamed' . ++$renamed);
-}
-sync_dir($_) for sort keys %dirs;
-step('synced');
-
-sub done_marker { unlink $pending_path; step('cleared') }
-if (!$reload_due && !$cut) {
-  if ($pending ne '') { done_marker(); say_line('NOTE', 'PgBouncer already routes as the files say: no reload needed') }
-  finish('ok');
-}
-
-# ------------------------------------------------------------------------------------ reloading
-my $paused = 0;
-if ($cut) {
-  guard();
-  if ($drain) {
-    my ($errs) = console($pause_s, map { 'PAUSE ' . qname($_) } @dbs);
-    $paused = $errs eq '';
-    step('paused');
-  }
-}
-# The reload command's output and status. Plain words, like the default `sudo -n service pgbouncer
-# reload`, are started without a shell: one process fewer on the app server.
-sub run_reload {
-  return (scalar(qx{{ $reload\n} 2>&1 </dev/null}), $?) if $reload !~ m{^[\w./:=@%+,-]+( [\w./:=@%+,-]+)*\z};
-  my @words = split / /, $reload;
-  my $pid = open(my $from, '-|') // return ("cannot fork: $!", -1);
-  if (!$pid) {
-    open(STDERR, '>&', \*STDOUT) && open(STDIN, '<', '/dev/null');
-    exec { $words[0] } @words or print "cannot run $words[0]: $!\n";
-    exit 127;
-  }
-  my $out = do { local $/; <$from> } // '';
-  close $from;
-  return ($out, $?);
-}
-if ($reload_due) {
-  my $failed;
-  if ($reload eq '') {
-    ($failed) = console(left(), 'RELOAD');
-  } else {
-    my ($out, $status) = run_reload();
-    $failed = $status == 0 ? '' : $out ne '' ? $out : 'exit status ' . ($status >> 8);
-  }
-  if ($failed ne '') { say_line('RELOAD-FAILED', $failed); finish('failed') }
-  say_line('RELOADED');
-  step('reloaded');
-  # PgBouncer 1.18 answers RELOAD with success even when it rejected the file and kept its old
-  # routes; a SIGHUP is not even answered. Where the console is set, ask it what it routes to.
-  if ($console) {
-    # RELOAD on the console is done when it answers; a SIGHUP when PgBouncer gets to it.
-    my $until = $reload eq '' ? 0 : time + (left() < 2 ? left() : 2);
-    my ($r, $err);
-    while (1) {
-      ($r, $err) = routes();
-      last if $r && !@{$r->{elsewhere}} && !@{$r->{missing}};
-      last if time >= $until;
-      select(undef, undef, undef, 0.05);
+# ------------------------------------------------------------------------------------ resident
+# The resident mode (`pgdeploy watch`), started with the argument "serve": one request after
+# another on the same channel, each answered with exactly one frame (answer()). A push whose files
+# are all current (by content, not by header), with no marker and no leftovers, is answered here: a
+# watcher's idle round starts no process on the app server. Every other request goes to a child
+# (fork), which runs one_request() on it and exits; SIGKILL of the child leaves this loop, which
+# says so.
+sub serve {
+  $resident = $framed = 1;
+  load_io();  # here, not in every child that writes
+  while (defined(my $req = next_request())) {
+    if ($req eq PING) { answer("DONE ok\n"); next }
+    my $forward = eval {
+      take($req);
+      my ($changed, $pending, $stale) = $mode eq 'push' ? survey() : (1, '', 0);
+      if (!$changed && $pending eq '' && !$stale) { say_line('UNCHANGED'); finish('ok') }
+      1;
+    };
+    if (!$forward) {
+      answer("ERR internal error: $@DONE failed\n") if $@ ne "answered\n";
+      next;
     }
-    if (!$r) { say_line('RELOAD-FAILED', "cannot confirm the new routes: $err"); finish('failed') }
-    my @still = (@{$r->{elsewhere}}, map { "$_ not defined" } @{$r->{missing}});
-    if (@still) {
-      say_line('RELOAD-FAILED', 'PgBouncer kept its old routes (it rejected the new configuration? see its log): '
-        . join(', ', @still[0 .. ($#still < 2 ? $#still : 2)]) . (@still > 3 ? ', ...' : ''));
-      finish('failed');
-    }
-    say_line('CONFIRMED');
-    step('confirmed');
+    my ($told, $pid);
+    $pid = fork if pipe($told, $answered);
+    if (!defined $pid) { answer("ERR cannot fork: $!\nDONE failed\n"); next }
+    if (!$pid) { $resident = 0; close $told; one_request() }  # the child: answers and exits
+    close $answered;
+    undef $answered;
+    waitpid($pid, 0);
+    # A child that ended before its answer is answered for here. One that answered, then died,
+    # is not: a second answer would be taken for the next request's. One that died while it
+    # wrote may have left part of a frame on the channel: nothing after it could be trusted.
+    my ($ready, $told_us) = ('', '');
+    vec($ready, fileno $told, 1) = 1;
+    sysread($told, $told_us, 2) if select($ready, undef, undef, 0) > 0;
+    next if $told_us eq 'sa';
+    exit 1 if $told_us ne '';
+    answer('ERR the program ' . (($? & 127) ? 'was killed (signal ' . ($? & 127) . ')'
+                                            : 'ended without answering (exit status ' . ($? >> 8) . ')')
+           . "\nDONE failed\n");
   }
+  exit 0;  # the end of the stream: the agent has gone
 }
 
-# ------------------------------------------------------------------------------------ sessions
-if ($cut) {
-  my $errs;
-  if ($paused) {
-    ($errs) = console(left(), map { 'RESUME ' . qname($_) } @dbs);
-  } else {
-    # A database PgBouncer has no pool for yet must not keep the others from being cut.
-    ($errs) = console(left(), map { 'KILL ' . qname($_) } @dbs);
-    $errs = join '', grep { !/no such database/ } split /^/m, $errs;
-    step('killed');
-    my ($rerrs) = console(left(), map { 'RESUME ' . qname($_) } @dbs);
-    $errs .= join '', grep { !/no such database/ } split /^/m, $rerrs;
-  }
-  step('resumed');
-  if ($errs ne '') { say_line('SESSIONS', "not cut: $errs"); finish('failed') }
-  unguard();
-  say_line('SESSIONS', $paused ? 'drained (PAUSE, RESUME)' : 'cut');
-} elsif ($moved && $reload_due) {
-  say_line('SESSIONS', $moved < 0 ? "not cut: the old routes are unknown (no header in the file replaced) and $why_unknown"
-                                  : "not cut: $why_unknown");
+# ------------------------------------------------------------------------------------ dispatch
+# One request, taken (step 1): the push or the check it asks for. Never returns: both end in
+# finish(), which answers and exits.
+sub one_request {
+  step('read');
+  $mode eq 'check' ? run_check() : run_push();
 }
-done_marker();
-finish('ok');
+
+$SIG{PIPE} = $SIG{HUP} = 'IGNORE';
+umask 077;
+if (($ARGV[0] // '') eq 'serve') { serve() }
+else { take(read_request()); one_request() }

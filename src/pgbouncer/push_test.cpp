@@ -1,6 +1,6 @@
 // The push program, started by dash and by bash as a login shell would, run for real against a
 // temporary "app server".
-#include "render/push_script.h"
+#include "pgbouncer/push.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -19,7 +19,7 @@
 namespace pgdeploy {
 namespace {
 
-class PushScript : public ::testing::TestWithParam<const char*> {
+class PushProgram : public ::testing::TestWithParam<const char*> {
  protected:
   void SetUp() override {
     std::filesystem::create_directories(dir.path() + "/etc/databases");
@@ -140,7 +140,7 @@ if ($in =~ /^SHOW DATABASES/) {
   std::unique_ptr<LocalRemote> resident;  // serve()'s
 };
 
-TEST_P(PushScript, FirstDeployWritesEveryFileAtomicallyWithMode0600AndReloads) {
+TEST_P(PushProgram, FirstDeployWritesEveryFileAtomicallyWithMode0600AndReloads) {
   PushOutcome o = push(files(1, 1, 100));
   ASSERT_EQ(o.status, PushOutcome::Status::written) << o.detail << last_err;
   EXPECT_EQ(o.changed.size(), 3u);
@@ -157,7 +157,7 @@ TEST_P(PushScript, FirstDeployWritesEveryFileAtomicallyWithMode0600AndReloads) {
   EXPECT_TRUE(leftovers().empty());
 }
 
-TEST_P(PushScript, ARerunWithTheSameContentWritesAndReloadsNothing) {
+TEST_P(PushProgram, ARerunWithTheSameContentWritesAndReloadsNothing) {
   ASSERT_EQ(push(files(1, 1, 100)).status, PushOutcome::Status::written);
   struct stat before;
   stat(config.userlist.c_str(), &before);
@@ -173,7 +173,7 @@ TEST_P(PushScript, ARerunWithTheSameContentWritesAndReloadsNothing) {
   EXPECT_EQ(before.st_ino, after.st_ino);
 }
 
-TEST_P(PushScript, OnlyChangedFilesAreReplaced) {
+TEST_P(PushProgram, OnlyChangedFilesAreReplaced) {
   ASSERT_EQ(push(files(1, 1, 100)).status, PushOutcome::Status::written);
   PushOutcome o = push(files(1, 1, 200, "otherdb"));
   ASSERT_EQ(o.status, PushOutcome::Status::written) << o.detail;
@@ -183,7 +183,7 @@ TEST_P(PushScript, OnlyChangedFilesAreReplaced) {
   EXPECT_NE(include().find("otherdb ="), std::string::npos);
 }
 
-TEST_P(PushScript, AnOlderTruthNeverReplacesANewerOne) {
+TEST_P(PushProgram, AnOlderTruthNeverReplacesANewerOne) {
   ASSERT_EQ(push(files(2, 2, 50)).status, PushOutcome::Status::written);
   std::string newer = include();
   PushOutcome o = push(files(1, 1, 900));  // older timeline, however high its generation
@@ -197,7 +197,7 @@ TEST_P(PushScript, AnOlderTruthNeverReplacesANewerOne) {
   EXPECT_TRUE(leftovers().empty());
 }
 
-TEST_P(PushScript, ForceWritesOverANewerToken) {
+TEST_P(PushProgram, ForceWritesOverANewerToken) {
   ASSERT_EQ(push(files(2, 2, 50)).status, PushOutcome::Status::written);
   config.force = true;
   PushOutcome o = push(files(1, 1, 1));
@@ -205,7 +205,7 @@ TEST_P(PushScript, ForceWritesOverANewerToken) {
   EXPECT_NE(include().find("host=10.0.0.1"), std::string::npos);
 }
 
-TEST_P(PushScript, ACutShortRequestReplacesNothing) {
+TEST_P(PushProgram, ACutShortRequestReplacesNothing) {
   PushOutcome o = push(files(1, 1, 100), "x\ndone\n");
   EXPECT_EQ(o.status, PushOutcome::Status::failed);
   EXPECT_NE(o.detail.find("cut short"), std::string::npos) << o.detail;
@@ -214,7 +214,7 @@ TEST_P(PushScript, ACutShortRequestReplacesNothing) {
   EXPECT_TRUE(leftovers().empty());
 }
 
-TEST_P(PushScript, AnUnwritableDirectoryIsNamed) {
+TEST_P(PushProgram, AnUnwritableDirectoryIsNamed) {
   config.userlist = dir.path() + "/missing/userlist.txt";
   PushOutcome o = push(files(1, 1, 100));
   EXPECT_EQ(o.status, PushOutcome::Status::failed);
@@ -223,7 +223,7 @@ TEST_P(PushScript, AnUnwritableDirectoryIsNamed) {
   EXPECT_TRUE(leftovers().empty());
 }
 
-TEST_P(PushScript, AFailedReloadIsReportedWithItsOutput) {
+TEST_P(PushProgram, AFailedReloadIsReportedWithItsOutput) {
   config.reload_command = "echo 'sudo: a password is required' >&2; exit 1";
   PushOutcome o = push(files(1, 1, 100));
   EXPECT_EQ(o.status, PushOutcome::Status::failed);
@@ -231,7 +231,7 @@ TEST_P(PushScript, AFailedReloadIsReportedWithItsOutput) {
   EXPECT_NE(o.detail.find("sudo: a password is required"), std::string::npos) << o.detail;
 }
 
-TEST_P(PushScript, APlainReloadCommandStartsWithoutAShell) {
+TEST_P(PushProgram, APlainReloadCommandStartsWithoutAShell) {
   // What started the reload command: the push program itself (perl), not a shell.
   write_file(dir.path() + "/bin/reloader", "#!/bin/sh\necho \"$*\" > " + dir.path() +
                                                "/reloader.log\ncat /proc/$PPID/comm >> " +
@@ -248,7 +248,7 @@ TEST_P(PushScript, APlainReloadCommandStartsWithoutAShell) {
   EXPECT_NE(o.detail.find("cannot run reloader-that-is-not-there"), std::string::npos) << o.detail;
 }
 
-TEST_P(PushScript, AFailedReloadIsRedoneByTheNextRunWithTheSessionCut) {
+TEST_P(PushProgram, AFailedReloadIsRedoneByTheNextRunWithTheSessionCut) {
   FakeConsole console(socket());
   console.route_from(config.include_dir + "/main.ini");
   use_socket_console();
@@ -268,7 +268,7 @@ TEST_P(PushScript, AFailedReloadIsRedoneByTheNextRunWithTheSessionCut) {
 }
 
 // Finding 9 and "confirm": PgBouncer 1.18 answers RELOAD with OK when it rejects the file.
-TEST_P(PushScript, AReloadPgBouncerRejectedIsReportedAsFailedAndRedone) {
+TEST_P(PushProgram, AReloadPgBouncerRejectedIsReportedAsFailedAndRedone) {
   FakeConsole console(socket());
   console.route_from(config.include_dir + "/main.ini");
   use_socket_console();
@@ -283,7 +283,7 @@ TEST_P(PushScript, AReloadPgBouncerRejectedIsReportedAsFailedAndRedone) {
   EXPECT_TRUE(std::filesystem::exists(config.include_dir + "/.main.pending"));
 }
 
-TEST_P(PushScript, ADrainNeverLeavesADatabasePausedWhenTheReloadFails) {
+TEST_P(PushProgram, ADrainNeverLeavesADatabasePausedWhenTheReloadFails) {
   use_psql_console();
   config.drain_sessions = true;
   config.pause_wait_seconds = 1;
@@ -296,7 +296,7 @@ TEST_P(PushScript, ADrainNeverLeavesADatabasePausedWhenTheReloadFails) {
   EXPECT_LT(psql_log().find("PAUSE appdb"), psql_log().find("RESUME appdb"));
 }
 
-TEST_P(PushScript, ANewPrimaryCutsSessionsThroughPsqlWithTheConninfoInItsEnvironment) {
+TEST_P(PushProgram, ANewPrimaryCutsSessionsThroughPsqlWithTheConninfoInItsEnvironment) {
   use_psql_console();
   ASSERT_EQ(push(files(1, 1, 100)).status, PushOutcome::Status::written);
   EXPECT_EQ(psql_log().find("KILL"), std::string::npos);  // first deploy: no old primary
@@ -313,7 +313,7 @@ TEST_P(PushScript, ANewPrimaryCutsSessionsThroughPsqlWithTheConninfoInItsEnviron
   EXPECT_LT(log.find("KILL appdb"), log.find("RESUME appdb"));
 }
 
-TEST_P(PushScript, ASwitchoverDrainsSessionsWithABoundedPause) {
+TEST_P(PushProgram, ASwitchoverDrainsSessionsWithABoundedPause) {
   use_psql_console();
   config.drain_sessions = true;
   ASSERT_EQ(push(files(1, 1, 100)).status, PushOutcome::Status::written);
@@ -326,7 +326,7 @@ TEST_P(PushScript, ASwitchoverDrainsSessionsWithABoundedPause) {
   EXPECT_EQ(log.find("KILL"), std::string::npos) << log;
 }
 
-TEST_P(PushScript, APauseThatDoesNotFinishFallsBackToTheCut) {
+TEST_P(PushProgram, APauseThatDoesNotFinishFallsBackToTheCut) {
   use_psql_console();
   config.drain_sessions = true;
   config.pause_wait_seconds = 1;
@@ -340,7 +340,7 @@ TEST_P(PushScript, APauseThatDoesNotFinishFallsBackToTheCut) {
   EXPECT_NE(psql_log().find("KILL appdb;"), std::string::npos);
 }
 
-TEST_P(PushScript, AdminConsoleErrorsAreReportedButUnknownDatabasesAreNot) {
+TEST_P(PushProgram, AdminConsoleErrorsAreReportedButUnknownDatabasesAreNot) {
   FakeConsole console(socket());
   console.route_from(config.include_dir + "/main.ini");
   use_socket_console();
@@ -356,7 +356,7 @@ TEST_P(PushScript, AdminConsoleErrorsAreReportedButUnknownDatabasesAreNot) {
   EXPECT_NE(o.detail.find("admin access needed"), std::string::npos) << o.detail;
 }
 
-TEST_P(PushScript, WithoutAnAdminConsoleTheReportSaysSessionsWereNotCut) {
+TEST_P(PushProgram, WithoutAnAdminConsoleTheReportSaysSessionsWereNotCut) {
   ASSERT_EQ(push(files(1, 1, 100)).status, PushOutcome::Status::written);
   PushOutcome o = push(files(2, 2, 10));
   ASSERT_EQ(o.status, PushOutcome::Status::written) << o.detail;
@@ -365,7 +365,7 @@ TEST_P(PushScript, WithoutAnAdminConsoleTheReportSaysSessionsWereNotCut) {
 
 // "Also seen": an include written by hand or by the original tool has no header naming the old
 // primary; PgBouncer itself tells where it routes.
-TEST_P(PushScript, SessionsAreCutWhenPgBouncerRoutesElsewhereHeaderOrNot) {
+TEST_P(PushProgram, SessionsAreCutWhenPgBouncerRoutesElsewhereHeaderOrNot) {
   FakeConsole console(socket());
   write_file(config.include_dir + "/main.ini", "appdb = host=10.0.0.1 port=5432 dbname=appdb user=repmgr\n");
   console.route_from(config.include_dir + "/main.ini");
@@ -382,7 +382,7 @@ TEST_P(PushScript, SessionsAreCutWhenPgBouncerRoutesElsewhereHeaderOrNot) {
   EXPECT_NE(o.sessions.find("not cut: the old routes are unknown"), std::string::npos) << o.sessions;
 }
 
-TEST_P(PushScript, ServerConnectionsStillOnTheOldPrimaryAreCutAlthoughTheRoutesAreRight) {
+TEST_P(PushProgram, ServerConnectionsStillOnTheOldPrimaryAreCutAlthoughTheRoutesAreRight) {
   FakeConsole console(socket());
   console.route_from(config.include_dir + "/main.ini");
   use_socket_console();
@@ -397,7 +397,7 @@ TEST_P(PushScript, ServerConnectionsStillOnTheOldPrimaryAreCutAlthoughTheRoutesA
 }
 
 // The admin console through its socket, by the program itself: no psql process on the app server.
-TEST_P(PushScript, TheAdminConsoleSocketIsUsedWithoutStartingPsql) {
+TEST_P(PushProgram, TheAdminConsoleSocketIsUsedWithoutStartingPsql) {
   FakeConsole console(socket());
   console.route_from(config.include_dir + "/main.ini");
   use_socket_console();
@@ -415,7 +415,7 @@ TEST_P(PushScript, TheAdminConsoleSocketIsUsedWithoutStartingPsql) {
   EXPECT_EQ(push(files(2, 2, 20)).status, PushOutcome::Status::unchanged);
 }
 
-TEST_P(PushScript, AnAdminConsoleThatAsksForAPasswordIsLeftToPsql) {
+TEST_P(PushProgram, AnAdminConsoleThatAsksForAPasswordIsLeftToPsql) {
   FakeConsole console(socket(), true);
   use_socket_console();
   server.admin_conninfo = "host=" + dir.path() + "/pgb port=6432 dbname=pgbouncer user=admin";
@@ -426,7 +426,7 @@ TEST_P(PushScript, AnAdminConsoleThatAsksForAPasswordIsLeftToPsql) {
 }
 
 // Finding 10: a planted symlink at a predictable temporary name once redirected a root push.
-TEST_P(PushScript, PlantedSymlinksAreNeverFollowed) {
+TEST_P(PushProgram, PlantedSymlinksAreNeverFollowed) {
   std::string victim = dir.path() + "/victim";
   write_file(victim, "precious\n");
   for (int pid = 1; pid < 40000; pid += 997)  // the old predictable names, some of them
@@ -446,7 +446,7 @@ TEST_P(PushScript, PlantedSymlinksAreNeverFollowed) {
 }
 
 // Low finding: a root push once left userlist.txt 0600 root, unreadable to PgBouncer.
-TEST_P(PushScript, AReplacedFileKeepsItsOwnerModeAndGroup) {
+TEST_P(PushProgram, AReplacedFileKeepsItsOwnerModeAndGroup) {
   ASSERT_EQ(push(files(1, 1, 100)).status, PushOutcome::Status::written);
   chmod((config.include_dir + "/main.ini").c_str(), 0640);
   bool root = geteuid() == 0;
@@ -463,7 +463,7 @@ TEST_P(PushScript, AReplacedFileKeepsItsOwnerModeAndGroup) {
   }
 }
 
-TEST_P(PushScript, AFileChangedByHandIsRewrittenWhenTheProgramRuns) {
+TEST_P(PushProgram, AFileChangedByHandIsRewrittenWhenTheProgramRuns) {
   ASSERT_EQ(push(files(1, 1, 100)).status, PushOutcome::Status::written);
   std::string text = include();
   write_file(config.include_dir + "/main.ini", text + "evil = host=10.6.6.6 port=5432\n");
@@ -475,7 +475,7 @@ TEST_P(PushScript, AFileChangedByHandIsRewrittenWhenTheProgramRuns) {
 }
 
 // Finding 1: the request is length-prefixed and every field checked; bad bytes change nothing.
-TEST_P(PushScript, AMalformedRequestIsRefusedAndChangesNothing) {
+TEST_P(PushProgram, AMalformedRequestIsRefusedAndChangesNothing) {
   PushRequest req = request(files(1, 1, 100));
   std::string good = push_payload(req);
   std::string cmd = push_command(req);
@@ -507,7 +507,7 @@ TEST_P(PushScript, AMalformedRequestIsRefusedAndChangesNothing) {
 }
 
 // Finding 11: with about 3,000 databases the psql command line once exceeded the kernel's limit.
-TEST_P(PushScript, ThousandsOfDatabasesGoToPsqlOnItsStandardInput) {
+TEST_P(PushProgram, ThousandsOfDatabasesGoToPsqlOnItsStandardInput) {
   use_psql_console();
   ClusterFacts facts;
   for (int i = 0; i < 5000; ++i) {
@@ -530,7 +530,7 @@ TEST_P(PushScript, ThousandsOfDatabasesGoToPsqlOnItsStandardInput) {
 
 // pgdeploy check and --dry-run: the same program, asked only. It always runs (no fast path),
 // takes no lock, writes nothing, and says by content what a deploy would change.
-TEST_P(PushScript, ACheckSaysWhatIsThereAndWritesNothing) {
+TEST_P(PushProgram, ACheckSaysWhatIsThereAndWritesNothing) {
   PushRequest req = request(files(1, 1, 100));
   req.mode = PushRequest::Mode::check;
   ExecResult x = run(push_command(req), push_payload(req));
@@ -576,7 +576,7 @@ TEST_P(PushScript, ACheckSaysWhatIsThereAndWritesNothing) {
   EXPECT_EQ(reloads(), 1);
 }
 
-TEST_P(PushScript, ADryRunSaysWhatADeployWouldChangeAsADiff) {
+TEST_P(PushProgram, ADryRunSaysWhatADeployWouldChangeAsADiff) {
   ASSERT_EQ(push(files(1, 1, 100)).status, PushOutcome::Status::written);
   std::string before = include();
   config.mode = PushRequest::Mode::check;
@@ -598,7 +598,7 @@ TEST_P(PushScript, ADryRunSaysWhatADeployWouldChangeAsADiff) {
   EXPECT_EQ(reloads(), 1);
 }
 
-TEST_P(PushScript, ACheckAsksPgBouncerWhereItRoutesAndWhatItHolds) {
+TEST_P(PushProgram, ACheckAsksPgBouncerWhereItRoutesAndWhatItHolds) {
   FakeConsole console(socket());
   write_file(config.include_dir + "/main.ini", "appdb = host=10.0.0.1 port=5432 dbname=appdb\n");
   console.route_from(config.include_dir + "/main.ini");
@@ -620,7 +620,7 @@ TEST_P(PushScript, ACheckAsksPgBouncerWhereItRoutesAndWhatItHolds) {
 }
 
 // The resident mode (pgdeploy watch): one program, one request after another on one channel.
-TEST_P(PushScript, ResidentModeAnswersEachRequestAndJudgesFilesByContent) {
+TEST_P(PushProgram, ResidentModeAnswersEachRequestAndJudgesFilesByContent) {
   auto stream = serve();
   ASSERT_TRUE(stream);
   auto ask = [&](const PushRequest& req) {
@@ -653,7 +653,7 @@ TEST_P(PushScript, ResidentModeAnswersEachRequestAndJudgesFilesByContent) {
 }
 
 // Each answer is one frame: its length first, so its bytes never decide where it ends.
-TEST_P(PushScript, ResidentModeFramesEachAnswerByItsLength) {
+TEST_P(PushProgram, ResidentModeFramesEachAnswerByItsLength) {
   std::vector<std::string> env = {"HOME=" + dir.path() + "/home", "PATH=" + dir.path() + "/bin:/usr/bin:/bin"};
   PushRequest req = request(files(1, 1, 100));
   req.lock_path = "relative.lock";  // refused by the program itself: its answer is an ERR line
@@ -669,7 +669,7 @@ TEST_P(PushScript, ResidentModeFramesEachAnswerByItsLength) {
 // with: no such line, wherever the reads of the answer end, ends the answer early (the old
 // reader stopped at a read whose last line started "DONE ", and read the rest as the answers to
 // the requests after it).
-TEST_P(PushScript, ResidentModeReadsACheckWhoseIncludeHoldsDoneLinesAsOneAnswer) {
+TEST_P(PushProgram, ResidentModeReadsACheckWhoseIncludeHoldsDoneLinesAsOneAnswer) {
   // Eight blocks of lines "DONE ok", each longer than a read (4096 bytes) and shifted by one
   // byte more than the one before (an empty line): in one of them, a read of 4096 bytes ends
   // with a whole line "DONE ok".
@@ -701,7 +701,7 @@ TEST_P(PushScript, ResidentModeReadsACheckWhoseIncludeHoldsDoneLinesAsOneAnswer)
 
 // A child that died while it wrote its answer may have left part of it on the channel: the
 // program does not answer for it (a second answer, or one after half a frame), it ends.
-TEST_P(PushScript, ResidentModeEndsWhenAChildDiesWhileItAnswers) {
+TEST_P(PushProgram, ResidentModeEndsWhenAChildDiesWhileItAnswers) {
   auto stream = serve("answering:KILL");
   ASSERT_TRUE(stream);
   ExecResult x = stream->exchange(push_payload(request(files(1, 1, 100))), Deadline::after(10));
@@ -710,7 +710,7 @@ TEST_P(PushScript, ResidentModeEndsWhenAChildDiesWhileItAnswers) {
   EXPECT_FALSE(stream->exchange(ping_payload(), Deadline::after(2)).ok) << "the stream stays broken";
 }
 
-TEST_P(PushScript, ResidentModeAnswersAnIdlePushWithoutAChild) {
+TEST_P(PushProgram, ResidentModeAnswersAnIdlePushWithoutAChild) {
   PushRequest req = request(files(1, 1, 100));
   ASSERT_EQ(push(files(1, 1, 100)).status, PushOutcome::Status::written);
   // Every child dies at once (step "read" is the child's first): only the program itself answers.
@@ -725,7 +725,7 @@ TEST_P(PushScript, ResidentModeAnswersAnIdlePushWithoutAChild) {
   EXPECT_NE(x.out.find("killed (signal 9)"), std::string::npos) << "a change does go to a child: " << x.out;
 }
 
-TEST_P(PushScript, ResidentModeTakesAChildKilledAfterItsAnswerAsAnswered) {
+TEST_P(PushProgram, ResidentModeTakesAChildKilledAfterItsAnswerAsAnswered) {
   auto stream = serve("answered:KILL");
   ASSERT_TRUE(stream);
   auto ask = [&](const PushRequest& req) {
@@ -742,7 +742,7 @@ TEST_P(PushScript, ResidentModeTakesAChildKilledAfterItsAnswerAsAnswered) {
   EXPECT_EQ(parse_push_output(0, third, "").status, PushOutcome::Status::written) << third;
 }
 
-TEST_P(PushScript, ResidentModeSurvivesTheDeathOfOnePush) {
+TEST_P(PushProgram, ResidentModeSurvivesTheDeathOfOnePush) {
   auto stream = serve("written:KILL");
   ASSERT_TRUE(stream);
   PushRequest req = request(files(1, 1, 100));
@@ -759,17 +759,17 @@ TEST_P(PushScript, ResidentModeSurvivesTheDeathOfOnePush) {
   EXPECT_TRUE(parse_check_output(x.exit_status, x.out, x.err).ok) << x.out;
 }
 
-INSTANTIATE_TEST_SUITE_P(Shells, PushScript, ::testing::Values("/bin/sh", "/bin/bash"));
+INSTANTIATE_TEST_SUITE_P(Shells, PushProgram, ::testing::Values("/bin/sh", "/bin/bash"));
 
 // The program in its own file, checked as perl checks it (under `use warnings` too, although
 // the program itself turns on $^W, which costs nothing); the same text once its comment lines
 // are dropped (as it is sent).
 TEST(PushProgram, CompilesUnderStrictAndWarnings) {
-  std::string source = read_file(std::string(PGDEPLOY_SOURCE_DIR) + "/src/remote/push.pl");
+  std::string source = read_file(std::string(PGDEPLOY_SOURCE_DIR) + "/src/pgbouncer/push.pl");
   ASSERT_NE(source.find("use strict;\nBEGIN {\n  $^W = 1;\n"), std::string::npos);
   TempDir dir;
-  write_file(dir.path() + "/sent.pl", push_script());
-  for (const std::string& file : {std::string(PGDEPLOY_SOURCE_DIR) + "/src/remote/push.pl", dir.path() + "/sent.pl"}) {
+  write_file(dir.path() + "/sent.pl", push_program());
+  for (const std::string& file : {std::string(PGDEPLOY_SOURCE_DIR) + "/src/pgbouncer/push.pl", dir.path() + "/sent.pl"}) {
     std::string cmd = "perl -Mwarnings -c " + shell_quote(file) + " 2>&1";
     FILE* p = popen(cmd.c_str(), "r");
     ASSERT_NE(p, nullptr);
@@ -779,7 +779,7 @@ TEST(PushProgram, CompilesUnderStrictAndWarnings) {
     EXPECT_EQ(pclose(p), 0) << out;
     EXPECT_EQ(out, file + " syntax OK\n");
   }
-  EXPECT_LT(push_script().size(), source.size());
+  EXPECT_LT(push_program().size(), source.size());
 }
 
 TEST(PushRequestFraming, RoundTripsAnyBytesInEveryField) {

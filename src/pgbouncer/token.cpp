@@ -1,4 +1,4 @@
-#include "render/token.h"
+#include "pgbouncer/token.h"
 
 #include <openssl/evp.h>
 

@@ -1,5 +1,6 @@
-// What the agent sends to an app server: one small Perl program (src/remote/push.pl, built into
-// the binary), run as the SSH command, and one request on its standard input carrying every file.
+// What the agent sends to an app server: the push program, one small Perl program
+// (src/pgbouncer/push.pl, built into the binary), run as the SSH command, and one request on its
+// standard input carrying every file.
 // One connection, one channel, one round trip for all the work: the program compares, writes
 // atomically, reloads PgBouncer and cuts sessions. The request and the answer are specified in
 // src/README.md; this file holds the agent's end of both.
@@ -53,8 +54,8 @@ struct PushRequest {
   int pause_seconds = 2;
 };
 
-// The program, as sent (comment lines dropped); constant, so every server runs the same code.
-const std::string& push_script();
+// The push program, as sent (comment lines dropped); constant, so every server runs the same code.
+const std::string& push_program();
 
 // The SSH command for one request: shell builtins that answer "UNCHANGED" when every file's
 // header carries its digest, no reload is pending and no temporary file is left over; else

@@ -1,4 +1,4 @@
-#include "render/console.h"
+#include "pgbouncer/console.h"
 
 #include <algorithm>
 

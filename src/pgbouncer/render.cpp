@@ -1,4 +1,4 @@
-#include "render/pgbouncer.h"
+#include "pgbouncer/render.h"
 
 #include <algorithm>
 
