@@ -44,6 +44,10 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
       "  3  at least one app server failed (named in the output); all others were updated\n"
       "  4  handed over to this node's watcher, which gave no answer in time, and the one-shot\n"
       "     after it was refused: the watcher may have written to some app servers, or to none\n"
+      "  5  an app server holds a newer truth (a config of a newer timeline): this run's proof is\n"
+      "     stale; servers written in the same parallel round are named\n"
+      "  6  otherwise as 0, but a stale primary was found writable and --fence-stale raised its\n"
+      "     fence, or failed to (the report says which)\n"
       "pgdeploy check exits as a monitoring plugin: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN\n"
       "  (see pgdeploy check --help); pgdeploy watch: see pgdeploy watch --help\n"
       "repmgr.conf: event_notification_command='pgdeploy -c CLUSTER --event %e --node-id %n "
@@ -100,6 +104,14 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
   app.add_flag("--force", o->force,
                "deploy the catalog's primary even when the proof disagrees, and over newer "
                "configs: for a human who knows better");
+  app.add_flag("--fence-stale", o->fence_stale,
+               "raise the fence of a proven stale primary (a node writable on an older timeline than "
+               "another node answers with): default_transaction_read_only on (ALTER SYSTEM, reload) "
+               "and its client sessions ended, not repmgr's nor replication's; never the proven "
+               "primary. Off by default (docs/fencing.md)");
+  app.add_flag("--require-majority", o->require_majority,
+               "call no node primary unless more than half of repmgr's catalog nodes answer (a "
+               "witness counts): a two-node cluster with one node down then cannot fail over");
   std::string sessions = "auto";
   app.add_option("--sessions", sessions,
                  "what happens to sessions on the old primary where admin_conninfo is set: cut "

@@ -37,6 +37,16 @@ class Database {
   // What every node but witnesses is right now, all at once, each by its own conninfo.
   virtual std::vector<NodeProbe> probe_nodes(const std::vector<Node>& nodes,
                                              const Deadline& deadline) = 0;
+  // Whether each witness answers, and nothing else (NodeProbe::witness): a witness is a
+  // PostgreSQL of its own. For --require-majority only.
+  virtual std::vector<NodeProbe> probe_witnesses(const std::vector<Node>& nodes,
+                                                 const Deadline& deadline) = 0;
+  // Raises the fence of a stale primary (--fence-stale, agent/fence), by its own conninfo:
+  // default_transaction_read_only on for new transactions (ALTER SYSTEM, reload, waited for),
+  // then every client session ended but repmgr's (its user), replication's and this one.
+  // `sessions_ended`: how many; false with why.
+  virtual bool fence(const Node& node, const Deadline& deadline, int* sessions_ended,
+                     std::string* err) = 0;
 };
 
 }  // namespace pgdeploy

@@ -1,5 +1,9 @@
 #include "pg/pg_database.h"
 
+#include <unistd.h>
+
+#include <cstdlib>
+
 #include "pg/conninfo.h"
 #include "util/parallel.h"
 
@@ -19,7 +23,8 @@ const char* kProbeSql =
     " greatest((SELECT timeline_id FROM pg_control_checkpoint()),"
     "          (SELECT max(received_tli) FROM pg_stat_wal_receiver)),"
     " (SELECT system_identifier FROM pg_control_system())::text || ' ' ||"
-    "  pg_postmaster_start_time()::text";
+    "  pg_postmaster_start_time()::text,"
+    " current_setting('default_transaction_read_only')";
 
 // What the server behind an open connection is.
 NodeProbe probe_connection(PgConn& conn, const Deadline& deadline) {
@@ -40,7 +45,26 @@ NodeProbe probe_connection(PgConn& conn, const Deadline& deadline) {
     p.error = "unexpected answer to the timeline query";
   }
   p.instance = row[4].value_or("");
+  p.read_only_default = row[5] && *row[5] == "on";
   return p;
+}
+
+// Every node given, all at once: in any cluster repmgr is run with (a few nodes), so a node that
+// hangs costs the others nothing; bounded all the same, so that a catalog of hundreds of rows does
+// not start hundreds of threads and connections. Past 16, a node that hangs until the deadline
+// holds a worker, and a node behind it in the queue is asked later, within the same deadline.
+std::vector<NodeProbe> probe_each(const std::vector<const Node*>& asked, const Deadline& deadline) {
+  std::vector<NodeProbe> probes(asked.size());
+  parallel_for(asked.size(), kProbeWorkers, [&](size_t i) {
+    const Node& node = *asked[i];
+    NodeProbe& out = probes[i];
+    std::string err;
+    auto conn = PgConn::connect(node.conninfo, deadline, &err);
+    if (conn) out = probe_connection(*conn, deadline);
+    else out.error = err;
+    out.node_id = node.id;
+  });
+  return probes;
 }
 
 }  // namespace
@@ -92,21 +116,57 @@ std::vector<NodeProbe> PgDatabase::probe_nodes(const std::vector<Node>& nodes,
   std::vector<const Node*> asked;
   for (const Node& n : nodes)
     if (n.type != "witness") asked.push_back(&n);  // a witness has a timeline of its own
-  std::vector<NodeProbe> probes(asked.size());
-  // All at once in any cluster repmgr is run with (a few nodes), so a node that hangs costs the
-  // others nothing; bounded all the same, so that a catalog of hundreds of rows does not start
-  // hundreds of threads and connections. Past 16, a node that hangs until the deadline holds a
-  // worker, and a node behind it in the queue is asked later, within the same deadline.
-  parallel_for(asked.size(), kProbeWorkers, [&](size_t i) {
-    const Node& node = *asked[i];
-    NodeProbe& out = probes[i];
-    std::string err;
-    auto conn = PgConn::connect(node.conninfo, deadline, &err);
-    if (conn) out = probe_connection(*conn, deadline);
-    else out.error = err;
-    out.node_id = node.id;
-  });
+  return probe_each(asked, deadline);
+}
+
+std::vector<NodeProbe> PgDatabase::probe_witnesses(const std::vector<Node>& nodes,
+                                                   const Deadline& deadline) {
+  std::vector<const Node*> asked;
+  for (const Node& n : nodes)
+    if (n.type == "witness") asked.push_back(&n);
+  std::vector<NodeProbe> probes = probe_each(asked, deadline);
+  for (NodeProbe& p : probes) p.witness = true;
   return probes;
+}
+
+bool PgDatabase::fence(const Node& node, const Deadline& deadline, int* sessions_ended,
+                       std::string* err) {
+  std::string why;
+  auto conn = PgConn::connect(node.conninfo, deadline, &why);
+  PgRow row;
+  std::vector<PgRow> none;
+  auto fail = [&](const std::string& step) {
+    *err = step + ": " + why;
+    return false;
+  };
+  if (!conn) return fail("cannot connect");
+  // Read-only for every transaction that does not ask otherwise, in sessions to come and, from
+  // their next transaction, in those open now; a reload makes it so.
+  if (!conn->query("ALTER SYSTEM SET default_transaction_read_only = on", {}, &none, deadline, &why))
+    return fail("ALTER SYSTEM");
+  if (!conn->query_row("SELECT pg_reload_conf()", {}, &row, deadline, &why)) return fail("reload");
+  // This session sees the setting once the postmaster has reloaded: a session forked after that
+  // starts read-only, so none can slip between the reload and the end of the sessions below.
+  for (;;) {
+    if (!conn->query_row("SELECT current_setting('default_transaction_read_only')", {}, &row,
+                         deadline, &why))
+      return fail("reload");
+    if (row.at(0) && *row[0] == "on") break;
+    if (deadline.expired()) {
+      why = "the reload did not take effect in time";
+      return fail("reload");
+    }
+    usleep(10000);
+  }
+  // Client sessions only (walsenders and background workers are other backend types), not
+  // repmgr's (they log in as the catalog's user, as this one does), and not this one.
+  if (!conn->query_row("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) "
+                       "FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                       "AND pid <> pg_backend_pid() AND usename IS DISTINCT FROM current_user",
+                       {}, &row, deadline, &why))
+    return fail("ending sessions");
+  *sessions_ended = row.at(0) ? std::atoi(row[0]->c_str()) : 0;
+  return true;
 }
 
 }  // namespace pgdeploy

@@ -23,6 +23,10 @@ class PgDatabase : public Database {
   NodeProbe probe_self_and_close(const Deadline& deadline) override;
   std::vector<NodeProbe> probe_nodes(const std::vector<Node>& nodes,
                                      const Deadline& deadline) override;
+  std::vector<NodeProbe> probe_witnesses(const std::vector<Node>& nodes,
+                                         const Deadline& deadline) override;
+  bool fence(const Node& node, const Deadline& deadline, int* sessions_ended,
+             std::string* err) override;
 
  private:
   std::string conninfo_;

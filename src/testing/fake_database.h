@@ -24,6 +24,9 @@ class FakeDatabase : public Database {
   std::map<int, NodeProbe> probes;  // node id -> what it says; absent: unreachable
   std::function<void()> on_probe_nodes;  // runs as the other nodes are asked
   int connects = 0;
+  std::vector<int> fenced;   // fence() was called for these node ids, in order
+  std::string fence_error;   // non-empty: fence() fails with it
+  int fence_sessions = 2;    // what a fence reports it ended
 
   // A repmgr 4/5 database with the standard tables and no row in them.
   static FakeDatabase repmgr4();
@@ -39,6 +42,9 @@ class FakeDatabase : public Database {
             std::string* err) override;
   NodeProbe probe_self_and_close(const Deadline&) override { return self; }
   std::vector<NodeProbe> probe_nodes(const std::vector<Node>& nodes, const Deadline&) override;
+  std::vector<NodeProbe> probe_witnesses(const std::vector<Node>& nodes, const Deadline&) override;
+  // Records the node, and says it fenced from now on (its probe's read_only_default).
+  bool fence(const Node& node, const Deadline&, int* sessions_ended, std::string* err) override;
 };
 
 }  // namespace pgdeploy

@@ -1,0 +1,35 @@
+// Evidence of a newer truth (security review 3, N8): an app server that answers NEWER to a push,
+// or whose include file's header a check reads, holds the token of a newer timeline than the
+// proof of this run. Then the proof is stale (a restarted old primary that cannot see the newer
+// one proves itself), and nothing more is pushed from it: the run refuses for every server.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "deploy/outcome.h"
+
+namespace pgdeploy {
+
+struct NewerTruth {
+  long timeline = 0;    // the newest timeline an app server's header carries (0: none seen)
+  int primary = 0;      // the primary that header names
+  std::string server;   // the app server it was seen on
+};
+
+// Takes the newest header from these answers into `newest`: a push's NEWER line, a check's
+// HEADER. A header that cannot be read is no evidence.
+void learn_truth(const std::vector<ServerReport>& servers, NewerTruth* newest);
+
+// True when `seen` is a newer truth than a proof on `timeline`. A newer generation on the same
+// timeline is the same primary's later push, not a newer truth: only a newer timeline counts.
+bool newer_than(const NewerTruth& seen, long timeline);
+
+// "app1 10.0.0.1 holds the config of primary id 2 on timeline 2, newer than timeline 1 ..."
+std::string newer_truth_text(const NewerTruth& seen, long timeline);
+
+// The token a header line carries ("# pgdeploy cluster=C primary=N timeline=T generation=G
+// digest=D"): false when the line is not such a header.
+bool parse_token_header(const std::string& line, int* primary, long* timeline);
+
+}  // namespace pgdeploy

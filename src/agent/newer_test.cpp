@@ -1,0 +1,82 @@
+#include "agent/newer.h"
+
+#include <gtest/gtest.h>
+
+namespace pgdeploy {
+namespace {
+
+ServerReport newer_answer(const std::string& name, const std::string& header) {
+  ServerReport s;
+  s.server.name = name;
+  s.server.address = "10.0.0.1";
+  s.result = ServerReport::Result::skipped_newer;
+  s.newer = header;
+  return s;
+}
+
+TEST(NewerTruth, ANewerAnswersHeaderIsANewerTimeline) {
+  std::vector<ServerReport> servers = {
+      newer_answer("app1", "; pgdeploy cluster=main primary=2 timeline=2 generation=50331648 digest=ab"),
+      newer_answer("app2", "; pgdeploy cluster=main primary=2 timeline=3 generation=1 digest=ab")};
+  ServerReport updated;
+  updated.result = ServerReport::Result::updated;
+  servers.push_back(updated);
+  NewerTruth seen;
+  learn_truth(servers, &seen);
+  EXPECT_EQ(seen.timeline, 3);
+  EXPECT_EQ(seen.primary, 2);
+  EXPECT_EQ(seen.server, "app2 10.0.0.1");
+  EXPECT_TRUE(newer_than(seen, 1));
+  EXPECT_TRUE(newer_than(seen, 2));
+  EXPECT_FALSE(newer_than(seen, 3));
+  EXPECT_EQ(newer_truth_text(seen, 1),
+            "app2 10.0.0.1 holds the config of primary id 2 on timeline 3, newer than this node's "
+            "proof (timeline 1): a node this one cannot see was promoted, and this proof is stale");
+}
+
+TEST(NewerTruth, TheNewestIsKeptAcrossRoundsAndAnOlderOneChangesNothing) {
+  NewerTruth seen;
+  learn_truth({newer_answer("app1", "; pgdeploy cluster=main primary=2 timeline=4 generation=1 digest=x")}, &seen);
+  learn_truth({newer_answer("app2", "; pgdeploy cluster=main primary=3 timeline=2 generation=9 digest=x")}, &seen);
+  EXPECT_EQ(seen.timeline, 4);
+  EXPECT_EQ(seen.server, "app1 10.0.0.1");
+}
+
+TEST(NewerTruth, ACheckAnswersHeaderCountsToo) {
+  ServerReport s;
+  s.server.name = "app3";
+  s.result = ServerReport::Result::unchanged;
+  s.check.ok = true;
+  s.check.has_header = true;
+  s.check.header_primary = 2;
+  s.check.header_timeline = 2;
+  NewerTruth seen;
+  learn_truth({s}, &seen);
+  EXPECT_EQ(seen.timeline, 2);
+  s.check.ok = false;  // an answer that could not be read is no evidence
+  NewerTruth none;
+  learn_truth({s}, &none);
+  EXPECT_EQ(none.timeline, 0);
+  EXPECT_FALSE(newer_than(none, 0));
+}
+
+TEST(NewerTruth, AHeaderThatCannotBeReadIsNoEvidence) {
+  for (const char* bad : {"", "garbage", "; pgdeploy cluster=main primary=2 generation=1",
+                          "; pgdeploy cluster=main primary=x timeline=9",
+                          "; pgdeploy cluster=main primary=2 timeline=-9",
+                          "; pgdeploy cluster=main primary=2 timeline=99999999999999999999999",
+                          "; other cluster=main primary=2 timeline=9"}) {
+    NewerTruth seen;
+    learn_truth({newer_answer("app1", bad)}, &seen);
+    EXPECT_EQ(seen.timeline, 0) << bad;
+  }
+  int primary = 0;
+  long timeline = 0;
+  EXPECT_TRUE(parse_token_header("# pgdeploy cluster=c primary=7 timeline=12 generation=3 digest=d",
+                                 &primary, &timeline));
+  EXPECT_EQ(primary, 7);
+  EXPECT_EQ(timeline, 12);
+}
+
+}  // namespace
+}  // namespace pgdeploy
