@@ -20,14 +20,15 @@ void fence_stale(const Proof& proof, bool act, Database& db, const Deadline& dea
                               "or rejoin it (docs/fencing.md)");
       continue;
     }
-    report->fence_acted = true;
     int ended = 0;
     std::string why;
     if (db.fence(*s.node, deadline, &ended, &why)) {
+      ++report->fences_raised;
       report->stale.push_back(head + "FENCE RAISED: default_transaction_read_only on, " +
                               std::to_string(ended) + " client sessions ended; rejoin it "
                               "(docs/fencing.md)");
     } else {
+      ++report->fences_failed;
       ++report->stale_writable;
       report->stale.push_back(head + "FENCE FAILED, it accepts writes: " + why);
     }

@@ -11,7 +11,7 @@
 namespace pgdeploy {
 
 // One line per stale primary in report->stale, and report->stale_writable; with `act`, the fence
-// of each one not fenced yet is raised first (report->fence_acted). Idempotent: a node fenced
+// of each one not fenced yet is raised first (report->fences_raised, report->fences_failed). Idempotent: a node fenced
 // already is left as it is. Nothing without the probes of a proof (the database not read).
 void fence_stale(const Proof& proof, bool act, Database& db, const Deadline& deadline,
                  RunReport* report);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "deploy/outcome.h"
@@ -27,6 +28,30 @@ bool newer_than(const NewerTruth& seen, long timeline);
 
 // "app1 10.0.0.1 holds the config of primary id 2 on timeline 2, newer than timeline 1 ..."
 std::string newer_truth_text(const NewerTruth& seen, long timeline);
+
+// The watcher's memory of the newest truth any answer showed (pushes and checks alike), kept
+// across rounds: a round on a proof older than it pushes nothing. A server that lost its file (a
+// re-provisioned one) would take the stale route in the same parallel round as the servers that
+// answer NEWER, so the first round of each term (primary, timeline) asks every server first, read
+// only, and pushes only if none holds a newer truth.
+class TruthMemory {
+ public:
+  void learn(const std::vector<ServerReport>& servers) { learn_truth(servers, &newest_); }
+  // True once per term: this round asks every server before it pushes.
+  bool ask_first(int primary, long timeline) {
+    if (asked_ == std::make_pair(primary, timeline)) return false;
+    asked_ = {primary, timeline};
+    return true;
+  }
+  // "" when a proof on `timeline` may push; else why not.
+  std::string refusal(long timeline) const {
+    return newer_than(newest_, timeline) ? newer_truth_text(newest_, timeline) : "";
+  }
+
+ private:
+  NewerTruth newest_;
+  std::pair<int, long> asked_{0, 0};
+};
 
 // The token a header line carries ("# pgdeploy cluster=C primary=N timeline=T generation=G
 // digest=D"): false when the line is not such a header.

@@ -80,3 +80,28 @@ TEST(NewerTruth, AHeaderThatCannotBeReadIsNoEvidence) {
 
 }  // namespace
 }  // namespace pgdeploy
+
+namespace pgdeploy {
+namespace {
+
+TEST(TruthMemory, AsksOncePerTermAndRefusesAnOlderProofUntilItCatchesUp) {
+  TruthMemory memory;
+  EXPECT_TRUE(memory.ask_first(1, 1));
+  EXPECT_FALSE(memory.ask_first(1, 1));
+  EXPECT_EQ(memory.refusal(1), "");
+  // The check before the first push: app1 holds node2's timeline 2; app3 lost its file.
+  ServerReport app3;
+  app3.server.name = "app3";
+  app3.check.ok = true;  // no header
+  memory.learn({newer_answer("app1", "; pgdeploy cluster=main primary=2 timeline=2 generation=1 digest=x"), app3});
+  EXPECT_NE(memory.refusal(1).find("app1 10.0.0.1 holds the config of primary id 2 on timeline 2"),
+            std::string::npos);
+  EXPECT_NE(memory.refusal(1), "");  // every later round of this term, too
+  // Rejoined and promoted again on timeline 3: a new term, asked again, and free to push.
+  EXPECT_TRUE(memory.ask_first(1, 3));
+  EXPECT_EQ(memory.refusal(3), "");
+  EXPECT_EQ(memory.refusal(2), "");
+}
+
+}  // namespace
+}  // namespace pgdeploy

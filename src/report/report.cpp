@@ -95,7 +95,7 @@ int exit_code(const RunReport& r) {
   if (!r.newer_truth.empty()) return kExitNewerTruth;
   for (const auto& s : r.servers)
     if (s.result == ServerReport::Result::failed) return kExitServerFailed;
-  return r.fence_acted ? kExitFenced : kExitOk;
+  return r.fences_raised + r.fences_failed > 0 ? kExitFenced : kExitOk;
 }
 
 std::string format_text(const RunReport& r) {

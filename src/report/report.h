@@ -25,7 +25,7 @@ struct RunReport {
   // Stale primaries (cluster/fence), one line each: what was done about it (agent/fence).
   std::vector<std::string> stale;
   int stale_writable = 0;  // of them, still writable by default after this run (not fenced)
-  bool fence_acted = false;  // --fence-stale raised a fence in this run, or failed to (exit 6)
+  int fences_raised = 0, fences_failed = 0;  // --fence-stale in this run (either: exit 6)
   // An app server holds a newer truth than this run's proof (agent/newer): exit 5.
   std::string newer_truth;
   bool dry_run = false;  // servers were only asked (check mode): what a deploy would change

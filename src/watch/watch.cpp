@@ -18,6 +18,8 @@
 #include <set>
 
 #include "agent/check.h"
+#include "agent/fence.h"  // [fence]
+#include "agent/newer.h"  // [fence]
 #include "agent/last_push.h"
 #include "agent/proof.h"
 #include "deploy/fingerprint.h"
@@ -159,6 +161,7 @@ class Watcher {
         return fleet_.check(servers, files, config, *remote_, deadline);
       };
       CheckReport check = check_cluster(c.opts, db_, warm, Deadline::after(c.opts.deadline).min(c.within));
+      truth_.learn(check.run.servers);  // [fence] a check's headers are evidence too (agent/newer)
       check.watcher = status_line();
       check.by_watcher = true;
       c.reply({check_status(check), false, c.opts.json ? format_check_json(check) : format_check_text(check)});
@@ -319,6 +322,7 @@ class Watcher {
   std::atomic<bool> accepting_{false};
   std::atomic<bool> in_round_{false};
   bool pushed_ = false;  // the last round pushed (this node is the proven primary)
+  TruthMemory truth_;    // [fence] the newest truth app servers showed (agent/newer)
   Clock::time_point writable_since_{};  // hurry(): since when this node is writable, unpushed
   std::unique_ptr<PgConn> local_;      // hurry()'s connection
   // keep_warm()'s pings. Declared after fleet_ and remote_: at exit its destructor waits for
@@ -334,6 +338,9 @@ Watcher::Outcome Watcher::round(RunReport* out, bool for_hook, const Deadline& d
   report.cluster = opts_.cluster;
   Proof proof;
   bool proven = prove(opts_, db_, deadline, &report, &proof, [](const NodeProbe&, const ClusterFacts&) {});
+  // [fence] stale primaries named (fenced with --fence-stale) every round, proven or not.
+  fence_stale(proof, opts_.fence_stale, db_, Deadline::after(opts_.probe_timeout).min(deadline), &report);
+  for (const auto& st : report.stale) note("stale " + st.substr(0, st.find(':')), st, "STALE PRIMARY " + st);
   auto done = [&](const std::string& status, bool pushing, Outcome outcome) {
     pushed_ = pushing;
     accepting_ = pushing || writable_since_ != Clock::time_point{};
@@ -348,6 +355,12 @@ Watcher::Outcome Watcher::round(RunReport* out, bool for_hook, const Deadline& d
     metrics_.reconnects = fleet_.reconnects();
     metrics_.warm_sessions = fleet_.sessions();
     metrics_.observe_round(seconds_since(start));
+    metrics_.stale_writable = report.stale_writable;                                    // [fence]
+    metrics_.stale_fenced = static_cast<int>(report.stale.size()) - report.stale_writable;  // [fence]
+    metrics_.fences_raised += report.fences_raised;                    // [fence]
+    metrics_.fences_failed += report.fences_failed;                    // [fence]
+    metrics_.newer_truth = !report.newer_truth.empty();                // [fence]
+    metrics_.newer_truth_refusals += !report.newer_truth.empty();      // [fence]
     status_ = status;
     return outcome;
   };
@@ -397,6 +410,17 @@ Watcher::Outcome Watcher::round(RunReport* out, bool for_hook, const Deadline& d
   changes_.forget("lock");
 
   DeployConfig config = deploy_config(opts_);
+  // [fence] A newer truth on any app server (agent/newer, security review 3 N8) stops the push for
+  // every server: asked first, read only, once per term; remembered from every answer after.
+  if (truth_.ask_first(proof.decision.primary->id, proof.decision.timeline)) {
+    DeployConfig ask = config;
+    ask.mode = PushRequest::Mode::check;
+    truth_.learn(fleet_.check(proof.facts.servers, proof.files, ask, *remote_, deadline));
+  }
+  if (report.newer_truth = truth_.refusal(proof.decision.timeline); !report.newer_truth.empty()) {
+    note("proof", report.newer_truth, "NEWER TRUTH, writing nothing: " + report.newer_truth);
+    return done("refused: " + report.newer_truth, false, Outcome::refused);
+  }
   auto results = fleet_.push(proof.facts.servers, proof.files, config, *remote_, deadline, for_hook);
   bool news = false;
   std::map<ServerState, int> by_state;
@@ -418,6 +442,8 @@ Watcher::Outcome Watcher::round(RunReport* out, bool for_hook, const Deadline& d
     report.servers.push_back(std::move(r.report));
   }
   add_conflicts(proof.plan, &report);
+  truth_.learn(report.servers);                                  // [fence]
+  report.newer_truth = truth_.refusal(proof.decision.timeline);  // [fence] exit 5 for a hook
   for (const auto& c : proof.plan.conflicts)
     news |= note(server_label(c.server), "conflict", server_label(c.server) + ": config: " + c.error);
   report.seconds = seconds_since(start);
@@ -444,6 +470,10 @@ Watcher::Outcome Watcher::round(RunReport* out, bool for_hook, const Deadline& d
     metrics_.pushes_failed += failed;
     if (converged) metrics_.last_converge = static_cast<double>(std::time(nullptr));
     metrics_.servers = by_state;
+  }
+  if (!report.newer_truth.empty()) {  // [fence] this round's answers: it counts as not pushing
+    note("proof", report.newer_truth, "NEWER TRUTH, writing nothing more: " + report.newer_truth);
+    return done("refused: " + report.newer_truth, false, Outcome::refused);
   }
   return done(std::to_string(by_state[ServerState::current] + by_state[ServerState::updated]) +
                   " of " + std::to_string(results.size()) + " app servers current; primary " +
