@@ -158,14 +158,15 @@ class StalePrimaryFenceTest(RigTestCase):
         before = self.rig.app[2].read_file(INCLUDE)
         watcher = self.rig.node[1].start_watcher([], interval=0.5)
         try:
-            watcher.wait_for(r'NEWER TRUTH, writing nothing: app1 \S+ holds the config of primary '
-                             r'id 2 on timeline 2', timeout=30)
-            # Six more rounds: the truth is remembered for the whole term, nothing is written.
+            watcher.wait_for(r'proven primary: node1 \(id 1\) timeline 1', timeout=30)
+            # Six rounds and more: main wrote node1's stale route there within about 2 s.
             time.sleep(3)
+            self.assertEqual(self.rig.app[2].read_file(INCLUDE), before,
+                             "app2's lost file was not replaced by node1's stale route")
+            watcher.wait_for(r'NEWER TRUTH, writing nothing: app1 \S+ holds the config of '
+                             r'primary id 2 on timeline 2', timeout=5)
         finally:
             watcher.stop()
-        self.assertEqual(self.rig.app[2].read_file(INCLUDE), before,
-                         "app2's lost file was not replaced by node1's stale route")
         self.assertIn('port=5442', self.rig.app[1].ini_entry(support.APP_DB).split())
 
 
