@@ -151,10 +151,11 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
       "Exit codes (monitoring-plugin conventions):\n"
       "  0  OK: every app server routes to the proven primary, its files current\n"
       "  1  WARNING: files stale or a reload pending, routes right; or app servers unreachable "
-      "(at least --warning-unreachable)\n"
+      "(at least --warning-unreachable); a stale primary, fenced\n"
       "  2  CRITICAL: a PgBouncer routes or holds server connections to another node; the "
       "primary cannot be proven (none, two); unreachable app servers at least "
-      "--critical-unreachable\n"
+      "--critical-unreachable; a stale primary accepts writes; an app server holds a newer "
+      "timeline than the proof\n"
       "  3  UNKNOWN: usage error, the database cannot be read (or names no app server or no "
       "database), the check's --deadline passed, the lock file's directory is writable by others");
   check->add_option("-w,--warning-unreachable", o->warning_unreachable,
