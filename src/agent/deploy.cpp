@@ -123,9 +123,6 @@ int run_deploy(const Options& opts, Database& db, Remote& remote, std::ostream& 
                 Deadline::after(opts.probe_timeout).min(run_deadline), &report);
     return refuse(report.refusal);
   }
-  // A stale primary the proof shows is named, and with --fence-stale fenced, before any push.
-  fence_stale(proof, opts.fence_stale && !opts.dry_run, db,
-              Deadline::after(opts.probe_timeout).min(run_deadline), &report);
   const Rendered& files = proof.files;
 
   // A dry run asks every server, read only, what a deploy would change there.
@@ -136,6 +133,7 @@ int run_deploy(const Options& opts, Database& db, Remote& remote, std::ostream& 
                                 run_deadline).push(files, config);
     add_conflicts(proof.plan, &report);
     newer_truth(opts, proof, &report);
+    fence_stale(proof, false, db, run_deadline, &report);  // named only
     report.seconds = seconds_since(start);
     return finish(opts, report, out, err);
   }
@@ -155,6 +153,10 @@ int run_deploy(const Options& opts, Database& db, Remote& remote, std::ostream& 
   // others were written in the same parallel round: a one-shot has no second round trip to ask
   // first (docs/fencing.md, "the remaining window").
   newer_truth(opts, proof, &report);
+  // A stale primary the proof shows is named, and with --fence-stale fenced: after the push, which
+  // is what repmgr waits for.
+  fence_stale(proof, opts.fence_stale, db, Deadline::after(opts.probe_timeout).min(run_deadline),
+              &report);
 
   // 8. Report, and remember a push that reached every server.
   report.seconds = seconds_since(start);

@@ -170,5 +170,22 @@ class StalePrimaryFenceTest(RigTestCase):
         self.assertIn('port=5442', self.rig.app[1].ini_entry(support.APP_DB).split())
 
 
+class RequireMajorityTest(RigTestCase):
+    """--require-majority on a two-node cluster: with the standby down the primary, which proves
+    itself without the option, has no majority (1 of 2)."""
+    rig_options = {'app_servers': 1, 'nodes': 2}
+
+    def test_a_two_node_cluster_with_one_node_down_cannot_prove_a_primary(self):
+        self.assertExit(self.run_agent('--require-majority'), 0)
+        self.rig.node[2].stop('immediate')
+        before = self.snapshot((1,))
+        result = self.run_agent('--require-majority')
+        self.assertExit(result, 1)
+        self.assertIn("REFUSED, nothing was written on any app server: --require-majority: 1 of the "
+                      "catalog's 2 nodes answer (a witness counts), and 2 must", result.err)
+        self.assertUntouched(before, (1,))
+        self.assertExit(self.run_agent(), 0)  # the same cluster without the option
+
+
 if __name__ == '__main__':
     support.main()
