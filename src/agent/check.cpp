@@ -65,12 +65,12 @@ CheckReport check_cluster(const Options& opts, Database& db, const CheckAsker& a
   bool proven = prove(opts, db, run_deadline, &check.run, &proof,
                       [&](const NodeProbe&, const ClusterFacts& facts) { asker.meet(facts.servers, run_deadline); });
   check.database_failed = !proven && proof.database_failed;
-  fence_stale(proof, false, db, run_deadline, &check.run);  // named, never fenced: read only
+  fence_stale(proof, false, false, db, run_deadline, &check.run);  // named, never fenced: read only
   if (proven) {
     check.run.servers = asker.ask(proof.facts.servers, proof.files, config, run_deadline);
     NewerTruth seen;  // an app server's newer timeline: this proof is stale (agent/newer)
     learn_truth(check.run.servers, &seen);
-    if (!opts.force && newer_than(seen, proof.decision.timeline))
+    if (!opts.force && newer_than(seen, proof.decision.timeline) && could_be_unseen(proof.probes))
       check.run.newer_truth = newer_truth_text(seen, proof.decision.timeline);
     add_conflicts(proof.plan, &check.run);
     check.listed = proof.files.listed;

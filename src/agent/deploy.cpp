@@ -37,11 +37,12 @@ int finish(const Options& opts, RunReport& report, std::ostream& out, std::ostre
   return code;
 }
 
-// An app server's newer timeline (agent/newer) in the report: exit 5. --force writes over it.
+// An app server's newer timeline (agent/newer) in the report, while a node is unseen: exit 5.
+// --force writes over it.
 void newer_truth(const Options& opts, const Proof& proof, RunReport* report) {
   NewerTruth seen;
   learn_truth(report->servers, &seen);
-  if (!opts.force && newer_than(seen, proof.decision.timeline))
+  if (!opts.force && newer_than(seen, proof.decision.timeline) && could_be_unseen(proof.probes))
     report->newer_truth = newer_truth_text(seen, proof.decision.timeline);
 }
 
@@ -119,7 +120,7 @@ int run_deploy(const Options& opts, Database& db, Remote& remote, std::ostream& 
         if (self.writable && !opts.dry_run && !(recent && last.timeline == self.timeline))
           deployment.emplace(facts.servers, config.parallel, config.host_timeout, remote, run_deadline);
       })) {
-    fence_stale(proof, opts.fence_stale && !opts.dry_run, db,
+    fence_stale(proof, opts.fence_stale && !opts.dry_run, opts.fence_stop, db,
                 Deadline::after(opts.probe_timeout).min(run_deadline), &report);
     return refuse(report.refusal);
   }
@@ -133,7 +134,7 @@ int run_deploy(const Options& opts, Database& db, Remote& remote, std::ostream& 
                                 run_deadline).push(files, config);
     add_conflicts(proof.plan, &report);
     newer_truth(opts, proof, &report);
-    fence_stale(proof, false, db, run_deadline, &report);  // named only
+    fence_stale(proof, false, false, db, run_deadline, &report);  // named only
     report.seconds = seconds_since(start);
     return finish(opts, report, out, err);
   }
@@ -155,7 +156,7 @@ int run_deploy(const Options& opts, Database& db, Remote& remote, std::ostream& 
   newer_truth(opts, proof, &report);
   // A stale primary the proof shows is named, and with --fence-stale fenced: after the push, which
   // is what repmgr waits for.
-  fence_stale(proof, opts.fence_stale, db, Deadline::after(opts.probe_timeout).min(run_deadline),
+  fence_stale(proof, opts.fence_stale, opts.fence_stop, db, Deadline::after(opts.probe_timeout).min(run_deadline),
               &report);
 
   // 8. Report, and remember a push that reached every server.

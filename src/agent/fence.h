@@ -11,9 +11,11 @@
 namespace pgdeploy {
 
 // One line per stale primary in report->stale, and report->stale_writable; with `act`, the fence
-// of each one not fenced yet is raised first (report->fences_raised, report->fences_failed). Idempotent: a node fenced
-// already is left as it is. Nothing without the probes of a proof (the database not read).
-void fence_stale(const Proof& proof, bool act, Database& db, const Deadline& deadline,
+// of each one not fenced yet is raised first (report->fences_raised, fences_failed); with `stop`
+// too, its postmaster is stopped, fenced already or not. Idempotent: a node fenced already is
+// left as it is (a stopped one no longer answers). Nothing without the probes of a proof (the
+// database not read).
+void fence_stale(const Proof& proof, bool act, bool stop, Database& db, const Deadline& deadline,
                  RunReport* report);
 
 }  // namespace pgdeploy

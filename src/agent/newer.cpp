@@ -54,6 +54,12 @@ void learn_truth(const std::vector<ServerReport>& servers, NewerTruth* newest) {
 
 bool newer_than(const NewerTruth& seen, long timeline) { return seen.timeline > timeline; }
 
+bool could_be_unseen(const std::vector<NodeProbe>& probes) {
+  for (const NodeProbe& p : probes)
+    if (!p.reachable && !p.witness) return true;
+  return false;
+}
+
 std::string newer_truth_text(const NewerTruth& seen, long timeline) {
   return seen.server + " holds the config of primary id " + std::to_string(seen.primary) +
          " on timeline " + std::to_string(seen.timeline) + ", newer than this node's proof (timeline " +

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "cluster/facts.h"
 #include "deploy/outcome.h"
 
 namespace pgdeploy {
@@ -26,6 +27,12 @@ void learn_truth(const std::vector<ServerReport>& servers, NewerTruth* newest);
 // timeline is the same primary's later push, not a newer truth: only a newer timeline counts.
 bool newer_than(const NewerTruth& seen, long timeline);
 
+// Whether an app server's newer timeline can be evidence for these probes: only while a node of
+// the catalog (not a witness) does not answer, which could be the newer primary. When every node
+// answered and none is on that timeline, the header is not the truth of this cluster (forged, or
+// left from an earlier cluster), and it stops nothing.
+bool could_be_unseen(const std::vector<NodeProbe>& probes);
+
 // "app1 10.0.0.1 holds the config of primary id 2 on timeline 2, newer than timeline 1 ..."
 std::string newer_truth_text(const NewerTruth& seen, long timeline);
 
@@ -43,9 +50,14 @@ class TruthMemory {
     asked_ = {primary, timeline};
     return true;
   }
-  // "" when a proof on `timeline` may push; else why not.
-  std::string refusal(long timeline) const {
-    return newer_than(newest_, timeline) ? newer_truth_text(newest_, timeline) : "";
+  // True once per term while a node is unseen: this round asks every server before it pushes.
+  bool ask_first(int primary, long timeline, const std::vector<NodeProbe>& probes) {
+    return could_be_unseen(probes) && ask_first(primary, timeline);
+  }
+  // "" when a proof on `timeline`, with these probes, may push; else why not.
+  std::string refusal(long timeline, const std::vector<NodeProbe>& probes) const {
+    return newer_than(newest_, timeline) && could_be_unseen(probes) ? newer_truth_text(newest_, timeline)
+                                                                   : "";
   }
 
  private:

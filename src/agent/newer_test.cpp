@@ -85,22 +85,45 @@ namespace pgdeploy {
 namespace {
 
 TEST(TruthMemory, AsksOncePerTermAndRefusesAnOlderProofUntilItCatchesUp) {
+  NodeProbe self, unseen;
+  self.node_id = 1;
+  self.reachable = true;
+  unseen.node_id = 2;  // node2 does not answer: it may be the newer primary
+  std::vector<NodeProbe> probes = {self, unseen};
   TruthMemory memory;
-  EXPECT_TRUE(memory.ask_first(1, 1));
-  EXPECT_FALSE(memory.ask_first(1, 1));
-  EXPECT_EQ(memory.refusal(1), "");
+  EXPECT_TRUE(memory.ask_first(1, 1, probes));
+  EXPECT_FALSE(memory.ask_first(1, 1, probes));
+  EXPECT_EQ(memory.refusal(1, probes), "");
   // The check before the first push: app1 holds node2's timeline 2; app3 lost its file.
   ServerReport app3;
   app3.server.name = "app3";
   app3.check.ok = true;  // no header
   memory.learn({newer_answer("app1", "; pgdeploy cluster=main primary=2 timeline=2 generation=1 digest=x"), app3});
-  EXPECT_NE(memory.refusal(1).find("app1 10.0.0.1 holds the config of primary id 2 on timeline 2"),
+  EXPECT_NE(memory.refusal(1, probes).find("app1 10.0.0.1 holds the config of primary id 2 on timeline 2"),
             std::string::npos);
-  EXPECT_NE(memory.refusal(1), "");  // every later round of this term, too
+  EXPECT_NE(memory.refusal(1, probes), "");  // every later round of this term, too
   // Rejoined and promoted again on timeline 3: a new term, asked again, and free to push.
-  EXPECT_TRUE(memory.ask_first(1, 3));
-  EXPECT_EQ(memory.refusal(3), "");
-  EXPECT_EQ(memory.refusal(2), "");
+  EXPECT_TRUE(memory.ask_first(1, 3, probes));
+  EXPECT_EQ(memory.refusal(3, probes), "");
+  EXPECT_EQ(memory.refusal(2, probes), "");
+}
+
+TEST(TruthMemory, WhenEveryNodeAnswersANewerHeaderIsNoEvidenceAndNothingIsAskedFirst) {
+  NodeProbe one, two, witness;
+  one.node_id = 1;
+  one.reachable = true;
+  two = one;
+  two.node_id = 2;
+  witness.node_id = 3;  // a witness that does not answer cannot be the newer primary
+  witness.witness = true;
+  std::vector<NodeProbe> seen = {one, two, witness};
+  EXPECT_FALSE(could_be_unseen(seen));
+  TruthMemory memory;
+  EXPECT_FALSE(memory.ask_first(2, 2, seen));
+  memory.learn({newer_answer("app1", "; pgdeploy cluster=main primary=2 timeline=99 generation=1 digest=x")});
+  EXPECT_EQ(memory.refusal(2, seen), "") << "a forged timeline 99 stops nothing while every node answers";
+  two.reachable = false;
+  EXPECT_NE(memory.refusal(2, {one, two, witness}), "");
 }
 
 }  // namespace

@@ -43,9 +43,10 @@ class Database {
                                                  const Deadline& deadline) = 0;
   // Raises the fence of a stale primary (--fence-stale, agent/fence), by its own conninfo:
   // default_transaction_read_only on for new transactions (ALTER SYSTEM, reload, waited for),
-  // then every client session ended but repmgr's (its user), replication's and this one.
-  // `sessions_ended`: how many; false with why.
-  virtual bool fence(const Node& node, const Deadline& deadline, int* sessions_ended,
+  // then every client session ended but repmgr's (its user), replication's and this one; with
+  // `stop`, then its postmaster told to stop (fast shutdown). `sessions_ended`: how many; false
+  // with why.
+  virtual bool fence(const Node& node, bool stop, const Deadline& deadline, int* sessions_ended,
                      std::string* err) = 0;
 };
 

@@ -129,7 +129,7 @@ std::vector<NodeProbe> PgDatabase::probe_witnesses(const std::vector<Node>& node
   return probes;
 }
 
-bool PgDatabase::fence(const Node& node, const Deadline& deadline, int* sessions_ended,
+bool PgDatabase::fence(const Node& node, bool stop, const Deadline& deadline, int* sessions_ended,
                        std::string* err) {
   std::string why;
   auto conn = PgConn::connect(node.conninfo, deadline, &why);
@@ -166,6 +166,15 @@ bool PgDatabase::fence(const Node& node, const Deadline& deadline, int* sessions
                        {}, &row, deadline, &why))
     return fail("ending sessions");
   *sessions_ended = row.at(0) ? std::atoi(row[0]->c_str()) : 0;
+  if (!stop) return true;
+  // SIGINT to the postmaster is a fast shutdown (pg_ctl stop -m fast). Only a program the server
+  // runs can send it: COPY TO PROGRAM (a superuser's, or pg_execute_server_program's), in the data
+  // directory, where the first line of postmaster.pid is its pid. The shutdown may end this
+  // session before it answers.
+  if (!conn->query("COPY (SELECT 1) TO PROGRAM 'kill -INT \"$(head -n 1 postmaster.pid)\"'", {},
+                   &none, deadline, &why) &&
+      why.find("terminat") == std::string::npos && why.find("closed") == std::string::npos)
+    return fail("stopping the postmaster");
   return true;
 }
 

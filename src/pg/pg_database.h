@@ -25,7 +25,7 @@ class PgDatabase : public Database {
                                      const Deadline& deadline) override;
   std::vector<NodeProbe> probe_witnesses(const std::vector<Node>& nodes,
                                          const Deadline& deadline) override;
-  bool fence(const Node& node, const Deadline& deadline, int* sessions_ended,
+  bool fence(const Node& node, bool stop, const Deadline& deadline, int* sessions_ended,
              std::string* err) override;
 
  private:

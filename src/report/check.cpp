@@ -84,7 +84,7 @@ std::string summary(const CheckReport& r, const Counts& c, const std::vector<Ser
             (r.run.stale_writable > 0 ? ", " + std::to_string(r.run.stale_writable) + " accepting writes" : ", fenced") + "; ";
   if (!r.run.newer_truth.empty()) stale += "newer truth: " + r.run.newer_truth + "; ";
   if (!r.run.refusal.empty())
-    return stale + (r.database_failed ? "" : "the primary cannot be proven: ") + r.run.refusal;
+    return (r.database_failed ? "" : "the primary cannot be proven: ") + r.run.refusal;
   std::vector<std::string> parts;
   if (c.wrong > 0) {
     std::vector<std::string> to;
@@ -110,7 +110,9 @@ std::string summary(const CheckReport& r, const Counts& c, const std::vector<Ser
            " at " + address_of(r.run.endpoint) + ", files current";
   std::string out;
   for (const auto& p : parts) out += (out.empty() ? "" : ", ") + p;
-  return out.empty() && !stale.empty() ? stale.substr(0, stale.size() - 2) : stale + out;
+  // The servers first: a stale primary is in a line of its own below, and leads the status
+  // line only when it is all there is.
+  return out.empty() && !stale.empty() ? stale.substr(0, stale.size() - 2) : out;
 }
 
 // A line of the check's output after the first: every value in it escaped (util/text), `|` too,
@@ -235,6 +237,7 @@ std::string format_check_text(const CheckReport& r) {
   for (size_t i = 0; i < v.size(); ++i)
     if (r.verbose || v[i].state != ServerVerdict::State::ok) out += verdict_line(r.run.servers[i], v[i]);
   for (const auto& st : r.run.stale) out += line("stale primary: " + st);
+  if (!r.run.newer_truth.empty()) out += line("newer truth: " + r.run.newer_truth);
   if (r.verbose || !r.run.refusal.empty() || !r.run.stale.empty())
     for (const auto& seen : r.run.seen) out += line("node: " + seen);
   for (const auto& w : r.run.warnings) out += line("warning: " + w);

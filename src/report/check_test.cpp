@@ -238,8 +238,9 @@ TEST(CheckStalePrimary, AStalePrimaryAcceptingWritesIsCriticalWhateverPgBouncerD
   EXPECT_EQ(first_line(format_check_text(r)).substr(0, 45), "PGDEPLOY WARNING - 1 stale primary, fenced | ");
   r.run.servers[0] = answered("app1", "10.0.0.1:5432");
   EXPECT_EQ(check_status(r), kCheckCritical);
-  EXPECT_NE(first_line(format_check_text(r)).find("1 stale primary, fenced; 1 of 2 app servers routes to node1"),
-            std::string::npos);
+  EXPECT_EQ(first_line(format_check_text(r)).substr(0, 59),
+            "PGDEPLOY CRITICAL - 1 of 2 app servers routes to node1 | se");
+  EXPECT_NE(format_check_text(r).find("\nstale primary: node1 (id 1)"), std::string::npos);
 }
 
 TEST(CheckStalePrimary, AStalePrimaryIsCriticalEvenWhenTheProofIsRefused) {

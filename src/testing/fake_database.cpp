@@ -86,13 +86,18 @@ std::vector<NodeProbe> FakeDatabase::probe_witnesses(const std::vector<Node>& no
   return out;
 }
 
-bool FakeDatabase::fence(const Node& node, const Deadline&, int* sessions_ended, std::string* err) {
+bool FakeDatabase::fence(const Node& node, bool stop, const Deadline&, int* sessions_ended,
+                         std::string* err) {
   fenced.push_back(node.id);
   if (!fence_error.empty()) {
     *err = fence_error;
     return false;
   }
   probes[node.id].read_only_default = true;
+  if (stop) {
+    stopped.push_back(node.id);
+    probes.erase(node.id);
+  }
   *sessions_ended = fence_sessions;
   return true;
 }

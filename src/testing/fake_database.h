@@ -25,6 +25,7 @@ class FakeDatabase : public Database {
   std::function<void()> on_probe_nodes;  // runs as the other nodes are asked
   int connects = 0;
   std::vector<int> fenced;   // fence() was called for these node ids, in order
+  std::vector<int> stopped;  // fence() with stop, for these: unreachable from then on
   std::string fence_error;   // non-empty: fence() fails with it
   int fence_sessions = 2;    // what a fence reports it ended
 
@@ -44,7 +45,7 @@ class FakeDatabase : public Database {
   std::vector<NodeProbe> probe_nodes(const std::vector<Node>& nodes, const Deadline&) override;
   std::vector<NodeProbe> probe_witnesses(const std::vector<Node>& nodes, const Deadline&) override;
   // Records the node, and says it fenced from now on (its probe's read_only_default).
-  bool fence(const Node& node, const Deadline&, int* sessions_ended, std::string* err) override;
+  bool fence(const Node& node, bool stop, const Deadline&, int* sessions_ended, std::string* err) override;
 };
 
 }  // namespace pgdeploy

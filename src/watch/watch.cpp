@@ -339,7 +339,8 @@ Watcher::Outcome Watcher::round(RunReport* out, bool for_hook, const Deadline& d
   Proof proof;
   bool proven = prove(opts_, db_, deadline, &report, &proof, [](const NodeProbe&, const ClusterFacts&) {});
   // [fence] stale primaries named (fenced with --fence-stale) every round, proven or not.
-  fence_stale(proof, opts_.fence_stale, db_, Deadline::after(opts_.probe_timeout).min(deadline), &report);
+  fence_stale(proof, opts_.fence_stale, opts_.fence_stop, db_,
+              Deadline::after(opts_.probe_timeout).min(deadline), &report);
   for (const auto& st : report.stale) note("stale " + st.substr(0, st.find(':')), st, "STALE PRIMARY " + st);
   auto done = [&](const std::string& status, bool pushing, Outcome outcome) {
     pushed_ = pushing;
@@ -411,13 +412,15 @@ Watcher::Outcome Watcher::round(RunReport* out, bool for_hook, const Deadline& d
 
   DeployConfig config = deploy_config(opts_);
   // [fence] A newer truth on any app server (agent/newer, security review 3 N8) stops the push for
-  // every server: asked first, read only, once per term; remembered from every answer after.
-  if (truth_.ask_first(proof.decision.primary->id, proof.decision.timeline)) {
+  // every server while a node is unseen: asked first, read only, once per term; remembered from
+  // every answer after.
+  if (truth_.ask_first(proof.decision.primary->id, proof.decision.timeline, proof.probes)) {
     DeployConfig ask = config;
     ask.mode = PushRequest::Mode::check;
     truth_.learn(fleet_.check(proof.facts.servers, proof.files, ask, *remote_, deadline));
   }
-  if (report.newer_truth = truth_.refusal(proof.decision.timeline); !report.newer_truth.empty()) {
+  if (report.newer_truth = truth_.refusal(proof.decision.timeline, proof.probes);
+      !report.newer_truth.empty()) {
     note("proof", report.newer_truth, "NEWER TRUTH, writing nothing: " + report.newer_truth);
     return done("refused: " + report.newer_truth, false, Outcome::refused);
   }
@@ -443,7 +446,7 @@ Watcher::Outcome Watcher::round(RunReport* out, bool for_hook, const Deadline& d
   }
   add_conflicts(proof.plan, &report);
   truth_.learn(report.servers);                                  // [fence]
-  report.newer_truth = truth_.refusal(proof.decision.timeline);  // [fence] exit 5 for a hook
+  report.newer_truth = truth_.refusal(proof.decision.timeline, proof.probes);  // [fence] exit 5
   for (const auto& c : proof.plan.conflicts)
     news |= note(server_label(c.server), "conflict", server_label(c.server) + ": config: " + c.error);
   report.seconds = seconds_since(start);

@@ -45,6 +45,9 @@ class StalePrimaryFenceTest(RigTestCase):
         self.assertEqual(self.read_only_default(1), 'off', 'node1 starts unfenced')
 
     def tearDown(self):
+        if not self.rig.node[1].postmaster_pid():  # --fence-stale=stop
+            self.rig.node[1].start()
+            self.rig.node[1].wait_writable(timeout=30)
         # The steps docs/fencing.md gives to lift the fence (here without the rejoin).
         self.rig.node[1].psql('ALTER SYSTEM RESET default_transaction_read_only')
         self.rig.node[1].psql('SELECT pg_reload_conf()')
@@ -121,6 +124,17 @@ class StalePrimaryFenceTest(RigTestCase):
         check = self.run_agent('check', node=2)
         self.assertExit(check, 1)
         self.assertRegex(check.out, r'^PGDEPLOY WARNING - 1 stale primary, fenced')
+
+    def test_stop_also_stops_the_postmaster(self):
+        result = self.run_agent('--fence-stale=stop', node=2)
+        self.assertExit(result, 6)
+        self.assertIn('postmaster told to stop (fast shutdown)', result.out)
+        self.assertTrue(support.wait_until(lambda: not self.rig.node[1].postmaster_pid(), 30),
+                        'node1 stopped')
+        self.assertTrue(self.rig.node[2].is_writable(), 'the proven primary runs on')
+        after = self.run_agent('--fence-stale=stop', node=2)
+        self.assertExit(after, 0)
+        self.assertNotIn('STALE PRIMARY', after.out, 'a stopped node proves nothing')
 
     def test_the_stale_nodes_own_watcher_fences_it(self):
         client = self.direct_session(1)
