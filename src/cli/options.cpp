@@ -105,12 +105,13 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
                "deploy the catalog's primary even when the proof disagrees, and over newer "
                "configs: for a human who knows better");
   std::string fence;
-  app.add_flag("--fence-stale{sessions}", fence,
+  CLI::Option* fence_stale = app.add_option("--fence-stale", fence,
                "raise the fence of a proven stale primary (a node writable on an older timeline than "
                "another node answers with): default_transaction_read_only on (ALTER SYSTEM, reload) "
                "and its client sessions ended, not repmgr's nor replication's; =stop: then its "
                "postmaster is stopped too (fast shutdown). Never the proven primary. Off by default "
                "(docs/fencing.md)")
+      ->expected(0, 1)
       ->check(CLI::IsMember({"sessions", "stop"}));
   app.add_flag("--require-majority", o->require_majority,
                "call no node primary unless more than half of repmgr's catalog nodes answer (a "
@@ -202,7 +203,7 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
     err << "pgdeploy: watch takes no --dry-run, --force, --json or --event: use a one-shot run\n";
     return kExitUsage;
   }
-  o->fence_stale = !fence.empty();
+  o->fence_stale = fence_stale->count() > 0;  // without a value: sessions
   o->fence_stop = fence == "stop";
   o->sessions = sessions == "cut" ? Sessions::cut : sessions == "drain" ? Sessions::drain : Sessions::by_event;
   if (o->command == Command::check && o->dry_run) {
