@@ -156,8 +156,8 @@ int run_deploy(const Options& opts, Database& db, Remote& remote, std::ostream& 
   newer_truth(opts, proof, &report);
   // A stale primary the proof shows is named, and with --fence-stale fenced: after the push, which
   // is what repmgr waits for.
-  fence_stale(proof, opts.fence_stale, opts.fence_stop, db, Deadline::after(opts.probe_timeout).min(run_deadline),
-              &report);
+  fence_stale(proof, opts.fence_stale, opts.fence_stop, db,
+              Deadline::after(opts.probe_timeout).min(run_deadline), &report);
 
   // 8. Report, and remember a push that reached every server.
   report.seconds = seconds_since(start);

@@ -16,8 +16,8 @@ void fence_stale(const Proof& proof, bool act, bool stop, Database& db, const De
     }
     if (!act) {
       ++report->stale_writable;
-      report->stale.push_back(head + "NOT FENCED, it accepts writes (--fence-stale is off): stop it "
-                              "or rejoin it (docs/fencing.md)");
+      report->stale.push_back(head + "NOT FENCED, it accepts writes (--fence-stale is off): stop "
+                              "it or rejoin it (docs/fencing.md)");
       continue;
     }
     int ended = 0;

@@ -56,8 +56,8 @@ class TruthMemory {
   }
   // "" when a proof on `timeline`, with these probes, may push; else why not.
   std::string refusal(long timeline, const std::vector<NodeProbe>& probes) const {
-    return newer_than(newest_, timeline) && could_be_unseen(probes) ? newer_truth_text(newest_, timeline)
-                                                                   : "";
+    bool stale = newer_than(newest_, timeline) && could_be_unseen(probes);
+    return stale ? newer_truth_text(newest_, timeline) : "";
   }
 
  private:

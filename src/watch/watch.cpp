@@ -341,7 +341,8 @@ Watcher::Outcome Watcher::round(RunReport* out, bool for_hook, const Deadline& d
   // [fence] stale primaries named (fenced with --fence-stale) every round, proven or not.
   fence_stale(proof, opts_.fence_stale, opts_.fence_stop, db_,
               Deadline::after(opts_.probe_timeout).min(deadline), &report);
-  for (const auto& st : report.stale) note("stale " + st.substr(0, st.find(':')), st, "STALE PRIMARY " + st);
+  for (const auto& st : report.stale)
+    note("stale " + st.substr(0, st.find(':')), st, "STALE PRIMARY " + st);  // [fence]
   auto done = [&](const std::string& status, bool pushing, Outcome outcome) {
     pushed_ = pushing;
     accepting_ = pushing || writable_since_ != Clock::time_point{};
@@ -356,12 +357,12 @@ Watcher::Outcome Watcher::round(RunReport* out, bool for_hook, const Deadline& d
     metrics_.reconnects = fleet_.reconnects();
     metrics_.warm_sessions = fleet_.sessions();
     metrics_.observe_round(seconds_since(start));
-    metrics_.stale_writable = report.stale_writable;                                    // [fence]
+    metrics_.stale_writable = report.stale_writable;                                       // [fence]
     metrics_.stale_fenced = static_cast<int>(report.stale.size()) - report.stale_writable;  // [fence]
-    metrics_.fences_raised += report.fences_raised;                    // [fence]
-    metrics_.fences_failed += report.fences_failed;                    // [fence]
-    metrics_.newer_truth = !report.newer_truth.empty();                // [fence]
-    metrics_.newer_truth_refusals += !report.newer_truth.empty();      // [fence]
+    metrics_.fences_raised += report.fences_raised;                                        // [fence]
+    metrics_.fences_failed += report.fences_failed;                                        // [fence]
+    metrics_.newer_truth = !report.newer_truth.empty();                                    // [fence]
+    metrics_.newer_truth_refusals += !report.newer_truth.empty();                          // [fence]
     status_ = status;
     return outcome;
   };
