@@ -4,6 +4,8 @@
 #include <ostream>
 #include <sstream>
 
+#include "agent/fence.h"
+#include "agent/newer.h"
 #include "agent/proof.h"
 #include "deploy/deployment.h"
 #include "deploy/request.h"
@@ -22,7 +24,8 @@ std::string check_identity(const Options& o) {
   id << o.cluster << '\x1f' << o.conninfo << '\x1f' << o.public_net << '\x1f' << o.include_dir
      << '\x1f' << o.userlist << '\x1f' << o.force << '\x1f' << o.deadline << '\x1f'
      << o.host_timeout << '\x1f' << o.probe_timeout << '\x1f' << o.connect_timeout << '\x1f'
-     << o.parallel << '\x1f' << o.host_key_checking << '\x1f' << o.known_hosts;
+     << o.parallel << '\x1f' << o.host_key_checking << '\x1f' << o.known_hosts << '\x1f'
+     << o.require_majority;
   for (const auto& i : o.identities) id << '\x1f' << i;
   return digest_of(id.str());
 }
@@ -62,8 +65,13 @@ CheckReport check_cluster(const Options& opts, Database& db, const CheckAsker& a
   bool proven = prove(opts, db, run_deadline, &check.run, &proof,
                       [&](const NodeProbe&, const ClusterFacts& facts) { asker.meet(facts.servers, run_deadline); });
   check.database_failed = !proven && proof.database_failed;
+  fence_stale(proof, false, false, db, run_deadline, &check.run);  // named, never fenced: read only
   if (proven) {
     check.run.servers = asker.ask(proof.facts.servers, proof.files, config, run_deadline);
+    NewerTruth seen;  // an app server's newer timeline: this proof is stale (agent/newer)
+    learn_truth(check.run.servers, &seen);
+    if (!opts.force && newer_than(seen, proof.decision.timeline) && could_be_unseen(proof.probes))
+      check.run.newer_truth = newer_truth_text(seen, proof.decision.timeline);
     add_conflicts(proof.plan, &check.run);
     check.listed = proof.files.listed;
     for (const Node& n : proof.facts.nodes) {  // to name a node in the status line

@@ -6,7 +6,9 @@
 #include <optional>
 #include <ostream>
 
+#include "agent/fence.h"
 #include "agent/last_push.h"
+#include "agent/newer.h"
 #include "agent/proof.h"
 #include "deploy/deployment.h"
 #include "deploy/event.h"
@@ -33,6 +35,15 @@ int finish(const Options& opts, RunReport& report, std::ostream& out, std::ostre
   if (opts.json) out << format_json(report);
   else (code == kExitRefused || code == kExitHandedOver ? err : out) << format_text(report);
   return code;
+}
+
+// An app server's newer timeline (agent/newer) in the report, while a node is unseen: exit 5.
+// --force writes over it.
+void newer_truth(const Options& opts, const Proof& proof, RunReport* report) {
+  NewerTruth seen;
+  learn_truth(report->servers, &seen);
+  if (!opts.force && newer_than(seen, proof.decision.timeline) && could_be_unseen(proof.probes))
+    report->newer_truth = newer_truth_text(seen, proof.decision.timeline);
 }
 
 }  // namespace
@@ -108,8 +119,11 @@ int run_deploy(const Options& opts, Database& db, Remote& remote, std::ostream& 
   if (!prove(opts, db, run_deadline, &report, &proof, [&](const NodeProbe& self, const ClusterFacts& facts) {
         if (self.writable && !opts.dry_run && !(recent && last.timeline == self.timeline))
           deployment.emplace(facts.servers, config.parallel, config.host_timeout, remote, run_deadline);
-      }))
+      })) {
+    fence_stale(proof, opts.fence_stale && !opts.dry_run, opts.fence_stop, db,
+                Deadline::after(opts.probe_timeout).min(run_deadline), &report);
     return refuse(report.refusal);
+  }
   const Rendered& files = proof.files;
 
   // A dry run asks every server, read only, what a deploy would change there.
@@ -119,6 +133,8 @@ int run_deploy(const Options& opts, Database& db, Remote& remote, std::ostream& 
     report.servers = Deployment(proof.facts.servers, config.parallel, config.host_timeout, remote,
                                 run_deadline).push(files, config);
     add_conflicts(proof.plan, &report);
+    newer_truth(opts, proof, &report);
+    fence_stale(proof, false, false, db, run_deadline, &report);  // named only
     report.seconds = seconds_since(start);
     return finish(opts, report, out, err);
   }
@@ -134,6 +150,14 @@ int run_deploy(const Options& opts, Database& db, Remote& remote, std::ostream& 
     deployment.emplace(proof.facts.servers, config.parallel, config.host_timeout, remote, run_deadline);
   report.servers = deployment->push(files, config);
   add_conflicts(proof.plan, &report);
+  // A server that answered NEWER proves this proof stale: the run counts as not pushing. The
+  // others were written in the same parallel round: a one-shot has no second round trip to ask
+  // first (docs/fencing.md, "the remaining window").
+  newer_truth(opts, proof, &report);
+  // A stale primary the proof shows is named, and with --fence-stale fenced: after the push, which
+  // is what repmgr waits for.
+  fence_stale(proof, opts.fence_stale, opts.fence_stop, db,
+              Deadline::after(opts.probe_timeout).min(run_deadline), &report);
 
   // 8. Report, and remember a push that reached every server.
   report.seconds = seconds_since(start);

@@ -448,3 +448,76 @@ TEST_F(AgentTest, AWatcherThatTookTheEventAndNeverAnsweredLeavesTheOneShotItsTim
 }
 
 }  // namespace pgdeploy
+
+namespace pgdeploy {
+namespace {
+
+// --- a newer truth on an app server, and stale primaries (agent/newer, agent/fence) ---
+
+// app1 holds the config of node2 on `timeline`/`generation` and answers NEWER; app2 lost its file
+// and takes this run's.
+struct NewerOnApp1 : FakeRemote {
+  NewerOnApp1(long timeline, uint64_t generation)
+      : FakeRemote([timeline, generation](const std::string& host, const std::string&,
+                                          const std::string&, const Deadline&) {
+          if (host != "127.0.1.1") return answer_written();
+          ExecResult r = answer_written();
+          r.out = "NEWER ; pgdeploy cluster=main primary=2 timeline=" + std::to_string(timeline) +
+                  " generation=" + std::to_string(generation) + " digest=ab\nDONE ok\n";
+          return r;
+        }) {}
+};
+
+TEST_F(AgentTest, ANewerTimelineOnOneServerMakesTheOneShotExit5AndNamesWhatItWrote) {
+  db.probes.erase(2);  // node2 does not answer: security review 3, N8
+  NewerOnApp1 servers(2, 1);
+  int code = run_deploy(opts, db, servers, out, err);
+  EXPECT_EQ(code, kExitNewerTruth) << said();
+  EXPECT_NE(out.str().find("app1 127.0.1.1: skipped: newer config present"), std::string::npos) << said();
+  EXPECT_NE(out.str().find("app2 127.0.1.2: updated"), std::string::npos) << said();
+  EXPECT_NE(out.str().find("pgdeploy: NEWER TRUTH, this run's proof is stale and counts as not pushing: "
+                           "app1 127.0.1.1 holds the config of primary id 2 on timeline 2, newer than "
+                           "this node's proof (timeline 1)"),
+            std::string::npos) << said();
+  EXPECT_FALSE(std::ifstream(opts.lock_file + ".last").good()) << "not recorded as a push";
+}
+
+TEST_F(AgentTest, ANewerGenerationOnTheSameTimelineIsNoNewerTruth) {
+  db.probes.erase(2);
+  NewerOnApp1 servers(1, 999999);
+  EXPECT_EQ(run_deploy(opts, db, servers, out, err), kExitOk) << said();
+  EXPECT_EQ(said().find("NEWER TRUTH"), std::string::npos);
+}
+
+TEST_F(AgentTest, ANewerTimelineWhileEveryNodeAnswersIsNoNewerTruth) {
+  NewerOnApp1 servers(99, 1);  // node2 answers on timeline 1: nobody is on 99
+  EXPECT_EQ(run_deploy(opts, db, servers, out, err), kExitOk) << said();
+  EXPECT_EQ(said().find("NEWER TRUTH"), std::string::npos);
+}
+
+TEST_F(AgentTest, AStalePrimaryIsNamedAndFencedOnlyWithTheOption) {
+  db.probes[1] = probe(true, 2, "sys 1");  // node1, the catalog's primary, on timeline 2
+  db.probes[2] = probe(true, 1, "sys 2");  // node2 came back writable on timeline 1
+  db.self = db.probes[1];
+  EXPECT_EQ(run(), kExitOk) << said();
+  EXPECT_TRUE(db.fenced.empty());
+  EXPECT_NE(out.str().find("pgdeploy: STALE PRIMARY node2 (id 2): writable on timeline 1; node1 (id 1) "
+                           "is on timeline 2: NOT FENCED"),
+            std::string::npos) << said();
+
+  opts.fence_stale = true;
+  EXPECT_EQ(run(), kExitFenced) << said();
+  EXPECT_EQ(db.fenced, std::vector<int>{2});
+  EXPECT_NE(out.str().find("FENCE RAISED"), std::string::npos) << said();
+  EXPECT_EQ(run(), kExitOk) << said();  // fenced already: nothing more
+  EXPECT_EQ(db.fenced, std::vector<int>{2});
+
+  opts.dry_run = true;  // a dry run never fences
+  db.probes[2].read_only_default = false;
+  run();
+  EXPECT_EQ(db.fenced, std::vector<int>{2});
+  EXPECT_NE(out.str().find("NOT FENCED"), std::string::npos) << said();
+}
+
+}  // namespace
+}  // namespace pgdeploy

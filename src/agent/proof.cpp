@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <future>
 #include <sstream>
 
 #include "cluster/catalog.h"
@@ -53,8 +54,16 @@ bool prove(const Options& opts, Database& db, const Deadline& run_deadline, RunR
   NodeProbe self = db.probe_self_and_close(db_deadline);
   meanwhile(self, facts);
   p->database_failed = false;
-  auto probes = db.probe_nodes(facts.nodes, Deadline::after(opts.probe_timeout).min(run_deadline));
-  p->decision = decide_primary(facts.nodes, probes, self.instance, opts.force);
+  // Witnesses are asked only to count them (--require-majority), beside the nodes.
+  Deadline probe_deadline = Deadline::after(opts.probe_timeout).min(run_deadline);
+  std::future<std::vector<NodeProbe>> witnesses;
+  if (opts.require_majority)
+    witnesses = std::async(std::launch::async, [&] { return db.probe_witnesses(facts.nodes, probe_deadline); });
+  p->probes = db.probe_nodes(facts.nodes, probe_deadline);
+  if (witnesses.valid())
+    for (NodeProbe& w : witnesses.get()) p->probes.push_back(w);
+  const auto& probes = p->probes;
+  p->decision = decide_primary(facts.nodes, probes, self.instance, opts.force, opts.require_majority);
   const PrimaryDecision& decision = p->decision;
   report->seen = decision.seen;
   report->warnings.insert(report->warnings.begin(), facts.warnings.begin(), facts.warnings.end());

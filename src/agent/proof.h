@@ -22,6 +22,7 @@ struct Proof {
   ClusterFacts facts;
   ServerPlan plan;
   PrimaryDecision decision;  // points into facts.nodes
+  std::vector<NodeProbe> probes;  // what every node answered (witnesses: with --require-majority)
   Rendered files;
   bool database_failed = false;  // refused because the database could not be read
   bool self_is_primary = false;  // the proven primary is the node behind `db` (-p)

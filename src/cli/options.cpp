@@ -44,6 +44,10 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
       "  3  at least one app server failed (named in the output); all others were updated\n"
       "  4  handed over to this node's watcher, which gave no answer in time, and the one-shot\n"
       "     after it was refused: the watcher may have written to some app servers, or to none\n"
+      "  5  an app server holds a newer truth (a config of a newer timeline): this run's proof is\n"
+      "     stale; servers written in the same parallel round are named\n"
+      "  6  otherwise as 0, but a stale primary was found writable and --fence-stale raised its\n"
+      "     fence, or failed to (the report says which)\n"
       "pgdeploy check exits as a monitoring plugin: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN\n"
       "  (see pgdeploy check --help); pgdeploy watch: see pgdeploy watch --help\n"
       "repmgr.conf: event_notification_command='pgdeploy -c CLUSTER --event %e --node-id %n "
@@ -100,6 +104,18 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
   app.add_flag("--force", o->force,
                "deploy the catalog's primary even when the proof disagrees, and over newer "
                "configs: for a human who knows better");
+  std::string fence;
+  CLI::Option* fence_stale = app.add_option("--fence-stale", fence,
+               "raise the fence of a proven stale primary (a node writable on an older timeline than "
+               "another node answers with): default_transaction_read_only on (ALTER SYSTEM, reload) "
+               "and its client sessions ended, not repmgr's nor replication's; =stop: then its "
+               "postmaster is stopped too (fast shutdown). Never the proven primary. Off by default "
+               "(docs/fencing.md)")
+      ->expected(0, 1)
+      ->check(CLI::IsMember({"sessions", "stop"}));
+  app.add_flag("--require-majority", o->require_majority,
+               "call no node primary unless more than half of repmgr's catalog nodes answer (a "
+               "witness counts): a two-node cluster with one node down then cannot fail over");
   std::string sessions = "auto";
   app.add_option("--sessions", sessions,
                  "what happens to sessions on the old primary where admin_conninfo is set: cut "
@@ -139,10 +155,11 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
       "Exit codes (monitoring-plugin conventions):\n"
       "  0  OK: every app server routes to the proven primary, its files current\n"
       "  1  WARNING: files stale or a reload pending, routes right; or app servers unreachable "
-      "(at least --warning-unreachable)\n"
+      "(at least --warning-unreachable); a stale primary, fenced\n"
       "  2  CRITICAL: a PgBouncer routes or holds server connections to another node; the "
       "primary cannot be proven (none, two); unreachable app servers at least "
-      "--critical-unreachable\n"
+      "--critical-unreachable; a stale primary accepts writes; an app server holds a newer "
+      "timeline than the proof\n"
       "  3  UNKNOWN: usage error, the database cannot be read (or names no app server or no "
       "database), the check's --deadline passed, the lock file's directory is writable by others");
   check->add_option("-w,--warning-unreachable", o->warning_unreachable,
@@ -186,6 +203,8 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
     err << "pgdeploy: watch takes no --dry-run, --force, --json or --event: use a one-shot run\n";
     return kExitUsage;
   }
+  o->fence_stale = fence_stale->count() > 0;  // without a value: sessions
+  o->fence_stop = fence == "stop";
   o->sessions = sessions == "cut" ? Sessions::cut : sessions == "drain" ? Sessions::drain : Sessions::by_event;
   if (o->command == Command::check && o->dry_run) {
     err << "pgdeploy: check is read only already: --dry-run is for a deploy\n";

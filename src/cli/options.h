@@ -40,6 +40,9 @@ struct Options {
   std::string userlist = DeployConfig{}.userlist;
   std::string lock_file;  // "" = ~/.pgdeploy-<cluster>.lock
   bool force = false;
+  bool fence_stale = false;       // raise the fence of a proven stale primary (agent/fence)
+  bool fence_stop = false;        // --fence-stale=stop: and stop its postmaster
+  bool require_majority = false;  // more than half the catalog's nodes must answer the proof
   Sessions sessions = Sessions::by_event;
   int pause_timeout = DeployConfig{}.pause_wait_seconds;
   bool dry_run = false;

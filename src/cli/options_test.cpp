@@ -195,3 +195,34 @@ TEST(Options, ACheckUsageErrorIsUnknownAsForAPlugin) {
 
 }  // namespace
 }  // namespace pgdeploy
+
+namespace pgdeploy {
+namespace {
+
+TEST(Options, FenceStaleAndRequireMajority) {
+  Options o;
+  ASSERT_EQ(parse({"-c", "main"}, &o), -1);
+  EXPECT_FALSE(o.fence_stale);
+  EXPECT_FALSE(o.fence_stop);
+  EXPECT_FALSE(o.require_majority);
+  Options sessions;
+  ASSERT_EQ(parse({"-c", "main", "--fence-stale", "--require-majority"}, &sessions), -1);
+  EXPECT_TRUE(sessions.fence_stale);
+  EXPECT_FALSE(sessions.fence_stop);
+  EXPECT_TRUE(sessions.require_majority);
+  Options stop;
+  ASSERT_EQ(parse({"watch", "-c", "main", "--fence-stale=stop"}, &stop), -1);
+  EXPECT_TRUE(stop.fence_stale);
+  EXPECT_TRUE(stop.fence_stop);
+  Options named;
+  ASSERT_EQ(parse({"-c", "main", "--fence-stale=sessions"}, &named), -1);
+  EXPECT_TRUE(named.fence_stale);
+  EXPECT_FALSE(named.fence_stop);
+  Options bad;
+  std::string err;
+  EXPECT_EQ(parse({"-c", "main", "--fence-stale=all"}, &bad, &err), kExitUsage);
+  EXPECT_NE(err.find("--fence-stale"), std::string::npos) << err;
+}
+
+}  // namespace
+}  // namespace pgdeploy

@@ -43,6 +43,17 @@ class Database {
   // across calls and apart from the one the catalog is read on. False with why when it could
   // not be asked: the next call connects again.
   virtual bool self_writable(bool* writable, const Deadline& deadline, std::string* err) = 0;
+  // Whether each witness answers, and nothing else (NodeProbe::witness): a witness is a
+  // PostgreSQL of its own. For --require-majority only.
+  virtual std::vector<NodeProbe> probe_witnesses(const std::vector<Node>& nodes,
+                                                 const Deadline& deadline) = 0;
+  // Raises the fence of a stale primary (--fence-stale, agent/fence), by its own conninfo:
+  // default_transaction_read_only on for new transactions (ALTER SYSTEM, reload, waited for),
+  // then every client session ended but repmgr's (its user), replication's and this one; with
+  // `stop`, then its postmaster told to stop (fast shutdown). `sessions_ended`: how many; false
+  // with why.
+  virtual bool fence(const Node& node, bool stop, const Deadline& deadline, int* sessions_ended,
+                     std::string* err) = 0;
 };
 
 }  // namespace pgdeploy

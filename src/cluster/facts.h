@@ -34,6 +34,8 @@ struct NodeProbe {
   long timeline = 0;
   uint64_t lsn = 0;      // current WAL position, on a writable node
   std::string instance;  // system identifier + postmaster start: tells one server from another
+  bool witness = false;  // repmgr's witness: counts for --require-majority, never for the proof
+  bool read_only_default = false;  // default_transaction_read_only is on: fenced (cluster/fence)
 };
 
 // One enabled row of app_servers: where a PgBouncer runs.

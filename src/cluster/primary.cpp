@@ -9,8 +9,10 @@ std::string node_label(const Node& n) { return n.name + " (id " + std::to_string
 
 std::string describe(const NodeProbe& p) {
   if (!p.reachable) return "unreachable: " + p.error;
+  if (p.witness) return "witness, reachable";
   return std::string(p.writable ? "writable" : "read-only") + ", timeline " +
-         std::to_string(p.timeline);
+         std::to_string(p.timeline) +
+         (p.writable && p.read_only_default ? " (fenced: default_transaction_read_only on)" : "");
 }
 
 std::string join(const std::vector<std::string>& parts) {
@@ -22,7 +24,8 @@ std::string join(const std::vector<std::string>& parts) {
 }  // namespace
 
 PrimaryDecision decide_primary(const std::vector<Node>& nodes, const std::vector<NodeProbe>& probes,
-                               const std::string& local_instance, bool force) {
+                               const std::string& local_instance, bool force,
+                               bool require_majority) {
   PrimaryDecision d;
   auto node_of = [&](int id) -> const Node* {
     for (const Node& n : nodes)
@@ -36,11 +39,14 @@ PrimaryDecision decide_primary(const std::vector<Node>& nodes, const std::vector
   long newest = 0;
   std::vector<const NodeProbe*> writable;
   const NodeProbe* local = nullptr;
+  size_t answered = 0;
   for (const NodeProbe& p : probes) {
     const Node* n = node_of(p.node_id);
     d.seen.push_back((n ? node_label(*n) : "node " + std::to_string(p.node_id)) + ": " +
                      describe(p));
     if (!p.reachable) continue;
+    ++answered;
+    if (p.witness) continue;  // a PostgreSQL of its own: its timeline and writability mean nothing
     newest = std::max(newest, p.timeline);
     if (p.writable) writable.push_back(&p);
     if (!local_instance.empty() && p.instance == local_instance) local = &p;
@@ -52,6 +58,12 @@ PrimaryDecision decide_primary(const std::vector<Node>& nodes, const std::vector
     d.refusal = catalog.empty() ? "repmgr's catalog names no active primary"
                                 : "repmgr's catalog names " + std::to_string(catalog.size()) +
                                       " active primaries: " + join(names);
+    return d;
+  }
+  if (require_majority && !force && answered * 2 <= nodes.size()) {
+    d.refusal = "--require-majority: " + std::to_string(answered) + " of the catalog's " +
+                std::to_string(nodes.size()) + " nodes answer (a witness counts), and " +
+                std::to_string(nodes.size() / 2 + 1) + " must";
     return d;
   }
   const Node& named = *catalog[0];
@@ -101,6 +113,10 @@ PrimaryDecision decide_primary(const std::vector<Node>& nodes, const std::vector
       d.warnings.push_back(node_label(*node_of(p->node_id)) + " is writable too (timeline " +
                            std::to_string(p->timeline) + "): it is fenced off by this deploy, " +
                            "but its postmaster still runs");
+  if (named_probe->read_only_default)
+    d.warnings.push_back(node_label(named) + " has default_transaction_read_only on (a fence raised " +
+                         "while it was a stale primary?): new transactions there are read-only until " +
+                         "it is lifted (ALTER SYSTEM RESET default_transaction_read_only)");
   d.ok = true;
   d.primary = &named;
   d.timeline = named_probe->timeline;

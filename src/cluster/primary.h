@@ -23,8 +23,11 @@ struct PrimaryDecision {
 // Deploys only to the node that the catalog names as the active primary AND that is the one
 // writable node on the newest timeline any reachable node knows. `local_instance` is the probe
 // identity of the node the agent runs on ("" if unknown); `force` accepts the catalog's primary
-// whenever it answers as writable.
+// whenever it answers as writable. `require_majority` (--require-majority): more than half of the
+// catalog's nodes, every row whatever its type or state (a witness counts), must answer before
+// any node is called primary; a witness's probe counts for that and for nothing else.
 PrimaryDecision decide_primary(const std::vector<Node>& nodes, const std::vector<NodeProbe>& probes,
-                               const std::string& local_instance, bool force);
+                               const std::string& local_instance, bool force,
+                               bool require_majority = false);
 
 }  // namespace pgdeploy

@@ -131,3 +131,70 @@ TEST(Primary, AnOlderWritableNodeIsFencedWithAWarning) {
 
 }  // namespace
 }  // namespace pgdeploy
+
+namespace pgdeploy {
+namespace {
+
+TEST(PrimaryMajority, AMajorityOfTheCatalogMustAnswerAWitnessCounting) {
+  std::vector<Node> nodes = {{1, "node1", "primary", true, "host=a"},
+                             {2, "node2", "standby", true, "host=b"},
+                             {3, "witness", "witness", true, "host=w"}};
+  NodeProbe one;
+  one.node_id = 1;
+  one.reachable = true;
+  one.writable = true;
+  one.timeline = 1;
+  NodeProbe two = one;
+  two.node_id = 2;
+  two.reachable = false;
+  NodeProbe witness = one;
+  witness.node_id = 3;
+  witness.witness = true;
+  witness.timeline = 9;  // its own: neither the newest timeline nor a second writable node
+  auto d = decide_primary(nodes, {one, two, witness}, "", false, true);
+  ASSERT_TRUE(d.ok) << d.refusal;
+  EXPECT_EQ(d.primary->id, 1);
+  EXPECT_TRUE(d.warnings.empty());
+  EXPECT_NE(d.seen[2].find("witness, reachable"), std::string::npos);
+
+  witness.reachable = false;  // 1 of 3
+  d = decide_primary(nodes, {one, two, witness}, "", false, true);
+  EXPECT_FALSE(d.ok);
+  EXPECT_EQ(d.refusal, "--require-majority: 1 of the catalog's 3 nodes answer (a witness counts), and 2 must");
+  // Without the option, the same answers prove node1.
+  EXPECT_TRUE(decide_primary(nodes, {one, two, witness}, "", false, false).ok);
+}
+
+TEST(PrimaryMajority, ATwoNodeClusterWithOneDownCannotCallAPrimary) {
+  std::vector<Node> nodes = {{1, "node1", "standby", false, "host=a"},
+                             {2, "node2", "primary", true, "host=b"}};
+  NodeProbe promoted;
+  promoted.node_id = 2;
+  promoted.reachable = true;
+  promoted.writable = true;
+  promoted.timeline = 2;
+  NodeProbe dead;
+  dead.node_id = 1;
+  auto d = decide_primary(nodes, {dead, promoted}, "", false, true);
+  EXPECT_FALSE(d.ok);
+  EXPECT_NE(d.refusal.find("1 of the catalog's 2 nodes"), std::string::npos);
+  // A human who knows better still can.
+  EXPECT_TRUE(decide_primary(nodes, {dead, promoted}, "", true, true).ok);
+}
+
+TEST(PrimaryMajority, AFencedPrimaryIsProvenWithAWarning) {
+  std::vector<Node> nodes = {{1, "node1", "primary", true, "host=a"}};
+  NodeProbe p;
+  p.node_id = 1;
+  p.reachable = true;
+  p.writable = true;
+  p.timeline = 3;
+  p.read_only_default = true;
+  auto d = decide_primary(nodes, {p}, "", false);
+  ASSERT_TRUE(d.ok);
+  ASSERT_EQ(d.warnings.size(), 1u);
+  EXPECT_NE(d.warnings[0].find("default_transaction_read_only on"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pgdeploy

@@ -1,5 +1,9 @@
 #include "pg/pg_database.h"
 
+#include <unistd.h>
+
+#include <cstdlib>
+
 #include "pg/conninfo.h"
 #include "util/parallel.h"
 
@@ -19,7 +23,8 @@ const char* kProbeSql =
     " greatest((SELECT timeline_id FROM pg_control_checkpoint()),"
     "          (SELECT max(received_tli) FROM pg_stat_wal_receiver)),"
     " (SELECT system_identifier FROM pg_control_system())::text || ' ' ||"
-    "  pg_postmaster_start_time()::text";
+    "  pg_postmaster_start_time()::text,"
+    " current_setting('default_transaction_read_only')";
 
 // What the server behind an open connection is.
 NodeProbe probe_connection(PgConn& conn, const Deadline& deadline) {
@@ -40,7 +45,24 @@ NodeProbe probe_connection(PgConn& conn, const Deadline& deadline) {
     p.error = "unexpected answer to the timeline query";
   }
   p.instance = row[4].value_or("");
+  p.read_only_default = row[5] && *row[5] == "on";
   return p;
+}
+
+// Every node given, at most 16 at once, each on a new connection closed after (the witnesses,
+// asked only for --require-majority; the data nodes' connections are kept: probe_nodes).
+std::vector<NodeProbe> probe_each(const std::vector<const Node*>& asked, const Deadline& deadline) {
+  std::vector<NodeProbe> probes(asked.size());
+  parallel_for(asked.size(), kProbeWorkers, [&](size_t i) {
+    const Node& node = *asked[i];
+    NodeProbe& out = probes[i];
+    std::string err;
+    auto conn = PgConn::connect(node.conninfo, deadline, &err);
+    if (conn) out = probe_connection(*conn, deadline);
+    else out.error = err;
+    out.node_id = node.id;
+  });
+  return probes;
 }
 
 }  // namespace
@@ -125,6 +147,65 @@ std::vector<NodeProbe> PgDatabase::probe_nodes(const std::vector<Node>& nodes,
     for (size_t i = 0; i < asked.size(); ++i)
       if (conns[i]) nodes_.emplace(asked[i]->conninfo, std::move(conns[i]));
   return probes;
+}
+
+std::vector<NodeProbe> PgDatabase::probe_witnesses(const std::vector<Node>& nodes,
+                                                   const Deadline& deadline) {
+  std::vector<const Node*> asked;
+  for (const Node& n : nodes)
+    if (n.type == "witness") asked.push_back(&n);
+  std::vector<NodeProbe> probes = probe_each(asked, deadline);
+  for (NodeProbe& p : probes) p.witness = true;
+  return probes;
+}
+
+bool PgDatabase::fence(const Node& node, bool stop, const Deadline& deadline, int* sessions_ended,
+                       std::string* err) {
+  std::string why;
+  auto conn = PgConn::connect(node.conninfo, deadline, &why);
+  PgRow row;
+  std::vector<PgRow> none;
+  auto fail = [&](const std::string& step) {
+    *err = step + ": " + why;
+    return false;
+  };
+  if (!conn) return fail("cannot connect");
+  // Read-only for every transaction that does not ask otherwise, in sessions to come and, from
+  // their next transaction, in those open now; a reload makes it so.
+  if (!conn->query("ALTER SYSTEM SET default_transaction_read_only = on", {}, &none, deadline, &why))
+    return fail("ALTER SYSTEM");
+  if (!conn->query_row("SELECT pg_reload_conf()", {}, &row, deadline, &why)) return fail("reload");
+  // This session sees the setting once the postmaster has reloaded: a session forked after that
+  // starts read-only, so none can slip between the reload and the end of the sessions below.
+  for (;;) {
+    if (!conn->query_row("SELECT current_setting('default_transaction_read_only')", {}, &row,
+                         deadline, &why))
+      return fail("reload");
+    if (row.at(0) && *row[0] == "on") break;
+    if (deadline.expired()) {
+      why = "the reload did not take effect in time";
+      return fail("reload");
+    }
+    usleep(10000);
+  }
+  // Client sessions only (walsenders and background workers are other backend types), not
+  // repmgr's (they log in as the catalog's user, as this one does), and not this one.
+  if (!conn->query_row("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) "
+                       "FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                       "AND pid <> pg_backend_pid() AND usename IS DISTINCT FROM current_user",
+                       {}, &row, deadline, &why))
+    return fail("ending sessions");
+  *sessions_ended = row.at(0) ? std::atoi(row[0]->c_str()) : 0;
+  if (!stop) return true;
+  // SIGINT to the postmaster is a fast shutdown (pg_ctl stop -m fast). Only a program the server
+  // runs can send it: COPY TO PROGRAM (a superuser's, or pg_execute_server_program's), in the data
+  // directory, where the first line of postmaster.pid is its pid. The shutdown may end this
+  // session before it answers.
+  if (!conn->query("COPY (SELECT 1) TO PROGRAM 'kill -INT \"$(head -n 1 postmaster.pid)\"'", {},
+                   &none, deadline, &why) &&
+      why.find("terminat") == std::string::npos && why.find("closed") == std::string::npos)
+    return fail("stopping the postmaster");
+  return true;
 }
 
 bool PgDatabase::self_writable(bool* writable, const Deadline& deadline, std::string* err) {

@@ -30,6 +30,10 @@ class PgDatabase : public Database {
   std::vector<NodeProbe> probe_nodes(const std::vector<Node>& nodes,
                                      const Deadline& deadline) override;
   bool self_writable(bool* writable, const Deadline& deadline, std::string* err) override;
+  std::vector<NodeProbe> probe_witnesses(const std::vector<Node>& nodes,
+                                         const Deadline& deadline) override;
+  bool fence(const Node& node, bool stop, const Deadline& deadline, int* sessions_ended,
+             std::string* err) override;
 
  private:
   std::string conninfo_;

@@ -55,10 +55,15 @@ Counts count(const CheckReport& r, std::vector<ServerVerdict>* verdicts) {
 
 int status_of(const CheckReport& r, const Counts& c) {
   if (r.timed_out) return kCheckUnknown;
+  // A stale primary that accepts writes (cluster/fence) is CRITICAL whatever PgBouncer does:
+  // clients that connect to it directly write to a superseded node. Fenced, it is a WARNING.
+  if (r.run.stale_writable > 0 || !r.run.newer_truth.empty()) return kCheckCritical;
   if (!r.run.refusal.empty()) return r.database_failed ? kCheckUnknown : kCheckCritical;
   int critical = r.thresholds.critical_unreachable > 0 ? r.thresholds.critical_unreachable : c.servers;
   if (c.wrong > 0 || (c.unreachable > 0 && c.unreachable >= critical)) return kCheckCritical;
-  if (c.stale > 0 || c.unreachable >= std::max(1, r.thresholds.warning_unreachable)) return kCheckWarning;
+  if (c.stale > 0 || c.unreachable >= std::max(1, r.thresholds.warning_unreachable) ||
+      !r.run.stale.empty())
+    return kCheckWarning;
   return kCheckOk;
 }
 
@@ -73,6 +78,11 @@ std::string summary(const CheckReport& r, const Counts& c, const std::vector<Ser
                     int code) {
   std::string of = " of " + std::to_string(c.servers) + " app servers ";
   if (r.timed_out) return "the check did not finish within its --deadline";
+  std::string stale;
+  if (!r.run.stale.empty())
+    stale = std::to_string(r.run.stale.size()) + " stale " + plural(static_cast<int>(r.run.stale.size()), "primary", "primaries") +
+            (r.run.stale_writable > 0 ? ", " + std::to_string(r.run.stale_writable) + " accepting writes" : ", fenced") + "; ";
+  if (!r.run.newer_truth.empty()) stale += "newer truth: " + r.run.newer_truth + "; ";
   if (!r.run.refusal.empty())
     return (r.database_failed ? "" : "the primary cannot be proven: ") + r.run.refusal;
   std::vector<std::string> parts;
@@ -100,7 +110,9 @@ std::string summary(const CheckReport& r, const Counts& c, const std::vector<Ser
            " at " + address_of(r.run.endpoint) + ", files current";
   std::string out;
   for (const auto& p : parts) out += (out.empty() ? "" : ", ") + p;
-  return out;
+  // The servers first: a stale primary is in a line of its own below, and leads the status
+  // line only when it is all there is.
+  return out.empty() && !stale.empty() ? stale.substr(0, stale.size() - 2) : out;
 }
 
 // A line of the check's output after the first: every value in it escaped (util/text), `|` too,
@@ -224,7 +236,9 @@ std::string format_check_text(const CheckReport& r) {
                     escape_text(summary(r, c, v, code), Escape::monitoring) + perf + "\n";
   for (size_t i = 0; i < v.size(); ++i)
     if (r.verbose || v[i].state != ServerVerdict::State::ok) out += verdict_line(r.run.servers[i], v[i]);
-  if (r.verbose || !r.run.refusal.empty())
+  for (const auto& st : r.run.stale) out += line("stale primary: " + st);
+  if (!r.run.newer_truth.empty()) out += line("newer truth: " + r.run.newer_truth);
+  if (r.verbose || !r.run.refusal.empty() || !r.run.stale.empty())
     for (const auto& seen : r.run.seen) out += line("node: " + seen);
   for (const auto& w : r.run.warnings) out += line("warning: " + w);
   if (!r.watcher.empty())
@@ -247,6 +261,8 @@ std::string format_check_json(const CheckReport& r) {
   if (!r.run.refusal.empty()) j["refused"] = r.run.refusal;
   if (r.timed_out) j["timed_out"] = true;
   j["nodes"] = r.run.seen;
+  j["stale_primaries"] = r.run.stale;
+  if (!r.run.newer_truth.empty()) j["newer_truth"] = r.run.newer_truth;
   if (!r.watcher.empty()) j["watcher"] = r.watcher;
   j["asked_by"] = r.by_watcher ? "watcher" : "ssh";
   j["warnings"] = r.run.warnings;

@@ -217,3 +217,48 @@ TEST(IncludeRoutes, ReadsHostAndPortOfEveryLine) {
 
 }  // namespace
 }  // namespace pgdeploy
+
+namespace pgdeploy {
+namespace {
+
+TEST(CheckStalePrimary, AStalePrimaryAcceptingWritesIsCriticalWhateverPgBouncerDoes) {
+  CheckReport r = report({answered("app1"), answered("app2")});
+  r.run.stale = {"node1 (id 1): writable on timeline 1; node2 (id 2) is on timeline 2: NOT FENCED, it "
+                 "accepts writes (--fence-stale is off): stop it or rejoin it (docs/fencing.md)"};
+  r.run.stale_writable = 1;
+  EXPECT_EQ(check_status(r), kCheckCritical);
+  std::string text = format_check_text(r);
+  EXPECT_EQ(first_line(text), "PGDEPLOY CRITICAL - 1 stale primary, 1 accepting writes | servers=2 "
+                              "current=2 wrong=0 unreachable=0 stale=0");
+  EXPECT_NE(text.find("\nstale primary: node1 (id 1): writable on timeline 1"), std::string::npos);
+
+  // Fenced, it is a WARNING; the servers' own state still counts.
+  r.run.stale_writable = 0;
+  EXPECT_EQ(check_status(r), kCheckWarning);
+  EXPECT_EQ(first_line(format_check_text(r)).substr(0, 45), "PGDEPLOY WARNING - 1 stale primary, fenced | ");
+  r.run.servers[0] = answered("app1", "10.0.0.1:5432");
+  EXPECT_EQ(check_status(r), kCheckCritical);
+  EXPECT_EQ(first_line(format_check_text(r)).substr(0, 59),
+            "PGDEPLOY CRITICAL - 1 of 2 app servers routes to node1 | se");
+  EXPECT_NE(format_check_text(r).find("\nstale primary: node1 (id 1)"), std::string::npos);
+}
+
+TEST(CheckStalePrimary, AStalePrimaryIsCriticalEvenWhenTheProofIsRefused) {
+  CheckReport r = report({});
+  r.run.refusal = "this node is a stale primary (writable on timeline 1, newest seen 2); ...";
+  r.run.stale = {"node1 (id 1): ..."};
+  r.run.stale_writable = 1;
+  EXPECT_EQ(check_status(r), kCheckCritical);
+  r.database_failed = true;  // (never together in a real check: no probes, no stale node)
+  EXPECT_EQ(check_status(r), kCheckCritical);
+}
+
+TEST(CheckStalePrimary, ANewerTruthOnAnAppServerIsCritical) {
+  CheckReport r = report({answered("app1"), answered("app2")});
+  r.run.newer_truth = "app1 127.0.1.1 holds the config of primary id 3 on timeline 3, newer than ...";
+  EXPECT_EQ(check_status(r), kCheckCritical);
+  EXPECT_NE(first_line(format_check_text(r)).find("newer truth: app1 127.0.1.1 holds"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pgdeploy

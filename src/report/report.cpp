@@ -92,9 +92,10 @@ std::string server_label(const AppServer& s) {
 
 int exit_code(const RunReport& r) {
   if (!r.refusal.empty()) return r.handed_over.empty() ? kExitRefused : kExitHandedOver;
+  if (!r.newer_truth.empty()) return kExitNewerTruth;
   for (const auto& s : r.servers)
     if (s.result == ServerReport::Result::failed) return kExitServerFailed;
-  return kExitOk;
+  return r.fences_raised + r.fences_failed > 0 ? kExitFenced : kExitOk;
 }
 
 std::string format_text(const RunReport& r) {
@@ -108,11 +109,13 @@ std::string format_text(const RunReport& r) {
       out += line("pgdeploy: REFUSED, this run wrote nothing (the watcher may have): " + r.refusal);
     }
     for (const auto& seen : r.seen) out += line("  " + seen);
+    for (const auto& st : r.stale) out += line("pgdeploy: STALE PRIMARY " + st);
     return out;
   }
   out += line("pgdeploy: cluster " + r.cluster + ": primary " + r.primary + " at " + r.endpoint.host +
               ":" + std::to_string(r.endpoint.port) + ", timeline " + std::to_string(r.timeline));
   for (const auto& seen : r.seen) out += line("  " + seen);
+  for (const auto& st : r.stale) out += line("pgdeploy: STALE PRIMARY " + st);
   for (const auto& w : r.warnings) out += line("warning: " + w);
   if (r.dry_run) return out + format_dry_run(r);
   int ok = 0, failed = 0;
@@ -147,6 +150,10 @@ std::string format_text(const RunReport& r) {
     if (!s.note.empty()) text += "; " + s.note;
     out += line(text);
   }
+  if (!r.newer_truth.empty())
+    return out + line("pgdeploy: NEWER TRUTH, this run's proof is stale and counts as not pushing: " +
+                      r.newer_truth + "; the servers above marked updated now route to this run's "
+                      "primary: run pgdeploy on the newest primary");
   return out + line("pgdeploy: " + std::to_string(ok) + " of " + std::to_string(r.servers.size()) +
                     " app servers up to date" + (failed ? ", " + std::to_string(failed) + " FAILED" : "") +
                     " (" + seconds_text(r.seconds) + ")");
@@ -164,6 +171,8 @@ std::string format_json(const RunReport& r) {
   if (!r.refusal.empty()) j["refused"] = r.refusal;
   if (!r.handed_over.empty()) j["handed_over"] = r.handed_over;
   if (r.dry_run) j["dry_run"] = true;
+  if (!r.newer_truth.empty()) j["newer_truth"] = r.newer_truth;
+  j["stale_primaries"] = r.stale;
   j["nodes"] = r.seen;
   j["warnings"] = r.warnings;
   if (r.refusal.empty() && r.skipped.empty()) {

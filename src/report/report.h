@@ -22,13 +22,19 @@ struct RunReport {
   std::vector<std::string> seen;      // one line per database node
   std::vector<std::string> warnings;
   std::vector<ServerReport> servers;
+  // Stale primaries (cluster/fence), one line each: what was done about it (agent/fence).
+  std::vector<std::string> stale;
+  int stale_writable = 0;  // of them, still writable by default after this run (not fenced)
+  int fences_raised = 0, fences_failed = 0;  // --fence-stale in this run (either: exit 6)
+  // An app server holds a newer truth than this run's proof (agent/newer): exit 5.
+  std::string newer_truth;
   bool dry_run = false;  // servers were only asked (check mode): what a deploy would change
   double seconds = 0;
   double cpu_seconds = 0;  // user + system, all threads
   long max_rss_kb = 0;
 };
 
-// 0, 1, 3 or 4 (see ExitCode).
+// 0, 1, 3, 4, 5 or 6 (see ExitCode).
 int exit_code(const RunReport& report);
 
 std::string format_text(const RunReport& report);

@@ -77,4 +77,35 @@ bool FakeDatabase::self_writable(bool* writable, const Deadline&, std::string* e
   return true;
 }
 
+std::vector<NodeProbe> FakeDatabase::probe_witnesses(const std::vector<Node>& nodes, const Deadline&) {
+  std::vector<NodeProbe> out;
+  for (const Node& n : nodes) {
+    if (n.type != "witness") continue;
+    NodeProbe p;
+    auto it = probes.find(n.id);
+    if (it != probes.end()) p = it->second;
+    else p.error = "unreachable";
+    p.node_id = n.id;
+    p.witness = true;
+    out.push_back(p);
+  }
+  return out;
+}
+
+bool FakeDatabase::fence(const Node& node, bool stop, const Deadline&, int* sessions_ended,
+                         std::string* err) {
+  fenced.push_back(node.id);
+  if (!fence_error.empty()) {
+    *err = fence_error;
+    return false;
+  }
+  probes[node.id].read_only_default = true;
+  if (stop) {
+    stopped.push_back(node.id);
+    probes.erase(node.id);
+  }
+  *sessions_ended = fence_sessions;
+  return true;
+}
+
 }  // namespace pgdeploy

@@ -26,6 +26,10 @@ class FakeDatabase : public Database {
   // What self_writable() answers (null: `self.writable`); false with `err` set: it could not ask.
   std::function<bool(bool* writable, std::string* err)> on_self_writable;
   int connects = 0;
+  std::vector<int> fenced;   // fence() was called for these node ids, in order
+  std::vector<int> stopped;  // fence() with stop, for these: unreachable from then on
+  std::string fence_error;   // non-empty: fence() fails with it
+  int fence_sessions = 2;    // what a fence reports it ended
 
   // A repmgr 4/5 database with the standard tables and no row in them.
   static FakeDatabase repmgr4();
@@ -42,6 +46,9 @@ class FakeDatabase : public Database {
   NodeProbe probe_self_and_close(const Deadline&) override { return self; }
   std::vector<NodeProbe> probe_nodes(const std::vector<Node>& nodes, const Deadline&) override;
   bool self_writable(bool* writable, const Deadline&, std::string* err) override;
+  std::vector<NodeProbe> probe_witnesses(const std::vector<Node>& nodes, const Deadline&) override;
+  // Records the node, and says it fenced from now on (its probe's read_only_default).
+  bool fence(const Node& node, bool stop, const Deadline&, int* sessions_ended, std::string* err) override;
 };
 
 }  // namespace pgdeploy

@@ -69,6 +69,21 @@ std::string metrics_text(const WatchMetrics& m) {
   family(&out, "pgdeploy_watch_pushes_total", "counter", "Pushes that changed an app server, or failed.");
   sample(&out, "pgdeploy_watch_pushes_total{result=\"updated\"}", static_cast<double>(m.pushes_updated));
   sample(&out, "pgdeploy_watch_pushes_total{result=\"failed\"}", static_cast<double>(m.pushes_failed));
+  family(&out, "pgdeploy_watch_stale_primaries", "gauge",
+         "Stale primaries (writable on an older timeline than a node seen) the last round saw: "
+         "accepting writes, or fenced (default_transaction_read_only on).");
+  sample(&out, "pgdeploy_watch_stale_primaries{state=\"writable\"}", m.stale_writable);
+  sample(&out, "pgdeploy_watch_stale_primaries{state=\"fenced\"}", m.stale_fenced);
+  family(&out, "pgdeploy_watch_fences_total", "counter",
+         "Fences of stale primaries raised (--fence-stale), or that failed.");
+  sample(&out, "pgdeploy_watch_fences_total{result=\"raised\"}", static_cast<double>(m.fences_raised));
+  sample(&out, "pgdeploy_watch_fences_total{result=\"failed\"}", static_cast<double>(m.fences_failed));
+  family(&out, "pgdeploy_watch_newer_truth", "gauge",
+         "1 if an app server holds a newer timeline's config than this node's proof: it pushes nothing.");
+  sample(&out, "pgdeploy_watch_newer_truth", m.newer_truth);
+  family(&out, "pgdeploy_watch_newer_truth_refusals_total", "counter",
+         "Rounds that refused to push because an app server holds a newer truth.");
+  sample(&out, "pgdeploy_watch_newer_truth_refusals_total", static_cast<double>(m.newer_truth_refusals));
   family(&out, "pgdeploy_watch_ssh_logins_total", "counter", "SSH logins made (each opens a warm session).");
   sample(&out, "pgdeploy_watch_ssh_logins_total", static_cast<double>(m.ssh_logins));
   family(&out, "pgdeploy_watch_reconnects_total", "counter", "SSH logins made again after a session was lost.");

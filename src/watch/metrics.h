@@ -21,6 +21,9 @@ struct WatchMetrics {
   // read when scraped; negative = not known, not exposed.
   double open_fds = -1, max_fds = -1;
   double last_converge = 0;  // unix time of the last round that found every app server current
+  int stale_writable = 0, stale_fenced = 0;  // stale primaries the last round saw (agent/fence)
+  bool newer_truth = false;  // an app server holds a newer timeline than this node's proof
+  uint64_t fences_raised = 0, fences_failed = 0, newer_truth_refusals = 0;
   uint64_t rounds = 0, proofs_refused = 0, pushes_updated = 0, pushes_failed = 0,
            ssh_logins = 0, reconnects = 0;
   // Round durations: a histogram with these upper bounds (seconds), +Inf implied.

@@ -9,6 +9,7 @@
 #include <ostream>
 
 #include "agent/check.h"
+#include "agent/fence.h"
 #include "agent/last_push.h"
 #include "agent/proof.h"
 #include "deploy/fingerprint.h"
@@ -80,6 +81,7 @@ bool Watcher::answer_checks() {
       return fleet_.check(servers, files, config, *remote_, deadline);
     };
     CheckReport check = check_cluster(c.opts, db_, warm, Deadline::after(c.opts.deadline).min(c.within));
+    truth_.learn(check.run.servers);  // a check's headers are evidence too (agent/newer)
     check.watcher = status_line();
     check.by_watcher = true;
     c.reply({check_status(check), false, c.opts.json ? format_check_json(check) : format_check_text(check)});
@@ -145,6 +147,11 @@ Watcher::Outcome Watcher::converge(RunReport* out, bool for_hook, const Deadline
   report.cluster = opts_.cluster;
   Proof proof;
   bool proven = prove(opts_, db_, deadline, &report, &proof, [](const NodeProbe&, const ClusterFacts&) {});
+  // Stale primaries named (fenced with --fence-stale) every round, proven or not.
+  fence_stale(proof, opts_.fence_stale, opts_.fence_stop, db_,
+              Deadline::after(opts_.probe_timeout).min(deadline), &report);
+  for (const auto& st : report.stale)
+    note("stale " + st.substr(0, st.find(':')), st, "STALE PRIMARY " + st);
   auto done = [&](const std::string& status, bool pushing, Outcome outcome) {
     handover_.accept(promotion_.round_ended(pushing));
     report.seconds = seconds_since(start);
@@ -158,6 +165,12 @@ Watcher::Outcome Watcher::converge(RunReport* out, bool for_hook, const Deadline
     metrics_.reconnects = fleet_.reconnects();
     metrics_.warm_sessions = fleet_.sessions();
     metrics_.observe_round(seconds_since(start));
+    metrics_.stale_writable = report.stale_writable;
+    metrics_.stale_fenced = static_cast<int>(report.stale.size()) - report.stale_writable;
+    metrics_.fences_raised += report.fences_raised;
+    metrics_.fences_failed += report.fences_failed;
+    metrics_.newer_truth = !report.newer_truth.empty();
+    metrics_.newer_truth_refusals += !report.newer_truth.empty();
     status_ = status;
     return outcome;
   };
@@ -207,6 +220,19 @@ Watcher::Outcome Watcher::converge(RunReport* out, bool for_hook, const Deadline
   changes_.forget("lock");
 
   DeployConfig config = deploy_config(opts_);
+  // A newer truth on any app server (agent/newer, security review 3 N8) stops the push for every
+  // server while a node is unseen: asked first, read only, once per term; remembered from every
+  // answer after.
+  if (truth_.ask_first(proof.decision.primary->id, proof.decision.timeline, proof.probes)) {
+    DeployConfig ask = config;
+    ask.mode = PushRequest::Mode::check;
+    truth_.learn(fleet_.check(proof.facts.servers, proof.files, ask, *remote_, deadline));
+  }
+  if (report.newer_truth = truth_.refusal(proof.decision.timeline, proof.probes);
+      !report.newer_truth.empty()) {
+    note("proof", report.newer_truth, "NEWER TRUTH, writing nothing: " + report.newer_truth);
+    return done("refused: " + report.newer_truth, false, Outcome::refused);
+  }
   auto results = fleet_.push(proof.facts.servers, proof.files, config, *remote_, deadline, for_hook);
   bool news = false;
   std::map<ServerState, int> by_state;
@@ -228,6 +254,8 @@ Watcher::Outcome Watcher::converge(RunReport* out, bool for_hook, const Deadline
     report.servers.push_back(std::move(r.report));
   }
   add_conflicts(proof.plan, &report);
+  truth_.learn(report.servers);
+  report.newer_truth = truth_.refusal(proof.decision.timeline, proof.probes);  // exit 5
   for (const auto& c : proof.plan.conflicts)
     news |= note(server_label(c.server), "conflict", server_label(c.server) + ": config: " + c.error);
   report.seconds = seconds_since(start);
@@ -254,6 +282,10 @@ Watcher::Outcome Watcher::converge(RunReport* out, bool for_hook, const Deadline
     metrics_.pushes_failed += failed;
     if (converged) metrics_.last_converge = static_cast<double>(std::time(nullptr));
     metrics_.servers = by_state;
+  }
+  if (!report.newer_truth.empty()) {  // this round's answers: it counts as not pushing
+    note("proof", report.newer_truth, "NEWER TRUTH, writing nothing more: " + report.newer_truth);
+    return done("refused: " + report.newer_truth, false, Outcome::refused);
   }
   return done(std::to_string(by_state[ServerState::current] + by_state[ServerState::updated]) +
                   " of " + std::to_string(results.size()) + " app servers current; primary " +

@@ -16,6 +16,7 @@
 #include <set>
 #include <string>
 
+#include "agent/newer.h"
 #include "cli/options.h"
 #include "cluster/database.h"
 #include "remote/remote.h"
@@ -79,6 +80,7 @@ class Watcher {
   std::unique_ptr<Remote> remote_;
   Fleet fleet_;
   Changes changes_;
+  TruthMemory truth_;             // the newest truth app servers showed (agent/newer)
   std::set<std::string> warned_;  // the warnings of the last report printed
   std::mutex mu_;                 // guards what the metrics thread reads
   WatchMetrics metrics_;

@@ -146,3 +146,27 @@ TEST(WatchMetrics, PrometheusTextWithEveryStateAndACumulativeHistogram) {
 
 }  // namespace
 }  // namespace pgdeploy
+
+namespace pgdeploy {
+namespace {
+
+TEST(WatchMetrics, StalePrimariesFencesAndANewerTruth) {
+  WatchMetrics m;
+  m.stale_writable = 1;
+  m.fences_raised = 2;
+  m.fences_failed = 1;
+  m.newer_truth = true;
+  m.newer_truth_refusals = 7;
+  std::string t = metrics_text(m);
+  EXPECT_NE(t.find("# TYPE pgdeploy_watch_stale_primaries gauge\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("pgdeploy_watch_stale_primaries{state=\"writable\"} 1\n"), std::string::npos);
+  EXPECT_NE(t.find("pgdeploy_watch_stale_primaries{state=\"fenced\"} 0\n"), std::string::npos);
+  EXPECT_NE(t.find("# TYPE pgdeploy_watch_fences_total counter\n"), std::string::npos);
+  EXPECT_NE(t.find("pgdeploy_watch_fences_total{result=\"raised\"} 2\n"), std::string::npos);
+  EXPECT_NE(t.find("pgdeploy_watch_fences_total{result=\"failed\"} 1\n"), std::string::npos);
+  EXPECT_NE(t.find("pgdeploy_watch_newer_truth 1\n"), std::string::npos);
+  EXPECT_NE(t.find("pgdeploy_watch_newer_truth_refusals_total 7\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pgdeploy
