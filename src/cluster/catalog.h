@@ -22,6 +22,10 @@ std::optional<int> parse_id(const std::optional<std::string>& value);
 std::string row_label(const std::string& id_column, const std::optional<std::string>& id,
                       const std::string& name);
 
+// An auth mode's name ("file", "query", "none") and back; nullopt for any other text.
+const char* auth_mode_name(AuthMode mode);
+std::optional<AuthMode> auth_mode_of(const std::string& name);
+
 // An SQL identifier in double quotes, as messages name a schema ("repmgr".app_servers).
 std::string quote_ident(const std::string& name);
 

@@ -32,6 +32,10 @@ class Database {
   virtual bool rows(const std::string& schema, const std::string& table,
                     const std::vector<std::string>& columns, std::vector<Row>* out,
                     const Deadline& deadline, std::string* err) = 0;
+  // Every role with a password, by name: rolname, rolpassword, rolcanlogin, rolvaliduntil (NULL
+  // = no limit) and whether that time has passed by the database's own clock ("t"/"f"; NULL when
+  // there is no limit). pg_authid: the agent connects as a superuser.
+  virtual bool roles(std::vector<Row>* out, const Deadline& deadline, std::string* err) = 0;
   // What the connected node is right now; then the connection is closed.
   virtual NodeProbe probe_self_and_close(const Deadline& deadline) = 0;
   // What every node but witnesses is right now, all at once, each by its own conninfo.
