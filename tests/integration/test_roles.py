@@ -57,6 +57,28 @@ class RolesAndRoutesTest(RigTestCase):
         self.assertEqual(self.rig.app[1].reaches(), (False, self.rig.primary().port),
                          'the other roles still log in')
 
+    def test_the_watcher_removes_a_role_once_its_validity_ends_and_says_so_once(self):
+        primary = self.rig.primary()
+        until = primary.psql("SELECT (now() + interval '6 seconds')::text", db='postgres')[0][0]
+        primary.psql(f"CREATE ROLE watched LOGIN PASSWORD 'watched-pw' VALID UNTIL '{until}'",
+                     db='postgres')
+        w = self.rig.node[1].start_watcher(interval=1.0)
+        self.addCleanup(w.stop)
+        self.assertTrue(support.wait_until(lambda: 'watched' in self.userlist_names(), 15),
+                        f'the watcher did not write the role while it was valid:\n{w.text()}')
+        support.wait_until(lambda: primary.psql(
+            f"SELECT now() > '{until}'::timestamptz", db='postgres')[0][0] == 't', 15)
+        expired_at = time.monotonic()
+        # Within --interval + max(--interval, 10 s) of its VALID UNTIL (docs/setup.md); 5 s slack
+        # for a round and the push.
+        gone = support.wait_until(lambda: 'watched' not in self.userlist_names(), 1 + 10 + 5)
+        self.assertTrue(gone, f'still in userlist.txt {time.monotonic() - expired_at:.1f}s after '
+                              f'its VALID UNTIL:\n{w.text()}')
+        self.assertNotEqual(self.client('watched', 'watched-pw')[0], 0)
+        time.sleep(3)   # a few idle rounds: the role is named once, not every round
+        self.assertEqual(w.text().count('role watched (VALID UNTIL'), 1, w.text())
+        self.assertNotIn('watched-pw', w.text())
+
     def test_a_nologin_role_is_not_written_and_is_named(self):
         result = self.run_agent()
         self.assertExit(result, 0)
