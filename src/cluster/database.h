@@ -1,8 +1,8 @@
 // The narrow interface between the agent and its database, as Remote is to the app servers: what
-// the agent asks (a table's columns, a table's rows, what a node is right now), not libpq. The
-// answers are rows of text, NULL kept apart, so that every meaning given to a value (a NULL id, a
-// missing optional column, repmgr 3's names) is decided in pure code (cluster/catalog) that unit
-// tests feed with edge rows. pg/pg_database is the real one.
+// the agent asks (a table's columns, a table's rows, the roles, what a node is right now), not
+// libpq. The answers are rows of text, NULL kept apart, so that every meaning given to a value (a
+// NULL id, a missing optional column, repmgr 3's names) is decided in pure code (cluster/catalog)
+// that unit tests feed with edge rows. pg/pg_database is the real one.
 #pragma once
 
 #include <optional>
