@@ -85,8 +85,10 @@ bool prove(const Options& opts, Database& db, const Deadline& run_deadline, RunR
   Token token{opts.cluster, primary.id, decision.timeline, decision.lsn};
   std::string pgpass = read_local_pgpass();
   p->files = render_all(facts, report->endpoint, token, pgpass, opts.routes);
-  bool userlists = std::any_of(facts.servers.begin(), facts.servers.end(),
-                               [&](const AppServer& s) { return s.auth.value_or(opts.auth) == AuthMode::file; });
+  // Named only where a userlist.txt is written: with auth_query no role's secret is copied.
+  bool userlists = std::any_of(facts.servers.begin(), facts.servers.end(), [&](const AppServer& s) {
+    return s.auth.value_or(opts.auth) == AuthMode::file;
+  });
   for (const auto& role : facts.roles_left_out)
     if (userlists) report->warnings.push_back(role + " may not log in: left out of userlist.txt");
   for (const auto& s : p->files.skipped)
