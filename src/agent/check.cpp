@@ -25,7 +25,10 @@ std::string check_identity(const Options& o) {
      << '\x1f' << o.userlist << '\x1f' << o.force << '\x1f' << o.deadline << '\x1f'
      << o.host_timeout << '\x1f' << o.probe_timeout << '\x1f' << o.connect_timeout << '\x1f'
      << o.parallel << '\x1f' << o.host_key_checking << '\x1f' << o.known_hosts << '\x1f'
-     << o.require_majority;
+     << o.require_majority << '\x1f'
+     << static_cast<int>(o.auth) << '\x1f' << o.routes.prefix << '\x1f' << o.routes.suffix;
+  for (const auto& p : o.routes.include) id << '\x1f' << "include " << p;
+  for (const auto& p : o.routes.exclude) id << '\x1f' << "exclude " << p;
   for (const auto& i : o.identities) id << '\x1f' << i;
   return digest_of(id.str());
 }

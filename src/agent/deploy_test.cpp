@@ -56,7 +56,7 @@ class AgentTest : public ::testing::Test {
         {S("2"), S("app2"), S("127.0.1.2"), S("postgres"), S(""), S("true"), S("false"), S("")}};
     db.table("pg_catalog", "pg_database").rows = {{S("appdb"), S("false")},
                                                   {S("template1"), S("true")}};
-    db.table("pg_catalog", "pg_shadow").rows = {{S("app"), S("md5abc")}};
+    db.table("pg_catalog", "pg_authid").rows = {{S("app"), S("md5abc"), S("true"), null, null}};
     db.probes[1] = probe(true, 1, "sys 1");
     db.probes[2] = probe(false, 1, "sys 2");
     db.self = db.probes[1];
@@ -161,7 +161,7 @@ TEST_F(AgentTest, Repmgr3KeepsItsCatalogAndAppServersInItsOwnSchema) {
                                             {S("2"), null, null, null, null}}};
   v3.table("repmgr_main", "app_servers") = db.table("repmgr", "app_servers");
   v3.table("pg_catalog", "pg_database") = db.table("pg_catalog", "pg_database");
-  v3.table("pg_catalog", "pg_shadow") = db.table("pg_catalog", "pg_shadow");
+  v3.table("pg_catalog", "pg_authid") = db.table("pg_catalog", "pg_authid");
   db = v3;
   ClusterFacts f = facts();
   ASSERT_TRUE(ok) << error;
@@ -186,10 +186,94 @@ TEST_F(AgentTest, AClusterUpgradedFromRepmgr3MayKeepAppServersInTheOldSchema) {
 }
 
 TEST_F(AgentTest, UsersWithoutASecretAreNotCopied) {
-  db.table("pg_catalog", "pg_shadow").rows = {{S("a"), S("md5a")}, {S("b"), null}, {S("c"), S("")}};
+  db.table("pg_catalog", "pg_authid").rows = {{S("a"), S("md5a"), S("true"), null, null},
+                                              {S("b"), null, S("true"), null, null},
+                                              {S("c"), S(""), S("true"), null, null}};
   ClusterFacts f = facts();
   ASSERT_EQ(f.users.size(), 1u);
   EXPECT_EQ(f.users[0].name, "a");
+}
+
+TEST_F(AgentTest, OnlyRolesThatMayLogInNowAreCopiedAndTheOthersNamedWithoutTheirSecret) {
+  // valid_until_passed is the database's clock speaking, not the agent's.
+  db.table("pg_catalog", "pg_authid").rows = {
+      {S("always"), S("md5a"), S("true"), null, null},
+      {S("locked"), S("md5secret1"), S("false"), null, null},
+      {S("expired"), S("md5secret2"), S("true"), S("2026-01-01 00:00:00+00"), S("true")},
+      {S("until_later"), S("md5d"), S("true"), S("2099-01-01 00:00:00+00"), S("false")},
+      {S("forever"), S("md5e"), S("true"), S("infinity"), S("false")}};
+  ClusterFacts f = facts();
+  ASSERT_TRUE(ok) << error;
+  std::vector<std::string> names;
+  for (const auto& u : f.users) names.push_back(u.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"always", "until_later", "forever"}));
+  EXPECT_EQ(f.roles_left_out,
+            (std::vector<std::string>{"role locked (NOLOGIN)",
+                                      "role expired (VALID UNTIL 2026-01-01 00:00:00+00 has passed)"}));
+
+  EXPECT_EQ(run(), kExitOk) << said();
+  EXPECT_NE(said().find("role expired (VALID UNTIL 2026-01-01 00:00:00+00 has passed) may not log in: "
+                        "left out of userlist.txt"), std::string::npos) << said();
+  EXPECT_EQ(said().find("secret"), std::string::npos) << "never a secret in the report";
+  for (const auto& input : remote.inputs) {
+    EXPECT_NE(input.find("\"until_later\" \"md5d\""), std::string::npos);
+    EXPECT_EQ(input.find("md5secret"), std::string::npos);
+  }
+}
+
+TEST_F(AgentTest, AuthModesQueryAndNoneLeaveUserlistAloneAndARowsAuthModeWinsOverAuth) {
+  auto sent_userlist = [this](const std::string& host) {
+    for (size_t i = 0; i < remote.ran.size(); ++i)
+      if (remote.ran[i] == host) return remote.inputs[i].find("/etc/pgbouncer/userlist.txt") != std::string::npos;
+    ADD_FAILURE() << host << " was not asked";
+    return false;
+  };
+  for (AuthMode mode : {AuthMode::query, AuthMode::none}) {
+    remote.ran.clear();
+    remote.inputs.clear();
+    opts.auth = mode;
+    EXPECT_EQ(run(), kExitOk) << said();
+    EXPECT_FALSE(sent_userlist("127.0.1.1")) << auth_mode_name(mode);
+    EXPECT_FALSE(sent_userlist("127.0.1.2")) << auth_mode_name(mode);
+    EXPECT_EQ(said().find("may not log in"), std::string::npos) << "no userlist.txt, no roles left out of it";
+  }
+
+  // Per row: app1 says file, app2 leaves it to --auth (query); a row's unknown mode writes nothing.
+  opts.auth = AuthMode::query;
+  auto& servers = db.table("repmgr", "app_servers");
+  servers.columns.push_back("auth_mode");
+  servers.rows[0].push_back(S("file"));
+  servers.rows[1].push_back(null);
+  remote.ran.clear();
+  remote.inputs.clear();
+  EXPECT_EQ(run(), kExitOk) << said();
+  EXPECT_TRUE(sent_userlist("127.0.1.1"));
+  EXPECT_FALSE(sent_userlist("127.0.1.2"));
+
+  opts.auth = AuthMode::file;
+  servers.rows[0].back() = S("File; DROP");
+  remote.ran.clear();
+  remote.inputs.clear();
+  EXPECT_EQ(run(), kExitOk) << said();
+  EXPECT_FALSE(sent_userlist("127.0.1.1")) << "a secret in auth_file would switch auth_query off";
+  EXPECT_TRUE(sent_userlist("127.0.1.2"));
+  EXPECT_NE(said().find("row id 1 (app1) has auth_mode 'File; DROP' (not file, query or none): its "
+                        "userlist.txt is left alone"), std::string::npos) << said();
+}
+
+TEST_F(AgentTest, ThePrefixNamesWhatPgBouncerShowsAndTheRouteKeepsTheRealName) {
+  db.table("pg_catalog", "pg_database").rows = {{S("appdb"), S("false")}, {S("postgres"), S("false")},
+                                                {S("scratch"), S("false")}};
+  opts.routes.prefix = "c1_";
+  opts.routes.exclude = {"scr*"};
+  EXPECT_EQ(run(), kExitOk) << said();
+  ASSERT_FALSE(remote.inputs.empty());
+  const std::string& input = remote.inputs[0];
+  EXPECT_NE(input.find("c1_appdb = host=10.0.0.1 port=5432 dbname=appdb\n"), std::string::npos) << input;
+  EXPECT_NE(input.find("c1_postgres = host=10.0.0.1 port=5432 dbname=postgres\n"), std::string::npos);
+  EXPECT_EQ(input.find("scratch"), std::string::npos) << "excluded";
+  // The push program confirms and cuts sessions by the names PgBouncer shows.
+  EXPECT_NE(input.find("db 8\nc1_appdb\n"), std::string::npos) << input;
 }
 
 TEST_F(AgentTest, PublicInfoRowsWithANullIdAreIgnoredWithAWarningAndNullConninfoSilently) {

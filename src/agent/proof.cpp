@@ -1,5 +1,6 @@
 #include "agent/proof.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <future>
@@ -92,7 +93,13 @@ bool prove(const Options& opts, Database& db, const Deadline& run_deadline, RunR
   // Render once, for every server.
   Token token{opts.cluster, primary.id, decision.timeline, decision.lsn};
   std::string pgpass = read_local_pgpass();
-  p->files = render_all(facts, report->endpoint, token, pgpass);
+  p->files = render_all(facts, report->endpoint, token, pgpass, opts.routes);
+  // Named only where a userlist.txt is written: with auth_query no role's secret is copied.
+  bool userlists = std::any_of(facts.servers.begin(), facts.servers.end(), [&](const AppServer& s) {
+    return s.auth.value_or(opts.auth) == AuthMode::file;
+  });
+  for (const auto& role : facts.roles_left_out)
+    if (userlists) report->warnings.push_back(role + " may not log in: left out of userlist.txt");
   for (const auto& s : p->files.skipped)
     report->warnings.push_back(s + " cannot be written to PgBouncer's files: left out");
   if (pgpass.empty()) report->warnings.push_back("no local ~/.pgpass: none copied to app servers");
@@ -105,6 +112,7 @@ DeployConfig deploy_config(const Options& opts) {
   config.include_dir = opts.include_dir;
   config.userlist = opts.userlist;
   config.reload_command = opts.reload_command;
+  config.auth = opts.auth;
   config.force = opts.force;
   config.drain_sessions = opts.sessions == Sessions::drain ||
                           (opts.sessions == Sessions::by_event && opts.event == "standby_switchover");

@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <ostream>
 
+#include "cluster/catalog.h"
+
 namespace pgdeploy {
 
 const std::vector<std::string>& default_deploy_events() {
@@ -97,6 +99,25 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
       ->capture_default_str();
   app.add_option("--userlist", o->userlist, "PgBouncer auth_file on app servers")
       ->capture_default_str();
+  std::string auth = "file";
+  app.add_option("--auth", auth,
+                 "what PgBouncer's auth_file gets (an app_servers row's auth_mode wins): file (every "
+                 "role that may log in, with its secret), query (nothing: PgBouncer's auth_query looks "
+                 "secrets up; userlist.txt is the operator's), none (nothing)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"file", "query", "none"}));
+  app.add_option("--databases", o->routes.include,
+                 "route only the databases matching these shell patterns, comma-separated (default: "
+                 "every database)")
+      ->delimiter(',');
+  app.add_option("--exclude-databases", o->routes.exclude,
+                 "do not route the databases matching these shell patterns, comma-separated (wins "
+                 "over --databases)")
+      ->delimiter(',');
+  app.add_option("--db-prefix", o->routes.prefix,
+                 "put this before each name PgBouncer shows (clients connect to <prefix><db>; the "
+                 "server's database keeps its name)");
+  app.add_option("--db-suffix", o->routes.suffix, "put this after each name PgBouncer shows");
   app.add_option("--lock-file", o->lock_file,
                  "local lock serialising runs, and the watcher's socket <lock-file>.sock (default "
                  "~/.pgdeploy-<cluster>.lock; without HOME, the passwd entry's home). Its directory "
@@ -221,6 +242,13 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
         << "': use up to 56 letters, digits, '_' or '-'\n";
     return usage;
   }
+  for (const std::string* affix : {&o->routes.prefix, &o->routes.suffix})
+    if (!route_affix_ok(*affix)) {
+      err << "pgdeploy: invalid --db-prefix/--db-suffix '" << *affix
+          << "': use up to 62 letters, digits, '_', '.' or '-'\n";
+      return usage;
+    }
+  o->auth = *auth_mode_of(auth);
   if (o->events.empty()) o->events = default_deploy_events();
   if (o->lock_file.empty()) {
     // Never a shared directory such as /tmp: without HOME, the home the passwd entry names.

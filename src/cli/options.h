@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "deploy/config.h"
+#include "pgbouncer/routes.h"
 #include "report/exit_codes.h"
 
 namespace pgdeploy {
@@ -39,6 +40,8 @@ struct Options {
   std::string include_dir = DeployConfig{}.include_dir;
   std::string userlist = DeployConfig{}.userlist;
   std::string lock_file;  // "" = ~/.pgdeploy-<cluster>.lock
+  AuthMode auth = DeployConfig{}.auth;
+  RouteNames routes;  // default: every database, under its own name
   bool force = false;
   bool fence_stale = false;       // raise the fence of a proven stale primary (agent/fence)
   bool fence_stop = false;        // --fence-stale=stop: and stop its postmaster

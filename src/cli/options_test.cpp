@@ -79,6 +79,25 @@ TEST(Options, SessionsAreAutoUnlessCutOrDrainIsAsked) {
   EXPECT_EQ(parse({"-c", "main", "--sessions", "sometimes"}, &o), kExitUsage);
 }
 
+TEST(Options, AuthModeAndRoutesDefaultToTheSeedsAndAreReadAsGiven) {
+  Options o;
+  ASSERT_EQ(parse({"-c", "main"}, &o), -1);
+  EXPECT_EQ(o.auth, AuthMode::file);
+  EXPECT_TRUE(o.routes.fallback_allowed()) << "every database, under its own name";
+  ASSERT_EQ(parse({"-c", "main", "--auth", "query", "--databases", "app*,billing", "--exclude-databases",
+                   "postgres", "--db-prefix", "c1_", "--db-suffix", ".ro"}, &o), -1);
+  EXPECT_EQ(o.auth, AuthMode::query);
+  EXPECT_EQ(o.routes.include, (std::vector<std::string>{"app*", "billing"}));
+  EXPECT_EQ(o.routes.exclude, (std::vector<std::string>{"postgres"}));
+  EXPECT_EQ(o.routes.prefix, "c1_");
+  EXPECT_EQ(o.routes.suffix, ".ro");
+  std::string err;
+  EXPECT_EQ(parse({"-c", "main", "--auth", "scram"}, &o), kExitUsage);
+  EXPECT_EQ(parse({"-c", "main", "--db-prefix", "c 1"}, &o, &err), kExitUsage);
+  EXPECT_NE(err.find("invalid --db-prefix/--db-suffix 'c 1'"), std::string::npos) << err;
+  EXPECT_EQ(parse({"check", "-c", "main", "--db-suffix", "="}, &o), kCheckUsage);
+}
+
 TEST(Options, ClusterIsRequired) {
   Options o;
   std::string err;

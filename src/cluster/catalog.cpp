@@ -70,7 +70,8 @@ bool read_app_servers(Database& db, const std::string& schema, const std::set<st
   if (!db.rows(schema, "app_servers",
                {id, name, "ip_addr", optional_column(cols, "username"),
                 optional_column(cols, "application_name"), optional_column(cols, "auth_trust"),
-                optional_column(cols, "admin_conninfo"), optional_column(cols, "enabled")},
+                optional_column(cols, "admin_conninfo"), optional_column(cols, "enabled"),
+                optional_column(cols, "auth_mode")},
                &rows, deadline, err)) {
     *err = "cannot read " + table + ": " + *err;
     return false;
@@ -89,6 +90,15 @@ bool read_app_servers(Database& db, const std::string& schema, const std::set<st
     s.application_name = text(r, 4);
     s.auth_trust = truth(r, 5);
     s.admin_conninfo = text(r, 6);
+    if (r.at(8)) {
+      s.auth = auth_mode_of(*r[8]);
+      // Never secrets where they were not asked for: a secret in auth_file switches auth_query off.
+      if (!s.auth) {
+        s.auth = AuthMode::none;
+        facts->warnings.push_back(table + " row " + row_label(id, r[0], s.name) + " has auth_mode '" +
+                                  *r[8] + "' (not file, query or none): its userlist.txt is left alone");
+      }
+    }
     facts->servers.push_back(s);
   }
   return true;
@@ -163,13 +173,30 @@ bool read_cluster_facts(Database& db, const std::string& cluster, bool public_ne
   for (const auto& r : rows)
     if (!truth(r, 1)) facts->databases.push_back(text(r, 0));
 
-  if (!db.rows("pg_catalog", "pg_shadow", {"usename", "passwd"}, &rows, deadline, err)) {
-    *err = "cannot read pg_shadow (the agent must connect as a superuser): " + *err;
+  if (!db.roles(&rows, deadline, err)) {
+    *err = "cannot read the roles' secrets (pg_authid: the agent must connect as a superuser): " + *err;
     return false;
   }
-  for (const auto& r : rows)
-    if (!text(r, 1).empty()) facts->users.push_back({text(r, 0), text(r, 1)});
+  for (const auto& r : rows) {
+    if (text(r, 1).empty()) continue;  // no password: nothing PgBouncer could check
+    // PostgreSQL refuses these logins; PgBouncer, holding their secret, would not.
+    std::string why = !truth(r, 2) ? "NOLOGIN"
+                      : truth(r, 4) ? "VALID UNTIL " + text(r, 3) + " has passed"
+                                    : "";
+    if (why.empty()) facts->users.push_back({text(r, 0), text(r, 1)});
+    else facts->roles_left_out.push_back("role " + text(r, 0) + " (" + why + ")");
+  }
   return true;
+}
+
+const char* auth_mode_name(AuthMode mode) {
+  return mode == AuthMode::file ? "file" : mode == AuthMode::query ? "query" : "none";
+}
+
+std::optional<AuthMode> auth_mode_of(const std::string& name) {
+  for (AuthMode m : {AuthMode::file, AuthMode::query, AuthMode::none})
+    if (name == auth_mode_name(m)) return m;
+  return std::nullopt;
 }
 
 std::optional<int> parse_id(const std::optional<std::string>& value) {

@@ -25,6 +25,10 @@ std::string row_label(const std::string& id_column, const std::optional<std::str
 // (see AppServer::id).
 std::string row_label(const AppServer& row);
 
+// An auth mode's name ("file", "query", "none") and back; nullopt for any other text.
+const char* auth_mode_name(AuthMode mode);
+std::optional<AuthMode> auth_mode_of(const std::string& name);
+
 // An SQL identifier in double quotes, as messages name a schema ("repmgr".app_servers).
 std::string quote_ident(const std::string& name);
 

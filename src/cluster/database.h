@@ -1,8 +1,8 @@
 // The narrow interface between the agent and its database, as Remote is to the app servers: what
-// the agent asks (a table's columns, a table's rows, what a node is right now), not libpq. The
-// answers are rows of text, NULL kept apart, so that every meaning given to a value (a NULL id, a
-// missing optional column, repmgr 3's names) is decided in pure code (cluster/catalog) that unit
-// tests feed with edge rows. pg/pg_database is the real one.
+// the agent asks (a table's columns, a table's rows, the roles, what a node is right now), not
+// libpq. The answers are rows of text, NULL kept apart, so that every meaning given to a value (a
+// NULL id, a missing optional column, repmgr 3's names) is decided in pure code (cluster/catalog)
+// that unit tests feed with edge rows. pg/pg_database is the real one.
 #pragma once
 
 #include <optional>
@@ -32,6 +32,10 @@ class Database {
   virtual bool rows(const std::string& schema, const std::string& table,
                     const std::vector<std::string>& columns, std::vector<Row>* out,
                     const Deadline& deadline, std::string* err) = 0;
+  // Every role with a password, by name: rolname, rolpassword, rolcanlogin, rolvaliduntil (NULL
+  // = no limit) and whether that time has passed by the database's own clock ("t"/"f"; NULL when
+  // there is no limit). pg_authid: the agent connects as a superuser.
+  virtual bool roles(std::vector<Row>* out, const Deadline& deadline, std::string* err) = 0;
   // What the connected node is right now; then the connection is closed (kept by a database
   // that keeps its connections across rounds: the watcher's PgDatabase).
   virtual NodeProbe probe_self_and_close(const Deadline& deadline) = 0;

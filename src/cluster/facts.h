@@ -38,6 +38,12 @@ struct NodeProbe {
   bool read_only_default = false;  // default_transaction_read_only is on: fenced (cluster/fence)
 };
 
+// How PgBouncer on an app server checks passwords, so what pgdeploy writes to its auth_file
+// (--auth, or the row's auth_mode): `file` every login role's secret in userlist.txt; `query`
+// nothing (PgBouncer's auth_query looks the secrets up, and userlist.txt holds what the operator
+// wrote for auth_user); `none` nothing (userlist.txt is the operator's).
+enum class AuthMode { file, query, none };
+
 // One enabled row of app_servers: where a PgBouncer runs.
 struct AppServer {
   int id = 0;  // 0 when the row's id is NULL or out of range (then a warning names the row)
@@ -47,11 +53,12 @@ struct AppServer {
   std::string application_name;
   bool auth_trust = false;  // true: do not copy ~/.pgpass there
   std::string admin_conninfo;  // PgBouncer admin console, as psql on that server reaches it; "" = none
+  std::optional<AuthMode> auth;  // the row's auth_mode; nullopt = NULL or no column: --auth
 };
 
 struct DbUser {
   std::string name;
-  std::string secret;  // SCRAM or md5 verifier, verbatim from pg_shadow
+  std::string secret;  // SCRAM or md5 verifier, verbatim from pg_authid
 };
 
 enum class CatalogKind { repmgr4, repmgr3 };
@@ -62,7 +69,8 @@ struct ClusterFacts {
   std::vector<Node> nodes;
   std::vector<AppServer> servers;  // enabled ones only
   std::vector<std::string> databases;
-  std::vector<DbUser> users;
+  std::vector<DbUser> users;  // the roles that may log in now, by the database's clock
+  std::vector<std::string> roles_left_out;  // "role x (NOLOGIN)": a secret, but no login now
   std::map<int, std::string> public_conninfo;  // node_public_info, read only with --public-net
   std::vector<std::string> warnings;  // rows read with a problem that does not stop the run
 };

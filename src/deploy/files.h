@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cluster/facts.h"
+#include "pgbouncer/routes.h"
 #include "pgbouncer/token.h"
 
 namespace pgdeploy {
@@ -17,12 +18,13 @@ struct Rendered {
   TokenedFile userlist;
   TokenedFile pgpass;                            // empty content: no local ~/.pgpass
   Endpoint primary;                              // where every include file routes
-  std::vector<std::string> listed;               // databases with a line of their own
+  std::vector<std::string> listed;               // names PgBouncer shows with a line of their own
   std::vector<std::string> fallback;             // databases routed through the "*" line
   std::vector<std::string> skipped;             // names no file format can carry
 };
 
+// `names`: which databases are routed, under which names (the default: every one, as it is).
 Rendered render_all(const ClusterFacts& facts, const Endpoint& primary, const Token& token,
-                    const std::string& local_pgpass);
+                    const std::string& local_pgpass, const RouteNames& names = {});
 
 }  // namespace pgdeploy

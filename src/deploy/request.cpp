@@ -18,7 +18,8 @@ bool build_request(const AppServer& server, const Rendered& files, const DeployC
   req.mode = config.mode;
   std::string include = config.include_dir + "/" + config.cluster + ".ini";
   req.files.push_back(remote_file(include, files.includes.at(server.application_name), true, true));
-  req.files.push_back(remote_file(config.userlist, files.userlist, true, false));
+  if (server.auth.value_or(config.auth) == AuthMode::file)  // else userlist.txt is not ours
+    req.files.push_back(remote_file(config.userlist, files.userlist, true, false));
   if (!server.auth_trust && !files.pgpass.content.empty())
     req.files.push_back(remote_file(config.pgpass, files.pgpass, false, false));
   req.lock_path = config.include_dir + "/." + config.cluster + ".lock";

@@ -107,6 +107,15 @@ bool PgDatabase::rows(const std::string& schema, const std::string& table,
   return conn_->query(sql, {}, out, deadline, err);
 }
 
+bool PgDatabase::roles(std::vector<Row>* out, const Deadline& deadline, std::string* err) {
+  // pg_authid, not pg_shadow: pg_shadow hides the NOLOGIN roles, which the report names. The
+  // validity is judged by the database's clock, as PostgreSQL judges a login, not the agent's.
+  return conn_->query("SELECT rolname::text, rolpassword, rolcanlogin::text, rolvaliduntil::text, "
+                      "(rolvaliduntil <= now())::text FROM pg_catalog.pg_authid "
+                      "WHERE rolpassword IS NOT NULL ORDER BY rolname",
+                      {}, out, deadline, err);
+}
+
 NodeProbe PgDatabase::probe_self_and_close(const Deadline& deadline) {
   NodeProbe self = probe_connection(*conn_, deadline);
   if (!keep_ || !self.reachable) conn_.reset();

@@ -26,6 +26,7 @@ class PgDatabase : public Database {
   bool rows(const std::string& schema, const std::string& table,
             const std::vector<std::string>& columns, std::vector<Row>* out,
             const Deadline& deadline, std::string* err) override;
+  bool roles(std::vector<Row>* out, const Deadline& deadline, std::string* err) override;
   NodeProbe probe_self_and_close(const Deadline& deadline) override;
   std::vector<NodeProbe> probe_nodes(const std::vector<Node>& nodes,
                                      const Deadline& deadline) override;

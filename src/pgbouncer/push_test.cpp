@@ -135,7 +135,7 @@ if ($in =~ /^SHOW DATABASES/) {
 
   TempDir dir;
   DeployConfig config;
-  AppServer server{1, "app1", "127.0.1.1", "postgres", "", false, ""};
+  AppServer server{1, "app1", "127.0.1.1", "postgres", "", false, "", {}};
   std::string last_err;
   std::unique_ptr<LocalRemote> resident;  // serve()'s
 };

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "pgbouncer/routes.h"
+
 namespace pgdeploy {
 namespace {
 
@@ -68,9 +70,8 @@ bool console_name(const std::string& name, std::string* out) {
 
 std::string quote_auth_field(const std::string& field) { return quoted(field, '"'); }
 
-std::string render_databases(const Endpoint& primary, const std::vector<std::string>& databases,
-                             const std::string& application_name,
-                             std::vector<std::string>* skipped) {
+std::string render_routes(const Endpoint& primary, const std::vector<Route>& routes,
+                          const std::string& application_name, std::vector<std::string>* skipped) {
   std::string target = "host=" + quote_connstr_value(primary.host) +
                        " port=" + std::to_string(primary.port);
   std::string suffix;
@@ -82,24 +83,19 @@ std::string render_databases(const Endpoint& primary, const std::vector<std::str
   }
   std::string out;
   bool fallback = false;
-  for (const std::string& db : databases) {
-    switch (route_kind(db)) {
-      case RouteKind::own_line:
-        out += db + " = " + target + " dbname=" + db + suffix + "\n";
-        break;
-      case RouteKind::fallback:
-        fallback = true;  // reachable under its own name through "*"
-        break;
-      case RouteKind::none:
-        skipped->push_back("database " + db +
-                           (db == "pgbouncer" ? " (reserved by PgBouncer for its admin console)"
-                            : has_line_break(db) ? " (line break)"
-                                                 : " (longer than PgBouncer's 63 bytes)"));
-        break;
-    }
+  for (const Route& route : routes) {
+    if (route.kind == RouteKind::fallback) fallback = true;  // reachable under its own name through "*"
+    else out += route.shown + " = " + target + " dbname=" + quote_connstr_value(route.dbname) + suffix +
+                "\n";
   }
   if (fallback) out += "* = " + target + suffix + "\n";
   return out;
+}
+
+std::string render_databases(const Endpoint& primary, const std::vector<std::string>& databases,
+                             const std::string& application_name,
+                             std::vector<std::string>* skipped) {
+  return render_routes(primary, select_routes(databases, {}, skipped), application_name, skipped);
 }
 
 std::string render_userlist(const std::vector<DbUser>& users, std::vector<std::string>* skipped) {

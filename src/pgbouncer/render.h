@@ -45,9 +45,14 @@ bool console_name(const std::string& name, std::string* out);
 // A field of userlist.txt: in double quotes, with double quotes doubled.
 std::string quote_auth_field(const std::string& field);
 
-// The include file: one line per database pointing at `primary`, and a "*" fallback line when a
-// database has a name PgBouncer cannot parse. Names that no file format can carry (line breaks)
-// are left out and listed in `skipped`.
+struct Route;
+
+// The include file: one line per route of its own pointing at `primary`, and a "*" fallback line
+// when a route goes through it (pgbouncer/routes: select_routes() decides which).
+std::string render_routes(const Endpoint& primary, const std::vector<Route>& routes,
+                          const std::string& application_name, std::vector<std::string>* skipped);
+// The same for every database in `databases`, under its own name (the default RouteNames); names
+// that cannot be routed are listed in `skipped`.
 std::string render_databases(const Endpoint& primary, const std::vector<std::string>& databases,
                              const std::string& application_name, std::vector<std::string>* skipped);
 

@@ -11,7 +11,8 @@ FakeDatabase FakeDatabase::repmgr4() {
                                                "application_name", "enabled", "auth_trust",
                                                "admin_conninfo"};
   db.table("pg_catalog", "pg_database").columns = {"datname", "datistemplate"};
-  db.table("pg_catalog", "pg_shadow").columns = {"usename", "passwd"};
+  db.table("pg_catalog", "pg_authid").columns = {"rolname", "rolpassword", "rolcanlogin",
+                                                  "rolvaliduntil", "valid_until_passed"};
   return db;
 }
 
@@ -54,6 +55,12 @@ bool FakeDatabase::rows(const std::string& schema, const std::string& table,
     out->push_back(picked);
   }
   return true;
+}
+
+bool FakeDatabase::roles(std::vector<Row>* out, const Deadline& deadline, std::string* err) {
+  return rows("pg_catalog", "pg_authid",
+              {"rolname", "rolpassword", "rolcanlogin", "rolvaliduntil", "valid_until_passed"}, out,
+              deadline, err);
 }
 
 std::vector<NodeProbe> FakeDatabase::probe_nodes(const std::vector<Node>& nodes, const Deadline&) {

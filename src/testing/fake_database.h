@@ -43,6 +43,9 @@ class FakeDatabase : public Database {
   bool rows(const std::string& schema, const std::string& table,
             const std::vector<std::string>& columns, std::vector<Row>* out, const Deadline&,
             std::string* err) override;
+  // The rows of table pg_catalog.pg_authid, columns as roles() answers them: a test writes
+  // valid_until_passed as the database's clock would say it.
+  bool roles(std::vector<Row>* out, const Deadline& deadline, std::string* err) override;
   NodeProbe probe_self_and_close(const Deadline&) override { return self; }
   std::vector<NodeProbe> probe_nodes(const std::vector<Node>& nodes, const Deadline&) override;
   bool self_writable(bool* writable, const Deadline&, std::string* err) override;
