@@ -7,12 +7,14 @@ are time.monotonic(). Each invariant, and its bound, is described in docs/testin
 
 import collections
 import hashlib
+import math
 import re
 import threading
 import time
 
 import rig
 
+# Defaults of soak.py's --stale-route-bound and --fence-bound.
 STALE_ROUTE_BOUND = 15.0   # s from a promotion seen to a reachable PgBouncer routing to it
 FENCE_BOUND = 10.0         # s from a node superseded to its fence holding (--fence-stale)
 RSS_GROWTH_BOUND = 16 << 20    # bytes a watcher may grow after its first minute
@@ -31,7 +33,7 @@ def percentile(values, p):
     if not values:
         return None
     ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, int(round(p / 100.0 * len(ordered) + 0.5)) - 1))]
+    return ordered[max(0, math.ceil(p / 100.0 * len(ordered)) - 1)]
 
 
 def torn(text):
@@ -54,8 +56,11 @@ class Ledger:
         self._lock = threading.Lock()
         self.promotions = []          # Promotion, in order of timeline
         self.reports = collections.defaultdict(list)   # app index -> [(at, node index)]
+        self.report_count = 0
         self.faults = collections.defaultdict(list)    # app index -> [[start, end]]
         self.credential_changes = []  # times the password changed
+        self.returns = collections.defaultdict(list)   # node index -> times it came back (restart, heal)
+        self.partitions = collections.defaultdict(list)  # node index -> [[start, end]]
         self.violations = []          # (at, text)
         self.watcher_samples = collections.defaultdict(list)   # watcher id -> [(at, rss, fds)]
 
@@ -74,6 +79,7 @@ class Ledger:
         if found:
             with self._lock:
                 self.reports[int(found.group(1))].append((at, node))
+                self.report_count += 1
 
     def fault_started(self, app):
         with self._lock:
@@ -83,6 +89,21 @@ class Ledger:
         with self._lock:
             if self.faults[app] and self.faults[app][-1][1] is None:
                 self.faults[app][-1][1] = time.monotonic()
+
+    def node_returned(self, node):
+        """A node was restarted, or its partition healed: a fence is owed from now."""
+        with self._lock:
+            self.returns[node].append(time.monotonic())
+
+    def partition_started(self, node):
+        with self._lock:
+            self.partitions[node].append([time.monotonic(), None])
+
+    def partition_ended(self, node):
+        with self._lock:
+            if self.partitions[node] and self.partitions[node][-1][1] is None:
+                self.partitions[node][-1][1] = time.monotonic()
+            self.returns[node].append(time.monotonic())
 
     def credentials_changed(self):
         with self._lock:
@@ -148,31 +169,35 @@ class Ledger:
         return measured, excluded, unrouted
 
     def stale_acks_through_pgbouncer(self, acks_by_app):
-        """Writes acknowledged through a PgBouncer by a superseded node after the agent had
-        reported that PgBouncer updated to the newer one."""
-        bad = []
+        """Writes acknowledged through a PgBouncer by a node after it was seen superseded:
+        [(ack, the newest promotion before it, when the watcher on that promoted node reported
+        this PgBouncer updated or None)]. An ack after that report breaks the invariant; those
+        before it are the window the agent closes."""
+        found = []
         for app, acks in acks_by_app.items():
             for ack in acks:
                 promotion = self.superseded_at(ack.timeline)
                 if promotion is None or ack.acked < promotion.at:
                     continue
-                newest = promotion
-                for p in self.promotions:     # the newest promotion before this ack
-                    if p.at <= ack.acked:
-                        newest = p
-                updated = self.reported_updated(app, newest)
-                if updated is not None and ack.acked > updated:
-                    bad.append((ack, newest, updated))
-        return bad
+                newest = [p for p in self.promotions if p.at <= ack.acked][-1]
+                found.append((ack, newest, self.reported_updated(app, newest)))
+        return found
 
     def stale_direct_acks(self, direct_acks):
         """Direct writes acknowledged by a node after it was seen superseded:
-        [(ack, seconds after it was superseded)]."""
+        [(ack, seconds the fence was owed, partitioned)]. The fence is owed from the later of
+        the promotion seen and the node's last return (restart, healed partition); partitioned:
+        the node was cut off the cluster network when it acknowledged (no agent could reach it)."""
         found = []
         for ack in direct_acks:
             promotion = self.superseded_at(ack.timeline)
-            if promotion is not None and ack.acked > promotion.at:
-                found.append((ack, ack.acked - promotion.at))
+            if promotion is None or ack.acked <= promotion.at:
+                continue
+            node = next((p.node for p in self.promotions if p.timeline == ack.timeline), None)
+            owed = max([promotion.at] + [t for t in self.returns.get(node, []) if t <= ack.acked])
+            cut = any(s <= ack.acked and (e is None or e >= ack.acked)
+                      for s, e in self.partitions.get(node, []))
+            found.append((ack, ack.acked - owed, cut))
         return found
 
     def watcher_growth(self):

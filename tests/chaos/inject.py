@@ -106,7 +106,8 @@ class Injector:
         self.rig, self.ledger, self.watchers = the_rig, ledger, watchers
         self.credentials, self.views, self.log = credentials, views, log
         self.survived = {}            # kind -> steps done
-        self.skipped = {}             # kind -> steps skipped
+        self.skipped = {}             # kind -> steps skipped (nothing to do it to now)
+        self.failed = {}              # kind -> steps the rig could not finish (say repmgrd promoted none)
         self._busy = set()            # ('app', i) / ('watcher', n) with a fault under way
         self._undo = {}               # the same keys -> (timer, undo)
         self._lock = threading.Lock()
@@ -174,8 +175,8 @@ class Injector:
             done = getattr(self, kind)(step)
         except rig.RigError as e:
             self.log(f'  {kind} failed: {e}')
-            done = False
-        counter = self.survived if done else self.skipped
+            done = None
+        counter = self.survived if done else self.skipped if done is False else self.failed
         counter[kind] = counter.get(kind, 0) + 1
         return done
 
@@ -193,6 +194,7 @@ class Injector:
         self.log(f'  repmgrd promoted {new.name}')
         if step.stale:
             old.start()
+            self.ledger.node_returned(old.index)
             self.log(f'  {old.name} restarted writable on timeline {timeline}, for {step.stale}s')
             time.sleep(step.stale)
         old.reclone(new)
@@ -232,10 +234,12 @@ class Injector:
             node = primary
         else:
             node = next(n for n in self.rig.node.values() if n is not primary)
+        self.ledger.partition_started(node.index)
         node.partition()
         self.log(f'  {node.name} ({step.target}) cut off the cluster network')
         time.sleep(step.hold)
         node.heal()
+        self.ledger.partition_ended(node.index)
         self.log(f'  {node.name} back on the cluster network; primary now {self.primary()}')
         self.settle()
         return True

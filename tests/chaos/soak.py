@@ -181,19 +181,21 @@ class Soak:
         measured, excluded, unrouted = ledger.stale_routes(by_app)
         seconds = [s for _, _, s in measured]
         for promotion, app, s in measured:
-            if s > checks.STALE_ROUTE_BOUND:
+            if s > args.stale_route_bound:
                 ledger.violation(f'app{app} routed to node{promotion.node} (timeline {promotion.timeline}) '
-                                 f'{s:.1f}s after its promotion: over {checks.STALE_ROUTE_BOUND}s')
-        for ack, promotion, updated in ledger.stale_acks_through_pgbouncer(by_app):
+                                 f'{s:.1f}s after its promotion: over {args.stale_route_bound}s')
+        stale_acks = ledger.stale_acks_through_pgbouncer(by_app)
+        after_report = [(a, p, u) for a, p, u in stale_acks if u is not None and a.acked > u]
+        for ack, promotion, updated in after_report:
             ledger.violation(f'{ack.client}: write {ack.seq} acknowledged by port {ack.port} on timeline '
                              f'{ack.timeline}, {ack.acked - updated:.2f}s after the watcher on '
                              f'node{promotion.node} reported that server updated')
         direct = ledger.stale_direct_acks([a for w in self.direct.values() for a in w.acks])
         if self.fencing:
-            for ack, late in direct:
-                if late > checks.FENCE_BOUND:
+            for ack, late, cut in direct:
+                if not cut and late > args.fence_bound:
                     ledger.violation(f'{ack.client}: direct write {ack.seq} acknowledged by a stale primary '
-                                     f'{late:.1f}s after it was superseded (fenced within {checks.FENCE_BOUND}s?)')
+                                     f'{late:.1f}s after it was superseded (fenced within {args.fence_bound}s?)')
         growth = ledger.watcher_growth()
         for wid, (rss, fds, _, _) in growth.items():
             if rss > checks.RSS_GROWTH_BOUND or fds > checks.FD_GROWTH_BOUND:
@@ -204,17 +206,22 @@ class Soak:
             'nodes': args.nodes, 'interval_s': args.interval, 'agent_options': self.options,
             'database_fencing': self.fencing,
             'steps_survived': survived, 'steps_skipped': dict(sorted(self.injector.skipped.items())),
+            'steps_failed': dict(sorted(self.injector.failed.items())),
             'promotions': len(ledger.promotions) - 1,
             'stale_route_s': {'n': len(seconds), 'max': max(seconds, default=None),
                               'p99': checks.percentile(seconds, 99), 'p50': checks.percentile(seconds, 50),
-                              'bound': checks.STALE_ROUTE_BOUND, 'excluded_faulted': len(excluded),
+                              'bound': args.stale_route_bound, 'excluded_faulted': len(excluded),
                               'superseded_before_routed': len(unrouted)},
             'writes_acked_through_pgbouncer': sum(len(w.acks) for w in self.writers.values()),
             'writes_failed_through_pgbouncer': sum(w.failures for w in self.writers.values()),
-            'stale_acks_through_pgbouncer_after_report': len(ledger.stale_acks_through_pgbouncer(by_app)),
+            'watcher_reports_seen': ledger.report_count,
+            'stale_acks_through_pgbouncer_before_report': len(stale_acks) - len(after_report),
+            'stale_acks_through_pgbouncer_after_report': len(after_report),
             'direct_writes_acked': sum(len(w.acks) for w in self.direct.values()),
             'direct_writes_acked_by_superseded_node': len(direct),
-            'direct_stale_ack_max_s_after_superseded': max((late for _, late in direct), default=None),
+            'direct_writes_acked_by_superseded_node_while_cut_off': sum(1 for _, _, cut in direct if cut),
+            'direct_stale_ack_max_s_after_fence_owed': max((late for _, late, cut in direct if not cut),
+                                                           default=None),
             'watchers': {wid: {'rss_growth_kib': rss >> 10, 'fd_growth': fds, 'rss_kib': last >> 10,
                                'fds': lastfd} for wid, (rss, fds, last, lastfd) in growth.items()},
             'violations': [text for _, text in ledger.violations],
@@ -232,7 +239,11 @@ def main(argv=None):
     parser.add_argument('--interval', type=float, default=1.0, help='the watchers\' --interval')
     parser.add_argument('--fence', choices=('auto', 'on', 'off'), default='auto',
                         help='database-side fencing (--fence-stale): auto uses it when the agent has it')
-    parser.add_argument('--report', help='write the figures as JSON to this file')
+    parser.add_argument('--stale-route-bound', type=float, default=checks.STALE_ROUTE_BOUND,
+                        help='seconds a reachable PgBouncer may route to a superseded primary (default %(default)s)')
+    parser.add_argument('--fence-bound', type=float, default=checks.FENCE_BOUND,
+                        help='seconds a superseded primary may take writes with --fence-stale (default %(default)s)')
+    parser.add_argument('--report', help='write the figures and the event log as JSON to this file')
     args = parser.parse_args(argv)
     if args.seed is None:
         args.seed = str(random.SystemRandom().randrange(1 << 32))
