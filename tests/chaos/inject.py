@@ -250,19 +250,26 @@ class Injector:
                 self.log(f'  skipped: {what} is already faulted')
                 return False
             self._busy.add(key)
-        start()
+        try:
+            start()
+        except BaseException:
+            with self._lock:
+                self._busy.discard(key)
+            raise
 
         def end():
             with self._lock:
-                if key not in self._busy:
-                    return
-                self._busy.discard(key)
-                self._undo.pop(key, None)
+                if self._undo.pop(key, None) is None:
+                    return          # ended already (the timer and undo_all() race)
             try:
                 undo()
                 self.log(f'  {what} back')
             except Exception as e:      # noqa: BLE001  (logged, and the settle check will tell)
                 self.log(f'  {what}: undo failed: {e}')
+            finally:
+                # busy until undone: a step on the same target must not meet a half-done undo
+                with self._lock:
+                    self._busy.discard(key)
         timer = threading.Timer(hold, end)
         timer.daemon = True
         with self._lock:
