@@ -153,6 +153,20 @@ class Injector:
             time.sleep(0.5)
         raise rig.RigError(f'the cluster did not settle within {timeout}s (primary: {primary})')
 
+    def recover(self):
+        """After a step the rig could not finish: with no primary left, start every stopped node
+        (the newest-timeline one comes back as the primary it was), then settle."""
+        try:
+            if not self.primary():
+                for node in self.rig.node.values():
+                    if not node.postmaster_pid():
+                        self.log(f'  recovering: {node.name} started')
+                        node.start()
+                time.sleep(1.0)
+            self.settle()
+        except rig.RigError as e:
+            self.log(f'  recovering failed: {e}')
+
     def _writable(self, node):
         view = self.views().get(node.index)
         return bool(view and view.writable)
@@ -176,6 +190,7 @@ class Injector:
         except rig.RigError as e:
             self.log(f'  {kind} failed: {e}')
             done = None
+            self.recover()
         counter = self.survived if done else self.skipped if done is False else self.failed
         counter[kind] = counter.get(kind, 0) + 1
         return done

@@ -1254,6 +1254,12 @@ CREATE DATABASE {APP_DB} OWNER {APP_USER};""", db='postgres', user=PG_USER)
         self.stop_repmgrd()
         if self.postmaster_pid():
             self.stop('immediate')
+        # repmgr takes a killed postmaster that is not reaped yet (a zombie: pg_ctl's child,
+        # reparented) for a running one: wait until it is gone from /proc.
+        text = read_text(self.data_file('postmaster.pid'))
+        old_pid = int(text.split()[0]) if text and text.split()[0].isdigit() else None
+        if old_pid:
+            wait_for(lambda: not os.path.exists(f'/proc/{old_pid}'), 30, f'{self.name} postmaster reaped', 0.1)
         self.repmgr('-h', '127.0.0.1', '-p', str(upstream.port), '-U', 'repmgr', '-d', 'repmgr',
                     'standby', 'clone', '--force', '--fast-checkpoint', '--upstream-node-id', str(upstream.index),
                     timeout=120)
