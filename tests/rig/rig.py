@@ -1177,7 +1177,16 @@ CREATE DATABASE {APP_DB} OWNER {APP_USER};""", db='postgres', user=PG_USER)
         pid = int(text.split()[0]) if text else None
         return pid if pid and pid_alive(pid) else None
 
+    def _wait_reaped(self):
+        """repmgr and pg_ctl take a killed postmaster that is not reaped yet (a zombie: pg_ctl's
+        child, reparented) for a running one: wait until it is gone from /proc."""
+        text = read_text(self.data_file('postmaster.pid'))
+        old_pid = int(text.split()[0]) if text and text.split()[0].isdigit() else None
+        if old_pid and not pid_alive(old_pid):
+            wait_for(lambda: not os.path.exists(f'/proc/{old_pid}'), 30, f'{self.name} postmaster reaped', 0.1)
+
     def start(self):
+        self._wait_reaped()
         self.pg_ctl('start')
 
     def stop(self, mode='immediate'):
@@ -1254,12 +1263,7 @@ CREATE DATABASE {APP_DB} OWNER {APP_USER};""", db='postgres', user=PG_USER)
         self.stop_repmgrd()
         if self.postmaster_pid():
             self.stop('immediate')
-        # repmgr takes a killed postmaster that is not reaped yet (a zombie: pg_ctl's child,
-        # reparented) for a running one: wait until it is gone from /proc.
-        text = read_text(self.data_file('postmaster.pid'))
-        old_pid = int(text.split()[0]) if text and text.split()[0].isdigit() else None
-        if old_pid:
-            wait_for(lambda: not os.path.exists(f'/proc/{old_pid}'), 30, f'{self.name} postmaster reaped', 0.1)
+        self._wait_reaped()
         self.repmgr('-h', '127.0.0.1', '-p', str(upstream.port), '-U', 'repmgr', '-d', 'repmgr',
                     'standby', 'clone', '--force', '--fast-checkpoint', '--upstream-node-id', str(upstream.index),
                     timeout=120)
