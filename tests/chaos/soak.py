@@ -229,6 +229,26 @@ class Soak:
         return result
 
 
+def keep_logs(soak):
+    """Copy the logs a diagnosis needs (watchers, repmgr and PostgreSQL, PgBouncer, sshd) out of
+    the rig before it is removed, and the event log beside them."""
+    import glob
+    import shutil
+    r = soak.rig
+    dest = f'/var/tmp/pgdeploy-chaos-{soak.args.seed}-{os.getpid()}'
+    os.makedirs(dest, exist_ok=True)
+    patterns = [os.path.join(r.dir, 'watch-*.log'), os.path.join(r.dir, 'dbhost', 'node*', '*.log'),
+                os.path.join(r.dir, 'dbhost', 'node*', 'log', '*.log'), os.path.join(r.dir, 'app*', 'run', '*.log'),
+                os.path.join(r.dir, 'app*', 'reload.log'), os.path.join(r.dir, 'app*', 'sshd', 'sshd.log')]
+    for pattern in patterns:
+        for path in glob.glob(pattern):
+            name = os.path.relpath(path, r.dir).replace(os.sep, '_')
+            shutil.copyfile(path, os.path.join(dest, name))
+    with open(os.path.join(dest, 'event.log'), 'w') as f:
+        f.write('\n'.join(soak.log.lines + [''] + [text for _, text in soak.ledger.violations]) + '\n')
+    print(f'soak: logs kept in {dest}', file=sys.stderr)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -263,6 +283,8 @@ def main(argv=None):
               file=sys.stderr)
         return 2
     finally:
+        if soak.ledger.violations:
+            keep_logs(soak)
         soak.rig.down()
     print(json.dumps(result, indent=2))
     if args.report:
