@@ -64,6 +64,8 @@ MAX_APP_SERVERS = 254 * 5        # beyond 254: 127.1.k.j (benchmarks of large fl
 FAULT_NET = '127.0.2.'           # free addresses for fault hosts
 PUBLIC_NET = '127.0.3.'          # node n also listens on 127.0.3.n (its "public" address, for -P)
 PGBOUNCER_PORT = 6432
+PARTITION_PREF_BASE = 100       # Node.partition(): ip rule preferences 102.. (two a node)
+PARTITION_LOCAL_PREF = 1000      # ... and the local table's lookup, moved below them from 0
 APP_USER, APP_PASSWORD, APP_DB = 'app', 'app-password', 'appdb'
 MARKER = '.pgdeploy-rig'         # in each namespace's home: proves a process is ours
 
@@ -216,6 +218,34 @@ def listening(addr, port):
     with open('/proc/net/tcp') as f:
         return any(fields[1] == want and fields[3] == '0A'
                    for fields in (line.split() for line in f))
+
+
+def in_private_netns():
+    """True in a network namespace other than init's (what `unshare --net` gives). Where init's
+    cannot be read (a sandbox), one whose only interface is loopback: a host has others."""
+    try:
+        return os.readlink('/proc/self/ns/net') != os.readlink('/proc/1/ns/net')
+    except OSError:
+        pass
+    links = run(['ip', '-o', 'link', 'show'], check=False).stdout.splitlines()
+    return bool(links) and all(line.split(':')[1].strip() == 'lo' for line in links)
+
+
+def require_private_netns(what):
+    if not in_private_netns():
+        raise RigError(f'{what} changes routing rules: run in a private network namespace '
+                       '(unshare --net), never on the host')
+
+
+def _move_local_table():
+    """Policy rules run in order of preference and the local table (every 127/8 address) is
+    looked up first, at 0: move it to PARTITION_LOCAL_PREF so a partition's rules come before
+    it. Once per network namespace."""
+    rules = run(['ip', 'rule', 'list']).stdout
+    if not re.search(rf'^{PARTITION_LOCAL_PREF}:\s+from all lookup local', rules, re.M):
+        run(['ip', 'rule', 'add', 'pref', str(PARTITION_LOCAL_PREF), 'lookup', 'local'])
+    if re.search(r'^0:\s+from all lookup local', rules, re.M):
+        run(['ip', 'rule', 'del', 'pref', '0', 'lookup', 'local'])
 
 
 def wait_for(predicate, timeout, what, interval=0.05):
@@ -715,6 +745,48 @@ class AppServer:
             found.append((pid, argv, state))
         return found
 
+    # ---- the whole host: down, hung -------------------------------------------------------
+
+    def _own_pids(self):
+        """Every process in this server's namespace but its holder (which keeps it alive)."""
+        return [pid for pid in self.ns.pids() if pid != self.ns.holder_pid]
+
+    def crash(self):
+        """SIGKILL everything running here (sshd, its sessions, PgBouncer): a host that went
+        down. boot() starts sshd and PgBouncer again, with the files left as they were."""
+        for pid in self._own_pids():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        wait_for(lambda: not (listening(self.addr, 22) or listening(self.addr, PGBOUNCER_PORT)
+                              or self._own_pids()), 10, f'{self.name} to go down')
+
+    def boot(self):
+        """Start sshd and PgBouncer after crash()."""
+        for path in (self.sshd_pidfile, self.pgbouncer_pidfile):
+            if os.path.exists(path):
+                os.unlink(path)
+        sshd, pgbouncer = self._spawn_sshd(), self._spawn_pgbouncer()
+        wait_listening(self.addr, 22, sshd, self.sshd_log)
+        wait_listening(self.addr, PGBOUNCER_PORT, pgbouncer, self.pgbouncer_stdout)
+
+    def freeze(self):
+        """SIGSTOP everything running here: the kernel still accepts connections to sshd and
+        PgBouncer, and nothing answers (a hung host). thaw() undoes it (do, before down)."""
+        for pid in self._own_pids():
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except ProcessLookupError:
+                pass
+
+    def thaw(self):
+        for pid in self._own_pids():
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+
     # ---- sshd and its logins ----------------------------------------------------------
 
     def sshd_pid(self):
@@ -995,11 +1067,12 @@ class Node:
         """`repmgr -f <this node's conf> ARGS` as postgres in the DB host."""
         return self.rig.pg(['repmgr', '-f', self.conf, *args], **kwargs)
 
-    def psql(self, sql, db='repmgr', user='repmgr', check=True):
-        """Run SQL (one or more statements, each in its own transaction) here over TCP;
-        return the rows of all results as lists of strings."""
+    def psql(self, sql, db='repmgr', user='repmgr', check=True, host='127.0.0.1'):
+        """Run SQL (one or more statements, each in its own transaction) here over TCP (to
+        `host`: public_addr reaches a partitioned node); return the rows of all results as
+        lists of strings."""
         env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin'), 'LANG': 'C.UTF-8',
-               'PGHOST': '127.0.0.1', 'PGPORT': str(self.port), 'PGUSER': user,
+               'PGHOST': host, 'PGPORT': str(self.port), 'PGUSER': user,
                'PGDATABASE': db, 'PGCONNECT_TIMEOUT': '5'}
         proc = run([os.path.join(PG_BIN, 'psql'), '-X', '-q', '-A', '-t', '-F', '\x1f', '-R', '\x1e',
                     '-v', 'ON_ERROR_STOP=1', '-f', '-'], input=sql, stdin=None,
@@ -1104,7 +1177,16 @@ CREATE DATABASE {APP_DB} OWNER {APP_USER};""", db='postgres', user=PG_USER)
         pid = int(text.split()[0]) if text else None
         return pid if pid and pid_alive(pid) else None
 
+    def _wait_reaped(self):
+        """repmgr and pg_ctl take a killed postmaster that is not reaped yet (a zombie: pg_ctl's
+        child, reparented) for a running one: wait until it is gone from /proc."""
+        text = read_text(self.data_file('postmaster.pid'))
+        old_pid = int(text.split()[0]) if text and text.split()[0].isdigit() else None
+        if old_pid and not pid_alive(old_pid):
+            wait_for(lambda: not os.path.exists(f'/proc/{old_pid}'), 30, f'{self.name} postmaster reaped', 0.1)
+
     def start(self):
+        self._wait_reaped()
         self.pg_ctl('start')
 
     def stop(self, mode='immediate'):
@@ -1137,6 +1219,60 @@ CREATE DATABASE {APP_DB} OWNER {APP_USER};""", db='postgres', user=PG_USER)
 
     def wait_writable(self, timeout=30):
         wait_for(self.is_writable, timeout, f'{self.name} to accept writes', 0.2)
+
+    # ---- the cluster network: a partition --------------------------------------------
+
+    def _rule_prefs(self):
+        # Two rules a node, below the local table's new place (PARTITION_LOCAL_PREF).
+        return (PARTITION_PREF_BASE + 2 * self.index, PARTITION_PREF_BASE + 2 * self.index + 1)
+
+    def partition(self):
+        """Cut this node off the cluster network: every packet to 127.0.0.1:<port> (repmgr's
+        conninfo: replication, repmgrd, every agent's probe) and every reply from it is
+        dropped by a policy-routing blackhole, while its public address (127.0.3.n, what
+        PgBouncer reaches with -P, and direct clients) still answers. The nodes share one host,
+        so packets cannot be told apart by sender; a new connection fails at once, an
+        established one stalls. Only in a private network namespace (`unshare --net`): the
+        rules would otherwise be the host's. heal() removes them."""
+        require_private_netns('a partition')
+        _move_local_table()
+        to_node, from_node = self._rule_prefs()
+        run(['ip', 'rule', 'add', 'pref', str(to_node), 'to', '127.0.0.1', 'ipproto', 'tcp',
+             'dport', str(self.port), 'blackhole'])
+        run(['ip', 'rule', 'add', 'pref', str(from_node), 'from', '127.0.0.1', 'to', '127.0.0.1',
+             'ipproto', 'tcp', 'sport', str(self.port), 'blackhole'])
+
+    def heal(self):
+        """Undo partition() (idempotent)."""
+        if not in_private_netns():
+            return
+        for pref in self._rule_prefs():
+            run(['ip', 'rule', 'del', 'pref', str(pref)], check=False)
+
+    def is_partitioned(self):
+        if not in_private_netns():
+            return False
+        out = run(['ip', 'rule', 'list', 'pref', str(self._rule_prefs()[0])]).stdout
+        return bool(out.strip())
+
+    def reclone(self, upstream):
+        """Make this node a standby of `upstream` again, whatever it was: stop repmgrd and
+        PostgreSQL, clone afresh over the data directory (`repmgr standby clone --force`), start,
+        register, start repmgrd. The rig's way back for a failed or stale old primary (what
+        `repmgr node rejoin` does, without pg_rewind's conditions)."""
+        self.stop_repmgrd()
+        if self.postmaster_pid():
+            self.stop('immediate')
+        self._wait_reaped()
+        self.repmgr('-h', '127.0.0.1', '-p', str(upstream.port), '-U', 'repmgr', '-d', 'repmgr',
+                    'standby', 'clone', '--force', '--fast-checkpoint', '--upstream-node-id', str(upstream.index),
+                    timeout=120)
+        self.pg_ctl('start')
+        wait_for(lambda: upstream.psql('SELECT state FROM pg_stat_replication '
+                                       f"WHERE application_name = '{self.name}'") == [['streaming']],
+                 30, f'{self.name} streaming from {upstream.name}', 0.1)
+        self.repmgr('standby', 'register', '--force', '--upstream-node-id', str(upstream.index))
+        return self.start_repmgrd()
 
     # ---- promotion -----------------------------------------------------------------
 
@@ -1186,6 +1322,13 @@ COMMIT;""")
 
     def repmgrd_pid(self):
         return pidfile_pid(os.path.join(self.dir, 'repmgrd.pid'))
+
+    def stop_repmgrd(self):
+        """SIGTERM repmgrd here, if it runs, and wait until it is gone."""
+        pid = self.repmgrd_pid()
+        if pid:
+            os.kill(pid, signal.SIGTERM)
+            wait_for(lambda: not pid_alive(pid), 10, f'repmgrd on {self.name} to stop')
 
     def describe(self):
         pid = self.postmaster_pid()
@@ -1467,6 +1610,16 @@ class Rig:
             if pid:
                 os.kill(pid, signal.SIGHUP)
         self._write_state()
+
+    def use_public_net(self):
+        """Fill repmgr.node_public_info with every node's public address (127.0.3.n), so an
+        agent run with -P routes PgBouncer there and not to repmgr's conninfo (127.0.0.1)."""
+        rows = ', '.join(f"({n.index}, {sql_literal(f'host={n.public_addr} port={n.port}')})"
+                         for n in self.node.values())
+        self.primary().psql('CREATE TABLE IF NOT EXISTS repmgr.node_public_info '
+                            '(node_id INTEGER PRIMARY KEY, conninfo TEXT);\n'
+                            'DELETE FROM repmgr.node_public_info;\n'
+                            f'INSERT INTO repmgr.node_public_info VALUES {rows}')
 
     def primary(self):
         """The node (a Node) that is up and not in recovery (the first one, if several)."""
