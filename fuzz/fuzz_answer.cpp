@@ -29,7 +29,9 @@ struct Read {
   bool operator==(const Read&) const = default;
 };
 
-Read result(const FrameReader& r) { return {r.state(), r.state() == State::complete ? r.answer() : "", r.why()}; }
+Read result(const FrameReader& r) {
+  return {r.state(), r.state() == State::complete ? r.answer() : "", r.why()};
+}
 
 const char* name(State s) {
   return s == State::complete ? "complete" : s == State::garbled ? "garbled" : "need_more";
@@ -67,7 +69,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace pgdeploy::fuzz;
   std::vector<std::string> f = fields_of(data, size, 3);
   size_t max = 1 << 20;
-  if (size_t m = 0; std::from_chars(f[0].data(), f[0].data() + f[0].size(), m).ec == std::errc() && m <= max) max = m;
+  if (size_t m = 0; std::from_chars(f[0].data(), f[0].data() + f[0].size(), m).ec == std::errc() && m <= max)
+    max = m;
   const std::string& cuts = f[1];
   std::string bytes = f[2];
   for (size_t i = 3; i < f.size(); ++i) bytes += "\x1f" + f[i];
@@ -91,7 +94,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   Read ref = reference(bytes, max);
   if (read.state != ref.state)
-    broken((std::string("the reader says ") + name(read.state) + ", the rules " + name(ref.state)).c_str(), all);
+    broken((std::string("the reader says ") + name(read.state) + ", the rules " + name(ref.state)).c_str(),
+           all);
   if (read.state == State::complete) {
     check(read.answer == ref.answer, "a complete answer is exactly the declared bytes", all);
     check(bytes == "ANSWER " + std::to_string(read.answer.size()) + "\n" + read.answer,

@@ -22,8 +22,7 @@ size_t lines_saying(const std::string& out, const std::string& word) {
   size_t n = 0;
   for (size_t at = 0; at < out.size();) {
     size_t nl = std::min(out.find('\n', at), out.size());
-    if (out.compare(at, word.size(), word) == 0 &&
-        (at + word.size() == nl || out[at + word.size()] == ' '))
+    if (out.compare(at, word.size(), word) == 0 && (at + word.size() == nl || out[at + word.size()] == ' '))
       ++n;
     at = nl + 1;
   }
@@ -75,8 +74,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   check(o.status != S::skipped_newer || lines_saying(out, "NEWER") > 0,
         "skipped only when the answer names a newer header", all);
   check(!o.reloaded || lines_saying(out, "RELOADED") > 0, "reloaded only when it says so", all);
-  check(!o.confirmed || lines_saying(out, "CONFIRMED") > 0, "confirmed only when it says so",
-        all);
+  check(!o.confirmed || lines_saying(out, "CONFIRMED") > 0, "confirmed only when it says so", all);
   check(o.changed.size() <= lines_saying(out, "CHANGED"), "a changed path per CHANGED line", all);
 
   check(fit_for_report(o.detail) && fit_for_report(o.sessions),

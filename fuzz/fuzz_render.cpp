@@ -27,16 +27,13 @@ namespace {
 // - in the value, pairs `kw=value` are separated by spaces (' ' only, not tabs), a value is bare
 //   up to the next space or in single quotes with quotes doubled, and no value may be empty,
 //   quoted or not.
-bool carriable(const std::string& s) {
-  return s.find_first_of(std::string("\n\0", 2)) == std::string::npos;
-}
+bool carriable(const std::string& s) { return s.find_first_of(std::string("\n\0", 2)) == std::string::npos; }
 
 // A [databases] key PgBouncer can hold: the ini parser's key characters, within its 63 bytes.
 bool pgbouncer_key(const std::string& name) {
   return !name.empty() && name.size() < kMaxDbName &&
-         std::all_of(name.begin(), name.end(), [](unsigned char c) {
-           return std::isalnum(c) || c == '_' || c == '.' || c == '-';
-         });
+         std::all_of(name.begin(), name.end(),
+                     [](unsigned char c) { return std::isalnum(c) || c == '_' || c == '.' || c == '-'; });
 }
 
 // A connection-string value at `*at` of `text`; moves `*at` past it.
@@ -96,9 +93,7 @@ std::optional<std::pair<std::string, Pairs>> database_line(const std::string& li
   Pairs pairs;
   for (size_t at = 0; at < value.size();) {
     size_t kw_end = value.find('=', at);
-    if (kw_end == std::string::npos || kw_end == at ||
-        value.find(' ', at) < kw_end)
-      return std::nullopt;
+    if (kw_end == std::string::npos || kw_end == at || value.find(' ', at) < kw_end) return std::nullopt;
     size_t v_at = kw_end + 1;
     auto v = connstr_value(value, &v_at);
     if (!v || (v_at < value.size() && value[v_at] != ' ')) return std::nullopt;
@@ -146,15 +141,13 @@ void check_quoting(const std::string& item) {
   if (console_name(item, &on_console)) {
     at = 0;
     read = on_console[0] == '"' ? quoted_field(on_console, &at) : std::optional(on_console);
-    bool bare_ok = on_console[0] == '"' || on_console.find_first_not_of(
-                                               "abcdefghijklmnopqrstuvwxyz0123456789_") ==
-                                               std::string::npos;
+    bool bare_ok = on_console[0] == '"' ||
+                   on_console.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") == std::string::npos;
     check(read && *read == item && bare_ok && on_console.size() < kMaxDbName && carriable(item) &&
               item.find('\r') == std::string::npos,
           "a console name reads back, in PgBouncer's 63 bytes, on one line", item);
   } else {
-    check(on_console.size() >= kMaxDbName || !carriable(item) ||
-              item.find('\r') != std::string::npos,
+    check(on_console.size() >= kMaxDbName || !carriable(item) || item.find('\r') != std::string::npos,
           "a console name is refused only when too long or with a line break", item);
   }
 }
@@ -183,18 +176,15 @@ void check_databases(const Endpoint& primary, const std::vector<std::string>& da
       check(pairs.back().second == application_name, "application_name reads back", line);
       without_app.pop_back();
     } else {
-      check(application_name.empty() || !skipped.empty(),
-            "an application_name left out is reported", line);
+      check(application_name.empty() || !skipped.empty(), "an application_name left out is reported", line);
     }
-    check(without_app == meant, "a line routes to the primary's host and port, and its own dbname",
-          line);
+    check(without_app == meant, "a line routes to the primary's host and port, and its own dbname", line);
   }
   for (const std::string& db : databases) {
     bool own_line = false;
     for (const std::string& w : written) own_line = own_line || w == db;
     if (route_kind(db) == RouteKind::none) {
-      check(!own_line && mentions(skipped, "database " + db), "an unrouted database is reported",
-            db);
+      check(!own_line && mentions(skipped, "database " + db), "an unrouted database is reported", db);
     } else if (route_kind(db) == RouteKind::own_line) {
       check(pgbouncer_key(db), "a database with its own line has a name PgBouncer can hold", db);
       // Reported by name, unless nothing at all was written and the reason said.
@@ -218,8 +208,8 @@ void check_userlist(const std::vector<DbUser>& users) {
   std::string text = render_userlist(users, &skipped);
   size_t next = 0;  // the users are written in order, some left out
   for (const std::string& line : lines_of(text)) {
-    check(carriable(line) && line.find('\r') == std::string::npos,
-          "a userlist line holds no NUL or CR", line);
+    check(carriable(line) && line.find('\r') == std::string::npos, "a userlist line holds no NUL or CR",
+          line);
     size_t at = 0;
     auto name = quoted_field(line, &at);
     const size_t name_end = at;
@@ -230,16 +220,14 @@ void check_userlist(const std::vector<DbUser>& users) {
     check(name_end - 2 < kMaxUsername && at - name_end - 3 < kMaxPassword,
           "a userlist field fits PgBouncer's limits (127 and 2047 bytes)", line);
     while (next < users.size() && !(users[next].name == *name && users[next].secret == *secret)) {
-      check(mentions(skipped, "user " + users[next].name), "a user left out is reported",
-            users[next].name);
+      check(mentions(skipped, "user " + users[next].name), "a user left out is reported", users[next].name);
       ++next;
     }
     check(next < users.size(), "a userlist line reads back as a user and secret asked for", line);
     ++next;
   }
   for (; next < users.size(); ++next)
-    check(mentions(skipped, "user " + users[next].name), "a user left out is reported",
-          users[next].name);
+    check(mentions(skipped, "user " + users[next].name), "a user left out is reported", users[next].name);
 }
 
 // The cluster name is one the command line accepts (no line break: options.cpp refuses it).
@@ -254,11 +242,10 @@ void check_token(const std::string& cluster, const std::string& body, uint64_t n
     std::string header = header_line(comment, t, d);
     check(f.digest == d && f.content == header + "\n" + body,
           "a file is its one-line header, then the body verbatim", f.content);
-    check(header.find('\n') == std::string::npos && header[0] == comment,
-          "the header is one comment line", header);
+    check(header.find('\n') == std::string::npos && header[0] == comment, "the header is one comment line",
+          header);
     std::string tail = " digest=" + d;
-    check(header.size() > tail.size() &&
-              header.compare(header.size() - tail.size(), tail.size(), tail) == 0,
+    check(header.size() > tail.size() && header.compare(header.size() - tail.size(), tail.size(), tail) == 0,
           "the header ends with the digest, for the remote side's suffix match", header);
   }
 }

@@ -130,8 +130,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     ServerVerdict v = judge_server(s, r.endpoint, c.listed);
     shown += c.verbose || v.state != ServerVerdict::State::ok;
   }
-  size_t expect = 1 + shown + (c.verbose || !r.refusal.empty() ? r.seen.size() : 0) +
-                  r.warnings.size() + !c.watcher.empty();
+  size_t expect = 1 + shown + (c.verbose || !r.refusal.empty() ? r.seen.size() : 0) + r.warnings.size() +
+                  !c.watcher.empty();
   check(line_breaks(out) == expect && out.back() == '\n', "the check has the lines of its structure", out);
   check(lines[0].rfind("PGDEPLOY ", 0) == 0, "the check's first line is its status", out);
   size_t bar = lines[0].find('|');

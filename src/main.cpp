@@ -26,8 +26,9 @@ int main(int argc, char** argv) {
       return run_check(opts, db, remote, std::cout);
     }
     case Command::watch:  // a new transport at the start and after SIGHUP; sessions kept warm
-      return run_watch(opts, db, [&opts] { return std::make_unique<SshRemote>(ssh_settings(opts)); },
-                       std::cout, std::cerr);
+      return run_watch(
+          opts, db, [&opts] { return std::make_unique<SshRemote>(ssh_settings(opts)); }, std::cout,
+          std::cerr);
   }
   return kExitUsage;  // not reached: parse_options() sets one of the commands above
 }

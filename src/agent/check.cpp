@@ -21,11 +21,10 @@ namespace {
 // The options that shape a check's facts: a watcher runs a check only when its own are these.
 std::string check_identity(const Options& o) {
   std::ostringstream id;
-  id << o.cluster << '\x1f' << o.conninfo << '\x1f' << o.public_net << '\x1f' << o.include_dir
-     << '\x1f' << o.userlist << '\x1f' << o.force << '\x1f' << o.deadline << '\x1f'
-     << o.host_timeout << '\x1f' << o.probe_timeout << '\x1f' << o.connect_timeout << '\x1f'
-     << o.parallel << '\x1f' << o.host_key_checking << '\x1f' << o.known_hosts << '\x1f'
-     << o.require_majority << '\x1f'
+  id << o.cluster << '\x1f' << o.conninfo << '\x1f' << o.public_net << '\x1f' << o.include_dir << '\x1f'
+     << o.userlist << '\x1f' << o.force << '\x1f' << o.deadline << '\x1f' << o.host_timeout << '\x1f'
+     << o.probe_timeout << '\x1f' << o.connect_timeout << '\x1f' << o.parallel << '\x1f'
+     << o.host_key_checking << '\x1f' << o.known_hosts << '\x1f' << o.require_majority << '\x1f'
      << static_cast<int>(o.auth) << '\x1f' << o.routes.prefix << '\x1f' << o.routes.suffix;
   for (const auto& p : o.routes.include) id << '\x1f' << "include " << p;
   for (const auto& p : o.routes.exclude) id << '\x1f' << "exclude " << p;
@@ -65,8 +64,9 @@ CheckReport check_cluster(const Options& opts, Database& db, const CheckAsker& a
   DeployConfig config = deploy_config(opts);
   config.mode = PushRequest::Mode::check;
   Proof proof;
-  bool proven = prove(opts, db, run_deadline, &check.run, &proof,
-                      [&](const NodeProbe&, const ClusterFacts& facts) { asker.meet(facts.servers, run_deadline); });
+  bool proven = prove(
+      opts, db, run_deadline, &check.run, &proof,
+      [&](const NodeProbe&, const ClusterFacts& facts) { asker.meet(facts.servers, run_deadline); });
   check.database_failed = !proven && proof.database_failed;
   fence_stale(proof, false, false, db, run_deadline, &check.run);  // named, never fenced: read only
   if (proven) {

@@ -28,7 +28,8 @@ struct CheckAsker {
   std::function<void(const std::vector<AppServer>& servers, const Deadline& deadline)> meet =
       [](const std::vector<AppServer>&, const Deadline&) {};
   std::function<std::vector<ServerReport>(const std::vector<AppServer>& servers, const Rendered& files,
-                                          const DeployConfig& config, const Deadline& deadline)> ask;
+                                          const DeployConfig& config, const Deadline& deadline)>
+      ask;
 };
 CheckReport check_cluster(const Options& opts, Database& db, const CheckAsker& asker,
                           const Deadline& run_deadline);

@@ -48,8 +48,7 @@ void newer_truth(const Options& opts, const Proof& proof, RunReport* report) {
 
 }  // namespace
 
-int run_deploy(const Options& opts, Database& db, Remote& remote, std::ostream& out,
-               std::ostream& err) {
+int run_deploy(const Options& opts, Database& db, Remote& remote, std::ostream& out, std::ostream& err) {
   auto start = Clock::now();
   Deadline run_deadline = Deadline::after(opts.deadline);
   RunReport report;
@@ -90,10 +89,13 @@ int run_deploy(const Options& opts, Database& db, Remote& remote, std::ostream& 
     if (h == Handoff::unanswered) {
       char waited[16];
       std::snprintf(waited, sizeof waited, "%.1f", event.wait);
-      report.handed_over = "this node's watcher took the event and gave no answer (it went away, or "
-                           "took longer than the " + std::string(waited) + " s the hook gives it): it "
-                           "may have pushed to some app servers, or to none; this run then tried the "
-                           "one-shot itself";
+      report.handed_over =
+          "this node's watcher took the event and gave no answer (it went away, or "
+          "took longer than the " +
+          std::string(waited) +
+          " s the hook gives it): it "
+          "may have pushed to some app servers, or to none; this run then tried the "
+          "one-shot itself";
       report.warnings.push_back("handed over to the watcher, no answer: " + report.handed_over);
     }
   }
@@ -131,7 +133,8 @@ int run_deploy(const Options& opts, Database& db, Remote& remote, std::ostream& 
     config.mode = PushRequest::Mode::check;
     report.dry_run = true;
     report.servers = Deployment(proof.facts.servers, config.parallel, config.host_timeout, remote,
-                                run_deadline).push(files, config);
+                                run_deadline)
+                         .push(files, config);
     add_conflicts(proof.plan, &report);
     newer_truth(opts, proof, &report);
     fence_stale(proof, false, false, db, run_deadline, &report);  // named only
@@ -142,8 +145,8 @@ int run_deploy(const Options& opts, Database& db, Remote& remote, std::ostream& 
   // 7. Push to every app server in parallel.
   std::string fingerprint = deploy_fingerprint(proof.facts.servers, files, config);
   if (recent && last.fingerprint == fingerprint) {
-    report.skipped = "every app server got exactly this from this node " +
-                     std::to_string(last.age) + " s ago: nothing to do";
+    report.skipped = "every app server got exactly this from this node " + std::to_string(last.age) +
+                     " s ago: nothing to do";
     return finish(opts, report, out, err);
   }
   if (!deployment)

@@ -14,7 +14,6 @@ namespace pgdeploy {
 
 // Returns the exit code. `db` is the agent's own node and how the others are asked; `remote`
 // reaches the app servers (main: PgDatabase and SshRemote; tests: fakes).
-int run_deploy(const Options& opts, Database& db, Remote& remote, std::ostream& out,
-               std::ostream& err);
+int run_deploy(const Options& opts, Database& db, Remote& remote, std::ostream& out, std::ostream& err);
 
 }  // namespace pgdeploy

@@ -30,17 +30,18 @@ const std::optional<std::string> null = std::nullopt;
 
 // Every app server answers as one that took the files; in check mode as one that has them.
 struct Servers : FakeRemote {
-  Servers() : FakeRemote([this](const std::string& host, const std::string& command,
-                                const std::string& input, const Deadline&) {
-    std::lock_guard<std::mutex> g(mu);
-    ran.push_back(host);
-    inputs.push_back(input);
-    commands.push_back(command);
-    if (input.find("mode 5\ncheck\n") == std::string::npos) return answer_written();
-    ExecResult r = answer_written();
-    r.out = "CONSOLE none\nDONE ok\n";
-    return r;
-  }) {}
+  Servers()
+      : FakeRemote([this](const std::string& host, const std::string& command, const std::string& input,
+                          const Deadline&) {
+          std::lock_guard<std::mutex> g(mu);
+          ran.push_back(host);
+          inputs.push_back(input);
+          commands.push_back(command);
+          if (input.find("mode 5\ncheck\n") == std::string::npos) return answer_written();
+          ExecResult r = answer_written();
+          r.out = "CONSOLE none\nDONE ok\n";
+          return r;
+        }) {}
   std::mutex mu;
   std::vector<std::string> ran, inputs, commands;
 };
@@ -54,8 +55,7 @@ class AgentTest : public ::testing::Test {
     db.table("repmgr", "app_servers").rows = {
         {S("1"), S("app1"), S("127.0.1.1"), S("postgres"), S(""), S("true"), S("false"), S("")},
         {S("2"), S("app2"), S("127.0.1.2"), S("postgres"), S(""), S("true"), S("false"), S("")}};
-    db.table("pg_catalog", "pg_database").rows = {{S("appdb"), S("false")},
-                                                  {S("template1"), S("true")}};
+    db.table("pg_catalog", "pg_database").rows = {{S("appdb"), S("false")}, {S("template1"), S("true")}};
     db.table("pg_catalog", "pg_authid").rows = {{S("app"), S("md5abc"), S("true"), null, null}};
     db.probes[1] = probe(true, 1, "sys 1");
     db.probes[2] = probe(false, 1, "sys 2");
@@ -114,10 +114,11 @@ TEST_F(AgentTest, ARowWithNullInEveryColumnIsDeployedWithDefaultsAndAWarning) {
   EXPECT_FALSE(f.servers[0].auth_trust);
   EXPECT_EQ(f.servers[0].admin_conninfo, "");
   ASSERT_EQ(f.warnings.size(), 1u);
-  EXPECT_EQ(f.warnings[0], "\"repmgr\".app_servers row id NULL () has an unusable id: deployed, but fix the row");
+  EXPECT_EQ(f.warnings[0],
+            "\"repmgr\".app_servers row id NULL () has an unusable id: deployed, but fix the row");
   // Through the agent: that server fails alone, the other is deployed.
-  db.table("repmgr", "app_servers").rows.push_back(
-      {S("2"), S("app2"), S("127.0.1.2"), null, null, S("true"), null, null});
+  db.table("repmgr", "app_servers")
+      .rows.push_back({S("2"), S("app2"), S("127.0.1.2"), null, null, S("true"), null, null});
   EXPECT_EQ(run(), kExitServerFailed) << said();
   EXPECT_NE(said().find("config: ip_addr is empty"), std::string::npos) << said();
   EXPECT_EQ(remote.ran, std::vector<std::string>{"127.0.1.2"});
@@ -156,9 +157,9 @@ TEST_F(AgentTest, TheSeedsTableWithoutOptionalColumnsDeploysEveryRow) {
 
 TEST_F(AgentTest, Repmgr3KeepsItsCatalogAndAppServersInItsOwnSchema) {
   FakeDatabase v3;
-  v3.table("repmgr_main", "repl_nodes") = {{"id", "name", "type", "active", "conninfo"},
-                                           {{S("1"), S("node1"), S("master"), S("t"), S("host=10.0.0.1")},
-                                            {S("2"), null, null, null, null}}};
+  v3.table("repmgr_main", "repl_nodes") = {
+      {"id", "name", "type", "active", "conninfo"},
+      {{S("1"), S("node1"), S("master"), S("t"), S("host=10.0.0.1")}, {S("2"), null, null, null, null}}};
   v3.table("repmgr_main", "app_servers") = db.table("repmgr", "app_servers");
   v3.table("pg_catalog", "pg_database") = db.table("pg_catalog", "pg_database");
   v3.table("pg_catalog", "pg_authid") = db.table("pg_catalog", "pg_authid");
@@ -213,7 +214,9 @@ TEST_F(AgentTest, OnlyRolesThatMayLogInNowAreCopiedAndTheOthersNamedWithoutTheir
 
   EXPECT_EQ(run(), kExitOk) << said();
   EXPECT_NE(said().find("role expired (VALID UNTIL 2026-01-01 00:00:00+00 has passed) may not log in: "
-                        "left out of userlist.txt"), std::string::npos) << said();
+                        "left out of userlist.txt"),
+            std::string::npos)
+      << said();
   EXPECT_EQ(said().find("secret"), std::string::npos) << "never a secret in the report";
   for (const auto& input : remote.inputs) {
     EXPECT_NE(input.find("\"until_later\" \"md5d\""), std::string::npos);
@@ -224,7 +227,8 @@ TEST_F(AgentTest, OnlyRolesThatMayLogInNowAreCopiedAndTheOthersNamedWithoutTheir
 TEST_F(AgentTest, AuthModesQueryAndNoneLeaveUserlistAloneAndARowsAuthModeWinsOverAuth) {
   auto sent_userlist = [this](const std::string& host) {
     for (size_t i = 0; i < remote.ran.size(); ++i)
-      if (remote.ran[i] == host) return remote.inputs[i].find("/etc/pgbouncer/userlist.txt") != std::string::npos;
+      if (remote.ran[i] == host)
+        return remote.inputs[i].find("/etc/pgbouncer/userlist.txt") != std::string::npos;
     ADD_FAILURE() << host << " was not asked";
     return false;
   };
@@ -258,12 +262,14 @@ TEST_F(AgentTest, AuthModesQueryAndNoneLeaveUserlistAloneAndARowsAuthModeWinsOve
   EXPECT_FALSE(sent_userlist("127.0.1.1")) << "a secret in auth_file would switch auth_query off";
   EXPECT_TRUE(sent_userlist("127.0.1.2"));
   EXPECT_NE(said().find("row id 1 (app1) has auth_mode 'File; DROP' (not file, query or none): its "
-                        "userlist.txt is left alone"), std::string::npos) << said();
+                        "userlist.txt is left alone"),
+            std::string::npos)
+      << said();
 }
 
 TEST_F(AgentTest, ThePrefixNamesWhatPgBouncerShowsAndTheRouteKeepsTheRealName) {
-  db.table("pg_catalog", "pg_database").rows = {{S("appdb"), S("false")}, {S("postgres"), S("false")},
-                                                {S("scratch"), S("false")}};
+  db.table("pg_catalog", "pg_database").rows = {
+      {S("appdb"), S("false")}, {S("postgres"), S("false")}, {S("scratch"), S("false")}};
   opts.routes.prefix = "c1_";
   opts.routes.exclude = {"scr*"};
   EXPECT_EQ(run(), kExitOk) << said();
@@ -277,10 +283,9 @@ TEST_F(AgentTest, ThePrefixNamesWhatPgBouncerShowsAndTheRouteKeepsTheRealName) {
 }
 
 TEST_F(AgentTest, PublicInfoRowsWithANullIdAreIgnoredWithAWarningAndNullConninfoSilently) {
-  db.table("repmgr", "node_public_info") = {{"node_id", "conninfo"},
-                                            {{S("1"), S("host=192.0.2.1 port=5433")},
-                                             {null, S("host=x")},
-                                             {S("2"), null}}};
+  db.table("repmgr", "node_public_info") = {
+      {"node_id", "conninfo"},
+      {{S("1"), S("host=192.0.2.1 port=5433")}, {null, S("host=x")}, {S("2"), null}}};
   ClusterFacts f = facts(true);
   ASSERT_TRUE(ok) << error;
   EXPECT_EQ(f.public_conninfo, (std::map<int, std::string>{{1, "host=192.0.2.1 port=5433"}}));
@@ -312,18 +317,30 @@ TEST_F(AgentTest, EveryRefusalExitsOneAndSendsNothing) {
     const char* says;
   };
   std::vector<Case> cases = {
-      {"database down", [](AgentTest& t) { t.db.connect_error = "cannot connect to the database (host=x): refused"; },
+      {"database down",
+       [](AgentTest& t) { t.db.connect_error = "cannot connect to the database (host=x): refused"; },
        "cannot connect to the database"},
-      {"no catalog", [](AgentTest& t) { t.db.tables.erase({"repmgr", "nodes"}); }, "no repmgr catalog in database"},
+      {"no catalog",
+       [](AgentTest& t) {
+         t.db.tables.erase({"repmgr", "nodes"});
+       },
+       "no repmgr catalog in database"},
       {"a node with a NULL id", [](AgentTest& t) { t.db.table("repmgr", "nodes").rows[1][0] = std::nullopt; },
        "unusable id: node_id NULL (node2)"},
-      {"a node id beyond int", [](AgentTest& t) { t.db.table("repmgr", "nodes").rows[1][0] = S("99999999999"); },
+      {"a node id beyond int",
+       [](AgentTest& t) { t.db.table("repmgr", "nodes").rows[1][0] = S("99999999999"); },
        "node_id '99999999999' (node2)"},
-      {"no app_servers table", [](AgentTest& t) { t.db.tables.erase({"repmgr", "app_servers"}); },
+      {"no app_servers table",
+       [](AgentTest& t) {
+         t.db.tables.erase({"repmgr", "app_servers"});
+       },
        "no table repmgr.app_servers"},
       {"no enabled server", [](AgentTest& t) { t.db.table("repmgr", "app_servers").rows.clear(); },
        "no enabled app server"},
-      {"no database", [](AgentTest& t) { t.db.table("pg_catalog", "pg_database").rows = {{S("t"), S("true")}}; },
+      {"no database",
+       [](AgentTest& t) {
+         t.db.table("pg_catalog", "pg_database").rows = {{S("t"), S("true")}};
+       },
        "no database to route"},
       {"every row in conflict",
        [](AgentTest& t) {
@@ -333,9 +350,14 @@ TEST_F(AgentTest, EveryRefusalExitsOneAndSendsNothing) {
          rows[1][4] = S("other");
        },
        "no app server to deploy to"},
-      {"no primary in the catalog", [](AgentTest& t) { t.db.table("repmgr", "nodes").rows[0][2] = S("standby"); },
+      {"no primary in the catalog",
+       [](AgentTest& t) { t.db.table("repmgr", "nodes").rows[0][2] = S("standby"); },
        "names no active primary"},
-      {"nothing writable", [](AgentTest& t) { t.db.probes[1].writable = false; t.db.self.writable = false; },
+      {"nothing writable",
+       [](AgentTest& t) {
+         t.db.probes[1].writable = false;
+         t.db.self.writable = false;
+       },
        "no node answers as writable"},
       {"split brain", [](AgentTest& t) { t.db.probes[2].writable = true; }, "split brain"},
       {"--public-net without a row",
@@ -346,7 +368,8 @@ TEST_F(AgentTest, EveryRefusalExitsOneAndSendsNothing) {
        "node_public_info has no row for node"},
       {"--public-net without the table", [](AgentTest& t) { t.opts.public_net = true; },
        "--public-net needs table"},
-      {"the primary on a socket", [](AgentTest& t) { t.db.table("repmgr", "nodes").rows[0][4] = S("host=/run/pg"); },
+      {"the primary on a socket",
+       [](AgentTest& t) { t.db.table("repmgr", "nodes").rows[0][4] = S("host=/run/pg"); },
        "cannot address the primary"},
       {"a hostile host",
        [](AgentTest& t) {
@@ -471,13 +494,15 @@ TEST_F(AgentTest, ADryRunAsksEveryServerReadOnlyAndLogsInOnlyAfterTheProof) {
 // (nothing: it keeps the reply and never answers).
 struct FakeWatcher {
   explicit FakeWatcher(const std::string& lock_file, std::optional<HookAnswer> answer)
-      : server([this, answer](const HookRequest& r, HandoffServer::Reply reply) {
-          std::lock_guard<std::mutex> g(mu);
-          taken.push_back(r);
-          if (answer) reply(*answer);
-          else kept.push_back(std::move(reply));
-          return std::string();
-        }, [] { return std::string(); }) {
+      : server(
+            [this, answer](const HookRequest& r, HandoffServer::Reply reply) {
+              std::lock_guard<std::mutex> g(mu);
+              taken.push_back(r);
+              if (answer) reply(*answer);
+              else kept.push_back(std::move(reply));
+              return std::string();
+            },
+            [] { return std::string(); }) {
     std::string err;
     EXPECT_TRUE(server.start(handoff_socket(lock_file), &err)) << err;
   }
@@ -517,7 +542,8 @@ TEST_F(AgentTest, AWatcherThatTookTheEventAndNeverAnsweredLeavesTheOneShotItsTim
   EXPECT_GE(took, 1.4);
   EXPECT_LT(took, 4) << "the one-shot after the wait ran within the deadline";
   EXPECT_NE(said().find("warning: handed over to the watcher, no answer: this node's watcher took the event"),
-            std::string::npos) << said();
+            std::string::npos)
+      << said();
   EXPECT_NE(said().find("2 of 2 app servers up to date"), std::string::npos) << said();
 
   // The watcher (stopped) still holds the lock: the one-shot is refused, and cannot say that
@@ -527,8 +553,10 @@ TEST_F(AgentTest, AWatcherThatTookTheEventAndNeverAnsweredLeavesTheOneShotItsTim
   ASSERT_TRUE(held.acquire(opts.lock_file, Deadline::after(1), &why)) << why;
   EXPECT_EQ(run(), kExitHandedOver);
   EXPECT_EQ(said().find("nothing was written"), std::string::npos) << said();
-  EXPECT_NE(said().find("REFUSED, this run wrote nothing (the watcher may have): another pgdeploy run still holds"),
-            std::string::npos) << said();
+  EXPECT_NE(
+      said().find("REFUSED, this run wrote nothing (the watcher may have): another pgdeploy run still holds"),
+      std::string::npos)
+      << said();
 }
 
 }  // namespace pgdeploy
@@ -542,8 +570,8 @@ namespace {
 // and takes this run's.
 struct NewerOnApp1 : FakeRemote {
   NewerOnApp1(long timeline, uint64_t generation)
-      : FakeRemote([timeline, generation](const std::string& host, const std::string&,
-                                          const std::string&, const Deadline&) {
+      : FakeRemote([timeline, generation](const std::string& host, const std::string&, const std::string&,
+                                          const Deadline&) {
           if (host != "127.0.1.1") return answer_written();
           ExecResult r = answer_written();
           r.out = "NEWER ; pgdeploy cluster=main primary=2 timeline=" + std::to_string(timeline) +
@@ -562,7 +590,8 @@ TEST_F(AgentTest, ANewerTimelineOnOneServerMakesTheOneShotExit5AndNamesWhatItWro
   EXPECT_NE(out.str().find("pgdeploy: NEWER TRUTH, this run's proof is stale and counts as not pushing: "
                            "app1 127.0.1.1 holds the config of primary id 2 on timeline 2, newer than "
                            "this node's proof (timeline 1)"),
-            std::string::npos) << said();
+            std::string::npos)
+      << said();
   EXPECT_FALSE(std::ifstream(opts.lock_file + ".last").good()) << "not recorded as a push";
 }
 
@@ -587,7 +616,8 @@ TEST_F(AgentTest, AStalePrimaryIsNamedAndFencedOnlyWithTheOption) {
   EXPECT_TRUE(db.fenced.empty());
   EXPECT_NE(out.str().find("pgdeploy: STALE PRIMARY node2 (id 2): writable on timeline 1; node1 (id 1) "
                            "is on timeline 2: NOT FENCED"),
-            std::string::npos) << said();
+            std::string::npos)
+      << said();
 
   opts.fence_stale = true;
   EXPECT_EQ(run(), kExitFenced) << said();

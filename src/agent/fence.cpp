@@ -10,13 +10,15 @@ void fence_stale(const Proof& proof, bool act, bool stop, Database& db, const De
   for (const StaleNode& s : stale_primaries(proof.facts.nodes, proof.probes, proof.decision)) {
     std::string head = s.node->name + " (id " + std::to_string(s.node->id) + "): " + s.why + ": ";
     if (s.fenced && !(act && stop)) {
-      report->stale.push_back(head + "fenced (default_transaction_read_only on); rejoin it "
+      report->stale.push_back(head +
+                              "fenced (default_transaction_read_only on); rejoin it "
                               "(docs/fencing.md)");
       continue;
     }
     if (!act) {
       ++report->stale_writable;
-      report->stale.push_back(head + "NOT FENCED, it accepts writes (--fence-stale is off): stop "
+      report->stale.push_back(head +
+                              "NOT FENCED, it accepts writes (--fence-stale is off): stop "
                               "it or rejoin it (docs/fencing.md)");
       continue;
     }

@@ -35,7 +35,8 @@ TEST(FenceStale, RaisesTheFenceOfAStalePrimaryOnceAndSaysSo) {
   ASSERT_EQ(report.stale.size(), 1u);
   EXPECT_NE(report.stale[0].find("node1 (id 1): writable on timeline 1; node2 (id 2) is on timeline 2: "
                                  "FENCE RAISED: default_transaction_read_only on, 2 client sessions ended"),
-            std::string::npos) << report.stale[0];
+            std::string::npos)
+      << report.stale[0];
   EXPECT_EQ(report.stale_writable, 0);
   EXPECT_EQ(exit_code(report), kExitFenced);
 

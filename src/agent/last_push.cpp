@@ -25,8 +25,10 @@ LastPush read_last_push(const std::string& path, std::vector<std::string>* warni
 void remember_push(const std::string& path, const std::string& fingerprint, long timeline,
                    std::ostream& err) {
   std::string why;
-  if (!replace_own_file(path, std::to_string(std::time(nullptr)) + ' ' + fingerprint + ' ' +
-                                  std::to_string(timeline) + '\n', &why))
+  if (!replace_own_file(
+          path,
+          std::to_string(std::time(nullptr)) + ' ' + fingerprint + ' ' + std::to_string(timeline) + '\n',
+          &why))
     err << "pgdeploy: warning: this push is not recorded (--recent will not see it): " << why << "\n";
 }
 

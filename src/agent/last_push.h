@@ -21,7 +21,6 @@ struct LastPush {
 LastPush read_last_push(const std::string& path, std::vector<std::string>* warnings);
 
 // Records a push that reached every app server (atomically); a warning on `err` when it cannot.
-void remember_push(const std::string& path, const std::string& fingerprint, long timeline,
-                   std::ostream& err);
+void remember_push(const std::string& path, const std::string& fingerprint, long timeline, std::ostream& err);
 
 }  // namespace pgdeploy

@@ -45,11 +45,9 @@ void learn_truth(const std::vector<ServerReport>& servers, NewerTruth* newest) {
   for (const ServerReport& s : servers) {
     int primary = 0;
     long timeline = 0;
-    if (s.result == ServerReport::Result::skipped_newer &&
-        parse_token_header(s.newer, &primary, &timeline))
+    if (s.result == ServerReport::Result::skipped_newer && parse_token_header(s.newer, &primary, &timeline))
       take(s, primary, timeline, newest);
-    if (s.check.ok && s.check.has_header)
-      take(s, s.check.header_primary, s.check.header_timeline, newest);
+    if (s.check.ok && s.check.has_header) take(s, s.check.header_primary, s.check.header_timeline, newest);
   }
 }
 
@@ -62,10 +60,9 @@ bool could_be_unseen(const std::vector<NodeProbe>& probes) {
 }
 
 std::string newer_truth_text(const NewerTruth& seen, long timeline) {
-  return seen.server + " holds the config of primary id " + std::to_string(seen.primary) +
-         " on timeline " + std::to_string(seen.timeline) +
-         ", newer than this node's proof (timeline " + std::to_string(timeline) +
-         "): a node this one cannot see was promoted, and this proof is stale";
+  return seen.server + " holds the config of primary id " + std::to_string(seen.primary) + " on timeline " +
+         std::to_string(seen.timeline) + ", newer than this node's proof (timeline " +
+         std::to_string(timeline) + "): a node this one cannot see was promoted, and this proof is stale";
 }
 
 }  // namespace pgdeploy

@@ -14,9 +14,9 @@
 namespace pgdeploy {
 
 struct NewerTruth {
-  long timeline = 0;    // the newest timeline an app server's header carries (0: none seen)
-  int primary = 0;      // the primary that header names
-  std::string server;   // the app server it was seen on
+  long timeline = 0;   // the newest timeline an app server's header carries (0: none seen)
+  int primary = 0;     // the primary that header names
+  std::string server;  // the app server it was seen on
 };
 
 // Takes the newest header from these answers into `newest`: a push's NEWER line, a check's

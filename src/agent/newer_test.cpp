@@ -36,8 +36,10 @@ TEST(NewerTruth, ANewerAnswersHeaderIsANewerTimeline) {
 
 TEST(NewerTruth, TheNewestIsKeptAcrossRoundsAndAnOlderOneChangesNothing) {
   NewerTruth seen;
-  learn_truth({newer_answer("app1", "; pgdeploy cluster=main primary=2 timeline=4 generation=1 digest=x")}, &seen);
-  learn_truth({newer_answer("app2", "; pgdeploy cluster=main primary=3 timeline=2 generation=9 digest=x")}, &seen);
+  learn_truth({newer_answer("app1", "; pgdeploy cluster=main primary=2 timeline=4 generation=1 digest=x")},
+              &seen);
+  learn_truth({newer_answer("app2", "; pgdeploy cluster=main primary=3 timeline=2 generation=9 digest=x")},
+              &seen);
   EXPECT_EQ(seen.timeline, 4);
   EXPECT_EQ(seen.server, "app1 10.0.0.1");
 }
@@ -61,19 +63,19 @@ TEST(NewerTruth, ACheckAnswersHeaderCountsToo) {
 }
 
 TEST(NewerTruth, AHeaderThatCannotBeReadIsNoEvidence) {
-  for (const char* bad : {"", "garbage", "; pgdeploy cluster=main primary=2 generation=1",
-                          "; pgdeploy cluster=main primary=x timeline=9",
-                          "; pgdeploy cluster=main primary=2 timeline=-9",
-                          "; pgdeploy cluster=main primary=2 timeline=99999999999999999999999",
-                          "; other cluster=main primary=2 timeline=9"}) {
+  for (const char* bad :
+       {"", "garbage", "; pgdeploy cluster=main primary=2 generation=1",
+        "; pgdeploy cluster=main primary=x timeline=9", "; pgdeploy cluster=main primary=2 timeline=-9",
+        "; pgdeploy cluster=main primary=2 timeline=99999999999999999999999",
+        "; other cluster=main primary=2 timeline=9"}) {
     NewerTruth seen;
     learn_truth({newer_answer("app1", bad)}, &seen);
     EXPECT_EQ(seen.timeline, 0) << bad;
   }
   int primary = 0;
   long timeline = 0;
-  EXPECT_TRUE(parse_token_header("# pgdeploy cluster=c primary=7 timeline=12 generation=3 digest=d",
-                                 &primary, &timeline));
+  EXPECT_TRUE(parse_token_header("# pgdeploy cluster=c primary=7 timeline=12 generation=3 digest=d", &primary,
+                                 &timeline));
   EXPECT_EQ(primary, 7);
   EXPECT_EQ(timeline, 12);
 }
@@ -98,7 +100,8 @@ TEST(TruthMemory, AsksOncePerTermAndRefusesAnOlderProofUntilItCatchesUp) {
   ServerReport app3;
   app3.server.name = "app3";
   app3.check.ok = true;  // no header
-  memory.learn({newer_answer("app1", "; pgdeploy cluster=main primary=2 timeline=2 generation=1 digest=x"), app3});
+  memory.learn(
+      {newer_answer("app1", "; pgdeploy cluster=main primary=2 timeline=2 generation=1 digest=x"), app3});
   EXPECT_NE(memory.refusal(1, probes).find("app1 10.0.0.1 holds the config of primary id 2 on timeline 2"),
             std::string::npos);
   EXPECT_NE(memory.refusal(1, probes), "");  // every later round of this term, too

@@ -39,17 +39,14 @@ bool prove(const Options& opts, Database& db, const Deadline& run_deadline, RunR
   p->database_failed = true;
   if (!db.connect(db_deadline, &why)) return refuse(why);
   ClusterFacts& facts = p->facts;
-  if (!read_cluster_facts(db, opts.cluster, opts.public_net, db_deadline, &facts, &why))
-    return refuse(why);
-  if (facts.servers.empty())
-    return refuse("no enabled app server in " + facts.schema + ".app_servers");
+  if (!read_cluster_facts(db, opts.cluster, opts.public_net, db_deadline, &facts, &why)) return refuse(why);
+  if (facts.servers.empty()) return refuse("no enabled app server in " + facts.schema + ".app_servers");
   if (facts.databases.empty()) return refuse("no database to route");
   // One server per host: rows that disagree about a host are reported failed, not deployed.
   p->plan = plan_servers(facts.servers);
   facts.servers = p->plan.deploy;
   facts.warnings.insert(facts.warnings.end(), p->plan.warnings.begin(), p->plan.warnings.end());
-  if (facts.servers.empty())
-    return refuse("no app server to deploy to: " + p->plan.conflicts.at(0).error);
+  if (facts.servers.empty()) return refuse("no app server to deploy to: " + p->plan.conflicts.at(0).error);
 
   // Prove the primary: ask every node what it is, right now.
   NodeProbe self = db.probe_self_and_close(db_deadline);
@@ -59,7 +56,8 @@ bool prove(const Options& opts, Database& db, const Deadline& run_deadline, RunR
   Deadline probe_deadline = Deadline::after(opts.probe_timeout).min(run_deadline);
   std::future<std::vector<NodeProbe>> witnesses;
   if (opts.require_majority)
-    witnesses = std::async(std::launch::async, [&] { return db.probe_witnesses(facts.nodes, probe_deadline); });
+    witnesses = std::async(std::launch::async,
+                           [&] { return db.probe_witnesses(facts.nodes, probe_deadline); });
   p->probes = db.probe_nodes(facts.nodes, probe_deadline);
   if (witnesses.valid())
     for (NodeProbe& w : witnesses.get()) p->probes.push_back(w);
@@ -87,7 +85,8 @@ bool prove(const Options& opts, Database& db, const Deadline& run_deadline, RunR
   if (!endpoint_of(address, &report->endpoint, &why))
     return refuse("cannot address the primary " + report->primary + ": " + why);
   if (!host_ok(report->endpoint.host))
-    return refuse("the primary " + report->primary + "'s host cannot be written into PgBouncer's "
+    return refuse("the primary " + report->primary +
+                  "'s host cannot be written into PgBouncer's "
                   "configuration (white space, a quote or a control character in it)");
 
   // Render once, for every server.
@@ -133,8 +132,7 @@ void add_conflicts(const ServerPlan& plan, RunReport* report) {
 }
 
 SshSettings ssh_settings(const Options& opts) {
-  return {opts.connect_timeout, opts.host_key_checking == "accept-new", opts.known_hosts,
-          opts.identities};
+  return {opts.connect_timeout, opts.host_key_checking == "accept-new", opts.known_hosts, opts.identities};
 }
 
 double one_shot_seconds(const Options& opts) { return 3 * opts.probe_timeout + opts.host_timeout; }

@@ -21,7 +21,7 @@ namespace pgdeploy {
 struct Proof {
   ClusterFacts facts;
   ServerPlan plan;
-  PrimaryDecision decision;  // points into facts.nodes
+  PrimaryDecision decision;       // points into facts.nodes
   std::vector<NodeProbe> probes;  // what every node answered (witnesses: with --require-majority)
   Rendered files;
   bool database_failed = false;  // refused because the database could not be read

@@ -1,9 +1,9 @@
 #include "cli/options.h"
 
-#include <CLI/CLI.hpp>
 #include <pwd.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <ostream>
 
@@ -13,8 +13,8 @@ namespace pgdeploy {
 
 const std::vector<std::string>& default_deploy_events() {
   static const std::vector<std::string> events = {
-      "standby_promote",       "repmgrd_failover_promote", "standby_switchover",
-      "standby_follow",        "repmgrd_failover_follow",  "primary_register",
+      "standby_promote", "repmgrd_failover_promote", "standby_switchover",
+      "standby_follow",  "repmgrd_failover_follow",  "primary_register",
       "master_register",  // repmgr 3's name for primary_register
   };
   return events;
@@ -24,14 +24,12 @@ bool valid_cluster_name(const std::string& name) {
   // "repmgr_" + name must fit PostgreSQL's 63-byte identifiers.
   if (name.empty() || name.size() > 56) return false;
   for (unsigned char c : name)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-          c == '-'))
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
       return false;
   return true;
 }
 
-int parse_options(int argc, const char* const argv[], Options* o, std::ostream& out,
-                  std::ostream& err) {
+int parse_options(int argc, const char* const argv[], Options* o, std::ostream& out, std::ostream& err) {
   CLI::App app{
       "pgdeploy: points every application server's PgBouncer at the current primary of a repmgr "
       "cluster, and fences the old one off.\nRun by repmgr as its event_notification_command, "
@@ -97,8 +95,7 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
                  "then ssh-agent and ~/.ssh/config IdentityFile)");
   app.add_option("--include-dir", o->include_dir, "directory of the include file on app servers")
       ->capture_default_str();
-  app.add_option("--userlist", o->userlist, "PgBouncer auth_file on app servers")
-      ->capture_default_str();
+  app.add_option("--userlist", o->userlist, "PgBouncer auth_file on app servers")->capture_default_str();
   std::string auth = "file";
   app.add_option("--auth", auth,
                  "what PgBouncer's auth_file gets (an app_servers row's auth_mode wins): file (every "
@@ -126,14 +123,15 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
                "deploy the catalog's primary even when the proof disagrees, and over newer "
                "configs: for a human who knows better");
   std::string fence;
-  CLI::Option* fence_stale = app.add_option("--fence-stale", fence,
-               "raise the fence of a proven stale primary (a node writable on an older timeline than "
-               "another node answers with): default_transaction_read_only on (ALTER SYSTEM, reload) "
-               "and its client sessions ended, not repmgr's nor replication's; =stop: then its "
-               "postmaster is stopped too (fast shutdown). Never the proven primary. Off by default "
-               "(docs/fencing.md)")
-      ->expected(0, 1)
-      ->check(CLI::IsMember({"sessions", "stop"}));
+  CLI::Option* fence_stale =
+      app.add_option("--fence-stale", fence,
+                     "raise the fence of a proven stale primary (a node writable on an older timeline than "
+                     "another node answers with): default_transaction_read_only on (ALTER SYSTEM, reload) "
+                     "and its client sessions ended, not repmgr's nor replication's; =stop: then its "
+                     "postmaster is stopped too (fast shutdown). Never the proven primary. Off by default "
+                     "(docs/fencing.md)")
+          ->expected(0, 1)
+          ->check(CLI::IsMember({"sessions", "stop"}));
   app.add_flag("--require-majority", o->require_majority,
                "call no node primary unless more than half of repmgr's catalog nodes answer (a "
                "witness counts): a two-node cluster with one node down then cannot fail over");
@@ -183,13 +181,15 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
       "timeline than the proof\n"
       "  3  UNKNOWN: usage error, the database cannot be read (or names no app server or no "
       "database), the check's --deadline passed, the lock file's directory is writable by others");
-  check->add_option("-w,--warning-unreachable", o->warning_unreachable,
-                    "WARNING when at least this many app servers cannot be asked")
+  check
+      ->add_option("-w,--warning-unreachable", o->warning_unreachable,
+                   "WARNING when at least this many app servers cannot be asked")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
-  check->add_option("--critical-unreachable", o->critical_unreachable,
-                    "CRITICAL when at least this many app servers cannot be asked; 0 = only when "
-                    "none can")
+  check
+      ->add_option("--critical-unreachable", o->critical_unreachable,
+                   "CRITICAL when at least this many app servers cannot be asked; 0 = only when "
+                   "none can")
       ->capture_default_str()
       ->check(CLI::Range(0, 100000));
   check->add_flag("-v,--verbose", o->verbose, "a line for every app server, and for every node");
@@ -226,15 +226,17 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
   }
   o->fence_stale = fence_stale->count() > 0;  // without a value: sessions
   o->fence_stop = fence == "stop";
-  o->sessions = sessions == "cut" ? Sessions::cut : sessions == "drain" ? Sessions::drain : Sessions::by_event;
+  o->sessions = sessions == "cut"     ? Sessions::cut
+                : sessions == "drain" ? Sessions::drain
+                                      : Sessions::by_event;
   if (o->command == Command::check && o->dry_run) {
     err << "pgdeploy: check is read only already: --dry-run is for a deploy\n";
     return kCheckUsage;
   }
   int usage = o->command == Command::check ? kCheckUsage : kExitUsage;
   if (strict_host_keys && o->host_key_checking != "yes") {
-    err << "pgdeploy: --strict-host-keys contradicts --strict-host-key-checking="
-        << o->host_key_checking << "\n";
+    err << "pgdeploy: --strict-host-keys contradicts --strict-host-key-checking=" << o->host_key_checking
+        << "\n";
     return usage;
   }
   if (!valid_cluster_name(o->cluster)) {

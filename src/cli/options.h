@@ -30,8 +30,8 @@ struct Options {
   double connect_timeout = 1.0;  // SSH TCP connect, seconds
   bool public_net = false;
   double host_timeout = DeployConfig{}.host_timeout;  // everything on one app server, seconds
-  double deadline = 20.0;        // the whole run, seconds
-  double probe_timeout = 2.0;    // asking each database node what it is
+  double deadline = 20.0;                             // the whole run, seconds
+  double probe_timeout = 2.0;                         // asking each database node what it is
   int parallel = DeployConfig{}.parallel;
   std::string reload_command;
   std::string host_key_checking = "yes";  // yes: refuse unknown host keys; accept-new: record them
@@ -55,7 +55,7 @@ struct Options {
   int warning_unreachable = 1;
   int critical_unreachable = 0;  // 0 = when every app server is unreachable
   // pgdeploy watch
-  double interval = 5;        // seconds between rounds
+  double interval = 5;         // seconds between rounds
   std::string metrics_listen;  // "host:port" for Prometheus metrics; "" = none
   // repmgr's placeholders
   std::string event;
@@ -74,7 +74,6 @@ bool valid_cluster_name(const std::string& name);
 
 // Parses the command line. Returns -1 to go on; otherwise the exit code, after printing help,
 // the version or the usage error.
-int parse_options(int argc, const char* const argv[], Options* opts, std::ostream& out,
-                  std::ostream& err);
+int parse_options(int argc, const char* const argv[], Options* opts, std::ostream& out, std::ostream& err);
 
 }  // namespace pgdeploy

@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <cstdlib>
-
 #include <sstream>
 
 #include "deploy/event.h"
@@ -61,9 +60,8 @@ TEST(Options, WithoutHomeTheLockIsInThePasswdHomeNotTmp) {
 TEST(Options, DefaultEventsArePromoteFailoverSwitchoverFollowAndRegister) {
   Options o;
   ASSERT_EQ(parse({"--cluster", "main"}, &o), -1);
-  for (const char* e : {"standby_promote", "repmgrd_failover_promote", "standby_switchover",
-                        "standby_follow", "repmgrd_failover_follow", "primary_register",
-                        "master_register"})
+  for (const char* e : {"standby_promote", "repmgrd_failover_promote", "standby_switchover", "standby_follow",
+                        "repmgrd_failover_follow", "primary_register", "master_register"})
     EXPECT_EQ(skip_reason({e, "1"}, o.events), "") << e;
   EXPECT_NE(skip_reason({"repmgrd_start", "1"}, o.events), "");
 }
@@ -85,7 +83,9 @@ TEST(Options, AuthModeAndRoutesDefaultToTheSeedsAndAreReadAsGiven) {
   EXPECT_EQ(o.auth, AuthMode::file);
   EXPECT_TRUE(o.routes.fallback_allowed()) << "every database, under its own name";
   ASSERT_EQ(parse({"-c", "main", "--auth", "query", "--databases", "app*,billing", "--exclude-databases",
-                   "postgres", "--db-prefix", "c1_", "--db-suffix", ".ro"}, &o), -1);
+                   "postgres", "--db-prefix", "c1_", "--db-suffix", ".ro"},
+                  &o),
+            -1);
   EXPECT_EQ(o.auth, AuthMode::query);
   EXPECT_EQ(o.routes.include, (std::vector<std::string>{"app*", "billing"}));
   EXPECT_EQ(o.routes.exclude, (std::vector<std::string>{"postgres"}));
@@ -162,16 +162,19 @@ TEST(Options, HostKeyCheckingRefusesUnknownKeysUnlessAcceptNew) {
   EXPECT_EQ(parse({"-c", "main", "--strict-host-key-checking", "no"}, &bad, &err), kExitUsage);
   EXPECT_NE(err.find("--strict-host-key-checking"), std::string::npos) << err;
   Options both;
-  EXPECT_EQ(parse({"-c", "main", "--strict-host-keys", "--strict-host-key-checking=accept-new"},
-                  &both, &err), kExitUsage);
+  EXPECT_EQ(parse({"-c", "main", "--strict-host-keys", "--strict-host-key-checking=accept-new"}, &both, &err),
+            kExitUsage);
   EXPECT_NE(err.find("--strict-host-keys contradicts --strict-host-key-checking=accept-new"),
-            std::string::npos) << err;
+            std::string::npos)
+      << err;
 }
 
 TEST(Options, CheckTakesTheDeployOptionsAndItsThresholds) {
   Options o;
   ASSERT_EQ(parse({"check", "-c", "main", "-p", "dbname=x", "-w", "2", "--critical-unreachable", "5", "-v",
-                   "--json", "--host-timeout", "3"}, &o), -1);
+                   "--json", "--host-timeout", "3"},
+                  &o),
+            -1);
   EXPECT_EQ(o.command, Command::check);
   EXPECT_EQ(o.cluster, "main");
   EXPECT_EQ(o.conninfo, "dbname=x");

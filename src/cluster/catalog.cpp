@@ -30,10 +30,10 @@ std::string optional_column(const std::set<std::string>& columns, const char* co
 bool read_nodes(Database& db, ClusterFacts* facts, const Deadline& deadline, std::string* err) {
   bool v4 = facts->kind == CatalogKind::repmgr4;
   std::vector<Row> rows;
-  bool read = v4 ? db.rows("repmgr", "nodes", {"node_id", "node_name", "type", "active", "conninfo"},
-                           &rows, deadline, err)
-                 : db.rows(facts->schema, "repl_nodes", {"id", "name", "type", "active", "conninfo"},
-                           &rows, deadline, err);
+  bool read = v4 ? db.rows("repmgr", "nodes", {"node_id", "node_name", "type", "active", "conninfo"}, &rows,
+                           deadline, err)
+                 : db.rows(facts->schema, "repl_nodes", {"id", "name", "type", "active", "conninfo"}, &rows,
+                           deadline, err);
   if (!read) {
     *err = "cannot read repmgr's node catalog: " + *err;
     return false;
@@ -67,12 +67,12 @@ bool read_app_servers(Database& db, const std::string& schema, const std::set<st
     return false;
   }
   std::vector<Row> rows;
-  if (!db.rows(schema, "app_servers",
-               {id, name, "ip_addr", optional_column(cols, "username"),
-                optional_column(cols, "application_name"), optional_column(cols, "auth_trust"),
-                optional_column(cols, "admin_conninfo"), optional_column(cols, "enabled"),
-                optional_column(cols, "auth_mode")},
-               &rows, deadline, err)) {
+  if (!db.rows(
+          schema, "app_servers",
+          {id, name, "ip_addr", optional_column(cols, "username"), optional_column(cols, "application_name"),
+           optional_column(cols, "auth_trust"), optional_column(cols, "admin_conninfo"),
+           optional_column(cols, "enabled"), optional_column(cols, "auth_mode")},
+          &rows, deadline, err)) {
     *err = "cannot read " + table + ": " + *err;
     return false;
   }
@@ -83,8 +83,9 @@ bool read_app_servers(Database& db, const std::string& schema, const std::set<st
     s.name = text(r, 1);
     // The id only names the server in reports and fingerprints: the row is still deployed.
     if (std::optional<int> n = parse_id(r.at(0))) s.id = *n;
-    else facts->warnings.push_back(table + " row " + row_label(id, r[0], s.name) +
-                                   " has an unusable " + id + ": deployed, but fix the row");
+    else
+      facts->warnings.push_back(table + " row " + row_label(id, r[0], s.name) + " has an unusable " + id +
+                                ": deployed, but fix the row");
     s.address = text(r, 2);
     s.user = text(r, 3).empty() ? "postgres" : text(r, 3);
     s.application_name = text(r, 4);
@@ -95,8 +96,8 @@ bool read_app_servers(Database& db, const std::string& schema, const std::set<st
       // Never secrets where they were not asked for: a secret in auth_file switches auth_query off.
       if (!s.auth) {
         s.auth = AuthMode::none;
-        facts->warnings.push_back(table + " row " + row_label(id, r[0], s.name) + " has auth_mode '" +
-                                  *r[8] + "' (not file, query or none): its userlist.txt is left alone");
+        facts->warnings.push_back(table + " row " + row_label(id, r[0], s.name) + " has auth_mode '" + *r[8] +
+                                  "' (not file, query or none): its userlist.txt is left alone");
       }
     }
     facts->servers.push_back(s);
@@ -104,8 +105,7 @@ bool read_app_servers(Database& db, const std::string& schema, const std::set<st
   return true;
 }
 
-bool read_public_info(Database& db, ClusterFacts* facts, const Deadline& deadline,
-                      std::string* err) {
+bool read_public_info(Database& db, ClusterFacts* facts, const Deadline& deadline, std::string* err) {
   std::string table = quote_ident(facts->schema) + ".node_public_info";
   std::set<std::string> cols;
   if (!db.columns(facts->schema, "node_public_info", &cols, deadline, err)) return false;
@@ -115,21 +115,21 @@ bool read_public_info(Database& db, ClusterFacts* facts, const Deadline& deadlin
     return false;
   }
   std::vector<Row> rows;
-  if (!db.rows(facts->schema, "node_public_info", {id, "conninfo"}, &rows, deadline, err))
-    return false;
+  if (!db.rows(facts->schema, "node_public_info", {id, "conninfo"}, &rows, deadline, err)) return false;
   for (const auto& r : rows) {
     if (!r.at(1)) continue;  // a NULL conninfo says nothing
     if (std::optional<int> n = parse_id(r.at(0))) facts->public_conninfo[*n] = text(r, 1);
-    else facts->warnings.push_back(table + " row " + row_label(id, r[0], text(r, 1)) +
-                                   " has an unusable " + id + ": ignored");
+    else
+      facts->warnings.push_back(table + " row " + row_label(id, r[0], text(r, 1)) + " has an unusable " + id +
+                                ": ignored");
   }
   return true;
 }
 
 }  // namespace
 
-bool read_cluster_facts(Database& db, const std::string& cluster, bool public_net,
-                        const Deadline& deadline, ClusterFacts* facts, std::string* err) {
+bool read_cluster_facts(Database& db, const std::string& cluster, bool public_net, const Deadline& deadline,
+                        ClusterFacts* facts, std::string* err) {
   const std::string legacy = "repmgr_" + cluster;
   std::set<std::string> v4, v3;
   if (!db.columns("repmgr", "nodes", &v4, deadline, err) ||
@@ -142,8 +142,8 @@ bool read_cluster_facts(Database& db, const std::string& cluster, bool public_ne
     facts->kind = CatalogKind::repmgr3;
     facts->schema = legacy;
   } else {
-    *err = "no repmgr catalog in database \"" + db.name() + "\" (looked for repmgr.nodes and " +
-           legacy + ".repl_nodes); point -p at repmgr's database, e.g. -p 'dbname=repmgr'";
+    *err = "no repmgr catalog in database \"" + db.name() + "\" (looked for repmgr.nodes and " + legacy +
+           ".repl_nodes); point -p at repmgr's database, e.g. -p 'dbname=repmgr'";
     return false;
   }
   if (!read_nodes(db, facts, deadline, err)) return false;
@@ -168,8 +168,7 @@ bool read_cluster_facts(Database& db, const std::string& cluster, bool public_ne
   if (public_net && !read_public_info(db, facts, deadline, err)) return false;
 
   std::vector<Row> rows;
-  if (!db.rows("pg_catalog", "pg_database", {"datname", "datistemplate"}, &rows, deadline, err))
-    return false;
+  if (!db.rows("pg_catalog", "pg_database", {"datname", "datistemplate"}, &rows, deadline, err)) return false;
   for (const auto& r : rows)
     if (!truth(r, 1)) facts->databases.push_back(text(r, 0));
 
@@ -180,7 +179,7 @@ bool read_cluster_facts(Database& db, const std::string& cluster, bool public_ne
   for (const auto& r : rows) {
     if (text(r, 1).empty()) continue;  // no password: nothing PgBouncer could check
     // PostgreSQL refuses these logins; PgBouncer, holding their secret, would not.
-    std::string why = !truth(r, 2) ? "NOLOGIN"
+    std::string why = !truth(r, 2)  ? "NOLOGIN"
                       : truth(r, 4) ? "VALID UNTIL " + text(r, 3) + " has passed"
                                     : "";
     if (why.empty()) facts->users.push_back({text(r, 0), text(r, 1)});

@@ -5,14 +5,14 @@
 #include <optional>
 #include <string>
 
-#include "cluster/facts.h"
 #include "cluster/database.h"
+#include "cluster/facts.h"
 
 namespace pgdeploy {
 
 // repmgr 4/5 keep their catalog in schema "repmgr"; repmgr 3 in "repmgr_<cluster>".
-bool read_cluster_facts(Database& db, const std::string& cluster, bool public_net,
-                        const Deadline& deadline, ClusterFacts* out, std::string* err);
+bool read_cluster_facts(Database& db, const std::string& cluster, bool public_net, const Deadline& deadline,
+                        ClusterFacts* out, std::string* err);
 
 // An id column's value as an int; nullopt for NULL, for text that is not a whole decimal number
 // and for a number beyond int's range (a bigint id, say): never an exception.

@@ -11,8 +11,8 @@ TEST(Catalog, ParseIdTakesWholeIntsOnly) {
   EXPECT_EQ(parse_id(std::string("2147483647")), 2147483647);
   // NULL, a bigint beyond int, text that is no number: never an exception (std::stoi aborted).
   EXPECT_EQ(parse_id(std::nullopt), std::nullopt);
-  for (const char* bad : {"2147483648", "99999999999999999999", "-2147483649", "", "abc", "3x",
-                          " 3", "3 ", "+3", "3.0"})
+  for (const char* bad :
+       {"2147483648", "99999999999999999999", "-2147483649", "", "abc", "3x", " 3", "3 ", "+3", "3.0"})
     EXPECT_EQ(parse_id(std::string(bad)), std::nullopt) << bad;
 }
 

@@ -25,13 +25,13 @@ class Database {
   // The name of the database connected to, for messages.
   virtual std::string name() const = 0;
   // The columns of schema.table: none when there is no such table (or view).
-  virtual bool columns(const std::string& schema, const std::string& table,
-                       std::set<std::string>* out, const Deadline& deadline, std::string* err) = 0;
+  virtual bool columns(const std::string& schema, const std::string& table, std::set<std::string>* out,
+                       const Deadline& deadline, std::string* err) = 0;
   // Every row of schema.table, `columns` as text in that order ("" = a NULL in every row),
   // ordered by the first column's own type.
   virtual bool rows(const std::string& schema, const std::string& table,
-                    const std::vector<std::string>& columns, std::vector<Row>* out,
-                    const Deadline& deadline, std::string* err) = 0;
+                    const std::vector<std::string>& columns, std::vector<Row>* out, const Deadline& deadline,
+                    std::string* err) = 0;
   // Every role with a password, by name: rolname, rolpassword, rolcanlogin, rolvaliduntil (NULL
   // = no limit) and whether that time has passed by the database's own clock ("t"/"f"; NULL when
   // there is no limit). pg_authid: the agent connects as a superuser.
@@ -40,8 +40,7 @@ class Database {
   // that keeps its connections across rounds: the watcher's PgDatabase).
   virtual NodeProbe probe_self_and_close(const Deadline& deadline) = 0;
   // What every node but witnesses is right now, all at once, each by its own conninfo.
-  virtual std::vector<NodeProbe> probe_nodes(const std::vector<Node>& nodes,
-                                             const Deadline& deadline) = 0;
+  virtual std::vector<NodeProbe> probe_nodes(const std::vector<Node>& nodes, const Deadline& deadline) = 0;
   // Is the agent's own node writable right now (not in recovery)? The watcher's promotion poll
   // asks it ten times a second between rounds, so it is asked on a connection of its own, kept
   // across calls and apart from the one the catalog is read on. False with why when it could

@@ -32,9 +32,9 @@ struct NodeProbe {
   std::string error;  // why not reachable
   bool writable = false;
   long timeline = 0;
-  uint64_t lsn = 0;      // current WAL position, on a writable node
-  std::string instance;  // system identifier + postmaster start: tells one server from another
-  bool witness = false;  // repmgr's witness: counts for --require-majority, never for the proof
+  uint64_t lsn = 0;                // current WAL position, on a writable node
+  std::string instance;            // system identifier + postmaster start: tells one server from another
+  bool witness = false;            // repmgr's witness: counts for --require-majority, never for the proof
   bool read_only_default = false;  // default_transaction_read_only is on: fenced (cluster/fence)
 };
 
@@ -48,11 +48,11 @@ enum class AuthMode { file, query, none };
 struct AppServer {
   int id = 0;  // 0 when the row's id is NULL or out of range (then a warning names the row)
   std::string name;
-  std::string address;           // ip_addr: the SSH target
+  std::string address;            // ip_addr: the SSH target
   std::string user = "postgres";  // the SSH user
   std::string application_name;
-  bool auth_trust = false;  // true: do not copy ~/.pgpass there
-  std::string admin_conninfo;  // PgBouncer admin console, as psql on that server reaches it; "" = none
+  bool auth_trust = false;       // true: do not copy ~/.pgpass there
+  std::string admin_conninfo;    // PgBouncer admin console, as psql on that server reaches it; "" = none
   std::optional<AuthMode> auth;  // the row's auth_mode; nullopt = NULL or no column: --auth
 };
 
@@ -69,10 +69,10 @@ struct ClusterFacts {
   std::vector<Node> nodes;
   std::vector<AppServer> servers;  // enabled ones only
   std::vector<std::string> databases;
-  std::vector<DbUser> users;  // the roles that may log in now, by the database's clock
-  std::vector<std::string> roles_left_out;  // "role x (NOLOGIN)": a secret, but no login now
+  std::vector<DbUser> users;                   // the roles that may log in now, by the database's clock
+  std::vector<std::string> roles_left_out;     // "role x (NOLOGIN)": a secret, but no login now
   std::map<int, std::string> public_conninfo;  // node_public_info, read only with --public-net
-  std::vector<std::string> warnings;  // rows read with a problem that does not stop the run
+  std::vector<std::string> warnings;           // rows read with a problem that does not stop the run
 };
 
 }  // namespace pgdeploy

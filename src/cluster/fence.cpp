@@ -2,8 +2,7 @@
 
 namespace pgdeploy {
 
-std::vector<StaleNode> stale_primaries(const std::vector<Node>& nodes,
-                                       const std::vector<NodeProbe>& probes,
+std::vector<StaleNode> stale_primaries(const std::vector<Node>& nodes, const std::vector<NodeProbe>& probes,
                                        const PrimaryDecision& decision) {
   auto node_of = [&](int id) -> const Node* {
     for (const Node& n : nodes)

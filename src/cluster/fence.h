@@ -23,8 +23,7 @@ struct StaleNode {
 // newest timeline (a split brain) proves nothing of either node, an unreachable node's
 // timeline is not known, and a witness's is its own. Never the decision's primary, whatever
 // --force made of it.
-std::vector<StaleNode> stale_primaries(const std::vector<Node>& nodes,
-                                       const std::vector<NodeProbe>& probes,
+std::vector<StaleNode> stale_primaries(const std::vector<Node>& nodes, const std::vector<NodeProbe>& probes,
                                        const PrimaryDecision& decision);
 
 }  // namespace pgdeploy

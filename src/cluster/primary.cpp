@@ -10,8 +10,7 @@ std::string node_label(const Node& n) { return n.name + " (id " + std::to_string
 std::string describe(const NodeProbe& p) {
   if (!p.reachable) return "unreachable: " + p.error;
   if (p.witness) return "witness, reachable";
-  return std::string(p.writable ? "writable" : "read-only") + ", timeline " +
-         std::to_string(p.timeline) +
+  return std::string(p.writable ? "writable" : "read-only") + ", timeline " + std::to_string(p.timeline) +
          (p.writable && p.read_only_default ? " (fenced: default_transaction_read_only on)" : "");
 }
 
@@ -24,8 +23,7 @@ std::string join(const std::vector<std::string>& parts) {
 }  // namespace
 
 PrimaryDecision decide_primary(const std::vector<Node>& nodes, const std::vector<NodeProbe>& probes,
-                               const std::string& local_instance, bool force,
-                               bool require_majority) {
+                               const std::string& local_instance, bool force, bool require_majority) {
   PrimaryDecision d;
   auto node_of = [&](int id) -> const Node* {
     for (const Node& n : nodes)
@@ -42,8 +40,7 @@ PrimaryDecision decide_primary(const std::vector<Node>& nodes, const std::vector
   size_t answered = 0;
   for (const NodeProbe& p : probes) {
     const Node* n = node_of(p.node_id);
-    d.seen.push_back((n ? node_label(*n) : "node " + std::to_string(p.node_id)) + ": " +
-                     describe(p));
+    d.seen.push_back((n ? node_label(*n) : "node " + std::to_string(p.node_id)) + ": " + describe(p));
     if (!p.reachable) continue;
     ++answered;
     if (p.witness) continue;  // a PostgreSQL of its own: its timeline and writability mean nothing
@@ -81,8 +78,7 @@ PrimaryDecision decide_primary(const std::vector<Node>& nodes, const std::vector
   } else if (best.size() > 1) {
     std::vector<std::string> names;
     for (const NodeProbe* p : best) names.push_back(node_label(*node_of(p->node_id)));
-    refusal = "split brain: " + join(names) + " are all writable on timeline " +
-              std::to_string(newest);
+    refusal = "split brain: " + join(names) + " are all writable on timeline " + std::to_string(newest);
   } else if (best.empty()) {
     refusal = "every writable node is on an older timeline than " + std::to_string(newest) +
               ", which another node has reached";
@@ -91,9 +87,8 @@ PrimaryDecision decide_primary(const std::vector<Node>& nodes, const std::vector
               "on the newest timeline is " + node_label(*node_of(best[0]->node_id));
   }
   if (local && local->writable && local->timeline < newest) {
-    refusal = "this node is a stale primary (writable on timeline " +
-              std::to_string(local->timeline) + ", newest seen " + std::to_string(newest) +
-              "); " + refusal;
+    refusal = "this node is a stale primary (writable on timeline " + std::to_string(local->timeline) +
+              ", newest seen " + std::to_string(newest) + "); " + refusal;
   }
 
   if (!refusal.empty()) {
@@ -102,8 +97,8 @@ PrimaryDecision decide_primary(const std::vector<Node>& nodes, const std::vector
       return d;
     }
     if (!named_probe || !named_probe->reachable || !named_probe->writable) {
-      d.refusal = "--force: the catalog's primary " + node_label(named) +
-                  " does not answer as writable; " + refusal;
+      d.refusal = "--force: the catalog's primary " + node_label(named) + " does not answer as writable; " +
+                  refusal;
       return d;
     }
     d.warnings.push_back("--force: deploying " + node_label(named) + " although " + refusal);

@@ -27,7 +27,6 @@ struct PrimaryDecision {
 // catalog's nodes, every row whatever its type or state (a witness counts), must answer before
 // any node is called primary; a witness's probe counts for that and for nothing else.
 PrimaryDecision decide_primary(const std::vector<Node>& nodes, const std::vector<NodeProbe>& probes,
-                               const std::string& local_instance, bool force,
-                               bool require_majority = false);
+                               const std::string& local_instance, bool force, bool require_majority = false);
 
 }  // namespace pgdeploy

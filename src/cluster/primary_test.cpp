@@ -160,7 +160,8 @@ TEST(PrimaryMajority, AMajorityOfTheCatalogMustAnswerAWitnessCounting) {
   witness.reachable = false;  // 1 of 3
   d = decide_primary(nodes, {one, two, witness}, "", false, true);
   EXPECT_FALSE(d.ok);
-  EXPECT_EQ(d.refusal, "--require-majority: 1 of the catalog's 3 nodes answer (a witness counts), and 2 must");
+  EXPECT_EQ(d.refusal,
+            "--require-majority: 1 of the catalog's 3 nodes answer (a witness counts), and 2 must");
   // Without the option, the same answers prove node1.
   EXPECT_TRUE(decide_primary(nodes, {one, two, witness}, "", false, false).ok);
 }

@@ -26,8 +26,8 @@ ServerPlan plan_servers(const std::vector<AppServer>& rows) {
       plan.deploy.push_back(row);  // deploy reports "config: ip_addr is empty"
       continue;
     }
-    const AppServer* first_same = nullptr;   // an earlier identical row (deployed instead)
-    const AppServer* other = nullptr;        // a row for this host that disagrees
+    const AppServer* first_same = nullptr;  // an earlier identical row (deployed instead)
+    const AppServer* other = nullptr;       // a row for this host that disagrees
     const char* column = nullptr;
     for (size_t j = 0; j < rows.size(); ++j) {
       if (j == i || rows[j].address != row.address) continue;
@@ -38,13 +38,12 @@ ServerPlan plan_servers(const std::vector<AppServer>& rows) {
       }
     }
     if (other) {
-      plan.conflicts.push_back({row, "app_servers rows " + row_label(row) + " and " +
-                                         row_label(*other) + " both name " + row.address +
-                                         " with different " + column + ": fix the table"});
+      plan.conflicts.push_back({row, "app_servers rows " + row_label(row) + " and " + row_label(*other) +
+                                         " both name " + row.address + " with different " + column +
+                                         ": fix the table"});
     } else if (first_same) {
-      plan.warnings.push_back("app_servers rows " + row_label(*first_same) + " and " +
-                              row_label(row) + " both name " + row.address +
-                              " with the same settings: deployed once");
+      plan.warnings.push_back("app_servers rows " + row_label(*first_same) + " and " + row_label(row) +
+                              " both name " + row.address + " with the same settings: deployed once");
     } else {
       plan.deploy.push_back(row);
     }

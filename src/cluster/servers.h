@@ -16,9 +16,9 @@ struct ServerProblem {
 };
 
 struct ServerPlan {
-  std::vector<AppServer> deploy;          // in the table's order, each host once
-  std::vector<ServerProblem> conflicts;   // rows not deployed at all: they disagree on a host
-  std::vector<std::string> warnings;      // rows left out because an identical one is deployed
+  std::vector<AppServer> deploy;         // in the table's order, each host once
+  std::vector<ServerProblem> conflicts;  // rows not deployed at all: they disagree on a host
+  std::vector<std::string> warnings;     // rows left out because an identical one is deployed
 };
 
 // Rows that name the same ip_addr with the same user, application_name, auth_trust and

@@ -31,8 +31,9 @@ TEST(Servers, IdenticalRowsForOneHostAreDeployedOnceWithAWarning) {
   EXPECT_EQ(p.deploy[1].id, 2);
   EXPECT_TRUE(p.conflicts.empty());
   ASSERT_EQ(p.warnings.size(), 1u);
-  EXPECT_EQ(p.warnings[0], "app_servers rows id 1 (a) and id 5 (a-again) both name h1 with the "
-                           "same settings: deployed once");
+  EXPECT_EQ(p.warnings[0],
+            "app_servers rows id 1 (a) and id 5 (a-again) both name h1 with the "
+            "same settings: deployed once");
 }
 
 TEST(Servers, ConflictingRowsForOneHostAreNotDeployedAtAll) {
@@ -43,17 +44,20 @@ TEST(Servers, ConflictingRowsForOneHostAreNotDeployedAtAll) {
   EXPECT_EQ(p.deploy[0].id, 2);
   ASSERT_EQ(p.conflicts.size(), 2u);
   EXPECT_EQ(p.conflicts[0].server.id, 1);
-  EXPECT_EQ(p.conflicts[0].error, "app_servers rows id 1 (a) and id 3 (c) both name h1 "
-                                  "with different application_name: fix the table");
-  EXPECT_EQ(p.conflicts[1].error, "app_servers rows id 3 (c) and id 1 (a) both name h1 "
-                                  "with different application_name: fix the table");
+  EXPECT_EQ(p.conflicts[0].error,
+            "app_servers rows id 1 (a) and id 3 (c) both name h1 "
+            "with different application_name: fix the table");
+  EXPECT_EQ(p.conflicts[1].error,
+            "app_servers rows id 3 (c) and id 1 (a) both name h1 "
+            "with different application_name: fix the table");
   // One disagreeing row spoils the host for its identical twins too; the first column that
   // differs is named.
   p = plan_servers({row(1, "a", "h1"), row(2, "a2", "h1"), root});
   EXPECT_TRUE(p.deploy.empty());
   ASSERT_EQ(p.conflicts.size(), 3u);
   EXPECT_NE(p.conflicts[1].error.find("rows id 2 (a2) and id 4 (d) both name h1 with different "
-                                      "username"), std::string::npos);
+                                      "username"),
+            std::string::npos);
   EXPECT_TRUE(p.warnings.empty());
 }
 
@@ -65,7 +69,8 @@ TEST(Servers, EachSettingCountsAndAnUnusableIdIsNamedSo) {
   b.admin_conninfo = "host=/run port=6432";
   ServerPlan p = plan_servers({a, b});
   EXPECT_NE(p.conflicts.at(1).error.find("rows unusable id (b) and id 1 (a) both name h with "
-                                         "different admin_conninfo"), std::string::npos);
+                                         "different admin_conninfo"),
+            std::string::npos);
 }
 
 }  // namespace

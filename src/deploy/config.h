@@ -13,9 +13,9 @@ struct DeployConfig {
   std::string cluster;
   std::string include_dir = "/etc/pgbouncer/databases";  // <cluster>.ini is written here
   std::string userlist = "/etc/pgbouncer/userlist.txt";
-  std::string pgpass = "~/.pgpass";   // on the app server
-  std::string reload_command;         // "" = pgbouncer/console's default_reload_command
-  AuthMode auth = AuthMode::file;     // a row's auth_mode wins over it
+  std::string pgpass = "~/.pgpass";  // on the app server
+  std::string reload_command;        // "" = pgbouncer/console's default_reload_command
+  AuthMode auth = AuthMode::file;    // a row's auth_mode wins over it
   bool force = false;
   bool drain_sessions = false;  // PAUSE (bounded) instead of KILL when the primary moved
   int pause_wait_seconds = 2;

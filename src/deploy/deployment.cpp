@@ -29,15 +29,13 @@ ServerReport push_to(const AppServer& server, const Rendered& files, const Deplo
     return rep;
   }
   if (req.mode == PushRequest::Mode::check)
-    take_check_answer(parse_check_output(x.exit_status, x.out, x.err), req, files.token,
-                      config.force, &rep);
-  else
-    take_push_answer(parse_push_output(x.exit_status, x.out, x.err), &rep);
+    take_check_answer(parse_check_output(x.exit_status, x.out, x.err), req, files.token, config.force, &rep);
+  else take_push_answer(parse_push_output(x.exit_status, x.out, x.err), &rep);
   return rep;
 }
 
-Deployment::Deployment(std::vector<AppServer> servers, int parallel, double host_timeout,
-                       Remote& remote, const Deadline& run_deadline)
+Deployment::Deployment(std::vector<AppServer> servers, int parallel, double host_timeout, Remote& remote,
+                       const Deadline& run_deadline)
     : servers_(std::move(servers)),
       host_timeout_(host_timeout),
       remote_(remote),
@@ -105,7 +103,7 @@ void Deployment::work() {
         return session->run(push_command(req), push_payload(req), d);
       };
       rep = push_to(servers_[i], *files_, *config_, send,
-                     Deadline::after(std::max(0.0, host_timeout_ - login_seconds)).min(run_deadline_));
+                    Deadline::after(std::max(0.0, host_timeout_ - login_seconds)).min(run_deadline_));
       rep.seconds = seconds_since(pushed);
     }
     rep.seconds += login_seconds;

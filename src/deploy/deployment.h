@@ -52,7 +52,7 @@ class Deployment {
   std::atomic<size_t> next_{0};
   std::mutex mu_;
   std::condition_variable go_;
-  bool decided_ = false;  // push() was called, or the deployment was dropped
+  bool decided_ = false;             // push() was called, or the deployment was dropped
   const Rendered* files_ = nullptr;  // set by push(): the work to do; null: none
   const DeployConfig* config_ = nullptr;
   std::vector<std::thread> pool_;

@@ -1,7 +1,4 @@
 #include "deploy/deployment.h"
-#include "deploy/fingerprint.h"
-#include "deploy/request.h"
-#include "testing/fake_remote.h"
 
 #include <gtest/gtest.h>
 
@@ -10,20 +7,24 @@
 #include <mutex>
 #include <thread>
 
+#include "deploy/fingerprint.h"
+#include "deploy/request.h"
+#include "testing/fake_remote.h"
+
 namespace pgdeploy {
 namespace {
 
 // Answers like a server that wrote everything; "hang" waits out its deadline, "down" refuses.
 // servers() makes each server's address its name.
 struct Servers : FakeRemote {
-  Servers() : FakeRemote([this](const std::string& name, const std::string& command,
-                                const std::string& input, const Deadline& deadline) {
-    return run(name, command, input, deadline);
-  }) {}
+  Servers()
+      : FakeRemote([this](const std::string& name, const std::string& command, const std::string& input,
+                          const Deadline& deadline) { return run(name, command, input, deadline); }) {}
   ExecResult run(const std::string& name, const std::string& command, const std::string& input,
                  const Deadline& deadline) {
     int now = ++running;
-    for (int seen = peak.load(); now > seen && !peak.compare_exchange_weak(seen, now);) {}
+    for (int seen = peak.load(); now > seen && !peak.compare_exchange_weak(seen, now);) {
+    }
     {
       std::lock_guard<std::mutex> g(mu);
       inputs[name] = input;
@@ -64,8 +65,7 @@ Rendered rendered(const std::vector<AppServer>& s) {
 std::vector<ServerReport> deploy_all(const std::vector<AppServer>& servers, const Rendered& files,
                                      const DeployConfig& config, Remote& remote,
                                      const Deadline& run_deadline) {
-  return Deployment(servers, config.parallel, config.host_timeout, remote, run_deadline)
-      .push(files, config);
+  return Deployment(servers, config.parallel, config.host_timeout, remote, run_deadline).push(files, config);
 }
 
 TEST(Deploy, AHangingAndADownServerHoldUpNoOther) {
@@ -116,7 +116,8 @@ TEST(Deploy, TheRunDeadlineEndsEverything) {
 }
 
 bool eventually(const std::function<bool()>& done) {
-  for (auto until = Deadline::after(5); !until.expired(); std::this_thread::sleep_for(std::chrono::milliseconds(5)))
+  for (auto until = Deadline::after(5); !until.expired();
+       std::this_thread::sleep_for(std::chrono::milliseconds(5)))
     if (done()) return true;
   return false;
 }
@@ -263,7 +264,9 @@ TEST(Deploy, RendersOncePerApplicationName) {
   Rendered r = rendered(list);
   EXPECT_EQ(r.includes.size(), 2u);
   EXPECT_NE(r.includes["billing"].content.find("application_name=billing"), std::string::npos);
-  EXPECT_EQ(r.includes[""].content.rfind("; pgdeploy cluster=main primary=2 timeline=2 generation=7 digest=", 0), 0u);
+  EXPECT_EQ(
+      r.includes[""].content.rfind("; pgdeploy cluster=main primary=2 timeline=2 generation=7 digest=", 0),
+      0u);
 }
 
 }  // namespace

@@ -5,17 +5,14 @@
 namespace pgdeploy {
 namespace {
 
-const std::vector<std::string> kEvents = {"standby_promote", "repmgrd_failover_promote",
-                                          "standby_switchover", "standby_follow",
-                                          "repmgrd_failover_follow"};
+const std::vector<std::string> kEvents = {"standby_promote", "repmgrd_failover_promote", "standby_switchover",
+                                          "standby_follow", "repmgrd_failover_follow"};
 
-TEST(Event, WithoutAnEventEveryCallDeploysAsTheOriginalDid) {
-  EXPECT_EQ(skip_reason({"", ""}, kEvents), "");
-}
+TEST(Event, WithoutAnEventEveryCallDeploysAsTheOriginalDid) { EXPECT_EQ(skip_reason({"", ""}, kEvents), ""); }
 
 TEST(Event, PromoteFailoverSwitchoverFollowDeploy) {
-  for (const char* e : {"standby_promote", "repmgrd_failover_promote", "standby_switchover",
-                        "standby_follow", "repmgrd_failover_follow"})
+  for (const char* e : {"standby_promote", "repmgrd_failover_promote", "standby_switchover", "standby_follow",
+                        "repmgrd_failover_follow"})
     EXPECT_EQ(skip_reason({e, "1"}, kEvents), "") << e;
 }
 

@@ -26,7 +26,8 @@ Rendered render_all(const ClusterFacts& facts, const Endpoint& primary, const To
   for (const Route& route : routes) {
     std::string on_console;
     if (!console_name(route.shown, &on_console))
-      r.skipped.push_back("database " + route.shown + " (routed, but its name is too long for "
+      r.skipped.push_back("database " + route.shown +
+                          " (routed, but its name is too long for "
                           "PgBouncer's admin console: its sessions cannot be cut or drained there)");
     else if (route.kind == RouteKind::own_line) r.listed.push_back(route.shown);
     else r.fallback.push_back(route.shown);

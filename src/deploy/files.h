@@ -16,11 +16,11 @@ struct Rendered {
   Token token;
   std::map<std::string, TokenedFile> includes;  // application_name -> include file
   TokenedFile userlist;
-  TokenedFile pgpass;                            // empty content: no local ~/.pgpass
-  Endpoint primary;                              // where every include file routes
-  std::vector<std::string> listed;               // names PgBouncer shows with a line of their own
-  std::vector<std::string> fallback;             // databases routed through the "*" line
-  std::vector<std::string> skipped;             // names no file format can carry
+  TokenedFile pgpass;                 // empty content: no local ~/.pgpass
+  Endpoint primary;                   // where every include file routes
+  std::vector<std::string> listed;    // names PgBouncer shows with a line of their own
+  std::vector<std::string> fallback;  // databases routed through the "*" line
+  std::vector<std::string> skipped;   // names no file format can carry
 };
 
 // `names`: which databases are routed, under which names (the default: every one, as it is).

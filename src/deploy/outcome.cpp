@@ -6,9 +6,7 @@
 
 namespace pgdeploy {
 
-void add_note(std::string* note, const std::string& more) {
-  *note += (note->empty() ? "" : "; ") + more;
-}
+void add_note(std::string* note, const std::string& more) { *note += (note->empty() ? "" : "; ") + more; }
 
 void take_push_answer(const PushOutcome& o, ServerReport* rep) {
   rep->changed = o.changed;
@@ -17,8 +15,12 @@ void take_push_answer(const PushOutcome& o, ServerReport* rep) {
   rep->confirmed = o.confirmed;
   for (const auto& n : o.notes) add_note(&rep->note, n);
   switch (o.status) {
-    case PushOutcome::Status::written: rep->result = ServerReport::Result::updated; break;
-    case PushOutcome::Status::unchanged: rep->result = ServerReport::Result::unchanged; break;
+    case PushOutcome::Status::written:
+      rep->result = ServerReport::Result::updated;
+      break;
+    case PushOutcome::Status::unchanged:
+      rep->result = ServerReport::Result::unchanged;
+      break;
     case PushOutcome::Status::skipped_newer:
       rep->result = ServerReport::Result::skipped_newer;
       rep->newer = o.newer;
@@ -30,8 +32,8 @@ void take_push_answer(const PushOutcome& o, ServerReport* rep) {
   }
 }
 
-void take_check_answer(const CheckAnswer& a, const PushRequest& req, const Token& token,
-                       bool force, ServerReport* rep) {
+void take_check_answer(const CheckAnswer& a, const PushRequest& req, const Token& token, bool force,
+                       ServerReport* rep) {
   rep->check = a;
   rep->result = a.ok ? ServerReport::Result::unchanged : ServerReport::Result::failed;
   if (!a.ok) rep->error = "remote: " + a.error;

@@ -17,9 +17,9 @@ struct ServerReport {
   std::vector<std::string> changed;  // paths replaced
   bool reloaded = false;
   bool confirmed = false;  // PgBouncer's admin console showed the new routes after the reload
-  std::string sessions;  // "cut" / "not cut: why" / "" (primary unchanged)
-  std::string error;     // failed: "stage: detail"
-  std::string newer;     // skipped_newer: the header of the newer config there
+  std::string sessions;    // "cut" / "not cut: why" / "" (primary unchanged)
+  std::string error;       // failed: "stage: detail"
+  std::string newer;       // skipped_newer: the header of the newer config there
   std::string note;
   double seconds = 0;
   CheckAnswer check;  // in check mode: what the server answered (result unchanged, or failed);
@@ -36,7 +36,7 @@ void take_push_answer(const PushOutcome& answer, ServerReport* rep);
 // The program's answer in check mode, against the request a deploy would send (`req`): which
 // files a deploy would replace, and the include file's diff. `force`: a newer token there would
 // be written over.
-void take_check_answer(const CheckAnswer& answer, const PushRequest& req, const Token& token,
-                       bool force, ServerReport* rep);
+void take_check_answer(const CheckAnswer& answer, const PushRequest& req, const Token& token, bool force,
+                       ServerReport* rep);
 
 }  // namespace pgdeploy

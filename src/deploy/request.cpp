@@ -47,9 +47,8 @@ bool build_request(const AppServer& server, const Rendered& files, const DeployC
     req.drain = config.drain_sessions;
     req.pause_seconds = pause_seconds(config.pause_wait_seconds, config.host_timeout);
   }
-  req.reload_command = config.reload_command.empty()
-                           ? default_reload_command(server.user, req.console)
-                           : config.reload_command;
+  req.reload_command = config.reload_command.empty() ? default_reload_command(server.user, req.console)
+                                                     : config.reload_command;
   if (std::string why = check_request(req); !why.empty()) {
     *err = why;
     return false;

@@ -10,8 +10,8 @@ namespace {
 TEST(Conninfo, KeepsOnlyTheAddressOfRepmgrsConninfo) {
   Endpoint e;
   std::string err;
-  ASSERT_TRUE(endpoint_of("host=db1.example port=5433 user=repmgr dbname=repmgr connect_timeout=2",
-                          &e, &err)) << err;
+  ASSERT_TRUE(endpoint_of("host=db1.example port=5433 user=repmgr dbname=repmgr connect_timeout=2", &e, &err))
+      << err;
   EXPECT_EQ(e, (Endpoint{"db1.example", 5433}));
 }
 
@@ -83,7 +83,8 @@ namespace {
 TEST(ConninfoEnv, EveryKeywordBecomesItsVariable) {
   std::vector<std::string> env;
   std::string err;
-  ASSERT_TRUE(conninfo_env("host=/run/pgb port=6432 dbname=pgbouncer user=admin password='a b'", &env, &err)) << err;
+  ASSERT_TRUE(conninfo_env("host=/run/pgb port=6432 dbname=pgbouncer user=admin password='a b'", &env, &err))
+      << err;
   std::sort(env.begin(), env.end());
   EXPECT_EQ(env, (std::vector<std::string>{"PGDATABASE=pgbouncer", "PGHOST=/run/pgb", "PGPASSWORD=a b",
                                            "PGPORT=6432", "PGUSER=admin"}));

@@ -2,7 +2,6 @@
 
 #include <libpq-fe.h>
 
-
 namespace pgdeploy {
 namespace {
 
@@ -55,12 +54,12 @@ std::unique_ptr<PgConn> PgConn::connect(const std::string& conninfo, const Deadl
 
 PgConn::~PgConn() { PQfinish(conn_); }
 
-bool PgConn::query(const std::string& sql, const std::vector<std::string>& params,
-                   std::vector<PgRow>* rows, const Deadline& deadline, std::string* err) {
+bool PgConn::query(const std::string& sql, const std::vector<std::string>& params, std::vector<PgRow>* rows,
+                   const Deadline& deadline, std::string* err) {
   std::vector<const char*> values;
   for (const auto& p : params) values.push_back(p.c_str());
-  if (!PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
-                         values.data(), nullptr, nullptr, 0)) {
+  if (!PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
+                         nullptr, 0)) {
     *err = last_error(conn_);
     return false;
   }

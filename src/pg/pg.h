@@ -26,8 +26,8 @@ class PgConn {
   PgConn& operator=(const PgConn&) = delete;
 
   // Runs one statement with text parameters; rows of text values.
-  bool query(const std::string& sql, const std::vector<std::string>& params,
-             std::vector<PgRow>* rows, const Deadline& deadline, std::string* err);
+  bool query(const std::string& sql, const std::vector<std::string>& params, std::vector<PgRow>* rows,
+             const Deadline& deadline, std::string* err);
   // The same, for a statement that must return exactly one row.
   bool query_row(const std::string& sql, const std::vector<std::string>& params, PgRow* row,
                  const Deadline& deadline, std::string* err);

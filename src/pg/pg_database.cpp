@@ -74,20 +74,18 @@ bool PgDatabase::connect(const Deadline& deadline, std::string* err) {
   // than found broken by the catalog's first query.
   if (keep_ && conn_ && conn_->query_row("SELECT 1", {}, &row, deadline, &why)) return true;
   conn_ = PgConn::connect(conninfo_, deadline, &why);
-  if (!conn_)
-    *err = "cannot connect to the database (" + redacted_conninfo(conninfo_) + "): " + why;
+  if (!conn_) *err = "cannot connect to the database (" + redacted_conninfo(conninfo_) + "): " + why;
   return conn_ != nullptr;
 }
 
 std::string PgDatabase::name() const { return conn_ ? conn_->database() : ""; }
 
-bool PgDatabase::columns(const std::string& schema, const std::string& table,
-                         std::set<std::string>* out, const Deadline& deadline, std::string* err) {
+bool PgDatabase::columns(const std::string& schema, const std::string& table, std::set<std::string>* out,
+                         const Deadline& deadline, std::string* err) {
   std::vector<PgRow> rows;
   if (!conn_->query("SELECT attname FROM pg_attribute WHERE attrelid = to_regclass($1) "
                     "AND attnum > 0 AND NOT attisdropped",
-                    {conn_->quote_ident(schema) + "." + conn_->quote_ident(table)}, &rows, deadline,
-                    err))
+                    {conn_->quote_ident(schema) + "." + conn_->quote_ident(table)}, &rows, deadline, err))
     return false;
   out->clear();
   for (const auto& r : rows)
@@ -110,10 +108,11 @@ bool PgDatabase::rows(const std::string& schema, const std::string& table,
 bool PgDatabase::roles(std::vector<Row>* out, const Deadline& deadline, std::string* err) {
   // pg_authid, not pg_shadow: pg_shadow hides the NOLOGIN roles, which the report names. The
   // validity is judged by the database's clock, as PostgreSQL judges a login, not the agent's.
-  return conn_->query("SELECT rolname::text, rolpassword, rolcanlogin::text, rolvaliduntil::text, "
-                      "(rolvaliduntil <= now())::text FROM pg_catalog.pg_authid "
-                      "WHERE rolpassword IS NOT NULL ORDER BY rolname",
-                      {}, out, deadline, err);
+  return conn_->query(
+      "SELECT rolname::text, rolpassword, rolcanlogin::text, rolvaliduntil::text, "
+      "(rolvaliduntil <= now())::text FROM pg_catalog.pg_authid "
+      "WHERE rolpassword IS NOT NULL ORDER BY rolname",
+      {}, out, deadline, err);
 }
 
 NodeProbe PgDatabase::probe_self_and_close(const Deadline& deadline) {
@@ -122,8 +121,7 @@ NodeProbe PgDatabase::probe_self_and_close(const Deadline& deadline) {
   return self;
 }
 
-std::vector<NodeProbe> PgDatabase::probe_nodes(const std::vector<Node>& nodes,
-                                               const Deadline& deadline) {
+std::vector<NodeProbe> PgDatabase::probe_nodes(const std::vector<Node>& nodes, const Deadline& deadline) {
   std::vector<const Node*> asked;
   for (const Node& n : nodes)
     if (n.type != "witness") asked.push_back(&n);  // a witness has a timeline of its own
@@ -158,8 +156,7 @@ std::vector<NodeProbe> PgDatabase::probe_nodes(const std::vector<Node>& nodes,
   return probes;
 }
 
-std::vector<NodeProbe> PgDatabase::probe_witnesses(const std::vector<Node>& nodes,
-                                                   const Deadline& deadline) {
+std::vector<NodeProbe> PgDatabase::probe_witnesses(const std::vector<Node>& nodes, const Deadline& deadline) {
   std::vector<const Node*> asked;
   for (const Node& n : nodes)
     if (n.type == "witness") asked.push_back(&n);
@@ -187,8 +184,7 @@ bool PgDatabase::fence(const Node& node, bool stop, const Deadline& deadline, in
   // This session sees the setting once the postmaster has reloaded: a session forked after that
   // starts read-only, so none can slip between the reload and the end of the sessions below.
   for (;;) {
-    if (!conn->query_row("SELECT current_setting('default_transaction_read_only')", {}, &row,
-                         deadline, &why))
+    if (!conn->query_row("SELECT current_setting('default_transaction_read_only')", {}, &row, deadline, &why))
       return fail("reload");
     if (row.at(0) && *row[0] == "on") break;
     if (deadline.expired()) {
@@ -210,8 +206,8 @@ bool PgDatabase::fence(const Node& node, bool stop, const Deadline& deadline, in
   // runs can send it: COPY TO PROGRAM (a superuser's, or pg_execute_server_program's), in the data
   // directory, where the first line of postmaster.pid is its pid. The shutdown may end this
   // session before it answers.
-  if (!conn->query("COPY (SELECT 1) TO PROGRAM 'kill -INT \"$(head -n 1 postmaster.pid)\"'", {},
-                   &none, deadline, &why) &&
+  if (!conn->query("COPY (SELECT 1) TO PROGRAM 'kill -INT \"$(head -n 1 postmaster.pid)\"'", {}, &none,
+                   deadline, &why) &&
       why.find("terminat") == std::string::npos && why.find("closed") == std::string::npos)
     return fail("stopping the postmaster");
   return true;

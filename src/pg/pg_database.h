@@ -18,21 +18,19 @@ namespace pgdeploy {
 
 class PgDatabase : public Database {
  public:
-  explicit PgDatabase(std::string conninfo, bool keep = false) : conninfo_(std::move(conninfo)), keep_(keep) {}
+  explicit PgDatabase(std::string conninfo, bool keep = false)
+      : conninfo_(std::move(conninfo)), keep_(keep) {}
   bool connect(const Deadline& deadline, std::string* err) override;
   std::string name() const override;
   bool columns(const std::string& schema, const std::string& table, std::set<std::string>* out,
                const Deadline& deadline, std::string* err) override;
-  bool rows(const std::string& schema, const std::string& table,
-            const std::vector<std::string>& columns, std::vector<Row>* out,
-            const Deadline& deadline, std::string* err) override;
+  bool rows(const std::string& schema, const std::string& table, const std::vector<std::string>& columns,
+            std::vector<Row>* out, const Deadline& deadline, std::string* err) override;
   bool roles(std::vector<Row>* out, const Deadline& deadline, std::string* err) override;
   NodeProbe probe_self_and_close(const Deadline& deadline) override;
-  std::vector<NodeProbe> probe_nodes(const std::vector<Node>& nodes,
-                                     const Deadline& deadline) override;
+  std::vector<NodeProbe> probe_nodes(const std::vector<Node>& nodes, const Deadline& deadline) override;
   bool self_writable(bool* writable, const Deadline& deadline, std::string* err) override;
-  std::vector<NodeProbe> probe_witnesses(const std::vector<Node>& nodes,
-                                         const Deadline& deadline) override;
+  std::vector<NodeProbe> probe_witnesses(const std::vector<Node>& nodes, const Deadline& deadline) override;
   bool fence(const Node& node, bool stop, const Deadline& deadline, int* sessions_ended,
              std::string* err) override;
 
@@ -40,7 +38,7 @@ class PgDatabase : public Database {
   std::string conninfo_;
   bool keep_;
   std::unique_ptr<PgConn> conn_;
-  std::unique_ptr<PgConn> poll_;  // self_writable()'s, kept across calls
+  std::unique_ptr<PgConn> poll_;                          // self_writable()'s, kept across calls
   std::map<std::string, std::unique_ptr<PgConn>> nodes_;  // probe_nodes()'s, by conninfo (keep_)
 };
 

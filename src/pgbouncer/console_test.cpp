@@ -30,8 +30,7 @@ TEST(Console, AnAdminConsoleOnASocketWithNothingElseNeedsNoPsql) {
                         "host=127.0.0.1 port=6432 dbname=pgbouncer user=pgbouncer",
                         "host=/a,/b port=6432 dbname=pgbouncer user=pgbouncer",
                         "host=/run port=64x2 dbname=pgbouncer user=pgbouncer",
-                        "host=/run port=6432 dbname=pgbouncer user='a\tb'",
-                        "not a conninfo"})
+                        "host=/run port=6432 dbname=pgbouncer user='a\tb'", "not a conninfo"})
     EXPECT_FALSE(socket_login_of(c, &s)) << c;
   EXPECT_FALSE(socket_login_of("host=/" + std::string(120, 'x') + " port=6432 dbname=d user=u", &s));
 }

@@ -82,8 +82,7 @@ std::string check_request(const PushRequest& r) {
     return "lock path must end in .lock";
   if (has_control(r.reload_command)) return "the reload command must be one line";
   if (r.reload_command.empty() && !r.console) return "no way to reload: no command, no console";
-  if (!host_ok(r.target_host))
-    return "the primary's host cannot be written for PgBouncer: " + r.target_host;
+  if (!host_ok(r.target_host)) return "the primary's host cannot be written for PgBouncer: " + r.target_host;
   if (r.target_port < 1 || r.target_port > 65535) return "the primary's port is out of range";
   for (const auto& e : r.console_env) {
     size_t eq = e.find('=');
@@ -189,9 +188,10 @@ bool parse_push_request(const std::string& in, PushRequest* out, std::string* er
   const std::string magic = "PGDEPLOY2\n";
   if (in.compare(0, magic.size(), magic) != 0) return fail("malformed request: no PGDEPLOY2 header");
   std::map<std::string, std::string> one;
-  const std::vector<std::string> singles = {
-      "lock", "budget_ms", "reload", "timeline", "generation", "primary", "force", "target_host",
-      "target_port", "console", "drain", "pause_s", "socket", "socket_user", "socket_db", "mode"};
+  const std::vector<std::string> singles = {"lock",        "budget_ms",   "reload",    "timeline",
+                                            "generation",  "primary",     "force",     "target_host",
+                                            "target_port", "console",     "drain",     "pause_s",
+                                            "socket",      "socket_user", "socket_db", "mode"};
   PushRequest r;
   std::vector<std::map<std::string, std::string>> files;
   size_t pos = magic.size();
@@ -233,7 +233,8 @@ bool parse_push_request(const std::string& in, PushRequest* out, std::string* er
   one.emplace("mode", "push");  // optional: older agents send none
   for (const auto& k : singles)
     if (!one.count(k)) return fail("malformed request: " + k + " missing");
-  if (one["mode"] != "push" && one["mode"] != "check") return fail("malformed request: mode is not push or check");
+  if (one["mode"] != "push" && one["mode"] != "check")
+    return fail("malformed request: mode is not push or check");
   r.mode = one["mode"] == "check" ? PushRequest::Mode::check : PushRequest::Mode::push;
   auto flag = [&](const char* k, bool* v) {
     if (one[k] != "0" && one[k] != "1") return false;
@@ -313,10 +314,11 @@ class AnswerReader {
     else if (garbled || (done_ && pos_ != out_.size()) || (done_ && *done_ != "ok" && *done_ != "failed"))
       why = "garbled answer from the app server: " + printable(out_, 200);
     else if (!done_)
-      why = "the program's answer ended early (it was killed, or the connection was lost); "
-            "exit status " + std::to_string(exit_status);
-    else
-      why = "the program failed with exit status " + std::to_string(exit_status);
+      why =
+          "the program's answer ended early (it was killed, or the connection was lost); "
+          "exit status " +
+          std::to_string(exit_status);
+    else why = "the program failed with exit status " + std::to_string(exit_status);
     std::string e = printable(err);
     return e.empty() ? why : why + " (" + e + ")";
   }
@@ -341,14 +343,15 @@ PushOutcome parse_push_output(int exit_status, const std::string& out, const std
     else if (word == "CHANGED") o.changed.push_back(text);
     else if (word == "RELOADED") o.reloaded = true;
     else if (word == "CONFIRMED") o.confirmed = true;
-    else if (word == "RELOAD-FAILED") o.reload_failed = true, error = "reload failed" + (text.empty() ? "" : ": " + text);
+    else if (word == "RELOAD-FAILED")
+      o.reload_failed = true, error = "reload failed" + (text.empty() ? "" : ": " + text);
     else if (word == "SESSIONS") o.sessions = text;
     else if (word == "NOTE") o.notes.push_back(text);
     else if (word == "ERR" && !text.empty()) error = text;
     else garbled = true;
   }
   if (answer.ended_ok() && exit_status == 0 && !garbled && !o.reload_failed) {
-    o.status = newer ? PushOutcome::Status::skipped_newer
+    o.status = newer       ? PushOutcome::Status::skipped_newer
                : unchanged ? PushOutcome::Status::unchanged
                            : PushOutcome::Status::written;
     if (newer) o.newer = *newer;

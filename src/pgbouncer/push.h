@@ -34,9 +34,9 @@ struct PushRequest {
   long timeline = 0;           // our fencing token
   uint64_t generation = 0;
   int primary_id = 0;
-  bool force = false;          // write even over a newer token
-  std::string target_host;     // where the include file routes: what PgBouncer must show after
-  int target_port = 0;         // the reload (SHOW DATABASES, SHOW SERVERS)
+  bool force = false;       // write even over a newer token
+  std::string target_host;  // where the include file routes: what PgBouncer must show after
+  int target_port = 0;      // the reload (SHOW DATABASES, SHOW SERVERS)
   // PgBouncer's admin console. psql reaches it with console_env ("PGHOST=...", from
   // admin_conninfo: never on a command line); where socket_path is set the program logs in to
   // the socket itself (psql only if that login asks for a password).
@@ -89,11 +89,11 @@ struct PushOutcome {
   std::vector<std::string> changed;  // paths replaced
   bool reloaded = false;
   bool reload_failed = false;
-  bool confirmed = false;  // PgBouncer's SHOW DATABASES shows the new routes
-  std::string sessions;    // "cut", "drained (PAUSE, RESUME)", "not cut: <why>", "" (not moved)
+  bool confirmed = false;          // PgBouncer's SHOW DATABASES shows the new routes
+  std::string sessions;            // "cut", "drained (PAUSE, RESUME)", "not cut: <why>", "" (not moved)
   std::vector<std::string> notes;  // worth saying, not failures
-  std::string detail;      // failed: why
-  std::string newer;       // skipped_newer: the header of the newer config there
+  std::string detail;              // failed: why
+  std::string newer;               // skipped_newer: the header of the newer config there
 };
 
 // Never throws; any byte sequence gives an outcome (garbage: failed, with what was seen).
@@ -120,7 +120,7 @@ struct CheckAnswer {
   std::vector<Route> routes;   // SHOW DATABASES, our databases
   std::vector<Route> servers;  // SHOW SERVERS, connections to anything but the target
   bool has_include = false;
-  std::string include;         // the include file as it is there
+  std::string include;                                                 // the include file as it is there
   std::vector<std::string> users_added, users_removed, users_changed;  // names only
   std::vector<std::string> notes;
 };

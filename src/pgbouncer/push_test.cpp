@@ -29,8 +29,12 @@ class PushProgram : public ::testing::TestWithParam<const char*> {
     // A stand-in psql: logs its PG* environment and its standard input, and answers SHOW
     // DATABASES from the include file as if PgBouncer had just read it; "psql.hang" makes a
     // PAUSE hang, "psql.error" is printed as its error output.
-    write_file(dir.path() + "/bin/psql", "#!/usr/bin/perl\n"
-               "my $d = '" + dir.path() + "';\n" R"PL(
+    write_file(dir.path() + "/bin/psql",
+               "#!/usr/bin/perl\n"
+               "my $d = '" +
+                   dir.path() +
+                   "';\n"
+                   R"PL(
 my $in = do { local $/; <STDIN> };
 open(my $log, '>>', "$d/psql.log");
 print $log map({ "$_=$ENV{$_}\n" } sort grep { /^PG[A-Z]/ && !/^PGDEPLOY/ } keys %ENV), "args=@ARGV\n", $in, "---\n";
@@ -47,8 +51,8 @@ if ($in =~ /^SHOW DATABASES/) {
 )PL");
     chmod((dir.path() + "/bin/psql").c_str(), 0755);
     // A perl that counts its starts, so the builtin-only re-run is visible.
-    write_file(dir.path() + "/bin/perl", "#!/bin/sh\necho started >> " + dir.path() +
-                                             "/perl.log\nexec /usr/bin/perl \"$@\"\n");
+    write_file(dir.path() + "/bin/perl",
+               "#!/bin/sh\necho started >> " + dir.path() + "/perl.log\nexec /usr/bin/perl \"$@\"\n");
     chmod((dir.path() + "/bin/perl").c_str(), 0755);
     config.cluster = "main";
     config.include_dir = dir.path() + "/etc/databases";
@@ -97,7 +101,10 @@ if ($in =~ /^SHOW DATABASES/) {
   }
 
   // The admin console: the stand-in psql (a conninfo psql needs), or a FakeConsole on a socket.
-  void use_psql_console() { server.admin_conninfo = "host=" + dir.path() + "/pgb port=6432 dbname=pgbouncer user=admin password=secret"; }
+  void use_psql_console() {
+    server.admin_conninfo = "host=" + dir.path() +
+                            "/pgb port=6432 dbname=pgbouncer user=admin password=secret";
+  }
   void use_socket_console() {
     server.admin_conninfo = "host=" + dir.path() + "/pgb port=6432 dbname=pgbouncer user=pgbouncer";
     config.reload_command = "";  // RELOAD on the console
@@ -124,7 +131,8 @@ if ($in =~ /^SHOW DATABASES/) {
 
   // The resident program (serve) on this "app server"; `fault`: its PGDEPLOY_FAULT.
   std::unique_ptr<Stream> serve(const std::string& fault = "") {
-    std::vector<std::string> env = {"HOME=" + dir.path() + "/home", "PATH=" + dir.path() + "/bin:/usr/bin:/bin"};
+    std::vector<std::string> env = {"HOME=" + dir.path() + "/home",
+                                    "PATH=" + dir.path() + "/bin:/usr/bin:/bin"};
     if (!fault.empty()) env.push_back("PGDEPLOY_FAULT=" + fault);
     resident = std::make_unique<LocalRemote>(GetParam(), env);
     ExecResult failed;
@@ -162,7 +170,7 @@ TEST_P(PushProgram, ARerunWithTheSameContentWritesAndReloadsNothing) {
   struct stat before;
   stat(config.userlist.c_str(), &before);
   std::string perl_starts = read_file(dir.path() + "/perl.log");
-  EXPECT_EQ(perl_starts, "started\n");  // the first deploy ran the program once
+  EXPECT_EQ(perl_starts, "started\n");     // the first deploy ran the program once
   PushOutcome o = push(files(1, 1, 200));  // newer generation, same content
   EXPECT_EQ(o.status, PushOutcome::Status::unchanged) << o.detail;
   EXPECT_EQ(read_file(dir.path() + "/perl.log"), perl_starts) << "the re-run must start no process";
@@ -234,8 +242,8 @@ TEST_P(PushProgram, AFailedReloadIsReportedWithItsOutput) {
 TEST_P(PushProgram, APlainReloadCommandStartsWithoutAShell) {
   // What started the reload command: the push program itself (perl), not a shell.
   write_file(dir.path() + "/bin/reloader", "#!/bin/sh\necho \"$*\" > " + dir.path() +
-                                               "/reloader.log\ncat /proc/$PPID/comm >> " +
-                                               dir.path() + "/reloader.log\n");
+                                               "/reloader.log\ncat /proc/$PPID/comm >> " + dir.path() +
+                                               "/reloader.log\n");
   chmod((dir.path() + "/bin/reloader").c_str(), 0755);
   config.reload_command = "reloader -n pgbouncer reload";
   PushOutcome o = push(files(1, 1, 100));
@@ -291,8 +299,7 @@ TEST_P(PushProgram, ADrainNeverLeavesADatabasePausedWhenTheReloadFails) {
   write_file(dir.path() + "/psql.hang", "");
   config.reload_command = "exit 1";
   EXPECT_EQ(push(files(2, 2, 10)).status, PushOutcome::Status::failed);
-  ASSERT_TRUE(eventually([&] { return psql_log().find("RESUME appdb") != std::string::npos; }))
-      << psql_log();
+  ASSERT_TRUE(eventually([&] { return psql_log().find("RESUME appdb") != std::string::npos; })) << psql_log();
   EXPECT_LT(psql_log().find("PAUSE appdb"), psql_log().find("RESUME appdb"));
 }
 
@@ -306,7 +313,8 @@ TEST_P(PushProgram, ANewPrimaryCutsSessionsThroughPsqlWithTheConninfoInItsEnviro
   EXPECT_EQ(o.sessions, "cut");
   std::string log = psql_log();
   EXPECT_NE(log.find("PGHOST=" + dir.path() + "/pgb\nPGPASSWORD=secret\nPGPORT=6432\nPGUSER=admin\n"),
-            std::string::npos) << log;
+            std::string::npos)
+      << log;
   EXPECT_EQ(log.find("secret", log.find("args=")), log.find("PGPASSWORD=secret", log.find("args=")) + 11)
       << "the password is never on psql's command line";
   EXPECT_NE(log.find("KILL appdb;\n---"), std::string::npos) << log;
@@ -422,7 +430,8 @@ TEST_P(PushProgram, AnAdminConsoleThatAsksForAPasswordIsLeftToPsql) {
   PushOutcome o = push(files(1, 1, 100));
   ASSERT_EQ(o.status, PushOutcome::Status::written) << o.detail;
   EXPECT_EQ(console.logins()[0], "admin/pgbouncer");
-  EXPECT_NE(psql_log().find("PGUSER=admin\nargs=-X -q -A -t -f -\nRELOAD;\n"), std::string::npos) << psql_log();
+  EXPECT_NE(psql_log().find("PGUSER=admin\nargs=-X -q -A -t -f -\nRELOAD;\n"), std::string::npos)
+      << psql_log();
 }
 
 // Finding 10: a planted symlink at a predictable temporary name once redirected a root push.
@@ -430,7 +439,8 @@ TEST_P(PushProgram, PlantedSymlinksAreNeverFollowed) {
   std::string victim = dir.path() + "/victim";
   write_file(victim, "precious\n");
   for (int pid = 1; pid < 40000; pid += 997)  // the old predictable names, some of them
-    std::filesystem::create_symlink(victim, config.include_dir + "/.main.ini.pgdeploy-" + std::to_string(pid));
+    std::filesystem::create_symlink(victim,
+                                    config.include_dir + "/.main.ini.pgdeploy-" + std::to_string(pid));
   std::filesystem::create_symlink(victim, config.userlist);
   std::filesystem::create_symlink(victim, config.include_dir + "/.main.lock");
   PushOutcome o = push(files(1, 1, 100));
@@ -580,9 +590,10 @@ TEST_P(PushProgram, ADryRunSaysWhatADeployWouldChangeAsADiff) {
   ASSERT_EQ(push(files(1, 1, 100)).status, PushOutcome::Status::written);
   std::string before = include();
   config.mode = PushRequest::Mode::check;
-  LocalRemote remote(GetParam(), {"HOME=" + dir.path() + "/home", "PATH=" + dir.path() + "/bin:/usr/bin:/bin"});
+  LocalRemote remote(GetParam(),
+                     {"HOME=" + dir.path() + "/home", "PATH=" + dir.path() + "/bin:/usr/bin:/bin"});
   auto reps = Deployment({server}, config.parallel, config.host_timeout, remote, Deadline::after(10))
-             .push(files(2, 2, 10), config);
+                  .push(files(2, 2, 10), config);
   ASSERT_EQ(reps.size(), 1u);
   EXPECT_EQ(reps[0].result, ServerReport::Result::unchanged) << reps[0].error;
   EXPECT_EQ(reps[0].changed, std::vector<std::string>{config.include_dir + "/main.ini"})
@@ -654,14 +665,17 @@ TEST_P(PushProgram, ResidentModeAnswersEachRequestAndJudgesFilesByContent) {
 
 // Each answer is one frame: its length first, so its bytes never decide where it ends.
 TEST_P(PushProgram, ResidentModeFramesEachAnswerByItsLength) {
-  std::vector<std::string> env = {"HOME=" + dir.path() + "/home", "PATH=" + dir.path() + "/bin:/usr/bin:/bin"};
+  std::vector<std::string> env = {"HOME=" + dir.path() + "/home",
+                                  "PATH=" + dir.path() + "/bin:/usr/bin:/bin"};
   PushRequest req = request(files(1, 1, 100));
   req.lock_path = "relative.lock";  // refused by the program itself: its answer is an ERR line
-  ExecResult x = LocalRemote(GetParam(), env).run(serve_command(), ping_payload() + push_payload(req) + ping_payload(),
-                                                  Deadline::after(10));
+  ExecResult x = LocalRemote(GetParam(), env)
+                     .run(serve_command(), ping_payload() + push_payload(req) + ping_payload(),
+                          Deadline::after(10));
   ASSERT_TRUE(x.ok) << x.error;
   std::string refused = "ERR malformed request: path relative.lock\nDONE failed\n";
-  EXPECT_EQ(x.out, "ANSWER 8\nDONE ok\nANSWER " + std::to_string(refused.size()) + "\n" + refused + "ANSWER 8\nDONE ok\n");
+  EXPECT_EQ(x.out, "ANSWER 8\nDONE ok\nANSWER " + std::to_string(refused.size()) + "\n" + refused +
+                       "ANSWER 8\nDONE ok\n");
   EXPECT_EQ(x.exit_status, 0) << "the end of the requests ends the program";
 }
 
@@ -769,7 +783,8 @@ TEST(PushProgram, CompilesUnderStrictAndWarnings) {
   ASSERT_NE(source.find("use strict;\nBEGIN {\n  $^W = 1;\n"), std::string::npos);
   TempDir dir;
   write_file(dir.path() + "/sent.pl", push_program());
-  for (const std::string& file : {std::string(PGDEPLOY_SOURCE_DIR) + "/src/pgbouncer/push.pl", dir.path() + "/sent.pl"}) {
+  for (const std::string& file :
+       {std::string(PGDEPLOY_SOURCE_DIR) + "/src/pgbouncer/push.pl", dir.path() + "/sent.pl"}) {
     std::string cmd = "perl -Mwarnings -c " + shell_quote(file) + " 2>&1";
     FILE* p = popen(cmd.c_str(), "r");
     ASSERT_NE(p, nullptr);
@@ -784,8 +799,9 @@ TEST(PushProgram, CompilesUnderStrictAndWarnings) {
 
 TEST(PushRequestFraming, RoundTripsAnyBytesInEveryField) {
   PushRequest r;
-  r.files = {{"/etc/pgbouncer/databases/main.ini", std::string("a\nend 0\n\nDONE ok\n\0x", 19), "", true, true},
-             {"~/.pgpass", "", "", false, false}};
+  r.files = {
+      {"/etc/pgbouncer/databases/main.ini", std::string("a\nend 0\n\nDONE ok\n\0x", 19), "", true, true},
+      {"~/.pgpass", "", "", false, false}};
   r.lock_path = "/etc/pgbouncer/databases/.main.lock";
   r.reload_command = "sudo -n service pgbouncer reload";
   r.timeline = 7;
@@ -828,10 +844,10 @@ TEST(PushOutput, ParsesEachOutcome) {
 
 // Finding 6: output ending in RELOAD-FAILED once threw out of the parser and aborted the agent.
 TEST(PushOutput, GarbageNeverThrowsAndNeverPassesForSuccess) {
-  for (std::string out : std::vector<std::string>{"RELOAD-FAILED", "RELOAD-FAILED\n", "SESSIONS", "CHANGED /a\nRELOADED\n",
-                          "DONE ok", "DONE ok\nextra\n", "UNCHANGED\nDONE ok\nDONE ok\n",
-                          "\x1b[2JDONE ok\n", "DONE maybe\n", std::string("DONE ok\0\n", 9),
-                          "RELOAD-FAILED x\nDONE ok\n"}) {
+  for (std::string out : std::vector<std::string>{
+           "RELOAD-FAILED", "RELOAD-FAILED\n", "SESSIONS", "CHANGED /a\nRELOADED\n", "DONE ok",
+           "DONE ok\nextra\n", "UNCHANGED\nDONE ok\nDONE ok\n", "\x1b[2JDONE ok\n", "DONE maybe\n",
+           std::string("DONE ok\0\n", 9), "RELOAD-FAILED x\nDONE ok\n"}) {
     PushOutcome o = parse_push_output(0, out, "");
     EXPECT_EQ(o.status, PushOutcome::Status::failed) << out;
     EXPECT_FALSE(o.detail.empty());
@@ -849,9 +865,13 @@ TEST(PushOutput, AFailureAlwaysSaysWhy) {
 TEST(CheckOutput, ReadsEveryFactAndTheIncludeFileByItsLength) {
   std::string include = "; h\nDONE ok\nappdb = host=x\n";  // the framing, not the text, ends it
   CheckAnswer a = parse_check_output(
-      0, "FILE /etc/a b.ini current\nFILE /u stale\nHEADER 2 3 44\nPENDING pending 1 routes\n"
-         "INCLUDE " + std::to_string(include.size()) + "\n" + include + "\nUSER added x y\n"
-         "CONSOLE ok\nROUTE my db 10.0.0.1:5432\nSERVER appdb 10.0.0.1:5432\nDONE ok\n", "");
+      0,
+      "FILE /etc/a b.ini current\nFILE /u stale\nHEADER 2 3 44\nPENDING pending 1 routes\n"
+      "INCLUDE " +
+          std::to_string(include.size()) + "\n" + include +
+          "\nUSER added x y\n"
+          "CONSOLE ok\nROUTE my db 10.0.0.1:5432\nSERVER appdb 10.0.0.1:5432\nDONE ok\n",
+      "");
   ASSERT_TRUE(a.ok) << a.error;
   EXPECT_EQ(a.files[0].path, "/etc/a b.ini");
   EXPECT_EQ(a.files[1].state, "stale");
@@ -869,8 +889,9 @@ TEST(CheckOutput, GarbageNeverThrowsAndNeverPassesForAnAnswer) {
            "", "DONE ok\n", "CONSOLE ok\n", "CONSOLE ok\nDONE ok", "CONSOLE ok\nFILE /a weird\nDONE ok\n",
            "CONSOLE ok\nINCLUDE 999\nabc\nDONE ok\n", "CONSOLE ok\nINCLUDE 3\nabcDONE ok\n",
            "CONSOLE ok\nINCLUDE -1\n\nDONE ok\n", "CONSOLE ok\nHEADER x y z\nDONE ok\n",
-           "CONSOLE ok\nUSER stolen x\nDONE ok\n", "CONSOLE ok\nDONE ok\nmore\n", "CONSOLE ok\nROUTE x\nDONE ok\n",
-           "ERR malformed request\nDONE failed\n", "CONSOLE ok\nUNCHANGED\nDONE ok\n"}) {
+           "CONSOLE ok\nUSER stolen x\nDONE ok\n", "CONSOLE ok\nDONE ok\nmore\n",
+           "CONSOLE ok\nROUTE x\nDONE ok\n", "ERR malformed request\nDONE failed\n",
+           "CONSOLE ok\nUNCHANGED\nDONE ok\n"}) {
     CheckAnswer a = parse_check_output(0, out, "");
     EXPECT_FALSE(a.ok) << out;
     EXPECT_FALSE(a.error.empty()) << out;
@@ -898,9 +919,7 @@ TEST(PushRequestFraming, TheModeTravelsAndDefaultsToPush) {
   EXPECT_EQ(push_command(r).rfind("exec perl -e ", 0), 0u) << "no fast path for a check";
 }
 
-TEST(ShellQuote, SurvivesQuotes) {
-  EXPECT_EQ(shell_quote("a'b"), "'a'\\''b'");
-}
+TEST(ShellQuote, SurvivesQuotes) { EXPECT_EQ(shell_quote("a'b"), "'a'\\''b'"); }
 
 }  // namespace
 }  // namespace pgdeploy

@@ -33,9 +33,8 @@ std::string quoted(const std::string& s, char q) {
 
 bool plain_database_name(const std::string& name) {
   return !name.empty() && name.size() < kMaxDbName &&
-         std::all_of(name.begin(), name.end(), [](unsigned char c) {
-           return is_alnum(c) || c == '_' || c == '.' || c == '-';
-         });
+         std::all_of(name.begin(), name.end(),
+                     [](unsigned char c) { return is_alnum(c) || c == '_' || c == '.' || c == '-'; });
 }
 
 std::string quote_connstr_value(const std::string& value) {
@@ -72,8 +71,7 @@ std::string quote_auth_field(const std::string& field) { return quoted(field, '"
 
 std::string render_routes(const Endpoint& primary, const std::vector<Route>& routes,
                           const std::string& application_name, std::vector<std::string>* skipped) {
-  std::string target = "host=" + quote_connstr_value(primary.host) +
-                       " port=" + std::to_string(primary.port);
+  std::string target = "host=" + quote_connstr_value(primary.host) + " port=" + std::to_string(primary.port);
   std::string suffix;
   if (!application_name.empty()) {
     if (!connstr_value_ok(application_name))
@@ -85,16 +83,14 @@ std::string render_routes(const Endpoint& primary, const std::vector<Route>& rou
   bool fallback = false;
   for (const Route& route : routes) {
     if (route.kind == RouteKind::fallback) fallback = true;  // reachable under its own name through "*"
-    else out += route.shown + " = " + target + " dbname=" + quote_connstr_value(route.dbname) + suffix +
-                "\n";
+    else out += route.shown + " = " + target + " dbname=" + quote_connstr_value(route.dbname) + suffix + "\n";
   }
   if (fallback) out += "* = " + target + suffix + "\n";
   return out;
 }
 
 std::string render_databases(const Endpoint& primary, const std::vector<std::string>& databases,
-                             const std::string& application_name,
-                             std::vector<std::string>* skipped) {
+                             const std::string& application_name, std::vector<std::string>* skipped) {
   return render_routes(primary, select_routes(databases, {}, skipped), application_name, skipped);
 }
 
@@ -105,7 +101,7 @@ std::string render_userlist(const std::vector<DbUser>& users, std::vector<std::s
     // PgBouncer stops reading the file at a field it cannot hold, costing every user after it
     // their login: such a user is left out instead. The limits count the text between the quotes.
     std::string why = has_line_break(u.name) || has_line_break(u.secret) ? "line break"
-                      : name.size() - 2 >= kMaxUsername ? "name longer than PgBouncer's 127 bytes"
+                      : name.size() - 2 >= kMaxUsername   ? "name longer than PgBouncer's 127 bytes"
                       : secret.size() - 2 >= kMaxPassword ? "secret longer than PgBouncer's 2047 bytes"
                                                           : "";
     if (!why.empty()) {

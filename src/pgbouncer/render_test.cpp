@@ -25,8 +25,7 @@ TEST(PgBouncerRender, ApplicationNameIsQuotedByPgBouncersRules) {
 
 TEST(PgBouncerRender, NamesPgBouncerCannotParseGoThroughTheFallback) {
   std::vector<std::string> skipped;
-  std::string text =
-      render_databases({"h", 5432}, {"my db", "a\"b", "x=y", "ok.name-1"}, "", &skipped);
+  std::string text = render_databases({"h", 5432}, {"my db", "a\"b", "x=y", "ok.name-1"}, "", &skipped);
   EXPECT_EQ(text,
             "ok.name-1 = host=h port=5432 dbname=ok.name-1\n"
             "* = host=h port=5432\n");
@@ -119,8 +118,8 @@ TEST(PgBouncerRender, DatabaseNamesOfSixtyFourBytesAreNotRouted) {
 TEST(PgBouncerRender, UserlistQuotesAndKeepsSecretsVerbatim) {
   std::vector<std::string> skipped;
   std::string scram = "SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVk:c2VydmVy";
-  std::string text = render_userlist(
-      {{"app", scram}, {"o'dd \"user\"", "md5abc"}, {"bad\nuser", "x"}}, &skipped);
+  std::string text = render_userlist({{"app", scram}, {"o'dd \"user\"", "md5abc"}, {"bad\nuser", "x"}},
+                                     &skipped);
   EXPECT_EQ(text, "\"app\" \"" + scram + "\"\n\"o'dd \"\"user\"\"\" \"md5abc\"\n");
   ASSERT_EQ(skipped.size(), 1u);
 }

@@ -8,9 +8,8 @@ namespace pgdeploy {
 namespace {
 
 bool matches(const std::vector<std::string>& patterns, const std::string& name) {
-  return std::any_of(patterns.begin(), patterns.end(), [&](const std::string& p) {
-    return fnmatch(p.c_str(), name.c_str(), 0) == 0;
-  });
+  return std::any_of(patterns.begin(), patterns.end(),
+                     [&](const std::string& p) { return fnmatch(p.c_str(), name.c_str(), 0) == 0; });
 }
 
 }  // namespace
@@ -33,7 +32,8 @@ std::vector<Route> select_routes(const std::vector<std::string>& databases, cons
                               ? " (line break)"
                               : " (longer than PgBouncer's 63 bytes)"));
     } else if (kind == RouteKind::fallback && !names.fallback_allowed()) {
-      skipped->push_back("database " + db + " (PgBouncer cannot take its name as a key, and the \"*\" "
+      skipped->push_back("database " + db +
+                         " (PgBouncer cannot take its name as a key, and the \"*\" "
                          "fallback is not written when --databases, --exclude-databases, "
                          "--db-prefix or --db-suffix is set)");
     } else if (kind == RouteKind::own_line && route_kind(shown) != RouteKind::own_line) {

@@ -26,8 +26,8 @@ bool route_affix_ok(const std::string& affix);
 
 // One database as PgBouncer routes it.
 struct Route {
-  std::string shown;   // the name clients connect to (PgBouncer's [databases] key)
-  std::string dbname;  // the database on the primary
+  std::string shown;                     // the name clients connect to (PgBouncer's [databases] key)
+  std::string dbname;                    // the database on the primary
   RouteKind kind = RouteKind::own_line;  // own_line or fallback (then shown == dbname)
 };
 

@@ -68,12 +68,15 @@ TEST(PgBouncerRoutes, ANameTooLongWithItsPrefixIsLeftOutAndNamed) {
   std::string db(55, 'd');  // 55 + 12 = 67 bytes: beyond PgBouncer's 63
   EXPECT_TRUE(select_routes({db, "ok"}, names, &skipped).size() == 1u);
   ASSERT_EQ(skipped.size(), 1u);
-  EXPECT_NE(skipped[0].find("as cluster_two_" + db + ": longer than PgBouncer's 63 bytes"), std::string::npos);
+  EXPECT_NE(skipped[0].find("as cluster_two_" + db + ": longer than PgBouncer's 63 bytes"),
+            std::string::npos);
 }
 
 TEST(PgBouncerRoutes, AffixesKeepAPlainNamePlain) {
-  for (std::string ok : std::vector<std::string>{"", "c1_", "a.b-c", std::string(62, 'p')}) EXPECT_TRUE(route_affix_ok(ok)) << ok;
-  for (std::string bad : std::vector<std::string>{"a b", "x=", "a\n", "'", std::string(63, 'p')}) EXPECT_FALSE(route_affix_ok(bad)) << bad;
+  for (std::string ok : std::vector<std::string>{"", "c1_", "a.b-c", std::string(62, 'p')})
+    EXPECT_TRUE(route_affix_ok(ok)) << ok;
+  for (std::string bad : std::vector<std::string>{"a b", "x=", "a\n", "'", std::string(63, 'p')})
+    EXPECT_FALSE(route_affix_ok(bad)) << bad;
 }
 
 }  // namespace

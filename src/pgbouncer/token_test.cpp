@@ -24,7 +24,7 @@ TEST(Token, DigestFollowsTheBodyOnly) {
   EXPECT_NE(digest_of(""), digest_of(std::string(1, '\0')));
   Token a{"main", 1, 1, 10}, b{"main", 1, 1, 20};
   std::string fa = with_header('#', a, "body\n").content, fb = with_header('#', b, "body\n").content;
-  EXPECT_NE(fa, fb);  // a newer generation ...
+  EXPECT_NE(fa, fb);                                                          // a newer generation ...
   EXPECT_EQ(fa.substr(fa.find(" digest=")), fb.substr(fb.find(" digest=")));  // ... same digest
 }
 

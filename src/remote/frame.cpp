@@ -29,7 +29,8 @@ FrameReader::State FrameReader::feed(std::string_view bytes) {
     size_t digits = header_.size() < kWord.size() ? 0 : header_.size() - kWord.size();
     if (header_.size() < kWord.size()) {
       if (c != kWord[header_.size()])
-        return garble("not an answer frame (it must start \"ANSWER <length>\"): it starts " + shown(header_ + c));
+        return garble("not an answer frame (it must start \"ANSWER <length>\"): it starts " +
+                      shown(header_ + c));
     } else if (c == '\n') {
       if (digits == 0) return garble("an answer frame without its length");
       in_body_ = true;

@@ -9,13 +9,16 @@ namespace {
 
 using State = FrameReader::State;
 
-std::string frame(const std::string& answer) { return "ANSWER " + std::to_string(answer.size()) + "\n" + answer; }
+std::string frame(const std::string& answer) {
+  return "ANSWER " + std::to_string(answer.size()) + "\n" + answer;
+}
 
 // What a check answers when the include file routes a database named DONE: lines that start
 // "DONE " inside the answer, before its own last line.
-const std::string kAnswer = "FILE /etc/pgbouncer/databases/main.ini current\nPENDING\nINCLUDE 53\n"
-                            "; pgdeploy\nDONE = host=10.0.0.1 port=5432 dbname=DONE\n\nDONE ok\n"
-                            "CONSOLE none\nDONE ok\n";
+const std::string kAnswer =
+    "FILE /etc/pgbouncer/databases/main.ini current\nPENDING\nINCLUDE 53\n"
+    "; pgdeploy\nDONE = host=10.0.0.1 port=5432 dbname=DONE\n\nDONE ok\n"
+    "CONSOLE none\nDONE ok\n";
 
 // The bytes fed in the pieces given (their sizes), the last piece taking the rest.
 FrameReader read_in(const std::string& bytes, const std::vector<size_t>& pieces, size_t max = 1 << 20) {
@@ -34,7 +37,8 @@ TEST(FrameReader, ReadsTheSameAnswerWhereverTheBytesAreSplit) {
   for (size_t cut = 0; cut <= bytes.size(); ++cut)
     for (size_t second = 0; cut + second <= bytes.size(); second += 7) {
       FrameReader r = read_in(bytes, {cut, second});
-      ASSERT_EQ(r.state(), State::complete) << "split at " << cut << " and " << cut + second << ": " << r.why();
+      ASSERT_EQ(r.state(), State::complete)
+          << "split at " << cut << " and " << cut + second << ": " << r.why();
       EXPECT_EQ(r.answer(), kAnswer);
     }
   FrameReader one_by_one(1 << 20);
@@ -55,7 +59,8 @@ TEST(FrameReader, ALineStartingDoneInsideTheAnswerEndsNothing) {
 }
 
 TEST(FrameReader, AnAnswerCutShortNeedsMore) {
-  for (const std::string bytes : {"", "A", "ANSWER", "ANSWER ", "ANSWER 1", "ANSWER 12", "ANSWER 12\n", "ANSWER 12\nDONE ok\n"}) {
+  for (const std::string bytes :
+       {"", "A", "ANSWER", "ANSWER ", "ANSWER 1", "ANSWER 12", "ANSWER 12\n", "ANSWER 12\nDONE ok\n"}) {
     FrameReader r(1 << 20);
     EXPECT_EQ(r.feed(bytes), State::need_more) << bytes << ": " << r.why();
   }
@@ -110,7 +115,8 @@ TEST(FrameReader, ABadHeaderIsGarbledAtItsFirstWrongByte) {
     FrameReader before(1 << 20);
     EXPECT_EQ(before.feed(c.bytes.substr(0, bad)), State::need_more) << c.bytes;
     FrameReader r(1 << 20);
-    EXPECT_EQ(r.feed(c.bytes.substr(0, bad + 1)), State::garbled) << c.bytes << ": no wait for the line's end";
+    EXPECT_EQ(r.feed(c.bytes.substr(0, bad + 1)), State::garbled)
+        << c.bytes << ": no wait for the line's end";
     EXPECT_EQ(r.why(), c.why) << c.bytes;
     EXPECT_EQ(r.feed("more"), State::garbled);
     EXPECT_EQ(r.why(), c.why) << "a garbled frame stays garbled, with its first reason";
@@ -124,7 +130,8 @@ TEST(FrameReader, ALengthBeyondTheMostTakenIsGarbledBeforeItsBytesCome) {
   EXPECT_EQ(over.feed("ANSWER 101"), State::garbled) << "at the digit that passes the bound";
   EXPECT_EQ(over.why(), "an answer of more than 100 bytes: not taken");
   FrameReader huge(1 << 20);
-  EXPECT_EQ(huge.feed("ANSWER 99999999999999999999999999\n"), State::garbled) << "no overflow to a small length";
+  EXPECT_EQ(huge.feed("ANSWER 99999999999999999999999999\n"), State::garbled)
+      << "no overflow to a small length";
 }
 
 }  // namespace

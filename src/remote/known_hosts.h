@@ -16,14 +16,13 @@ std::set<std::string> revoked_keys(const std::string& known_hosts_text);
 std::string known_hosts_name(const std::string& host, unsigned port);
 
 // The refusal of a host key known_hosts does not hold, with how to add it.
-std::string unknown_host_key_message(const std::string& fingerprint, const std::string& host,
-                                     unsigned port, const std::string& known_hosts_file);
+std::string unknown_host_key_message(const std::string& fingerprint, const std::string& host, unsigned port,
+                                     const std::string& known_hosts_file);
 
 // The refusal of a key that differs from the one known_hosts holds (`other_type`: of another
 // type than the one known_hosts holds), with how to remove the old one if the change is
 // legitimate.
-std::string changed_host_key_message(const std::string& fingerprint, const std::string& host,
-                                     unsigned port, const std::string& known_hosts_file,
-                                     bool other_type);
+std::string changed_host_key_message(const std::string& fingerprint, const std::string& host, unsigned port,
+                                     const std::string& known_hosts_file, bool other_type);
 
 }  // namespace pgdeploy

@@ -20,11 +20,11 @@ struct Host {
 };
 
 struct ExecResult {
-  bool ok = false;      // the command ran and its exit status arrived
-  std::string stage;    // where it failed: connect, handshake, host key, auth, exec, timeout,
-                        // output (too long, or a garbled frame: nothing of it trusted)
-  std::string error;    // why, for an operator
-  std::string note;     // something worth saying even on success (a newly recorded host key)
+  bool ok = false;    // the command ran and its exit status arrived
+  std::string stage;  // where it failed: connect, handshake, host key, auth, exec, timeout,
+                      // output (too long, or a garbled frame: nothing of it trusted)
+  std::string error;  // why, for an operator
+  std::string note;   // something worth saying even on success (a newly recorded host key)
   int exit_status = -1;
   std::string out, err;
 };
@@ -33,7 +33,7 @@ struct ExecResult {
 struct LoginFailure {
   std::string stage;  // connect, handshake, host key, auth
   std::string error;
-  std::string note;   // a host key recorded before the login failed
+  std::string note;  // a host key recorded before the login failed
 };
 
 // A command that keeps running on a session and answers one request after another (the
@@ -52,8 +52,7 @@ class Session {
  public:
   virtual ~Session() = default;
   // Runs `command`; the login's note (a newly recorded host key) comes back in ExecResult::note.
-  virtual ExecResult run(const std::string& command, const std::string& input,
-                         const Deadline& deadline) = 0;
+  virtual ExecResult run(const std::string& command, const std::string& input, const Deadline& deadline) = 0;
   // Starts `command` to be fed with Stream::exchange; null with `failed` set when it cannot
   // start. The stream must not outlive the session. The default starts nothing.
   virtual std::unique_ptr<Stream> start(const std::string&, const Deadline&, ExecResult* failed) {

@@ -24,8 +24,7 @@ namespace {
 std::mutex known_hosts_mutex;  // threads append to one known_hosts file
 
 // Connects a TCP socket within `deadline`; returns the fd or -1 with the reason.
-int tcp_connect(const std::string& host, unsigned port, const Deadline& deadline,
-                std::string* err) {
+int tcp_connect(const std::string& host, unsigned port, const Deadline& deadline, std::string* err) {
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_NUMERICSERV;
@@ -117,8 +116,8 @@ std::string server_key_blob(ssh_session s) {
 
 // Checks the server's host key; records an unknown one only with accept-new. False with the
 // reason.
-bool check_host_key(ssh_session s, const std::string& host, unsigned port, bool accept_new,
-                    std::string* note, std::string* err) {
+bool check_host_key(ssh_session s, const std::string& host, unsigned port, bool accept_new, std::string* note,
+                    std::string* err) {
   std::lock_guard<std::mutex> guard(known_hosts_mutex);
   std::string file = option(s, SSH_OPTIONS_KNOWNHOSTS);
   if (file.empty()) file = "~/.ssh/known_hosts";  // libssh's default, should it not say
@@ -128,8 +127,7 @@ bool check_host_key(ssh_session s, const std::string& host, unsigned port, bool 
       return true;
     case SSH_KNOWN_HOSTS_CHANGED:
     case SSH_KNOWN_HOSTS_OTHER:
-      *err = changed_host_key_message(fingerprint(s), host, port, file,
-                                      state == SSH_KNOWN_HOSTS_OTHER);
+      *err = changed_host_key_message(fingerprint(s), host, port, file, state == SSH_KNOWN_HOSTS_OTHER);
       return false;
     case SSH_KNOWN_HOSTS_UNKNOWN:
     case SSH_KNOWN_HOSTS_NOT_FOUND:
@@ -211,8 +209,7 @@ class SshSession : public Session {
       : session(std::move(s)), note(std::move(login_note)) {}
   // Closed by ssh_free alone: ssh_disconnect() would leave the descriptor open (below).
   ~SshSession() override = default;
-  ExecResult run(const std::string& command, const std::string& input,
-                 const Deadline& deadline) override;
+  ExecResult run(const std::string& command, const std::string& input, const Deadline& deadline) override;
   std::unique_ptr<Stream> start(const std::string& command, const Deadline& deadline,
                                 ExecResult* failed) override;
 };
@@ -221,8 +218,8 @@ using Channel = std::unique_ptr<ssh_channel_struct, void (*)(ssh_channel)>;
 
 // A session channel running `command` (an exec request), for run() and start() alike; null with
 // the stage and why in `failed`, naming what did not start ("command", "program").
-Channel open_exec(ssh_session s, const std::string& command, const Deadline& deadline,
-                  const char* what, ExecResult* failed) {
+Channel open_exec(ssh_session s, const std::string& command, const Deadline& deadline, const char* what,
+                  ExecResult* failed) {
   Channel ch(ssh_channel_new(s), ssh_channel_free);
   limit_to(s, deadline);
   if (ch && ssh_channel_open_session(ch.get()) == SSH_OK &&
@@ -306,7 +303,8 @@ class SshStream : public Stream {
       return n > 0 && frame.feed(std::string_view(r.out).substr(r.out.size() - static_cast<size_t>(n))) !=
                           FrameReader::State::need_more;
     });
-    if (read && frame.state() == FrameReader::State::garbled) return fail("output", "garbled answer: " + frame.why());
+    if (read && frame.state() == FrameReader::State::garbled)
+      return fail("output", "garbled answer: " + frame.why());
     broken_ = !read;
     r.ok = read;
     r.exit_status = read ? 0 : -1;
@@ -348,10 +346,8 @@ std::unique_ptr<Session> SshRemote::login(const Host& server, const Deadline& de
   ssh_string_free_char(host);
 
   std::string err;
-  int fd = tcp_connect(target, port, deadline.min(Deadline::after(settings_.connect_timeout)),
-                       &err);
-  if (fd < 0) return fail("connect", "cannot connect to " + target + ":" + std::to_string(port) +
-                                         ": " + err);
+  int fd = tcp_connect(target, port, deadline.min(Deadline::after(settings_.connect_timeout)), &err);
+  if (fd < 0) return fail("connect", "cannot connect to " + target + ":" + std::to_string(port) + ": " + err);
   // libssh owns the descriptor from here, and ssh_free() closes it. Never ssh_disconnect():
   // with SSH_OPTIONS_FD it forgets the descriptor without closing it (libssh 0.10.4, seen), so
   // every reconnect of a watcher kept one more socket (the watcher test counts them).
@@ -364,8 +360,7 @@ std::unique_ptr<Session> SshRemote::login(const Host& server, const Deadline& de
   for (ssh_options_e which : {SSH_OPTIONS_KNOWNHOSTS, SSH_OPTIONS_GLOBAL_KNOWNHOSTS}) {
     std::string file = option(s, which);
     if (!blob.empty() && !file.empty() && revoked(file, blob))
-      return fail("host key", "host key " + fingerprint(s) + " is marked @revoked in " + file +
-                                  ": refused");
+      return fail("host key", "host key " + fingerprint(s) + " is marked @revoked in " + file + ": refused");
   }
   if (!check_host_key(s, target, port, settings_.accept_new_host_keys, &r.note, &err))
     return fail("host key", err);
@@ -379,14 +374,12 @@ std::unique_ptr<Session> SshRemote::login(const Host& server, const Deadline& de
   if (auth != SSH_AUTH_SUCCESS && auth != SSH_AUTH_ERROR)
     auth = ssh_userauth_publickey_auto(s, nullptr, nullptr);  // ssh-agent, IdentityFile
   if (auth != SSH_AUTH_SUCCESS)
-    return fail("auth", auth == SSH_AUTH_ERROR
-                            ? std::string("authentication error: ") + ssh_get_error(s)
-                            : "public key rejected for user " + server.user);
+    return fail("auth", auth == SSH_AUTH_ERROR ? std::string("authentication error: ") + ssh_get_error(s)
+                                               : "public key rejected for user " + server.user);
   return std::make_unique<SshSession>(std::move(session), r.note);
 }
 
-ExecResult SshSession::run(const std::string& command, const std::string& input,
-                           const Deadline& deadline) {
+ExecResult SshSession::run(const std::string& command, const std::string& input, const Deadline& deadline) {
   ExecResult r;
   r.note = note;
   auto fail = [&r](const char* stage, const std::string& why) {

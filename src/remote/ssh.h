@@ -18,9 +18,9 @@ namespace pgdeploy {
 constexpr size_t kMaxRemoteOutput = 1 << 20;
 
 struct SshSettings {
-  double connect_timeout = 1.0;  // TCP connect only
-  bool accept_new_host_keys = false;  // record unknown host keys (accept-new) instead of refusing
-  std::string known_hosts;        // "" = libssh's default, ~/.ssh/known_hosts
+  double connect_timeout = 1.0;         // TCP connect only
+  bool accept_new_host_keys = false;    // record unknown host keys (accept-new) instead of refusing
+  std::string known_hosts;              // "" = libssh's default, ~/.ssh/known_hosts
   std::vector<std::string> identities;  // private key files to try first; "" = the defaults
 };
 
@@ -28,8 +28,7 @@ class SshRemote : public Remote {
  public:
   explicit SshRemote(SshSettings settings);
   ~SshRemote() override;
-  std::unique_ptr<Session> login(const Host& host, const Deadline& deadline,
-                                 LoginFailure* failure) override;
+  std::unique_ptr<Session> login(const Host& host, const Deadline& deadline, LoginFailure* failure) override;
 
  private:
   struct Keys;

@@ -21,10 +21,14 @@ void add_once(std::vector<std::string>* list, const std::string& item) {
 
 const char* state_name(ServerVerdict::State s) {
   switch (s) {
-    case ServerVerdict::State::ok: return "ok";
-    case ServerVerdict::State::stale: return "stale";
-    case ServerVerdict::State::wrong: return "wrong";
-    case ServerVerdict::State::unreachable: return "unreachable";
+    case ServerVerdict::State::ok:
+      return "ok";
+    case ServerVerdict::State::stale:
+      return "stale";
+    case ServerVerdict::State::wrong:
+      return "wrong";
+    case ServerVerdict::State::unreachable:
+      return "unreachable";
   }
   return "?";
 }
@@ -44,10 +48,18 @@ Counts count(const CheckReport& r, std::vector<ServerVerdict>* verdicts) {
     verdicts->push_back(judge_server(s, r.run.endpoint, r.listed));
     ++c.servers;
     switch (verdicts->back().state) {
-      case ServerVerdict::State::ok: ++c.current; break;
-      case ServerVerdict::State::stale: ++c.stale; break;
-      case ServerVerdict::State::wrong: ++c.wrong; break;
-      case ServerVerdict::State::unreachable: ++c.unreachable; break;
+      case ServerVerdict::State::ok:
+        ++c.current;
+        break;
+      case ServerVerdict::State::stale:
+        ++c.stale;
+        break;
+      case ServerVerdict::State::wrong:
+        ++c.wrong;
+        break;
+      case ServerVerdict::State::unreachable:
+        ++c.unreachable;
+        break;
     }
   }
   return c;
@@ -61,8 +73,7 @@ int status_of(const CheckReport& r, const Counts& c) {
   if (!r.run.refusal.empty()) return r.database_failed ? kCheckUnknown : kCheckCritical;
   int critical = r.thresholds.critical_unreachable > 0 ? r.thresholds.critical_unreachable : c.servers;
   if (c.wrong > 0 || (c.unreachable > 0 && c.unreachable >= critical)) return kCheckCritical;
-  if (c.stale > 0 || c.unreachable >= std::max(1, r.thresholds.warning_unreachable) ||
-      !r.run.stale.empty())
+  if (c.stale > 0 || c.unreachable >= std::max(1, r.thresholds.warning_unreachable) || !r.run.stale.empty())
     return kCheckWarning;
   return kCheckOk;
 }
@@ -74,14 +85,16 @@ std::string node_name(const CheckReport& r, const std::string& address) {
 
 std::string plural(int n, const char* one, const char* many) { return n == 1 ? one : many; }
 
-std::string summary(const CheckReport& r, const Counts& c, const std::vector<ServerVerdict>& v,
-                    int code) {
+std::string summary(const CheckReport& r, const Counts& c, const std::vector<ServerVerdict>& v, int code) {
   std::string of = " of " + std::to_string(c.servers) + " app servers ";
   if (r.timed_out) return "the check did not finish within its --deadline";
   std::string stale;
   if (!r.run.stale.empty())
-    stale = std::to_string(r.run.stale.size()) + " stale " + plural(static_cast<int>(r.run.stale.size()), "primary", "primaries") +
-            (r.run.stale_writable > 0 ? ", " + std::to_string(r.run.stale_writable) + " accepting writes" : ", fenced") + "; ";
+    stale = std::to_string(r.run.stale.size()) + " stale " +
+            plural(static_cast<int>(r.run.stale.size()), "primary", "primaries") +
+            (r.run.stale_writable > 0 ? ", " + std::to_string(r.run.stale_writable) + " accepting writes"
+                                      : ", fenced") +
+            "; ";
   if (!r.run.newer_truth.empty()) stale += "newer truth: " + r.run.newer_truth + "; ";
   if (!r.run.refusal.empty())
     return (r.database_failed ? "" : "the primary cannot be proven: ") + r.run.refusal;
@@ -106,8 +119,8 @@ std::string summary(const CheckReport& r, const Counts& c, const std::vector<Ser
     parts.push_back(std::to_string(c.stale) + (parts.empty() ? of : " ") +
                     "with stale files or a reload pending");
   if (code == kCheckOk)
-    return std::to_string(c.current) + of.substr(0, of.size() - 1) + " route to " + r.run.primary +
-           " at " + address_of(r.run.endpoint) + ", files current";
+    return std::to_string(c.current) + of.substr(0, of.size() - 1) + " route to " + r.run.primary + " at " +
+           address_of(r.run.endpoint) + ", files current";
   std::string out;
   for (const auto& p : parts) out += (out.empty() ? "" : ", ") + p;
   // The servers first: a stale primary is in a line of its own below, and leads the status
@@ -122,8 +135,10 @@ std::string line(const std::string& text) { return escape_text(text, Escape::mon
 std::string verdict_line(const ServerReport& s, const ServerVerdict& v) {
   std::string out = server_label(s.server) + ": ";
   if (v.state == ServerVerdict::State::ok) out += "OK";
-  else out += std::string(v.state == ServerVerdict::State::wrong ? "WRONG" :
-                          v.state == ServerVerdict::State::stale ? "STALE" : "UNREACHABLE");
+  else
+    out += std::string(v.state == ServerVerdict::State::wrong   ? "WRONG"
+                       : v.state == ServerVerdict::State::stale ? "STALE"
+                                                                : "UNREACHABLE");
   std::string why;
   for (const auto& w : v.why) why += (why.empty() ? "" : "; ") + w;
   if (!why.empty()) out += " " + why;
@@ -173,7 +188,8 @@ ServerVerdict judge_server(const ServerReport& s, const Endpoint& primary,
   }
   if (a.console.rfind("failed", 0) == 0) {
     v.state = ServerVerdict::State::unreachable;
-    v.why.push_back("PgBouncer's admin console cannot be asked: " + a.console.substr(std::min(a.console.size(), size_t{8})));
+    v.why.push_back("PgBouncer's admin console cannot be asked: " +
+                    a.console.substr(std::min(a.console.size(), size_t{8})));
     return v;
   }
   std::string target = address_of(primary);
@@ -228,8 +244,8 @@ std::string format_check_text(const CheckReport& r) {
   Counts c = count(r, &v);
   int code = status_of(r, c);
   char perf[160];
-  std::snprintf(perf, sizeof perf, " | servers=%d current=%d wrong=%d unreachable=%d stale=%d",
-                c.servers, c.current, c.wrong, c.unreachable, c.stale);
+  std::snprintf(perf, sizeof perf, " | servers=%d current=%d wrong=%d unreachable=%d stale=%d", c.servers,
+                c.current, c.wrong, c.unreachable, c.stale);
   // The status line: the summary names nodes, the primary and what app servers answered
   // (escaped, `|` too); only our own perfdata follows a `|`.
   std::string out = std::string("PGDEPLOY ") + status_name(code) + " - " +
@@ -242,7 +258,8 @@ std::string format_check_text(const CheckReport& r) {
     for (const auto& seen : r.run.seen) out += line("node: " + seen);
   for (const auto& w : r.run.warnings) out += line("warning: " + w);
   if (!r.watcher.empty())
-    out += line("watcher on this node: " + r.watcher + (r.by_watcher ? " (it ran this check over its warm sessions)" : ""));
+    out += line("watcher on this node: " + r.watcher +
+                (r.by_watcher ? " (it ran this check over its warm sessions)" : ""));
   return out;
 }
 
@@ -255,8 +272,11 @@ std::string format_check_json(const CheckReport& r) {
   j["status"] = status_name(code);
   j["exit_code"] = code;
   j["summary"] = summary(r, c, v, code);
-  j["counts"] = {{"servers", c.servers}, {"current", c.current}, {"wrong", c.wrong},
-                 {"unreachable", c.unreachable}, {"stale", c.stale}};
+  j["counts"] = {{"servers", c.servers},
+                 {"current", c.current},
+                 {"wrong", c.wrong},
+                 {"unreachable", c.unreachable},
+                 {"stale", c.stale}};
   j["seconds"] = r.run.seconds;
   if (!r.run.refusal.empty()) j["refused"] = r.run.refusal;
   if (r.timed_out) j["timed_out"] = true;
@@ -267,16 +287,21 @@ std::string format_check_json(const CheckReport& r) {
   j["asked_by"] = r.by_watcher ? "watcher" : "ssh";
   j["warnings"] = r.run.warnings;
   if (r.run.refusal.empty())
-    j["primary"] = {{"node", r.run.primary}, {"host", r.run.endpoint.host},
-                    {"port", r.run.endpoint.port}, {"timeline", r.run.timeline}};
+    j["primary"] = {{"node", r.run.primary},
+                    {"host", r.run.endpoint.host},
+                    {"port", r.run.endpoint.port},
+                    {"timeline", r.run.timeline}};
   j["servers"] = nlohmann::json::array();
   for (size_t i = 0; i < v.size(); ++i) {
     const ServerReport& s = r.run.servers[i];
     const CheckAnswer& a = s.check;
-    nlohmann::json e = {{"name", s.server.name}, {"address", s.server.address},
+    nlohmann::json e = {{"name", s.server.name},
+                        {"address", s.server.address},
                         {"application_name", s.server.application_name},
-                        {"state", state_name(v[i].state)}, {"why", v[i].why},
-                        {"wrong_to", v[i].wrong_to}, {"files_only", v[i].files_only},
+                        {"state", state_name(v[i].state)},
+                        {"why", v[i].why},
+                        {"wrong_to", v[i].wrong_to},
+                        {"files_only", v[i].files_only},
                         {"seconds", s.seconds}};
     if (!s.error.empty()) e["error"] = s.error;
     if (!s.note.empty()) e["note"] = s.note;
@@ -284,7 +309,8 @@ std::string format_check_json(const CheckReport& r) {
       e["files"] = nlohmann::json::array();
       for (const auto& f : a.files) e["files"].push_back({{"path", f.path}, {"state", f.state}});
       if (a.has_header)
-        e["header"] = {{"primary", a.header_primary}, {"timeline", a.header_timeline},
+        e["header"] = {{"primary", a.header_primary},
+                       {"timeline", a.header_timeline},
                        {"generation", a.header_generation}};
       e["pending"] = a.pending;
       e["console"] = a.console;

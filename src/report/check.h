@@ -22,10 +22,10 @@ struct CheckThresholds {
 struct ServerVerdict {
   enum class State { ok, stale, wrong, unreachable };
   State state = State::ok;
-  std::vector<std::string> why;         // what is not OK, for a person
-  std::vector<std::string> wrong_to;    // "host:port" it routes or holds sessions to, not the primary
-  bool routes_wrong = false;            // routes (not only sessions) elsewhere
-  bool files_only = false;              // no admin console: routing judged from the include file
+  std::vector<std::string> why;       // what is not OK, for a person
+  std::vector<std::string> wrong_to;  // "host:port" it routes or holds sessions to, not the primary
+  bool routes_wrong = false;          // routes (not only sessions) elsewhere
+  bool files_only = false;            // no admin console: routing judged from the include file
 };
 
 // `listed`: the databases with a line of their own, which PgBouncer must show.
@@ -33,15 +33,15 @@ ServerVerdict judge_server(const ServerReport& server, const Endpoint& primary,
                            const std::vector<std::string>& listed);
 
 struct CheckReport {
-  RunReport run;               // the proof, and each server's answer (servers[i].check)
+  RunReport run;                 // the proof, and each server's answer (servers[i].check)
   bool database_failed = false;  // the refusal is the database's (UNKNOWN), not the proof's
-  bool timed_out = false;      // the run's own deadline passed (UNKNOWN)
+  bool timed_out = false;        // the run's own deadline passed (UNKNOWN)
   std::vector<std::string> listed;
   std::map<std::string, std::string> node_names;  // "host:port" -> node name, for the status line
   CheckThresholds thresholds;
-  bool verbose = false;        // a line for every server, not only those that are not OK
-  std::string watcher;         // what this node's watcher last saw ("" = no watcher answered)
-  bool by_watcher = false;     // run by that watcher, over its warm sessions (no new SSH login)
+  bool verbose = false;     // a line for every server, not only those that are not OK
+  std::string watcher;      // what this node's watcher last saw ("" = no watcher answered)
+  bool by_watcher = false;  // run by that watcher, over its warm sessions (no new SSH login)
 };
 
 int check_status(const CheckReport& report);

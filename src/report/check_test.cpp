@@ -57,9 +57,11 @@ TEST(CheckVerdict, OneServerRoutingToTheOldNodeIsCriticalAndNamed) {
   CheckReport r = report({answered("app1", "10.0.0.1:5432"), answered("app2")});
   EXPECT_EQ(check_status(r), kCheckCritical);
   std::string text = format_check_text(r);
-  EXPECT_EQ(first_line(text), "PGDEPLOY CRITICAL - 1 of 2 app servers routes to node1"
-                              " | servers=2 current=1 wrong=1 unreachable=0 stale=0");
-  EXPECT_NE(text.find("app1 127.0.1.1: WRONG PgBouncer routes appdb to 10.0.0.1:5432"), std::string::npos) << text;
+  EXPECT_EQ(first_line(text),
+            "PGDEPLOY CRITICAL - 1 of 2 app servers routes to node1"
+            " | servers=2 current=1 wrong=1 unreachable=0 stale=0");
+  EXPECT_NE(text.find("app1 127.0.1.1: WRONG PgBouncer routes appdb to 10.0.0.1:5432"), std::string::npos)
+      << text;
 }
 
 TEST(CheckVerdict, ASessionHeldOnTheOldNodeIsCriticalThoughTheRoutesAreRight) {
@@ -67,7 +69,8 @@ TEST(CheckVerdict, ASessionHeldOnTheOldNodeIsCriticalThoughTheRoutesAreRight) {
   s.check.servers = {{"appdb", "10.0.0.1:5432"}};
   CheckReport r = report({s});
   EXPECT_EQ(check_status(r), kCheckCritical);
-  EXPECT_NE(first_line(format_check_text(r)).find("1 of 1 app servers holds sessions on node1"), std::string::npos);
+  EXPECT_NE(first_line(format_check_text(r)).find("1 of 1 app servers holds sessions on node1"),
+            std::string::npos);
 }
 
 TEST(CheckVerdict, StaleFilesOrAPendingReloadWithTheRightRoutesAreAWarning) {
@@ -103,7 +106,9 @@ TEST(CheckVerdict, RefusalsAreCriticalForTheProofAndUnknownForTheDatabase) {
   CheckReport r = report({});
   r.run.refusal = "2 writable nodes";
   EXPECT_EQ(check_status(r), kCheckCritical);
-  EXPECT_EQ(first_line(format_check_text(r)).rfind("PGDEPLOY CRITICAL - the primary cannot be proven: 2 writable nodes", 0), 0u);
+  EXPECT_EQ(first_line(format_check_text(r))
+                .rfind("PGDEPLOY CRITICAL - the primary cannot be proven: 2 writable nodes", 0),
+            0u);
   r.database_failed = true;
   EXPECT_EQ(check_status(r), kCheckUnknown);
   CheckReport late = report({answered("app1")});
@@ -144,10 +149,12 @@ TEST(CheckVerdict, SaysWhetherThisNodesWatcherRanIt) {
   CheckReport r = report({answered("app1")});
   EXPECT_NE(format_check_json(r).find("\"asked_by\": \"ssh\""), std::string::npos);
   r.watcher = "1 of 1 app servers current";
-  EXPECT_NE(format_check_text(r).find("\nwatcher on this node: 1 of 1 app servers current\n"), std::string::npos);
+  EXPECT_NE(format_check_text(r).find("\nwatcher on this node: 1 of 1 app servers current\n"),
+            std::string::npos);
   r.by_watcher = true;
   EXPECT_NE(format_check_text(r).find("\nwatcher on this node: 1 of 1 app servers current (it ran this "
-                                      "check over its warm sessions)\n"), std::string::npos);
+                                      "check over its warm sessions)\n"),
+            std::string::npos);
   EXPECT_NE(format_check_json(r).find("\"asked_by\": \"watcher\""), std::string::npos);
 }
 
@@ -189,7 +196,8 @@ TEST(CheckHostileText, ANameWithLineBreaksAndPipesStaysInItsLine) {
   std::string text = format_check_text(r);
   // status, app1, app2, one node, two warnings, the watcher
   expect_no_forged_line(text, 7);
-  EXPECT_NE(text.find("PgBouncer routes evil\\x0aPGDEPLOY OK - all fine \\x7c servers=0"), std::string::npos) << text;
+  EXPECT_NE(text.find("PgBouncer routes evil\\x0aPGDEPLOY OK - all fine \\x7c servers=0"), std::string::npos)
+      << text;
   EXPECT_NE(text.find("\nwarning: user bob\\x0aapp2 127.0.1.2: OK cannot"), std::string::npos) << text;
   EXPECT_NE(text.find("primary node1\\x0aSTOPPING=1\n"), std::string::npos) << text;
   // The JSON keeps the values as they are (its own escaping is safe).
@@ -201,16 +209,18 @@ TEST(CheckHostileText, ARouteAddressFromAnAppServerPutsNoPerfdataInTheStatusLine
   // node's, so the status line names the address itself.
   CheckReport r = report({answered("app1", "x|servers=0")});
   std::string text = format_check_text(r);
-  EXPECT_EQ(first_line(text), "PGDEPLOY CRITICAL - 1 of 1 app servers routes to x\\x7cservers=0"
-                              " | servers=1 current=0 wrong=1 unreachable=0 stale=0");
+  EXPECT_EQ(first_line(text),
+            "PGDEPLOY CRITICAL - 1 of 1 app servers routes to x\\x7cservers=0"
+            " | servers=1 current=0 wrong=1 unreachable=0 stale=0");
   expect_no_forged_line(text, 2);
   r.run.refusal = "no node answers as writable: node1\nPGDEPLOY OK | x=1";
   expect_no_forged_line(format_check_text(r), 2);
 }
 
 TEST(IncludeRoutes, ReadsHostAndPortOfEveryLine) {
-  auto r = include_routes("; header\nappdb = host=10.0.0.1 port=5441 dbname=appdb\n"
-                          "* = host='h' port=5\n\"my db\" = dbname=x\n");
+  auto r = include_routes(
+      "; header\nappdb = host=10.0.0.1 port=5441 dbname=appdb\n"
+      "* = host='h' port=5\n\"my db\" = dbname=x\n");
   EXPECT_EQ(r, (std::map<std::string, std::string>{
                    {"appdb", "10.0.0.1:5441"}, {"*", "h:5"}, {"my db", "(unix socket):5432"}}));
 }
@@ -223,13 +233,15 @@ namespace {
 
 TEST(CheckStalePrimary, AStalePrimaryAcceptingWritesIsCriticalWhateverPgBouncerDoes) {
   CheckReport r = report({answered("app1"), answered("app2")});
-  r.run.stale = {"node1 (id 1): writable on timeline 1; node2 (id 2) is on timeline 2: NOT FENCED, it "
-                 "accepts writes (--fence-stale is off): stop it or rejoin it (docs/fencing.md)"};
+  r.run.stale = {
+      "node1 (id 1): writable on timeline 1; node2 (id 2) is on timeline 2: NOT FENCED, it "
+      "accepts writes (--fence-stale is off): stop it or rejoin it (docs/fencing.md)"};
   r.run.stale_writable = 1;
   EXPECT_EQ(check_status(r), kCheckCritical);
   std::string text = format_check_text(r);
-  EXPECT_EQ(first_line(text), "PGDEPLOY CRITICAL - 1 stale primary, 1 accepting writes | servers=2 "
-                              "current=2 wrong=0 unreachable=0 stale=0");
+  EXPECT_EQ(first_line(text),
+            "PGDEPLOY CRITICAL - 1 stale primary, 1 accepting writes | servers=2 "
+            "current=2 wrong=0 unreachable=0 stale=0");
   EXPECT_NE(text.find("\nstale primary: node1 (id 1): writable on timeline 1"), std::string::npos);
 
   // Fenced, it is a WARNING; the servers' own state still counts.

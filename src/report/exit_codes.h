@@ -5,9 +5,9 @@
 namespace pgdeploy {
 
 enum ExitCode {
-  kExitOk = 0,           // every enabled app server is up to date (or the event needs nothing)
-  kExitRefused = 1,      // cluster facts missing or not certain: nothing was written anywhere
-  kExitUsage = 2,        // bad command line
+  kExitOk = 0,            // every enabled app server is up to date (or the event needs nothing)
+  kExitRefused = 1,       // cluster facts missing or not certain: nothing was written anywhere
+  kExitUsage = 2,         // bad command line
   kExitServerFailed = 3,  // at least one app server could not be updated; the others were
   kExitHandedOver = 4,    // this node's watcher took the event and did not answer in time, and the
                           // one-shot after it was refused: the watcher may have written, or not

@@ -11,10 +11,14 @@ namespace {
 
 const char* result_name(ServerReport::Result r) {
   switch (r) {
-    case ServerReport::Result::updated: return "updated";
-    case ServerReport::Result::unchanged: return "unchanged";
-    case ServerReport::Result::skipped_newer: return "skipped";
-    case ServerReport::Result::failed: return "failed";
+    case ServerReport::Result::updated:
+      return "updated";
+    case ServerReport::Result::unchanged:
+      return "unchanged";
+    case ServerReport::Result::skipped_newer:
+      return "skipped";
+    case ServerReport::Result::failed:
+      return "failed";
   }
   return "?";
 }
@@ -64,7 +68,8 @@ std::string format_dry_run(const RunReport& r) {
     for (const auto& p : s.changed) files.push_back(base_name(p));
     std::string users = user_changes(s.check);
     if (files.empty() && s.check.pending.empty()) {
-      out += line(head + "up to date: a deploy would change nothing" + (s.note.empty() ? "" : " (" + s.note + ")"));
+      out += line(head + "up to date: a deploy would change nothing" +
+                  (s.note.empty() ? "" : " (" + s.note + ")"));
       ++current;
       continue;
     }
@@ -112,8 +117,8 @@ std::string format_text(const RunReport& r) {
     for (const auto& st : r.stale) out += line("pgdeploy: STALE PRIMARY " + st);
     return out;
   }
-  out += line("pgdeploy: cluster " + r.cluster + ": primary " + r.primary + " at " + r.endpoint.host +
-              ":" + std::to_string(r.endpoint.port) + ", timeline " + std::to_string(r.timeline));
+  out += line("pgdeploy: cluster " + r.cluster + ": primary " + r.primary + " at " + r.endpoint.host + ":" +
+              std::to_string(r.endpoint.port) + ", timeline " + std::to_string(r.timeline));
   for (const auto& seen : r.seen) out += line("  " + seen);
   for (const auto& st : r.stale) out += line("pgdeploy: STALE PRIMARY " + st);
   for (const auto& w : r.warnings) out += line("warning: " + w);
@@ -152,7 +157,8 @@ std::string format_text(const RunReport& r) {
   }
   if (!r.newer_truth.empty())
     return out + line("pgdeploy: NEWER TRUTH, this run's proof is stale and counts as not pushing: " +
-                      r.newer_truth + "; the servers above marked updated now route to this run's "
+                      r.newer_truth +
+                      "; the servers above marked updated now route to this run's "
                       "primary: run pgdeploy on the newest primary");
   return out + line("pgdeploy: " + std::to_string(ok) + " of " + std::to_string(r.servers.size()) +
                     " app servers up to date" + (failed ? ", " + std::to_string(failed) + " FAILED" : "") +
@@ -176,10 +182,8 @@ std::string format_json(const RunReport& r) {
   j["nodes"] = r.seen;
   j["warnings"] = r.warnings;
   if (r.refusal.empty() && r.skipped.empty()) {
-    j["primary"] = {{"node", r.primary},
-                    {"host", r.endpoint.host},
-                    {"port", r.endpoint.port},
-                    {"timeline", r.timeline}};
+    j["primary"] = {
+        {"node", r.primary}, {"host", r.endpoint.host}, {"port", r.endpoint.port}, {"timeline", r.timeline}};
   }
   j["servers"] = nlohmann::json::array();
   for (const auto& s : r.servers) {
@@ -198,7 +202,8 @@ std::string format_json(const RunReport& r) {
       e["would_replace"] = s.changed;
       e["include_diff"] = s.diff;
       e["pending"] = s.check.pending;
-      e["users"] = {{"added", s.check.users_added}, {"removed", s.check.users_removed},
+      e["users"] = {{"added", s.check.users_added},
+                    {"removed", s.check.users_removed},
                     {"changed", s.check.users_changed}};
     }
     if (!s.error.empty()) e["error"] = s.error;

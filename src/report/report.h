@@ -11,20 +11,20 @@ namespace pgdeploy {
 
 struct RunReport {
   std::string cluster;
-  std::string refusal;       // set when the run refused to deploy: nothing was written
-  std::string handed_over;   // set when this node's watcher took the event and gave no answer:
-                             // a refusal then does not know that nothing was written
-  std::string skipped;       // set when the event needs no deploy
-  std::string event;         // "standby_promote on node 2: <details>", when repmgr said
-  std::string primary;       // "name (id N)"
+  std::string refusal;      // set when the run refused to deploy: nothing was written
+  std::string handed_over;  // set when this node's watcher took the event and gave no answer:
+                            // a refusal then does not know that nothing was written
+  std::string skipped;      // set when the event needs no deploy
+  std::string event;        // "standby_promote on node 2: <details>", when repmgr said
+  std::string primary;      // "name (id N)"
   Endpoint endpoint;
   long timeline = 0;
-  std::vector<std::string> seen;      // one line per database node
+  std::vector<std::string> seen;  // one line per database node
   std::vector<std::string> warnings;
   std::vector<ServerReport> servers;
   // Stale primaries (cluster/fence), one line each: what was done about it (agent/fence).
   std::vector<std::string> stale;
-  int stale_writable = 0;  // of them, still writable by default after this run (not fenced)
+  int stale_writable = 0;                    // of them, still writable by default after this run (not fenced)
   int fences_raised = 0, fences_failed = 0;  // --fence-stale in this run (either: exit 6)
   // An app server holds a newer truth than this run's proof (agent/newer): exit 5.
   std::string newer_truth;

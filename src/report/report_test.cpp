@@ -34,7 +34,8 @@ TEST(Report, OneLinePerServerAndASummary) {
   std::string text = format_text(r);
   EXPECT_NE(text.find("primary node2 (id 2) at 10.0.0.2:5432, timeline 2"), std::string::npos);
   EXPECT_NE(text.find("app1 127.0.1.1 (billing): updated (main.ini, userlist.txt; reloaded; sessions cut)"),
-            std::string::npos) << text;
+            std::string::npos)
+      << text;
   EXPECT_NE(text.find("app2 127.0.1.2: FAILED connect: cannot connect"), std::string::npos) << text;
   EXPECT_NE(text.find("1 of 2 app servers up to date, 1 FAILED"), std::string::npos) << text;
   EXPECT_EQ(exit_code(r), 3);
@@ -46,7 +47,8 @@ TEST(Report, AReloadRedoneWithNoFileChangedReadsWell) {
   r.servers[0].confirmed = true;
   std::string text = format_text(r);
   EXPECT_NE(text.find("app1 127.0.1.1 (billing): updated (reloaded, routes confirmed; sessions cut)"),
-            std::string::npos) << text;
+            std::string::npos)
+      << text;
 }
 
 TEST(Report, RefusalSaysNothingWasWritten) {
@@ -71,9 +73,11 @@ TEST(Report, ARefusalAfterAnUnansweredHandOverDoesNotSayNothingWasWritten) {
   std::string text = format_text(r);
   EXPECT_EQ(text.find("nothing was written"), std::string::npos) << text;
   EXPECT_NE(text.find("pgdeploy: handed over to the watcher, no answer: this node's watcher took the event"),
-            std::string::npos) << text;
+            std::string::npos)
+      << text;
   EXPECT_NE(text.find("REFUSED, this run wrote nothing (the watcher may have): another pgdeploy run"),
-            std::string::npos) << text;
+            std::string::npos)
+      << text;
   EXPECT_EQ(nlohmann::json::parse(format_json(r))["handed_over"], r.handed_over);
 }
 
@@ -90,22 +94,30 @@ TEST(Report, JsonCarriesTheSameFacts) {
 
 // Names from the database and text from app servers (security review 3, N3 and N7) stay in
 // their line, escaped; the JSON keeps them as they are.
-size_t line_count(const std::string& text) { return static_cast<size_t>(std::count(text.begin(), text.end(), '\n')); }
+size_t line_count(const std::string& text) {
+  return static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
+}
 
 TEST(ReportHostileText, NamesWithLineBreaksForgeNoLine) {
   RunReport r = sample();
   r.event = "standby_promote on node 2: node2\nSTOPPING=1";
   r.primary = "node2\nWATCHDOG_USEC=1\nSTOPPING=1 (id 2)";
   r.seen = {"node1\x1b[2J (id 1): standby"};
-  r.warnings = {"database evil\nPGDEPLOY OK - all fine\napp2 127.0.1.2: OK cannot be written to PgBouncer's files: left out"};
+  r.warnings = {
+      "database evil\nPGDEPLOY OK - all fine\napp2 127.0.1.2: OK cannot be written to PgBouncer's files: "
+      "left out"};
   r.servers[1].error = "config: admin_conninfo: \r\napp2 127.0.1.2: unchanged";
   std::string text = format_text(r);
   // event, primary, one node, one warning, two servers, the summary
   EXPECT_EQ(line_count(text), 7u) << text;
-  EXPECT_NE(text.find("primary node2\\x0aWATCHDOG_USEC=1\\x0aSTOPPING=1 (id 2) at"), std::string::npos) << text;
+  EXPECT_NE(text.find("primary node2\\x0aWATCHDOG_USEC=1\\x0aSTOPPING=1 (id 2) at"), std::string::npos)
+      << text;
   EXPECT_NE(text.find("\n  node1\\x1b[2J (id 1): standby\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("warning: database evil\\x0aPGDEPLOY OK - all fine\\x0aapp2"), std::string::npos) << text;
-  EXPECT_NE(text.find("FAILED config: admin_conninfo: \\x0d\\x0aapp2 127.0.1.2: unchanged"), std::string::npos) << text;
+  EXPECT_NE(text.find("warning: database evil\\x0aPGDEPLOY OK - all fine\\x0aapp2"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("FAILED config: admin_conninfo: \\x0d\\x0aapp2 127.0.1.2: unchanged"),
+            std::string::npos)
+      << text;
   EXPECT_EQ(text.find('\x1b'), std::string::npos);
   EXPECT_NE(format_json(r).find("\"database evil\\nPGDEPLOY OK"), std::string::npos);
 
@@ -122,8 +134,9 @@ TEST(ReportHostileText, TheDryRunDiffEscapesWhatTheAppServerSent) {
   r.servers[0].check.users_added = {"bob\napp2 127.0.1.2: up to date"};
   // The include file there as a compromised app server may send it: a terminal escape, a
   // carriage return, a line without its end.
-  r.servers[0].diff = unified_diff("appdb = host=10.0.0.1\x1b]0;owned\x07\r\nx = y", "appdb = host=10.0.0.2\n",
-                                   "app1:/etc/pgbouncer/databases/main.ini", "new");
+  r.servers[0].diff = unified_diff("appdb = host=10.0.0.1\x1b]0;owned\x07\r\nx = y",
+                                   "appdb = host=10.0.0.2\n", "app1:/etc/pgbouncer/databases/main.ini",
+                                   "new");
   std::string text = format_text(r);
   EXPECT_EQ(text.find('\x1b'), std::string::npos) << text;
   EXPECT_EQ(text.find('\r'), std::string::npos) << text;

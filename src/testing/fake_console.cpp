@@ -51,7 +51,8 @@ void send_rows(int fd, const std::vector<std::string>& columns,
                const std::vector<std::vector<std::string>>& rows) {
   auto int16 = [](uint16_t v) { return std::string{static_cast<char>(v >> 8), static_cast<char>(v & 0xff)}; };
   std::string desc = int16(static_cast<uint16_t>(columns.size()));
-  for (const auto& c : columns) desc += c + '\0' + int32(0) + int16(0) + int32(25) + int16(0xffff) + int32(0) + int16(0);
+  for (const auto& c : columns)
+    desc += c + '\0' + int32(0) + int16(0) + int32(25) + int16(0xffff) + int32(0) + int16(0);
   send_message(fd, 'T', desc);
   for (const auto& row : rows) {
     std::string data = int16(static_cast<uint16_t>(row.size()));
@@ -112,7 +113,8 @@ FakeConsole::FakeConsole(std::string socket_path, bool want_password)
 }
 
 FakeConsole::~FakeConsole() {
-  if (write(stop_pipe_[1], "x", 1) != 1) {}  // the thread also stops on its own poll timeout
+  if (write(stop_pipe_[1], "x", 1) != 1) {
+  }  // the thread also stops on its own poll timeout
   thread_.join();
   close(listen_fd_);
   close(stop_pipe_[0]);

@@ -26,13 +26,22 @@ class FakeConsole {
   // shows `servers` (database, addr, port).
   void route_from(const std::string& include_file);
   // A RELOAD that answers OK and keeps the old routes, as PgBouncer 1.18 does with a file it rejects.
-  void reject_reloads() { std::lock_guard<std::mutex> lock(mu_); reject_ = true; }
+  void reject_reloads() {
+    std::lock_guard<std::mutex> lock(mu_);
+    reject_ = true;
+  }
   // A KILL of a database closes its server connections.
   void set_servers(std::vector<std::vector<std::string>> servers);
-  void clear_failures() { std::lock_guard<std::mutex> lock(mu_); failures_.clear(); }
+  void clear_failures() {
+    std::lock_guard<std::mutex> lock(mu_);
+    failures_.clear();
+  }
   // (host, port) of a database as SHOW DATABASES shows it, or ("", "") where it has none.
   std::pair<std::string, std::string> route(const std::string& name);
-  size_t server_count() { std::lock_guard<std::mutex> lock(mu_); return servers_.size(); }
+  size_t server_count() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return servers_.size();
+  }
   // Whether a PAUSE or KILL was sent for the database without a RESUME after it.
   bool waiting(const std::string& quoted_name);
   // "user/database" of each login, and every query received, in order.

@@ -7,12 +7,11 @@ namespace pgdeploy {
 FakeDatabase FakeDatabase::repmgr4() {
   FakeDatabase db;
   db.table("repmgr", "nodes").columns = {"node_id", "node_name", "type", "active", "conninfo"};
-  db.table("repmgr", "app_servers").columns = {"id", "name", "ip_addr", "username",
-                                               "application_name", "enabled", "auth_trust",
-                                               "admin_conninfo"};
+  db.table("repmgr", "app_servers").columns = {
+      "id", "name", "ip_addr", "username", "application_name", "enabled", "auth_trust", "admin_conninfo"};
   db.table("pg_catalog", "pg_database").columns = {"datname", "datistemplate"};
-  db.table("pg_catalog", "pg_authid").columns = {"rolname", "rolpassword", "rolcanlogin",
-                                                  "rolvaliduntil", "valid_until_passed"};
+  db.table("pg_catalog", "pg_authid").columns = {"rolname", "rolpassword", "rolcanlogin", "rolvaliduntil",
+                                                 "valid_until_passed"};
   return db;
 }
 
@@ -22,8 +21,8 @@ bool FakeDatabase::connect(const Deadline&, std::string* err) {
   return connect_error.empty();
 }
 
-bool FakeDatabase::columns(const std::string& schema, const std::string& table,
-                           std::set<std::string>* out, const Deadline&, std::string*) {
+bool FakeDatabase::columns(const std::string& schema, const std::string& table, std::set<std::string>* out,
+                           const Deadline&, std::string*) {
   out->clear();
   auto it = tables.find({schema, table});
   if (it != tables.end()) out->insert(it->second.columns.begin(), it->second.columns.end());
@@ -31,8 +30,8 @@ bool FakeDatabase::columns(const std::string& schema, const std::string& table,
 }
 
 bool FakeDatabase::rows(const std::string& schema, const std::string& table,
-                        const std::vector<std::string>& columns, std::vector<Row>* out,
-                        const Deadline&, std::string* err) {
+                        const std::vector<std::string>& columns, std::vector<Row>* out, const Deadline&,
+                        std::string* err) {
   auto it = tables.find({schema, table});
   if (it == tables.end()) {
     *err = "relation \"" + schema + "." + table + "\" does not exist";
@@ -59,8 +58,8 @@ bool FakeDatabase::rows(const std::string& schema, const std::string& table,
 
 bool FakeDatabase::roles(std::vector<Row>* out, const Deadline& deadline, std::string* err) {
   return rows("pg_catalog", "pg_authid",
-              {"rolname", "rolpassword", "rolcanlogin", "rolvaliduntil", "valid_until_passed"}, out,
-              deadline, err);
+              {"rolname", "rolpassword", "rolcanlogin", "rolvaliduntil", "valid_until_passed"}, out, deadline,
+              err);
 }
 
 std::vector<NodeProbe> FakeDatabase::probe_nodes(const std::vector<Node>& nodes, const Deadline&) {

@@ -19,9 +19,9 @@ class FakeDatabase : public Database {
     std::vector<Row> rows;  // values in the order of `columns`
   };
   std::map<std::pair<std::string, std::string>, Table> tables;  // (schema, table)
-  std::string connect_error;  // non-empty: connect() fails with it
-  NodeProbe self;             // what the agent's own node says
-  std::map<int, NodeProbe> probes;  // node id -> what it says; absent: unreachable
+  std::string connect_error;                                    // non-empty: connect() fails with it
+  NodeProbe self;                                               // what the agent's own node says
+  std::map<int, NodeProbe> probes;       // node id -> what it says; absent: unreachable
   std::function<void()> on_probe_nodes;  // runs as the other nodes are asked
   // What self_writable() answers (null: `self.writable`); false with `err` set: it could not ask.
   std::function<bool(bool* writable, std::string* err)> on_self_writable;
@@ -40,9 +40,8 @@ class FakeDatabase : public Database {
   std::string name() const override { return "repmgr"; }
   bool columns(const std::string& schema, const std::string& table, std::set<std::string>* out,
                const Deadline&, std::string* err) override;
-  bool rows(const std::string& schema, const std::string& table,
-            const std::vector<std::string>& columns, std::vector<Row>* out, const Deadline&,
-            std::string* err) override;
+  bool rows(const std::string& schema, const std::string& table, const std::vector<std::string>& columns,
+            std::vector<Row>* out, const Deadline&, std::string* err) override;
   // The rows of table pg_catalog.pg_authid, columns as roles() answers them: a test writes
   // valid_until_passed as the database's clock would say it.
   bool roles(std::vector<Row>* out, const Deadline& deadline, std::string* err) override;

@@ -23,8 +23,7 @@ class FakeSession : public Session {
   FakeSession(std::string host, const FakeRemote::Answer& answer, std::atomic<int>& logouts)
       : host_(std::move(host)), answer_(answer), logouts_(logouts) {}
   ~FakeSession() override { ++logouts_; }
-  ExecResult run(const std::string& command, const std::string& input,
-                 const Deadline& deadline) override {
+  ExecResult run(const std::string& command, const std::string& input, const Deadline& deadline) override {
     return answer_(host_, command, input, deadline);
   }
   std::unique_ptr<Stream> start(const std::string& command, const Deadline&, ExecResult*) override {

@@ -20,8 +20,7 @@ namespace {
 class LocalSession : public Session {
  public:
   explicit LocalSession(const LocalRemote& remote) : remote_(remote) {}
-  ExecResult run(const std::string& command, const std::string& input,
-                 const Deadline& deadline) override {
+  ExecResult run(const std::string& command, const std::string& input, const Deadline& deadline) override {
     return remote_.run(command, input, deadline);
   }
   std::unique_ptr<Stream> start(const std::string& command, const Deadline& deadline,
@@ -137,8 +136,9 @@ struct LocalStream : Stream {
     char buf[4096];
     pollfd waiting = {out, POLLIN, 0};
     if (poll(&waiting, 1, 0) > 0)
-      return read(out, buf, sizeof buf) > 0 ? fail("output", "garbled answer: bytes after the end of the last answer")
-                                            : fail("exec", "the local program ended");
+      return read(out, buf, sizeof buf) > 0
+                 ? fail("output", "garbled answer: bytes after the end of the last answer")
+                 : fail("exec", "the local program ended");
     for (size_t sent = 0; sent < input.size();) {
       ssize_t n = write(in, input.data() + sent, input.size() - sent);
       if (n <= 0) break;

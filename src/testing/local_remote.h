@@ -15,7 +15,8 @@ namespace pgdeploy {
 class LocalRemote : public Remote {
  public:
   // `shell` runs the command (like a login shell would); `env` lines "K=V" are added.
-  LocalRemote(std::string shell, std::vector<std::string> env) : shell_(std::move(shell)), env_(std::move(env)) {}
+  LocalRemote(std::string shell, std::vector<std::string> env)
+      : shell_(std::move(shell)), env_(std::move(env)) {}
   std::unique_ptr<Session> login(const Host&, const Deadline&, LoginFailure*) override;
   // The same as login() then run(): one command, no session kept.
   ExecResult run(const std::string& command, const std::string& input, const Deadline& deadline) const;

@@ -2,9 +2,8 @@
 
 #include <poll.h>
 
-#include <cerrno>
-
 #include <algorithm>
+#include <cerrno>
 
 namespace pgdeploy {
 

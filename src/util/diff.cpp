@@ -24,8 +24,8 @@ struct Edit {
 };
 
 // The edit script between a[lo..ha) and b[lo..hb) by the longest common subsequence.
-void middle(const std::vector<std::string>& a, const std::vector<std::string>& b, size_t lo,
-            size_t ha, size_t hb, std::vector<Edit>* out) {
+void middle(const std::vector<std::string>& a, const std::vector<std::string>& b, size_t lo, size_t ha,
+            size_t hb, std::vector<Edit>* out) {
   size_t n = ha - lo, m = hb - lo;
   if (n * m > 4'000'000) {
     for (size_t i = lo; i < ha; ++i) out->push_back({'-', &a[i]});
@@ -53,16 +53,14 @@ std::string range(size_t start, size_t count) {
 
 }  // namespace
 
-std::string unified_diff(const std::string& before, const std::string& after,
-                         const std::string& before_name, const std::string& after_name,
-                         int context) {
+std::string unified_diff(const std::string& before, const std::string& after, const std::string& before_name,
+                         const std::string& after_name, int context) {
   if (before == after) return "";
   std::vector<std::string> a = lines_of(before), b = lines_of(after);
   size_t head = 0;
   while (head < a.size() && head < b.size() && a[head] == b[head]) ++head;
   size_t tail = 0;
-  while (tail < a.size() - head && tail < b.size() - head &&
-         a[a.size() - 1 - tail] == b[b.size() - 1 - tail])
+  while (tail < a.size() - head && tail < b.size() - head && a[a.size() - 1 - tail] == b[b.size() - 1 - tail])
     ++tail;
   std::vector<Edit> edits;
   for (size_t i = 0; i < head; ++i) edits.push_back({' ', &a[i]});
@@ -73,7 +71,10 @@ std::string unified_diff(const std::string& before, const std::string& after,
   size_t ctx = static_cast<size_t>(std::max(0, context));
   size_t k = 0;
   while (k < edits.size()) {
-    if (edits[k].op == ' ') { ++k; continue; }
+    if (edits[k].op == ' ') {
+      ++k;
+      continue;
+    }
     // A hunk: from `ctx` lines before this change to `ctx` lines after the last change that is
     // at most 2 * ctx unchanged lines away from the one before it.
     size_t start = k >= ctx ? k - ctx : 0, end = k;

@@ -35,7 +35,7 @@ TEST(OwnFile, ReplacedAtomicallyWithMode0600AndReadBack) {
   ASSERT_TRUE(replace_own_file(path, "3 def 4\n", &err)) << err;
   ASSERT_TRUE(read_own_file(path, &text, &err)) << err;
   EXPECT_EQ(text, "3 def 4\n");
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_EQ(std::distance(fs::directory_iterator(d.path), fs::directory_iterator()), 1)

@@ -93,9 +93,9 @@ Handoff hand_off(const std::string& socket_path, const HookRequest& request, con
   for (char& c : event)
     if (c == '\n' || c == '\r') c = ' ';
   std::string format = request.json ? "json" : "text";
-  std::string kind = request.ask == HookRequest::Ask::status ? "status"
+  std::string kind = request.ask == HookRequest::Ask::status  ? "status"
                      : request.ask == HookRequest::Ask::check ? "check-" + format
-                                                               : format;
+                                                              : format;
   long wait_ms = std::lround(request.wait * 1000);
   if (!write_all(fd, "PGDEPLOY-HOOK 2 " + kind + " " + std::to_string(wait_ms) + "\n" + event + "\n"))
     return Handoff::declined;
@@ -200,7 +200,8 @@ struct HandoffServer::Impl {
       bool whole = read_until(c, &buf, Deadline::after(1), two_lines);
       size_t nl = buf.find('\n');
       std::istringstream head(whole && buf.compare(0, kHead.size(), kHead) == 0
-                                  ? buf.substr(kHead.size(), nl - kHead.size()) : "");
+                                  ? buf.substr(kHead.size(), nl - kHead.size())
+                                  : "");
       std::string kind;
       long wait_ms = -1;
       head >> kind >> wait_ms;

@@ -55,10 +55,10 @@ struct HookRequest {
     check,   // pgdeploy check, run by the watcher over its warm sessions
   };
   Ask ask = Ask::event;
-  bool json = false;   // the answer as JSON (event, check)
-  std::string line;    // event: as the report shows it ("standby_promote on node 2: ..."); check:
-                       // its parameters (agent/check.h, check_handoff_line)
-  double wait = 0;     // seconds the hook waits for the answer (0: until its deadline)
+  bool json = false;  // the answer as JSON (event, check)
+  std::string line;   // event: as the report shows it ("standby_promote on node 2: ..."); check:
+                      // its parameters (agent/check.h, check_handoff_line)
+  double wait = 0;    // seconds the hook waits for the answer (0: until its deadline)
 };
 
 struct HookAnswer {

@@ -26,11 +26,13 @@ TEST(Handoff, AnAcceptedEventIsAnsweredWithTheWatchersReportAndCode) {
   std::string path = handoff_socket(dir.path() + "/.pgdeploy-main.lock");
   ASSERT_EQ(path, dir.path() + "/.pgdeploy-main.lock.sock");
   HookRequest seen;
-  HandoffServer server([&](const HookRequest& r, HandoffServer::Reply reply) {
-    seen = r;
-    std::thread([reply] { reply({3, false, "app1: FAILED\n"}); }).detach();  // later, as a round
-    return std::string();
-  }, [] { return std::string("30 of 30 app servers current"); });
+  HandoffServer server(
+      [&](const HookRequest& r, HandoffServer::Reply reply) {
+        seen = r;
+        std::thread([reply] { reply({3, false, "app1: FAILED\n"}); }).detach();  // later, as a round
+        return std::string();
+      },
+      [] { return std::string("30 of 30 app servers current"); });
   std::string err;
   ASSERT_TRUE(server.start(path, &err)) << err;
   HookAnswer a;
@@ -70,10 +72,12 @@ TEST(Handoff, DeclinedNoWatcherOrGarbageMeansTheOneShot) {
     EXPECT_EQ(hand_off(path, kEvent, Deadline::after(1), &a), Handoff::declined) << "declined";
   }
   {
-    HandoffServer server([](const HookRequest&, HandoffServer::Reply reply) {
-      reply({-1, false, ""});  // accepted, then not pushed after all
-      return std::string();
-    }, [] { return std::string(); });
+    HandoffServer server(
+        [](const HookRequest&, HandoffServer::Reply reply) {
+          reply({-1, false, ""});  // accepted, then not pushed after all
+          return std::string();
+        },
+        [] { return std::string(); });
     std::string err;
     ASSERT_TRUE(server.start(path, &err)) << "a dead watcher's socket is replaced: " << err;
     EXPECT_EQ(hand_off(path, kEvent, Deadline::after(1), &a), Handoff::declined);
@@ -114,11 +118,13 @@ TEST(Handoff, AnAcceptedEventUnansweredWithinTheWaitIsUnansweredNotDeclined) {
   std::string path = dir.path() + "/w.lock.sock";
   HookRequest seen;
   std::vector<HandoffServer::Reply> kept;  // never called while the hook waits
-  HandoffServer server([&](const HookRequest& r, HandoffServer::Reply reply) {
-    seen = r;
-    kept.push_back(std::move(reply));
-    return std::string();
-  }, [] { return std::string(); });
+  HandoffServer server(
+      [&](const HookRequest& r, HandoffServer::Reply reply) {
+        seen = r;
+        kept.push_back(std::move(reply));
+        return std::string();
+      },
+      [] { return std::string(); });
   std::string err;
   ASSERT_TRUE(server.start(path, &err)) << err;
   HookRequest event{HookRequest::Ask::event, false, "standby_promote on node 2", 1.5};
@@ -139,13 +145,15 @@ TEST(Handoff, AnAnswerBeforeTakeReturnsIsAcceptedFirstAndNothingReachesAReusedDe
   std::string path = dir.path() + "/w.lock.sock";
   int reused[2] = {-1, -1};
   std::promise<void> taken;
-  HandoffServer server([&](const HookRequest&, HandoffServer::Reply reply) {
-    reply({0, false, "2 of 2 app servers up to date\n"});  // the round ran and answered at once
-    // Takes the lowest free numbers: the connection's, now closed, among them.
-    EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, reused), 0);
-    taken.set_value();
-    return std::string();
-  }, [] { return std::string(); });
+  HandoffServer server(
+      [&](const HookRequest&, HandoffServer::Reply reply) {
+        reply({0, false, "2 of 2 app servers up to date\n"});  // the round ran and answered at once
+        // Takes the lowest free numbers: the connection's, now closed, among them.
+        EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, reused), 0);
+        taken.set_value();
+        return std::string();
+      },
+      [] { return std::string(); });
   std::string err;
   ASSERT_TRUE(server.start(path, &err)) << err;
   HookAnswer a;
@@ -156,7 +164,8 @@ TEST(Handoff, AnAnswerBeforeTakeReturnsIsAcceptedFirstAndNothingReachesAReusedDe
   ASSERT_GE(reused[0], 0);
   char buf[64];
   for (int end : {0, 1})
-    EXPECT_EQ(recv(reused[end], buf, sizeof buf, MSG_DONTWAIT), -1) << "a stray write reached the reused descriptor";
+    EXPECT_EQ(recv(reused[end], buf, sizeof buf, MSG_DONTWAIT), -1)
+        << "a stray write reached the reused descriptor";
   close(reused[0]);
   close(reused[1]);
 }

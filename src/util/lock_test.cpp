@@ -48,9 +48,9 @@ TEST(FileLock, TheDirectoryMayBeWrittenByNoOneButThisUserOrRoot) {
     mode_t mode;
     std::string why;  // "" = kept
   } cases[] = {
-      {me, 040755, ""},                  // ~postgres on Debian: /var/lib/postgresql
+      {me, 040755, ""},  // ~postgres on Debian: /var/lib/postgresql
       {me, 040700, ""},
-      {0, 040755, ""},                   // a root directory only root writes
+      {0, 040755, ""},  // a root directory only root writes
       {me, 040775, "is writable by others (mode 0775)"},
       {me, 040757, "is writable by others (mode 0757)"},
       {0, 041777, "is writable by others (mode 1777)"},  // /tmp: sticky, but anyone creates there

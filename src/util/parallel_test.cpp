@@ -17,7 +17,8 @@ TEST(ParallelFor, RunsEveryIndexExactlyOnce) {
   for (int workers : {1, 3, 16}) {
     std::vector<std::atomic<int>> runs(100);
     parallel_for(runs.size(), workers, [&](size_t i) { ++runs[i]; });
-    for (size_t i = 0; i < runs.size(); ++i) EXPECT_EQ(runs[i], 1) << "index " << i << ", " << workers << " workers";
+    for (size_t i = 0; i < runs.size(); ++i)
+      EXPECT_EQ(runs[i], 1) << "index " << i << ", " << workers << " workers";
   }
 }
 

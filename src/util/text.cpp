@@ -17,7 +17,8 @@ size_t character(std::string_view s) {
   }
   if (c >= 0xF0 && c <= 0xF4) {
     // no overlong forms (F0 80..8F), nothing past U+10FFFF (F4 90..)
-    bool ok = tail(1) && tail(2) && tail(3) && !(c == 0xF0 && byte(1) < 0x90) && !(c == 0xF4 && byte(1) >= 0x90);
+    bool ok = tail(1) && tail(2) && tail(3) && !(c == 0xF0 && byte(1) < 0x90) &&
+              !(c == 0xF4 && byte(1) >= 0x90);
     return ok ? 4 : 0;
   }
   return 0;

@@ -25,8 +25,7 @@ enum class Escape {
 //
 // `max`: at most this many bytes of the escaped text, never cutting an escape or a character,
 // then "..." when something was left out.
-std::string escape_text(std::string_view s, Escape how = Escape::text,
-                        size_t max = std::string::npos);
+std::string escape_text(std::string_view s, Escape how = Escape::text, size_t max = std::string::npos);
 
 // Each line of `text` escaped on its own; its line breaks kept (a diff, whose lines are ours).
 std::string escape_lines(std::string_view text, Escape how = Escape::text);

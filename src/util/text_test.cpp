@@ -19,7 +19,9 @@ TEST(EscapeText, EveryControlCharacterAndDelBecomesItsHexEscape) {
     EXPECT_EQ(escape_text(s), "a" + hex(c) + "b") << "byte " << c;
     EXPECT_EQ(escape_text(s, Escape::monitoring), "a" + hex(c) + "b") << "byte " << c;
   }
-  EXPECT_EQ(escape_text("a\x7f" "b"), "a\\x7fb");
+  EXPECT_EQ(escape_text("a\x7f"
+                        "b"),
+            "a\\x7fb");
   EXPECT_EQ(escape_text("node1\nWATCHDOG_USEC=1\nSTOPPING=1"), "node1\\x0aWATCHDOG_USEC=1\\x0aSTOPPING=1");
   EXPECT_EQ(escape_text("\x1b[2J\r"), "\\x1b[2J\\x0d");
 }
@@ -43,19 +45,24 @@ TEST(EscapeText, EmptyStaysEmpty) {
 TEST(EscapeText, ValidUtf8IsKept) {
   const std::string text = "Zürich – 東京 🐘 ñ";  // 2-, 3- and 4-byte characters
   EXPECT_EQ(escape_text(text), text);
-  EXPECT_EQ(escape_text("\xc2\xa0" "a\xf4\x8f\xbf\xbf"), "\xc2\xa0" "a\xf4\x8f\xbf\xbf");  // U+00A0, U+10FFFF
+  EXPECT_EQ(escape_text("\xc2\xa0"
+                        "a\xf4\x8f\xbf\xbf"),
+            "\xc2\xa0"
+            "a\xf4\x8f\xbf\xbf");  // U+00A0, U+10FFFF
 }
 
 TEST(EscapeText, C1ControlsAndInvalidUtf8AreEscapedByteForByte) {
-  EXPECT_EQ(escape_text("a\xc2\x9b" "31m"), "a\\xc2\\x9b31m");  // U+009B, a CSI to some terminals
-  EXPECT_EQ(escape_text("\xc2\x85"), "\\xc2\\x85");             // U+0085, a line break to some
-  EXPECT_EQ(escape_text("\x9b"), "\\x9b");                      // a lone C1 byte
+  EXPECT_EQ(escape_text("a\xc2\x9b"
+                        "31m"),
+            "a\\xc2\\x9b31m");                       // U+009B, a CSI to some terminals
+  EXPECT_EQ(escape_text("\xc2\x85"), "\\xc2\\x85");  // U+0085, a line break to some
+  EXPECT_EQ(escape_text("\x9b"), "\\x9b");           // a lone C1 byte
   EXPECT_EQ(escape_text("bad\xff"), "bad\\xff");
-  EXPECT_EQ(escape_text("\xc3"), "\\xc3");                      // cut short at the end
-  EXPECT_EQ(escape_text("\xc3(x"), "\\xc3(x");                  // cut short by a plain byte
-  EXPECT_EQ(escape_text("\xc0\xaf"), "\\xc0\\xaf");             // overlong '/'
-  EXPECT_EQ(escape_text("\xe0\x80\xaf"), "\\xe0\\x80\\xaf");    // overlong, 3 bytes
-  EXPECT_EQ(escape_text("\xed\xa0\x80"), "\\xed\\xa0\\x80");    // a UTF-16 surrogate
+  EXPECT_EQ(escape_text("\xc3"), "\\xc3");                             // cut short at the end
+  EXPECT_EQ(escape_text("\xc3(x"), "\\xc3(x");                         // cut short by a plain byte
+  EXPECT_EQ(escape_text("\xc0\xaf"), "\\xc0\\xaf");                    // overlong '/'
+  EXPECT_EQ(escape_text("\xe0\x80\xaf"), "\\xe0\\x80\\xaf");           // overlong, 3 bytes
+  EXPECT_EQ(escape_text("\xed\xa0\x80"), "\\xed\\xa0\\x80");           // a UTF-16 surrogate
   EXPECT_EQ(escape_text("\xf4\x90\x80\x80"), "\\xf4\\x90\\x80\\x80");  // past U+10FFFF
 }
 
@@ -70,7 +77,7 @@ TEST(EscapeText, EscapingTwiceChangesNothing) {
 TEST(EscapeText, BoundedNeverCutsAnEscapeOrACharacter) {
   EXPECT_EQ(escape_text("abcdef", Escape::text, 4), "abcd...");
   EXPECT_EQ(escape_text("abcdef", Escape::text, 6), "abcdef");
-  EXPECT_EQ(escape_text("ab\ncd", Escape::text, 4), "ab...");   // not "ab\x"
+  EXPECT_EQ(escape_text("ab\ncd", Escape::text, 4), "ab...");  // not "ab\x"
   EXPECT_EQ(escape_text("ab\ncd", Escape::text, 6), "ab\\x0a...");
   EXPECT_EQ(escape_text("a東京", Escape::text, 5), "a東...");
 }

@@ -23,10 +23,20 @@ std::string routes_of(const AppServer& s, const Rendered& files) {
   auto include = files.includes.find(s.application_name);
   std::string all = include == files.includes.end() ? "" : include->second.digest;
   // Appended piece by piece (GCC bug 105329, see deploy/fingerprint.cpp).
-  all.append("|").append(std::to_string(files.token.primary_id)).append("|")
-      .append(std::to_string(files.token.timeline)).append("|").append(std::to_string(s.id))
-      .append(",").append(s.address).append(",").append(s.user).append(",").append(s.application_name)
-      .append(s.auth_trust ? ",t," : ",f,").append(s.admin_conninfo);
+  all.append("|")
+      .append(std::to_string(files.token.primary_id))
+      .append("|")
+      .append(std::to_string(files.token.timeline))
+      .append("|")
+      .append(std::to_string(s.id))
+      .append(",")
+      .append(s.address)
+      .append(",")
+      .append(s.user)
+      .append(",")
+      .append(s.application_name)
+      .append(s.auth_trust ? ",t," : ",f,")
+      .append(s.admin_conninfo);
   return digest_of(all);
 }
 
@@ -49,24 +59,30 @@ std::vector<Fleet::Result> Fleet::keep_warm(const std::vector<AppServer>& server
 }
 
 std::vector<Fleet::Result> Fleet::push(const std::vector<AppServer>& servers, const Rendered& files,
-                                       const DeployConfig& config, Remote& remote,
-                                       const Deadline& deadline, bool now) {
+                                       const DeployConfig& config, Remote& remote, const Deadline& deadline,
+                                       bool now) {
   return each(servers, &files, config, remote, deadline, now);
 }
 
 std::vector<ServerReport> Fleet::check(const std::vector<AppServer>& servers, const Rendered& files,
-                                       const DeployConfig& config, Remote& remote,
-                                       const Deadline& deadline) {
+                                       const DeployConfig& config, Remote& remote, const Deadline& deadline) {
   std::vector<ServerReport> reports;
-  for (auto& r : each(servers, &files, config, remote, deadline, true)) reports.push_back(std::move(r.report));
+  for (auto& r : each(servers, &files, config, remote, deadline, true))
+    reports.push_back(std::move(r.report));
   return reports;
 }
 
 struct Fleet::Job {
-  Job(const std::vector<AppServer>& s, const Rendered* f, const DeployConfig& c, Remote& r,
-      const Deadline& d, bool n)
-      : servers(s), files(f ? std::make_optional(*f) : std::nullopt), config(c), remote(r), deadline(d),
-        now(n), results(s.size()), done(s.size(), false) {}
+  Job(const std::vector<AppServer>& s, const Rendered* f, const DeployConfig& c, Remote& r, const Deadline& d,
+      bool n)
+      : servers(s),
+        files(f ? std::make_optional(*f) : std::nullopt),
+        config(c),
+        remote(r),
+        deadline(d),
+        now(n),
+        results(s.size()),
+        done(s.size(), false) {}
   // Copies: the workers of a push cut short go on after each() has returned.
   const std::vector<AppServer> servers;
   const std::optional<Rendered> files;
@@ -134,8 +150,9 @@ void Fleet::run(Job& job) {
       lane.unlock();
     } else {
       r.report.server = job.servers[i];
-      r.report.error = "timeout: an earlier push to it has not ended within this push's time "
-                       "(a host that hangs?)";
+      r.report.error =
+          "timeout: an earlier push to it has not ended within this push's time "
+          "(a host that hangs?)";
       r.report.seconds = seconds_since(start);
       r.state = ServerState::unreachable;
     }
@@ -149,8 +166,8 @@ void Fleet::run(Job& job) {
 }
 
 std::vector<Fleet::Result> Fleet::each(const std::vector<AppServer>& servers, const Rendered* files,
-                                       const DeployConfig& config, Remote& remote,
-                                       const Deadline& deadline, bool now) {
+                                       const DeployConfig& config, Remote& remote, const Deadline& deadline,
+                                       bool now) {
   auto job = std::make_shared<Job>(servers, files, config, remote, deadline, now);
   // Forget what is no longer listed (a disabled or deleted row): its session closes now, or
   // when a worker still on it is done.
@@ -220,9 +237,8 @@ std::vector<Fleet::Result> Fleet::each(const std::vector<AppServer>& servers, co
   return results;
 }
 
-Fleet::Result Fleet::work(const AppServer& server, Warm& w, const Rendered* files,
-                          const DeployConfig& config, Remote& remote, const Deadline& deadline,
-                          bool now) {
+Fleet::Result Fleet::work(const AppServer& server, Warm& w, const Rendered* files, const DeployConfig& config,
+                          Remote& remote, const Deadline& deadline, bool now) {
   auto start = Clock::now();
   bool checking = files && config.mode == PushRequest::Mode::check;  // leaves the schedule alone
   bool pushing = files && !checking;

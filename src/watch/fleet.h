@@ -11,8 +11,8 @@
 // and nothing else.
 #pragma once
 
-#include <cstdint>
 #include <atomic>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -72,7 +72,7 @@ class Fleet {
 
  private:
   struct Warm {
-    std::timed_mutex lane;  // held by the one worker on this server
+    std::timed_mutex lane;          // held by the one worker on this server
     std::atomic<bool> open{false};  // stream is set: read by sessions() without the lane
     std::unique_ptr<Session> login;
     std::unique_ptr<Stream> stream;  // declared after the session: closed before it
@@ -87,8 +87,7 @@ class Fleet {
   struct Job;  // one call of each(), shared with its workers (which may outlive a cut)
   // files null: keep warm only.
   std::vector<Result> each(const std::vector<AppServer>& servers, const Rendered* files,
-                           const DeployConfig& config, Remote& remote, const Deadline& deadline,
-                           bool now);
+                           const DeployConfig& config, Remote& remote, const Deadline& deadline, bool now);
   void run(Job& job);  // a worker: takes the job's servers one after another
   // `deadline`: this server's (--host-timeout and the round's), the wait for its lane included.
   Result work(const AppServer& server, Warm& warm, const Rendered* files, const DeployConfig& config,
@@ -96,10 +95,10 @@ class Fleet {
 
   int parallel_;
   double host_timeout_, interval_;
-  std::mutex map_mu_;  // guards warm_ (not the Warm: its lane does)
+  std::mutex map_mu_;                                  // guards warm_ (not the Warm: its lane does)
   std::map<std::string, std::shared_ptr<Warm>> warm_;  // by user@address: what a session is made to
   std::atomic<uint64_t> logins_{0}, reconnects_{0};
-  std::mutex cut_mu_;  // guards the three below
+  std::mutex cut_mu_;              // guards the three below
   std::shared_ptr<Job> cuttable_;  // the push under way that cut() ends
   bool cut_next_ = false;          // cut() came when none was under way
   std::vector<std::pair<std::shared_ptr<Job>, std::vector<std::thread>>> stragglers_;  // cut jobs' workers

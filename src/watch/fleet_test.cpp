@@ -41,8 +41,12 @@ ExecResult answered(const std::string& out) {
 // Every exchange answered as `answer` says.
 struct Fixture {
   explicit Fixture(std::function<ExecResult()> answer)
-      : remote([answer](const std::string&, const std::string&, const std::string&, const Deadline&) { return answer(); }) {}
-  std::vector<Fleet::Result> push() { return fleet.push(kServers, rendered, config(), remote, Deadline::after(10), true); }
+      : remote([answer](const std::string&, const std::string&, const std::string&, const Deadline&) {
+          return answer();
+        }) {}
+  std::vector<Fleet::Result> push() {
+    return fleet.push(kServers, rendered, config(), remote, Deadline::after(10), true);
+  }
   FakeRemote remote;
   Fleet fleet{1, 5, 60};
   Rendered rendered = files();
@@ -65,7 +69,9 @@ TEST(Fleet, AGarbledAnswerDropsTheSessionThoughTheServerCountsAsReached) {
 
 TEST(Fleet, AnAnswerThatSaysItFailedKeepsTheSession) {
   // A whole frame saying the push failed: the stream is still in step.
-  Fixture f([] { return answered("ERR cannot write /etc/pgbouncer/databases/main.ini: disk full\nDONE failed\n"); });
+  Fixture f([] {
+    return answered("ERR cannot write /etc/pgbouncer/databases/main.ini: disk full\nDONE failed\n");
+  });
   auto results = f.push();
   EXPECT_EQ(results[0].state, ServerState::failed);
   EXPECT_EQ(f.fleet.sessions(), 1u);
@@ -89,7 +95,8 @@ TEST(Fleet, APingAnsweredWithAnythingButItsAnswerDropsTheSession) {
 class HangingRemote : public Remote {
  public:
   std::unique_ptr<Session> login(const Host& host, const Deadline& deadline, LoginFailure* failure) override {
-    if (host.address == "hung") std::this_thread::sleep_for(std::chrono::milliseconds(deadline.remaining_ms()));
+    if (host.address == "hung")
+      std::this_thread::sleep_for(std::chrono::milliseconds(deadline.remaining_ms()));
     failure->stage = host.address == "hung" ? "handshake" : "connect";
     failure->error = host.address == "hung" ? "timed out" : "refused";
     return nullptr;

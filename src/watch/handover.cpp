@@ -19,7 +19,8 @@ std::string Handover::take(const HookRequest& request, HandoffServer::Reply repl
     wake_();
     return "";
   }
-  if (!accepting_) return "this node's watcher does not push (another node is the proven primary, or none is)";
+  if (!accepting_)
+    return "this node's watcher does not push (another node is the proven primary, or none is)";
   {
     std::lock_guard<std::mutex> guard(mu_);
     // A check under way would hold the hook's round up: the hook does the one-shot itself.

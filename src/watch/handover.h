@@ -26,7 +26,10 @@ class Handover {
   // `wake`, `cut` and `log` are called on the socket's thread.
   Handover(const Options& opts, std::function<void()> wake, std::function<void()> cut,
            std::function<void()> uncut, std::function<void(const std::string&)> log)
-      : opts_(opts), wake_(std::move(wake)), cut_(std::move(cut)), uncut_(std::move(uncut)),
+      : opts_(opts),
+        wake_(std::move(wake)),
+        cut_(std::move(cut)),
+        uncut_(std::move(uncut)),
         log_(std::move(log)) {}
 
   struct Hook {

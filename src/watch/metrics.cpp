@@ -49,7 +49,8 @@ std::string metrics_text(const WatchMetrics& m) {
   family(&out, "pgdeploy_watch_warm_sessions", "gauge",
          "SSH sessions held open to app servers, each with the push program resident.");
   sample(&out, "pgdeploy_watch_warm_sessions", static_cast<double>(m.warm_sessions));
-  family(&out, "pgdeploy_watch_primary_timeline", "gauge", "Timeline of the proven primary (0: none proven).");
+  family(&out, "pgdeploy_watch_primary_timeline", "gauge",
+         "Timeline of the proven primary (0: none proven).");
   sample(&out, "pgdeploy_watch_primary_timeline", static_cast<double>(m.timeline));
   family(&out, "pgdeploy_watch_last_converge_timestamp_seconds", "gauge",
          "Unix time of the last round that found every app server current (0: never).");
@@ -64,7 +65,8 @@ std::string metrics_text(const WatchMetrics& m) {
   sample(&out, "pgdeploy_watch_round_duration_seconds_bucket{le=\"+Inf\"}", static_cast<double>(m.rounds));
   sample(&out, "pgdeploy_watch_round_duration_seconds_sum", m.round_seconds_sum);
   sample(&out, "pgdeploy_watch_round_duration_seconds_count", static_cast<double>(m.rounds));
-  family(&out, "pgdeploy_watch_proofs_refused_total", "counter", "Rounds whose proof of the primary was refused.");
+  family(&out, "pgdeploy_watch_proofs_refused_total", "counter",
+         "Rounds whose proof of the primary was refused.");
   sample(&out, "pgdeploy_watch_proofs_refused_total", static_cast<double>(m.proofs_refused));
   family(&out, "pgdeploy_watch_pushes_total", "counter", "Pushes that changed an app server, or failed.");
   sample(&out, "pgdeploy_watch_pushes_total{result=\"updated\"}", static_cast<double>(m.pushes_updated));
@@ -86,7 +88,8 @@ std::string metrics_text(const WatchMetrics& m) {
   sample(&out, "pgdeploy_watch_newer_truth_refusals_total", static_cast<double>(m.newer_truth_refusals));
   family(&out, "pgdeploy_watch_ssh_logins_total", "counter", "SSH logins made (each opens a warm session).");
   sample(&out, "pgdeploy_watch_ssh_logins_total", static_cast<double>(m.ssh_logins));
-  family(&out, "pgdeploy_watch_reconnects_total", "counter", "SSH logins made again after a session was lost.");
+  family(&out, "pgdeploy_watch_reconnects_total", "counter",
+         "SSH logins made again after a session was lost.");
   sample(&out, "pgdeploy_watch_reconnects_total", static_cast<double>(m.reconnects));
   if (m.open_fds >= 0) {
     family(&out, "process_open_fds", "gauge", "Number of open file descriptors.");

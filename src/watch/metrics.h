@@ -16,16 +16,16 @@ struct WatchMetrics {
   bool database_up = false;            // the last proof could read the database
   bool pushing = false;                // this node is the proven primary: its watcher pushes
   long timeline = 0;                   // the proven primary's timeline (0: none proven)
-  size_t warm_sessions = 0;  // SSH sessions held open, with the push program resident
+  size_t warm_sessions = 0;            // SSH sessions held open, with the push program resident
   // Prometheus' standard process_open_fds and process_max_fds (a warm session is a descriptor):
   // read when scraped; negative = not known, not exposed.
   double open_fds = -1, max_fds = -1;
   double last_converge = 0;  // unix time of the last round that found every app server current
   int stale_writable = 0, stale_fenced = 0;  // stale primaries the last round saw (agent/fence)
-  bool newer_truth = false;  // an app server holds a newer timeline than this node's proof
+  bool newer_truth = false;                  // an app server holds a newer timeline than this node's proof
   uint64_t fences_raised = 0, fences_failed = 0, newer_truth_refusals = 0;
-  uint64_t rounds = 0, proofs_refused = 0, pushes_updated = 0, pushes_failed = 0,
-           ssh_logins = 0, reconnects = 0;
+  uint64_t rounds = 0, proofs_refused = 0, pushes_updated = 0, pushes_failed = 0, ssh_logins = 0,
+           reconnects = 0;
   // Round durations: a histogram with these upper bounds (seconds), +Inf implied.
   static constexpr std::array<double, 9> kBounds = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10};
   std::array<uint64_t, kBounds.size()> round_buckets{};  // counts per bound, not cumulative

@@ -28,8 +28,8 @@ struct Client {
 
 std::string reply(const std::string& status, const std::string& body,
                   const std::string& type = "text/plain; charset=utf-8") {
-  return "HTTP/1.1 " + status + "\r\nContent-Type: " + type + "\r\nContent-Length: " +
-         std::to_string(body.size()) + "\r\nConnection: close\r\n" +
+  return "HTTP/1.1 " + status + "\r\nContent-Type: " + type +
+         "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n" +
          (status.rfind("405", 0) == 0 ? "Allow: GET\r\n" : "") + "\r\n" + body;
 }
 
@@ -40,7 +40,8 @@ std::string answer(const std::string& head, const std::function<std::string()>& 
   if (first == std::string::npos || last == first || line.compare(last + 1, 5, "HTTP/") != 0)
     return reply("400 Bad Request", "bad request\n");
   std::string target = line.substr(first + 1, last - first - 1);
-  if (target.substr(0, target.find('?')) != "/metrics") return reply("404 Not Found", "not found: try /metrics\n");
+  if (target.substr(0, target.find('?')) != "/metrics")
+    return reply("404 Not Found", "not found: try /metrics\n");
   if (line.compare(0, first, "GET") != 0) return reply("405 Method Not Allowed", "GET only\n");
   return reply("200 OK", text(), "text/plain; version=0.0.4; charset=utf-8");
 }
@@ -94,8 +95,9 @@ bool MetricsServer::start(const std::string& listen, std::string* err) {
     for (addrinfo* a = found; a && listener_ < 0; a = a->ai_next) {
       listener_ = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
       int yes = 1;
-      if (listener_ >= 0 && (setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes) != 0 ||
-                             bind(listener_, a->ai_addr, a->ai_addrlen) != 0 || ::listen(listener_, kBacklog) != 0)) {
+      if (listener_ >= 0 &&
+          (setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes) != 0 ||
+           bind(listener_, a->ai_addr, a->ai_addrlen) != 0 || ::listen(listener_, kBacklog) != 0)) {
         close(listener_);
         listener_ = -1;
       }
@@ -144,8 +146,10 @@ void MetricsServer::serve() {
         close(clients.front().fd);
         clients.erase(clients.begin());
       }
-      clients.push_back({fd, now + std::chrono::duration_cast<Clock::duration>(
-                                       std::chrono::duration<double>(kMetricsClientTime)), "", "", 0});
+      clients.push_back({fd,
+                         now + std::chrono::duration_cast<Clock::duration>(
+                                   std::chrono::duration<double>(kMetricsClientTime)),
+                         "", "", 0});
     }
   }
   for (const Client& c : clients) close(c.fd);

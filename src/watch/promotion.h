@@ -31,8 +31,9 @@ class Promotion {
   using Now = std::function<Clock::time_point()>;  // the clock (tests: one they move)
   // `accept(yes)`: whether this watcher takes a hook's event now (watch/handover); `log` says a
   // line. Both on the loop's thread.
-  Promotion(Database& db, std::function<void(bool)> accept, std::function<void(const std::string&)> log,
-            Now now = [] { return Clock::now(); })
+  Promotion(
+      Database& db, std::function<void(bool)> accept, std::function<void(const std::string&)> log,
+      Now now = [] { return Clock::now(); })
       : db_(db), accept_(std::move(accept)), log_(std::move(log)), now_(std::move(now)) {}
 
   // True while rounds should follow at once: this node became writable and its watcher does not

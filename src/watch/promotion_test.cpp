@@ -25,8 +25,8 @@ struct PromotionTest : ::testing::Test {
   int asked = 0;
   std::vector<std::string> said;
   Clock::time_point now = Clock::time_point{} + std::chrono::hours(1);
-  Promotion promotion{db, [this](bool yes) { accepting = yes; }, [this](const std::string& l) { said.push_back(l); },
-                      [this] { return now; }};
+  Promotion promotion{db, [this](bool yes) { accepting = yes; },
+                      [this](const std::string& l) { said.push_back(l); }, [this] { return now; }};
 };
 
 TEST_F(PromotionTest, AWritableNodeHurriesForItsWindowThenGoesBackToOneRoundPerInterval) {

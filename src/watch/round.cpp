@@ -55,9 +55,11 @@ Watcher::Watcher(const Options& opts, Database& db, MakeRemote make_remote, std:
       make_remote_(std::move(make_remote)),
       remote_(make_remote_()),
       fleet_(opts.parallel, opts.host_timeout, opts.interval),
-      handover_(opts, std::move(wake), [this] { fleet_.cut(); }, [this] { fleet_.uncut(); },
-                [this](const std::string& l) { log(l); }),
-      promotion_(db, [this](bool yes) { handover_.accept(yes); }, [this](const std::string& l) { log(l); }),
+      handover_(
+          opts, std::move(wake), [this] { fleet_.cut(); }, [this] { fleet_.uncut(); },
+          [this](const std::string& l) { log(l); }),
+      promotion_(
+          db, [this](bool yes) { handover_.accept(yes); }, [this](const std::string& l) { log(l); }),
       warming_(fleet_, promotion_, [this](const std::vector<Fleet::Result>& r) { said_warm(r); }),
       descriptors_(raise_descriptor_limit()) {}
 
@@ -113,14 +115,15 @@ std::string Watcher::status() {
 
 std::string Watcher::status_line() {
   std::lock_guard<std::mutex> guard(mu_);
-  std::string converged = metrics_.last_converge > 0
-      ? std::to_string(static_cast<long>(std::time(nullptr) - metrics_.last_converge)) + " s ago"
-      : "never";
+  std::string converged = metrics_.last_converge > 0 ? std::to_string(static_cast<long>(
+                                                           std::time(nullptr) - metrics_.last_converge)) +
+                                                           " s ago"
+                                                     : "never";
   return status_ + (metrics_.pushing ? "; every app server last current " + converged : "");
 }
 
 void Watcher::log(const std::string& line) {
-  std::lock_guard<std::mutex> guard(log_mu_);  // the hook socket's thread logs too
+  std::lock_guard<std::mutex> guard(log_mu_);                    // the hook socket's thread logs too
   err_ << "pgdeploy watch: " << escape_text(line) << std::endl;  // names from the database
 }
 
@@ -150,8 +153,7 @@ Watcher::Outcome Watcher::converge(RunReport* out, bool for_hook, const Deadline
   // Stale primaries named (fenced with --fence-stale) every round, proven or not.
   fence_stale(proof, opts_.fence_stale, opts_.fence_stop, db_,
               Deadline::after(opts_.probe_timeout).min(deadline), &report);
-  for (const auto& st : report.stale)
-    note("stale " + st.substr(0, st.find(':')), st, "STALE PRIMARY " + st);
+  for (const auto& st : report.stale) note("stale " + st.substr(0, st.find(':')), st, "STALE PRIMARY " + st);
   auto done = [&](const std::string& status, bool pushing, Outcome outcome) {
     handover_.accept(promotion_.round_ended(pushing));
     report.seconds = seconds_since(start);
@@ -193,18 +195,18 @@ Watcher::Outcome Watcher::converge(RunReport* out, bool for_hook, const Deadline
   // the hook socket and the metrics: said once, when the limit (raised at the start as far as it
   // may be) is short.
   if (size_t need = proof.facts.servers.size() + 32; descriptors_ > 0 && need > descriptors_)
-    note("descriptors", "short", "warning: " + std::to_string(proof.facts.servers.size()) +
-                                     " app servers need about " + std::to_string(need) +
-                                     " descriptors and the limit is " + std::to_string(descriptors_) +
-                                     " (LimitNOFILE, ulimit -n): some sessions will fail");
-  else
-    changes_.forget("descriptors");
+    note("descriptors", "short",
+         "warning: " + std::to_string(proof.facts.servers.size()) + " app servers need about " +
+             std::to_string(need) + " descriptors and the limit is " + std::to_string(descriptors_) +
+             " (LimitNOFILE, ulimit -n): some sessions will fail");
+  else changes_.forget("descriptors");
   if (!proof.self_is_primary) {
     // The proven primary's own watcher pushes: the same truth from here would only double the
     // work, and a node that is not writable has no say. The sessions are kept warm (a ping
     // each), so that this node's first push after its promotion needs no login.
-    note("role", "standby", "this node is not the primary: the watcher on " + report.primary +
-                                " pushes; this one keeps its sessions warm");
+    note("role", "standby",
+         "this node is not the primary: the watcher on " + report.primary +
+             " pushes; this one keeps its sessions warm");
     warming_.keep_warm(proof.facts.servers, *remote_, deadline);
     return done("standby; primary " + proof_line, false, Outcome::standby);
   }
@@ -269,9 +271,12 @@ Watcher::Outcome Watcher::converge(RunReport* out, bool for_hook, const Deadline
   }
 
   // Every server asked (none held back) and as the proof says.
-  bool converged = std::all_of(results.begin(), results.end(), [](const Fleet::Result& r) {
-                     return r.asked && (r.state == ServerState::current || r.state == ServerState::updated);
-                   }) && proof.plan.conflicts.empty();
+  bool converged = std::all_of(results.begin(), results.end(),
+                               [](const Fleet::Result& r) {
+                                 return r.asked &&
+                                        (r.state == ServerState::current || r.state == ServerState::updated);
+                               }) &&
+                   proof.plan.conflicts.empty();
   // As a one-shot run records it: a repmgr hook right after this (--recent) has nothing to do.
   if (updated > 0 && converged)
     remember_push(opts_.lock_file + ".last", deploy_fingerprint(proof.facts.servers, proof.files, config),
@@ -287,9 +292,8 @@ Watcher::Outcome Watcher::converge(RunReport* out, bool for_hook, const Deadline
     note("proof", report.newer_truth, "NEWER TRUTH, writing nothing more: " + report.newer_truth);
     return done("refused: " + report.newer_truth, false, Outcome::refused);
   }
-  return done(std::to_string(by_state[ServerState::current] + by_state[ServerState::updated]) +
-                  " of " + std::to_string(results.size()) + " app servers current; primary " +
-                  proof_line,
+  return done(std::to_string(by_state[ServerState::current] + by_state[ServerState::updated]) + " of " +
+                  std::to_string(results.size()) + " app servers current; primary " + proof_line,
               true, Outcome::pushed);
 }
 

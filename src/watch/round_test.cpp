@@ -53,20 +53,21 @@ ExecResult answered(const std::string& out) {
 struct Apps : FakeRemote {
   using Exchange = std::function<std::optional<ExecResult>(const std::string& host, const std::string& input,
                                                            const Deadline& deadline)>;
-  Apps() : FakeRemote([this](const std::string& host, const std::string&, const std::string& input,
-                             const Deadline& deadline) {
-    Exchange special;
-    {
-      std::lock_guard<std::mutex> g(mu);
-      ++asked[host];
-      special = exchange;
-    }
-    if (special)
-      if (auto x = special(host, input, deadline)) return *x;
-    if (is_ping(input)) return answered(std::string(kPingAnswer));
-    if (is_check(input)) return answered("CONSOLE none\nDONE ok\n");
-    return answer_written();
-  }) {}
+  Apps()
+      : FakeRemote([this](const std::string& host, const std::string&, const std::string& input,
+                          const Deadline& deadline) {
+          Exchange special;
+          {
+            std::lock_guard<std::mutex> g(mu);
+            ++asked[host];
+            special = exchange;
+          }
+          if (special)
+            if (auto x = special(host, input, deadline)) return *x;
+          if (is_ping(input)) return answered(std::string(kPingAnswer));
+          if (is_check(input)) return answered("CONSOLE none\nDONE ok\n");
+          return answer_written();
+        }) {}
   int count(const std::string& host) {
     std::lock_guard<std::mutex> g(mu);
     return asked[host];
@@ -96,7 +97,9 @@ class WatcherTest : public ::testing::Test {
   }
 
   Watcher& watcher() {
-    if (!watcher_) watcher_ = std::make_unique<Watcher>(opts, db, [this] { return lend(apps); }, [this] { ++wakes; }, out, err);
+    if (!watcher_)
+      watcher_ = std::make_unique<Watcher>(
+          opts, db, [this] { return lend(apps); }, [this] { ++wakes; }, out, err);
     return *watcher_;
   }
   // A hook's event and a check, handed over as util/handoff does; `answers` gets the reply.
@@ -145,7 +148,8 @@ TEST_F(WatcherTest, AHookIsNeverQueuedBehindACheckAndACheckWaitsForAWaitingHooks
   db.on_probe_nodes = nullptr;
   EXPECT_EQ(during, "this node's watcher is running a check");
   ASSERT_EQ(checks.size(), 1u);
-  EXPECT_NE(checks[0].text.find("it ran this check over its warm sessions"), std::string::npos) << checks[0].text;
+  EXPECT_NE(checks[0].text.find("it ran this check over its warm sessions"), std::string::npos)
+      << checks[0].text;
   EXPECT_TRUE(hooks.empty());
 
   // A hook that waits for its round goes first: a check taken meanwhile runs after that round.
@@ -156,7 +160,8 @@ TEST_F(WatcherTest, AHookIsNeverQueuedBehindACheckAndACheckWaitsForAWaitingHooks
   watcher().round();
   ASSERT_EQ(hooks.size(), 1u);
   EXPECT_EQ(hooks[0].code, 0) << hooks[0].text;
-  EXPECT_NE(hooks[0].text.find("standby_promote on node 1 (run by the watcher of this node)"), std::string::npos)
+  EXPECT_NE(hooks[0].text.find("standby_promote on node 1 (run by the watcher of this node)"),
+            std::string::npos)
       << hooks[0].text;
   EXPECT_EQ(checks.size(), 2u) << "the check is answered right after the hook's round";
   // And a check is never taken while a round is under way (it would wait for the round).
@@ -186,15 +191,18 @@ TEST_F(WatcherTest, AHookOnAStandbyIsToldToDoTheOneShotItself) {
   db.self = db.probes[2];
   watcher().round();
   std::vector<HookAnswer> hooks;
-  EXPECT_EQ(hook(&hooks), "this node's watcher does not push (another node is the proven primary, or none is)");
+  EXPECT_EQ(hook(&hooks),
+            "this node's watcher does not push (another node is the proven primary, or none is)");
   EXPECT_EQ(watcher().status(), "standby; primary node1 (id 1) timeline 1");
 }
 
 TEST_F(WatcherTest, AHungHostIsTriedWithBackOffNotAtTheCostOfEveryRound) {
   opts.host_timeout = 1.2;  // past a second: a try that waited out a timeout (watch/fleet)
-  apps.exchange = [](const std::string& host, const std::string&, const Deadline& deadline) -> std::optional<ExecResult> {
+  apps.exchange = [](const std::string& host, const std::string&,
+                     const Deadline& deadline) -> std::optional<ExecResult> {
     if (host != "127.0.1.2") return std::nullopt;
-    std::this_thread::sleep_for(std::chrono::milliseconds(deadline.remaining_ms()));  // accepts, never answers
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(deadline.remaining_ms()));  // accepts, never answers
     ExecResult x;
     x.stage = "timeout";
     x.error = "no answer within the deadline";
@@ -202,7 +210,8 @@ TEST_F(WatcherTest, AHungHostIsTriedWithBackOffNotAtTheCostOfEveryRound) {
   };
   watcher().round();
   EXPECT_EQ(apps.count("127.0.1.2"), 1);
-  EXPECT_NE(log().find("app2 127.0.1.2: unreachable: timeout: no answer within the deadline"), std::string::npos)
+  EXPECT_NE(log().find("app2 127.0.1.2: unreachable: timeout: no answer within the deadline"),
+            std::string::npos)
       << log();
   auto start = std::chrono::steady_clock::now();
   watcher().round();
@@ -226,7 +235,8 @@ TEST_F(WatcherTest, AHookArrivingDuringARoundHungOnAServerIsAnsweredWithinAOneSh
   std::atomic<bool> first{true};
   Clock::time_point taken{};
   watcher().round();  // the proven primary: it takes hooks
-  apps.exchange = [&](const std::string& host, const std::string&, const Deadline& deadline) -> std::optional<ExecResult> {
+  apps.exchange = [&](const std::string& host, const std::string&,
+                      const Deadline& deadline) -> std::optional<ExecResult> {
     if (host != "127.0.1.2") return std::nullopt;
     if (first.exchange(false)) {  // the hook comes while the round waits for app2
       taken = Clock::now();
@@ -252,7 +262,8 @@ TEST_F(WatcherTest, AHookArrivingDuringARoundHungOnAServerIsAnsweredWithinAOneSh
 
 TEST_F(WatcherTest, ALostSessionIsMadeAgainAtTheNextRound) {
   std::atomic<bool> lost{true};
-  apps.exchange = [&](const std::string& host, const std::string&, const Deadline&) -> std::optional<ExecResult> {
+  apps.exchange = [&](const std::string& host, const std::string&,
+                      const Deadline&) -> std::optional<ExecResult> {
     if (host != "127.0.1.1" || !lost.exchange(false)) return std::nullopt;
     ExecResult x;
     x.stage = "output";
@@ -265,7 +276,8 @@ TEST_F(WatcherTest, ALostSessionIsMadeAgainAtTheNextRound) {
   watcher().round();
   EXPECT_EQ(apps.logins, 3) << "app1's session is made again; app2's is kept";
   EXPECT_EQ(watcher().status(), "2 of 2 app servers current; primary node1 (id 1) timeline 1");
-  EXPECT_NE(watcher().metrics().find("pgdeploy_watch_reconnects_total 1\n"), std::string::npos) << watcher().metrics();
+  EXPECT_NE(watcher().metrics().find("pgdeploy_watch_reconnects_total 1\n"), std::string::npos)
+      << watcher().metrics();
 }
 
 TEST_F(WatcherTest, ADatabaseThatGoesAwayIsSaidOnceAndTheRoundAfterItComesBackPushes) {
@@ -324,7 +336,8 @@ TEST_F(WatcherTest, APromotionEndsTheStandbysRoundWhileAPingStillWaitsAndTheNext
     return true;
   };
   // app2's ping hangs until the test lets it go; while it hangs, this node is promoted.
-  apps.exchange = [&](const std::string& host, const std::string& input, const Deadline&) -> std::optional<ExecResult> {
+  apps.exchange = [&](const std::string& host, const std::string& input,
+                      const Deadline&) -> std::optional<ExecResult> {
     if (host != "127.0.1.2" || !is_ping(input)) return std::nullopt;
     pinging = true;
     promoted = true;
@@ -333,7 +346,8 @@ TEST_F(WatcherTest, APromotionEndsTheStandbysRoundWhileAPingStillWaitsAndTheNext
   };
   watcher().round();  // returns once the node is writable, not when the ping ends
   EXPECT_TRUE(pinging);
-  EXPECT_NE(log().find("this node is writable and its watcher does not push yet"), std::string::npos) << log();
+  EXPECT_NE(log().find("this node is writable and its watcher does not push yet"), std::string::npos)
+      << log();
   EXPECT_EQ(watcher().pause(), kHurryPace) << "rounds follow at once while the catalog catches up";
   std::vector<HookAnswer> hooks;
   EXPECT_EQ(hook(&hooks), "") << "the promoted node's watcher takes the hook";

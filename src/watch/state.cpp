@@ -7,22 +7,32 @@ namespace pgdeploy {
 
 const char* state_name(ServerState state) {
   switch (state) {
-    case ServerState::current: return "current";
-    case ServerState::updated: return "updated";
-    case ServerState::newer: return "newer";
-    case ServerState::unreachable: return "unreachable";
-    case ServerState::refused: return "refused";
-    case ServerState::failed: return "failed";
+    case ServerState::current:
+      return "current";
+    case ServerState::updated:
+      return "updated";
+    case ServerState::newer:
+      return "newer";
+    case ServerState::unreachable:
+      return "unreachable";
+    case ServerState::refused:
+      return "refused";
+    case ServerState::failed:
+      return "failed";
   }
   return "failed";
 }
 
 ServerState state_of(const ServerReport& r) {
   switch (r.result) {
-    case ServerReport::Result::updated: return ServerState::updated;
-    case ServerReport::Result::unchanged: return ServerState::current;
-    case ServerReport::Result::skipped_newer: return ServerState::newer;
-    case ServerReport::Result::failed: break;
+    case ServerReport::Result::updated:
+      return ServerState::updated;
+    case ServerReport::Result::unchanged:
+      return ServerState::current;
+    case ServerReport::Result::skipped_newer:
+      return ServerState::newer;
+    case ServerReport::Result::failed:
+      break;
   }
   // The failed stage is the error's first word (remote/remote.h: ExecResult::stage).
   std::string stage = r.error.substr(0, r.error.find(':'));
@@ -48,7 +58,8 @@ bool Changes::changed(const std::string& subject, const std::string& state) {
   return true;
 }
 
-std::vector<std::string> fresh_warnings(const std::vector<std::string>& warnings, std::set<std::string>* said) {
+std::vector<std::string> fresh_warnings(const std::vector<std::string>& warnings,
+                                        std::set<std::string>* said) {
   std::vector<std::string> fresh;
   for (const auto& w : warnings)
     if (!said->count(w)) fresh.push_back(w);

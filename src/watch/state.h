@@ -20,9 +20,9 @@ enum class ServerState {
   refused,      // host key or authentication refused: retried slowly, never in a tight loop
   failed,       // answered, but the push failed (a reload failed, a config error, ...)
 };
-inline constexpr ServerState kAllServerStates[] = {
-    ServerState::current, ServerState::updated, ServerState::newer, ServerState::unreachable,
-    ServerState::refused, ServerState::failed};
+inline constexpr ServerState kAllServerStates[] = {ServerState::current, ServerState::updated,
+                                                   ServerState::newer,   ServerState::unreachable,
+                                                   ServerState::refused, ServerState::failed};
 
 const char* state_name(ServerState state);
 
@@ -58,7 +58,8 @@ class Changes {
 
 // The report a watcher prints names each warning when it appears, not in every report: of
 // `warnings`, those not in the last report printed (`said`, which then becomes `warnings`).
-std::vector<std::string> fresh_warnings(const std::vector<std::string>& warnings, std::set<std::string>* said);
+std::vector<std::string> fresh_warnings(const std::vector<std::string>& warnings,
+                                        std::set<std::string>* said);
 
 // userlist.txt and .pgpass follow the database's users: any user who may change their own
 // password changes them, and each change costs every PgBouncer a reload. So a change of the

@@ -73,7 +73,8 @@ TEST(WatchState, PrintsAWarningWhenItAppearsNotInEveryReport) {
   EXPECT_EQ(fresh_warnings({"a", "b"}, &said), (std::vector<std::string>{"a", "b"}));
   EXPECT_EQ(fresh_warnings({"a", "b"}, &said), std::vector<std::string>{});
   EXPECT_EQ(fresh_warnings({"b", "c"}, &said), std::vector<std::string>{"c"});
-  EXPECT_EQ(fresh_warnings({"a", "b", "c"}, &said), std::vector<std::string>{"a"}) << "gone, then back: said again";
+  EXPECT_EQ(fresh_warnings({"a", "b", "c"}, &said), std::vector<std::string>{"a"})
+      << "gone, then back: said again";
 }
 
 TEST(WatchState, AChangeOfUsersAloneReachesAServerAtMostOncePerPeriod) {
@@ -137,8 +138,10 @@ TEST(WatchMetrics, PrometheusTextWithEveryStateAndACumulativeHistogram) {
     if (line[0] == '#') continue;
     std::string name = line.substr(0, line.find_first_of("{ "));
     for (const char* suffix : {"_bucket", "_sum", "_count"})
-      if (name.size() > strlen(suffix) && name.compare(name.size() - strlen(suffix), std::string::npos, suffix) == 0 &&
-          t.find("# TYPE " + name.substr(0, name.size() - strlen(suffix)) + " histogram") != std::string::npos)
+      if (name.size() > strlen(suffix) &&
+          name.compare(name.size() - strlen(suffix), std::string::npos, suffix) == 0 &&
+          t.find("# TYPE " + name.substr(0, name.size() - strlen(suffix)) + " histogram") !=
+              std::string::npos)
         name = name.substr(0, name.size() - strlen(suffix));
     EXPECT_LT(t.find("# TYPE " + name + " "), t.find("\n" + line + "\n")) << line;
   }

@@ -1,8 +1,8 @@
 #include "watch/watch.h"
 
 #include <signal.h>
-#include <unistd.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -70,7 +70,8 @@ int run_watch(const Options& opts, Database& db, const MakeRemote& make_remote, 
     return kExitRefused;
   }
   // A hook or a check handed over ends the wait between rounds: SIGUSR1, taken below.
-  Watcher watcher(opts, db, make_remote, [] { kill(getpid(), SIGUSR1); }, out, err);
+  Watcher watcher(
+      opts, db, make_remote, [] { kill(getpid(), SIGUSR1); }, out, err);
   std::unique_ptr<MetricsServer> server;
   if (!opts.metrics_listen.empty()) {
     server = std::make_unique<MetricsServer>([&watcher] { return watcher.metrics(); });
@@ -80,15 +81,15 @@ int run_watch(const Options& opts, Database& db, const MakeRemote& make_remote, 
     }
   }
   // The repmgr hook on this node hands its events over here (util/handoff).
-  HandoffServer hooks([&watcher](const HookRequest& r, HandoffServer::Reply reply) {
-    return watcher.take(r, std::move(reply));
-  }, [&watcher] { return watcher.status_line(); });
+  HandoffServer hooks([&watcher](const HookRequest& r,
+                                 HandoffServer::Reply reply) { return watcher.take(r, std::move(reply)); },
+                      [&watcher] { return watcher.status_line(); });
   std::string socket = handoff_socket(opts.lock_file);
   if (socket.empty() || !hooks.start(socket, &why))
     watcher.log("warning: hooks cannot hand their events over: " +
                 (socket.empty() ? "the lock file's path is too long for a socket" : why));
-  watcher.log("watching cluster " + opts.cluster + " every " + std::to_string(opts.interval).substr(0, 5) + " s" +
-              (server ? ", metrics on http://" + opts.metrics_listen + "/metrics" : ""));
+  watcher.log("watching cluster " + opts.cluster + " every " + std::to_string(opts.interval).substr(0, 5) +
+              " s" + (server ? ", metrics on http://" + opts.metrics_listen + "/metrics" : ""));
   Watchdog watchdog;
   for (bool first = true;; first = false) {
     watcher.round();
