@@ -187,9 +187,16 @@ class Soak:
         stale_acks = ledger.stale_acks_through_pgbouncer(by_app)
         after_report = [(a, p, u) for a, p, u in stale_acks if u is not None and a.acked > u]
         for ack, promotion, updated in after_report:
+            _, line = ledger.report(int(ack.client[3:]), promotion)
+            age = ledger.session_age(ack, updated)
+            session = ('' if age is None else
+                       f'; its server session (pid {ack.backend}) began {age:.2f}s before that report '
+                       '(it survived the cut)' if age > 0 else
+                       f'; its server session (pid {ack.backend}) began {-age:.2f}s after that report '
+                       '(PgBouncer routed a new session there)')
             ledger.violation(f'{ack.client}: write {ack.seq} acknowledged by port {ack.port} on timeline '
                              f'{ack.timeline}, {ack.acked - updated:.2f}s after the watcher on '
-                             f'node{promotion.node} reported that server updated')
+                             f'node{promotion.node} reported that server: {line!r}{session}')
         direct = ledger.stale_direct_acks([a for w in self.direct.values() for a in w.acks])
         if self.fencing:
             for ack, late, cut in direct:
