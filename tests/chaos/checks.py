@@ -63,6 +63,8 @@ class Ledger:
         self.partitions = collections.defaultdict(list)  # node index -> [[start, end]]
         self.violations = []          # (at, text)
         self.watcher_samples = collections.defaultdict(list)   # watcher id -> [(at, rss, fds)]
+        self.snapshots = {}           # (app index, report time) -> PgBouncer's state just after
+        self.on_report = None         # on_report(app, at): a report by the newest primary's watcher
         # time.time() - time.monotonic(): server-side times (an Ack's session start) on our clock.
         self.wall_offset = time.time() - time.monotonic()
 
@@ -79,9 +81,19 @@ class Ledger:
     def watcher_line(self, at, node, line):
         found = REPORT.search(line)
         if found:
+            app = int(found.group(1))
             with self._lock:
-                self.reports[int(found.group(1))].append((at, node, line.strip()))
+                self.reports[app].append((at, node, line.strip()))
                 self.report_count += 1
+                newest = self.promotions[-1].node if self.promotions else None
+            if self.on_report and node == newest:
+                self.on_report(app, at)
+
+    def snapshot(self, app, at, text):
+        """What app server `app`'s PgBouncer showed (SHOW SERVERS, SHOW DATABASES) just after
+        the report it got at `at`: where its sessions went, for a violation's evidence."""
+        with self._lock:
+            self.snapshots[(app, at)] = text
 
     def fault_started(self, app):
         with self._lock:

@@ -98,6 +98,16 @@ class LedgerTest(unittest.TestCase):
         self.assertAlmostEqual(self.ledger.session_age(opened_after, 11.0), -0.25)
         self.assertIsNone(self.ledger.session_age(ack('app1', 4, 11.5, 5441, 1), 11.0))
 
+    def test_only_the_newest_primarys_reports_ask_for_a_look_at_pgbouncer(self):
+        asked = []
+        self.ledger.on_report = lambda app, at: asked.append((app, at))
+        self.ledger.watcher_line(11.0, 2, 'app1 127.0.1.1: updated (reloaded, sessions cut)')
+        self.ledger.watcher_line(11.1, 1, 'app2 127.0.1.2: current')   # the superseded node's watcher
+        self.ledger.watcher_line(11.2, 2, 'app2 127.0.1.2: unreachable: connect: refused')
+        self.assertEqual(asked, [(1, 11.0)])
+        self.ledger.snapshot(1, 11.0, 'SHOW SERVERS: S app appdb active 127.0.3.2 5442')
+        self.assertEqual(self.ledger.snapshots, {(1, 11.0): 'SHOW SERVERS: S app appdb active 127.0.3.2 5442'})
+
     def test_direct_writes_by_the_superseded_node_are_counted_with_their_delay(self):
         found = self.ledger.stale_direct_acks([ack('node1', 1, 9.0, 5441, 1), ack('node1', 2, 13.0, 5441, 1),
                                                ack('node2', 1, 13.0, 5442, 2)])
