@@ -24,6 +24,7 @@ PORT_SQL = 'select inet_server_port() where not pg_is_in_recovery()'
 
 
 class PartitionedPrimarySessionTest(RigTestCase):
+    """One idle session held through app1, node2 promoted by hand, a watcher on node2 only."""
     rig_options = {'app_servers': 1, 'admin_console': True}
 
     @classmethod
@@ -55,6 +56,7 @@ class PartitionedPrimarySessionTest(RigTestCase):
         self.assertIsNone(self.held_port_after,
                           f'the session held through app1 still writes to port {self.held_port_after!r} after '
                           f'the watcher reported {self.report!r}\n{self.rig.app[APP].pgbouncer_log_tail()}')
+        self.assertIn('connection to server was lost', self.held_error)
 
     def test_new_sessions_through_app1_write_to_node2(self):
         self.assertReaches(APP, port=5442)
