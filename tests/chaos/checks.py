@@ -55,7 +55,7 @@ class Ledger:
     def __init__(self):
         self._lock = threading.Lock()
         self.promotions = []          # Promotion, in order of timeline
-        self.reports = collections.defaultdict(list)   # app index -> [(at, node index)]
+        self.reports = collections.defaultdict(list)   # app index -> [(at, node index, line)]
         self.report_count = 0
         self.faults = collections.defaultdict(list)    # app index -> [[start, end]]
         self.credential_changes = []  # times the password changed
@@ -63,6 +63,10 @@ class Ledger:
         self.partitions = collections.defaultdict(list)  # node index -> [[start, end]]
         self.violations = []          # (at, text)
         self.watcher_samples = collections.defaultdict(list)   # watcher id -> [(at, rss, fds)]
+        self.snapshots = {}           # (app index, report time) -> PgBouncer's state just after
+        self.on_report = None         # on_report(app, at): a report by the newest primary's watcher
+        # time.time() - time.monotonic(): server-side times (an Ack's session start) on our clock.
+        self.wall_offset = time.time() - time.monotonic()
 
     # ---- fed while the soak runs ----------------------------------------------------
 
@@ -77,9 +81,19 @@ class Ledger:
     def watcher_line(self, at, node, line):
         found = REPORT.search(line)
         if found:
+            app = int(found.group(1))
             with self._lock:
-                self.reports[int(found.group(1))].append((at, node))
+                self.reports[app].append((at, node, line.strip()))
                 self.report_count += 1
+                newest = self.promotions[-1].node if self.promotions else None
+            if self.on_report and node == newest:
+                self.on_report(app, at)
+
+    def snapshot(self, app, at, text):
+        """What app server `app`'s PgBouncer showed (SHOW SERVERS, SHOW DATABASES) just after
+        the report it got at `at`: where its sessions went, for a violation's evidence."""
+        with self._lock:
+            self.snapshots[(app, at)] = text
 
     def fault_started(self, app):
         with self._lock:
@@ -133,10 +147,22 @@ class Ledger:
     def reported_updated(self, app, promotion):
         """When the watcher on the promoted node first reported app server `app` updated or
         current, after the promotion (None: not yet)."""
-        for at, node in self.reports.get(app, []):
+        return self.report(app, promotion)[0]
+
+    def report(self, app, promotion):
+        """(when, the line) of that first report; (None, None) when there is none."""
+        for at, node, line in self.reports.get(app, []):
             if at >= promotion.at and node == promotion.node:
-                return at
-        return None
+                return at, line
+        return None, None
+
+    def session_age(self, ack, at):
+        """Seconds the server session that acknowledged `ack` had existed at monotonic time `at`
+        (negative: it began later; None: not known). Told apart: a session that survived the
+        agent's cut, and one PgBouncer opened to that node after it."""
+        if ack.since is None:
+            return None
+        return at + self.wall_offset - ack.since
 
     def _faulted(self, app, start, end):
         return any(s <= end and (e is None or e >= start) for s, e in self.faults.get(app, []))

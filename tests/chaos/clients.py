@@ -19,7 +19,23 @@ TIMELINE_SQL = "('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bi
 TABLE_SQL = ('CREATE TABLE IF NOT EXISTS chaos_writes (client text NOT NULL, seq bigint NOT NULL, '
              'at timestamptz NOT NULL DEFAULT now())')
 
-Ack = collections.namedtuple('Ack', 'client seq sent acked port timeline')
+# The server session that acknowledged a write: its backend's pid and when it began (wall clock,
+# seconds since the epoch). A write to a superseded node on a session older than the agent's
+# report means the session survived the cut; on a newer one, PgBouncer routed a new session there.
+# (0: not shown; a write is judged without it.)
+SESSION_SQL = ("pg_backend_pid(), coalesce(extract(epoch FROM (SELECT backend_start FROM pg_stat_activity "
+               "WHERE pid = pg_backend_pid())), 0)")
+
+Ack = collections.namedtuple('Ack', 'client seq sent acked port timeline backend since',
+                             defaults=(None, None))
+
+
+def _number(text):
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
 
 
 class Credentials:
@@ -82,13 +98,14 @@ class Writer(threading.Thread):
         try:
             out = self._session.query(
                 f"INSERT INTO chaos_writes (client, seq) VALUES ('{self.client}', {self.seq}) "
-                f"RETURNING inet_server_port(), {TIMELINE_SQL}", timeout=3)
+                f"RETURNING inet_server_port(), {TIMELINE_SQL}, {SESSION_SQL}", timeout=3)
         except rig.RigError:      # no answer in time: a hung server or PgBouncer
             out = None
         acked = time.monotonic()
         fields = (out or '').strip().split('|')
-        if len(fields) == 2 and all(f.isdigit() for f in fields):
-            self.acks.append(Ack(self.client, self.seq, sent, acked, int(fields[0]), int(fields[1])))
+        if len(fields) == 4 and all(f.isdigit() for f in fields[:3]) and _number(fields[3]):
+            self.acks.append(Ack(self.client, self.seq, sent, acked, int(fields[0]), int(fields[1]),
+                                 int(fields[2]), float(fields[3]) or None))
             return True
         self.failures += 1
         self._close()       # a read-only standby, a refused login, a cut session: start again

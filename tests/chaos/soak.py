@@ -32,6 +32,10 @@ import inject     # noqa: E402
 import schedule   # noqa: E402
 
 # repmgr's hook, handed over to the node's watcher (same --lock-file) when one runs.
+# Seconds after a report by the newest primary's watcher that the soak looks at that app server's
+# PgBouncer (Soak._snapshot): by then the push that reported is done.
+SNAPSHOT_DELAY = 1.0
+
 NOTIFY = ('{agent} -c {cluster} -P -p "host=127.0.0.1 port={port} user=repmgr dbname=repmgr" '
           '--lock-file ' + rig.PG_HOME + '/.pgdeploy-{cluster}-node{node}.lock '
           '--event %e --node-id %n --success %s')
@@ -83,12 +87,30 @@ class Soak:
         self.args, self.agent = args, agent
         self.log = EventLog()
         self.ledger = checks.Ledger()
+        self.ledger.on_report = self._snapshot
         self.credentials = clients.Credentials(rig.APP_PASSWORD)
         self.views = {}
         self.options, self.fencing = agent_options(agent, args.nodes, args.fence)
         self.rig = rig.Rig(app_servers=args.app_servers, nodes=args.nodes, agent=agent,
                            admin_console=True,
                            event_notification_command=NOTIFY + ''.join(f' {o}' for o in self.options))
+
+    def _snapshot(self, app, at):
+        """Keep app server `app`'s SHOW SERVERS and SHOW DATABASES from SNAPSHOT_DELAY s after the
+        report at `at` (in a thread: the watchers' log reader must not wait on a hung server)."""
+        def look():
+            time.sleep(SNAPSHOT_DELAY)
+            server = self.rig.app[app]
+            shown = []
+            for what in ('SERVERS', 'DATABASES'):
+                try:
+                    rc, out, err = server.admin_query(f'SHOW {what}', timeout=5)
+                except Exception as e:      # noqa: BLE001  (a hung or down server: say so)
+                    rc, out, err = -1, '', str(e)
+                rows = [' '.join(line.split('|')[:6]) for line in out.splitlines()]
+                shown.append(f'SHOW {what}: ' + ('; '.join(rows) if rc == 0 else f'failed: {err.strip()[:200]}'))
+            self.ledger.snapshot(app, at, ' / '.join(shown))
+        threading.Thread(target=look, name=f'snapshot-app{app}', daemon=True).start()
 
     def _view(self, n, view):
         self.views[n] = view
@@ -187,9 +209,19 @@ class Soak:
         stale_acks = ledger.stale_acks_through_pgbouncer(by_app)
         after_report = [(a, p, u) for a, p, u in stale_acks if u is not None and a.acked > u]
         for ack, promotion, updated in after_report:
+            app = int(ack.client[3:])
+            _, line = ledger.report(app, promotion)
+            shown = ledger.snapshots.get((app, updated))
+            age = ledger.session_age(ack, updated)
+            session = ('' if age is None else
+                       f'; its server session (pid {ack.backend}) began {age:.2f}s before that report '
+                       '(it survived the cut)' if age > 0 else
+                       f'; its server session (pid {ack.backend}) began {-age:.2f}s after that report '
+                       '(PgBouncer routed a new session there)')
             ledger.violation(f'{ack.client}: write {ack.seq} acknowledged by port {ack.port} on timeline '
                              f'{ack.timeline}, {ack.acked - updated:.2f}s after the watcher on '
-                             f'node{promotion.node} reported that server updated')
+                             f'node{promotion.node} reported that server: {line!r}{session}'
+                             + (f'; its PgBouncer {SNAPSHOT_DELAY}s after the report: {shown}' if shown else ''))
         direct = ledger.stale_direct_acks([a for w in self.direct.values() for a in w.acks])
         if self.fencing:
             for ack, late, cut in direct:
@@ -215,6 +247,7 @@ class Soak:
             'writes_acked_through_pgbouncer': sum(len(w.acks) for w in self.writers.values()),
             'writes_failed_through_pgbouncer': sum(w.failures for w in self.writers.values()),
             'watcher_reports_seen': ledger.report_count,
+            'pgbouncer_snapshots': len(ledger.snapshots),
             'stale_acks_through_pgbouncer_before_report': len(stale_acks) - len(after_report),
             'stale_acks_through_pgbouncer_after_report': len(after_report),
             'direct_writes_acked': sum(len(w.acks) for w in self.direct.values()),

@@ -85,6 +85,29 @@ class LedgerTest(unittest.TestCase):
         after = [a.seq for a, _, u in found if u is not None and a.acked > u]
         self.assertEqual(after, [2])
 
+    def test_the_report_keeps_its_line_and_the_acks_session_is_dated_against_it(self):
+        self.ledger.watcher_line(11.0, 2, 'app1 127.0.1.1: updated (reloaded, sessions cut)\n')
+        promotion = self.ledger.promotions[-1]
+        self.assertEqual(self.ledger.report(1, promotion),
+                         (11.0, 'app1 127.0.1.1: updated (reloaded, sessions cut)'))
+        self.assertEqual(self.ledger.report(2, promotion), (None, None))
+        self.ledger.wall_offset = 1000.0    # monotonic 11.0 is wall clock 1011.0
+        survived = Ack('app1', 2, 11.1, 11.2, 5441, 1, 4242, 1005.5)
+        opened_after = Ack('app1', 3, 11.3, 11.4, 5441, 1, 4243, 1011.25)
+        self.assertAlmostEqual(self.ledger.session_age(survived, 11.0), 5.5)
+        self.assertAlmostEqual(self.ledger.session_age(opened_after, 11.0), -0.25)
+        self.assertIsNone(self.ledger.session_age(ack('app1', 4, 11.5, 5441, 1), 11.0))
+
+    def test_only_the_newest_primarys_reports_ask_for_a_look_at_pgbouncer(self):
+        asked = []
+        self.ledger.on_report = lambda app, at: asked.append((app, at))
+        self.ledger.watcher_line(11.0, 2, 'app1 127.0.1.1: updated (reloaded, sessions cut)')
+        self.ledger.watcher_line(11.1, 1, 'app2 127.0.1.2: current')   # the superseded node's watcher
+        self.ledger.watcher_line(11.2, 2, 'app2 127.0.1.2: unreachable: connect: refused')
+        self.assertEqual(asked, [(1, 11.0)])
+        self.ledger.snapshot(1, 11.0, 'SHOW SERVERS: S app appdb active 127.0.3.2 5442')
+        self.assertEqual(self.ledger.snapshots, {(1, 11.0): 'SHOW SERVERS: S app appdb active 127.0.3.2 5442'})
+
     def test_direct_writes_by_the_superseded_node_are_counted_with_their_delay(self):
         found = self.ledger.stale_direct_acks([ack('node1', 1, 9.0, 5441, 1), ack('node1', 2, 13.0, 5441, 1),
                                                ack('node2', 1, 13.0, 5442, 2)])
