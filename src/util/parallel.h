@@ -1,4 +1,8 @@
 // A bounded worker pool for one batch of independent jobs: the hosts of a probe, say.
+// deploy/Deployment and watch/Fleet keep pools of their own, bounded by --parallel too, because
+// neither is one blocking batch: a deploy's workers log in while the proof still runs and then
+// wait for it, and a watcher's round may be cut for a hook while a worker is still in a hung
+// server's lane (it finishes there later). parallel_for returns only when every job has.
 #pragma once
 
 #include <cstddef>
