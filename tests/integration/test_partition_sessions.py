@@ -155,4 +155,5 @@ class PartitionFailoverWhileAppDownTest(RigTestCase):
 
 
 if __name__ == '__main__':
+    rig.rerun_in_private_netns(__file__, sys.argv[1:])   # a partition changes routing rules
     unittest.main()

@@ -231,6 +231,15 @@ def in_private_netns():
     return bool(links) and all(line.split(':')[1].strip() == 'lo' for line in links)
 
 
+def rerun_in_private_netns(script, argv):
+    """Runs `script` (a Python program) again, with `argv`, in a private network namespace with
+    loopback up, unless this process is in one already; returns only in that case."""
+    if in_private_netns():
+        return
+    os.execvp('unshare', ['unshare', '--net', '--', 'sh', '-c', 'ip link set lo up && exec "$@"',
+                          'netns', sys.executable, os.path.abspath(script), *argv])
+
+
 def require_private_netns(what):
     if not in_private_netns():
         raise RigError(f'{what} changes routing rules: run in a private network namespace '
