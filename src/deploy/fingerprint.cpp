@@ -10,22 +10,26 @@ std::string deploy_fingerprint(const std::vector<AppServer>& servers, const Rend
                     config.pgpass + "|" + config.reload_command + "|" + (config.force ? "f" : "") + "|" +
                     std::to_string(static_cast<int>(config.auth));
   for (const auto& [app, file] : files.includes) all += "|" + app + "=" + file.digest;
+  for (const AppServer& s : servers) {
+    append_row(&all, s);
+    all.append(",").append(s.auth ? std::to_string(static_cast<int>(*s.auth)) : "-");
+  }
+  return digest_of(all);
+}
+
+void append_row(std::string* out, const AppServer& s) {
   // Appended piece by piece, not as "|" + std::to_string(...) + ...: for that, g++ 12 at -O3
   // reports a false -Wrestrict inside std::string (GCC bug 105329).
-  for (const AppServer& s : servers)
-    all.append("|")
-        .append(std::to_string(s.id))
-        .append(",")
-        .append(s.address)
-        .append(",")
-        .append(s.user)
-        .append(",")
-        .append(s.application_name)
-        .append(s.auth_trust ? ",t," : ",f,")
-        .append(s.admin_conninfo)
-        .append(",")
-        .append(s.auth ? std::to_string(static_cast<int>(*s.auth)) : "-");
-  return digest_of(all);
+  out->append("|")
+      .append(std::to_string(s.id))
+      .append(",")
+      .append(s.address)
+      .append(",")
+      .append(s.user)
+      .append(",")
+      .append(s.application_name)
+      .append(s.auth_trust ? ",t," : ",f,")
+      .append(s.admin_conninfo);
 }
 
 }  // namespace pgdeploy

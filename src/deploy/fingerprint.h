@@ -16,4 +16,8 @@ namespace pgdeploy {
 std::string deploy_fingerprint(const std::vector<AppServer>& servers, const Rendered& files,
                                const DeployConfig& config);
 
+// Appends the columns of an app_servers row that decide what its server gets ("|id,address,user,
+// application_name,t|f,admin_conninfo"): the fingerprint's and the watcher's (watch/fleet) digests.
+void append_row(std::string* out, const AppServer& s);
+
 }  // namespace pgdeploy

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "deploy/deployment.h"
+#include "deploy/fingerprint.h"
 #include "pgbouncer/push.h"
 #include "pgbouncer/token.h"
 
@@ -26,17 +27,8 @@ std::string routes_of(const AppServer& s, const Rendered& files) {
   all.append("|")
       .append(std::to_string(files.token.primary_id))
       .append("|")
-      .append(std::to_string(files.token.timeline))
-      .append("|")
-      .append(std::to_string(s.id))
-      .append(",")
-      .append(s.address)
-      .append(",")
-      .append(s.user)
-      .append(",")
-      .append(s.application_name)
-      .append(s.auth_trust ? ",t," : ",f,")
-      .append(s.admin_conninfo);
+      .append(std::to_string(files.token.timeline));
+  append_row(&all, s);
   return digest_of(all);
 }
 
