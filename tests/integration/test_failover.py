@@ -57,6 +57,12 @@ class RepmgrdFailoverTest(FailoverCase):
         self.rig.node[1].kill()
         self.rig.node[2].wait_writable(timeout=NEW_PRIMARY_WAIT)
         self.assertEverythingOnNode2(reloads)
+        # repmgr's own standby_promote event may have re-pointed everything already; repmgrd
+        # records repmgrd_failover_promote and logs running the command a moment later.
+        def log_once_it_ran():
+            text = support.rig.read_text(self.rig.node[2].log)
+            return text if 'event "repmgrd_failover_promote"' in text else None
+        support.wait_until(log_once_it_ran, timeout=NEW_PRIMARY_WAIT)
         self.assertRepmgrRanTheAgentFor('repmgrd_failover_promote',
                                         support.rig.read_text(self.rig.node[2].log))
 
