@@ -71,7 +71,8 @@ bool read_app_servers(Database& db, const std::string& schema, const std::set<st
           schema, "app_servers",
           {id, name, "ip_addr", optional_column(cols, "username"), optional_column(cols, "application_name"),
            optional_column(cols, "auth_trust"), optional_column(cols, "admin_conninfo"),
-           optional_column(cols, "enabled"), optional_column(cols, "auth_mode")},
+           optional_column(cols, "enabled"), optional_column(cols, "auth_mode"),
+           optional_column(cols, "admin_sockets")},
           &rows, deadline, err)) {
     *err = "cannot read " + table + ": " + *err;
     return false;
@@ -91,6 +92,7 @@ bool read_app_servers(Database& db, const std::string& schema, const std::set<st
     s.application_name = text(r, 4);
     s.auth_trust = truth(r, 5);
     s.admin_conninfo = text(r, 6);
+    s.admin_sockets = text(r, 9);
     if (r.at(8)) {
       s.auth = auth_mode_of(*r[8]);
       // Never secrets where they were not asked for: a secret in auth_file switches auth_query off.

@@ -54,6 +54,10 @@ struct AppServer {
   bool auth_trust = false;       // true: do not copy ~/.pgpass there
   std::string admin_conninfo;    // PgBouncer admin console, as psql on that server reaches it; "" = none
   std::optional<AuthMode> auth;  // the row's auth_mode; nullopt = NULL or no column: --auth
+  // admin_sockets, as the row holds it: the unix socket directories of every PgBouncer process
+  // on the host (so_reuseport), each reached as admin_conninfo with that host; "" = the one
+  // process admin_conninfo reaches. Parsed by pgbouncer/console socket_dirs_of.
+  std::string admin_sockets;
 };
 
 struct DbUser {

@@ -11,6 +11,7 @@ const char* difference(const AppServer& a, const AppServer& b) {
   if (a.application_name != b.application_name) return "application_name";
   if (a.auth_trust != b.auth_trust) return "auth_trust";
   if (a.admin_conninfo != b.admin_conninfo) return "admin_conninfo";
+  if (a.admin_sockets != b.admin_sockets) return "admin_sockets";
   return nullptr;
 }
 

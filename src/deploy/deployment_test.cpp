@@ -50,7 +50,7 @@ struct Servers : FakeRemote {
 std::vector<AppServer> servers(std::vector<std::string> names) {
   std::vector<AppServer> out;
   int id = 0;
-  for (auto& n : names) out.push_back({++id, n, n, "postgres", "", false, "", {}});
+  for (auto& n : names) out.push_back({++id, n, n, "postgres", "", false, "", {}, ""});
   return out;
 }
 
@@ -174,7 +174,7 @@ TEST(Deploy, ReloadCommandDependsOnTheRemoteUserUnlessGiven) {
   Rendered r = rendered(servers({"a"}));
   DeployConfig config;
   config.cluster = "main";
-  AppServer s{1, "a", "h", "postgres", "", false, "", {}};
+  AppServer s{1, "a", "h", "postgres", "", false, "", {}, ""};
   EXPECT_EQ(request_for(s, r, config).reload_command, "sudo -n service pgbouncer reload");
   s.user = "root";
   EXPECT_EQ(request_for(s, r, config).reload_command, "service pgbouncer reload");
@@ -212,7 +212,7 @@ TEST(Deploy, AnAdminConninfoThatCannotBeSentSafelyFailsThatServerAlone) {
   Rendered r = rendered(servers({"a"}));
   DeployConfig config;
   config.cluster = "main";
-  AppServer s{1, "a", "h", "postgres", "", false, "", {}};
+  AppServer s{1, "a", "h", "postgres", "", false, "", {}, ""};
   PushRequest req;
   std::string err;
   for (std::string bad : {"host=/run/pgb\n1; touch /tmp/owned #", "host='/run/pgb\n1; id'",

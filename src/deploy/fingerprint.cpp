@@ -30,6 +30,8 @@ void append_row(std::string* out, const AppServer& s) {
       .append(s.application_name)
       .append(s.auth_trust ? ",t," : ",f,")
       .append(s.admin_conninfo);
+  // Only where set: a row without it keeps the bytes it had before the column existed.
+  if (!s.admin_sockets.empty()) out->append(",sockets=").append(s.admin_sockets);
 }
 
 }  // namespace pgdeploy

@@ -44,8 +44,13 @@ bool build_request(const AppServer& server, const Rendered& files, const DeployC
       req.socket_user = login.user;
       req.socket_db = login.dbname;
     }
+    if (!socket_dirs_of(server.admin_sockets, &req.console_dirs, err)) return false;
     req.drain = config.drain_sessions;
     req.pause_seconds = pause_seconds(config.pause_wait_seconds, config.host_timeout);
+  }
+  if (!req.console && !server.admin_sockets.empty()) {
+    *err = "admin_sockets needs admin_conninfo: the login to each PgBouncer process's console";
+    return false;
   }
   req.reload_command = config.reload_command.empty() ? default_reload_command(server.user, req.console)
                                                      : config.reload_command;

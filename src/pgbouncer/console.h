@@ -5,6 +5,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 namespace pgdeploy {
 
@@ -18,6 +19,16 @@ struct SocketLogin {
 // socket directory), port, user and dbname and nothing else: a password, TLS or any other keyword
 // is left to psql, which knows them all.
 bool socket_login_of(const std::map<std::string, std::string>& options, SocketLogin* out);
+
+// The most PgBouncer processes one app_servers row may list (admin_sockets).
+inline constexpr size_t kMaxProcesses = 64;
+
+// The row's admin_sockets: absolute socket directories, one per PgBouncer process on the host,
+// separated by commas or white space (e.g. "/run/pgbouncer-1, /run/pgbouncer-2"). False with why
+// for a value that cannot name processes: a relative path, "." or ".." in one, a control
+// character, a directory named twice, more than kMaxProcesses, or a directory too long for
+// "<dir>/.s.PGSQL.<port>" to fit in a unix socket's address. An empty value gives no directory.
+bool socket_dirs_of(const std::string& text, std::vector<std::string>* out, std::string* err);
 
 // The reload command when none is given: "" (RELOAD on the console) with an admin console, else
 // `service` as root and `sudo -n service` as anyone else (the sudoers line of setup step 4,

@@ -35,6 +35,41 @@ TEST(Console, AnAdminConsoleOnASocketWithNothingElseNeedsNoPsql) {
   EXPECT_FALSE(socket_login_of("host=/" + std::string(120, 'x') + " port=6432 dbname=d user=u", &s));
 }
 
+TEST(Console, AdminSocketsListsOneDirectoryPerProcessByCommaOrSpace) {
+  std::vector<std::string> dirs;
+  std::string err;
+  ASSERT_TRUE(socket_dirs_of(" /run/pgbouncer-1, /run/pgbouncer-2/\n/run/my_dir\t", &dirs, &err)) << err;
+  EXPECT_EQ(dirs, (std::vector<std::string>{"/run/pgbouncer-1", "/run/pgbouncer-2", "/run/my_dir"}));
+  ASSERT_TRUE(socket_dirs_of("", &dirs, &err)) << err;
+  EXPECT_TRUE(dirs.empty()) << "empty: admin_conninfo's one console";
+  ASSERT_TRUE(socket_dirs_of(" , ", &dirs, &err)) << err;
+  EXPECT_TRUE(dirs.empty());
+}
+
+TEST(Console, AdminSocketsThatCannotNameProcessesAreRefusedAndSaySo) {
+  std::string many;
+  for (size_t i = 0; i <= kMaxProcesses; ++i) many += "/run/p" + std::to_string(i) + " ";
+  for (const auto& [value, why] : std::vector<std::pair<std::string, std::string>>{
+           {"run/pgbouncer", "not an absolute directory"},
+           {"/run/a,~/b", "not an absolute directory"},
+           {"/run/../etc", "'.' or '..'"},
+           {"/run/./a", "'.' or '..'"},
+           {"/run/a,/run/a/", "named twice"},
+           {std::string("/run/a\x01b"), "control character"},
+           {"/" + std::string(91, 'x'), "too long"},
+           {many, "more than 64"}}) {
+    std::vector<std::string> dirs{"kept"};
+    std::string err;
+    EXPECT_FALSE(socket_dirs_of(value, &dirs, &err)) << value;
+    EXPECT_NE(err.find(why), std::string::npos) << value << ": " << err;
+    EXPECT_EQ(err.rfind("admin_sockets: ", 0), 0u) << err;
+    EXPECT_EQ(dirs, std::vector<std::string>{"kept"}) << "nothing taken from a refused value";
+  }
+  std::vector<std::string> dirs;
+  std::string err;
+  EXPECT_TRUE(socket_dirs_of("/" + std::string(90, 'x'), &dirs, &err)) << "fits with .s.PGSQL.65535";
+}
+
 TEST(Console, TheReloadDefaultsToTheConsoleElseServiceBySudoUnlessRoot) {
   EXPECT_EQ(default_reload_command("postgres", false), "sudo -n service pgbouncer reload");
   EXPECT_EQ(default_reload_command("root", false), "service pgbouncer reload");

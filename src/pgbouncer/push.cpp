@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 
+#include "pgbouncer/console.h"
 #include "pgbouncer/render.h"
 #include "util/text.h"
 
@@ -93,6 +94,12 @@ std::string check_request(const PushRequest& r) {
   for (const std::string* s : {&r.socket_path, &r.socket_user, &r.socket_db})
     if (has_control(*s)) return "admin_conninfo: control character in the socket login";
   if (r.socket_path.size() > 107) return "admin_conninfo: socket path longer than 107 bytes";
+  if (!r.console_dirs.empty() && !r.console) return "admin_sockets without an admin console";
+  if (r.console_dirs.size() > kMaxProcesses) return "admin_sockets: too many processes";
+  std::string socket_name = r.socket_path.substr(r.socket_path.rfind('/') + 1);
+  for (const auto& d : r.console_dirs)
+    if (d.empty() || d[0] != '/' || has_control(d) || d.size() + 1 + std::max<size_t>(socket_name.size(), 15) > 107)
+      return "admin_sockets: unusable socket directory " + d;
   std::string on_console;
   for (const auto* list : {&r.listed_databases, &r.auto_databases})
     for (const auto& db : *list)
@@ -152,6 +159,7 @@ std::string push_payload(const PushRequest& r) {
   field(&out, "target_port", std::to_string(r.target_port));
   field(&out, "console", r.console ? "1" : "0");
   for (const auto& e : r.console_env) field(&out, "env", e);
+  for (const auto& d : r.console_dirs) field(&out, "console_dir", d);
   field(&out, "socket", r.socket_path);
   field(&out, "socket_user", r.socket_user);
   field(&out, "socket_db", r.socket_db);
@@ -220,6 +228,8 @@ bool parse_push_request(const std::string& in, PushRequest* out, std::string* er
       r.auto_databases.push_back(value);
     } else if (key == "env") {
       r.console_env.push_back(value);
+    } else if (key == "console_dir") {
+      r.console_dirs.push_back(value);
     } else if (key == "path") {
       files.push_back({{"path", value}});
     } else if (key == "flags" || key == "content") {
@@ -390,10 +400,14 @@ CheckAnswer parse_check_output(int exit_status, const std::string& out, const st
       garbled = !a.has_header;
     } else if (word == "PENDING") {
       a.pending = text;
+    } else if (word == "PROCESS" && !text.empty()) {  // what follows, up to the next one, is its
+      a.processes.push_back({text, "", {}, {}});
     } else if (word == "CONSOLE" && !text.empty()) {
-      a.console = text;
+      (a.processes.empty() ? a.console : a.processes.back().console) = text;
     } else if ((word == "ROUTE" || word == "SERVER") && split_last(text, &head, &last)) {
-      (word == "ROUTE" ? a.routes : a.servers).push_back({head, last});
+      auto& p = a.processes;
+      (word == "ROUTE" ? (p.empty() ? a.routes : p.back().routes) : (p.empty() ? a.servers : p.back().servers))
+          .push_back({head, last});
     } else if (word == "INCLUDE" && !a.has_include) {
       size_t len = 0;
       garbled = !number(text, 10, &len) || !answer.body(len, &a.include);
@@ -412,6 +426,13 @@ CheckAnswer parse_check_output(int exit_status, const std::string& out, const st
     } else {
       garbled = true;
     }
+  }
+  // Several processes: the console is "ok" when every one answered, else the first that did not.
+  for (const auto& p : a.processes) {
+    if (p.console.empty()) garbled = true;
+    if (a.console.empty() || (a.console == "ok" && p.console != "ok"))
+      a.console = p.console.rfind("failed: ", 0) == 0 ? "failed: PgBouncer at " + p.dir + ": " + p.console.substr(8)
+                                                      : p.console;
   }
   a.ok = answer.ended_ok() && exit_status == 0 && !garbled && !a.console.empty();
   if (a.ok) return a;

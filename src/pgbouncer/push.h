@@ -43,6 +43,10 @@ struct PushRequest {
   bool console = false;
   std::vector<std::string> console_env;
   std::string socket_path, socket_user, socket_db;
+  // Several PgBouncer processes on the host (so_reuseport; the row's admin_sockets): the socket
+  // directory of each. Every one is reloaded, confirmed and cut, through the login above with
+  // that directory as its host. Empty: the one console above.
+  std::vector<std::string> console_dirs;
   // Every database the include file routes: with a line of its own (PgBouncer must list it after
   // the reload) or through the "*" fallback (listed once a client asked for it).
   std::vector<std::string> listed_databases, auto_databases;
@@ -117,6 +121,14 @@ struct CheckAnswer {
   struct Route {
     std::string database, address;  // address "host:port"
   };
+  // With several processes (the request's console_dirs), each one's socket directory, console
+  // ("ok" or "failed: <why>"), routes and servers (then `routes` and `servers` below stay empty,
+  // and `console` is "ok" only when every process answered).
+  struct Process {
+    std::string dir, console;
+    std::vector<Route> routes, servers;
+  };
+  std::vector<Process> processes;
   std::vector<Route> routes;   // SHOW DATABASES, our databases
   std::vector<Route> servers;  // SHOW SERVERS, connections to anything but the target
   bool has_include = false;

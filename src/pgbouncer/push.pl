@@ -117,6 +117,8 @@ sub step {
 # ------------------------------------------------------------------------------------ the request
 # The request's fields, set by take() (once, or once per request in the resident mode below).
 my (%one, @dbs, %listed, %ours, @env, @files);  # %listed: with a line of their own
+my (@procs, @login);  # console_dir fields (one PgBouncer process each); the socket login as sent
+my $at = '';          # the process the console talks to now (see at_process)
 my ($lock, $budget, $reload, $tl, $gen, $primary, $force, $thost, $tport, $console, $drain,
     $pause_s, $mode, @direct, $pending_path, $started);
 my %single = map { $_ => 1 } qw(lock budget_ms reload timeline generation primary force
@@ -140,7 +142,7 @@ sub local_path {
 sub take {
   my $in = shift;
   %one = %listed = ();
-  @dbs = @env = @files = ();
+  @dbs = @env = @files = @procs = ();
   @said = @tmps = ();
   my $magic = "PGDEPLOY2\n";
   fail('malformed request: no PGDEPLOY2 header') if substr($in, 0, length $magic) ne $magic;
@@ -161,6 +163,7 @@ sub take {
       $one{$key} = $value;
     } elsif ($key eq 'db' || $key eq 'autodb') { push @dbs, $value; $listed{$value} = 1 if $key eq 'db' }
     elsif ($key eq 'env') { push @env, $value }
+    elsif ($key eq 'console_dir') { push @procs, $value }
     elsif ($key eq 'path') { push @files, { path => $value } }
     elsif ($key eq 'flags' || $key eq 'content') {
       fail("malformed request: $key before path") unless @files;
@@ -187,6 +190,11 @@ sub take {
   $mode = field('mode', qr/^(?:push|check)\z/, 'push or check');
   @direct = map { field($_, qr/^[^\x00-\x1f\x7f]*\z/, 'one line') } qw(socket socket_user socket_db);
   fail('malformed request: socket path too long') if length $direct[0] > SUN_PATH_MAX;
+  @login = @direct;
+  fail('malformed request: console_dir without a console') if @procs && !$console;
+  for (@procs) {
+    fail('malformed request: console_dir') unless m{^/[^\x00-\x1f\x7f]*\z} && length($_) + 16 <= SUN_PATH_MAX;
+  }
   fail('malformed request: no way to reload') if $reload eq '' && !$console;
   for (@dbs) { fail('malformed request: database name') unless /^[^\x00\r\n]{1,63}\z/ && length(qname($_)) < 64 }
   %ours = map { $_ => 1 } @dbs;
@@ -364,6 +372,7 @@ sub psql_console {
     close $cmd_w;
     open(STDIN, '<&', $cmd_r) && open(STDERR, '>&', \*STDOUT) or exit 127;
     for (@env) { my ($k, $v) = split /=/, $_, 2; $ENV{$k} = $v }
+    $ENV{PGHOST} = $at if $at ne '';
     my @fmt = $query ? ('-F', "\x1f", '-R', "\x1e", '-P', 'footer=off') : ('-t');
     exec { $psql } $psql, '-X', '-q', '-A', @fmt, '-f', '-' or print "cannot run $psql: $!\n";
     exit 127;
@@ -388,6 +397,23 @@ sub psql_console {
   $errs = $out ne '' ? $out : 'psql exited with status ' . ($status >> 8) . "\n"
     if $errs eq '' && $status != 0;
   return ($errs, \@results);
+}
+
+# Several PgBouncer processes on one port (so_reuseport), each with its own socket directory and
+# console: the request's console_dir fields. console() talks to the one at_process() chose,
+# through the request's login with that directory as its host; '' is the one console of the
+# login as sent (no console_dir).
+sub processes { return @procs ? @procs : ('') }
+sub at_process {
+  $at = shift;
+  @direct = @login;
+  $direct[0] =~ s{^.*/}{$at/} if $at ne '' && $direct[0] ne '';
+}
+sub bouncer { return $_[0] eq '' ? 'PgBouncer' : "PgBouncer at $_[0]" }
+# "why" per process, each named where there are several.
+sub named {
+  my %why = @_;
+  return join '; ', map { @procs ? bouncer($_) . ": $why{$_}" : $why{$_} } sort keys %why;
 }
 
 # Runs console commands; returns their errors ('' if none) and, for a query, its [columns, rows].
@@ -447,6 +473,22 @@ sub routes {
   return (\%r, '');
 }
 
+# routes() of every process, merged (each fact named by its process where there are several), or
+# (undef, why) when none could be asked. %unasked: the processes that could not be, and why.
+my %unasked;
+sub all_routes {
+  my %m = (elsewhere => [], servers => [], missing => []);
+  %unasked = ();
+  for my $p (processes()) {
+    at_process($p);
+    my ($r, $why) = routes();
+    if (!$r) { $unasked{$p} = $why; next }
+    for my $k (qw(elsewhere servers missing)) { push @{$m{$k}}, map { @procs ? bouncer($p) . ": $_" : $_ } @{$r->{$k}} }
+  }
+  my @all = processes();
+  return keys(%unasked) == @all ? (undef, named(%unasked)) : (\%m, '');
+}
+
 # A child that RESUMEs every database unless this program tells it, before it ends, that it did.
 sub guard {
   return if $guard;
@@ -461,7 +503,7 @@ sub guard {
   open(STDERR, '>', '/dev/null');
   my $word = '';
   sysread($r, $word, 1);
-  console(5, map { 'RESUME ' . qname($_) } @dbs) if $word ne 'd';
+  if ($word ne 'd') { for (processes()) { at_process($_); console(5, map { 'RESUME ' . qname($_) } @dbs) } }
   exit 0;
 }
 sub unguard { return unless $guard; syswrite($guard, 'd'); close $guard; undef $guard }
@@ -492,7 +534,7 @@ sub run_push {
   }
 
   # Deciding.
-  my ($now, $why_unknown) = $console ? routes() : (undef, 'no PgBouncer admin console configured');
+  my ($now, $why_unknown) = $console ? all_routes() : (undef, 'no PgBouncer admin console configured');
   my $include_changed = grep { $_->{flags} =~ /f/ && !current($_) } @files;
   # Sessions must be cut when PgBouncer routes, or holds connections, elsewhere than the target.
   # Without the console only the old header can tell (-1: not even that).
@@ -502,7 +544,7 @@ sub run_push {
   $due{routes} = 1 if $include_changed;
   $due{auth} = 1 if grep { $_->{flags} =~ /r/ && $_->{flags} !~ /f/ && !current($_) } @files;
   # A reload a dead run left due is not redone where PgBouncer already routes as the files say.
-  delete $due{routes} if $now && !$include_changed && !@{$now->{elsewhere}} && !@{$now->{missing}};
+  delete $due{routes} if $now && !%unasked && !$include_changed && !@{$now->{elsewhere}} && !@{$now->{missing}};
   my $reload_due = $due{routes} || $due{auth};
   my $cut = $moved > 0 && $console;
 
@@ -519,25 +561,31 @@ sub run_push {
     finish('ok');
   }
 
-  # Reloading.
-  my $paused = 0;
+  # Reloading. %paused: the processes a drain paused; %broken: those that failed the reload.
+  my (%paused, %broken);
   if ($cut) {
     guard();
     if ($drain) {
-      my ($errs) = console($pause_s, map { 'PAUSE ' . qname($_) } @dbs);
-      $paused = $errs eq '';
+      for my $p (processes()) {
+        at_process($p);
+        my ($errs) = console($pause_s, map { 'PAUSE ' . qname($_) } @dbs);
+        $paused{$p} = $errs eq '';
+      }
       step('paused');
     }
   }
-  reload_and_confirm() if $reload_due;
+  %broken = reload_and_confirm() if $reload_due;
 
   # Sessions.
   if ($cut) {
-    cut_sessions($paused);
+    cut_sessions(\%paused, \%broken);
   } elsif ($moved && $reload_due) {
     say_line('SESSIONS', $moved < 0 ? "not cut: the old routes are unknown (no header in the file replaced) and $why_unknown"
                                     : "not cut: $why_unknown");
   }
+  # One of several processes failed, the others are done: the server fails, naming it, and the
+  # marker stays, so the next run reloads and cuts again.
+  if (%broken) { say_line('RELOAD-FAILED', named(%broken)); finish('failed') }
   done_marker();
   finish('ok');
 }
@@ -653,58 +701,82 @@ sub run_reload {
   return ($out, $?);
 }
 # Step 7's reload; where the console is set, PgBouncer is asked whether it took the new routes.
+# Every process is reloaded (RELOAD on each console; a reload command runs once: it must reload
+# them all) and confirmed. Returns the processes that failed, with why; when all did, the
+# server's push fails here.
 sub reload_and_confirm {
-  my $failed;
+  my @all = processes();
+  my %broken;
+  my $all_broken = sub { return if keys(%broken) < @all; say_line('RELOAD-FAILED', named(%broken)); finish('failed') };
   if ($reload eq '') {
-    ($failed) = console(left(), 'RELOAD');
+    for my $p (@all) {
+      at_process($p);
+      my ($failed) = console(left(), 'RELOAD');
+      $broken{$p} = $failed if $failed ne '';
+    }
   } else {
     my ($out, $status) = run_reload();
-    $failed = $status == 0 ? '' : $out ne '' ? $out : 'exit status ' . ($status >> 8);
+    my $failed = $status == 0 ? '' : $out ne '' ? $out : 'exit status ' . ($status >> 8);
+    if ($failed ne '') { say_line('RELOAD-FAILED', $failed); finish('failed') }
   }
-  if ($failed ne '') { say_line('RELOAD-FAILED', $failed); finish('failed') }
+  $all_broken->();
   say_line('RELOADED');
   step('reloaded');
   # PgBouncer 1.18 answers RELOAD with success even when it rejected the file and kept its old
   # routes; a SIGHUP is not even answered. Where the console is set, ask it what it routes to.
-  return unless $console;
+  return %broken unless $console;
   # RELOAD on the console is done when it answers; a SIGHUP when PgBouncer gets to it.
   my $until = $reload eq '' ? 0 : time + (left() < 2 ? left() : 2);
-  my ($r, $err);
+  my %left = map { $_ => 1 } grep { !exists $broken{$_} } @all;
+  my %last;  # process -> [routes, why not]
   while (1) {
-    ($r, $err) = routes();
-    last if $r && !@{$r->{elsewhere}} && !@{$r->{missing}};
-    last if time >= $until;
+    for my $p (sort keys %left) {
+      at_process($p);
+      my ($r, $err) = routes();
+      $last{$p} = [$r, $err];
+      delete $left{$p} if $r && !@{$r->{elsewhere}} && !@{$r->{missing}};
+    }
+    last if !%left || time >= $until;
     select(undef, undef, undef, 0.05);
   }
-  if (!$r) { say_line('RELOAD-FAILED', "cannot confirm the new routes: $err"); finish('failed') }
-  my @still = (@{$r->{elsewhere}}, map { "$_ not defined" } @{$r->{missing}});
-  if (@still) {
-    say_line('RELOAD-FAILED', 'PgBouncer kept its old routes (it rejected the new configuration? see its log): '
-      . join(', ', @still[0 .. ($#still < 2 ? $#still : 2)]) . (@still > 3 ? ', ...' : ''));
-    finish('failed');
+  for my $p (keys %left) {
+    my ($r, $err) = @{$last{$p}};
+    if (!$r) { $broken{$p} = "cannot confirm the new routes: $err"; next }
+    my @still = (@{$r->{elsewhere}}, map { "$_ not defined" } @{$r->{missing}});
+    $broken{$p} = 'PgBouncer kept its old routes (it rejected the new configuration? see its log): '
+      . join(', ', @still[0 .. ($#still < 2 ? $#still : 2)]) . (@still > 3 ? ', ...' : '');
   }
+  $all_broken->();
   say_line('CONFIRMED');
   step('confirmed');
+  return %broken;
 }
 
-# Step 7's sessions: RESUME after a PAUSE that held (a drain), else KILL and RESUME (a cut).
+# Step 7's sessions, on every process but those that failed the reload (\%broken): RESUME after
+# a PAUSE that held (a drain, \%paused), else KILL and RESUME (a cut).
 sub cut_sessions {
-  my $paused = shift;
-  my $errs;
-  if ($paused) {
-    ($errs) = console(left(), map { 'RESUME ' . qname($_) } @dbs);
-  } else {
-    # A database PgBouncer has no pool for yet must not keep the others from being cut.
-    ($errs) = console(left(), map { 'KILL ' . qname($_) } @dbs);
-    $errs = join '', grep { !/no such database/ } split /^/m, $errs;
-    step('killed');
-    my ($rerrs) = console(left(), map { 'RESUME ' . qname($_) } @dbs);
-    $errs .= join '', grep { !/no such database/ } split /^/m, $rerrs;
+  my ($paused, $broken) = @_;
+  my %errs;
+  my @cut = grep { !exists $broken->{$_} } processes();
+  for my $p (@cut) {
+    at_process($p);
+    my $errs;
+    if ($paused->{$p}) {
+      ($errs) = console(left(), map { 'RESUME ' . qname($_) } @dbs);
+    } else {
+      # A database PgBouncer has no pool for yet must not keep the others from being cut.
+      ($errs) = console(left(), map { 'KILL ' . qname($_) } @dbs);
+      $errs = join '', grep { !/no such database/ } split /^/m, $errs;
+      step('killed');
+      my ($rerrs) = console(left(), map { 'RESUME ' . qname($_) } @dbs);
+      $errs .= join '', grep { !/no such database/ } split /^/m, $rerrs;
+    }
+    $errs{$p} = $errs if $errs ne '';
   }
   step('resumed');
-  if ($errs ne '') { say_line('SESSIONS', "not cut: $errs"); finish('failed') }
-  unguard();
-  say_line('SESSIONS', $paused ? 'drained (PAUSE, RESUME)' : 'cut');
+  if (%errs) { say_line('SESSIONS', 'not cut: ' . named(%errs)); finish('failed') }
+  unguard() unless %$broken;  # a process that failed may still be paused: the guardian RESUMEs it
+  say_line('SESSIONS', (grep { !$paused->{$_} } @cut) ? 'cut' : 'drained (PAUSE, RESUME)');
 }
 
 # ------------------------------------------------------------------------------------ one check
@@ -736,10 +808,12 @@ sub run_check {
     say_line('USER', "removed $_") for sort grep { !exists $new->{$_} } keys %$old;
     say_line('USER', "changed $_") for sort grep { exists $new->{$_} && $old->{$_} ne $new->{$_} } keys %$old;
   }
-  my ($r, $why) = $console ? routes() : (undef, '');
-  if (!$console) { say_line('CONSOLE', 'none') }
-  elsif (!$r) { say_line('CONSOLE', "failed: $why") }
-  else {
+  say_line('CONSOLE', 'none') unless $console;
+  for my $p ($console ? processes() : ()) {  # several processes: each one's lines after its PROCESS
+    at_process($p);
+    say_line('PROCESS', $p) if @procs;
+    my ($r, $why) = routes();
+    if (!$r) { say_line('CONSOLE', "failed: $why"); next }
     say_line('CONSOLE', 'ok');
     say_line('ROUTE', "@$_") for @{$r->{all}};
     say_line('SERVER', "@$_") for @{$r->{away}};

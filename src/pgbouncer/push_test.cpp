@@ -143,7 +143,7 @@ if ($in =~ /^SHOW DATABASES/) {
 
   TempDir dir;
   DeployConfig config;
-  AppServer server{1, "app1", "127.0.1.1", "postgres", "", false, "", {}};
+  AppServer server{1, "app1", "127.0.1.1", "postgres", "", false, "", {}, ""};
   std::string last_err;
   std::unique_ptr<LocalRemote> resident;  // serve()'s
 };
@@ -421,6 +421,88 @@ TEST_P(PushProgram, TheAdminConsoleSocketIsUsedWithoutStartingPsql) {
   EXPECT_EQ(commands, (std::vector<std::string>{"RELOAD", "RELOAD", "KILL appdb", "RESUME appdb"}));
   EXPECT_FALSE(std::filesystem::exists(dir.path() + "/psql.log"));
   EXPECT_EQ(push(files(2, 2, 20)).status, PushOutcome::Status::unchanged);
+}
+
+// Several PgBouncer processes on one port (so_reuseport), each its own socket directory: the
+// row's admin_sockets lists them, and every one is reloaded, confirmed and cut.
+TEST_P(PushProgram, EveryListedProcessIsReloadedConfirmedAndCut) {
+  std::filesystem::create_directories(dir.path() + "/pgb2");
+  FakeConsole one(socket()), two(dir.path() + "/pgb2/.s.PGSQL.6432");
+  one.route_from(config.include_dir + "/main.ini");
+  two.route_from(config.include_dir + "/main.ini");
+  use_socket_console();
+  server.admin_sockets = dir.path() + "/pgb, " + dir.path() + "/pgb2";
+  ASSERT_EQ(push(files(1, 1, 100)).status, PushOutcome::Status::written);
+  two.set_servers({{"appdb", "10.0.0.1", "5432"}});  // a client held on the second process
+  PushOutcome o = push(files(2, 2, 10));
+  ASSERT_EQ(o.status, PushOutcome::Status::written) << o.detail;
+  EXPECT_TRUE(o.confirmed);
+  EXPECT_EQ(o.sessions, "cut");
+  for (FakeConsole* c : {&one, &two}) {
+    std::vector<std::string> commands;
+    for (const auto& q : c->queries())
+      if (q.rfind("SHOW ", 0) != 0) commands.push_back(q);
+    EXPECT_EQ(commands, (std::vector<std::string>{"RELOAD", "RELOAD", "KILL appdb", "RESUME appdb"}));
+    EXPECT_EQ(c->route("appdb").first, "10.0.0.2");
+  }
+  EXPECT_EQ(two.server_count(), 0u);
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/psql.log"));
+}
+
+TEST_P(PushProgram, AProcessThatCannotBeAskedFailsTheServerByNameAndTheOthersAreStillUpdated) {
+  std::filesystem::create_directories(dir.path() + "/pgb2");
+  FakeConsole one(socket());
+  auto two = std::make_unique<FakeConsole>(dir.path() + "/pgb2/.s.PGSQL.6432");
+  one.route_from(config.include_dir + "/main.ini");
+  two->route_from(config.include_dir + "/main.ini");
+  use_socket_console();
+  server.admin_sockets = dir.path() + "/pgb " + dir.path() + "/pgb2";
+  ASSERT_EQ(push(files(1, 1, 100)).status, PushOutcome::Status::written);
+  two.reset();  // the second process is stopped; psql cannot reach it either
+  write_file(dir.path() + "/psql.error", "psql: error: connection to server failed: No such file or directory\n");
+  PushOutcome o = push(files(2, 2, 10));
+  EXPECT_EQ(o.status, PushOutcome::Status::failed);
+  EXPECT_NE(o.detail.find("PgBouncer at " + dir.path() + "/pgb2: "), std::string::npos) << o.detail;
+  EXPECT_EQ(o.detail.find("PgBouncer at " + dir.path() + "/pgb:"), std::string::npos) << o.detail;
+  EXPECT_TRUE(o.confirmed) << "the first process took the new routes";
+  EXPECT_EQ(o.sessions, "cut");
+  EXPECT_EQ(one.route("appdb").first, "10.0.0.2");
+  EXPECT_NE(psql_log().find("PGHOST=" + dir.path() + "/pgb2\n"), std::string::npos) << psql_log();
+  // The marker stays: the next run reloads and cuts again, and succeeds once the process is back.
+  EXPECT_TRUE(std::filesystem::exists(config.include_dir + "/.main.pending"));
+  std::filesystem::remove(dir.path() + "/psql.error");
+  FakeConsole back(dir.path() + "/pgb2/.s.PGSQL.6432");
+  back.route_from(config.include_dir + "/main.ini");
+  o = push(files(2, 2, 20));
+  EXPECT_EQ(o.status, PushOutcome::Status::written) << o.detail;
+  EXPECT_FALSE(std::filesystem::exists(config.include_dir + "/.main.pending"));
+}
+
+TEST_P(PushProgram, ACheckAsksEveryProcessAndSaysWhichRoutesWhere) {
+  std::filesystem::create_directories(dir.path() + "/pgb2");
+  write_file(config.include_dir + "/main.ini", "appdb = host=10.0.0.2 port=5432 dbname=appdb\n");
+  write_file(dir.path() + "/by-hand.ini", "appdb = host=10.0.0.1 port=5432 dbname=appdb\n");
+  FakeConsole one(socket()), two(dir.path() + "/pgb2/.s.PGSQL.6432");
+  one.route_from(config.include_dir + "/main.ini");
+  two.route_from(dir.path() + "/by-hand.ini");  // pointed back at the old node by hand
+  use_socket_console();
+  server.admin_sockets = dir.path() + "/pgb," + dir.path() + "/pgb2," + dir.path() + "/gone";
+  write_file(dir.path() + "/psql.error", "psql: error: connection to server failed\n");
+  PushRequest req = request(files(2, 2, 10));
+  req.mode = PushRequest::Mode::check;
+  ExecResult x = run(push_command(req), push_payload(req));
+  CheckAnswer a = parse_check_output(x.exit_status, x.out, x.err);
+  ASSERT_TRUE(a.ok) << a.error << x.out;
+  ASSERT_EQ(a.processes.size(), 3u) << x.out;
+  EXPECT_EQ(a.processes[0].dir, dir.path() + "/pgb");
+  EXPECT_EQ(a.processes[0].console, "ok");
+  ASSERT_EQ(a.processes[0].routes.size(), 1u);
+  EXPECT_EQ(a.processes[0].routes[0].address, "10.0.0.2:5432");
+  ASSERT_EQ(a.processes[1].routes.size(), 1u);
+  EXPECT_EQ(a.processes[1].routes[0].address, "10.0.0.1:5432");
+  EXPECT_EQ(a.processes[2].console.rfind("failed: ", 0), 0u) << a.processes[2].console;
+  EXPECT_EQ(a.console.rfind("failed: PgBouncer at " + dir.path() + "/gone: ", 0), 0u) << a.console;
+  EXPECT_TRUE(a.routes.empty());
 }
 
 TEST_P(PushProgram, AnAdminConsoleThatAsksForAPasswordIsLeftToPsql) {
@@ -823,6 +905,66 @@ TEST(PushRequestFraming, RoundTripsAnyBytesInEveryField) {
   r.console_env = {"PGHOST=/run\n1 1 3\nevil"};
   EXPECT_NE(check_request(r), "");
   EXPECT_FALSE(parse_push_request(push_payload(r), &back, &err));
+}
+
+TEST(PushRequestFraming, EveryProcessesSocketDirectoryTravelsAndIsChecked) {
+  PushRequest r;
+  r.lock_path = "/etc/.main.lock";
+  r.target_host = "h";
+  r.target_port = 1;
+  r.console = true;
+  r.socket_path = "/run/pgbouncer/.s.PGSQL.6432";
+  r.console_dirs = {"/run/pgbouncer-1", "/run/pgbouncer 2"};
+  PushRequest back;
+  std::string err;
+  ASSERT_EQ(check_request(r), "");
+  ASSERT_TRUE(parse_push_request(push_payload(r), &back, &err)) << err;
+  EXPECT_EQ(back.console_dirs, r.console_dirs);
+  for (const std::string& bad : {std::string("run/x"), std::string("/run/\nx"), "/" + std::string(91, 'x')}) {
+    r.console_dirs = {bad};
+    EXPECT_NE(check_request(r), "") << bad;
+  }
+  r.console_dirs = {"/run/x"};
+  r.console = false;
+  r.reload_command = "true";
+  EXPECT_NE(check_request(r), "") << "processes without a console to ask them";
+}
+
+TEST(PushRequestFraming, AdminSocketsNeedsAnAdminConninfoAndAUsableValue) {
+  AppServer server{1, "app1", "127.0.1.1", "postgres", "", false, "", {}, "/run/a,/run/b"};
+  ClusterFacts facts;
+  facts.databases = {"appdb"};
+  facts.servers = {server};
+  Rendered files = render_all(facts, {"10.0.0.2", 5432}, {"main", 2, 2, 1}, "");
+  DeployConfig config;
+  config.cluster = "main";
+  PushRequest req;
+  std::string err;
+  EXPECT_FALSE(build_request(server, files, config, &req, &err));
+  EXPECT_NE(err.find("admin_sockets needs admin_conninfo"), std::string::npos) << err;
+  server.admin_conninfo = "host=/run/postgresql port=6432 dbname=pgbouncer user=pgbouncer";
+  ASSERT_TRUE(build_request(server, files, config, &req, &err)) << err;
+  EXPECT_EQ(req.console_dirs, (std::vector<std::string>{"/run/a", "/run/b"}));
+  server.admin_sockets = "/run/a,../b";
+  EXPECT_FALSE(build_request(server, files, config, &req, &err));
+  EXPECT_EQ(err, "admin_sockets: not an absolute directory: ../b");
+}
+
+TEST(CheckOutput, ReadsEachProcessAndNamesTheFirstThatCannotBeAsked) {
+  CheckAnswer a = parse_check_output(0,
+                                     "PROCESS /run/p1\nCONSOLE ok\nROUTE appdb 10.0.0.2:5432\n"
+                                     "PROCESS /run/p2\nCONSOLE failed: no socket\n"
+                                     "PROCESS /run/p3\nCONSOLE ok\nROUTE appdb 10.0.0.1:5432\n"
+                                     "SERVER appdb 10.0.0.1:5432\nDONE ok\n",
+                                     "");
+  ASSERT_TRUE(a.ok) << a.error;
+  ASSERT_EQ(a.processes.size(), 3u);
+  EXPECT_EQ(a.console, "failed: PgBouncer at /run/p2: no socket");
+  EXPECT_EQ(a.processes[2].routes[0].address, "10.0.0.1:5432");
+  EXPECT_EQ(a.processes[2].servers.size(), 1u);
+  EXPECT_TRUE(a.routes.empty() && a.servers.empty());
+  // A process without its CONSOLE line is not an answer.
+  EXPECT_FALSE(parse_check_output(0, "PROCESS /run/p1\nCONSOLE ok\nPROCESS /run/p2\nDONE ok\n", "").ok);
 }
 
 TEST(PushOutput, ParsesEachOutcome) {

@@ -180,13 +180,16 @@ ServerVerdict judge_server(const ServerReport& s, const Endpoint& primary,
                            const std::vector<std::string>& listed) {
   ServerVerdict v;
   const CheckAnswer& a = s.check;
-  v.files_only = a.console != "ok";
+  // Several processes: those that answered are judged, and each that did not is named.
+  bool some_answered = a.console == "ok" || std::any_of(a.processes.begin(), a.processes.end(),
+                                                        [](const auto& p) { return p.console == "ok"; });
+  v.files_only = !some_answered;
   if (s.result == ServerReport::Result::failed) {
     v.state = ServerVerdict::State::unreachable;
     v.why.push_back(s.error);
     return v;
   }
-  if (a.console.rfind("failed", 0) == 0) {
+  if (a.console.rfind("failed", 0) == 0 && !some_answered) {
     v.state = ServerVerdict::State::unreachable;
     v.why.push_back("PgBouncer's admin console cannot be asked: " +
                     a.console.substr(std::min(a.console.size(), size_t{8})));
@@ -200,17 +203,35 @@ ServerVerdict judge_server(const ServerReport& s, const Endpoint& primary,
     v.routes_wrong = v.routes_wrong || route;
   };
   if (!v.files_only) {
-    std::set<std::string> routed;
-    for (const auto& r : a.routes) {
-      routed.insert(r.database);
-      if (r.address != target) wrong("PgBouncer routes " + r.database + " to " + r.address, r.address, true);
+    auto bouncer = [](const std::string& process) {
+      return process.empty() ? std::string("PgBouncer") : "PgBouncer at " + process;
+    };
+    // The one console, or each process that answered.
+    std::vector<CheckAnswer::Process> answered;
+    for (const auto& p : a.processes)
+      if (p.console == "ok") answered.push_back(p);
+    if (a.processes.empty()) answered.push_back({"", a.console, a.routes, a.servers});
+    for (const auto& p : answered) {
+      std::set<std::string> routed;
+      for (const auto& r : p.routes) {
+        routed.insert(r.database);
+        if (r.address != target) wrong(bouncer(p.dir) + " routes " + r.database + " to " + r.address, r.address, true);
+      }
+      for (const auto& c : p.servers)
+        wrong(bouncer(p.dir) + " holds a server connection for " + c.database + " to " + c.address, c.address,
+              false);
+      for (const auto& db : listed)
+        if (!routed.count(db)) {
+          if (v.state == ServerVerdict::State::ok) v.state = ServerVerdict::State::stale;
+          v.why.push_back(bouncer(p.dir) + " does not route " + db + " (not reloaded since it was added?)");
+        }
     }
-    for (const auto& c : a.servers)
-      wrong("PgBouncer holds a server connection for " + c.database + " to " + c.address, c.address, false);
-    for (const auto& db : listed)
-      if (!routed.count(db)) {
-        if (v.state == ServerVerdict::State::ok) v.state = ServerVerdict::State::stale;
-        v.why.push_back("PgBouncer does not route " + db + " (not reloaded since it was added?)");
+    // A process that cannot be asked may route anywhere: as a server that cannot be asked.
+    for (const auto& p : a.processes)
+      if (p.console != "ok") {
+        if (v.state != ServerVerdict::State::wrong) v.state = ServerVerdict::State::unreachable;
+        v.why.push_back("the admin console of PgBouncer at " + p.dir + " cannot be asked: " +
+                        p.console.substr(p.console.rfind("failed: ", 0) == 0 ? 8 : 0));
       }
   } else {
     // The include file comes first in every request (deploy/request: build_request).

@@ -17,13 +17,13 @@ RunReport sample() {
   r.endpoint = {"10.0.0.2", 5432};
   r.timeline = 2;
   ServerReport ok;
-  ok.server = {1, "app1", "127.0.1.1", "postgres", "billing", false, "", {}};
+  ok.server = {1, "app1", "127.0.1.1", "postgres", "billing", false, "", {}, ""};
   ok.result = ServerReport::Result::updated;
   ok.changed = {"/etc/pgbouncer/databases/main.ini", "/etc/pgbouncer/userlist.txt"};
   ok.reloaded = true;
   ok.sessions = "cut";
   ServerReport bad;
-  bad.server = {2, "app2", "127.0.1.2", "postgres", "", false, "", {}};
+  bad.server = {2, "app2", "127.0.1.2", "postgres", "", false, "", {}, ""};
   bad.error = "connect: cannot connect to 127.0.1.2:22: Connection refused";
   r.servers = {ok, bad};
   return r;

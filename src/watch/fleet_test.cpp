@@ -14,7 +14,7 @@
 namespace pgdeploy {
 namespace {
 
-const std::vector<AppServer> kServers = {{1, "app1", "10.0.1.1", "postgres", "", false, "", {}}};
+const std::vector<AppServer> kServers = {{1, "app1", "10.0.1.1", "postgres", "", false, "", {}, ""}};
 
 Rendered files() {
   ClusterFacts facts;
