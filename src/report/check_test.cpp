@@ -102,6 +102,53 @@ TEST(CheckVerdict, UnreachableServersFollowTheThresholds) {
   EXPECT_EQ(judge_server(console_down, kPrimary, {}).state, ServerVerdict::State::unreachable);
 }
 
+// Several PgBouncer processes on one host (admin_sockets): each is judged, and named.
+ServerReport processes(std::vector<CheckAnswer::Process> list) {
+  ServerReport s = answered("app1");
+  s.check.routes.clear();
+  s.check.processes = std::move(list);
+  s.check.console = "ok";
+  for (const auto& p : s.check.processes)
+    if (p.console != "ok" && s.check.console == "ok") s.check.console = "failed: PgBouncer at " + p.dir;
+  return s;
+}
+
+TEST(CheckVerdict, OneProcessOfSeveralRoutingElsewhereIsCriticalAndNamed) {
+  ServerReport s = processes({{"/run/p1", "ok", {{"appdb", "10.0.0.2:5432"}}, {}},
+                              {"/run/p2", "ok", {{"appdb", "10.0.0.1:5432"}}, {}}});
+  CheckReport r = report({s});
+  EXPECT_EQ(check_status(r), kCheckCritical);
+  std::string text = format_check_text(r);
+  EXPECT_NE(text.find("app1 127.0.1.1: WRONG PgBouncer at /run/p2 routes appdb to 10.0.0.1:5432\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("/run/p1"), std::string::npos) << text;
+  s = processes({{"/run/p1", "ok", {{"appdb", "10.0.0.2:5432"}}, {}},
+                 {"/run/p2", "ok", {{"appdb", "10.0.0.2:5432"}}, {{"appdb", "10.0.0.1:5432"}}}});
+  EXPECT_NE(format_check_text(report({s})).find("PgBouncer at /run/p2 holds a server connection for appdb"),
+            std::string::npos);
+  s = processes({{"/run/p1", "ok", {{"appdb", "10.0.0.2:5432"}}, {}}, {"/run/p2", "ok", {}, {}}});
+  ServerVerdict v = judge_server(s, kPrimary, {"appdb"});
+  EXPECT_EQ(v.state, ServerVerdict::State::stale);
+  EXPECT_EQ(v.why, std::vector<std::string>{"PgBouncer at /run/p2 does not route appdb (not reloaded since it was added?)"});
+  s = processes({{"/run/p1", "ok", {{"appdb", "10.0.0.2:5432"}}, {}}, {"/run/p2", "ok", {{"appdb", "10.0.0.2:5432"}}, {}}});
+  EXPECT_EQ(check_status(report({s})), kCheckOk);
+}
+
+TEST(CheckVerdict, AProcessThatCannotBeAskedIsNamedAndTheOthersStillJudged) {
+  ServerReport s = processes({{"/run/p1", "ok", {{"appdb", "10.0.0.2:5432"}}, {}},
+                              {"/run/p2", "failed: no such file", {}, {}}});
+  ServerVerdict v = judge_server(s, kPrimary, {"appdb"});
+  EXPECT_EQ(v.state, ServerVerdict::State::unreachable);
+  EXPECT_FALSE(v.files_only);
+  EXPECT_EQ(v.why, std::vector<std::string>{"the admin console of PgBouncer at /run/p2 cannot be asked: no such file"});
+  EXPECT_EQ(check_status(report({s})), kCheckCritical) << "the only server, not fully asked";
+  s = processes({{"/run/p1", "ok", {{"appdb", "10.0.0.1:5432"}}, {}}, {"/run/p2", "failed: x", {}, {}}});
+  EXPECT_EQ(judge_server(s, kPrimary, {"appdb"}).state, ServerVerdict::State::wrong) << "wrong outranks";
+  s = processes({{"/run/p1", "failed: x", {}, {}}, {"/run/p2", "failed: y", {}, {}}});
+  EXPECT_EQ(judge_server(s, kPrimary, {"appdb"}).state, ServerVerdict::State::unreachable);
+}
+
 TEST(CheckVerdict, RefusalsAreCriticalForTheProofAndUnknownForTheDatabase) {
   CheckReport r = report({});
   r.run.refusal = "2 writable nodes";
