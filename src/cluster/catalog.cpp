@@ -67,13 +67,12 @@ bool read_app_servers(Database& db, const std::string& schema, const std::set<st
     return false;
   }
   std::vector<Row> rows;
-  if (!db.rows(
-          schema, "app_servers",
-          {id, name, "ip_addr", optional_column(cols, "username"), optional_column(cols, "application_name"),
-           optional_column(cols, "auth_trust"), optional_column(cols, "admin_conninfo"),
-           optional_column(cols, "enabled"), optional_column(cols, "auth_mode"),
-           optional_column(cols, "admin_sockets")},
-          &rows, deadline, err)) {
+  if (!db.rows(schema, "app_servers",
+               {id, name, "ip_addr", optional_column(cols, "username"),
+                optional_column(cols, "application_name"), optional_column(cols, "auth_trust"),
+                optional_column(cols, "admin_conninfo"), optional_column(cols, "enabled"),
+                optional_column(cols, "auth_mode"), optional_column(cols, "admin_sockets")},
+               &rows, deadline, err)) {
     *err = "cannot read " + table + ": " + *err;
     return false;
   }

@@ -42,12 +42,14 @@ bool socket_dirs_of(const std::string& text, std::vector<std::string>* out, std:
     if (dir[0] != '/') return refuse("not an absolute directory: " + dir);
     if (std::any_of(dir.begin(), dir.end(), [](char c) { return (c >= 0 && c < 0x20) || c == 0x7f; }))
       return refuse("control character in a directory");
-    if (("/" + dir + "/").find("/./") != std::string::npos || ("/" + dir + "/").find("/../") != std::string::npos)
+    if (("/" + dir + "/").find("/./") != std::string::npos ||
+        ("/" + dir + "/").find("/../") != std::string::npos)
       return refuse("'.' or '..' in " + dir);
     // "<dir>/.s.PGSQL.65535" must fit in sockaddr_un's 107 bytes.
     if (dir.size() + 16 > 107) return refuse("directory too long for a unix socket: " + dir);
     if (!seen.insert(dir).second) return refuse(dir + " named twice");
-    if (dirs.size() == kMaxProcesses) return refuse("more than " + std::to_string(kMaxProcesses) + " directories");
+    if (dirs.size() == kMaxProcesses)
+      return refuse("more than " + std::to_string(kMaxProcesses) + " directories");
     dirs.push_back(dir);
   }
   *out = std::move(dirs);

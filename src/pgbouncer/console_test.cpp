@@ -49,15 +49,15 @@ TEST(Console, AdminSocketsListsOneDirectoryPerProcessByCommaOrSpace) {
 TEST(Console, AdminSocketsThatCannotNameProcessesAreRefusedAndSaySo) {
   std::string many;
   for (size_t i = 0; i <= kMaxProcesses; ++i) many += "/run/p" + std::to_string(i) + " ";
-  for (const auto& [value, why] : std::vector<std::pair<std::string, std::string>>{
-           {"run/pgbouncer", "not an absolute directory"},
-           {"/run/a,~/b", "not an absolute directory"},
-           {"/run/../etc", "'.' or '..'"},
-           {"/run/./a", "'.' or '..'"},
-           {"/run/a,/run/a/", "named twice"},
-           {std::string("/run/a\x01b"), "control character"},
-           {"/" + std::string(91, 'x'), "too long"},
-           {many, "more than 64"}}) {
+  for (const auto& [value, why] :
+       std::vector<std::pair<std::string, std::string>>{{"run/pgbouncer", "not an absolute directory"},
+                                                        {"/run/a,~/b", "not an absolute directory"},
+                                                        {"/run/../etc", "'.' or '..'"},
+                                                        {"/run/./a", "'.' or '..'"},
+                                                        {"/run/a,/run/a/", "named twice"},
+                                                        {std::string("/run/a\x01b"), "control character"},
+                                                        {"/" + std::string(91, 'x'), "too long"},
+                                                        {many, "more than 64"}}) {
     std::vector<std::string> dirs{"kept"};
     std::string err;
     EXPECT_FALSE(socket_dirs_of(value, &dirs, &err)) << value;

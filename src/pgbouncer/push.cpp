@@ -98,7 +98,8 @@ std::string check_request(const PushRequest& r) {
   if (r.console_dirs.size() > kMaxProcesses) return "admin_sockets: too many processes";
   std::string socket_name = r.socket_path.substr(r.socket_path.rfind('/') + 1);
   for (const auto& d : r.console_dirs)
-    if (d.empty() || d[0] != '/' || has_control(d) || d.size() + 1 + std::max<size_t>(socket_name.size(), 15) > 107)
+    if (d.empty() || d[0] != '/' || has_control(d) ||
+        d.size() + 1 + std::max<size_t>(socket_name.size(), 15) > 107)
       return "admin_sockets: unusable socket directory " + d;
   std::string on_console;
   for (const auto* list : {&r.listed_databases, &r.auto_databases})
@@ -406,7 +407,8 @@ CheckAnswer parse_check_output(int exit_status, const std::string& out, const st
       (a.processes.empty() ? a.console : a.processes.back().console) = text;
     } else if ((word == "ROUTE" || word == "SERVER") && split_last(text, &head, &last)) {
       auto& p = a.processes;
-      (word == "ROUTE" ? (p.empty() ? a.routes : p.back().routes) : (p.empty() ? a.servers : p.back().servers))
+      (word == "ROUTE" ? (p.empty() ? a.routes : p.back().routes)
+                       : (p.empty() ? a.servers : p.back().servers))
           .push_back({head, last});
     } else if (word == "INCLUDE" && !a.has_include) {
       size_t len = 0;
@@ -431,8 +433,9 @@ CheckAnswer parse_check_output(int exit_status, const std::string& out, const st
   for (const auto& p : a.processes) {
     if (p.console.empty()) garbled = true;
     if (a.console.empty() || (a.console == "ok" && p.console != "ok"))
-      a.console = p.console.rfind("failed: ", 0) == 0 ? "failed: PgBouncer at " + p.dir + ": " + p.console.substr(8)
-                                                      : p.console;
+      a.console = p.console.rfind("failed: ", 0) == 0
+                      ? "failed: PgBouncer at " + p.dir + ": " + p.console.substr(8)
+                      : p.console;
   }
   a.ok = answer.ended_ok() && exit_status == 0 && !garbled && !a.console.empty();
   if (a.ok) return a;

@@ -459,7 +459,8 @@ TEST_P(PushProgram, AProcessThatCannotBeAskedFailsTheServerByNameAndTheOthersAre
   server.admin_sockets = dir.path() + "/pgb " + dir.path() + "/pgb2";
   ASSERT_EQ(push(files(1, 1, 100)).status, PushOutcome::Status::written);
   two.reset();  // the second process is stopped; psql cannot reach it either
-  write_file(dir.path() + "/psql.error", "psql: error: connection to server failed: No such file or directory\n");
+  write_file(dir.path() + "/psql.error",
+             "psql: error: connection to server failed: No such file or directory\n");
   PushOutcome o = push(files(2, 2, 10));
   EXPECT_EQ(o.status, PushOutcome::Status::failed);
   EXPECT_NE(o.detail.find("PgBouncer at " + dir.path() + "/pgb2: "), std::string::npos) << o.detail;

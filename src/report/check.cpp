@@ -215,7 +215,8 @@ ServerVerdict judge_server(const ServerReport& s, const Endpoint& primary,
       std::set<std::string> routed;
       for (const auto& r : p.routes) {
         routed.insert(r.database);
-        if (r.address != target) wrong(bouncer(p.dir) + " routes " + r.database + " to " + r.address, r.address, true);
+        if (r.address != target)
+          wrong(bouncer(p.dir) + " routes " + r.database + " to " + r.address, r.address, true);
       }
       for (const auto& c : p.servers)
         wrong(bouncer(p.dir) + " holds a server connection for " + c.database + " to " + c.address, c.address,
@@ -230,8 +231,8 @@ ServerVerdict judge_server(const ServerReport& s, const Endpoint& primary,
     for (const auto& p : a.processes)
       if (p.console != "ok") {
         if (v.state != ServerVerdict::State::wrong) v.state = ServerVerdict::State::unreachable;
-        v.why.push_back("the admin console of PgBouncer at " + p.dir + " cannot be asked: " +
-                        p.console.substr(p.console.rfind("failed: ", 0) == 0 ? 8 : 0));
+        v.why.push_back("the admin console of PgBouncer at " + p.dir +
+                        " cannot be asked: " + p.console.substr(p.console.rfind("failed: ", 0) == 0 ? 8 : 0));
       }
   } else {
     // The include file comes first in every request (deploy/request: build_request).

@@ -130,18 +130,21 @@ TEST(CheckVerdict, OneProcessOfSeveralRoutingElsewhereIsCriticalAndNamed) {
   s = processes({{"/run/p1", "ok", {{"appdb", "10.0.0.2:5432"}}, {}}, {"/run/p2", "ok", {}, {}}});
   ServerVerdict v = judge_server(s, kPrimary, {"appdb"});
   EXPECT_EQ(v.state, ServerVerdict::State::stale);
-  EXPECT_EQ(v.why, std::vector<std::string>{"PgBouncer at /run/p2 does not route appdb (not reloaded since it was added?)"});
-  s = processes({{"/run/p1", "ok", {{"appdb", "10.0.0.2:5432"}}, {}}, {"/run/p2", "ok", {{"appdb", "10.0.0.2:5432"}}, {}}});
+  EXPECT_EQ(v.why, std::vector<std::string>{
+                       "PgBouncer at /run/p2 does not route appdb (not reloaded since it was added?)"});
+  s = processes({{"/run/p1", "ok", {{"appdb", "10.0.0.2:5432"}}, {}},
+                 {"/run/p2", "ok", {{"appdb", "10.0.0.2:5432"}}, {}}});
   EXPECT_EQ(check_status(report({s})), kCheckOk);
 }
 
 TEST(CheckVerdict, AProcessThatCannotBeAskedIsNamedAndTheOthersStillJudged) {
-  ServerReport s = processes({{"/run/p1", "ok", {{"appdb", "10.0.0.2:5432"}}, {}},
-                              {"/run/p2", "failed: no such file", {}, {}}});
+  ServerReport s = processes(
+      {{"/run/p1", "ok", {{"appdb", "10.0.0.2:5432"}}, {}}, {"/run/p2", "failed: no such file", {}, {}}});
   ServerVerdict v = judge_server(s, kPrimary, {"appdb"});
   EXPECT_EQ(v.state, ServerVerdict::State::unreachable);
   EXPECT_FALSE(v.files_only);
-  EXPECT_EQ(v.why, std::vector<std::string>{"the admin console of PgBouncer at /run/p2 cannot be asked: no such file"});
+  EXPECT_EQ(v.why, std::vector<std::string>{
+                       "the admin console of PgBouncer at /run/p2 cannot be asked: no such file"});
   EXPECT_EQ(check_status(report({s})), kCheckCritical) << "the only server, not fully asked";
   s = processes({{"/run/p1", "ok", {{"appdb", "10.0.0.1:5432"}}, {}}, {"/run/p2", "failed: x", {}, {}}});
   EXPECT_EQ(judge_server(s, kPrimary, {"appdb"}).state, ServerVerdict::State::wrong) << "wrong outranks";

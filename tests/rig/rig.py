@@ -885,14 +885,14 @@ class AppServer:
     def pgbouncer_log_tail(self, lines=8):
         return '--- pgbouncer log:\n' + tail(self.pgbouncer_log, lines)
 
-    def admin_conninfo(self, user='pgbouncer'):
+    def admin_conninfo(self, user='pgbouncer', socket_dir=None):
         """What psql on this app server needs to reach PgBouncer's admin console through
         its unix socket without a password. user 'pgbouncer': PgBouncer admits the OS user it
         runs as (postgres) under that name on the socket, whatever auth_type says. user
         'postgres': setup step 5's form (docs/setup.md; hba `local pgbouncer postgres peer`);
         PgBouncer 1.18 admits it only while postgres is also listed in auth_file (see README.md
         here)."""
-        return f'host={self.run_dir} port={PGBOUNCER_PORT} dbname=pgbouncer user={user}'
+        return f'host={socket_dir or self.run_dir} port={PGBOUNCER_PORT} dbname=pgbouncer user={user}'
 
     def set_admin_conninfo(self, conninfo, node=None):
         """Set this server's app_servers.admin_conninfo ('' = no admin console) on node
@@ -903,19 +903,85 @@ class AppServer:
             f"UPDATE repmgr.app_servers SET admin_conninfo = {sql_literal(conninfo or '')} "
             f"WHERE name = {sql_literal(self.name)}")
 
-    def admin_query(self, sql, user='pgbouncer', timeout=15):
+    def admin_query(self, sql, user='pgbouncer', timeout=15, socket_dir=None):
         """psql here, as postgres, to PgBouncer's admin console through the unix socket
-        (as pgdeploy does with admin_conninfo); return (rc, stdout, stderr)."""
-        proc = self.ns.run([os.path.join(PG_BIN, 'psql'), self.admin_conninfo(user), '-X', '-q', '-A', '-t',
+        (as pgdeploy does with admin_conninfo); return (rc, stdout, stderr). socket_dir: that
+        of another process (add_pgbouncers)."""
+        proc = self.ns.run([os.path.join(PG_BIN, 'psql'), self.admin_conninfo(user, socket_dir), '-X', '-q', '-A', '-t',
                             '-v', 'ON_ERROR_STOP=1', '-c', sql],
                            user=PG_USER, cwd=self.run_dir, check=False, timeout=timeout)
         return proc.returncode, proc.stdout, proc.stderr
 
+    # ---- several PgBouncer processes on one port (so_reuseport) -----------------------------
+
+    def pgbouncer_dir(self, k):
+        """Process k's directory: its unix socket, pidfile and logfile (k = 1: run_dir)."""
+        return self.run_dir if k == 1 else os.path.join(self.dir, f'run-{k}')
+
+    def pgbouncer_ini_of(self, k):
+        """Process k's configuration file, as the host sees it (k = 1: pgbouncer_ini)."""
+        return self.pgbouncer_ini if k == 1 else os.path.join(self.etc_pgbouncer, f'pgbouncer-{k}.ini')
+
+    def add_pgbouncers(self, count=1):
+        """Start `count` more PgBouncer processes on this server's port, as PgBouncer >= 1.12
+        allows with so_reuseport = 1: each has its own unix_socket_dir, pidfile and logfile
+        (pgbouncer_dir(k)) and its own ini (/etc/pgbouncer/pgbouncer-<k>.ini), the same as
+        pgbouncer.ini otherwise (the same %include). The first process is restarted with
+        so_reuseport = 1 too: a listening socket takes the option only when it is made. Clients
+        may log in with SCRAM on the unix sockets as well (`local all all scram-sha-256`), so a
+        test can hold a session on the process it chooses. Returns every process's socket
+        directory, the first's first."""
+        hba = os.path.join(self.etc_pgbouncer, 'pgbouncer_hba.conf')
+        if 'local   all' not in read_text(hba):
+            write_file(hba, read_text(hba) + 'local   all         all                       scram-sha-256\n',
+                       0o640, POSTGRES)
+        ini = read_text(self.pgbouncer_ini)
+        if 'so_reuseport' not in ini:
+            ini += 'so_reuseport = 1\n'
+            write_file(self.pgbouncer_ini, ini, 0o640, POSTGRES)
+            pid = self.pgbouncer_pid()
+            os.kill(pid, signal.SIGTERM)
+            wait_for(lambda: not pid_alive(pid) and not listening(self.addr, PGBOUNCER_PORT), 10,
+                     f'{self.name} PgBouncer to stop')
+            if os.path.exists(self.pgbouncer_pidfile):
+                os.unlink(self.pgbouncer_pidfile)
+            wait_listening(self.addr, PGBOUNCER_PORT, self._spawn_pgbouncer(), self.pgbouncer_stdout)
+        k = 2
+        for _ in range(count):
+            while os.path.exists(self.pgbouncer_ini_of(k)):
+                k += 1
+            run_dir = self.pgbouncer_dir(k)
+            make_dir(run_dir, 0o755, POSTGRES)
+            write_file(self.pgbouncer_ini_of(k), ini.replace(self.run_dir + '/', run_dir + '/')
+                       .replace(f'unix_socket_dir = {self.run_dir}\n', f'unix_socket_dir = {run_dir}\n'),
+                       0o640, POSTGRES)
+            stdout = os.path.join(run_dir, 'pgbouncer.stdout')
+            proc = self.ns.spawn(['/usr/sbin/pgbouncer', f'/etc/pgbouncer/pgbouncer-{k}.ini'], self.rig._procs,
+                                 stdout, user=PG_USER, cwd=run_dir)
+            socket_path = os.path.join(run_dir, f'.s.PGSQL.{PGBOUNCER_PORT}')
+            wait_for(lambda: os.path.exists(socket_path) or proc.poll() is not None, 15,
+                     f'{self.name} PgBouncer process {k}')
+            if proc.poll() is not None:
+                raise RigError(f'{self.name} PgBouncer process {k} did not start: {tail(stdout)}')
+        return [self.pgbouncer_dir(i) for i in range(1, k + 1) if os.path.exists(self.pgbouncer_ini_of(i))]
+
+    def pgbouncer_pid_of(self, k):
+        return pidfile_pid(os.path.join(self.pgbouncer_dir(k), 'pgbouncer.pid'))
+
+    def set_admin_sockets(self, dirs, node=None):
+        """Set this server's app_servers.admin_sockets (the column is added if missing) on
+        node (default: the primary): a list of socket directories, or a text as the row holds it."""
+        text = dirs if isinstance(dirs, str) else ', '.join(dirs)
+        node = node or self.rig.primary()
+        node.psql('ALTER TABLE repmgr.app_servers ADD COLUMN IF NOT EXISTS admin_sockets text')
+        node.psql(f"UPDATE repmgr.app_servers SET admin_sockets = {sql_literal(text)} "
+                  f"WHERE name = {sql_literal(self.name)}")
+
     # ---- clients through PgBouncer -------------------------------------------------------
 
-    def _client_env(self, db, user, password):
+    def _client_env(self, db, user, password, host=None):
         return {'PATH': os.environ.get('PATH', '/usr/bin:/bin'), 'LANG': 'C.UTF-8',
-                'PGHOST': self.addr, 'PGPORT': str(PGBOUNCER_PORT),
+                'PGHOST': host or self.addr, 'PGPORT': str(PGBOUNCER_PORT),
                 'PGDATABASE': db, 'PGUSER': user, 'PGPASSWORD': password,
                 'PGCONNECT_TIMEOUT': '3', 'PGSSLMODE': 'disable'}
 
@@ -925,10 +991,12 @@ class AppServer:
                     '-c', sql], env=self._client_env(db, user, password), check=False, timeout=timeout)
         return proc.returncode, proc.stdout, proc.stderr
 
-    def client_session(self, db=APP_DB, user=APP_USER, password=APP_PASSWORD):
-        """A ClientSession through this server's PgBouncer, connected (closed at down())."""
+    def client_session(self, db=APP_DB, user=APP_USER, password=APP_PASSWORD, host=None):
+        """A ClientSession through this server's PgBouncer, connected (closed at down()).
+        host: a PgBouncer process's unix socket directory (see add_pgbouncers), to hold the
+        session on that process; default: its TCP address."""
         session = ClientSession([os.path.join(PG_BIN, 'psql'), '-X', '-q', '-A', '-t'],
-                                self._client_env(db, user, password))
+                                self._client_env(db, user, password, host))
         self.rig._sessions.append(session)
         if session.query('select 1') is None:
             raise RigError(f'cannot open a session through {self.name} PgBouncer to {db}: '
