@@ -401,6 +401,8 @@ CheckAnswer parse_check_output(int exit_status, const std::string& out, const st
       garbled = !a.has_header;
     } else if (word == "PENDING") {
       a.pending = text;
+    } else if (word == "UNLISTED" && !text.empty()) {
+      a.unlisted.push_back(text);
     } else if (word == "PROCESS" && !text.empty()) {  // what follows, up to the next one, is its
       a.processes.push_back({text, "", {}, {}});
     } else if (word == "CONSOLE" && !text.empty()) {

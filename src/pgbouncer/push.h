@@ -129,6 +129,9 @@ struct CheckAnswer {
     std::vector<Route> routes, servers;
   };
   std::vector<Process> processes;
+  // PgBouncer processes on the host that no console of the row reached ("pid N (command)"): a
+  // hint from /proc, not proof (see push.pl unlisted()).
+  std::vector<std::string> unlisted;
   std::vector<Route> routes;   // SHOW DATABASES, our databases
   std::vector<Route> servers;  // SHOW SERVERS, connections to anything but the target
   bool has_include = false;

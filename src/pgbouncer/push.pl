@@ -57,6 +57,9 @@ sub MAX_INCLUDE_SHOWN () { 256 << 10 }
 sub SUN_PATH_MAX () { 107 }
 sub AF_UNIX () { 1 }
 sub SOCK_STREAM () { 1 }
+# getsockopt(SOL_SOCKET, SO_PEERCRED): the pid of the process behind a unix socket (Linux).
+sub SOL_SOCKET () { 1 }
+sub SO_PEERCRED () { 17 }
 # PostgreSQL's protocol version 3.0, as a startup message says it.
 sub PROTOCOL_3_0 () { 3 << 16 }
 # A request with no field: the resident mode's keep-alive.
@@ -296,6 +299,10 @@ sub sync_dir { open(my $d, '<', $_[0]) or return; fsync($d) }
 sub done_marker { unlink $pending_path; step('cleared') }
 
 # ------------------------------------------------------------------------------------ the console
+# The pids of the PgBouncer processes a socket login reached (SO_PEERCRED), to tell which
+# PgBouncer processes of this host no console of the request reached (see unlisted()).
+my (%peers, $peer_unknown);  # $peer_unknown: a console went through psql, whose peer is not known
+
 # PgBouncer's admin console through its unix socket, as a libpq client talks to it: a startup
 # message, then one simple query per command. Returns (errors, results), results being one
 # [columns, rows] per command; undef when no session started (no socket, a password wanted,
@@ -310,6 +317,8 @@ sub socket_console {
   my $r = eval {
     socket($s, AF_UNIX, SOCK_STREAM, 0) && connect($s, pack('S Z' . (SUN_PATH_MAX + 1), AF_UNIX, $path))
       or return undef;
+    my $cred = getsockopt($s, SOL_SOCKET, SO_PEERCRED);
+    $peers{unpack('i', $cred)} = 1 if defined $cred && length $cred >= 4;
     $send->('', pack('N', PROTOCOL_3_0) . "user\0$user\0database\0$db\0\0");
     while (1) {
       until (length($buf) >= 5 && length($buf) > unpack('N', substr($buf, 1, 4))) {
@@ -365,6 +374,7 @@ sub psql_binary {
 }
 sub psql_console {
   my ($timeout, $query, @cmds) = @_;
+  $peer_unknown = 1;
   psql_binary();
   pipe(my $cmd_r, my $cmd_w) or return ("cannot make a pipe: $!\n", []);
   my $pid = open(my $from, '-|') // return ("cannot fork: $!\n", []);
@@ -489,6 +499,36 @@ sub all_routes {
   return keys(%unasked) == @all ? (undef, named(%unasked)) : (\%m, '');
 }
 
+# PgBouncer processes on this host that no console of the request reached: processes named
+# pgbouncer (/proc/<pid>/comm) in our mount namespace (another one is another host's, as in the
+# test rig), other than those a socket login met. One more process on the same port
+# (so_reuseport) that is not in admin_sockets keeps its old routes and sessions after a push, and
+# is the hole this names. A hint, never proof (an unrelated PgBouncer on another port is named
+# too): a NOTE after a push, a WARNING in check. Nothing when a console went through psql (which
+# process answered is not known then) or none answered.
+sub unlisted {
+  return () if $peer_unknown || !%peers;
+  my $proc = $ENV{PGDEPLOY_PROC} || '/proc';  # the tests' stand-in
+  my $ns = readlink("$proc/self/ns/mnt") // '';
+  opendir(my $d, $proc) or return ();
+  my @found;
+  for my $pid (sort { $a <=> $b } grep { /^\d+\z/ && !$peers{$_} } readdir $d) {
+    next unless (slurp("$proc/$pid/comm") // '') eq "pgbouncer\n";
+    (my $cmd = slurp("$proc/$pid/cmdline") // '') =~ tr/\0/ /;
+    $cmd =~ s/ +\z//;
+    next if $cmd eq '';  # a zombie: it routes nothing
+    my $theirs = readlink("$proc/$pid/ns/mnt");  # unreadable (another user's): this host's
+    next if defined $theirs && $theirs ne $ns;
+    push @found, "pid $pid ($cmd)";
+  }
+  return @found;
+}
+sub note_unlisted {
+  my @found = unlisted() or return;
+  say_line('NOTE', 'PgBouncer process(es) here that no console of this row reached, so neither reloaded nor '
+    . 'asked: ' . join(', ', @found) . ' (list every unix_socket_dir in app_servers.admin_sockets)');
+}
+
 # A child that RESUMEs every database unless this program tells it, before it ends, that it did.
 sub guard {
   return if $guard;
@@ -535,6 +575,7 @@ sub run_push {
 
   # Deciding.
   my ($now, $why_unknown) = $console ? all_routes() : (undef, 'no PgBouncer admin console configured');
+  note_unlisted() if $console;
   my $include_changed = grep { $_->{flags} =~ /f/ && !current($_) } @files;
   # Sessions must be cut when PgBouncer routes, or holds connections, elsewhere than the target.
   # Without the console only the old header can tell (-1: not even that).
@@ -818,6 +859,7 @@ sub run_check {
     say_line('ROUTE', "@$_") for @{$r->{all}};
     say_line('SERVER', "@$_") for @{$r->{away}};
   }
+  say_line('UNLISTED', $_) for $console ? unlisted() : ();
   finish('ok');
 }
 

@@ -26,6 +26,7 @@ class PushProgram : public ::testing::TestWithParam<const char*> {
     std::filesystem::create_directories(dir.path() + "/home");
     std::filesystem::create_directories(dir.path() + "/bin");
     std::filesystem::create_directories(dir.path() + "/pgb");
+    std::filesystem::create_directories(dir.path() + "/proc");  // no PgBouncer but those asked
     // A stand-in psql: logs its PG* environment and its standard input, and answers SHOW
     // DATABASES from the include file as if PgBouncer had just read it; "psql.hang" makes a
     // PAUSE hang, "psql.error" is printed as its error output.
@@ -80,7 +81,7 @@ if ($in =~ /^SHOW DATABASES/) {
 
   ExecResult run(const std::string& command, const std::string& input,
                  const std::vector<std::string>& extra_env = {}) {
-    std::vector<std::string> env = {"HOME=" + dir.path() + "/home",
+    std::vector<std::string> env = {"HOME=" + dir.path() + "/home", "PGDEPLOY_PROC=" + dir.path() + "/proc",
                                     "PGDEPLOY_PSQL=" + dir.path() + "/bin/psql",
                                     "PATH=" + dir.path() + "/bin:/usr/bin:/bin"};
     env.insert(env.end(), extra_env.begin(), extra_env.end());
@@ -504,6 +505,46 @@ TEST_P(PushProgram, ACheckAsksEveryProcessAndSaysWhichRoutesWhere) {
   EXPECT_EQ(a.processes[2].console.rfind("failed: ", 0), 0u) << a.processes[2].console;
   EXPECT_EQ(a.console.rfind("failed: PgBouncer at " + dir.path() + "/gone: ", 0), 0u) << a.console;
   EXPECT_TRUE(a.routes.empty());
+}
+
+// A PgBouncer process of this host that the row does not list (one more on the same port) is
+// named: after a push in a note, in a check as UNLISTED. Those a console reached, and those of
+// another mount namespace (another host, in the test rig), are not.
+TEST_P(PushProgram, APgBouncerProcessNoConsoleReachedIsNamed) {
+  FakeConsole console(socket());  // in this process: its pid is what SO_PEERCRED tells
+  console.route_from(config.include_dir + "/main.ini");
+  use_socket_console();
+  std::string proc = dir.path() + "/proc";
+  auto process = [&](const std::string& pid, const std::string& comm, const std::string& ns) {
+    std::filesystem::create_directories(proc + "/" + pid + "/ns");
+    write_file(proc + "/" + pid + "/comm", comm + "\n");
+    write_file(proc + "/" + pid + "/cmdline",
+               std::string("/usr/sbin/pgbouncer") + '\0' + "/etc/pgbouncer/p-" + pid + ".ini" + '\0');
+    std::filesystem::create_symlink(ns, proc + "/" + pid + "/ns/mnt");
+  };
+  std::filesystem::create_directories(proc + "/self/ns");
+  std::filesystem::create_symlink("mnt:[1]", proc + "/self/ns/mnt");
+  process(std::to_string(getpid()), "pgbouncer", "mnt:[1]");  // the one the console reached
+  process("999991", "pgbouncer", "mnt:[1]");                  // one more, not listed
+  process("999992", "pgbouncer", "mnt:[2]");                  // another host's
+  process("999993", "postgres", "mnt:[1]");
+  PushOutcome o = push(files(1, 1, 100));
+  ASSERT_EQ(o.status, PushOutcome::Status::written) << o.detail;
+  std::string notes;
+  for (const auto& n : o.notes) notes += n + "\n";
+  EXPECT_NE(notes.find("no console of this row reached, so neither reloaded nor asked: pid 999991 "
+                       "(/usr/sbin/pgbouncer /etc/pgbouncer/p-999991.ini)"),
+            std::string::npos)
+      << notes;
+  EXPECT_EQ(notes.find("999992"), std::string::npos) << notes;
+  EXPECT_EQ(notes.find(std::to_string(getpid())), std::string::npos) << notes;
+  PushRequest req = request(files(1, 1, 100));
+  req.mode = PushRequest::Mode::check;
+  ExecResult x = run(push_command(req), push_payload(req));
+  CheckAnswer a = parse_check_output(x.exit_status, x.out, x.err);
+  ASSERT_TRUE(a.ok) << a.error;
+  EXPECT_EQ(a.unlisted,
+            std::vector<std::string>{"pid 999991 (/usr/sbin/pgbouncer /etc/pgbouncer/p-999991.ini)"});
 }
 
 TEST_P(PushProgram, AnAdminConsoleThatAsksForAPasswordIsLeftToPsql) {
@@ -964,6 +1005,9 @@ TEST(CheckOutput, ReadsEachProcessAndNamesTheFirstThatCannotBeAsked) {
   EXPECT_EQ(a.processes[2].routes[0].address, "10.0.0.1:5432");
   EXPECT_EQ(a.processes[2].servers.size(), 1u);
   EXPECT_TRUE(a.routes.empty() && a.servers.empty());
+  a = parse_check_output(0, "CONSOLE ok\nUNLISTED pid 7 (pgbouncer x.ini)\nDONE ok\n", "");
+  ASSERT_TRUE(a.ok) << a.error;
+  EXPECT_EQ(a.unlisted, std::vector<std::string>{"pid 7 (pgbouncer x.ini)"});
   // A process without its CONSOLE line is not an answer.
   EXPECT_FALSE(parse_check_output(0, "PROCESS /run/p1\nCONSOLE ok\nPROCESS /run/p2\nDONE ok\n", "").ok);
 }

@@ -242,6 +242,11 @@ ServerVerdict judge_server(const ServerReport& s, const Endpoint& primary,
       for (const auto& [db, address] : include_routes(a.include))
         if (address != target) wrong("the include file routes " + db + " to " + address, address, true);
   }
+  // A PgBouncer nobody asked may route anywhere; /proc named it, which is a hint, not proof.
+  for (const auto& u : a.unlisted) {
+    if (v.state == ServerVerdict::State::ok) v.state = ServerVerdict::State::stale;
+    v.why.push_back("PgBouncer process " + u + " is not asked (list its unix_socket_dir in admin_sockets)");
+  }
   bool files_stale = false;
   for (const auto& f : a.files)
     if (f.state != "current") {

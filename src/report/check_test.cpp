@@ -152,6 +152,18 @@ TEST(CheckVerdict, AProcessThatCannotBeAskedIsNamedAndTheOthersStillJudged) {
   EXPECT_EQ(judge_server(s, kPrimary, {"appdb"}).state, ServerVerdict::State::unreachable);
 }
 
+TEST(CheckVerdict, APgBouncerProcessNoConsoleReachedIsAWarningAndNamed) {
+  ServerReport s = answered("app1");
+  s.check.unlisted = {"pid 42 (/usr/sbin/pgbouncer /etc/pgbouncer/pgbouncer-3.ini)"};
+  CheckReport r = report({s});
+  EXPECT_EQ(check_status(r), kCheckWarning);
+  EXPECT_NE(format_check_text(r).find(
+                "PgBouncer process pid 42 (/usr/sbin/pgbouncer /etc/pgbouncer/pgbouncer-3.ini) "
+                "is not asked (list its unix_socket_dir in admin_sockets)"),
+            std::string::npos)
+      << format_check_text(r);
+}
+
 TEST(CheckVerdict, RefusalsAreCriticalForTheProofAndUnknownForTheDatabase) {
   CheckReport r = report({});
   r.run.refusal = "2 writable nodes";

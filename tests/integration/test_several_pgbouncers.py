@@ -8,7 +8,8 @@ it) to node1; node2 is promoted behind a live node1 (repmgr's catalog records it
 that is not cut really keeps talking to the old primary. The tests run in their numbered order:
 the failover (both processes reloaded, confirmed, both sessions cut), then a process pointed
 back at node1 by hand (its own ini overrides the shared include file: CRITICAL in check, named),
-then a process killed (the push fails that server, naming the process; the other still updated)."""
+then a process killed (the push fails that server, naming the process; the other still updated),
+then a process the row does not list (a deploy notes it, check warns, both name it)."""
 
 import os
 import signal
@@ -102,6 +103,22 @@ class SeveralPgBouncersTest(RigTestCase):
         check = self.run_agent('check', node=2)
         self.assertExit(check, 2)
         self.assertRegex(check.out, rf'UNREACHABLE .*the admin console of PgBouncer at {self.dirs[1]} cannot be asked')
+
+    def test_4_a_process_the_row_does_not_list_is_named(self):
+        app = self.rig.app[APP]
+        app.set_admin_sockets(self.dirs[:1], node=self.rig.node[2])   # process 2 is gone (test 3); list only process 1
+        dirs = app.add_pgbouncers(1)                  # one more on the port, not listed
+        third = dirs[-1]
+        self.assertNotIn(third, self.dirs)
+        pid = app.pgbouncer_pid_of(int(third.rsplit('-', 1)[1]))
+        self.create_database('unlisted')
+        result = self.run_agent(node=2)
+        self.assertExit(result, 0)
+        self.assertIn(f'no console of this row reached, so neither reloaded nor asked: pid {pid} '
+                      f'(/usr/sbin/pgbouncer /etc/pgbouncer/pgbouncer-{third.rsplit("-", 1)[1]}.ini)', result.out)
+        check = self.run_agent('check', node=2)
+        self.assertExit(check, 1)
+        self.assertIn(f'PgBouncer process pid {pid} (/usr/sbin/pgbouncer', check.out)
 
 
 if __name__ == '__main__':
