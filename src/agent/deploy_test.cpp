@@ -102,6 +102,21 @@ class AgentTest : public ::testing::Test {
 
 // --- the catalog's edge rows (cluster/catalog, pure over the rows) ---
 
+TEST_F(AgentTest, TheOptionalAdminSocketsColumnIsReadAndAnUnusableOneFailsThatServerAlone) {
+  auto& t = db.table("repmgr", "app_servers");
+  t.columns.push_back("admin_sockets");
+  t.rows = {{S("1"), S("app1"), S("127.0.1.1"), null, null, S("true"), null,
+             S("host=/run/p1 port=6432 dbname=pgbouncer user=pgbouncer"), S("/run/p1, /run/p2")},
+            {S("2"), S("app2"), S("127.0.1.2"), null, null, S("true"), null, null, S("/run/p1")}};
+  ClusterFacts f = facts();
+  ASSERT_TRUE(ok) << error;
+  ASSERT_EQ(f.servers.size(), 2u);
+  EXPECT_EQ(f.servers[0].admin_sockets, "/run/p1, /run/p2");
+  EXPECT_EQ(run(), kExitServerFailed) << said();
+  EXPECT_NE(said().find("admin_sockets needs admin_conninfo"), std::string::npos) << said();
+  EXPECT_EQ(remote.ran, std::vector<std::string>{"127.0.1.1"});
+}
+
 TEST_F(AgentTest, ARowWithNullInEveryColumnIsDeployedWithDefaultsAndAWarning) {
   db.table("repmgr", "app_servers").rows = {{null, null, null, null, null, S("true"), null, null}};
   ClusterFacts f = facts();

@@ -71,6 +71,9 @@ TEST(Servers, EachSettingCountsAndAnUnusableIdIsNamedSo) {
   EXPECT_NE(p.conflicts.at(1).error.find("rows unusable id (b) and id 1 (a) both name h with "
                                          "different admin_conninfo"),
             std::string::npos);
+  b.admin_conninfo = "";
+  b.admin_sockets = "/run/p1,/run/p2";
+  EXPECT_NE(plan_servers({a, b}).conflicts.at(0).error.find("different admin_sockets"), std::string::npos);
 }
 
 }  // namespace

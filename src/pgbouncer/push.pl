@@ -15,8 +15,8 @@
 #   died; 3. compare, check the fencing token, ask PgBouncer where it routes now; 4. write every
 #   changed file to a new temporary file (O_EXCL, O_NOFOLLOW) and fsync it; 5. write the marker
 #   ".pending" (what a reload must still do); 6. rename each file into place, fsync the
-#   directories; 7. reload, confirm with SHOW DATABASES, cut or drain sessions; 8. remove the
-#   marker. A run that dies before 6 leaves the old files; one that dies after 5 leaves the
+#   directories; 7. reload, confirm with SHOW DATABASES, cut or drain sessions (on every PgBouncer
+#   process the request lists: a process that fails keeps the marker); 8. remove the marker. A run that dies before 6 leaves the old files; one that dies after 5 leaves the
 #   marker, so the next run reloads and cuts (if PgBouncer does not yet route as the files say),
 #   even though every file is current. The marker is not fsynced: it speaks of the running
 #   PgBouncer, and a machine that loses power comes back with a PgBouncer that reads the files.
