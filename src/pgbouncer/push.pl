@@ -523,8 +523,8 @@ sub unlisted {
   }
   return @found;
 }
-sub note_unlisted {
-  my @found = unlisted() or return;
+sub note_unlisted {  # after the reload and the cut: the scan of /proc (some ms) never delays them
+  my @found = $console ? unlisted() : () or return;
   say_line('NOTE', 'PgBouncer process(es) here that no console of this row reached, so neither reloaded nor '
     . 'asked: ' . join(', ', @found) . ' (list every unix_socket_dir in app_servers.admin_sockets)');
 }
@@ -575,7 +575,6 @@ sub run_push {
 
   # Deciding.
   my ($now, $why_unknown) = $console ? all_routes() : (undef, 'no PgBouncer admin console configured');
-  note_unlisted() if $console;
   my $include_changed = grep { $_->{flags} =~ /f/ && !current($_) } @files;
   # Sessions must be cut when PgBouncer routes, or holds connections, elsewhere than the target.
   # Without the console only the old header can tell (-1: not even that).
@@ -599,6 +598,7 @@ sub run_push {
   move_into_place(@moves);
   if (!$reload_due && !$cut) {
     if ($pending ne '') { done_marker(); say_line('NOTE', 'PgBouncer already routes as the files say: no reload needed') }
+    note_unlisted();
     finish('ok');
   }
 
@@ -626,6 +626,7 @@ sub run_push {
   }
   # One of several processes failed, the others are done: the server fails, naming it, and the
   # marker stays, so the next run reloads and cuts again.
+  note_unlisted();
   if (%broken) { say_line('RELOAD-FAILED', named(%broken)); finish('failed') }
   done_marker();
   finish('ok');
