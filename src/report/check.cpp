@@ -347,6 +347,17 @@ std::string format_check_json(const CheckReport& r) {
       for (const auto& x : a.servers)
         e["server_connections_elsewhere"].push_back({{"database", x.database}, {"address", x.address}});
       e["users"] = {{"added", a.users_added}, {"removed", a.users_removed}, {"changed", a.users_changed}};
+      // Several PgBouncer processes (admin_sockets): each one's own facts.
+      for (const auto& p : a.processes) {
+        nlohmann::json one = {
+            {"socket_dir", p.dir}, {"console", p.console}, {"routes", nlohmann::json::object()}};
+        for (const auto& x : p.routes) one["routes"][x.database] = x.address;
+        one["server_connections_elsewhere"] = nlohmann::json::array();
+        for (const auto& x : p.servers)
+          one["server_connections_elsewhere"].push_back({{"database", x.database}, {"address", x.address}});
+        e["processes"].push_back(one);
+      }
+      if (!a.unlisted.empty()) e["unlisted_processes"] = a.unlisted;
     }
     j["servers"].push_back(e);
   }

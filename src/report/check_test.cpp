@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 namespace pgdeploy {
 namespace {
 
@@ -146,6 +148,11 @@ TEST(CheckVerdict, AProcessThatCannotBeAskedIsNamedAndTheOthersStillJudged) {
   EXPECT_EQ(v.why, std::vector<std::string>{
                        "the admin console of PgBouncer at /run/p2 cannot be asked: no such file"});
   EXPECT_EQ(check_status(report({s})), kCheckCritical) << "the only server, not fully asked";
+  auto json = nlohmann::json::parse(format_check_json(report({s})))["servers"][0]["processes"];
+  ASSERT_EQ(json.size(), 2u);
+  EXPECT_EQ(json[0]["socket_dir"], "/run/p1");
+  EXPECT_EQ(json[0]["routes"]["appdb"], "10.0.0.2:5432");
+  EXPECT_EQ(json[1]["console"], "failed: no such file");
   s = processes({{"/run/p1", "ok", {{"appdb", "10.0.0.1:5432"}}, {}}, {"/run/p2", "failed: x", {}, {}}});
   EXPECT_EQ(judge_server(s, kPrimary, {"appdb"}).state, ServerVerdict::State::wrong) << "wrong outranks";
   s = processes({{"/run/p1", "failed: x", {}, {}}, {"/run/p2", "failed: y", {}, {}}});
