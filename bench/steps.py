@@ -2,10 +2,11 @@
 """Where a cold push's time goes on the app server, step by step: the push program run once, as
 a one-shot deploy runs it, under strace, its system calls grouped into the program's steps.
 
-    /usr/bin/python3 bench/steps.py [--runs 20] [--roles 100] [--reload 'true'] [SOURCE]
+    /usr/bin/python3 bench/steps.py [--runs 20] [--roles 100] [--reload 'true'] [SOURCE ...]
 
 SOURCE as for bench/startup.py (a file, or REV:PATH; default: src/pgbouncer/push.pl as it is in
-the work tree), sent as the agent sends it. Each run is a push of the three files of a deploy
+the work tree), sent as the agent sends it; with several, their runs alternate (in a new random
+order each time), so that the machine's load falls on all alike. Each run is a push of the three files of a deploy
 (include file, userlist.txt with --roles lines, .pgpass) into a temporary directory where older
 versions of them are (every file changes: the whole push runs), with --reload as the reload
 command and no admin console (no PgBouncer here: the console's steps, RELOAD, SHOW DATABASES,
@@ -25,12 +26,14 @@ and its children (strace -f -ttt -T):
   end            the marker removed, the answer written, exit
 
 Figures are the median over --runs of each step's wall time in ms; strace slows every system
-call, so the sum is above an untraced run's wall time (printed for comparison): read the
-shares, not the absolute values. It reports; it asserts nothing.
+call: read the shares and the differences, not the absolute values. The untraced run's wall
+time (printed for comparison, median of as many runs) also counts Python's fork and exec of
+perl. It reports; it asserts nothing.
 """
 
 import argparse
 import os
+import random
 import re
 import shutil
 import statistics
@@ -162,30 +165,36 @@ def main():
     ap.add_argument('--runs', type=int, default=20)
     ap.add_argument('--roles', type=int, default=100)
     ap.add_argument('--reload', default='true', help='the reload command (default: true, the floor)')
-    ap.add_argument('source', nargs='?', default=os.path.join(os.path.dirname(HERE), 'src/pgbouncer/push.pl'))
+    ap.add_argument('sources', nargs='*', default=[os.path.join(os.path.dirname(HERE), 'src/pgbouncer/push.pl')])
     args = ap.parse_args()
     if not shutil.which('strace'):
         sys.exit('steps: needs strace')
-    program = as_sent(source_text(args.source))
-    per_step, walls = {}, []
+    programs = {src: as_sent(source_text(src)) for src in args.sources}
+    per_step = {src: {} for src in programs}
+    walls = {src: [] for src in programs}
+    load0 = ', '.join(f'{x:.2f}' for x in os.getloadavg())
     for _ in range(args.runs):
-        for traced in (False, True):
-            with tempfile.TemporaryDirectory(dir='/var/tmp') as d:
-                got = run(program, push_request(d, args.roles, args.reload), d, traced)
-            if traced:
-                for k, v in got.items():
-                    per_step.setdefault(k, []).append(v * 1000)
-            else:
-                walls.append(got * 1000)
+        for src in random.sample(list(programs), len(programs)):
+            for traced in (False, True):
+                with tempfile.TemporaryDirectory(dir='/var/tmp') as d:
+                    got = run(programs[src], push_request(d, args.roles, args.reload), d, traced)
+                if traced:
+                    for k, v in got.items():
+                        per_step[src].setdefault(k, []).append(v * 1000)
+                else:
+                    walls[src].append(got * 1000)
     load = ', '.join(f'{x:.2f}' for x in os.getloadavg())
-    print(f'{os.cpu_count()} CPUs, load {load}; {args.runs} runs, {args.roles} roles, reload {args.reload!r}, '
-          f'files on {subprocess.run(["stat", "-f", "-c", "%T", "/var/tmp"], capture_output=True, text=True).stdout.strip()}')
-    print('| step | ms (median, traced) |\n|---|---|')
+    fs = subprocess.run(['stat', '-f', '-c', '%T', '/var/tmp'], capture_output=True, text=True).stdout.strip()
+    print(f'{os.cpu_count()} CPUs, load {load0} -> {load}; {args.runs} runs each, {args.roles} roles, '
+          f'reload {args.reload!r}, files on {fs}')
+    print('| step, ms (median) | ' + ' | '.join(programs) + ' |')
+    print('|---|' + '---|' * len(programs))
     for k in STEPS + ['(between)']:
-        print(f'| {k} | {statistics.median(per_step[k]):.2f} |')
-    total = sum(statistics.median(v) for v in per_step.values())
-    print(f'| sum of the medians (traced) | {total:.2f} |')
-    print(f'| whole run untraced (median wall) | {statistics.median(walls):.2f} |')
+        print(f'| {k} | ' + ' | '.join(f'{statistics.median(per_step[src][k]):.2f}' for src in programs) + ' |')
+    print('| sum of the medians (traced) | ' + ' | '.join(
+        f'{sum(statistics.median(v) for v in per_step[src].values()):.2f}' for src in programs) + ' |')
+    print('| whole run untraced (wall) | ' + ' | '.join(
+        f'{statistics.median(walls[src]):.2f}' for src in programs) + ' |')
 
 
 if __name__ == '__main__':

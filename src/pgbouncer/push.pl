@@ -499,9 +499,8 @@ sub unguard { return unless $guard; syswrite($guard, 'd'); close $guard; undef $
 # Mode "push": steps 2 to 8 (see the top of this file) on the request take() read (step 1).
 # Every way out is finish(), which answers and ends this process.
 sub run_push {
-  my ($changed, $pending, $stale) = survey();
-  if (!$changed && $pending eq '' && !$stale) { say_line('UNCHANGED'); finish('ok') }
-
+  # The files are read once, under the lock: what a survey before it found (the shell's fast
+  # path, a resident program's own survey) could change while we waited for it.
   my $lk = take_lock();  # held until this process ends
   step('locked');
   # Under the lock nobody else writes here: what matches our temporary names is a dead run's.
@@ -509,7 +508,8 @@ sub run_push {
     unlink @dead;
     say_line('NOTE', 'removed ' . @dead . ' temporary file(s) of an interrupted run');
   }
-  ($changed, $pending) = survey();  # again: another agent may have written while we waited
+  my ($changed, $pending) = survey();
+  if (!$changed && $pending eq '') { say_line('UNCHANGED'); finish('ok') }
   my $oldprimary = old_primary_unless_newer();
   # What a reload must still do, left by a run that died after step 5: "pending <old primary>
   # <what>" (what: "routes", "auth" or both, comma-separated; older versions wrote only
