@@ -84,7 +84,8 @@ bool head_ok(const std::string& head) {
 std::string check_request(const PushRequest& r) {
   for (const auto& f : r.files) {
     if (auto e = check_path("file path", f.path); !e.empty()) return e;
-    if (f.head_only && !head_ok(f.content)) return "the header line of " + f.path + " does not end with its digest";
+    if (f.head_only && !head_ok(f.content))
+      return "the header line of " + f.path + " does not end with its digest";
   }
   if (auto e = check_path("lock path", r.lock_path); !e.empty()) return e;
   if (r.lock_path.size() < 6 || r.lock_path.compare(r.lock_path.size() - 5, 5, ".lock") != 0)

@@ -83,7 +83,8 @@ std::string check_request(const PushRequest& request);
 // warm session): path -> digest of the content the resident program at the other end already
 // got; a file whose digest it holds travels as its header line alone, which carries the digest
 // (and the token, which moves with every proof), and the program rebuilds the content.
-std::string push_payload(const PushRequest& request, const std::map<std::string, std::string>* held = nullptr);
+std::string push_payload(const PushRequest& request,
+                         const std::map<std::string, std::string>* held = nullptr);
 
 // The resident program does not hold the content a header line named (a new program, an answer
 // lost): "RESEND <path>" lines and DONE ok, nothing done. The request goes again, whole.

@@ -708,9 +708,11 @@ TEST_P(PushProgram, ResidentModeTakesHeaderLinesForContentItHolds) {
   // A new truth has another digest: its content travels, as without `held`.
   PushRequest moved = request(files(2, 2, 5001));
   std::string lean = push_payload(moved, &held);
-  EXPECT_NE(lean.find("\ncontent " + std::to_string(moved.files[0].content.size()) + "\n"), std::string::npos);
+  EXPECT_NE(lean.find("\ncontent " + std::to_string(moved.files[0].content.size()) + "\n"),
+            std::string::npos);
   for (size_t i : {1, 2})
-    EXPECT_NE(lean.find("\nhead " + std::to_string(moved.files[i].content.find('\n')) + "\n"), std::string::npos)
+    EXPECT_NE(lean.find("\nhead " + std::to_string(moved.files[i].content.find('\n')) + "\n"),
+              std::string::npos)
         << "userlist.txt and .pgpass did not change: their header lines alone";
   EXPECT_EQ(ask(moved).status, PushOutcome::Status::written);
   EXPECT_EQ(include(), moved.files[0].content);
@@ -880,8 +882,9 @@ TEST(PushRequestFraming, RoundTripsAnyBytesInEveryField) {
 
 TEST(PushRequestFraming, AHeaderLineTravelsForAHeldDigestOnly) {
   PushRequest r;
-  r.files = {{"/etc/pgbouncer/databases/main.ini", "; pgdeploy generation=9 digest=abc\nbody\n", "abc", true, true},
-             {"/etc/pgbouncer/userlist.txt", "; pgdeploy generation=9 digest=def\nusers\n", "def", true, false}};
+  r.files = {
+      {"/etc/pgbouncer/databases/main.ini", "; pgdeploy generation=9 digest=abc\nbody\n", "abc", true, true},
+      {"/etc/pgbouncer/userlist.txt", "; pgdeploy generation=9 digest=def\nusers\n", "def", true, false}};
   r.lock_path = "/etc/pgbouncer/databases/.main.lock";
   r.reload_command = "true";
   r.target_host = "10.0.0.2";
