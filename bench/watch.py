@@ -2,13 +2,16 @@
 """pgdeploy watch: the idle cost of a round, and a soak.
 
     unshare --net -- bash -c 'ip link set lo up && /usr/bin/python3 bench/watch.py \\
-        --agent build/pgdeploy [--sizes 10,30,100] [--rounds 20] [--interval 1] \\
-        [--soak-seconds 300] [--soak-interval 0.1] [--soak-servers 30] [--json FILE]'
+        --agent build/pgdeploy [--before OTHER_BINARY] [--sizes 10,30,100] [--roles 0,10000] \\
+        [--rounds 20] [--interval 1] [--soak-seconds 300] [--soak-interval 0.1] \\
+        [--soak-servers 30] [--json FILE]'
 
 Needs root (the rig) and a private network namespace (the rig's loopback addresses are fixed;
 other rigs may run on this machine): it refuses to run outside one. It starts one rig of max(N)
 app servers; for each N it enables app1..appN in the catalog, starts a watcher on node1 (with
---metrics-listen), waits until every server is current, then measures K idle rounds. The soak
+--metrics-listen), waits until every server is current, then measures K idle rounds; with --roles, for each count of extra login roles (each with a SCRAM
+verifier: userlist.txt grows by about 150 bytes a role), and with --before, the other binary
+measured the same way right before this one (installed in the same rig). The soak
 then runs a watcher with a short interval at N = --soak-servers. See
 bench/README.md, "pgdeploy watch: the idle cost of a round".
 """
@@ -176,6 +179,23 @@ def start_watcher(r, n, interval):
     return w, converged
 
 
+def set_roles(r, count):
+    """Exactly `count` roles bench_role_NNNNN with a password (the same SCRAM verifier, made once:
+    hashing 10,000 passwords would take PostgreSQL minutes), so userlist.txt holds them all."""
+    p = r.primary()
+    p.psql("SELECT format('DROP ROLE %I', rolname) FROM pg_roles WHERE rolname LIKE 'bench\\_role\\_%' "
+           f"AND substring(rolname from 12)::int > {count} \\gexec")
+    if count:
+        p.psql("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bench_role_00001') THEN "
+               "CREATE ROLE bench_role_00001 LOGIN PASSWORD 'bench'; END IF; END $$")
+        p.psql("SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', 'bench_role_' || lpad(i::text, 5, '0'), "
+               "(SELECT rolpassword FROM pg_authid WHERE rolname = 'bench_role_00001')) "
+               f"FROM generate_series(2, {count}) i "
+               "WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bench_role_' || lpad(i::text, 5, '0')) "
+               "\\gexec")
+    return int(p.psql("SELECT count(*) FROM pg_authid WHERE rolpassword IS NOT NULL")[0][0])
+
+
 def next_round(after, timeout=60):
     """Wait until the round counter passes `after`; return the metrics."""
     return rig.wait_for(lambda: (lambda m: m if rounds(m) > after else None)(try_metrics()),
@@ -263,6 +283,11 @@ def idle(r, w, n, k, interval):
         'reloads': rel1 - rel0,
         'pushes_updated': m['pgdeploy_watch_pushes_total{result="updated"}']
         - m0['pgdeploy_watch_pushes_total{result="updated"}'],
+        # the agent's own count of the sessions' channel bytes (requests + answers), where it has one
+        'agent_bytes_per_server_round': sum(
+            m.get(f'pgdeploy_watch_ssh_bytes_total{{direction="{d}"}}', float('nan'))
+            - m0.get(f'pgdeploy_watch_ssh_bytes_total{{direction="{d}"}}', float('nan'))
+            for d in ('sent', 'received')) / done / n,
         'new_app_pids': new_pids,
         'watcher_rss_kb': proc_status(w.pid, 'VmRSS'),
         'watcher_fds': fd_count(w.pid),
@@ -318,9 +343,12 @@ def report(result):
     rows = []
     for s in result['idle']:
         db = s['db']
-        rows.append([s['app_servers'], s['rounds'], f"{s['cpu_ms_per_round']:.1f}",
+        rows.append([s.get('agent', ''), s.get('roles') or '', s['app_servers'], s['rounds'],
+                     f"{s['cpu_ms_per_round']:.1f}",
                      f"{s['round_wall_ms']:.1f}",
                      f"{s['loopback_bytes_per_round'] / 1024:.1f}", f"{s['ssh_bytes_per_round'] / 1024:.1f}",
+                     f"{s['ssh_bytes_per_round'] / s['app_servers']:.0f}",
+                     f"{s['agent_bytes_per_server_round']:.0f}",
                      f"{s['rchar_per_round']:.0f}/{s['wchar_per_round']:.0f}",
                      '/'.join(f"{d['xact_commit_per_round']:.1f}" for d in db.values()),
                      '/'.join(f"{d['sessions_per_round']:.1f}" for d in db.values()),
@@ -329,13 +357,17 @@ def report(result):
                      s['watcher_rss_kb'], s['watcher_fds']])
     if rows:
         lines.append(f"Idle rounds (interval {result['interval']}s), per round:")
-        lines.append(table(['N', 'rounds', 'cpu ms', 'wall ms', 'net KiB', 'ssh KiB', 'rchar/wchar B',
+        lines.append(table(['agent', 'roles', 'N', 'rounds', 'cpu ms', 'wall ms', 'net KiB', 'ssh KiB',
+                            'ssh B/server', 'channel B/server', 'rchar/wchar B',
                             'xacts n1/n2', 'conns n1/n2', 'ssh logins', 'reloads', 'pushes',
                             'new app pids', 'rss kB', 'fds'], rows))
         lines.append('cpu: the watcher\'s utime+stime (all threads, exited ones too; 10 ms ticks); '
                      'wall: the round histogram\'s _sum/_count; net: loopback bytes (TCP/IP, headers, '
                      'libpq to both nodes + SSH) minus the rig\'s background with no watcher; ssh: payload '
-                     'on the warm sessions (ss bytes_sent+bytes_received); rchar/wchar: /proc/PID/io, '
+                     'on the warm sessions (ss bytes_sent+bytes_received); ssh B/server: that / N; '
+                     'channel B/server: the agent\'s pgdeploy_watch_ssh_bytes_total delta / rounds / N '
+                     '(requests and answers on the channels, without SSH\'s framing; nan: an agent '
+                     'without it); roles: login roles with a password (userlist.txt\'s lines); rchar/wchar: /proc/PID/io, '
                      'read()/write() on files and pipes only (libpq and libssh use recv/send: not counted); '
                      'xacts, conns: pg_stat_database xact_commit, sessions deltas per node (our own '
                      'sampling subtracted); ssh logins: "Accepted publickey" in the sshd logs; new app pids: '
@@ -363,6 +395,10 @@ def report(result):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--agent', default=os.path.join(REPO, 'build', 'pgdeploy'))
+    ap.add_argument('--before', metavar='BINARY',
+                    help='another pgdeploy measured the same way right before --agent, in the same rig')
+    ap.add_argument('--roles', default='',
+                    help='counts of extra login roles to measure with, e.g. 100,10000 ("": as the rig has them)')
     ap.add_argument('--sizes', default='10,30,100', help='app server counts for the idle rounds ("" for none)')
     ap.add_argument('--rounds', type=int, default=20, help='idle rounds measured per size')
     ap.add_argument('--interval', type=float, default=1.0)
@@ -373,8 +409,11 @@ def main():
     args = ap.parse_args()
     require_private_netns()
     agent = os.path.abspath(args.agent)
-    if not os.access(agent, os.X_OK):
-        sys.exit(f'watch-bench: no pgdeploy at {agent}')
+    agents = ([('before', os.path.abspath(args.before))] if args.before else []) + [('after' if args.before else '', agent)]
+    for _, a in agents:
+        if not os.access(a, os.X_OK):
+            sys.exit(f'watch-bench: no pgdeploy at {a}')
+    role_counts = [int(x) for x in args.roles.split(',') if x] or [None]
     sizes = [int(x) for x in args.sizes.split(',') if x]
     with open('/proc/loadavg') as f:
         load = ' '.join(f.read().split()[:3])
@@ -383,22 +422,28 @@ def main():
     soak_n = args.soak_servers if args.soak_seconds > 0 else None
     r = start_rig(agent, max(sizes + ([soak_n] if soak_n else [])))
     try:
-        for n in sorted(set(sizes) | ({soak_n} if soak_n else set())):
-            enable(r, n)
-            if n in sizes:
-                w, converged = start_watcher(r, n, args.interval)
-                try:
-                    s = idle(r, w, n, args.rounds, args.interval)
-                    s['converge_seconds'] = converged
-                finally:
-                    w.stop()
-                s['loopback_background_per_s'] = loopback_background(5)
-                s['loopback_bytes_per_round'] = (
-                    s['loopback_bytes_raw'] - s['loopback_background_per_s'] * s['window_seconds']) / s['rounds']
-                result['idle'].append(s)
-                log(f'N={n}: {s}')
-            if n == soak_n:
-                result['soak'] = soak(r, n, args.soak_interval, args.soak_seconds)
+        for roles in role_counts:
+            in_userlist = set_roles(r, roles) if roles is not None else None
+            for n in sorted(set(sizes)):
+                enable(r, n)
+                for label, binary in agents:
+                    r.install_agent(binary)
+                    w, converged = start_watcher(r, n, args.interval)
+                    try:
+                        s = idle(r, w, n, args.rounds, args.interval)
+                        s['converge_seconds'] = converged
+                    finally:
+                        w.stop()
+                    s['agent'], s['roles'] = label, in_userlist
+                    s['loopback_background_per_s'] = loopback_background(5)
+                    s['loopback_bytes_per_round'] = (
+                        s['loopback_bytes_raw'] - s['loopback_background_per_s'] * s['window_seconds']) / s['rounds']
+                    result['idle'].append(s)
+                    log(f'{label} roles={in_userlist} N={n}: {s}')
+        if soak_n:
+            enable(r, soak_n)
+            r.install_agent(agent)
+            result['soak'] = soak(r, soak_n, args.soak_interval, args.soak_seconds)
     finally:
         r.down()
     with open('/proc/loadavg') as f:

@@ -73,11 +73,21 @@ std::string check_path(const std::string& what, const std::string& p) {
   return "";
 }
 
+// A header line sent alone: one line that ends with " digest=<D>" (push.pl's digest_in).
+bool head_ok(const std::string& head) {
+  size_t at = head.rfind(" digest=");
+  return !has_control(head) && at != std::string::npos && at + 8 < head.size() &&
+         head.find(' ', at + 1) == std::string::npos;
+}
+
 }  // namespace
 
 std::string check_request(const PushRequest& r) {
-  for (const auto& f : r.files)
+  for (const auto& f : r.files) {
     if (auto e = check_path("file path", f.path); !e.empty()) return e;
+    if (f.head_only && !head_ok(f.content))
+      return "the header line of " + f.path + " does not end with its digest";
+  }
   if (auto e = check_path("lock path", r.lock_path); !e.empty()) return e;
   if (r.lock_path.size() < 6 || r.lock_path.compare(r.lock_path.size() - 5, 5, ".lock") != 0)
     return "lock path must end in .lock";
@@ -147,7 +157,7 @@ void field(std::string* out, const char* key, const std::string& value) {
 
 }  // namespace
 
-std::string push_payload(const PushRequest& r) {
+std::string push_payload(const PushRequest& r, const std::map<std::string, std::string>* held) {
   std::string out = "PGDEPLOY2\n";
   field(&out, "lock", r.lock_path);
   field(&out, "budget_ms", std::to_string(r.budget_ms));
@@ -172,7 +182,10 @@ std::string push_payload(const PushRequest& r) {
   for (const auto& f : r.files) {
     field(&out, "path", f.path);
     field(&out, "flags", std::string(f.reload ? "r" : "") + (f.fence ? "f" : ""));
-    field(&out, "content", f.content);
+    auto kept = held ? held->find(f.path) : std::map<std::string, std::string>::const_iterator();
+    if (f.head_only || (held && kept != held->end() && !f.digest.empty() && kept->second == f.digest))
+      field(&out, "head", f.content.substr(0, f.content.find('\n')));
+    else field(&out, "content", f.content);
   }
   field(&out, "end", "");
   return out;
@@ -233,7 +246,7 @@ bool parse_push_request(const std::string& in, PushRequest* out, std::string* er
       r.console_dirs.push_back(value);
     } else if (key == "path") {
       files.push_back({{"path", value}});
-    } else if (key == "flags" || key == "content") {
+    } else if (key == "flags" || key == "content" || key == "head") {
       if (files.empty()) return fail("malformed request: " + key + " before path");
       if (!files.back().emplace(key, value).second) return fail("malformed request: " + key + " twice");
     } else {
@@ -265,10 +278,11 @@ bool parse_push_request(const std::string& in, PushRequest* out, std::string* er
   r.socket_db = one["socket_db"];
   for (auto& f : files) {
     const std::string& flags = f["flags"];
-    if (!f.count("content") || flags.size() > 2 || flags.find_first_not_of("rf") != std::string::npos)
+    bool head = f.count("head");
+    if (f.count("content") == head || flags.size() > 2 || flags.find_first_not_of("rf") != std::string::npos)
       return fail("malformed request: file " + f["path"]);
-    r.files.push_back({f["path"], f["content"], "", flags.find('r') != std::string::npos,
-                       flags.find('f') != std::string::npos});
+    r.files.push_back({f["path"], head ? f["head"] : f["content"], "", flags.find('r') != std::string::npos,
+                       flags.find('f') != std::string::npos, head});
   }
   if (std::string why = check_request(r); !why.empty()) return fail("malformed request: " + why);
   *out = std::move(r);
@@ -346,7 +360,7 @@ PushOutcome parse_push_output(int exit_status, const std::string& out, const std
   PushOutcome o;
   AnswerReader answer(out);
   std::optional<std::string> error, newer;
-  bool unchanged = false, garbled = false;
+  bool unchanged = false, garbled = false, resend = false;
   std::string word, text;
   while (answer.next(&word, &text)) {
     if (word == "UNCHANGED") unchanged = true;
@@ -359,9 +373,10 @@ PushOutcome parse_push_output(int exit_status, const std::string& out, const std
     else if (word == "SESSIONS") o.sessions = text;
     else if (word == "NOTE") o.notes.push_back(text);
     else if (word == "ERR" && !text.empty()) error = text;
+    else if (word == "RESEND") resend = true, error = "the program did not hold the content of " + text;
     else garbled = true;
   }
-  if (answer.ended_ok() && exit_status == 0 && !garbled && !o.reload_failed) {
+  if (answer.ended_ok() && exit_status == 0 && !garbled && !o.reload_failed && !resend) {
     o.status = newer       ? PushOutcome::Status::skipped_newer
                : unchanged ? PushOutcome::Status::unchanged
                            : PushOutcome::Status::written;
@@ -372,6 +387,15 @@ PushOutcome parse_push_output(int exit_status, const std::string& out, const std
   if (!error && o.sessions.rfind("not cut", 0) == 0) error = "sessions " + o.sessions;
   o.detail = answer.failure(error, garbled, exit_status, err);
   return o;
+}
+
+bool asks_for_content(const std::string& out) {
+  AnswerReader answer(out);
+  std::string word, text;
+  bool any = false;
+  while (answer.next(&word, &text))
+    if (!(any = word == "RESEND")) return false;
+  return any && answer.ended_ok();
 }
 
 CheckAnswer parse_check_output(int exit_status, const std::string& out, const std::string& err) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,6 +20,9 @@ struct RemoteFile {
   std::string digest;   // of the body, as the header line ends with it
   bool reload = false;  // PgBouncer reads it: a change needs a reload
   bool fence = false;   // carries the fencing token checked before anything is written
+  // Read from a request that sent the header line alone ("head"): content is that line, and the
+  // resident program that got it holds the body (see push_payload).
+  bool head_only = false;
 };
 
 struct PushRequest {
@@ -79,8 +83,16 @@ inline constexpr std::string_view kPingAnswer = "DONE ok\n";
 // same rules again on its side.
 std::string check_request(const PushRequest& request);
 
-// The request for the program's standard input: length-prefixed fields.
-std::string push_payload(const PushRequest& request);
+// The request for the program's standard input: length-prefixed fields. `held` (the watcher's
+// warm session): path -> digest of the content the resident program at the other end already
+// got; a file whose digest it holds travels as its header line alone, which carries the digest
+// (and the token, which moves with every proof), and the program rebuilds the content.
+std::string push_payload(const PushRequest& request,
+                         const std::map<std::string, std::string>* held = nullptr);
+
+// The resident program does not hold the content a header line named (a new program, an answer
+// lost): "RESEND <path>" lines and DONE ok, nothing done. The request goes again, whole.
+bool asks_for_content(const std::string& answer);
 
 // The reverse of push_payload, by the program's rules: the protocol's reference reader (tests and
 // the fuzzer hold the two ends against each other). False with the reason.

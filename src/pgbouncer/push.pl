@@ -168,7 +168,7 @@ sub take {
     elsif ($key eq 'env') { push @env, $value }
     elsif ($key eq 'console_dir') { push @procs, $value }
     elsif ($key eq 'path') { push @files, { path => $value } }
-    elsif ($key eq 'flags' || $key eq 'content') {
+    elsif ($key eq 'flags' || $key eq 'content' || $key eq 'head') {
       fail("malformed request: $key before path") unless @files;
       fail("malformed request: $key twice") if exists $files[-1]{$key};
       $files[-1]{$key} = $value;
@@ -203,13 +203,42 @@ sub take {
   %ours = map { $_ => 1 } @dbs;
   for (@env) { fail('malformed request: env') unless /^PG[A-Z_]{1,40}=[^\x00-\x1f\x7f]*\z/ }
   for my $f (@files) {
+    $f->{sent_as} = $f->{path};
     $f->{path} = local_path($f->{path});
     fail("malformed request: flags of $f->{path}") unless ($f->{flags} // '') =~ /^[rf]{0,2}\z/;
-    fail("malformed request: no content for $f->{path}") unless defined $f->{content};
+    recall($f);
+    fail("malformed request: no content for $f->{path}") unless defined $f->{content} || defined $f->{head};
     @$f{qw(dir base)} = $f->{path} =~ m{^(.*)/([^/]+)\z};
   }
+  resend_unknown();
   $started = time;
 }
+
+# A resident program keeps the last content the agent sent for each path, so that a watcher's
+# idle round sends each file's header line alone ("head": the digest of its body ends it, and the
+# generation in it moves with every proof) instead of the whole file. The files here are still
+# compared by content, with the content rebuilt from that header and the body kept here.
+my %held;  # request path -> the content last sent for it on this channel
+sub digest_in { return (first_line($_[0]) =~ / digest=([^\x00-\x20\x7f]+)\z/)[0] }
+sub recall {
+  my $f = shift;
+  return unless defined $f->{head};
+  fail("malformed request: content and head for $f->{path}") if defined $f->{content};
+  fail("malformed request: head of $f->{path}") unless $f->{head} =~ $LINE && defined digest_in($f->{head});
+  my $kept = $held{$f->{sent_as}};
+  return unless defined $kept && (digest_in($kept) // '') eq digest_in($f->{head});
+  my $nl = index($kept, "\n");
+  $f->{content} = $nl < 0 ? $f->{head} : $f->{head} . substr($kept, $nl);
+}
+# A header whose body this program does not hold (a new program, another digest): nothing is
+# done, and the agent sends the request again with those files' content.
+sub resend_unknown {
+  my @unknown = grep { defined $_->{head} && !defined $_->{content} } @files;
+  return unless @unknown;
+  say_line('RESEND', $_->{sent_as}) for @unknown;
+  finish('ok');
+}
+sub remember { $held{$_->{sent_as}} = $_->{content} for grep { !defined $_->{head} } @files }
 
 # One request from a stream of them (the resident mode), or undef at the end of the stream.
 # Framing errors end the program: after one, nothing on the stream can be trusted.
@@ -552,9 +581,8 @@ sub unguard { return unless $guard; syswrite($guard, 'd'); close $guard; undef $
 # Mode "push": steps 2 to 8 (see the top of this file) on the request take() read (step 1).
 # Every way out is finish(), which answers and ends this process.
 sub run_push {
-  my ($changed, $pending, $stale) = survey();
-  if (!$changed && $pending eq '' && !$stale) { say_line('UNCHANGED'); finish('ok') }
-
+  # The files are read once, under the lock: what a survey before it found (the shell's fast
+  # path, a resident program's own survey) could change while we waited for it.
   my $lk = take_lock();  # held until this process ends
   step('locked');
   # Under the lock nobody else writes here: what matches our temporary names is a dead run's.
@@ -562,7 +590,8 @@ sub run_push {
     unlink @dead;
     say_line('NOTE', 'removed ' . @dead . ' temporary file(s) of an interrupted run');
   }
-  ($changed, $pending) = survey();  # again: another agent may have written while we waited
+  my ($changed, $pending) = survey();
+  if (!$changed && $pending eq '') { say_line('UNCHANGED'); finish('ok') }
   my $oldprimary = old_primary_unless_newer();
   # What a reload must still do, left by a run that died after step 5: "pending <old primary>
   # <what>" (what: "routes", "auth" or both, comma-separated; older versions wrote only
@@ -878,6 +907,7 @@ sub serve {
     if ($req eq PING) { answer("DONE ok\n"); next }
     my $forward = eval {
       take($req);
+      remember();
       my ($changed, $pending, $stale) = $mode eq 'push' ? survey() : (1, '', 0);
       if (!$changed && $pending eq '' && !$stale) { say_line('UNCHANGED'); finish('ok') }
       1;

@@ -787,6 +787,61 @@ TEST_P(PushProgram, ResidentModeAnswersEachRequestAndJudgesFilesByContent) {
   EXPECT_FALSE(stream->exchange(push_payload(req), Deadline::after(2)).ok);
 }
 
+// The watcher's idle round: a file whose content the resident program got travels as its header
+// line alone (which carries the digest of the body, and a generation that moves with every
+// proof); the program still judges the files here by content, rebuilt from the body it holds.
+TEST_P(PushProgram, ResidentModeTakesHeaderLinesForContentItHolds) {
+  auto stream = serve();
+  ASSERT_TRUE(stream);
+  std::map<std::string, std::string> held;
+  auto ask = [&](const PushRequest& req, std::string* answer = nullptr, size_t* sent = nullptr) {
+    std::string payload = push_payload(req, &held);
+    if (sent) *sent = payload.size();
+    ExecResult x = stream->exchange(payload, Deadline::after(10));
+    EXPECT_TRUE(x.ok) << x.error;
+    if (answer) *answer = x.out;
+    return parse_push_output(x.exit_status, x.out, x.err);
+  };
+  auto hold = [&](const PushRequest& req) {
+    for (const auto& f : req.files) held[f.path] = f.digest;
+  };
+  PushRequest req = request(files(1, 1, 100));
+  // A program that never got the content asks for it and does nothing.
+  hold(req);
+  std::string answer;
+  EXPECT_EQ(ask(req, &answer).status, PushOutcome::Status::failed);
+  EXPECT_TRUE(asks_for_content(answer)) << answer;
+  EXPECT_FALSE(std::filesystem::exists(config.include_dir + "/main.ini"));
+  held.clear();
+  EXPECT_EQ(ask(req).status, PushOutcome::Status::written);
+  hold(req);
+  // Another generation, the same bodies: the header lines alone, and nothing to write.
+  PushRequest later = request(files(1, 1, 5000));
+  size_t whole = push_payload(later).size(), sent = 0;
+  EXPECT_EQ(ask(later, &answer, &sent).status, PushOutcome::Status::unchanged) << answer;
+  EXPECT_LT(sent, 1024u);
+  EXPECT_LT(sent, whole);
+  EXPECT_EQ(reloads(), 1);
+  // A hand edit below our header is repaired from the body the program holds, header and all.
+  std::string written = include();
+  write_file(config.include_dir + "/main.ini", written + "evil = host=10.6.6.6\n");
+  PushOutcome o = ask(later);
+  EXPECT_EQ(o.status, PushOutcome::Status::written) << o.detail;
+  EXPECT_EQ(include(), later.files[0].content);
+  EXPECT_EQ(reloads(), 2);
+  // A new truth has another digest: its content travels, as without `held`.
+  PushRequest moved = request(files(2, 2, 5001));
+  std::string lean = push_payload(moved, &held);
+  EXPECT_NE(lean.find("\ncontent " + std::to_string(moved.files[0].content.size()) + "\n"),
+            std::string::npos);
+  for (size_t i : {1, 2})
+    EXPECT_NE(lean.find("\nhead " + std::to_string(moved.files[i].content.find('\n')) + "\n"),
+              std::string::npos)
+        << "userlist.txt and .pgpass did not change: their header lines alone";
+  EXPECT_EQ(ask(moved).status, PushOutcome::Status::written);
+  EXPECT_EQ(include(), moved.files[0].content);
+}
+
 // Each answer is one frame: its length first, so its bytes never decide where it ends.
 TEST_P(PushProgram, ResidentModeFramesEachAnswerByItsLength) {
   std::vector<std::string> env = {"HOME=" + dir.path() + "/home",
@@ -1010,6 +1065,48 @@ TEST(CheckOutput, ReadsEachProcessAndNamesTheFirstThatCannotBeAsked) {
   EXPECT_EQ(a.unlisted, std::vector<std::string>{"pid 7 (pgbouncer x.ini)"});
   // A process without its CONSOLE line is not an answer.
   EXPECT_FALSE(parse_check_output(0, "PROCESS /run/p1\nCONSOLE ok\nPROCESS /run/p2\nDONE ok\n", "").ok);
+}
+
+TEST(PushRequestFraming, AHeaderLineTravelsForAHeldDigestOnly) {
+  PushRequest r;
+  r.files = {
+      {"/etc/pgbouncer/databases/main.ini", "; pgdeploy generation=9 digest=abc\nbody\n", "abc", true, true},
+      {"/etc/pgbouncer/userlist.txt", "; pgdeploy generation=9 digest=def\nusers\n", "def", true, false}};
+  r.lock_path = "/etc/pgbouncer/databases/.main.lock";
+  r.reload_command = "true";
+  r.target_host = "10.0.0.2";
+  r.target_port = 5432;
+  std::map<std::string, std::string> held = {{r.files[0].path, "abc"}, {r.files[1].path, "old"}};
+  std::string payload = push_payload(r, &held);
+  EXPECT_NE(payload.find("head 34\n; pgdeploy generation=9 digest=abc\n"), std::string::npos) << payload;
+  EXPECT_EQ(payload.find("body"), std::string::npos);
+  EXPECT_NE(payload.find("content 41\n; pgdeploy generation=9 digest=def\nusers\n"), std::string::npos);
+  PushRequest back;
+  std::string err;
+  ASSERT_TRUE(parse_push_request(payload, &back, &err)) << err;
+  EXPECT_TRUE(back.files[0].head_only);
+  EXPECT_EQ(back.files[0].content, "; pgdeploy generation=9 digest=abc");
+  EXPECT_FALSE(back.files[1].head_only);
+  EXPECT_EQ(push_payload(back), payload);
+  // Content and head for one file, or a head that does not end with a digest: refused.
+  std::string both = payload;
+  both.insert(both.find("head 34"), "content 1\nx\n");
+  EXPECT_FALSE(parse_push_request(both, &back, &err));
+  std::string undigested = payload;
+  std::string bad = "; pgdeploy digest=x y";
+  undigested.replace(undigested.find("head 34\n"), 8 + 34, "head " + std::to_string(bad.size()) + "\n" + bad);
+  EXPECT_FALSE(parse_push_request(undigested, &back, &err));
+  EXPECT_NE(err.find("digest"), std::string::npos) << err;
+}
+
+TEST(PushOutput, AskingForContentIsNoSuccess) {
+  std::string resend = "RESEND /etc/pgbouncer/userlist.txt\nDONE ok\n";
+  EXPECT_TRUE(asks_for_content(resend));
+  EXPECT_EQ(parse_push_output(0, resend, "").status, PushOutcome::Status::failed);
+  EXPECT_FALSE(asks_for_content("UNCHANGED\nDONE ok\n"));
+  EXPECT_FALSE(asks_for_content("RESEND /a\nCHANGED /a\nDONE ok\n"));
+  EXPECT_FALSE(asks_for_content("RESEND /a\nDONE failed\n"));
+  EXPECT_FALSE(asks_for_content("DONE ok\n"));
 }
 
 TEST(PushOutput, ParsesEachOutcome) {

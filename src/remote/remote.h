@@ -5,6 +5,7 @@
 // bytes and deadlines; what the bytes say is pgbouncer/push's business.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -27,6 +28,9 @@ struct ExecResult {
   std::string note;   // something worth saying even on success (a newly recorded host key)
   int exit_status = -1;
   std::string out, err;
+  // The channel's bytes this call wrote and read (a stream's exchange: the request, the framed
+  // answer), for the watcher's metrics.
+  uint64_t bytes_sent = 0, bytes_received = 0;
 };
 
 // Why a login failed, and what is worth saying about it anyway.

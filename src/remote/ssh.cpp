@@ -303,6 +303,8 @@ class SshStream : public Stream {
       return n > 0 && frame.feed(std::string_view(r.out).substr(r.out.size() - static_cast<size_t>(n))) !=
                           FrameReader::State::need_more;
     });
+    r.bytes_sent = input.size();
+    r.bytes_received = r.out.size() + r.err.size();
     if (read && frame.state() == FrameReader::State::garbled)
       return fail("output", "garbled answer: " + frame.why());
     broken_ = !read;

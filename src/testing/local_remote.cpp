@@ -144,6 +144,7 @@ struct LocalStream : Stream {
       if (n <= 0) break;
       sent += static_cast<size_t>(n);
     }
+    r.bytes_sent = input.size();
     FrameReader frame(1 << 20);
     pollfd fds[2] = {{out, POLLIN, 0}, {err, POLLIN, 0}};
     while (!deadline.expired()) {
@@ -152,6 +153,7 @@ struct LocalStream : Stream {
         if (!(fds[i].revents & (POLLIN | POLLHUP))) continue;
         ssize_t n = read(fds[i].fd, buf, sizeof buf);
         if (n <= 0) return fail("exec", "the local program ended");
+        r.bytes_received += static_cast<uint64_t>(n);
         if (i == 1) {
           r.err.append(buf, static_cast<size_t>(n));
         } else if (frame.feed({buf, static_cast<size_t>(n)}) == FrameReader::State::garbled) {

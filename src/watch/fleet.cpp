@@ -248,6 +248,10 @@ Fleet::Result Fleet::work(const AppServer& server, Warm& w, const Rendered* file
                           : 0;
   Result res;
   res.report.server = server;
+  auto count = [this](const ExecResult& x) {
+    bytes_sent_ += x.bytes_sent;
+    bytes_received_ += x.bytes_received;
+  };
   auto failed = [&](const ExecResult& x) {
     add_note(&res.report.note, x.note);
     res.report.error = x.stage + ": " + x.error;
@@ -277,6 +281,7 @@ Fleet::Result Fleet::work(const AppServer& server, Warm& w, const Rendered* file
     ExecResult why;
     if (w.login) {
       w.stream = w.login->start(serve_command(), deadline, &why);
+      w.held.clear();
     } else {
       why.stage = failure.stage;
       why.error = failure.error;
@@ -294,14 +299,26 @@ Fleet::Result Fleet::work(const AppServer& server, Warm& w, const Rendered* file
   bool lost = false;
   if (w.stream && !files) {  // keeping warm: a ping, answered by the resident program itself
     ExecResult x = w.stream->exchange(ping_payload(), deadline);
+    count(x);
     lost = !x.ok || x.out != kPingAnswer;
     if (x.ok && x.out == kPingAnswer) res.report.result = ServerReport::Result::unchanged;
     else if (x.ok) res.report.error = "exec: the ping was answered with garbage";
     else failed(x);
   } else if (w.stream) {
+    // A file whose content this stream's program already got travels as its header line alone:
+    // an idle round's bytes do not grow with the files. Should the program not hold it after all,
+    // it says so (nothing done) and the request goes again, whole.
     auto send = [&](const PushRequest& req, const Deadline& d) {
-      ExecResult x = w.stream->exchange(push_payload(req), d);
+      ExecResult x = w.stream->exchange(push_payload(req, &w.held), d);
+      count(x);
+      if (x.ok && asks_for_content(x.out)) {
+        x = w.stream->exchange(push_payload(req), d);
+        count(x);
+      }
       lost = lost || !x.ok;
+      w.held.clear();
+      if (x.ok)
+        for (const auto& f : req.files) w.held[f.path] = f.digest;
       return x;
     };
     std::string note = res.report.note;

@@ -69,6 +69,9 @@ class Fleet {
   size_t sessions();
   uint64_t logins() const { return logins_; }
   uint64_t reconnects() const { return reconnects_; }
+  // The warm sessions' channel bytes, requests written and answers read, since the start.
+  uint64_t bytes_sent() const { return bytes_sent_; }
+  uint64_t bytes_received() const { return bytes_received_; }
 
  private:
   struct Warm {
@@ -77,6 +80,9 @@ class Fleet {
     std::unique_ptr<Session> login;
     std::unique_ptr<Stream> stream;  // declared after the session: closed before it
     bool connected_before = false;
+    // path -> digest of the content the program on `stream` got (pgbouncer/push_payload): such a
+    // file travels as its header line alone. Emptied with every new stream.
+    std::map<std::string, std::string> held;
     std::string wanted;  // its routes (its row, the primary, its include file): a change resets failures
     UsersPace pace;      // when a change of the users alone may reach it
     int failures = 0;
@@ -97,7 +103,7 @@ class Fleet {
   double host_timeout_, interval_;
   std::mutex map_mu_;                                  // guards warm_ (not the Warm: its lane does)
   std::map<std::string, std::shared_ptr<Warm>> warm_;  // by user@address: what a session is made to
-  std::atomic<uint64_t> logins_{0}, reconnects_{0};
+  std::atomic<uint64_t> logins_{0}, reconnects_{0}, bytes_sent_{0}, bytes_received_{0};
   std::mutex cut_mu_;              // guards the three below
   std::shared_ptr<Job> cuttable_;  // the push under way that cut() ends
   bool cut_next_ = false;          // cut() came when none was under way

@@ -90,6 +90,64 @@ TEST(Fleet, APingAnsweredWithAnythingButItsAnswerDropsTheSession) {
   EXPECT_EQ(pinged.fleet.sessions(), 1u);
 }
 
+// Over one stream, a file's content travels once: after that its header line alone, until its
+// digest changes or the stream is made again. A program that asks for the content gets the whole
+// request again at once, in the same round.
+TEST(Fleet, AFileTravelsWholeOncePerStreamAndAgainWhenTheProgramAsks) {
+  std::vector<std::string> inputs;
+  bool ask_for_content = false, drop = false;
+  FakeRemote remote([&](const std::string&, const std::string&, const std::string& input, const Deadline&) {
+    inputs.push_back(input);
+    if (drop) {
+      drop = false;
+      ExecResult x;
+      x.stage = "exec";
+      x.error = "connection lost";
+      return x;
+    }
+    if (ask_for_content && input.find("\ncontent ") == std::string::npos)
+      return answered("RESEND /etc/pgbouncer/userlist.txt\nDONE ok\n");
+    return answered("UNCHANGED\nDONE ok\n");
+  });
+  Fleet fleet{1, 5, 60};
+  Rendered rendered = files();
+  auto push = [&] { return fleet.push(kServers, rendered, config(), remote, Deadline::after(10), true); };
+  auto bodies = [](const std::string& in) {
+    size_t n = 0;
+    for (size_t at = 0; (at = in.find("\ncontent ", at)) != std::string::npos; ++at) ++n;
+    return n;
+  };
+  ASSERT_EQ(push()[0].state, ServerState::current);
+  ASSERT_EQ(inputs.size(), 1u);
+  size_t whole = bodies(inputs[0]);
+  EXPECT_GE(whole, 2u) << inputs[0];
+  push();
+  ASSERT_EQ(inputs.size(), 2u);
+  EXPECT_EQ(bodies(inputs[1]), 0u) << "header lines alone: " << inputs[1];
+  EXPECT_LT(inputs[1].size(), inputs[0].size());
+  rendered = [] {  // another generation, the same bodies: still header lines alone
+    ClusterFacts facts;
+    facts.servers = kServers;
+    facts.databases = {"appdb"};
+    facts.users = {{"app", "secret"}};
+    return render_all(facts, {"10.0.0.1", 5432}, {"main", 1, 1, 999}, "");
+  }();
+  push();
+  EXPECT_EQ(bodies(inputs[2]), 0u);
+  EXPECT_NE(inputs[2].find(" generation=999 digest="), std::string::npos);
+  ask_for_content = true;
+  EXPECT_EQ(push()[0].state, ServerState::current);
+  ASSERT_EQ(inputs.size(), 5u) << "asked for the content, sent whole at once";
+  EXPECT_EQ(bodies(inputs[4]), whole);
+  ask_for_content = false;
+  drop = true;  // a lost stream: the next one's program has nothing
+  push();
+  push();
+  ASSERT_EQ(inputs.size(), 7u);
+  EXPECT_EQ(bodies(inputs[6]), whole) << "a new stream gets every file whole";
+  EXPECT_EQ(remote.logins, 2);
+}
+
 // A host "hung" whose login waits out its whole deadline (it accepts and never speaks); every
 // other host logs in and cannot start the program (a quick failure: only the timing matters).
 class HangingRemote : public Remote {

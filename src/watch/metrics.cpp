@@ -91,6 +91,12 @@ std::string metrics_text(const WatchMetrics& m) {
   family(&out, "pgdeploy_watch_reconnects_total", "counter",
          "SSH logins made again after a session was lost.");
   sample(&out, "pgdeploy_watch_reconnects_total", static_cast<double>(m.reconnects));
+  family(&out, "pgdeploy_watch_ssh_bytes_total", "counter",
+         "Bytes on the warm sessions' channels: requests sent, answers received (SSH's own framing not "
+         "counted).");
+  sample(&out, "pgdeploy_watch_ssh_bytes_total{direction=\"sent\"}", static_cast<double>(m.bytes_sent));
+  sample(&out, "pgdeploy_watch_ssh_bytes_total{direction=\"received\"}",
+         static_cast<double>(m.bytes_received));
   if (m.open_fds >= 0) {
     family(&out, "process_open_fds", "gauge", "Number of open file descriptors.");
     sample(&out, "process_open_fds", m.open_fds);

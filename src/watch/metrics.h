@@ -26,6 +26,7 @@ struct WatchMetrics {
   uint64_t fences_raised = 0, fences_failed = 0, newer_truth_refusals = 0;
   uint64_t rounds = 0, proofs_refused = 0, pushes_updated = 0, pushes_failed = 0, ssh_logins = 0,
            reconnects = 0;
+  uint64_t bytes_sent = 0, bytes_received = 0;  // the warm sessions' channels (requests, answers)
   // Round durations: a histogram with these upper bounds (seconds), +Inf implied.
   static constexpr std::array<double, 9> kBounds = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10};
   std::array<uint64_t, kBounds.size()> round_buckets{};  // counts per bound, not cumulative

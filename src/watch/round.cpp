@@ -165,6 +165,8 @@ Watcher::Outcome Watcher::converge(RunReport* out, bool for_hook, const Deadline
     if (!pushing) metrics_.servers.clear();
     metrics_.ssh_logins = fleet_.logins();
     metrics_.reconnects = fleet_.reconnects();
+    metrics_.bytes_sent = fleet_.bytes_sent();
+    metrics_.bytes_received = fleet_.bytes_received();
     metrics_.warm_sessions = fleet_.sessions();
     metrics_.observe_round(seconds_since(start));
     metrics_.stale_writable = report.stale_writable;

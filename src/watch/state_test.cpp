@@ -113,7 +113,14 @@ TEST(WatchMetrics, PrometheusTextWithEveryStateAndACumulativeHistogram) {
   m.observe_round(0.3);
   m.observe_round(30);
   m.pushes_updated = 4;
+  m.bytes_sent = 905;
+  m.bytes_received = 28;
   std::string t = metrics_text(m);
+  EXPECT_NE(t.find("# TYPE pgdeploy_watch_ssh_bytes_total counter\n"
+                   "pgdeploy_watch_ssh_bytes_total{direction=\"sent\"} 905\n"
+                   "pgdeploy_watch_ssh_bytes_total{direction=\"received\"} 28\n"),
+            std::string::npos)
+      << t;
   EXPECT_NE(t.find("pgdeploy_watch_app_servers{state=\"current\"} 29\n"), std::string::npos) << t;
   EXPECT_NE(t.find("pgdeploy_watch_app_servers{state=\"refused\"} 0\n"), std::string::npos);
   EXPECT_NE(t.find("# TYPE pgdeploy_watch_round_duration_seconds histogram\n"), std::string::npos);

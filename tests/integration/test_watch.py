@@ -330,6 +330,46 @@ class DatabaseConnectionsTest(WatchCase):
         self.assertEqual(self.connections() - settled, 0, 'new connections in idle rounds after the restart')
 
 
+class IdleBytesTest(WatchCase):
+    """An idle round's bytes do not grow with the files: once a file's content has crossed a warm
+    session, the request carries its header line alone (src/README.md, "Resident mode")."""
+
+    rig_options = {'app_servers': 1}
+    ROLES = 2000  # userlist.txt about 300 KB
+
+    def ssh_bytes(self):
+        """TCP payload both ways on the established client sockets to port 22: the watcher's."""
+        out = subprocess.run(['ss', '-tinH', 'state', 'established', '( dport = :22 )'],
+                             capture_output=True, text=True, check=True).stdout
+        return sum(int(x) for x in re.findall(r'\bbytes_(?:sent|received):(\d+)', out))
+
+    def test_an_idle_round_sends_header_lines_not_the_files(self):
+        p = self.rig.node[1]
+        p.psql("CREATE ROLE idle_bytes_00001 LOGIN PASSWORD 'x'")
+        p.psql("SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', 'idle_bytes_' || lpad(i::text, 5, '0'), "
+               "(SELECT rolpassword FROM pg_authid WHERE rolname = 'idle_bytes_00001')) "
+               f"FROM generate_series(2, {self.ROLES}) i \\gexec")
+        self.addCleanup(p.psql, "SELECT format('DROP ROLE %I', rolname) FROM pg_roles "
+                                "WHERE rolname LIKE 'idle\\_bytes\\_%' \\gexec")
+        w = self.watcher(1, args=['--metrics-listen', '127.0.0.1:9187'])
+        w.wait_for(r'app1 127\.0\.1\.1: updated', timeout=15)
+
+        def rounds():
+            with urllib.request.urlopen('http://127.0.0.1:9187/metrics', timeout=5) as r:
+                return int(re.search(r'^pgdeploy_watch_round_duration_seconds_count (\d+)',
+                                     r.read().decode(), re.M)[1])
+        userlist = self.rig.app[1].read_file(remote_files(self.rig.cluster)[1])
+        self.assertIn('idle_bytes_02000', userlist)
+        self.assertGreater(len(userlist), 200_000)
+        time.sleep(2 * INTERVAL)
+        first, before = rounds(), self.ssh_bytes()
+        time.sleep(5 * INTERVAL)
+        bytes_, done = self.ssh_bytes() - before, rounds() - first
+        self.assertGreaterEqual(done, 3, w.text())
+        # SSH's encryption and framing included; each round sent the whole userlist.txt before.
+        self.assertLess(bytes_ / done, 2048, f'{bytes_} bytes in {done} idle rounds')
+
+
 class KilledWatcherTest(WatchCase):
     rig_options = {'app_servers': 2}
 
