@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <set>
 #include <thread>
 
 #include "deploy/deployment.h"
@@ -628,6 +629,39 @@ TEST_P(PushProgram, ACheckAsksPgBouncerWhereItRoutesAndWhatItHolds) {
   EXPECT_EQ(a.files[0].state, "foreign");
   for (const auto& q : console.queries()) EXPECT_EQ(q.rfind("SHOW ", 0), 0u) << q;
   EXPECT_EQ(console.server_count(), 2u) << "nothing cut";
+}
+
+// PgBouncer shows a server connection's address as inet_ntop writes it; the target may be a name
+// (both families: any of its addresses is the target's) or a literal written another way.
+TEST_P(PushProgram, ServerConnectionsAreComparedByAddressNotText) {
+  FakeConsole console(socket());
+  use_socket_console();
+  console.set_servers({{"appdb", "::1", "5432"}, {"appdb", "127.0.0.1", "5432"}, {"appdb", "10.0.0.1", "5432"},
+                       {"appdb", "::1", "6543"}});
+  for (const char* host : {"0:0:0:0:0:0:0:1", "::0001", "localhost", "127.0.0.1"}) {
+    ClusterFacts facts;
+    facts.databases = {"appdb"};
+    facts.users = {{"app", "md5abc"}};
+    facts.servers = {server};
+    PushRequest req = request(render_all(facts, {host, 5432}, {"main", 1, 1, 1}, "*:*:*:app:pw\n"));
+    req.mode = PushRequest::Mode::check;
+    ExecResult x = run(push_command(req), push_payload(req));
+    CheckAnswer a = parse_check_output(x.exit_status, x.out, x.err);
+    ASSERT_TRUE(a.ok) << a.error;
+    std::set<std::string> away;
+    for (const auto& s : a.servers) away.insert(s.address);
+    std::string local = std::string(host) == "127.0.0.1" ? "::1:5432" : "127.0.0.1:5432";
+    if (std::string(host) == "localhost") {
+      // The test machine's /etc/hosts may give localhost either family or both: never 10.0.0.1.
+      EXPECT_TRUE(away.count("10.0.0.1:5432")) << host;
+      EXPECT_TRUE(away.count("::1:6543")) << host << ": another port is another server";
+      EXPECT_LE(away.size(), 3u) << host << ": localhost is 127.0.0.1 or ::1";
+    } else {
+      std::set<std::string> expected = {"10.0.0.1:5432", "::1:6543", local};
+      EXPECT_EQ(away, expected) << host;
+    }
+  }
+  EXPECT_EQ(console.server_count(), 4u) << "nothing cut";
 }
 
 // The resident mode (pgdeploy watch): one program, one request after another on one channel.

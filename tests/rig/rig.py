@@ -676,6 +676,14 @@ class AppServer:
         return self.ns.spawn(['/usr/sbin/pgbouncer', '/etc/pgbouncer/pgbouncer.ini'], self.rig._procs,
                              self.pgbouncer_stdout, user=PG_USER, cwd=self.run_dir)
 
+    def set_hosts(self, lines):
+        """/etc/hosts here (for sshd's sessions and PgBouncer, both already running) becomes
+        `lines` (e.g. '::1 localhost': first, so taken before the host's) then the host's own,
+        bind-mounted over it in this server's namespace: the host's file is never touched."""
+        path = os.path.join(self.dir, 'hosts')
+        write_file(path, ''.join(f'{line}\n' for line in lines) + (read_text('/etc/hosts') or ''), 0o644)
+        self.ns.bind([(path, '/etc/hosts')])
+
     # ---- its files ----------------------------------------------------------------
 
     def read_file(self, path):
@@ -1100,7 +1108,7 @@ class Node:
         # the data directory, so a standby clone does not copy node1's.
         write_file(os.path.join(self.dir, 'node.conf'), f"""# pgdeploy rig: {self.name} only
 port = {self.port}
-listen_addresses = '127.0.0.1,{self.public_addr}'
+listen_addresses = '127.0.0.1,{self.public_addr}{",::1" if self.rig.listen_ipv6 else ""}'
 unix_socket_directories = '{self.rig.socket_dir}'
 log_directory = '{self.dir}/log'
 cluster_name = '{self.name}'
@@ -1159,7 +1167,7 @@ local   all          all                 trust
 host    all          all   127.0.0.0/8   trust
 local   replication  all                 trust
 host    replication  all   127.0.0.0/8   trust
-""", 0o600, POSTGRES)
+""" + ('host    all          all   ::1/128       trust\n' if self.rig.listen_ipv6 else ''), 0o600, POSTGRES)
         self.pg_ctl('start')
         self.psql(f"""CREATE USER repmgr SUPERUSER;
 CREATE DATABASE repmgr OWNER repmgr;
@@ -1368,10 +1376,11 @@ class Rig:
     catalog rows, the agent) and the fault hosts."""
 
     def __init__(self, app_servers=3, cluster='main', nodes=2, base_dir=None,
-                 agent=None, event_notification_command=None, admin_console=False):
+                 agent=None, event_notification_command=None, admin_console=False, listen_ipv6=False):
         """admin_console: fill app_servers.admin_conninfo for every app server (pgdeploy then
         reloads through PgBouncer's admin console and cuts sessions after a primary change);
-        False leaves it '' (sudo service pgbouncer reload, "sessions not cut")."""
+        False leaves it '' (sudo service pgbouncer reload, "sessions not cut"). listen_ipv6: every
+        node listens on ::1 too (a private network namespace with `lo` up has it)."""
         if nodes not in (2, 3):
             raise RigError('nodes must be 2 or 3')
         if not 0 <= app_servers <= MAX_APP_SERVERS:
@@ -1384,6 +1393,7 @@ class Rig:
         self.agent_source = agent or os.environ.get('PGDEPLOY') or None
         self.notify = event_notification_command
         self.admin_console = bool(admin_console)
+        self.listen_ipv6 = bool(listen_ipv6)
         # Extra lines for every node's repmgr.conf, appended to the rig's own: a list, or a
         # callable node number -> list (e.g. service_promote_command with that node's data
         # directory). Set it before up(); set_event_notification rewrites repmgr.conf with it
