@@ -34,6 +34,7 @@ import argparse
 import atexit
 import concurrent.futures
 import fcntl
+import grp
 import json
 import os
 import pwd
@@ -441,6 +442,19 @@ echo "service (pgdeploy rig): unsupported: $*" >&2
 exit 1
 """
 
+# The PGDG shape's reload (AppServer.make_pgdg): a stand-in for systemctl(1), for there is no
+# systemd as PID 1 here; `systemctl reload pgbouncer` does what the unit's ExecReload does.
+SYSTEMCTL_SCRIPT = """#!/bin/sh
+# Rig stand-in for systemctl(1) on {name}: only `systemctl reload pgbouncer`.
+if [ "$#" -eq 2 ] && [ "$1" = reload ] && [ "$2" = pgbouncer ]; then
+    kill -HUP "$(cat {pidfile})" || exit 1
+    echo "$(date +%s.%N) reload by $(id -un)" >> {reload_log}
+    exit 0
+fi
+echo "systemctl (pgdeploy rig): unsupported: $*" >&2
+exit 1
+"""
+
 SERVICE_FAILING = """#!/bin/sh
 # Rig stand-in for service(8) on {name}, broken on purpose (AppServer.fail_reloads).
 echo "service (pgdeploy rig): pgbouncer reload fails on purpose" >&2
@@ -674,7 +688,71 @@ class AppServer:
 
     def _spawn_pgbouncer(self):
         return self.ns.spawn(['/usr/sbin/pgbouncer', '/etc/pgbouncer/pgbouncer.ini'], self.rig._procs,
-                             self.pgbouncer_stdout, user=PG_USER, cwd=self.run_dir)
+                             self.pgbouncer_stdout, user=self.pgbouncer_user, cwd=self.run_dir)
+
+    # ---- the PGDG (RHEL-family) shape ----------------------------------------------------
+
+    pgbouncer_user = PG_USER      # the OS user PgBouncer runs as: 'pgbouncer' once make_pgdg()
+    PGDG_USERLIST = '/etc/pgbouncer/databases/userlist.txt'
+
+    def make_pgdg(self, console=True):
+        """Rebuild this (started) app server the way the PostgreSQL community RPMs lay it out,
+        by docs/setup.md's RHEL-family steps: PgBouncer runs as OS user `pgbouncer` (a passwd
+        and group of this server's own, bind-mounted), `/etc/pgbouncer` and pgbouncer.ini are
+        root's, the files pgdeploy writes live in `/etc/pgbouncer/databases`, which `pgbouncer`
+        owns (auth_file there too: PGDG_USERLIST), the SSH user of the row is `pgbouncer`, and the
+        reload is the admin console (console=True: `user=pgbouncer` through the socket, as the OS
+        user PgBouncer runs as) or `sudo -n systemctl reload pgbouncer` (a stand-in that SIGHUPs
+        it). The socket stays in this server's run directory (/var/run/pgbouncer on RHEL)."""
+        rig = self.rig
+        os.kill(self.pgbouncer_pid(), signal.SIGTERM)
+        wait_for(lambda: not listening(self.addr, PGBOUNCER_PORT), 10, f'{self.name} PgBouncer to stop')
+        taken = {p.pw_uid for p in pwd.getpwall()} | {g.gr_gid for g in grp.getgrall()}
+        uid = next(n for n in range(990, 60000) if n not in taken)
+        home = os.path.join(self.dir, 'pgbouncer-home')   # its parents are root's: StrictModes
+        passwd, group = os.path.join(self.dir, 'passwd'), os.path.join(self.dir, 'group')
+        write_file(passwd, read_text('/etc/passwd') + f'pgbouncer:x:{uid}:{uid}:PgBouncer Server:{home}:/bin/bash\n')
+        write_file(group, read_text('/etc/group') + f'pgbouncer:x:{uid}:\n')
+        # PAM's account check wants a shadow entry: one with no password for every user (the
+        # host's shadow is never read).
+        shadow = os.path.join(self.dir, 'shadow')
+        write_file(shadow, ''.join(f'{line.split(":")[0]}:*:19000:0:99999:7:::\n'
+                                   for line in read_text(passwd).splitlines() if line), 0o600)
+        owner = (uid, uid)
+        make_dir(home, 0o700, owner)
+        make_dir(os.path.join(home, '.ssh'), 0o700, owner)
+        write_file(os.path.join(home, '.ssh', 'authorized_keys'), rig.db_public_key, 0o600, owner)
+        # Step 3, RHEL-family: /etc/pgbouncer stays root's; pgdeploy's directory is pgbouncer's.
+        databases = os.path.join(self.etc_pgbouncer, 'databases')
+        os.chown(self.etc_pgbouncer, *ROOT)
+        os.chmod(self.etc_pgbouncer, 0o755)
+        for name in os.listdir(databases):
+            os.unlink(os.path.join(databases, name))
+        os.chown(databases, *owner)
+        os.chmod(databases, 0o700)
+        write_file(os.path.join(databases, f'{rig.cluster}.ini'), '', 0o600, owner)
+        write_file(self.host_path(self.PGDG_USERLIST), '', 0o600, owner)
+        os.unlink(os.path.join(self.etc_pgbouncer, 'userlist.txt'))   # the Debian shape's
+        ini = PGBOUNCER_INI.format(cluster=rig.cluster, run_dir=self.run_dir, addr=self.addr, port=PGBOUNCER_PORT)
+        write_file(self.pgbouncer_ini, ini.replace('auth_file = /etc/pgbouncer/userlist.txt',
+                                                   f'auth_file = {self.PGDG_USERLIST}'), 0o644)
+        os.chmod(os.path.join(self.etc_pgbouncer, 'pgbouncer_hba.conf'), 0o644)
+        os.chown(os.path.join(self.etc_pgbouncer, 'pgbouncer_hba.conf'), *ROOT)
+        for name in os.listdir(self.run_dir):
+            os.chown(os.path.join(self.run_dir, name), *owner)
+        os.chown(self.run_dir, *owner)
+        # Step 4, RHEL-family: the reload through sudo and systemctl.
+        systemctl = os.path.join(self.dir, 'systemctl')
+        write_file(systemctl, SYSTEMCTL_SCRIPT.format(name=self.name, pidfile=self.pgbouncer_pidfile,
+                                                      reload_log=self.reload_log), 0o755)
+        write_file(os.path.join(self.dir, 'sudoers.d', 'pgbouncer'),
+                   'pgbouncer ALL = NOPASSWD: /usr/bin/systemctl reload pgbouncer\n', 0o440)
+        self.ns.bind([(passwd, '/etc/passwd'), (group, '/etc/group'), (shadow, '/etc/shadow'), (systemctl, '/usr/bin/systemctl')])
+        self.pgbouncer_user = 'pgbouncer'
+        wait_listening(self.addr, PGBOUNCER_PORT, self._spawn_pgbouncer(), self.pgbouncer_stdout)
+        rig.primary().psql(f"UPDATE repmgr.app_servers SET username = 'pgbouncer', admin_conninfo = "
+                           f"{sql_literal(self.admin_conninfo() if console else '')} "
+                           f"WHERE name = {sql_literal(self.name)}")
 
     def set_hosts(self, lines):
         """/etc/hosts here (for sshd's sessions and PgBouncer, both already running) becomes
@@ -916,7 +994,7 @@ class AppServer:
         (as pgdeploy does with admin_conninfo); return (rc, stdout, stderr)."""
         proc = self.ns.run([os.path.join(PG_BIN, 'psql'), self.admin_conninfo(user), '-X', '-q', '-A', '-t',
                             '-v', 'ON_ERROR_STOP=1', '-c', sql],
-                           user=PG_USER, cwd=self.run_dir, check=False, timeout=timeout)
+                           user=self.pgbouncer_user, cwd=self.run_dir, check=False, timeout=timeout)
         return proc.returncode, proc.stdout, proc.stderr
 
     # ---- clients through PgBouncer -------------------------------------------------------
