@@ -310,6 +310,7 @@ class AnswerReader {
   std::string failure(const std::optional<std::string>& named, bool garbled, int exit_status,
                       const std::string& err) const {
     std::string why;
+    if (std::string lacks = missing_perl_module((named ? *named : "") + "\n" + err); !lacks.empty()) return lacks;
     if (named) why = *named;
     else if (garbled || (done_ && pos_ != out_.size()) || (done_ && *done_ != "ok" && *done_ != "failed"))
       why = "garbled answer from the app server: " + printable(out_, 200);
@@ -330,6 +331,25 @@ class AnswerReader {
 };
 
 }  // namespace
+
+std::string missing_perl_module(const std::string& text) {
+  static const std::string kCant = "Can't locate ";
+  for (size_t at = text.find(kCant); at != std::string::npos; at = text.find(kCant, at + 1)) {
+    size_t start = at + kCant.size(), end = text.find(".pm in @INC", start);
+    if (end == std::string::npos || end == start || end - start > 100) continue;
+    std::string module = text.substr(start, end - start);
+    bool name = std::all_of(module.begin(), module.end(), [](char c) {
+      return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '/';
+    });
+    if (!name) continue;
+    for (size_t slash; (slash = module.find('/')) != std::string::npos;) module.replace(slash, 1, "::");
+    // Debian's perl-base (Essential) has every module the program loads; the RHEL family splits
+    // perl into packages, and dnf finds the one that provides a module by this name.
+    return "the app server's perl lacks " + module + ": install it (RHEL family: dnf install 'perl(" + module +
+           ")'; Debian: perl-base)";
+  }
+  return "";
+}
 
 PushOutcome parse_push_output(int exit_status, const std::string& out, const std::string& err) {
   PushOutcome o;

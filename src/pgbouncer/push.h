@@ -128,6 +128,12 @@ struct CheckAnswer {
 // Never throws; any byte sequence gives an answer (garbage: not ok, with what was seen).
 CheckAnswer parse_check_output(int exit_status, const std::string& out, const std::string& err);
 
+// The app server's perl lacks a module the program loads: perl's own words for it ("Can't locate
+// IO/Handle.pm in @INC ...") anywhere in `text` (an ERR line, the program's standard error) become
+// what to install there ("the app server's perl lacks IO::Handle: install ..."); "" when `text`
+// says no such thing.
+std::string missing_perl_module(const std::string& text);
+
 // Quotes a string for a POSIX shell command line.
 std::string shell_quote(const std::string& s);
 

@@ -44,7 +44,9 @@ BEGIN {
   *{$_} = \&{"Fcntl::$_"} for qw(O_RDONLY O_WRONLY O_CREAT O_EXCL O_NOFOLLOW LOCK_EX LOCK_NB);
 }
 my $io;  # IO.so, for IO::Handle::sync (fsync): loaded at the first write, or once by serve()
-sub load_io { $io ||= xs('IO') || require IO::Handle }
+# A module perl cannot find fails the request with perl's words ("Can't locate IO/Handle.pm in
+# @INC"), which the agent turns into what to install (pgbouncer/push.cpp missing_perl_module).
+sub load_io { $io ||= eval { xs('IO') || require IO::Handle } || fail("$@") }
 sub fsync { load_io(); return IO::Handle::sync($_[0]) }
 
 # Bytes: the largest request taken; what one sysread of a request or syswrite of a file moves.
@@ -431,7 +433,7 @@ sub target_addr {
   my $h = shift;
   return 1 if $h eq $thost;
   if (!%target_addrs) {
-    $socket ||= xs('Socket') || require Socket;
+    $socket ||= eval { xs('Socket') || require Socket } || fail("$@");
     $target_addrs{''} = 0;  # looked up, even if nothing is found: once per request
     if (defined(my $c = canonical_addr($thost))) { $target_addrs{$c} = 1 }
     else {

@@ -896,6 +896,26 @@ TEST(PushOutput, AFailureAlwaysSaysWhy) {
   EXPECT_EQ(parse_push_output(1, "RELOAD-FAILED\nDONE failed\n", "").detail, "reload failed");
 }
 
+// An app server whose perl lacks a module: perl's words, on standard error (a module of the
+// program's start) or in an ERR line (one loaded on the way), become what to install there.
+TEST(PushOutput, AMissingPerlModuleSaysWhatToInstall) {
+  const std::string compile =
+      "Can't locate strict.pm in @INC (you may need to install the strict module) (@INC contains: "
+      "/etc/perl /usr/share/perl5) at -e line 34.\nBEGIN failed--compilation aborted at -e line 34.\n";
+  const std::string said =
+      "the app server's perl lacks strict: install it (RHEL family: dnf install 'perl(strict)'; Debian: perl-base)";
+  EXPECT_EQ(parse_push_output(2, "", compile).detail, said);
+  EXPECT_EQ(parse_check_output(2, "", compile).error, said);
+  PushOutcome o = parse_push_output(
+      1, "ERR Can't locate IO/Handle.pm in @INC (you may need to install the IO::Handle module) at -e line 40.\n"
+         "DONE failed\n", "");
+  EXPECT_EQ(o.detail, "the app server's perl lacks IO::Handle: install it (RHEL family: dnf install "
+                      "'perl(IO::Handle)'; Debian: perl-base)");
+  EXPECT_EQ(missing_perl_module("cannot write /etc/x: Permission denied"), "");
+  EXPECT_EQ(missing_perl_module("Can't locate .pm in @INC"), "");
+  EXPECT_EQ(missing_perl_module("Can't locate a b;rm.pm in @INC"), "") << "only a module's name";
+}
+
 TEST(CheckOutput, ReadsEveryFactAndTheIncludeFileByItsLength) {
   std::string include = "; h\nDONE ok\nappdb = host=x\n";  // the framing, not the text, ends it
   CheckAnswer a = parse_check_output(

@@ -762,6 +762,19 @@ class AppServer:
         write_file(path, ''.join(f'{line}\n' for line in lines) + (read_text('/etc/hosts') or ''), 0o644)
         self.ns.bind([(path, '/etc/hosts')])
 
+    def hide_perl(self, *names):
+        """Make perl here lack what a package would have brought: each name ('IO.pm', 'IO': a
+        module or a directory of them, relative to @INC) disappears from every @INC directory
+        in this server's namespace (an empty directory bind-mounted over a directory; /dev/null,
+        which is no plain file, over a file: perl then finds neither). As a RHEL perl without
+        perl-IO is missing IO.pm and IO/."""
+        inc = run(['perl', '-e', 'print "$_\\n" for grep { !ref } @INC']).stdout.split()
+        empty = os.path.join(self.dir, 'empty-dir')
+        make_dir(empty, 0o755)
+        pairs = [(empty if os.path.isdir(path) else '/dev/null', path)
+                 for path in (os.path.join(d, name) for d in inc for name in names) if os.path.exists(path)]
+        self.ns.bind(pairs)
+
     # ---- its files ----------------------------------------------------------------
 
     def read_file(self, path):
