@@ -427,6 +427,8 @@ CheckAnswer parse_check_output(int exit_status, const std::string& out, const st
       else garbled = true;
     } else if (word == "NOTE") {
       a.notes.push_back(text);
+    } else if (word == "VERSION") {
+      parse_pgbouncer_version(text, &a.pgbouncer_version);  // "" or another text: unknown
     } else if (word == "ERR") {
       error = text;
     } else {

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "pgbouncer/version.h"
+
 namespace pgdeploy {
 
 struct RemoteFile {
@@ -123,6 +125,7 @@ struct CheckAnswer {
   std::string include;                                                 // the include file as it is there
   std::vector<std::string> users_added, users_removed, users_changed;  // names only
   std::vector<std::string> notes;
+  PgBouncerVersion pgbouncer_version;  // VERSION: SHOW VERSION, else `pgbouncer --version` (unknown: neither)
 };
 
 // Never throws; any byte sequence gives an answer (garbage: not ok, with what was seen).

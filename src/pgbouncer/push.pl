@@ -747,6 +747,25 @@ sub users {  # userlist.txt: name -> secret (the secrets never leave this progra
   for (split /\n/, $_[0] // '') { $u{$1 =~ s/""/"/gr} = $2 if /^"((?:[^"]|"")*)" "((?:[^"]|"")*)"/ }
   return \%u;
 }
+# Which PgBouncer runs here ('' when neither says): SHOW VERSION on the console, where it answered
+# (the one that runs), else the first line of `pgbouncer --version` (the one installed).
+sub pgbouncer_version {
+  my $console_ok = shift;
+  if ($console_ok) {
+    my ($errs, $res) = console(left(), 'SHOW VERSION');
+    my $v = $errs eq '' && $res->[0] ? $res->[0][1][0][0] : undef;
+    return $v if defined $v && $v =~ /^PgBouncer /;
+  }
+  for my $bin (grep { -x } map({ "$_/pgbouncer" } split(/:/, $ENV{PATH} // ''), '/usr/sbin', '/usr/bin')) {
+    my $pid = open(my $from, '-|') // return '';
+    if (!$pid) { open(STDERR, '>', '/dev/null'); open(STDIN, '<', '/dev/null'); exec { $bin } $bin, '--version'; exit 127 }
+    my $first = <$from> // '';
+    close $from;
+    chomp $first;
+    return $first if $first =~ /^PgBouncer /;
+  }
+  return '';
+}
 sub run_check {
   for my $f (@files) {
     $f->{old} = slurp($f->{path});
@@ -776,6 +795,7 @@ sub run_check {
     say_line('ROUTE', "@$_") for @{$r->{all}};
     say_line('SERVER', "@$_") for @{$r->{away}};
   }
+  say_line('VERSION', pgbouncer_version($console && $r));
   finish('ok');
 }
 

@@ -916,6 +916,17 @@ TEST(PushOutput, AMissingPerlModuleSaysWhatToInstall) {
   EXPECT_EQ(missing_perl_module("Can't locate a b;rm.pm in @INC"), "") << "only a module's name";
 }
 
+TEST(CheckOutput, ReadsThePgBouncerVersion) {
+  CheckAnswer a = parse_check_output(0, "CONSOLE ok\nVERSION PgBouncer 1.18.0\nDONE ok\n", "");
+  ASSERT_TRUE(a.ok) << a.error;
+  EXPECT_EQ(a.pgbouncer_version.text(), "1.18.0");
+  for (const char* said : {"VERSION\n", "VERSION pgbouncer, who knows\n", ""}) {
+    a = parse_check_output(0, std::string("CONSOLE ok\n") + said + "DONE ok\n", "");
+    ASSERT_TRUE(a.ok) << a.error;
+    EXPECT_FALSE(a.pgbouncer_version.known()) << said;
+  }
+}
+
 TEST(CheckOutput, ReadsEveryFactAndTheIncludeFileByItsLength) {
   std::string include = "; h\nDONE ok\nappdb = host=x\n";  // the framing, not the text, ends it
   CheckAnswer a = parse_check_output(
