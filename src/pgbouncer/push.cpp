@@ -311,7 +311,11 @@ class AnswerReader {
                       const std::string& err) const {
     std::string why;
     if (std::string lacks = missing_perl_module((named ? *named : "") + "\n" + err); !lacks.empty()) return lacks;
-    if (named) why = *named;
+    // The shell's `exec perl` found no perl it could run (127: none on PATH; 126: not executable).
+    if (!done_ && (exit_status == 126 || exit_status == 127) && err.find("perl") != std::string::npos)
+      why = "the app server has no perl it can run: install it (RHEL family: dnf install perl-interpreter; "
+            "Debian: perl-base)";
+    else if (named) why = *named;
     else if (garbled || (done_ && pos_ != out_.size()) || (done_ && *done_ != "ok" && *done_ != "failed"))
       why = "garbled answer from the app server: " + printable(out_, 200);
     else if (!done_)

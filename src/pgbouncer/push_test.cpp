@@ -911,6 +911,10 @@ TEST(PushOutput, AMissingPerlModuleSaysWhatToInstall) {
          "DONE failed\n", "");
   EXPECT_EQ(o.detail, "the app server's perl lacks IO::Handle: install it (RHEL family: dnf install "
                       "'perl(IO::Handle)'; Debian: perl-base)");
+  EXPECT_EQ(parse_push_output(127, "", "bash: line 1: exec: perl: not found\n").detail,
+            "the app server has no perl it can run: install it (RHEL family: dnf install perl-interpreter; "
+            "Debian: perl-base) (bash: line 1: exec: perl: not found)");
+  EXPECT_EQ(parse_push_output(127, "", "").detail.find("no perl"), std::string::npos) << "127 alone says nothing";
   EXPECT_EQ(missing_perl_module("cannot write /etc/x: Permission denied"), "");
   EXPECT_EQ(missing_perl_module("Can't locate .pm in @INC"), "");
   EXPECT_EQ(missing_perl_module("Can't locate a b;rm.pm in @INC"), "") << "only a module's name";
