@@ -310,12 +310,9 @@ class AnswerReader {
   std::string failure(const std::optional<std::string>& named, bool garbled, int exit_status,
                       const std::string& err) const {
     std::string why;
-    if (std::string lacks = missing_perl_module((named ? *named : "") + "\n" + err); !lacks.empty()) return lacks;
-    // The shell's `exec perl` found no perl it could run (127: none on PATH; 126: not executable).
-    if (!done_ && (exit_status == 126 || exit_status == 127) && err.find("perl") != std::string::npos)
-      why = "the app server has no perl it can run: install it (RHEL family: dnf install perl-interpreter; "
-            "Debian: perl-base)";
-    else if (named) why = *named;
+    if (std::string lacks = missing_perl_module((named ? *named : "") + "\n" + err); !lacks.empty())
+      return lacks;
+    if (named) why = *named;
     else if (garbled || (done_ && pos_ != out_.size()) || (done_ && *done_ != "ok" && *done_ != "failed"))
       why = "garbled answer from the app server: " + printable(out_, 200);
     else if (!done_)
@@ -324,6 +321,12 @@ class AnswerReader {
           "exit status " +
           std::to_string(exit_status);
     else why = "the program failed with exit status " + std::to_string(exit_status);
+    // The shell's `exec perl` found no perl it could run (127: none on PATH; 126: not executable).
+    if (!done_ && (exit_status == 126 || exit_status == 127) && err.find("perl") != std::string::npos)
+      why =
+          "the app server has no perl it can run: install it (RHEL family: dnf install perl-interpreter; "
+          "Debian: perl-base); " +
+          why;
     std::string e = printable(err);
     return e.empty() ? why : why + " (" + e + ")";
   }
@@ -343,14 +346,15 @@ std::string missing_perl_module(const std::string& text) {
     if (end == std::string::npos || end == start || end - start > 100) continue;
     std::string module = text.substr(start, end - start);
     bool name = std::all_of(module.begin(), module.end(), [](char c) {
-      return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '/';
+      return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+             c == '/';
     });
     if (!name) continue;
     for (size_t slash; (slash = module.find('/')) != std::string::npos;) module.replace(slash, 1, "::");
     // Debian's perl-base (Essential) has every module the program loads; the RHEL family splits
     // perl into packages, and dnf finds the one that provides a module by this name.
-    return "the app server's perl lacks " + module + ": install it (RHEL family: dnf install 'perl(" + module +
-           ")'; Debian: perl-base)";
+    return "the app server's perl lacks " + module + ": install it (RHEL family: dnf install 'perl(" +
+           module + ")'; Debian: perl-base)";
   }
   return "";
 }

@@ -13,8 +13,9 @@ TEST(PgBouncerVersion, ReadsShowVersionAndTheBinarysFirstLine) {
   EXPECT_EQ(v.text(), "1.25.2");
   ASSERT_TRUE(parse_pgbouncer_version("PgBouncer 1.26.0-rc1", &v));
   EXPECT_EQ((v.major * 100 + v.minor) * 100 + v.patch, 12600);
-  for (const char* bad : {"", "PgBouncer", "PgBouncer 1.18", "pgbouncer 1.18.0", "PgBouncer 1.x.0",
-                          "PgBouncer 0.1.0", "PgBouncer 1.18.0x", "PgBouncer 99999.1.1", "PgBouncer -1.18.0"}) {
+  for (const char* bad :
+       {"", "PgBouncer", "PgBouncer 1.18", "pgbouncer 1.18.0", "PgBouncer 1.x.0", "PgBouncer 0.1.0",
+        "PgBouncer 1.18.0x", "PgBouncer 99999.1.1", "PgBouncer -1.18.0"}) {
     EXPECT_FALSE(parse_pgbouncer_version(bad, &v)) << bad;
     EXPECT_FALSE(v.known()) << bad;
     EXPECT_EQ(v.text(), "unknown");
