@@ -335,6 +335,8 @@ class AnswerReader {
   std::string failure(const std::optional<std::string>& named, bool garbled, int exit_status,
                       const std::string& err) const {
     std::string why;
+    if (std::string lacks = missing_perl_module((named ? *named : "") + "\n" + err); !lacks.empty())
+      return lacks;
     if (named) why = *named;
     else if (garbled || (done_ && pos_ != out_.size()) || (done_ && *done_ != "ok" && *done_ != "failed"))
       why = "garbled answer from the app server: " + printable(out_, 200);
@@ -344,6 +346,12 @@ class AnswerReader {
           "exit status " +
           std::to_string(exit_status);
     else why = "the program failed with exit status " + std::to_string(exit_status);
+    // The shell's `exec perl` found no perl it could run (127: none on PATH; 126: not executable).
+    if (!done_ && (exit_status == 126 || exit_status == 127) && err.find("perl") != std::string::npos)
+      why =
+          "the app server has no perl it can run: install it (RHEL family: dnf install perl-interpreter; "
+          "Debian: perl-base); " +
+          why;
     std::string e = printable(err);
     return e.empty() ? why : why + " (" + e + ")";
   }
@@ -355,6 +363,26 @@ class AnswerReader {
 };
 
 }  // namespace
+
+std::string missing_perl_module(const std::string& text) {
+  static const std::string kCant = "Can't locate ";
+  for (size_t at = text.find(kCant); at != std::string::npos; at = text.find(kCant, at + 1)) {
+    size_t start = at + kCant.size(), end = text.find(".pm in @INC", start);
+    if (end == std::string::npos || end == start || end - start > 100) continue;
+    std::string module = text.substr(start, end - start);
+    bool name = std::all_of(module.begin(), module.end(), [](char c) {
+      return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+             c == '/';
+    });
+    if (!name) continue;
+    for (size_t slash; (slash = module.find('/')) != std::string::npos;) module.replace(slash, 1, "::");
+    // Debian's perl-base (Essential) has every module the program loads; the RHEL family splits
+    // perl into packages, and dnf finds the one that provides a module by this name.
+    return "the app server's perl lacks " + module + ": install it (RHEL family: dnf install 'perl(" +
+           module + ")'; Debian: perl-base)";
+  }
+  return "";
+}
 
 PushOutcome parse_push_output(int exit_status, const std::string& out, const std::string& err) {
   PushOutcome o;
@@ -449,6 +477,8 @@ CheckAnswer parse_check_output(int exit_status, const std::string& out, const st
       else garbled = true;
     } else if (word == "NOTE") {
       a.notes.push_back(text);
+    } else if (word == "VERSION") {
+      parse_pgbouncer_version(text, &a.pgbouncer_version);  // "" or another text: unknown
     } else if (word == "ERR") {
       error = text;
     } else {

@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "pgbouncer/version.h"
+
 namespace pgdeploy {
 
 struct RemoteFile {
@@ -150,10 +152,17 @@ struct CheckAnswer {
   std::string include;                                                 // the include file as it is there
   std::vector<std::string> users_added, users_removed, users_changed;  // names only
   std::vector<std::string> notes;
+  PgBouncerVersion pgbouncer_version;  // VERSION: SHOW VERSION, else `pgbouncer --version` (unknown: neither)
 };
 
 // Never throws; any byte sequence gives an answer (garbage: not ok, with what was seen).
 CheckAnswer parse_check_output(int exit_status, const std::string& out, const std::string& err);
+
+// The app server's perl lacks a module the program loads: perl's own words for it ("Can't locate
+// IO/Handle.pm in @INC ...") anywhere in `text` (an ERR line, the program's standard error) become
+// what to install there ("the app server's perl lacks IO::Handle: install ..."); "" when `text`
+// says no such thing.
+std::string missing_perl_module(const std::string& text);
 
 // Quotes a string for a POSIX shell command line.
 std::string shell_quote(const std::string& s);

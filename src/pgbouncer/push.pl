@@ -2,7 +2,7 @@
 # `perl -e '<this file>'`, it reads one request on standard input and answers on standard
 # output. The protocol is written down in src/README.md ("The push program"); this file and
 # src/pgbouncer/push.cpp are its two ends. perl-base only (Essential in Debian): strict, and the
-# XS parts of Fcntl and IO.
+# XS parts of Fcntl and IO (and of Socket, only where an address must be compared as an address).
 #
 # Read it top to bottom: helpers first (answering, the request, files, the console), then the
 # three things the program does, one sub each: run_push (one push, steps 2-8 below), run_check
@@ -44,7 +44,9 @@ BEGIN {
   *{$_} = \&{"Fcntl::$_"} for qw(O_RDONLY O_WRONLY O_CREAT O_EXCL O_NOFOLLOW LOCK_EX LOCK_NB);
 }
 my $io;  # IO.so, for IO::Handle::sync (fsync): loaded at the first write, or once by serve()
-sub load_io { $io ||= xs('IO') || require IO::Handle }
+# A module perl cannot find fails the request with perl's words ("Can't locate IO/Handle.pm in
+# @INC"), which the agent turns into what to install (pgbouncer/push.cpp missing_perl_module).
+sub load_io { $io ||= eval { xs('IO') || require IO::Handle } || fail("$@") }
 sub fsync { load_io(); return IO::Handle::sync($_[0]) }
 
 # Bytes: the largest request taken; what one sysread of a request or syswrite of a file moves.
@@ -475,19 +477,49 @@ sub console {
 # As the console takes a name (pgbouncer/render console_name: the agent sends only names that fit).
 sub qname { my $n = shift; return $n if $n =~ /^[0-9a-z_]+\z/; $n =~ s/"/""/g; return qq("$n") }
 
+# Is a server connection's address (SHOW SERVERS addr, as inet_ntop writes it) the target's? Compared
+# as addresses: the target may be a name (resolved for both families; any of its addresses
+# matches: PgBouncer takes them in turn) or a literal written another way (0:0:0:0:0:0:0:1,
+# ::0001). Socket's XS library (perl-base; Socket.pm would cost 9 ms) is loaded only when the text
+# differs, which a push to a literal written as inet_ntop writes it never needs.
+sub NIX_NOSERV () { 2 }  # Socket.pm's NIx_NOSERV, a constant of the module, not of its XS part
+my %target_addrs;  # canonical addresses of the target: filled at the first need
+my $socket;  # Socket's XS library is loaded
+sub canonical_addr {  # an address literal as inet_ntop writes it, or undef
+  my $h = shift;
+  $h =~ s/%[^%]*\z//;  # an IPv6 zone (fe80::1%eth0): PgBouncer shows none
+  for my $af (Socket::AF_INET(), Socket::AF_INET6()) {
+    my $bin = Socket::inet_pton($af, $h);
+    return Socket::inet_ntop($af, $bin) if defined $bin;
+  }
+  return undef;
+}
+sub target_addr {
+  my $h = shift;
+  return 1 if $h eq $thost;
+  if (!%target_addrs) {
+    $socket ||= eval { xs('Socket') || require Socket } || fail("$@");
+    $target_addrs{''} = 0;  # looked up, even if nothing is found: once per request
+    if (defined(my $c = canonical_addr($thost))) { $target_addrs{$c} = 1 }
+    else {
+      my ($err, @found) = Socket::getaddrinfo($thost, undef, { socktype => Socket::SOCK_STREAM() });
+      for (@found) {
+        my ($e, $ip) = Socket::getnameinfo($_->{addr}, Socket::NI_NUMERICHOST(), NIX_NOSERV);
+        $target_addrs{canonical_addr($ip) // $ip} = 1 unless $e;
+      }
+    }
+  }
+  my $c = canonical_addr($h);
+  return defined $c && $target_addrs{$c};
+}
+
 # Where PgBouncer routes our databases now, or (undef, why) when it could not be asked:
 #   elsewhere: "db -> host:port" for each of our databases PgBouncer routes to another node;
 #   servers:   the same for server connections still open to another node (compared by address,
 #              so the target is resolved);
 #   missing:   our databases with a line of their own that PgBouncer does not have;
 #   all, away: [db, "host:port"] of every route of ours, and of every server connection elsewhere.
-my @target_addrs;  # resolved at the first routes(): a name lookup only where PgBouncer is asked
 sub routes {
-  if (!@target_addrs) {
-    @target_addrs = ($thost);
-    push @target_addrs, map { join '.', unpack 'C4', $_ } grep { defined } (gethostbyname $thost)[4 .. 20]
-      if $thost !~ /^[\d.]+\z|:/;
-  }
   my ($errs, $res) = console(left(), 'SHOW DATABASES', 'SHOW SERVERS');
   return (undef, $errs) if $errs ne '';
   my %r = (elsewhere => [], servers => [], missing => [], all => [], away => []);
@@ -503,7 +535,7 @@ sub routes {
       my ($n, $h, $p) = map { $row->[$c{$_}] // '' } $name, $host, $port;
       next unless $ours{$n};
       $seen{$n} = 1 if $i == 0;
-      my $right = $p eq $tport && ($i == 0 ? $h eq $thost : grep { $_ eq $h } @target_addrs);
+      my $right = $p eq $tport && ($i == 0 ? $h eq $thost : target_addr($h));
       push @{$r{$i ? 'servers' : 'elsewhere'}}, "$n -> $h:$p" unless $right;
       push @{$r{$i ? 'away' : 'all'}}, [$n, "$h:$p"] if !$i || !$right;
     }
@@ -858,6 +890,25 @@ sub users {  # userlist.txt: name -> secret (the secrets never leave this progra
   for (split /\n/, $_[0] // '') { $u{$1 =~ s/""/"/gr} = $2 if /^"((?:[^"]|"")*)" "((?:[^"]|"")*)"/ }
   return \%u;
 }
+# Which PgBouncer runs here ('' when neither says): SHOW VERSION on the console, where it answered
+# (the one that runs), else the first line of `pgbouncer --version` (the one installed).
+sub pgbouncer_version {
+  my $console_ok = shift;
+  if ($console_ok) {
+    my ($errs, $res) = console(left(), 'SHOW VERSION');
+    my $v = $errs eq '' && $res->[0] ? $res->[0][1][0][0] : undef;
+    return $v if defined $v && $v =~ /^PgBouncer /;
+  }
+  for my $bin (grep { -x } map({ "$_/pgbouncer" } split(/:/, $ENV{PATH} // ''), '/usr/sbin', '/usr/bin')) {
+    my $pid = open(my $from, '-|') // return '';
+    if (!$pid) { open(STDERR, '>', '/dev/null'); open(STDIN, '<', '/dev/null'); exec { $bin } $bin, '--version'; exit 127 }
+    my $first = <$from> // '';
+    close $from;
+    chomp $first;
+    return $first if $first =~ /^PgBouncer /;
+  }
+  return '';
+}
 sub run_check {
   for my $f (@files) {
     $f->{old} = slurp($f->{path});
@@ -880,16 +931,20 @@ sub run_check {
     say_line('USER', "changed $_") for sort grep { exists $new->{$_} && $old->{$_} ne $new->{$_} } keys %$old;
   }
   say_line('CONSOLE', 'none') unless $console;
+  my $answered;  # a process whose console answered: it tells the version
   for my $p ($console ? processes() : ()) {  # several processes: each one's lines after its PROCESS
     at_process($p);
     say_line('PROCESS', $p) if @procs;
     my ($r, $why) = routes();
     if (!$r) { say_line('CONSOLE', "failed: $why"); next }
+    $answered //= $p;
     say_line('CONSOLE', 'ok');
     say_line('ROUTE', "@$_") for @{$r->{all}};
     say_line('SERVER', "@$_") for @{$r->{away}};
   }
   say_line('UNLISTED', $_) for $console ? unlisted() : ();
+  at_process($answered) if defined $answered;
+  say_line('VERSION', pgbouncer_version(defined $answered));
   finish('ok');
 }
 

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <set>
 #include <thread>
 
 #include "deploy/deployment.h"
@@ -754,6 +755,41 @@ TEST_P(PushProgram, ACheckAsksPgBouncerWhereItRoutesAndWhatItHolds) {
   EXPECT_EQ(console.server_count(), 2u) << "nothing cut";
 }
 
+// PgBouncer shows a server connection's address as inet_ntop writes it; the target may be a name
+// (both families: any of its addresses is the target's) or a literal written another way.
+TEST_P(PushProgram, ServerConnectionsAreComparedByAddressNotText) {
+  FakeConsole console(socket());
+  use_socket_console();
+  console.set_servers({{"appdb", "::1", "5432"},
+                       {"appdb", "127.0.0.1", "5432"},
+                       {"appdb", "10.0.0.1", "5432"},
+                       {"appdb", "::1", "6543"}});
+  for (const char* host : {"0:0:0:0:0:0:0:1", "::0001", "localhost", "127.0.0.1"}) {
+    ClusterFacts facts;
+    facts.databases = {"appdb"};
+    facts.users = {{"app", "md5abc"}};
+    facts.servers = {server};
+    PushRequest req = request(render_all(facts, {host, 5432}, {"main", 1, 1, 1}, "*:*:*:app:pw\n"));
+    req.mode = PushRequest::Mode::check;
+    ExecResult x = run(push_command(req), push_payload(req));
+    CheckAnswer a = parse_check_output(x.exit_status, x.out, x.err);
+    ASSERT_TRUE(a.ok) << a.error;
+    std::set<std::string> away;
+    for (const auto& s : a.servers) away.insert(s.address);
+    std::string local = std::string(host) == "127.0.0.1" ? "::1:5432" : "127.0.0.1:5432";
+    if (std::string(host) == "localhost") {
+      // The test machine's /etc/hosts may give localhost either family or both: never 10.0.0.1.
+      EXPECT_TRUE(away.count("10.0.0.1:5432")) << host;
+      EXPECT_TRUE(away.count("::1:6543")) << host << ": another port is another server";
+      EXPECT_LE(away.size(), 3u) << host << ": localhost is 127.0.0.1 or ::1";
+    } else {
+      std::set<std::string> expected = {"10.0.0.1:5432", "::1:6543", local};
+      EXPECT_EQ(away, expected) << host;
+    }
+  }
+  EXPECT_EQ(console.server_count(), 4u) << "nothing cut";
+}
+
 // The resident mode (pgdeploy watch): one program, one request after another on one channel.
 TEST_P(PushProgram, ResidentModeAnswersEachRequestAndJudgesFilesByContent) {
   auto stream = serve();
@@ -1144,6 +1180,50 @@ TEST(PushOutput, GarbageNeverThrowsAndNeverPassesForSuccess) {
 TEST(PushOutput, AFailureAlwaysSaysWhy) {
   EXPECT_NE(parse_push_output(1, "ERR \nDONE failed\n", "").detail, "");
   EXPECT_EQ(parse_push_output(1, "RELOAD-FAILED\nDONE failed\n", "").detail, "reload failed");
+}
+
+// An app server whose perl lacks a module: perl's words, on standard error (a module of the
+// program's start) or in an ERR line (one loaded on the way), become what to install there.
+TEST(PushOutput, AMissingPerlModuleSaysWhatToInstall) {
+  const std::string compile =
+      "Can't locate strict.pm in @INC (you may need to install the strict module) (@INC contains: "
+      "/etc/perl /usr/share/perl5) at -e line 34.\nBEGIN failed--compilation aborted at -e line 34.\n";
+  const std::string said =
+      "the app server's perl lacks strict: install it (RHEL family: dnf install 'perl(strict)'; Debian: "
+      "perl-base)";
+  EXPECT_EQ(parse_push_output(2, "", compile).detail, said);
+  EXPECT_EQ(parse_check_output(2, "", compile).error, said);
+  PushOutcome o = parse_push_output(
+      1,
+      "ERR Can't locate IO/Handle.pm in @INC (you may need to install the IO::Handle module) at -e line 40.\n"
+      "DONE failed\n",
+      "");
+  EXPECT_EQ(o.detail,
+            "the app server's perl lacks IO::Handle: install it (RHEL family: dnf install "
+            "'perl(IO::Handle)'; Debian: perl-base)");
+  EXPECT_EQ(
+      parse_push_output(127, "", "bash: line 1: exec: perl: not found\n")
+          .detail.rfind(
+              "the app server has no perl it can run: install it (RHEL family: dnf install perl-interpreter; "
+              "Debian: perl-base); ",
+              0),
+      0u);
+  EXPECT_EQ(parse_push_output(127, "", "").detail.find("no perl"), std::string::npos)
+      << "127 alone says nothing";
+  EXPECT_EQ(missing_perl_module("cannot write /etc/x: Permission denied"), "");
+  EXPECT_EQ(missing_perl_module("Can't locate .pm in @INC"), "");
+  EXPECT_EQ(missing_perl_module("Can't locate a b;rm.pm in @INC"), "") << "only a module's name";
+}
+
+TEST(CheckOutput, ReadsThePgBouncerVersion) {
+  CheckAnswer a = parse_check_output(0, "CONSOLE ok\nVERSION PgBouncer 1.18.0\nDONE ok\n", "");
+  ASSERT_TRUE(a.ok) << a.error;
+  EXPECT_EQ(a.pgbouncer_version.text(), "1.18.0");
+  for (const char* said : {"VERSION\n", "VERSION pgbouncer, who knows\n", ""}) {
+    a = parse_check_output(0, std::string("CONSOLE ok\n") + said + "DONE ok\n", "");
+    ASSERT_TRUE(a.ok) << a.error;
+    EXPECT_FALSE(a.pgbouncer_version.known()) << said;
+  }
 }
 
 TEST(CheckOutput, ReadsEveryFactAndTheIncludeFileByItsLength) {

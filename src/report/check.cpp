@@ -341,6 +341,7 @@ std::string format_check_json(const CheckReport& r) {
                        {"generation", a.header_generation}};
       e["pending"] = a.pending;
       e["console"] = a.console;
+      e["pgbouncer_version"] = a.pgbouncer_version.text();
       e["routes"] = nlohmann::json::object();
       for (const auto& x : a.routes) e["routes"][x.database] = x.address;
       e["server_connections_elsewhere"] = nlohmann::json::array();

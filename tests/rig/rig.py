@@ -34,6 +34,7 @@ import argparse
 import atexit
 import concurrent.futures
 import fcntl
+import grp
 import json
 import os
 import pwd
@@ -441,6 +442,19 @@ echo "service (pgdeploy rig): unsupported: $*" >&2
 exit 1
 """
 
+# The PGDG shape's reload (AppServer.make_pgdg): a stand-in for systemctl(1), for there is no
+# systemd as PID 1 here; `systemctl reload pgbouncer` does what the unit's ExecReload does.
+SYSTEMCTL_SCRIPT = """#!/bin/sh
+# Rig stand-in for systemctl(1) on {name}: only `systemctl reload pgbouncer`.
+if [ "$#" -eq 2 ] && [ "$1" = reload ] && [ "$2" = pgbouncer ]; then
+    kill -HUP "$(cat {pidfile})" || exit 1
+    echo "$(date +%s.%N) reload by $(id -un)" >> {reload_log}
+    exit 0
+fi
+echo "systemctl (pgdeploy rig): unsupported: $*" >&2
+exit 1
+"""
+
 SERVICE_FAILING = """#!/bin/sh
 # Rig stand-in for service(8) on {name}, broken on purpose (AppServer.fail_reloads).
 echo "service (pgdeploy rig): pgbouncer reload fails on purpose" >&2
@@ -674,7 +688,92 @@ class AppServer:
 
     def _spawn_pgbouncer(self):
         return self.ns.spawn(['/usr/sbin/pgbouncer', '/etc/pgbouncer/pgbouncer.ini'], self.rig._procs,
-                             self.pgbouncer_stdout, user=PG_USER, cwd=self.run_dir)
+                             self.pgbouncer_stdout, user=self.pgbouncer_user, cwd=self.run_dir)
+
+    # ---- the PGDG (RHEL-family) shape ----------------------------------------------------
+
+    pgbouncer_user = PG_USER      # the OS user PgBouncer runs as: 'pgbouncer' once make_pgdg()
+    PGDG_USERLIST = '/etc/pgbouncer/databases/userlist.txt'
+
+    def make_pgdg(self, console=True):
+        """Rebuild this (started) app server the way the PostgreSQL community RPMs lay it out,
+        by docs/setup.md's RHEL-family steps: PgBouncer runs as OS user `pgbouncer` (a passwd
+        and group of this server's own, bind-mounted), `/etc/pgbouncer` and pgbouncer.ini are
+        root's, the files pgdeploy writes live in `/etc/pgbouncer/databases`, which `pgbouncer`
+        owns (auth_file there too: PGDG_USERLIST), the SSH user of the row is `pgbouncer`, and the
+        reload is the admin console (console=True: `user=pgbouncer` through the socket, as the OS
+        user PgBouncer runs as) or `sudo -n systemctl reload pgbouncer` (a stand-in that SIGHUPs
+        it). The socket stays in this server's run directory (/var/run/pgbouncer on RHEL)."""
+        rig = self.rig
+        os.kill(self.pgbouncer_pid(), signal.SIGTERM)
+        wait_for(lambda: not listening(self.addr, PGBOUNCER_PORT), 10, f'{self.name} PgBouncer to stop')
+        taken = {p.pw_uid for p in pwd.getpwall()} | {g.gr_gid for g in grp.getgrall()}
+        uid = next(n for n in range(990, 60000) if n not in taken)
+        home = os.path.join(self.dir, 'pgbouncer-home')   # its parents are root's: StrictModes
+        passwd, group = os.path.join(self.dir, 'passwd'), os.path.join(self.dir, 'group')
+        write_file(passwd, read_text('/etc/passwd') + f'pgbouncer:x:{uid}:{uid}:PgBouncer Server:{home}:/bin/bash\n')
+        write_file(group, read_text('/etc/group') + f'pgbouncer:x:{uid}:\n')
+        # PAM's account check wants a shadow entry: one with no password for every user (the
+        # host's shadow is never read).
+        shadow = os.path.join(self.dir, 'shadow')
+        write_file(shadow, ''.join(f'{line.split(":")[0]}:*:19000:0:99999:7:::\n'
+                                   for line in read_text(passwd).splitlines() if line), 0o600)
+        owner = (uid, uid)
+        make_dir(home, 0o700, owner)
+        make_dir(os.path.join(home, '.ssh'), 0o700, owner)
+        write_file(os.path.join(home, '.ssh', 'authorized_keys'), rig.db_public_key, 0o600, owner)
+        # Step 3, RHEL-family: /etc/pgbouncer stays root's; pgdeploy's directory is pgbouncer's.
+        databases = os.path.join(self.etc_pgbouncer, 'databases')
+        os.chown(self.etc_pgbouncer, *ROOT)
+        os.chmod(self.etc_pgbouncer, 0o755)
+        for name in os.listdir(databases):
+            os.unlink(os.path.join(databases, name))
+        os.chown(databases, *owner)
+        os.chmod(databases, 0o700)
+        write_file(os.path.join(databases, f'{rig.cluster}.ini'), '', 0o600, owner)
+        write_file(self.host_path(self.PGDG_USERLIST), '', 0o600, owner)
+        os.unlink(os.path.join(self.etc_pgbouncer, 'userlist.txt'))   # the Debian shape's
+        ini = PGBOUNCER_INI.format(cluster=rig.cluster, run_dir=self.run_dir, addr=self.addr, port=PGBOUNCER_PORT)
+        write_file(self.pgbouncer_ini, ini.replace('auth_file = /etc/pgbouncer/userlist.txt',
+                                                   f'auth_file = {self.PGDG_USERLIST}'), 0o644)
+        os.chmod(os.path.join(self.etc_pgbouncer, 'pgbouncer_hba.conf'), 0o644)
+        os.chown(os.path.join(self.etc_pgbouncer, 'pgbouncer_hba.conf'), *ROOT)
+        for name in os.listdir(self.run_dir):
+            os.chown(os.path.join(self.run_dir, name), *owner)
+        os.chown(self.run_dir, *owner)
+        # Step 4, RHEL-family: the reload through sudo and systemctl.
+        systemctl = os.path.join(self.dir, 'systemctl')
+        write_file(systemctl, SYSTEMCTL_SCRIPT.format(name=self.name, pidfile=self.pgbouncer_pidfile,
+                                                      reload_log=self.reload_log), 0o755)
+        write_file(os.path.join(self.dir, 'sudoers.d', 'pgbouncer'),
+                   'pgbouncer ALL = NOPASSWD: /usr/bin/systemctl reload pgbouncer\n', 0o440)
+        self.ns.bind([(passwd, '/etc/passwd'), (group, '/etc/group'), (shadow, '/etc/shadow'), (systemctl, '/usr/bin/systemctl')])
+        self.pgbouncer_user = 'pgbouncer'
+        wait_listening(self.addr, PGBOUNCER_PORT, self._spawn_pgbouncer(), self.pgbouncer_stdout)
+        rig.primary().psql(f"UPDATE repmgr.app_servers SET username = 'pgbouncer', admin_conninfo = "
+                           f"{sql_literal(self.admin_conninfo() if console else '')} "
+                           f"WHERE name = {sql_literal(self.name)}")
+
+    def set_hosts(self, lines):
+        """/etc/hosts here (for sshd's sessions and PgBouncer, both already running) becomes
+        `lines` (e.g. '::1 localhost': first, so taken before the host's) then the host's own,
+        bind-mounted over it in this server's namespace: the host's file is never touched."""
+        path = os.path.join(self.dir, 'hosts')
+        write_file(path, ''.join(f'{line}\n' for line in lines) + (read_text('/etc/hosts') or ''), 0o644)
+        self.ns.bind([(path, '/etc/hosts')])
+
+    def hide_perl(self, *names):
+        """Make perl here lack what a package would have brought: each name ('IO.pm', 'IO': a
+        module or a directory of them, relative to @INC) disappears from every @INC directory
+        in this server's namespace (an empty directory bind-mounted over a directory; /dev/null,
+        which is no plain file, over a file: perl then finds neither). As a RHEL perl without
+        perl-IO is missing IO.pm and IO/."""
+        inc = run(['perl', '-e', 'print "$_\\n" for grep { !ref } @INC']).stdout.split()
+        empty = os.path.join(self.dir, 'empty-dir')
+        make_dir(empty, 0o755)
+        pairs = [(empty if os.path.isdir(path) else '/dev/null', path)
+                 for path in (os.path.join(d, name) for d in inc for name in names) if os.path.exists(path)]
+        self.ns.bind(pairs)
 
     # ---- its files ----------------------------------------------------------------
 
@@ -909,7 +1008,7 @@ class AppServer:
         of another process (add_pgbouncers)."""
         proc = self.ns.run([os.path.join(PG_BIN, 'psql'), self.admin_conninfo(user, socket_dir), '-X', '-q', '-A', '-t',
                             '-v', 'ON_ERROR_STOP=1', '-c', sql],
-                           user=PG_USER, cwd=self.run_dir, check=False, timeout=timeout)
+                           user=self.pgbouncer_user, cwd=self.run_dir, check=False, timeout=timeout)
         return proc.returncode, proc.stdout, proc.stderr
 
     # ---- several PgBouncer processes on one port (so_reuseport) -----------------------------
@@ -1168,7 +1267,7 @@ class Node:
         # the data directory, so a standby clone does not copy node1's.
         write_file(os.path.join(self.dir, 'node.conf'), f"""# pgdeploy rig: {self.name} only
 port = {self.port}
-listen_addresses = '127.0.0.1,{self.public_addr}'
+listen_addresses = '127.0.0.1,{self.public_addr}{",::1" if self.rig.listen_ipv6 else ""}'
 unix_socket_directories = '{self.rig.socket_dir}'
 log_directory = '{self.dir}/log'
 cluster_name = '{self.name}'
@@ -1227,7 +1326,7 @@ local   all          all                 trust
 host    all          all   127.0.0.0/8   trust
 local   replication  all                 trust
 host    replication  all   127.0.0.0/8   trust
-""", 0o600, POSTGRES)
+""" + ('host    all          all   ::1/128       trust\n' if self.rig.listen_ipv6 else ''), 0o600, POSTGRES)
         self.pg_ctl('start')
         self.psql(f"""CREATE USER repmgr SUPERUSER;
 CREATE DATABASE repmgr OWNER repmgr;
@@ -1436,10 +1535,11 @@ class Rig:
     catalog rows, the agent) and the fault hosts."""
 
     def __init__(self, app_servers=3, cluster='main', nodes=2, base_dir=None,
-                 agent=None, event_notification_command=None, admin_console=False):
+                 agent=None, event_notification_command=None, admin_console=False, listen_ipv6=False):
         """admin_console: fill app_servers.admin_conninfo for every app server (pgdeploy then
         reloads through PgBouncer's admin console and cuts sessions after a primary change);
-        False leaves it '' (sudo service pgbouncer reload, "sessions not cut")."""
+        False leaves it '' (sudo service pgbouncer reload, "sessions not cut"). listen_ipv6: every
+        node listens on ::1 too (a private network namespace with `lo` up has it)."""
         if nodes not in (2, 3):
             raise RigError('nodes must be 2 or 3')
         if not 0 <= app_servers <= MAX_APP_SERVERS:
@@ -1452,6 +1552,7 @@ class Rig:
         self.agent_source = agent or os.environ.get('PGDEPLOY') or None
         self.notify = event_notification_command
         self.admin_console = bool(admin_console)
+        self.listen_ipv6 = bool(listen_ipv6)
         # Extra lines for every node's repmgr.conf, appended to the rig's own: a list, or a
         # callable node number -> list (e.g. service_promote_command with that node's data
         # directory). Set it before up(); set_event_notification rewrites repmgr.conf with it
