@@ -111,6 +111,15 @@ std::string push_command(const PushRequest& r) {
   std::string check = "c=; ";
   for (const auto& f : r.files) {
     std::string path = quoted_path(f.path);
+    if (f.shared) {  // this cluster's block may start on any line: its header, with its digest
+      std::string head = f.content.substr(0, f.content.find('\n'));
+      size_t at = head.find(" pgdeploy cluster=");
+      std::string cluster = at == std::string::npos ? "" : head.substr(at, head.find(' ', at + 1) - at);
+      check += "f=; [ -f " + path + " ] && while IFS= read -r l; do case $l in ?" +
+               shell_quote(cluster + " ") + "*" + shell_quote(" digest=" + f.digest) +
+               ") f=1; break;; esac; done < " + path + "; [ -n \"$f\" ] || c=1; ";
+      continue;
+    }
     check += "l=; [ -f " + path + " ] && IFS= read -r l < " + path + "; case $l in *" +
              shell_quote(" digest=" + f.digest) + ") ;; *) c=1;; esac; ";
   }
@@ -162,7 +171,7 @@ std::string push_payload(const PushRequest& r) {
   for (const auto& db : r.auto_databases) field(&out, "autodb", db);
   for (const auto& f : r.files) {
     field(&out, "path", f.path);
-    field(&out, "flags", std::string(f.reload ? "r" : "") + (f.fence ? "f" : ""));
+    field(&out, "flags", std::string(f.reload ? "r" : "") + (f.fence ? "f" : "") + (f.shared ? "b" : ""));
     field(&out, "content", f.content);
   }
   field(&out, "end", "");
@@ -254,10 +263,16 @@ bool parse_push_request(const std::string& in, PushRequest* out, std::string* er
   r.socket_db = one["socket_db"];
   for (auto& f : files) {
     const std::string& flags = f["flags"];
-    if (!f.count("content") || flags.size() > 2 || flags.find_first_not_of("rf") != std::string::npos)
-      return fail("malformed request: file " + f["path"]);
+    bool flags_ok = true;  // r?f?b?, as push.pl reads them
+    size_t at = 0;
+    for (char c : flags) {
+      size_t p = std::string_view("rfb").find(c, at);
+      flags_ok = flags_ok && p != std::string_view::npos;
+      at = flags_ok ? p + 1 : 0;
+    }
+    if (!f.count("content") || !flags_ok) return fail("malformed request: file " + f["path"]);
     r.files.push_back({f["path"], f["content"], "", flags.find('r') != std::string::npos,
-                       flags.find('f') != std::string::npos});
+                       flags.find('f') != std::string::npos, flags.find('b') != std::string::npos});
   }
   if (std::string why = check_request(r); !why.empty()) return fail("malformed request: " + why);
   *out = std::move(r);
@@ -409,6 +424,12 @@ CheckAnswer parse_check_output(int exit_status, const std::string& out, const st
       a.notes.push_back(text);
     } else if (word == "ERR") {
       error = text;
+    } else if (word == "CLASH") {  // "CLASH <kind> <cluster> <name>": the name is all after the cluster
+      size_t k = text.find(' '), c = k == std::string::npos ? k : text.find(' ', k + 1);
+      std::string kind = text.substr(0, k);
+      garbled = c == std::string::npos || c == k + 1 || c + 1 == text.size() ||
+                (kind != "database" && kind != "role");
+      if (!garbled) a.clashes.push_back({kind, text.substr(k + 1, c - k - 1), text.substr(c + 1)});
     } else {
       garbled = true;
     }
