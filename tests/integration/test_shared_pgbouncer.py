@@ -10,7 +10,7 @@ import time
 
 import support
 from support import APP_DB, RigTestCase
-from rig import APP_PASSWORD, APP_USER
+from rig import APP_USER
 
 USERLIST = '/etc/pgbouncer/userlist.txt'
 SHOP = {'name': 'shop', 'first_node': 3, 'app_user': 'shop', 'app_password': 'shop-password',
@@ -124,7 +124,9 @@ class SharedPgBouncerFailoverTest(SharedPgBouncerCase):
 
     def files(self, i):
         app = self.rig.app[i]
-        return {path: app.stat_file(path) for path in
+        def written(st):   # what a rename or a write changes (not the atime a read may)
+            return st and (st.st_ino, st.st_mtime_ns, st.st_size)
+        return {path: written(app.stat_file(path)) for path in
                 (USERLIST, '/etc/pgbouncer/databases/main.ini', '/etc/pgbouncer/databases/shop.ini',
                  '/var/lib/postgresql/.pgpass')}
 
