@@ -75,8 +75,12 @@ std::string check_path(const std::string& what, const std::string& p) {
 }  // namespace
 
 std::string check_request(const PushRequest& r) {
-  for (const auto& f : r.files)
+  for (const auto& f : r.files) {
     if (auto e = check_path("file path", f.path); !e.empty()) return e;
+    // The program finds a shared file's block by the header line it starts with (cluster, digest).
+    if (f.shared && f.content.substr(0, f.content.find('\n')).find(" pgdeploy cluster=") == std::string::npos)
+      return "a shared file must start with its header line: " + f.path;
+  }
   if (auto e = check_path("lock path", r.lock_path); !e.empty()) return e;
   if (r.lock_path.size() < 6 || r.lock_path.compare(r.lock_path.size() - 5, 5, ".lock") != 0)
     return "lock path must end in .lock";
