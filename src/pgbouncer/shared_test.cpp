@@ -53,9 +53,11 @@ class SharedPgBouncer : public ::testing::TestWithParam<const char*> {
     return req;
   }
 
-  ExecResult run(const PushRequest& req) {
-    LocalRemote remote(GetParam(),
-                       {"HOME=" + dir.path() + "/home", "PATH=" + dir.path() + "/bin:/usr/bin:/bin"});
+  ExecResult run(const PushRequest& req, const std::string& fault = "") {
+    std::vector<std::string> env = {"HOME=" + dir.path() + "/home",
+                                    "PATH=" + dir.path() + "/bin:/usr/bin:/bin"};
+    if (!fault.empty()) env.push_back("PGDEPLOY_FAULT=" + fault);
+    LocalRemote remote(GetParam(), env);
     ExecResult x = remote.run(push_command(req), push_payload(req), Deadline::after(10));
     EXPECT_TRUE(x.ok) << x.error;
     return x;
@@ -129,6 +131,23 @@ TEST_P(SharedPgBouncer, IdleRoundsOfBothClustersStartNoProgramWriteNothingAndRel
   struct stat after;
   ASSERT_EQ(stat(userlist().c_str(), &after), 0);
   EXPECT_EQ(before.st_ino, after.st_ino);
+}
+
+// The other cluster's push killed at each step (push.pl's step names): main's block is never
+// touched, and the next push of the other finishes.
+TEST_P(SharedPgBouncer, APushKilledAtAnyStepLeavesTheOtherClustersBlockByteForByte) {
+  ASSERT_EQ(push(main, 1).status, PushOutcome::Status::written);
+  std::string mains = read_file(userlist());
+  for (const char* step : {"locked", "written", "marked", "renamed1", "renamed2", "renamed3", "synced"}) {
+    SCOPED_TRACE(step);
+    other.users.push_back({std::string("u_") + step, "md5x"});  // a change each time
+    run(request(other, 2), std::string(step) + ":KILL");
+    EXPECT_EQ(read_file(userlist()).substr(0, mains.size()), mains) << "main's lines first, as they were";
+    ASSERT_EQ(push(other, 3).status, PushOutcome::Status::written);
+    EXPECT_EQ(read_file(userlist()).substr(0, mains.size()), mains);
+    EXPECT_NE(read_file(userlist()).find(std::string("\"u_") + step + "\""), std::string::npos);
+    EXPECT_EQ(push(main, 3).status, PushOutcome::Status::unchanged);
+  }
 }
 
 TEST_P(SharedPgBouncer, HandWrittenLinesAreKeptByteForByte) {
