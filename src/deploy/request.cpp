@@ -6,8 +6,9 @@
 namespace pgdeploy {
 namespace {
 
-RemoteFile remote_file(const std::string& path, const TokenedFile& file, bool reload, bool fence) {
-  return RemoteFile{path, file.content, file.digest, reload, fence};
+RemoteFile remote_file(const std::string& path, const TokenedFile& file, bool reload, bool fence,
+                       bool shared = false) {
+  return RemoteFile{path, file.content, file.digest, reload, fence, shared};
 }
 
 }  // namespace
@@ -19,9 +20,9 @@ bool build_request(const AppServer& server, const Rendered& files, const DeployC
   std::string include = config.include_dir + "/" + config.cluster + ".ini";
   req.files.push_back(remote_file(include, files.includes.at(server.application_name), true, true));
   if (server.auth.value_or(config.auth) == AuthMode::file)  // else userlist.txt is not ours
-    req.files.push_back(remote_file(config.userlist, files.userlist, true, false));
+    req.files.push_back(remote_file(config.userlist, files.userlist, true, false, true));
   if (!server.auth_trust && !files.pgpass.content.empty())
-    req.files.push_back(remote_file(config.pgpass, files.pgpass, false, false));
+    req.files.push_back(remote_file(config.pgpass, files.pgpass, false, false, true));
   req.lock_path = config.include_dir + "/." + config.cluster + ".lock";
   req.timeline = files.token.timeline;
   req.generation = files.token.generation;

@@ -87,6 +87,9 @@ std::string check_request(const PushRequest& r) {
     if (auto e = check_path("file path", f.path); !e.empty()) return e;
     if (f.head_only && !head_ok(f.content))
       return "the header line of " + f.path + " does not end with its digest";
+    // The program finds a shared file's block by the header line it starts with (cluster, digest).
+    if (f.shared && f.content.substr(0, f.content.find('\n')).find(" pgdeploy cluster=") == std::string::npos)
+      return "a shared file must start with its header line: " + f.path;
   }
   if (auto e = check_path("lock path", r.lock_path); !e.empty()) return e;
   if (r.lock_path.size() < 6 || r.lock_path.compare(r.lock_path.size() - 5, 5, ".lock") != 0)
@@ -129,6 +132,15 @@ std::string push_command(const PushRequest& r) {
   std::string check = "c=; ";
   for (const auto& f : r.files) {
     std::string path = quoted_path(f.path);
+    if (f.shared) {  // this cluster's block may start on any line: its header, with its digest
+      std::string head = f.content.substr(0, f.content.find('\n'));
+      size_t at = head.find(" pgdeploy cluster=");
+      std::string cluster = at == std::string::npos ? "" : head.substr(at, head.find(' ', at + 1) - at);
+      check += "f=; [ -f " + path + " ] && while IFS= read -r l; do case $l in ?" +
+               shell_quote(cluster + " ") + "*" + shell_quote(" digest=" + f.digest) +
+               ") f=1; break;; esac; done < " + path + "; [ -n \"$f\" ] || c=1; ";
+      continue;
+    }
     check += "l=; [ -f " + path + " ] && IFS= read -r l < " + path + "; case $l in *" +
              shell_quote(" digest=" + f.digest) + ") ;; *) c=1;; esac; ";
   }
@@ -181,7 +193,7 @@ std::string push_payload(const PushRequest& r, const std::map<std::string, std::
   for (const auto& db : r.auto_databases) field(&out, "autodb", db);
   for (const auto& f : r.files) {
     field(&out, "path", f.path);
-    field(&out, "flags", std::string(f.reload ? "r" : "") + (f.fence ? "f" : ""));
+    field(&out, "flags", std::string(f.reload ? "r" : "") + (f.fence ? "f" : "") + (f.shared ? "b" : ""));
     auto kept = held ? held->find(f.path) : std::map<std::string, std::string>::const_iterator();
     if (f.head_only || (held && kept != held->end() && !f.digest.empty() && kept->second == f.digest))
       field(&out, "head", f.content.substr(0, f.content.find('\n')));
@@ -278,11 +290,17 @@ bool parse_push_request(const std::string& in, PushRequest* out, std::string* er
   r.socket_db = one["socket_db"];
   for (auto& f : files) {
     const std::string& flags = f["flags"];
+    bool flags_ok = true;  // r?f?b?, as push.pl reads them
+    size_t at = 0;
+    for (char c : flags) {
+      size_t p = std::string_view("rfb").find(c, at);
+      flags_ok = flags_ok && p != std::string_view::npos;
+      at = flags_ok ? p + 1 : 0;
+    }
     bool head = f.count("head");
-    if (f.count("content") == head || flags.size() > 2 || flags.find_first_not_of("rf") != std::string::npos)
-      return fail("malformed request: file " + f["path"]);
+    if (f.count("content") == head || !flags_ok) return fail("malformed request: file " + f["path"]);
     r.files.push_back({f["path"], head ? f["head"] : f["content"], "", flags.find('r') != std::string::npos,
-                       flags.find('f') != std::string::npos, head});
+                       flags.find('f') != std::string::npos, flags.find('b') != std::string::npos, head});
   }
   if (std::string why = check_request(r); !why.empty()) return fail("malformed request: " + why);
   *out = std::move(r);
@@ -481,6 +499,12 @@ CheckAnswer parse_check_output(int exit_status, const std::string& out, const st
       parse_pgbouncer_version(text, &a.pgbouncer_version);  // "" or another text: unknown
     } else if (word == "ERR") {
       error = text;
+    } else if (word == "CLASH") {  // "CLASH <kind> <cluster> <name>": the name is all after the cluster
+      size_t k = text.find(' '), c = k == std::string::npos ? k : text.find(' ', k + 1);
+      std::string kind = text.substr(0, k);
+      garbled = c == std::string::npos || c == k + 1 || c + 1 == text.size() ||
+                (kind != "database" && kind != "role");
+      if (!garbled) a.clashes.push_back({kind, text.substr(k + 1, c - k - 1), text.substr(c + 1)});
     } else {
       garbled = true;
     }

@@ -22,6 +22,9 @@ struct RemoteFile {
   std::string digest;   // of the body, as the header line ends with it
   bool reload = false;  // PgBouncer reads it: a change needs a reload
   bool fence = false;   // carries the fencing token checked before anything is written
+  // Shared by the clusters behind one PgBouncer (userlist.txt, ~/.pgpass): the content is this
+  // cluster's block, merged there with the other clusters' blocks and hand-written lines.
+  bool shared = false;
   // Read from a request that sent the header line alone ("head"): content is that line, and the
   // resident program that got it holds the body (see push_payload).
   bool head_only = false;
@@ -151,6 +154,13 @@ struct CheckAnswer {
   bool has_include = false;
   std::string include;                                                 // the include file as it is there
   std::vector<std::string> users_added, users_removed, users_changed;  // names only
+  // What this cluster leaves out because another cluster on the same PgBouncer has it first: a
+  // database name (or "*") its include file routes, a role it defines with another secret.
+  struct Clash {
+    std::string kind;  // "database" or "role"
+    std::string cluster, name;
+  };
+  std::vector<Clash> clashes;
   std::vector<std::string> notes;
   PgBouncerVersion pgbouncer_version;  // VERSION: SHOW VERSION, else `pgbouncer --version` (unknown: neither)
 };

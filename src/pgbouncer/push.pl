@@ -126,6 +126,7 @@ my (@procs, @login);  # console_dir fields (one PgBouncer process each); the soc
 my $at = '';          # the process the console talks to now (see at_process)
 my ($lock, $budget, $reload, $tl, $gen, $primary, $force, $thost, $tport, $console, $drain,
     $pause_s, $mode, @direct, $pending_path, $started);
+my (@all_dbs, %all_listed);  # the request's databases, before plan() leaves out another cluster's
 my %single = map { $_ => 1 } qw(lock budget_ms reload timeline generation primary force
   target_host target_port socket socket_user socket_db console drain pause_s mode);
 my $LINE = qr/^[^\x00-\x1f\x7f]*\z/;  # one line of text; \z, so no newline can slip through
@@ -203,14 +204,17 @@ sub take {
   fail('malformed request: no way to reload') if $reload eq '' && !$console;
   for (@dbs) { fail('malformed request: database name') unless /^[^\x00\r\n]{1,63}\z/ && length(qname($_)) < 64 }
   %ours = map { $_ => 1 } @dbs;
+  @all_dbs = @dbs;
+  %all_listed = %listed;
   for (@env) { fail('malformed request: env') unless /^PG[A-Z_]{1,40}=[^\x00-\x1f\x7f]*\z/ }
   for my $f (@files) {
     $f->{sent_as} = $f->{path};
     $f->{path} = local_path($f->{path});
-    fail("malformed request: flags of $f->{path}") unless ($f->{flags} // '') =~ /^[rf]{0,2}\z/;
+    fail("malformed request: flags of $f->{path}") unless ($f->{flags} // '') =~ /^r?f?b?\z/;
     recall($f);
     fail("malformed request: no content for $f->{path}") unless defined $f->{content} || defined $f->{head};
     @$f{qw(dir base)} = $f->{path} =~ m{^(.*)/([^/]+)\z};
+    fail("malformed request: $f->{path} is shared but has no header") if ($f->{flags} // '') =~ /b/ && !defined header_cluster($f->{content} // $f->{head});
   }
   resend_unknown();
   $started = time;
@@ -313,21 +317,199 @@ sub leftovers {
 }
 # A file is current when it carries our header with the same digest and the same body: the
 # header's generation moves with every proof, and is not rewritten for that alone.
+# A file shared by several clusters (flag b) is judged by this cluster's block in it, and any file
+# by what this run would hold there (plan(): the request's content less what another cluster has).
 sub current {
   my $f = shift;
-  return 0 unless defined $f->{old};
-  my ($digest) = first_line($f->{content}) =~ /( digest=\S+)\z/;
-  my ($old_head, $old_body) = $f->{old} =~ /^([^\n]*)\n?(.*)\z/s;
-  my ($new_body) = $f->{content} =~ /^[^\n]*\n?(.*)\z/s;
+  return 0 unless defined $f->{held};
+  my ($digest) = first_line($f->{want}) =~ /( digest=\S+(?: partial)?)\z/;
+  my ($old_head, $old_body) = $f->{held} =~ /^([^\n]*)\n?(.*)\z/s;
+  my ($new_body) = $f->{want} =~ /^[^\n]*\n?(.*)\z/s;
   return defined $digest && $old_head =~ / pgdeploy .*\Q$digest\E\z/ && $old_body eq $new_body;
 }
 sub survey {
   $_->{old} = slurp($_->{path}) for @files;
-  return (scalar(grep { !current($_) } @files),
+  plan();
+  # A role clash is answered by a run every time (an error), though nothing is written for it.
+  return (scalar(grep { !current($_) } @files) + role_clashes(),
           first_line(slurp($pending_path)), scalar(leftovers()));
 }
 sub sync_dir { open(my $d, '<', $_[0]) or return; fsync($d) }
 sub done_marker { unlink $pending_path; step('cleared') }
+
+# ------------------------------------------------------------------------------------ clusters
+# Several clusters behind one PgBouncer (docs/setup.md, "Several clusters behind one PgBouncer").
+# userlist.txt and ~/.pgpass (flag b) hold a block per cluster, from the header line the agent
+# sends ("<c> pgdeploy cluster=<name> ... digest=<d>") to "<c> pgdeploy cluster=<name> end". Other
+# clusters' blocks and lines outside any block (written by hand) are kept byte for byte. A file
+# that is one cluster's block alone is written whole, as earlier versions wrote it: a block whose
+# end line is missing runs to the end of the file (so a file an earlier version wrote is the block
+# of the cluster its header names). Every cluster's include file carries its name in its header,
+# and all sit in one directory: a database name (or "*") another cluster's include file there
+# routes is never taken over, the first one stays. Both are decided and written under the shared
+# lock, which every cluster's push on this server takes (take_shared_lock).
+my (@left_out, @role_clash);  # [other cluster, name]: left out of this cluster's files
+
+sub header_cluster { return (first_line($_[0]) =~ /^[;#] pgdeploy cluster=([\w-]+) .* digest=\S+(?: partial)?\z/)[0] }
+sub end_line { my ($comment, $cluster) = @_; return "$comment pgdeploy cluster=$cluster end\n" }
+
+# A shared file as [cluster (undef: lines of nobody's), text] parts, in order.
+sub blocks {
+  my ($in, @parts);
+  for my $line (split /^/m, $_[0] // '') {
+    if (defined $in) {
+      $parts[-1][1] .= $line;
+      undef $in if $line eq end_line(substr($line, 0, 1), $in) || $line . "\n" eq end_line(substr($line, 0, 1), $in);
+    } elsif (defined(my $c = header_cluster($line))) {
+      push @parts, [$in = $c, $line];
+    } elsif (@parts && !defined $parts[-1][0]) {
+      $parts[-1][1] .= $line;
+    } else {
+      push @parts, [undef, $line];
+    }
+  }
+  return @parts;
+}
+# A block's text without its end line.
+sub unended { my ($text, $cluster) = @_; $text =~ s/^[;#] pgdeploy cluster=\Q$cluster\E end\n?\z//m; return $text }
+
+# The whole shared file with this cluster's block ($f->{want}) in place of its old one (or after
+# everything else).
+sub merge_block {
+  my $f = shift;
+  my $name = $f->{cluster};
+  my @parts = blocks($f->{old});
+  my $mine = $f->{want} . ($f->{want} =~ /\n\z/ ? '' : "\n");
+  return $mine unless grep { ($_->[0] // '') ne $name } @parts;  # ours alone: written whole
+  my ($out, $placed) = ('', 0);
+  my $add = sub { $out .= ($out eq '' || $out =~ /\n\z/ ? '' : "\n") . $_[0] };
+  for my $p (@parts) {
+    my ($cluster, $text) = @$p;
+    if (defined $cluster && $cluster eq $name) {
+      $add->($mine . end_line(substr($mine, 0, 1), $name)) unless $placed++;
+      next;
+    }
+    # Another cluster's whole file, written by an earlier version: it gets its end line.
+    $text .= ($text =~ /\n\z/ ? '' : "\n") . end_line(substr($text, 0, 1), $cluster)
+      if defined $cluster && unended($text, $cluster) eq $text;
+    $add->($text);
+  }
+  $add->($mine . end_line(substr($mine, 0, 1), $name)) unless $placed;
+  return $out;
+}
+
+# What this run would hold in each file ({want}), what it holds now ({held}) and the bytes to
+# write ({write}); which databases it routes (@dbs, %listed, %ours) and what it leaves out.
+sub plan {
+  @dbs = @all_dbs;
+  %listed = %all_listed;
+  @left_out = @role_clash = ();
+  for my $f (@files) {
+    $f->{cluster} = header_cluster($f->{content}) // '';
+    ($f->{want}, $f->{held}, $f->{write}) = ($f->{content}, $f->{old}, $f->{content});
+    leave_out_taken($f) if $f->{flags} =~ /f/;
+    next unless $f->{flags} =~ /b/;
+    my ($head, @body) = split /^/m, $f->{content};
+    # A line of the body that would read as a block's start or end is not ours to write.
+    @body = grep { !/^[;#] pgdeploy cluster=/ } @body;
+    @body = leave_out_roles($f, @body) if $f->{flags} =~ /r/;
+    # A block that lacks roles of the request says so, so that the shell's fast path (which finds
+    # the header by its digest) lets the program run, and say why, every time.
+    $head =~ s/\n?\z/ partial\n/ if $f->{flags} =~ /r/ && @role_clash;
+    $f->{want} = join '', $head, @body;
+    my ($own) = grep { ($_->[0] // '') eq $f->{cluster} } blocks($f->{old});
+    $f->{held} = $own ? unended($own->[1], $f->{cluster}) : undef;
+    $f->{write} = merge_block($f);
+  }
+  %ours = map { $_ => 1 } @dbs;
+}
+
+# The include file: a route whose name another cluster's include file beside it defines is left
+# out, and with "*" also the databases routed through it.
+sub leave_out_taken {
+  my $f = shift;
+  my %taken;
+  if (opendir(my $d, $f->{dir})) {
+    for my $base (sort grep { !/^\./ && $_ ne $f->{base} } readdir $d) {
+      my $path = "$f->{dir}/$base";
+      next unless -f $path && -s _ < (1 << 20);
+      my $text = slurp($path);
+      my $other = header_cluster($text);
+      next unless defined $other && $other ne $f->{cluster};
+      $taken{$_} //= $other for map { include_name($_) // () } split /\n/, $text;
+    }
+  }
+  return unless %taken;
+  my ($head, @body) = split /^/m, $f->{content};
+  my @kept;
+  for (@body) {
+    my $n = include_name($_);
+    if (defined $n && defined $taken{$n}) { push @left_out, [$taken{$n}, $n] } else { push @kept, $_ }
+  }
+  $f->{want} = join '', $head, @kept;
+  $f->{write} = $f->{want};
+  for (grep { !$all_listed{$_} } @all_dbs) {  # routed through our "*"
+    my $other = $taken{$_} // $taken{'*'};
+    push @left_out, [$other, $_] if defined $other;
+  }
+  my %out = map { $_->[1] => 1 } @left_out;
+  @dbs = grep { !$out{$_} } @all_dbs;
+  delete @listed{keys %out};
+}
+# The database name a line of an include file defines (as report/check's include_routes reads it).
+sub include_name {
+  my $line = shift;
+  return undef if $line =~ /^\s*(?:[;#\[]|\z)/;
+  my ($n) = $line =~ /^\s*(.*?) = /;
+  ($n) = $line =~ /^\s*([^=]*?)\s*=/ unless defined $n;
+  return undef unless defined $n;
+  $n = $1 if $n =~ /^"(.*)"\z/;
+  return $n;
+}
+
+# userlist.txt: a role another cluster's block defines with another secret is left out of ours
+# (the first one stays) and named in an error; with the same secret it is no clash.
+sub leave_out_roles {
+  my ($f, @body) = @_;
+  my %theirs;
+  for my $p (blocks($f->{old})) {
+    next unless defined $p->[0] && $p->[0] ne $f->{cluster};
+    my $u = users($p->[1]);
+    $theirs{$_} //= [$u->{$_}, $p->[0]] for keys %$u;
+  }
+  return grep {
+    my ($name, $secret) = %{users($_)};
+    my $t = defined $name ? $theirs{$name} : undef;
+    push @role_clash, [$t->[1], $name] if $t && $t->[0] ne $secret;
+    !($t && $t->[0] ne $secret);
+  } @body;
+}
+sub role_clashes { return scalar @role_clash }
+
+# How a push that got past its first look ends: the role clashes are its errors, and what it left
+# out of the include file a note (the maintenance databases every cluster has, postgres and repmgr,
+# are the first cluster's: docs/setup.md).
+sub finish_push {
+  my %by;
+  push @{$by{$_->[0]}}, $_->[1] for @left_out;
+  say_line('NOTE', 'left out ' . join(', ', @{$by{$_}}) . ": cluster ${_}'s include file beside ours routes "
+                   . (@{$by{$_}} > 1 ? 'them' : 'it')) for sort keys %by;
+  my ($users) = grep { $_->{flags} =~ /b/ && $_->{flags} =~ /r/ } @files;
+  say_line('ERR', "role $_->[1]: clusters $_->[0] and $users->{cluster} define it with different secrets; "
+                  . "$_->[0]'s stays in $users->{path}, $users->{cluster}'s is left out") for @role_clash;
+  finish(@role_clash ? 'failed' : 'ok');
+}
+
+# The lock every cluster's push on this server takes while it decides and writes what the clusters
+# share (beside the clusters' own locks; no cluster name has a dot).
+sub take_shared_lock {
+  return undef unless grep { $_->{flags} =~ /[fb]/ } @files;
+  my $own = $lock;
+  $lock = ($lock =~ m{^(.*)/})[0] . '/.pgdeploy.shared.lock';
+  my $lk = take_lock();
+  $lock = $own;
+  return $lk;
+}
 
 # ------------------------------------------------------------------------------------ the console
 # The pids of the PgBouncer processes a socket login reached (SO_PEERCRED), to tell which
@@ -616,6 +798,7 @@ sub run_push {
   # The files are read once, under the lock: what a survey before it found (the shell's fast
   # path, a resident program's own survey) could change while we waited for it.
   my $lk = take_lock();  # held until this process ends
+  my $shared = take_shared_lock();  # held until the files are in place
   step('locked');
   # Under the lock nobody else writes here: what matches our temporary names is a dead run's.
   if (my @dead = leftovers()) {
@@ -657,10 +840,11 @@ sub run_push {
   mark("pending $oldprimary $due_text\n") if $reload_due || $cut;
   step('marked');
   move_into_place(@moves);
+  undef $shared;
   if (!$reload_due && !$cut) {
     if ($pending ne '') { done_marker(); say_line('NOTE', 'PgBouncer already routes as the files say: no reload needed') }
     note_unlisted();
-    finish('ok');
+    finish_push();
   }
 
   # Reloading. %paused: the processes a drain paused; %broken: those that failed the reload.
@@ -690,7 +874,7 @@ sub run_push {
   note_unlisted();
   if (%broken) { say_line('RELOAD-FAILED', named(%broken)); finish('failed') }
   done_marker();
-  finish('ok');
+  finish_push();
 }
 
 # The lock, waited for at most half the budget: a lock wait shorter than what is left of the
@@ -750,8 +934,8 @@ sub write_temporaries {
       chmod($st[2] & 0777, $o);
     }
     my $off = 0;
-    while ($off < length $f->{content}) {
-      my $n = syswrite($o, $f->{content}, READ_CHUNK, $off) // fail("cannot write $tmp: $!");
+    while ($off < length $f->{write}) {  # plan(): this cluster's part merged with the others'
+      my $n = syswrite($o, $f->{write}, READ_CHUNK, $off) // fail("cannot write $tmp: $!");
       $off += $n;
     }
     fsync($o) or fail("cannot write $tmp: $!");
@@ -910,12 +1094,15 @@ sub pgbouncer_version {
   return '';
 }
 sub run_check {
+  $_->{old} = slurp($_->{path}) for @files;
+  plan();
   for my $f (@files) {
-    $f->{old} = slurp($f->{path});
     my $state = !defined $f->{old} ? 'missing' : current($f) ? 'current'
-              : first_line($f->{old}) =~ / pgdeploy / ? 'stale' : 'foreign';
+              : first_line($f->{held} // $f->{old}) =~ / pgdeploy / ? 'stale' : 'foreign';
     say_line('FILE', "$f->{path} $state");
   }
+  say_line('CLASH', "database $_->[0] $_->[1]") for @left_out;
+  say_line('CLASH', "role $_->[0] $_->[1]") for @role_clash;
   my ($inc) = grep { $_->{flags} =~ /f/ } @files;
   say_line('HEADER', "$1 $2 $3")
     if $inc && first_line($inc->{old}) =~ / pgdeploy .* primary=(\d+) timeline=(\d+) generation=(\d+)/;
@@ -924,27 +1111,27 @@ sub run_check {
     if (length $inc->{old} > MAX_INCLUDE_SHOWN) { say_line('NOTE', 'the include file is larger than 256 KiB: not shown') }
     else { push @said, 'INCLUDE ' . length($inc->{old}) . "\n$inc->{old}\n" }
   }
-  for my $f (grep { $_->{flags} eq 'r' } @files) {  # userlist.txt: names only
-    my ($old, $new) = (users($f->{old}), users($f->{content}));
+  for my $f (grep { $_->{flags} =~ /^rb?\z/ } @files) {  # userlist.txt: names only
+    my ($old, $new) = (users($f->{held}), users($f->{want}));
     say_line('USER', "added $_") for sort grep { !exists $old->{$_} } keys %$new;
     say_line('USER', "removed $_") for sort grep { !exists $new->{$_} } keys %$old;
     say_line('USER', "changed $_") for sort grep { exists $new->{$_} && $old->{$_} ne $new->{$_} } keys %$old;
   }
   say_line('CONSOLE', 'none') unless $console;
-  my $answered;  # a process whose console answered: it tells the version
+  my $asked;  # the first process whose console answered: it tells the version
   for my $p ($console ? processes() : ()) {  # several processes: each one's lines after its PROCESS
     at_process($p);
     say_line('PROCESS', $p) if @procs;
     my ($r, $why) = routes();
     if (!$r) { say_line('CONSOLE', "failed: $why"); next }
-    $answered //= $p;
+    $asked //= $p;
     say_line('CONSOLE', 'ok');
     say_line('ROUTE', "@$_") for @{$r->{all}};
     say_line('SERVER', "@$_") for @{$r->{away}};
   }
   say_line('UNLISTED', $_) for $console ? unlisted() : ();
-  at_process($answered) if defined $answered;
-  say_line('VERSION', pgbouncer_version(defined $answered));
+  at_process($asked) if defined $asked;
+  say_line('VERSION', pgbouncer_version(defined $asked));
   finish('ok');
 }
 

@@ -26,6 +26,7 @@ struct ServerVerdict {
   std::vector<std::string> wrong_to;  // "host:port" it routes or holds sessions to, not the primary
   bool routes_wrong = false;          // routes (not only sessions) elsewhere
   bool files_only = false;            // no admin console: routing judged from the include file
+  bool clash = false;                 // another cluster on this PgBouncer has a name of ours first
 };
 
 // `listed`: the databases with a line of their own, which PgBouncer must show.

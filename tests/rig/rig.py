@@ -961,6 +961,15 @@ class AppServer:
         write_file(self.pgbouncer_ini, '\n'.join(lines + [f'{key} = {value}']) + '\n', 0o640, POSTGRES)
         self.reload_pgbouncer()
 
+    def include_cluster(self, cluster):
+        """Another cluster's include file (empty until it deploys), %included in [databases]
+        after the first cluster's; PgBouncer re-reads its configuration (Rig.add_cluster)."""
+        write_file(os.path.join(self.etc_pgbouncer, 'databases', f'{cluster}.ini'), '', 0o600, POSTGRES)
+        text = read_text(self.pgbouncer_ini).replace(
+            '\n[pgbouncer]\n', f'%include /etc/pgbouncer/databases/{cluster}.ini\n\n[pgbouncer]\n', 1)
+        write_file(self.pgbouncer_ini, text, 0o640, POSTGRES)
+        self.reload_pgbouncer()
+
     def fail_reloads(self, failing=True):
         """Make `service pgbouncer reload` here fail (exit 1, PgBouncer not told), or work
         again. The script is bind-mounted: it is rewritten in place, same inode."""
@@ -1147,11 +1156,11 @@ class Watcher:
         # "within two intervals" plus a round (a dead node's probe timeout) and the poll
         self.wait_timeout = wait_timeout or 2 * interval + 4.0
         self.log_path = os.path.join(rig.dir, f'watch-{node.name}-{next(_watcher_ids)}.log')
-        argv = [rig.install_agent(), 'watch', '-c', rig.cluster, '-p', node.conninfo(),
+        argv = [rig.install_agent(), 'watch', '-c', node.cluster, '-p', node.conninfo(),
                 '--interval', str(interval), *args]
         # The nodes share the rig's DB host, so its home: each node's lock (and the hook socket
         # beside it) of its own; a hook on that node names the same (--lock-file).
-        self.lock_file = f'{PG_HOME}/.pgdeploy-{rig.cluster}-{node.name}.lock'
+        self.lock_file = f'{PG_HOME}/.pgdeploy-{node.cluster}-{node.name}.lock'
         argv += ['--lock-file', self.lock_file]
         with open(self.log_path, 'wb') as log:
             # setpriv execs: the process is pgdeploy itself, signals reach it directly.
@@ -1206,9 +1215,13 @@ class Node:
     """PostgreSQL node n of a rig's DB host (127.0.0.1:544n, and 127.0.3.n): its files,
     its postmaster, repmgr and repmgrd there. rig.node[n] is this object."""
 
-    def __init__(self, rig, n):
+    def __init__(self, rig, n, cluster=None, app_user=APP_USER, app_password=APP_PASSWORD, app_db=APP_DB):
         self.rig = rig
         self.index = n
+        # The repmgr cluster it belongs to (Rig.add_cluster: a second one on the same DB host),
+        # and the application role and database its primary creates.
+        self.cluster = cluster or rig.cluster
+        self.app_user, self.app_password, self.app_db = app_user, app_password, app_db
         self.name = f'node{n}'
         self.port = NODE_PORT_BASE + n
         self.public_addr = f'{PUBLIC_NET}{n}'      # its "public" address, for -P
@@ -1296,7 +1309,7 @@ cluster_name = '{self.name}'
             'log_level=INFO',
         ]
         if rig.notify:
-            command = rig.notify.format(agent=rig.agent_path, cluster=rig.cluster, port=self.port, node=n)
+            command = rig.notify.format(agent=rig.agent_path, cluster=self.cluster, port=self.port, node=n)
             lines.append(f"event_notification_command='{command}'")
         extra = rig.repmgr_conf_extra
         lines += list(extra(n) if callable(extra) else extra)
@@ -1330,8 +1343,8 @@ host    replication  all   127.0.0.0/8   trust
         self.pg_ctl('start')
         self.psql(f"""CREATE USER repmgr SUPERUSER;
 CREATE DATABASE repmgr OWNER repmgr;
-CREATE USER {APP_USER} PASSWORD {sql_literal(APP_PASSWORD)};
-CREATE DATABASE {APP_DB} OWNER {APP_USER};""", db='postgres', user=PG_USER)
+CREATE USER {sql_ident(self.app_user)} PASSWORD {sql_literal(self.app_password)};
+CREATE DATABASE {sql_ident(self.app_db)} OWNER {sql_ident(self.app_user)};""", db='postgres', user=PG_USER)
         self.repmgr('primary', 'register')
 
     def _init_standby(self, upstream):
@@ -1527,6 +1540,22 @@ class Numbered(dict):
         raise RigError(f'no {self.what} {key} (rig has {", ".join(map(str, sorted(self))) or "none"})')
 
 
+class OtherCluster:
+    """A second repmgr cluster of a rig (Rig.add_cluster): `name`, `node` (its Nodes, numbered
+    as their ports are), `primary()`, `app_user`, `app_password`, `app_db`."""
+
+    def __init__(self, rig, name, nodes):
+        self.rig, self.name = rig, name
+        self.node = Numbered('node', nodes)
+        self.app_user, self.app_password, self.app_db = nodes[0].app_user, nodes[0].app_password, nodes[0].app_db
+
+    def primary(self):
+        for node in self.node.values():
+            if node.postmaster_pid() and node.is_writable():
+                return node
+        raise RigError(f'no writable node in cluster {self.name}')
+
+
 class Rig:
     """A throwaway cluster + app servers. Use as a context manager, or up()/down().
 
@@ -1548,6 +1577,7 @@ class Rig:
         self.dir = os.path.abspath(base_dir or os.path.join(RIG_ROOT, self.id))
         self.cluster = cluster
         self.node = Numbered('node', [Node(self, n) for n in range(1, nodes + 1)])
+        self.clusters = []        # OtherCluster objects of add_cluster()
         self.app = Numbered('app server', [AppServer(self, i) for i in range(1, app_servers + 1)])
         self.agent_source = agent or os.environ.get('PGDEPLOY') or None
         self.notify = event_notification_command
@@ -1660,7 +1690,7 @@ class Rig:
         self._sessions.clear()
         shm_ids = []
         if self.dbhost and self.dbhost.alive():
-            for node in self.node.values():   # a clean stop releases PostgreSQL's shared memory
+            for node in self._every_node():   # a clean stop releases PostgreSQL's shared memory
                 if os.path.exists(node.data_file('postmaster.pid')):
                     node.pg_ctl('stop', '-m', 'immediate', check=False, timeout=20)
             shm_ids = self._stale_shared_memory_ids()
@@ -1685,10 +1715,13 @@ class Rig:
         _unregister(self)
         self._procs.clear()
 
+    def _every_node(self):
+        return list(self.node.values()) + [n for c in self.clusters for n in c.node.values()]
+
     def _stale_shared_memory_ids(self):
         """SysV segments named in postmaster.pid files left by kill -9'd postmasters."""
         ids = []
-        for node in self.node.values():
+        for node in self._every_node():
             lines = (read_text(node.data_file('postmaster.pid')) or '').splitlines()
             if len(lines) >= 7 and len(lines[6].split()) == 2:
                 ids.append(lines[6].split()[1])
@@ -1798,6 +1831,25 @@ class Rig:
                             '(node_id INTEGER PRIMARY KEY, conninfo TEXT);\n'
                             'DELETE FROM repmgr.node_public_info;\n'
                             f'INSERT INTO repmgr.node_public_info VALUES {rows}')
+
+    def add_cluster(self, name, first_node, app_user, app_password, app_db, nodes=2):
+        """A second repmgr cluster on this DB host, deploying to the same app servers: nodes
+        first_node.. (ports 5440 + n), its own cluster name, application role and database, and
+        its own repmgr.app_servers with the same rows as the first cluster's. Call after up()."""
+        other = OtherCluster(self, name, [Node(self, n, name, app_user, app_password, app_db)
+                                          for n in range(first_node, first_node + nodes)])
+        self.clusters.append(other)
+        for app in self.app.values():
+            app.include_cluster(name)
+        first, standbys = other.node[first_node], list(other.node.values())[1:]
+        first._init_primary()
+        for node in standbys:
+            node._init_standby(first)
+        rows = self.node[1].psql('SELECT name, ip_addr, username, application_name, enabled, auth_trust, '
+                                 'admin_conninfo FROM repmgr.app_servers ORDER BY id')
+        first.psql(app_servers_ddl('repmgr') + (insert_app_servers_sql(
+            'repmgr', [(*r[:4], r[4] == 't', r[5] == 't', r[6]) for r in rows]) if rows else ''))
+        return other
 
     def primary(self):
         """The node (a Node) that is up and not in recovery (the first one, if several)."""
