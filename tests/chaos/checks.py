@@ -24,6 +24,9 @@ WARM_UP = 60.0
 HEADER = re.compile(r'^[;#] pgdeploy cluster=\S+ primary=(\d+) timeline=(\d+) generation=(\d+) '
                     r'digest=([0-9a-f]{64})$')
 REPORT = re.compile(r'\bapp(\d+) \S+: (updated|current)\b')
+# The proof a watcher's round pushes: its note "proven primary: <node> timeline T" (said when it
+# changes, before the round's pushes) or its report's header "primary <node> at <host:port>, timeline T".
+PROOF = re.compile(r'(?:proven primary: .* timeline|: primary .* at \S+, timeline) (\d+)\s*$')
 
 Promotion = collections.namedtuple('Promotion', 'at node timeline')
 
@@ -55,7 +58,8 @@ class Ledger:
     def __init__(self):
         self._lock = threading.Lock()
         self.promotions = []          # Promotion, in order of timeline
-        self.reports = collections.defaultdict(list)   # app index -> [(at, node index, line)]
+        self.reports = collections.defaultdict(list)   # app index -> [(at, node index, line, proof)]
+        self.proofs = {}              # node index -> timeline its watcher last said it proved
         self.report_count = 0
         self.faults = collections.defaultdict(list)    # app index -> [[start, end]]
         self.credential_changes = []  # times the password changed
@@ -79,14 +83,21 @@ class Ledger:
                 self.promotions.append(Promotion(view.at, node, view.timeline))
 
     def watcher_line(self, at, node, line):
+        proof = PROOF.search(line)
+        if proof:
+            with self._lock:
+                self.proofs[node] = int(proof.group(1))
+            return
         found = REPORT.search(line)
         if found:
             app = int(found.group(1))
             with self._lock:
-                self.reports[app].append((at, node, line.strip()))
+                proved = self.proofs.get(node)
+                self.reports[app].append((at, node, line.strip(), proved))
                 self.report_count += 1
-                newest = self.promotions[-1].node if self.promotions else None
-            if self.on_report and node == newest:
+                newest = self.promotions[-1] if self.promotions else None
+            if self.on_report and newest and node == newest.node and \
+                    (proved is None or proved >= newest.timeline):
                 self.on_report(app, at)
 
     def snapshot(self, app, at, text):
@@ -151,10 +162,17 @@ class Ledger:
 
     def report(self, app, promotion):
         """(when, the line) of that first report; (None, None) when there is none."""
-        for at, node, line in self.reports.get(app, []):
-            if at >= promotion.at and node == promotion.node:
-                return at, line
-        return None, None
+        return self.report_with_proof(app, promotion)[:2]
+
+    def report_with_proof(self, app, promotion):
+        """(when, the line, the timeline its round proved: None when unknown) of that first report.
+        A report from a round that proved an older timeline (a round begun before the promotion,
+        still pushing the old truth) is not a report of this promotion: its push routed elsewhere."""
+        for at, node, line, proved in self.reports.get(app, []):
+            if at >= promotion.at and node == promotion.node and \
+                    (proved is None or proved >= promotion.timeline):
+                return at, line, proved
+        return None, None, None
 
     def session_age(self, ack, at):
         """Seconds the server session that acknowledged `ack` had existed at monotonic time `at`

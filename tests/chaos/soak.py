@@ -210,7 +210,7 @@ class Soak:
         after_report = [(a, p, u) for a, p, u in stale_acks if u is not None and a.acked > u]
         for ack, promotion, updated in after_report:
             app = int(ack.client[3:])
-            _, line = ledger.report(app, promotion)
+            _, line, proved = ledger.report_with_proof(app, promotion)
             shown = ledger.snapshots.get((app, updated))
             age = ledger.session_age(ack, updated)
             session = ('' if age is None else
@@ -220,7 +220,8 @@ class Soak:
                        '(PgBouncer routed a new session there)')
             ledger.violation(f'{ack.client}: write {ack.seq} acknowledged by port {ack.port} on timeline '
                              f'{ack.timeline}, {ack.acked - updated:.2f}s after the watcher on '
-                             f'node{promotion.node} reported that server: {line!r}{session}'
+                             f'node{promotion.node} reported that server: {line!r} (its round proved timeline '
+                             f'{"unknown" if proved is None else proved}){session}'
                              + (f'; its PgBouncer {SNAPSHOT_DELAY}s after the report: {shown}' if shown else ''))
         direct = ledger.stale_direct_acks([a for w in self.direct.values() for a in w.acks])
         if self.fencing:
@@ -243,7 +244,11 @@ class Soak:
             'stale_route_s': {'n': len(seconds), 'max': max(seconds, default=None),
                               'p99': checks.percentile(seconds, 99), 'p50': checks.percentile(seconds, 50),
                               'bound': args.stale_route_bound, 'excluded_faulted': len(excluded),
-                              'superseded_before_routed': len(unrouted)},
+                              'superseded_before_routed': len(unrouted),
+                              # the longest, to find in the event log (at_s: its promotion, in its times)
+                              'worst': [{'s': round(s, 2), 'app': app, 'node': p.node, 'timeline': p.timeline,
+                                         'at_s': round(p.at - self.log.start, 1)}
+                                        for p, app, s in sorted(measured, key=lambda m: m[2])[-5:]]},
             'writes_acked_through_pgbouncer': sum(len(w.acks) for w in self.writers.values()),
             'writes_failed_through_pgbouncer': sum(w.failures for w in self.writers.values()),
             'watcher_reports_seen': ledger.report_count,

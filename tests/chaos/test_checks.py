@@ -98,6 +98,27 @@ class LedgerTest(unittest.TestCase):
         self.assertAlmostEqual(self.ledger.session_age(opened_after, 11.0), -0.25)
         self.assertIsNone(self.ledger.session_age(ack('app1', 4, 11.5, 5441, 1), 11.0))
 
+    def test_a_report_from_a_round_that_proved_an_older_timeline_is_not_the_promotions(self):
+        asked = []
+        self.ledger.on_report = lambda app, at: asked.append((app, at))
+        promotion = self.ledger.promotions[-1]
+        # a round of node2's watcher begun on timeline 1 (as a primary before), answered late
+        self.ledger.watcher_line(10.2, 2, 'pgdeploy watch: proven primary: node2 (id 2) timeline 1')
+        self.ledger.watcher_line(10.4, 2, 'pgdeploy watch: app1 127.0.1.1: updated')
+        self.assertEqual(self.ledger.report_with_proof(1, promotion), (None, None, None))
+        # the next round proves timeline 2; its report's header says so too
+        self.ledger.watcher_line(11.0, 2, 'pgdeploy watch: proven primary: node2 (id 2) timeline 2')
+        self.ledger.watcher_line(11.5, 2, 'pgdeploy watch: app1 127.0.1.1: updated')
+        self.ledger.watcher_line(11.6, 2, 'pgdeploy: cluster main: primary node2 (id 2) at 127.0.3.2:5442, '
+                                          'timeline 2')
+        self.ledger.watcher_line(11.6, 2, 'app2 127.0.1.2: updated (reloaded, routes confirmed; sessions cut)')
+        self.assertEqual(self.ledger.report_with_proof(1, promotion),
+                         (11.5, 'pgdeploy watch: app1 127.0.1.1: updated', 2))
+        self.assertEqual(self.ledger.report(2, promotion)[0], 11.6)
+        self.assertEqual(asked, [(1, 11.5), (2, 11.6)])
+        acks = {1: [ack('app1', 1, 11.0, 5441, 1), ack('app1', 2, 11.7, 5441, 1)]}
+        self.assertEqual([u for _, _, u in self.ledger.stale_acks_through_pgbouncer(acks)], [11.5, 11.5])
+
     def test_only_the_newest_primarys_reports_ask_for_a_look_at_pgbouncer(self):
         asked = []
         self.ledger.on_report = lambda app, at: asked.append((app, at))
