@@ -90,7 +90,7 @@ class SharedPgBouncer : public ::testing::TestWithParam<const char*> {
   }
 
   TempDir dir;
-  AppServer server{1, "app1", "127.0.1.1", "postgres", "", false, "", {}};
+  AppServer server{1, "app1", "127.0.1.1", "postgres", "", false, "", {}, ""};
   Cluster main{"main", {"maindb"}, {{"app", "md5main"}, {"shared", "md5same"}}, "*:*:*:app:mainpw\n"};
   Cluster other{
       "other", {"otherdb"}, {{"worker", "md5other"}, {"shared", "md5same"}}, "*:*:*:worker:otherpw\n"};
