@@ -431,29 +431,21 @@ def _unregister(rig):
         _live_rigs.discard(rig)
 
 
-SERVICE_SCRIPT = """#!/bin/sh
-# Rig stand-in for service(8) on {name}: only `service pgbouncer reload`.
-if [ "$#" -eq 2 ] && [ "$1" = pgbouncer ] && [ "$2" = reload ]; then
-    kill -HUP "$(cat {pidfile})" || exit 1
-    echo "$(date +%s.%N) reload by $(id -un)" >> {reload_log}
+# Stand-ins for service(8) (Debian: `service pgbouncer reload`) and, for the PGDG shape
+# (AppServer.make_pgdg), systemctl(1) (`systemctl reload pgbouncer`, as the unit's ExecReload
+# does), for there is no init system here: each does only that reload.
+RELOAD_STAND_IN = """#!/bin/sh
+# Rig stand-in for {tool} on {{name}}: only `{tool} {args}`.
+if [ "$#" -eq 2 ] && [ "$1 $2" = "{args}" ]; then
+    kill -HUP "$(cat {{pidfile}})" || exit 1
+    echo "$(date +%s.%N) reload by $(id -un)" >> {{reload_log}}
     exit 0
 fi
-echo "service (pgdeploy rig): unsupported: $*" >&2
+echo "{tool} (pgdeploy rig): unsupported: $*" >&2
 exit 1
 """
-
-# The PGDG shape's reload (AppServer.make_pgdg): a stand-in for systemctl(1), for there is no
-# systemd as PID 1 here; `systemctl reload pgbouncer` does what the unit's ExecReload does.
-SYSTEMCTL_SCRIPT = """#!/bin/sh
-# Rig stand-in for systemctl(1) on {name}: only `systemctl reload pgbouncer`.
-if [ "$#" -eq 2 ] && [ "$1" = reload ] && [ "$2" = pgbouncer ]; then
-    kill -HUP "$(cat {pidfile})" || exit 1
-    echo "$(date +%s.%N) reload by $(id -un)" >> {reload_log}
-    exit 0
-fi
-echo "systemctl (pgdeploy rig): unsupported: $*" >&2
-exit 1
-"""
+SERVICE_SCRIPT = RELOAD_STAND_IN.format(tool='service', args='pgbouncer reload')
+SYSTEMCTL_SCRIPT = RELOAD_STAND_IN.format(tool='systemctl', args='reload pgbouncer')
 
 SERVICE_FAILING = """#!/bin/sh
 # Rig stand-in for service(8) on {name}, broken on purpose (AppServer.fail_reloads).
@@ -743,8 +735,7 @@ class AppServer:
         os.chown(self.run_dir, *owner)
         # Step 4, RHEL-family: the reload through sudo and systemctl.
         systemctl = os.path.join(self.dir, 'systemctl')
-        write_file(systemctl, SYSTEMCTL_SCRIPT.format(name=self.name, pidfile=self.pgbouncer_pidfile,
-                                                      reload_log=self.reload_log), 0o755)
+        write_file(systemctl, self._service_script(SYSTEMCTL_SCRIPT), 0o755)
         write_file(os.path.join(self.dir, 'sudoers.d', 'pgbouncer'),
                    'pgbouncer ALL = NOPASSWD: /usr/bin/systemctl reload pgbouncer\n', 0o440)
         self.ns.bind([(passwd, '/etc/passwd'), (group, '/etc/group'), (shadow, '/etc/shadow'), (systemctl, '/usr/bin/systemctl')])
