@@ -138,6 +138,9 @@ int run_deploy(const Options& opts, Database& db, Remote& remote, std::ostream& 
     add_conflicts(proof.plan, &report);
     newer_truth(opts, proof, &report);
     fence_stale(proof, false, false, db, run_deadline, &report);  // named only
+    for (auto& w : check_auth_lookup(opts, proof, auth_lookup_databases(opts, proof), db,
+                                     Deadline::after(opts.probe_timeout).min(run_deadline)))
+      report.warnings.push_back(w);
     report.seconds = seconds_since(start);
     return finish(opts, report, out, err);
   }
@@ -161,6 +164,10 @@ int run_deploy(const Options& opts, Database& db, Remote& remote, std::ostream& 
   // is what repmgr waits for.
   fence_stale(proof, opts.fence_stale, opts.fence_stop, db,
               Deadline::after(opts.probe_timeout).min(run_deadline), &report);
+  // With auth_query, the lookup function in every routed database: after the push and the fence.
+  for (auto& w : check_auth_lookup(opts, proof, auth_lookup_databases(opts, proof), db,
+                                   Deadline::after(opts.probe_timeout).min(run_deadline)))
+    report.warnings.push_back(w);
 
   // 8. Report, and remember a push that reached every server.
   report.seconds = seconds_since(start);

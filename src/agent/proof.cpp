@@ -6,9 +6,11 @@
 #include <future>
 #include <sstream>
 
+#include "cluster/auth_lookup.h"
 #include "cluster/catalog.h"
 #include "pg/conninfo.h"
 #include "pgbouncer/render.h"
+#include "pgbouncer/routes.h"
 #include "pgbouncer/token.h"
 
 namespace pgdeploy {
@@ -103,6 +105,23 @@ bool prove(const Options& opts, Database& db, const Deadline& run_deadline, RunR
     report->warnings.push_back(s + " cannot be written to PgBouncer's files: left out");
   if (pgpass.empty()) report->warnings.push_back("no local ~/.pgpass: none copied to app servers");
   return true;
+}
+
+std::vector<std::string> auth_lookup_databases(const Options& opts, const Proof& proof) {
+  std::vector<std::string> databases;
+  if (opts.auth_lookup.empty() || !uses_auth_query(proof.facts.servers, opts.auth)) return databases;
+  std::vector<std::string> skipped;
+  for (const Route& r : select_routes(proof.facts.databases, opts.routes, &skipped))
+    databases.push_back(r.dbname);
+  return databases;
+}
+
+std::vector<std::string> check_auth_lookup(const Options& opts, const Proof& proof,
+                                           const std::vector<std::string>& databases, Database& db,
+                                           const Deadline& deadline) {
+  if (databases.empty() || !proof.decision.primary) return {};
+  return auth_lookup_warnings(
+      opts.auth_lookup, db.has_function(proof.decision.primary->conninfo, databases, opts.auth_lookup, deadline));
 }
 
 DeployConfig deploy_config(const Options& opts) {

@@ -34,6 +34,16 @@ struct Proof {
 bool prove(const Options& opts, Database& db, const Deadline& run_deadline, RunReport* report, Proof* p,
            const std::function<void(const NodeProbe& self, const ClusterFacts& facts)>& meanwhile);
 
+// --auth-lookup: the databases whose lookup function is checked, every routed one by its own name
+// on the primary; none when no server's PgBouncer uses auth_query or the option is "".
+std::vector<std::string> auth_lookup_databases(const Options& opts, const Proof& proof);
+// Asks the proven primary, in each of `databases` (by its conninfo, dbname replaced), whether the
+// function exists there: the warnings that says (cluster/auth_lookup); none when every one has
+// it. After the push: it never delays the routes nor the fence.
+std::vector<std::string> check_auth_lookup(const Options& opts, const Proof& proof,
+                                           const std::vector<std::string>& databases, Database& db,
+                                           const Deadline& deadline);
+
 DeployConfig deploy_config(const Options& opts);
 SshSettings ssh_settings(const Options& opts);
 

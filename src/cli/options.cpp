@@ -103,6 +103,11 @@ int parse_options(int argc, const char* const argv[], Options* o, std::ostream& 
                  "secrets up; userlist.txt is the operator's), none (nothing)")
       ->capture_default_str()
       ->check(CLI::IsMember({"file", "query", "none"}));
+  app.add_option("--auth-lookup", o->auth_lookup,
+                 "with auth mode query, the function auth_query calls, as schema.name(argument "
+                 "types): after the push, each routed database on the primary that lacks it is named "
+                 "in a warning (\"\": not checked)")
+      ->capture_default_str();
   app.add_option("--databases", o->routes.include,
                  "route only the databases matching these shell patterns, comma-separated (default: "
                  "every database)")

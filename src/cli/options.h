@@ -41,6 +41,9 @@ struct Options {
   std::string userlist = DeployConfig{}.userlist;
   std::string lock_file;  // "" = ~/.pgdeploy-<cluster>.lock
   AuthMode auth = DeployConfig{}.auth;
+  // The function auth_query calls, checked in every routed database where a server's auth mode is
+  // `query` (cluster/auth_lookup); "" = not checked (auth_query reads pg_shadow itself).
+  std::string auth_lookup = "pgbouncer_auth.lookup(text)";
   RouteNames routes;  // default: every database, under its own name
   bool force = false;
   bool fence_stale = false;       // raise the fence of a proven stale primary (agent/fence)

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/auth_lookup.h"
 #include "cluster/facts.h"
 #include "util/deadline.h"
 
@@ -57,6 +58,12 @@ class Database {
   // with why.
   virtual bool fence(const Node& node, bool stop, const Deadline& deadline, int* sessions_ended,
                      std::string* err) = 0;
+  // Whether the function `signature` ("schema.name(argtypes)") exists in each of `databases` on
+  // the node `conninfo` addresses (its dbname replaced), each on a connection of its own, closed
+  // after; in the order of `databases` (--auth-lookup, cluster/auth_lookup).
+  virtual std::vector<FunctionCheck> has_function(const std::string& conninfo,
+                                                  const std::vector<std::string>& databases,
+                                                  const std::string& signature, const Deadline& deadline) = 0;
 };
 
 }  // namespace pgdeploy

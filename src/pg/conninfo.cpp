@@ -23,6 +23,21 @@ Parsed parsed(const std::string& conninfo, std::string* err) {
   return options;
 }
 
+// keyword='value' pairs, in libpq's own quoting (a backslash before \\ and ').
+std::string render_conninfo(const ConnOptions& options) {
+  std::string out;
+  for (const auto& [key, value] : options) {
+    if (!out.empty()) out += ' ';
+    out += key + "='";
+    for (char c : value) {
+      if (c == '\\' || c == '\'') out += '\\';
+      out += c;
+    }
+    out += '\'';
+  }
+  return out;
+}
+
 }  // namespace
 
 bool parse_conninfo(const std::string& conninfo, ConnOptions* out, std::string* err) {
@@ -48,17 +63,16 @@ std::string redacted_conninfo(const std::string& conninfo) {
     }
   }
   if (!secret) return conninfo;
-  std::string out;
-  for (const auto& [key, value] : options) {
-    if (!out.empty()) out += ' ';
-    out += key + "='";
-    for (char c : value) {
-      if (c == '\\' || c == '\'') out += '\\';
-      out += c;
-    }
-    out += '\'';
-  }
-  return out;
+  return render_conninfo(options);
+}
+
+bool conninfo_with_dbname(const std::string& conninfo, const std::string& dbname, std::string* out,
+                          std::string* err) {
+  ConnOptions options;
+  if (!parse_conninfo(conninfo, &options, err)) return false;
+  options["dbname"] = dbname;
+  *out = render_conninfo(options);
+  return true;
 }
 
 bool endpoint_of(const std::string& conninfo, Endpoint* out, std::string* err) {

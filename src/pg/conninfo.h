@@ -19,6 +19,12 @@ bool parse_conninfo(const std::string& conninfo, ConnOptions* out, std::string* 
 // A string libpq cannot parse is not echoed at all: it may hold a password we cannot find.
 std::string redacted_conninfo(const std::string& conninfo);
 
+// `conninfo` (key=value or URI) with its dbname= replaced by `dbname`, as keyword='value' pairs
+// quoted for libpq, so that no name, however hostile, adds a keyword of its own. False with
+// libpq's reason when it cannot parse `conninfo`.
+bool conninfo_with_dbname(const std::string& conninfo, const std::string& dbname, std::string* out,
+                          std::string* err);
+
 // Only the network address of a node's conninfo is used: user=, dbname=, connect_timeout= and the
 // like belong to repmgr's own connection and must not leak into PgBouncer's configuration.
 bool endpoint_of(const std::string& conninfo, Endpoint* out, std::string* err);

@@ -95,5 +95,23 @@ TEST(ConninfoEnv, EveryKeywordBecomesItsVariable) {
   EXPECT_FALSE(conninfo_env("host=a junk", &env, &err));
 }
 
+TEST(Conninfo, DbnameReplacedAndAHostileNameStaysOneValue) {
+  std::string out, err;
+  ConnOptions o;
+  ASSERT_TRUE(conninfo_with_dbname("postgresql://repmgr@db1:5433/repmgr?connect_timeout=2",
+                                   "shop' host=evil \\ x", &out, &err))
+      << err;
+  ASSERT_TRUE(parse_conninfo(out, &o, &err)) << err;
+  EXPECT_EQ(o, (ConnOptions{{"connect_timeout", "2"},
+                            {"dbname", "shop' host=evil \\ x"},
+                            {"host", "db1"},
+                            {"port", "5433"},
+                            {"user", "repmgr"}}));
+  ASSERT_TRUE(conninfo_with_dbname("host=db1 user=repmgr", "a=b", &out, &err));  // none before
+  ASSERT_TRUE(parse_conninfo(out, &o, &err));
+  EXPECT_EQ(o.at("dbname"), "a=b");
+  EXPECT_FALSE(conninfo_with_dbname("host=a junk", "x", &out, &err));
+}
+
 }  // namespace
 }  // namespace pgdeploy

@@ -213,6 +213,28 @@ bool PgDatabase::fence(const Node& node, bool stop, const Deadline& deadline, in
   return true;
 }
 
+std::vector<FunctionCheck> PgDatabase::has_function(const std::string& conninfo,
+                                                   const std::vector<std::string>& databases,
+                                                   const std::string& signature, const Deadline& deadline) {
+  std::vector<FunctionCheck> checks(databases.size());
+  // As the nodes are probed: a database that hangs holds one worker until the deadline, not all.
+  parallel_for(databases.size(), kProbeWorkers, [&](size_t i) {
+    FunctionCheck& c = checks[i];
+    c.database = databases[i];
+    std::string there;
+    PgRow row;
+    if (!conninfo_with_dbname(conninfo, databases[i], &there, &c.error)) return;
+    auto conn = PgConn::connect(there, deadline, &c.error);
+    // The signature is a parameter: to_regprocedure() parses it, NULL when there is no such
+    // function (or schema); a signature it cannot parse is an error, said as such.
+    if (!conn || !conn->query_row("SELECT to_regprocedure($1) IS NOT NULL", {signature}, &row, deadline, &c.error))
+      return;
+    c.asked = true;
+    c.exists = row.size() == 1 && row[0] == "t";
+  });
+  return checks;
+}
+
 bool PgDatabase::self_writable(bool* writable, const Deadline& deadline, std::string* err) {
   if (!poll_) poll_ = PgConn::connect(conninfo_, deadline, err);
   PgRow row;

@@ -114,4 +114,17 @@ bool FakeDatabase::fence(const Node& node, bool stop, const Deadline&, int* sess
   return true;
 }
 
+std::vector<FunctionCheck> FakeDatabase::has_function(const std::string& conninfo,
+                                                     const std::vector<std::string>& databases,
+                                                     const std::string& signature, const Deadline&) {
+  std::vector<FunctionCheck> out;
+  for (const auto& db : databases) {
+    function_asked.push_back(conninfo + "|" + db + "|" + signature);
+    FunctionCheck c{db, true, function_in.count(db) > 0, ""};
+    if (auto it = function_errors.find(db); it != function_errors.end()) c = {db, false, false, it->second};
+    out.push_back(c);
+  }
+  return out;
+}
+
 }  // namespace pgdeploy

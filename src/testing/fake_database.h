@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,11 @@ class FakeDatabase : public Database {
   std::vector<int> stopped;  // fence() with stop, for these: unreachable from then on
   std::string fence_error;   // non-empty: fence() fails with it
   int fence_sessions = 2;    // what a fence reports it ended
+  // has_function(): the databases that have the function; those in `function_errors` cannot be
+  // asked (the value says why). Each call is recorded in `function_asked`.
+  std::set<std::string> function_in;
+  std::map<std::string, std::string> function_errors;
+  std::vector<std::string> function_asked;  // "conninfo|database|signature"
 
   // A repmgr 4/5 database with the standard tables and no row in them.
   static FakeDatabase repmgr4();
@@ -51,6 +57,8 @@ class FakeDatabase : public Database {
   std::vector<NodeProbe> probe_witnesses(const std::vector<Node>& nodes, const Deadline&) override;
   // Records the node, and says it fenced from now on (its probe's read_only_default).
   bool fence(const Node& node, bool stop, const Deadline&, int* sessions_ended, std::string* err) override;
+  std::vector<FunctionCheck> has_function(const std::string& conninfo, const std::vector<std::string>& databases,
+                                          const std::string& signature, const Deadline&) override;
 };
 
 }  // namespace pgdeploy

@@ -143,6 +143,20 @@ void Watcher::said_warm(const std::vector<Fleet::Result>& pinged) {
   }
 }
 
+void Watcher::auth_lookup(const Proof& proof, RunReport* report, const Deadline& deadline) {
+  std::vector<std::string> databases = auth_lookup_databases(opts_, proof);
+  std::string key = std::to_string(proof.decision.primary->id) + " " + std::to_string(proof.decision.timeline);
+  for (const auto& d : databases) key += '\0' + d;
+  double now = seconds_since(Clock::time_point{});
+  if (key != lookup_key_ || (!lookup_warnings_.empty() && now - lookup_asked_ >= 60)) {
+    lookup_warnings_ = check_auth_lookup(opts_, proof, databases, db_,
+                                         Deadline::after(opts_.probe_timeout).min(deadline));
+    lookup_key_ = key;
+    lookup_asked_ = now;
+  }
+  report->warnings.insert(report->warnings.end(), lookup_warnings_.begin(), lookup_warnings_.end());
+}
+
 Watcher::Outcome Watcher::converge(RunReport* out, bool for_hook, const Deadline& deadline) {
   warming_.settle(false);  // a standby's pings that ended since: what they found is said here
   auto start = Clock::now();
@@ -258,6 +272,7 @@ Watcher::Outcome Watcher::converge(RunReport* out, bool for_hook, const Deadline
     report.servers.push_back(std::move(r.report));
   }
   add_conflicts(proof.plan, &report);
+  auth_lookup(proof, &report, deadline);
   truth_.learn(report.servers);
   report.newer_truth = truth_.refusal(proof.decision.timeline, proof.probes);  // exit 5
   for (const auto& c : proof.plan.conflicts)

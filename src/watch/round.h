@@ -17,6 +17,7 @@
 #include <string>
 
 #include "agent/newer.h"
+#include "agent/proof.h"
 #include "cli/options.h"
 #include "cluster/database.h"
 #include "remote/remote.h"
@@ -68,6 +69,8 @@ class Watcher {
  private:
   // Prove, then converge every app server: one round's work, into `report`.
   Outcome converge(RunReport* report, bool for_hook, const Deadline& deadline);
+  // --auth-lookup's warnings into `report`, asked only when they may have changed.
+  void auth_lookup(const Proof& proof, RunReport* report, const Deadline& deadline);
   // Logs `line` when `state` is news for `subject`.
   bool note(const std::string& subject, const std::string& state, const std::string& line);
   void said_warm(const std::vector<Fleet::Result>& pinged);
@@ -82,6 +85,11 @@ class Watcher {
   Changes changes_;
   TruthMemory truth_;             // the newest truth app servers showed (agent/newer)
   std::set<std::string> warned_;  // the warnings of the last report printed
+  // --auth-lookup: asked once per term and routed databases (the key), and again a minute later
+  // while some database lacks the function or could not be asked, so that a fix is seen.
+  std::string lookup_key_;
+  std::vector<std::string> lookup_warnings_;
+  double lookup_asked_ = 0;  // when, by the monotonic clock
   std::mutex mu_;                 // guards what the metrics thread reads
   WatchMetrics metrics_;
   std::string status_ = "starting";
