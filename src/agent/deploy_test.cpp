@@ -282,6 +282,47 @@ TEST_F(AgentTest, AuthModesQueryAndNoneLeaveUserlistAloneAndARowsAuthModeWinsOve
       << said();
 }
 
+TEST_F(AgentTest, WithAuthQueryTheRoutedDatabasesLackingTheLookupFunctionAreNamedAfterThePush) {
+  db.table("pg_catalog", "pg_database").rows = {
+      {S("appdb"), S("false")}, {S("shop"), S("false")}, {S("scratch"), S("false")}};
+  db.function_in = {"shop"};
+  opts.routes.exclude = {"scr*"};  // not routed: not asked
+  opts.auth = AuthMode::file;
+  EXPECT_EQ(run(), kExitOk) << said();
+  EXPECT_TRUE(db.function_asked.empty()) << "no auth_query, nothing to check";
+
+  opts.auth = AuthMode::query;
+  EXPECT_EQ(run(), kExitOk) << said() << "a warning: the routes are right";
+  // On the proven primary, by its own conninfo, in each routed database by its real name.
+  EXPECT_EQ(db.function_asked,
+            (std::vector<std::string>{"host=10.0.0.1 port=5432|appdb|pgbouncer_auth.lookup(text)",
+                                      "host=10.0.0.1 port=5432|shop|pgbouncer_auth.lookup(text)"}));
+  EXPECT_NE(said().find("warning: auth_query: pgbouncer_auth.lookup(text) does not exist in appdb: PgBouncer "
+                        "cannot log anyone in there"),
+            std::string::npos)
+      << said();
+  EXPECT_FALSE(remote.ran.empty()) << "after the push, which it never delays";
+
+  // A dry run says the same; "" checks nothing; every database having it says nothing.
+  db.function_asked.clear();
+  opts.auth_lookup = "";
+  EXPECT_EQ(run(), kExitOk) << said();
+  EXPECT_TRUE(db.function_asked.empty());
+  EXPECT_EQ(said().find("auth_query:"), std::string::npos) << said();
+  opts.auth_lookup = "app.f(text)";
+  db.function_in = {"appdb", "shop"};
+  opts.dry_run = true;
+  EXPECT_EQ(run(), kExitOk) << said();
+  EXPECT_EQ(db.function_asked.size(), 2u);
+  EXPECT_EQ(said().find("auth_query:"), std::string::npos) << said();
+  db.function_errors["shop"] = "timeout expired";
+  opts.json = true;
+  EXPECT_EQ(run(), kExitOk) << said();
+  EXPECT_NE(said().find("auth_query: whether app.f(text) exists could not be asked in shop (timeout expired)"),
+            std::string::npos)
+      << said();
+}
+
 TEST_F(AgentTest, ThePrefixNamesWhatPgBouncerShowsAndTheRouteKeepsTheRealName) {
   db.table("pg_catalog", "pg_database").rows = {
       {S("appdb"), S("false")}, {S("postgres"), S("false")}, {S("scratch"), S("false")}};
