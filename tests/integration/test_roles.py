@@ -8,6 +8,7 @@ never checked by the server: PgBouncer, checking the secret it holds, is the onl
 hole an expired role's secret left in userlist.txt opens: a client logs in with its password after
 it expired."""
 
+import json
 import time
 
 import support
@@ -131,7 +132,45 @@ GRANT EXECUTE ON FUNCTION pgbouncer_auth.lookup(text) TO pgb_auth;""", db=APP_DB
         app.write_file(USERLIST, cls.userlist)
         app.set_pgbouncer_setting('auth_user', 'pgb_auth')
         app.set_pgbouncer_setting('auth_query', 'SELECT usename, passwd FROM pgbouncer_auth.lookup($1)')
+        # A routed database without the lookup function: the run names it (--auth-lookup).
+        primary.psql('CREATE DATABASE shop', db='postgres')
         cls.deploy = cls.run_agent('--auth', 'query')
+
+    def lacking(self, text):
+        """The databases the auth_query warning of a text report names."""
+        lines = [line for line in text.splitlines() if 'auth_query:' in line]
+        self.assertLessEqual(len(lines), 1, text)
+        if not lines:
+            return []
+        self.assertIn('warning: auth_query: pgbouncer_auth.lookup(text) does not exist in ', lines[0])
+        self.assertTrue(lines[0].endswith(': PgBouncer cannot log anyone in there (docs/setup.md)'), lines[0])
+        return lines[0].split(' does not exist in ')[1].split(': PgBouncer')[0].split(', ')
+
+    def test_a_routed_database_lacking_the_lookup_function_is_named_and_one_with_it_is_not(self):
+        self.assertExit(self.deploy, 0)   # a warning: the routes are right
+        named = self.lacking(self.deploy.out + self.deploy.err)
+        self.assertIn('shop', named)
+        self.assertNotIn(APP_DB, named)
+        self.assertIsNotNone(self.rig.app[1].ini_entry('shop'))
+        # The same in JSON; a database not routed is not asked; "" asks nothing.
+        only = self.run_agent('--auth', 'query', '--json', '--databases', f'{APP_DB},shop')
+        self.assertExit(only, 0)
+        warnings = [w for w in json.loads(only.out)['warnings'] if w.startswith('auth_query:')]
+        self.assertEqual(warnings, ['auth_query: pgbouncer_auth.lookup(text) does not exist in shop: '
+                                    'PgBouncer cannot log anyone in there (docs/setup.md)'])
+        with_it = self.run_agent('--auth', 'query', '--databases', APP_DB)
+        self.assertExit(with_it, 0)
+        self.assertEqual(self.lacking(with_it.out + with_it.err), [])
+        unchecked = self.run_agent('--auth', 'query', '--auth-lookup', '')
+        self.assertExit(unchecked, 0)
+        self.assertNotIn('auth_query:', unchecked.out + unchecked.err)
+        # A hostile signature is a parameter, never SQL: it is simply not found.
+        hostile = self.run_agent('--auth', 'query', '--databases', APP_DB,
+                                 '--auth-lookup', "x.f(text); DROP DATABASE shop; --")
+        self.assertExit(hostile, 0)
+        self.assertIn('auth_query:', hostile.out + hostile.err)
+        self.assertEqual(self.rig.primary().psql("SELECT count(*) FROM pg_database WHERE datname = 'shop'",
+                                                 db='postgres')[0][0], '1')
 
     def test_routes_are_deployed_and_userlist_is_byte_for_byte_untouched(self):
         self.assertExit(self.deploy, 0)
