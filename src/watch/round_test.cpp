@@ -134,6 +134,25 @@ TEST_F(WatcherTest, TheProvenPrimarysWatcherPushesToEveryServerOverOneSessionEac
   EXPECT_NE(log().find("this node is the proven primary: this watcher pushes"), std::string::npos) << log();
 }
 
+TEST_F(WatcherTest, TheLookupFunctionIsAskedOncePerTermAndWhenTheRoutedDatabasesChange) {
+  opts.auth = AuthMode::query;
+  watcher().round();
+  watcher().round();
+  EXPECT_EQ(db.function_asked.size(), 1u) << "not every round";
+  EXPECT_NE(out.str().find("auth_query: pgbouncer_auth.lookup(text) does not exist in appdb"), std::string::npos)
+      << out.str();
+  db.table("pg_catalog", "pg_database").rows.push_back({S("shop"), S("false")});
+  watcher().round();
+  EXPECT_EQ(db.function_asked.size(), 3u) << "a new database: every one asked again";
+  db.probes[1].timeline = 2;  // a new term
+  db.self = db.probes[1];
+  db.probes[2].timeline = 2;
+  watcher().round();
+  EXPECT_EQ(db.function_asked.size(), 5u);
+  watcher().round();
+  EXPECT_EQ(db.function_asked.size(), 5u);
+}
+
 TEST_F(WatcherTest, AHookIsNeverQueuedBehindACheckAndACheckWaitsForAWaitingHooksRound) {
   std::vector<HookAnswer> hooks, checks;
   EXPECT_NE(hook(&hooks), "") << "before its first round the watcher pushes nothing: it takes no hook";
