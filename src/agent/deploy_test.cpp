@@ -318,8 +318,9 @@ TEST_F(AgentTest, WithAuthQueryTheRoutedDatabasesLackingTheLookupFunctionAreName
   db.function_errors["shop"] = "timeout expired";
   opts.json = true;
   EXPECT_EQ(run(), kExitOk) << said();
-  EXPECT_NE(said().find("auth_query: whether app.f(text) exists could not be asked in shop (timeout expired)"),
-            std::string::npos)
+  EXPECT_NE(
+      said().find("auth_query: whether app.f(text) exists could not be asked in shop (timeout expired)"),
+      std::string::npos)
       << said();
 }
 

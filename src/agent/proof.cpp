@@ -120,8 +120,8 @@ std::vector<std::string> check_auth_lookup(const Options& opts, const Proof& pro
                                            const std::vector<std::string>& databases, Database& db,
                                            const Deadline& deadline) {
   if (databases.empty() || !proof.decision.primary) return {};
-  return auth_lookup_warnings(
-      opts.auth_lookup, db.has_function(proof.decision.primary->conninfo, databases, opts.auth_lookup, deadline));
+  return auth_lookup_warnings(opts.auth_lookup, db.has_function(proof.decision.primary->conninfo, databases,
+                                                                opts.auth_lookup, deadline));
 }
 
 DeployConfig deploy_config(const Options& opts) {

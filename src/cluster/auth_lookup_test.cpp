@@ -13,14 +13,15 @@ TEST(AuthLookup, OnlyServersInQueryModeNeedTheFunction) {
   none.auth = AuthMode::none;
   EXPECT_FALSE(uses_auth_query({file, none}, AuthMode::file));
   EXPECT_TRUE(uses_auth_query({file, query}, AuthMode::file));
-  EXPECT_TRUE(uses_auth_query({file}, AuthMode::query));  // the row's NULL: --auth
+  EXPECT_TRUE(uses_auth_query({file}, AuthMode::query));   // the row's NULL: --auth
   EXPECT_FALSE(uses_auth_query({none}, AuthMode::query));  // the row wins
   EXPECT_FALSE(uses_auth_query({}, AuthMode::query));
 }
 
 TEST(AuthLookup, EveryLackingDatabaseIsNamedInOneLine) {
-  auto w = auth_lookup_warnings("pgbouncer_auth.lookup(text)",
-                                {answered("appdb", false), answered("postgres", true), answered("shop", false)});
+  auto w = auth_lookup_warnings(
+      "pgbouncer_auth.lookup(text)",
+      {answered("appdb", false), answered("postgres", true), answered("shop", false)});
   ASSERT_EQ(w.size(), 1u);
   EXPECT_EQ(w[0],
             "auth_query: pgbouncer_auth.lookup(text) does not exist in appdb, shop: PgBouncer cannot "

@@ -214,8 +214,8 @@ bool PgDatabase::fence(const Node& node, bool stop, const Deadline& deadline, in
 }
 
 std::vector<FunctionCheck> PgDatabase::has_function(const std::string& conninfo,
-                                                   const std::vector<std::string>& databases,
-                                                   const std::string& signature, const Deadline& deadline) {
+                                                    const std::vector<std::string>& databases,
+                                                    const std::string& signature, const Deadline& deadline) {
   std::vector<FunctionCheck> checks(databases.size());
   // As the nodes are probed: a database that hangs holds one worker until the deadline, not all.
   parallel_for(databases.size(), kProbeWorkers, [&](size_t i) {
@@ -227,7 +227,8 @@ std::vector<FunctionCheck> PgDatabase::has_function(const std::string& conninfo,
     auto conn = PgConn::connect(there, deadline, &c.error);
     // The signature is a parameter: to_regprocedure() parses it, NULL when there is no such
     // function (or schema); a signature it cannot parse is an error, said as such.
-    if (!conn || !conn->query_row("SELECT to_regprocedure($1) IS NOT NULL", {signature}, &row, deadline, &c.error))
+    if (!conn ||
+        !conn->query_row("SELECT to_regprocedure($1) IS NOT NULL", {signature}, &row, deadline, &c.error))
       return;
     c.asked = true;
     c.exists = row.size() == 1 && row[0] == "t";

@@ -33,7 +33,8 @@ class PgDatabase : public Database {
   std::vector<NodeProbe> probe_witnesses(const std::vector<Node>& nodes, const Deadline& deadline) override;
   bool fence(const Node& node, bool stop, const Deadline& deadline, int* sessions_ended,
              std::string* err) override;
-  std::vector<FunctionCheck> has_function(const std::string& conninfo, const std::vector<std::string>& databases,
+  std::vector<FunctionCheck> has_function(const std::string& conninfo,
+                                          const std::vector<std::string>& databases,
                                           const std::string& signature, const Deadline& deadline) override;
 
  private:

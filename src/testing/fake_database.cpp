@@ -115,8 +115,8 @@ bool FakeDatabase::fence(const Node& node, bool stop, const Deadline&, int* sess
 }
 
 std::vector<FunctionCheck> FakeDatabase::has_function(const std::string& conninfo,
-                                                     const std::vector<std::string>& databases,
-                                                     const std::string& signature, const Deadline&) {
+                                                      const std::vector<std::string>& databases,
+                                                      const std::string& signature, const Deadline&) {
   std::vector<FunctionCheck> out;
   for (const auto& db : databases) {
     function_asked.push_back(conninfo + "|" + db + "|" + signature);

@@ -57,7 +57,8 @@ class FakeDatabase : public Database {
   std::vector<NodeProbe> probe_witnesses(const std::vector<Node>& nodes, const Deadline&) override;
   // Records the node, and says it fenced from now on (its probe's read_only_default).
   bool fence(const Node& node, bool stop, const Deadline&, int* sessions_ended, std::string* err) override;
-  std::vector<FunctionCheck> has_function(const std::string& conninfo, const std::vector<std::string>& databases,
+  std::vector<FunctionCheck> has_function(const std::string& conninfo,
+                                          const std::vector<std::string>& databases,
                                           const std::string& signature, const Deadline&) override;
 };
 

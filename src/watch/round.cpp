@@ -145,7 +145,8 @@ void Watcher::said_warm(const std::vector<Fleet::Result>& pinged) {
 
 void Watcher::auth_lookup(const Proof& proof, RunReport* report, const Deadline& deadline) {
   std::vector<std::string> databases = auth_lookup_databases(opts_, proof);
-  std::string key = std::to_string(proof.decision.primary->id) + " " + std::to_string(proof.decision.timeline);
+  std::string key = std::to_string(proof.decision.primary->id) + " " +
+                    std::to_string(proof.decision.timeline);
   for (const auto& d : databases) key += '\0' + d;
   double now = seconds_since(Clock::time_point{});
   if (key != lookup_key_ || (!lookup_warnings_.empty() && now - lookup_asked_ >= 60)) {

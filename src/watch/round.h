@@ -90,7 +90,7 @@ class Watcher {
   std::string lookup_key_;
   std::vector<std::string> lookup_warnings_;
   double lookup_asked_ = 0;  // when, by the monotonic clock
-  std::mutex mu_;                 // guards what the metrics thread reads
+  std::mutex mu_;            // guards what the metrics thread reads
   WatchMetrics metrics_;
   std::string status_ = "starting";
   std::mutex log_mu_;

@@ -139,7 +139,8 @@ TEST_F(WatcherTest, TheLookupFunctionIsAskedOncePerTermAndWhenTheRoutedDatabases
   watcher().round();
   watcher().round();
   EXPECT_EQ(db.function_asked.size(), 1u) << "not every round";
-  EXPECT_NE(out.str().find("auth_query: pgbouncer_auth.lookup(text) does not exist in appdb"), std::string::npos)
+  EXPECT_NE(out.str().find("auth_query: pgbouncer_auth.lookup(text) does not exist in appdb"),
+            std::string::npos)
       << out.str();
   db.table("pg_catalog", "pg_database").rows.push_back({S("shop"), S("false")});
   watcher().round();
