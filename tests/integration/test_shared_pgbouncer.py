@@ -10,7 +10,7 @@ import time
 
 import support
 from support import APP_DB, RigTestCase
-from rig import APP_USER
+from rig import APP_USER, SEED_NOTIFY
 
 USERLIST = '/etc/pgbouncer/userlist.txt'
 SHOP = {'name': 'shop', 'first_node': 3, 'app_user': 'shop', 'app_password': 'shop-password',
@@ -117,10 +117,18 @@ class SharedPgBouncerTest(SharedPgBouncerCase):
 
 
 class SharedPgBouncerFailoverTest(SharedPgBouncerCase):
-    """The watchers of both clusters on the same app servers: idle rounds write and reload
-    nothing; a failover of either cluster leaves the other's users logged in."""
+    """The watchers of both clusters on the same app servers, and main's repmgr hooks
+    (event_notification_command) besides: idle rounds write and reload nothing; a failover of
+    either cluster leaves the other's users logged in."""
 
     INTERVAL = 0.5
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        # main's nodes only (the rig's own; shop's repmgr.conf stays without a hook): its
+        # promotion fires the hook, which hands the event to node2's watcher or runs the one-shot.
+        cls.rig.set_event_notification(SEED_NOTIFY)
 
     def files(self, i):
         app = self.rig.app[i]
@@ -164,7 +172,10 @@ class SharedPgBouncerFailoverTest(SharedPgBouncerCase):
             # main fails over too.
             watchers.append(self.rig.node[2].start_watcher(interval=self.INTERVAL))
             self.rig.node[1].kill()
-            self.rig.node[2].promote()
+            promote = self.rig.node[2].promote()
+            output = promote.stdout + promote.stderr
+            self.assertIn('executing notification command for event "standby_promote"', output)
+            self.assertIn(self.rig.agent_path, output)
             self.assertTrue(support.wait_until(lambda: all(
                 self.rig.app[i].reaches() == (False, 5442) for i in self.rig.app), 30), 'main follows')
             self.assertBothLogIn(5442, 5444)
