@@ -91,6 +91,9 @@ TEST(Options, AuthModeAndRoutesDefaultToTheSeedsAndAreReadAsGiven) {
   EXPECT_EQ(o.routes.exclude, (std::vector<std::string>{"postgres"}));
   EXPECT_EQ(o.routes.prefix, "c1_");
   EXPECT_EQ(o.routes.suffix, ".ro");
+  EXPECT_EQ(o.auth_lookup, "pgbouncer_auth.lookup(text)") << "the worked example's function";
+  ASSERT_EQ(parse({"-c", "main", "--auth-lookup", ""}, &o), -1);
+  EXPECT_EQ(o.auth_lookup, "") << "checks nothing";
   std::string err;
   EXPECT_EQ(parse({"-c", "main", "--auth", "scram"}, &o), kExitUsage);
   EXPECT_EQ(parse({"-c", "main", "--db-prefix", "c 1"}, &o, &err), kExitUsage);
