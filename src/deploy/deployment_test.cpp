@@ -193,6 +193,45 @@ TEST(Deploy, ReloadCommandDependsOnTheRemoteUserUnlessGiven) {
   EXPECT_EQ(request_for(s, r, config).reload_command, "systemctl reload pgbouncer");
 }
 
+// The userlist.txt a request carries follows the limits of the PgBouncer there. No released
+// version lifts a limit (docs/pgbouncer-versions.md), so the test makes the limits itself.
+TEST(Deploy, EachServerGetsTheUserlistOfItsPgBouncersLimitsRenderedOncePerDistinctLimits) {
+  ClusterFacts facts;
+  facts.servers = servers({"old", "unknown", "wide1", "wide2", "wider"});
+  facts.databases = {"appdb"};
+  std::string long_secret = "SCRAM-SHA-256$" + std::string(3000, 's');
+  facts.users = {{"app", "secret"}, {"long", long_secret}};
+  Token token{"main", 2, 2, 7};
+  Rendered today = render_all(facts, {"10.0.0.2", 5432}, token, "");
+  PgBouncerLimits wide, wider;
+  wide.max_password = 4096;
+  wider.max_password = 65531;
+  ServerLimits limits = {{"old", limits_of({1, 18, 0})}, {"wide1", wide}, {"wide2", wide}, {"wider", wider}};
+  Rendered r = render_all(facts, {"10.0.0.2", 5432}, token, "", {}, limits);
+  ASSERT_EQ(r.other_limits.size(), 2u) << "once per distinct limits, not per server";
+  DeployConfig config;
+  config.cluster = "main";
+  auto userlist = [&](const AppServer& s, const Rendered& files) {
+    return request_for(s, files, config).files.at(1).content;
+  };
+  for (const AppServer& s : facts.servers) {
+    SCOPED_TRACE(s.address);
+    bool is_wide = s.address.rfind("wide", 0) == 0;
+    EXPECT_EQ(userlist(s, r) == userlist(s, today), !is_wide) << "1.18 and unknown: today's bytes";
+    EXPECT_EQ(userlist(s, r).find(long_secret) != std::string::npos, is_wide);
+    EXPECT_EQ(request_for(s, r, config).files.at(0).content,
+              request_for(s, today, config).files.at(0).content);
+  }
+  EXPECT_EQ(userlist(facts.servers[2], r), userlist(facts.servers[3], r));
+  EXPECT_EQ(r.skipped, today.skipped) << "the 1.18 servers still leave the long secret out, and say so";
+  // What was pushed where is part of what --recent compares; no limits of others: today's bytes.
+  EXPECT_NE(deploy_fingerprint(facts.servers, r, config), deploy_fingerprint(facts.servers, today, config));
+  Rendered same = render_all(facts, {"10.0.0.2", 5432}, token, "", {}, {{"old", limits_of({1, 25, 2})}});
+  EXPECT_TRUE(same.other_limits.empty());
+  EXPECT_EQ(deploy_fingerprint(facts.servers, same, config),
+            deploy_fingerprint(facts.servers, today, config));
+}
+
 TEST(Deploy, TheRequestNamesTheTargetAndEveryRoutedDatabaseByKind) {
   ClusterFacts facts;
   facts.servers = servers({"a"});

@@ -10,6 +10,9 @@ std::string deploy_fingerprint(const std::vector<AppServer>& servers, const Rend
                     config.pgpass + "|" + config.reload_command + "|" + (config.force ? "f" : "") + "|" +
                     std::to_string(static_cast<int>(config.auth));
   for (const auto& [app, file] : files.includes) all += "|" + app + "=" + file.digest;
+  // Only where some server's PgBouncer has other limits: else the bytes it had before.
+  for (const auto& [address, i] : files.other_of)
+    all += "|" + address + "=" + files.other_limits[i].userlist.digest;
   for (const AppServer& s : servers) {
     append_row(&all, s);
     all.append(",").append(s.auth ? std::to_string(static_cast<int>(*s.auth)) : "-");

@@ -20,7 +20,7 @@ bool build_request(const AppServer& server, const Rendered& files, const DeployC
   std::string include = config.include_dir + "/" + config.cluster + ".ini";
   req.files.push_back(remote_file(include, files.includes.at(server.application_name), true, true));
   if (server.auth.value_or(config.auth) == AuthMode::file)  // else userlist.txt is not ours
-    req.files.push_back(remote_file(config.userlist, files.userlist, true, false, true));
+    req.files.push_back(remote_file(config.userlist, files.userlist_for(server), true, false, true));
   if (!server.auth_trust && !files.pgpass.content.empty())
     req.files.push_back(remote_file(config.pgpass, files.pgpass, false, false, true));
   req.lock_path = config.include_dir + "/." + config.cluster + ".lock";

@@ -94,16 +94,23 @@ std::string render_databases(const Endpoint& primary, const std::vector<std::str
   return render_routes(primary, select_routes(databases, {}, skipped), application_name, skipped);
 }
 
-std::string render_userlist(const std::vector<DbUser>& users, std::vector<std::string>* skipped) {
+bool renders_alike(const PgBouncerLimits& a, const PgBouncerLimits& b) {
+  return a.max_password == b.max_password;
+}
+
+std::string render_userlist(const std::vector<DbUser>& users, const PgBouncerLimits& limits,
+                            std::vector<std::string>* skipped) {
   std::string out;
+  std::string too_long = "secret longer than PgBouncer's " + std::to_string(limits.max_password - 1) +
+                         " bytes";
   for (const DbUser& u : users) {
     std::string name = quote_auth_field(u.name), secret = quote_auth_field(u.secret);
     // PgBouncer stops reading the file at a field it cannot hold, costing every user after it
     // their login: such a user is left out instead. The limits count the text between the quotes.
     std::string why = has_line_break(u.name) || has_line_break(u.secret) ? "line break"
-                      : name.size() - 2 >= kMaxUsername   ? "name longer than PgBouncer's 127 bytes"
-                      : secret.size() - 2 >= kMaxPassword ? "secret longer than PgBouncer's 2047 bytes"
-                                                          : "";
+                      : name.size() - 2 >= kMaxUsername          ? "name longer than PgBouncer's 127 bytes"
+                      : secret.size() - 2 >= limits.max_password ? too_long
+                                                                 : "";
     if (!why.empty()) {
       skipped->push_back("user " + u.name + " (" + why + ")");
       continue;

@@ -5,14 +5,15 @@
 #include <vector>
 
 #include "cluster/facts.h"
+#include "pgbouncer/version.h"
 
 namespace pgdeploy {
 
-// PgBouncer 1.18's limits (include/bouncer.h), each counting a terminating NUL: a database name
-// (a [databases] key, an admin console argument), a user name and a secret in auth_file.
+// PgBouncer's limits that no release changes (include/bouncer.h), each counting a terminating NUL:
+// a database name (a [databases] key, an admin console argument) and a user name. What a release
+// changes (a secret's length) is in PgBouncerLimits (pgbouncer/version).
 constexpr size_t kMaxDbName = 64;
 constexpr size_t kMaxUsername = 128;
-constexpr size_t kMaxPassword = 2048;
 
 // True for names PgBouncer 1.18 accepts as a [databases] key: [A-Za-z0-9_.-] only. Its docs
 // describe quoting other names, but its parser rejects the quoted line and with it the whole file
@@ -56,7 +57,12 @@ std::string render_routes(const Endpoint& primary, const std::vector<Route>& rou
 std::string render_databases(const Endpoint& primary, const std::vector<std::string>& databases,
                              const std::string& application_name, std::vector<std::string>* skipped);
 
-// userlist.txt: "user" "secret" per line, secrets verbatim.
-std::string render_userlist(const std::vector<DbUser>& users, std::vector<std::string>* skipped);
+// True when the render reads the same in both (the secret's length): such servers share a rendering.
+bool renders_alike(const PgBouncerLimits& a, const PgBouncerLimits& b);
+
+// userlist.txt: "user" "secret" per line, secrets verbatim; a secret longer than `limits` allow is
+// left out (named in `skipped`).
+std::string render_userlist(const std::vector<DbUser>& users, const PgBouncerLimits& limits,
+                            std::vector<std::string>* skipped);
 
 }  // namespace pgdeploy

@@ -97,7 +97,7 @@ TEST(PgBouncerRender, UsersBeyondPgBouncersLimitsAreLeftOutAndTheOthersKept) {
                                       {std::string(128, 'n'), "y"},
                                       {std::string(127, 'm'), std::string(2047, 's')},
                                       {"z", "w"}},
-                                     &skipped);
+                                     PgBouncerLimits{}, &skipped);
   EXPECT_EQ(text, "\"a\" \"x\"\n\"" + std::string(127, 'm') + "\" \"" + std::string(2047, 's') +
                       "\"\n\"z\" \"w\"\n");
   ASSERT_EQ(skipped.size(), 2u);
@@ -105,7 +105,34 @@ TEST(PgBouncerRender, UsersBeyondPgBouncersLimitsAreLeftOutAndTheOthersKept) {
   EXPECT_EQ(skipped[0].find("xxxx"), std::string::npos) << "no secret in a warning";
   EXPECT_NE(skipped[1].find("name longer"), std::string::npos);
   // An escaped quote counts twice, as PgBouncer counts it.
-  EXPECT_EQ(render_userlist({{std::string(126, 'q') + "\"", "s"}}, &skipped), "");
+  EXPECT_EQ(render_userlist({{std::string(126, 'q') + "\"", "s"}}, PgBouncerLimits{}, &skipped), "");
+}
+
+TEST(PgBouncerRender, TheSecretLimitIsTheVersionsLimit) {
+  // No release lifts it yet (docs/pgbouncer-versions.md): a PgBouncer that did gets longer secrets.
+  std::vector<DbUser> users = {{"long", std::string(3000, 's')}, {"short", "x"}};
+  std::vector<std::string> skipped;
+  EXPECT_EQ(render_userlist(users, limits_of(PgBouncerVersion{}), &skipped), "\"short\" \"x\"\n");
+  ASSERT_EQ(skipped.size(), 1u);
+  EXPECT_EQ(skipped[0], "user long (secret longer than PgBouncer's 2047 bytes)");
+  PgBouncerLimits wider;
+  wider.max_password = 65531;
+  skipped.clear();
+  EXPECT_EQ(render_userlist(users, wider, &skipped),
+            "\"long\" \"" + std::string(3000, 's') + "\"\n\"short\" \"x\"\n");
+  EXPECT_TRUE(skipped.empty());
+  wider.max_password = 3000;  // the limit counts the NUL, as MAX_PASSWORD does
+  EXPECT_EQ(render_userlist(users, wider, &skipped), "\"short\" \"x\"\n");
+  ASSERT_EQ(skipped.size(), 1u);
+  EXPECT_EQ(skipped[0], "user long (secret longer than PgBouncer's 2999 bytes)");
+}
+
+TEST(PgBouncerRender, VersionsThatRenderAlikeShareARendering) {
+  // What a release adds that the render does not read (SHOW STATE, KILL_CLIENT) makes no other file.
+  EXPECT_TRUE(renders_alike(limits_of({1, 25, 2}), limits_of(PgBouncerVersion{})));
+  PgBouncerLimits wider;
+  wider.max_password = 65531;
+  EXPECT_FALSE(renders_alike(wider, limits_of({1, 18, 0})));
 }
 
 TEST(PgBouncerRender, DatabaseNamesOfSixtyFourBytesAreNotRouted) {
@@ -119,7 +146,7 @@ TEST(PgBouncerRender, UserlistQuotesAndKeepsSecretsVerbatim) {
   std::vector<std::string> skipped;
   std::string scram = "SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVk:c2VydmVy";
   std::string text = render_userlist({{"app", scram}, {"o'dd \"user\"", "md5abc"}, {"bad\nuser", "x"}},
-                                     &skipped);
+                                     PgBouncerLimits{}, &skipped);
   EXPECT_EQ(text, "\"app\" \"" + scram + "\"\n\"o'dd \"\"user\"\"\" \"md5abc\"\n");
   ASSERT_EQ(skipped.size(), 1u);
 }

@@ -32,7 +32,9 @@ std::string routes_of(const AppServer& s, const Rendered& files) {
   return digest_of(all);
 }
 
-std::string users_of(const Rendered& files) { return files.userlist.digest + "|" + files.pgpass.digest; }
+std::string users_of(const AppServer& s, const Rendered& files) {
+  return files.userlist_for(s).digest + "|" + files.pgpass.digest;
+}
 
 double seconds_of(Clock::time_point t) { return std::chrono::duration<double>(t.time_since_epoch()).count(); }
 
@@ -234,7 +236,8 @@ Fleet::Result Fleet::work(const AppServer& server, Warm& w, const Rendered* file
   auto start = Clock::now();
   bool checking = files && config.mode == PushRequest::Mode::check;  // leaves the schedule alone
   bool pushing = files && !checking;
-  std::string routes = pushing ? routes_of(server, *files) : "", users = pushing ? users_of(*files) : "";
+  std::string routes = pushing ? routes_of(server, *files) : "",
+              users = pushing ? users_of(server, *files) : "";
   if (pushing && routes != w.wanted) {  // not a change of users: a password changed in a loop resets nothing
     w.wanted = routes;
     w.failures = 0;
