@@ -13,6 +13,7 @@ void take_push_answer(const PushOutcome& o, ServerReport* rep) {
   rep->reloaded = o.reloaded;
   rep->sessions = o.sessions;
   rep->confirmed = o.confirmed;
+  rep->pgbouncer_version = o.pgbouncer_version;
   for (const auto& n : o.notes) add_note(&rep->note, n);
   switch (o.status) {
     case PushOutcome::Status::written:
@@ -35,6 +36,7 @@ void take_push_answer(const PushOutcome& o, ServerReport* rep) {
 void take_check_answer(const CheckAnswer& a, const PushRequest& req, const Token& token, bool force,
                        ServerReport* rep) {
   rep->check = a;
+  rep->pgbouncer_version = a.pgbouncer_version;
   rep->result = a.ok ? ServerReport::Result::unchanged : ServerReport::Result::failed;
   if (!a.ok) rep->error = "remote: " + a.error;
   for (const auto& n : a.notes) add_note(&rep->note, n);

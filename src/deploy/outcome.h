@@ -21,6 +21,8 @@ struct ServerReport {
   std::string error;       // failed: "stage: detail"
   std::string newer;       // skipped_newer: the header of the newer config there
   std::string note;
+  PgBouncerVersion
+      pgbouncer_version;  // what the answer said runs there (a push's, a check's); unknown: nothing
   double seconds = 0;
   CheckAnswer check;  // in check mode: what the server answered (result unchanged, or failed);
                       // `changed` then lists the files a deploy would replace, and

@@ -407,6 +407,7 @@ PushOutcome parse_push_output(int exit_status, const std::string& out, const std
   AnswerReader answer(out);
   std::optional<std::string> error, newer;
   bool unchanged = false, garbled = false, resend = false;
+  int versions = 0;
   std::string word, text;
   while (answer.next(&word, &text)) {
     if (word == "UNCHANGED") unchanged = true;
@@ -420,6 +421,8 @@ PushOutcome parse_push_output(int exit_status, const std::string& out, const std
     else if (word == "NOTE") o.notes.push_back(text);
     else if (word == "ERR" && !text.empty()) error = text;
     else if (word == "RESEND") resend = true, error = "the program did not hold the content of " + text;
+    else if (word == "VERSION" && ++versions == 1) parse_pgbouncer_version(text, &o.pgbouncer_version);
+    else if (word == "VERSION") o.pgbouncer_version = {};  // several: none of them is believed
     else garbled = true;
   }
   if (answer.ended_ok() && exit_status == 0 && !garbled && !o.reload_failed && !resend) {

@@ -115,6 +115,9 @@ struct PushOutcome {
   std::vector<std::string> notes;  // worth saying, not failures
   std::string detail;              // failed: why
   std::string newer;               // skipped_newer: the header of the newer config there
+  // VERSION: SHOW VERSION, asked in the push's console logins (the oldest of several processes).
+  // Unknown: not said (no console, nothing to do), or not one version (garbage, several lines).
+  PgBouncerVersion pgbouncer_version;
 };
 
 // Never throws; any byte sequence gives an outcome (garbage: failed, with what was seen).

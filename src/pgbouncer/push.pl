@@ -639,6 +639,9 @@ sub named {
   return join '; ', map { @procs ? bouncer($_) . ": $why{$_}" : $why{$_} } sort keys %why;
 }
 
+# The PgBouncer version a push reads (version_rider below); $ask_version: during step 3's look.
+my ($ask_version, $version, $version_key);
+
 # Runs console commands; returns their errors ('' if none) and, for a query, its [columns, rows].
 sub console {
   my ($timeout, @cmds) = @_;
@@ -646,6 +649,7 @@ sub console {
     my ($errs, $results) = socket_console($timeout, @cmds);
     return ($errs, $results) if defined $errs;
     $direct[0] = '';  # psql from now on
+    @cmds = grep { $_ ne 'SHOW VERSION' } @cmds if $ask_version;  # no psql of its own (version_rider)
   }
   return psql_console($timeout, 0, @cmds) unless grep { /^SHOW / } @cmds;
   my ($errs, @results) = ('');
@@ -695,6 +699,27 @@ sub target_addr {
   return defined $c && $target_addrs{$c};
 }
 
+# Which PgBouncer runs here, for the agent's render (its limits follow the version: pgbouncer/version).
+# A push asks SHOW VERSION in the logins it makes anyway to learn where PgBouncer routes (step 3),
+# on the socket only: through psql it would be a process of its own, and is not asked. With
+# several processes the oldest version is answered: its limits hold for all of them.
+sub version_rider { return $ask_version && $direct[0] ne '' ? ('SHOW VERSION') : () }
+sub version_seen {  # SHOW VERSION's [columns, rows], or undef when it was not asked
+  my $res = shift;
+  my $v = $res && $res->[1] && $res->[1][0] ? $res->[1][0][0] : undef;
+  return unless defined $v && $v =~ /^PgBouncer (\d{1,4})\.(\d{1,4})\.(\d{1,4})(?:[ \n-]|\z)/;
+  my $key = sprintf('%04d%04d%04d', $1, $2, $3);
+  ($version, $version_key) = ("PgBouncer $1.$2.$3", $key) if !defined $version_key || $key lt $version_key;
+}
+# Step 3's look at PgBouncer (all_routes), each login asking SHOW VERSION too; the answer says it.
+sub routes_and_version {
+  ($ask_version, $version, $version_key) = (1, undef, undef);
+  my @r = all_routes();
+  $ask_version = 0;
+  say_line('VERSION', $version) if defined $version;
+  return @r;
+}
+
 # Where PgBouncer routes our databases now, or (undef, why) when it could not be asked:
 #   elsewhere: "db -> host:port" for each of our databases PgBouncer routes to another node;
 #   servers:   the same for server connections still open to another node (compared by address,
@@ -702,8 +727,9 @@ sub target_addr {
 #   missing:   our databases with a line of their own that PgBouncer does not have;
 #   all, away: [db, "host:port"] of every route of ours, and of every server connection elsewhere.
 sub routes {
-  my ($errs, $res) = console(left(), 'SHOW DATABASES', 'SHOW SERVERS');
+  my ($errs, $res) = console(left(), 'SHOW DATABASES', 'SHOW SERVERS', version_rider());
   return (undef, $errs) if $errs ne '';
+  version_seen($res->[2]);
   my %r = (elsewhere => [], servers => [], missing => [], all => [], away => []);
   my %seen;
   for my $i (0, 1) {
@@ -818,7 +844,7 @@ sub run_push {
   }
 
   # Deciding.
-  my ($now, $why_unknown) = $console ? all_routes() : (undef, 'no PgBouncer admin console configured');
+  my ($now, $why_unknown) = $console ? routes_and_version() : (undef, 'no PgBouncer admin console configured');
   my $include_changed = grep { $_->{flags} =~ /f/ && !current($_) } @files;
   # Sessions must be cut when PgBouncer routes, or holds connections, elsewhere than the target.
   # Without the console only the old header can tell (-1: not even that).

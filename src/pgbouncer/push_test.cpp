@@ -557,6 +557,64 @@ TEST_P(PushProgram, AnAdminConsoleThatAsksForAPasswordIsLeftToPsql) {
   EXPECT_EQ(console.logins()[0], "admin/pgbouncer");
   EXPECT_NE(psql_log().find("PGUSER=admin\nargs=-X -q -A -t -f -\nRELOAD;\n"), std::string::npos)
       << psql_log();
+  EXPECT_EQ(psql_log().find("VERSION"), std::string::npos)
+      << "through psql the version is a process of its own";
+  EXPECT_FALSE(o.pgbouncer_version.known());
+}
+
+// The render follows the version each server's PgBouncer runs (docs/pgbouncer-versions.md): a
+// push reads it in the console login it makes anyway, and only where it makes one.
+TEST_P(PushProgram, APushReadsThePgBouncerVersionInTheLoginItMakesAnyway) {
+  FakeConsole console(socket());
+  console.route_from(config.include_dir + "/main.ini");
+  console.set_version("PgBouncer 1.18.0");
+  use_socket_console();
+  PushOutcome o = push(files(1, 1, 100));
+  ASSERT_EQ(o.status, PushOutcome::Status::written) << o.detail;
+  EXPECT_EQ(o.pgbouncer_version.text(), "1.18.0");
+  // One login more than a push without the version? None: it rides on the look at the routes.
+  std::vector<std::string> q = console.queries();
+  auto at = std::find(q.begin(), q.end(), "SHOW VERSION");
+  ASSERT_NE(at, q.end());
+  EXPECT_EQ(*(at - 1), "SHOW SERVERS");
+  EXPECT_EQ(std::count(q.begin(), q.end(), "SHOW VERSION"), 1) << "asked once a push";
+  size_t logins = console.logins().size();
+  console.set_version("");
+  push(files(2, 2, 10));
+  size_t without = console.logins().size() - logins;
+  console.set_version("PgBouncer 1.18.0");
+  push(files(1, 3, 10));
+  EXPECT_EQ(console.logins().size() - logins - without, without);
+  // Nothing to do: no login, no version (the watcher keeps the one it knows).
+  size_t before = console.logins().size();
+  o = push(files(1, 3, 20));
+  EXPECT_EQ(o.status, PushOutcome::Status::unchanged);
+  EXPECT_FALSE(o.pgbouncer_version.known());
+  EXPECT_EQ(console.logins().size(), before);
+}
+
+// Every byte from an app server is hostile: a version that is not one changes nothing else.
+TEST_P(PushProgram, AVersionThatIsNotOneIsNotBelievedAndChangesNothingElse) {
+  FakeConsole console(socket());
+  console.route_from(config.include_dir + "/main.ini");
+  use_socket_console();
+  int n = 0;
+  // A line break cannot smuggle a second line in: the row's start is read, as PgBouncer's own.
+  for (const auto& [said, read] : std::vector<std::pair<std::string, std::string>>{
+           {"PgBouncer x.y", "unknown"},
+           {"pgbouncer 1.18.0", "unknown"},
+           {"PgBouncer 1.18.0" + std::string(100000, '9'), "unknown"},
+           {"PgBouncer 99999.1.1", "unknown"},
+           {"PgBouncer 1.18.0\nVERSION PgBouncer 1.25.0", "1.18.0"}}) {
+    SCOPED_TRACE(said.substr(0, 40));
+    console.set_version(said);
+    ++n;
+    PushOutcome o = push(files(n % 2 + 1, n, 10));
+    EXPECT_EQ(o.status, PushOutcome::Status::written) << o.detail;
+    EXPECT_EQ(o.pgbouncer_version.text(), read);
+    EXPECT_EQ(o.sessions, n == 1 ? "" : "cut");
+    EXPECT_EQ(console.route("appdb").first, "10.0.0." + std::to_string(n % 2 + 1));
+  }
 }
 
 // Finding 10: a planted symlink at a predictable temporary name once redirected a root push.
@@ -1213,6 +1271,28 @@ TEST(PushOutput, AMissingPerlModuleSaysWhatToInstall) {
   EXPECT_EQ(missing_perl_module("cannot write /etc/x: Permission denied"), "");
   EXPECT_EQ(missing_perl_module("Can't locate .pm in @INC"), "");
   EXPECT_EQ(missing_perl_module("Can't locate a b;rm.pm in @INC"), "") << "only a module's name";
+}
+
+TEST(PushOutput, ReadsOneVersionAndBelievesNoneOfSeveral) {
+  std::string done = "CHANGED /etc/a.ini\nRELOADED\nCONFIRMED\nDONE ok\n";
+  PushOutcome o = parse_push_output(0, "VERSION PgBouncer 1.18.0\n" + done, "");
+  EXPECT_EQ(o.status, PushOutcome::Status::written) << o.detail;
+  EXPECT_EQ(o.pgbouncer_version.text(), "1.18.0");
+  for (const std::string& said :
+       {std::string("VERSION\n"), std::string("VERSION garbage\n"),
+        "VERSION PgBouncer 1." + std::string(5000, '8') + "\n",
+        std::string("VERSION PgBouncer 1.18.0\nVERSION PgBouncer 1.25.0\n"),
+        std::string("VERSION PgBouncer 1.18.0\nVERSION PgBouncer 1.18.0\nVERSION PgBouncer 1.18.0\n"),
+        std::string("")}) {
+    SCOPED_TRACE(said.substr(0, 60));
+    o = parse_push_output(0, said + done, "");
+    EXPECT_EQ(o.status, PushOutcome::Status::written) << o.detail;
+    EXPECT_EQ(o.changed, std::vector<std::string>{"/etc/a.ini"});
+    EXPECT_FALSE(o.pgbouncer_version.known());
+  }
+  o = parse_push_output(0, "VERSION PgBouncer 1.18.0\nERR boom\nDONE failed\n", "");
+  EXPECT_EQ(o.status, PushOutcome::Status::failed);
+  EXPECT_EQ(o.detail, "boom") << "a version is no error, nor a success";
 }
 
 TEST(CheckOutput, ReadsThePgBouncerVersion) {

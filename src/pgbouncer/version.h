@@ -19,8 +19,8 @@ struct PgBouncerVersion {
 // possibly followed by more words; false, and *out unknown, for anything else.
 bool parse_pgbouncer_version(const std::string& text, PgBouncerVersion* out);
 
-// What pgdeploy may rely on in a PgBouncer of that version. An unknown version gets 1.18's
-// (Debian 12's): the limits the files are rendered to (render.h) hold for every release to date.
+// What pgdeploy may rely on in a PgBouncer of that version: the render follows it (render.h). An
+// unknown version gets 1.18's (Debian 12's), which hold for every release to date.
 struct PgBouncerLimits {
   size_t max_password = 2048;          // bytes of a secret in auth_file, with its NUL (MAX_PASSWORD)
   bool quoted_db_names = false;        // a quoted [databases] key other than [A-Za-z0-9_.-]

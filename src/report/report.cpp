@@ -196,6 +196,8 @@ std::string format_json(const RunReport& r) {
                         {"routes_confirmed", s.confirmed},
                         {"seconds", s.seconds}};
     if (!s.sessions.empty()) e["sessions"] = s.sessions;
+    // What a push read in its console login (the render follows it): only where it said one.
+    if (s.pgbouncer_version.known()) e["pgbouncer_version"] = s.pgbouncer_version.text();
     if (r.dry_run && s.result != ServerReport::Result::failed) {
       e.erase("changed");
       e["result"] = s.changed.empty() && s.check.pending.empty() ? "up to date" : "would change";

@@ -90,6 +90,9 @@ TEST(Report, JsonCarriesTheSameFacts) {
   EXPECT_EQ(j["servers"][0]["result"], "updated");
   EXPECT_EQ(j["servers"][0]["sessions"], "cut");
   EXPECT_EQ(j["servers"][1]["result"], "failed");
+  EXPECT_FALSE(j["servers"][0].contains("pgbouncer_version")) << "only where the answer said one";
+  r.servers[0].pgbouncer_version = {1, 18, 0};
+  EXPECT_EQ(nlohmann::json::parse(format_json(r))["servers"][0]["pgbouncer_version"], "1.18.0");
 }
 
 // Names from the database and text from app servers (security review 3, N3 and N7) stay in

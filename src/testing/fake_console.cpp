@@ -177,7 +177,7 @@ void FakeConsole::session(int fd) {
     if (head[0] == 'X') return;
     if (head[0] != 'Q') continue;
     std::string query = body.c_str();
-    std::string error, include;
+    std::string error, include, version;
     std::vector<std::vector<std::string>> databases, servers;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -192,6 +192,7 @@ void FakeConsole::session(int fd) {
       }
       databases = routes_;
       servers = servers_;
+      version = version_;
     }
     if (error.empty() && query == "RELOAD" && !include.empty()) route_from(include);
     if (error.empty() && query == "SHOW DATABASES")
@@ -204,6 +205,7 @@ void FakeConsole::session(int fd) {
         for (auto& r : servers) r.insert(r.begin(), {"S", "app"}), r.insert(r.begin() + 3, "active");
         return servers;
       }());
+    if (error.empty() && query == "SHOW VERSION" && !version.empty()) send_rows(fd, {"version"}, {{version}});
     if (error.empty()) send_message(fd, 'C', query.substr(0, query.find(' ')) + '\0');
     else send_message(fd, 'E', std::string("SERROR\0M", 8) + error + std::string("\0\0", 2));
     send_message(fd, 'Z', "I");

@@ -30,6 +30,11 @@ class FakeConsole {
     std::lock_guard<std::mutex> lock(mu_);
     reject_ = true;
   }
+  // SHOW VERSION answers one row holding `text` (PgBouncer: "PgBouncer 1.18.0"); "": no row.
+  void set_version(std::string text) {
+    std::lock_guard<std::mutex> lock(mu_);
+    version_ = std::move(text);
+  }
   // A KILL of a database closes its server connections.
   void set_servers(std::vector<std::vector<std::string>> servers);
   void clear_failures() {
@@ -61,6 +66,7 @@ class FakeConsole {
   std::vector<std::string> logins_, queries_;
   std::string include_file_;
   bool reject_ = false;
+  std::string version_;
   std::vector<std::vector<std::string>> routes_, servers_;
   std::thread thread_;
 };

@@ -1,9 +1,12 @@
 #!/usr/bin/python3
 """The PgBouncer version each app server runs (issue 23, docs/pgbouncer-versions.md): `pgdeploy
 check` reads it through the admin console (SHOW VERSION, app1, whose binary is hidden) or,
-without one, from `pgbouncer --version` (app2). The rig runs Debian 12's PgBouncer, 1.18.0."""
+without one, from `pgbouncer --version` (app2). A push reads it in the console login it makes
+anyway (app1; app2 has no console: none), and the files follow its limits: for 1.18, the files
+the program built from main writes. The rig runs Debian 12's PgBouncer, 1.18.0."""
 
 import json
+import os
 import subprocess
 
 import support
@@ -31,6 +34,26 @@ class PgBouncerVersionTest(RigTestCase):
         facts = json.loads(self.check.out)
         versions = {s['name']: (s['console'], s['pgbouncer_version']) for s in facts['servers']}
         self.assertEqual(versions, {'app1': ('ok', installed), 'app2': ('none', installed)}, self.check.out)
+
+    def test_a_push_reads_the_version_and_the_files_stay_as_before(self):
+        self.create_database('versioned')   # something to do: an unchanged push asks nothing
+        result = self.run_agent('--json')
+        self.assertExit(result, 0)
+        said = {s['name']: (s['result'], s.get('pgbouncer_version')) for s in json.loads(result.out)['servers']}
+        self.assertEqual(said, {'app1': ('updated', '1.18.0'), 'app2': ('updated', None)}, result.out)
+        # The files are those the program built from main (1.18's limits) writes: it finds them current.
+        main = os.environ.get('PGDEPLOY_MAIN', '/tmp/pgdeploy-main')
+        if not os.path.isfile(main):
+            self.skipTest(f'no program built from main at {main} (PGDEPLOY_MAIN)')
+        ours = self.rig.agent_source
+        self.rig.install_agent(main)
+        try:
+            before = self.run_agent('--dry-run', '--json')
+        finally:
+            self.rig.install_agent(ours)
+        self.assertExit(before, 0)
+        seen = {s['name']: s['result'] for s in json.loads(before.out)['servers']}
+        self.assertEqual(seen, {'app1': 'up to date', 'app2': 'up to date'}, before.out)
 
 
 if __name__ == '__main__':
