@@ -30,7 +30,8 @@ std::string read_local_pgpass() {
 }  // namespace
 
 bool prove(const Options& opts, Database& db, const Deadline& run_deadline, RunReport* report, Proof* p,
-           const std::function<void(const NodeProbe& self, const ClusterFacts& facts)>& meanwhile) {
+           const std::function<void(const NodeProbe& self, const ClusterFacts& facts)>& meanwhile,
+           const ServerLimits& limits) {
   p->self_is_primary = false;
   auto refuse = [report](const std::string& why) {
     report->refusal = why;
@@ -91,10 +92,10 @@ bool prove(const Options& opts, Database& db, const Deadline& run_deadline, RunR
                   "'s host cannot be written into PgBouncer's "
                   "configuration (white space, a quote or a control character in it)");
 
-  // Render once, for every server.
+  // Render once, for every server (userlist.txt once per distinct limits of their PgBouncers).
   Token token{opts.cluster, primary.id, decision.timeline, decision.lsn};
   std::string pgpass = read_local_pgpass();
-  p->files = render_all(facts, report->endpoint, token, pgpass, opts.routes);
+  p->files = render_all(facts, report->endpoint, token, pgpass, opts.routes, limits);
   // Named only where a userlist.txt is written: with auth_query no role's secret is copied.
   bool userlists = std::any_of(facts.servers.begin(), facts.servers.end(), [&](const AppServer& s) {
     return s.auth.value_or(opts.auth) == AuthMode::file;

@@ -30,9 +30,11 @@ struct Proof {
 
 // Fills the report's proof (primary, timeline, endpoint, seen, warnings) or its refusal; false on
 // a refusal. `meanwhile` runs after the local node is probed and before the others are: the SSH
-// logins may start then, while a dead node's probe is waited out.
+// logins may start then, while a dead node's probe is waited out. `limits`: the PgBouncer limits
+// of the servers whose version is known (the watcher's memory); the others get 1.18's.
 bool prove(const Options& opts, Database& db, const Deadline& run_deadline, RunReport* report, Proof* p,
-           const std::function<void(const NodeProbe& self, const ClusterFacts& facts)>& meanwhile);
+           const std::function<void(const NodeProbe& self, const ClusterFacts& facts)>& meanwhile,
+           const ServerLimits& limits = {});
 
 // --auth-lookup: the databases whose lookup function is checked, every routed one by its own name
 // on the primary; none when no server's PgBouncer uses auth_query or the option is "".

@@ -84,6 +84,7 @@ bool Watcher::answer_checks() {
     };
     CheckReport check = check_cluster(c.opts, db_, warm, Deadline::after(c.opts.deadline).min(c.within));
     truth_.learn(check.run.servers);  // a check's headers are evidence too (agent/newer)
+    versions_.learn(check.run.servers);
     check.watcher = status_line();
     check.by_watcher = true;
     c.reply({check_status(check), false, c.opts.json ? format_check_json(check) : format_check_text(check)});
@@ -164,7 +165,9 @@ Watcher::Outcome Watcher::converge(RunReport* out, bool for_hook, const Deadline
   RunReport& report = *out;
   report.cluster = opts_.cluster;
   Proof proof;
-  bool proven = prove(opts_, db_, deadline, &report, &proof, [](const NodeProbe&, const ClusterFacts&) {});
+  bool proven = prove(
+      opts_, db_, deadline, &report, &proof, [](const NodeProbe&, const ClusterFacts&) {},
+      versions_.limits());
   // Stale primaries named (fenced with --fence-stale) every round, proven or not.
   fence_stale(proof, opts_.fence_stale, opts_.fence_stop, db_,
               Deadline::after(opts_.probe_timeout).min(deadline), &report);
@@ -245,7 +248,9 @@ Watcher::Outcome Watcher::converge(RunReport* out, bool for_hook, const Deadline
   if (truth_.ask_first(proof.decision.primary->id, proof.decision.timeline, proof.probes)) {
     DeployConfig ask = config;
     ask.mode = PushRequest::Mode::check;
-    truth_.learn(fleet_.check(proof.facts.servers, proof.files, ask, *remote_, deadline));
+    std::vector<ServerReport> asked = fleet_.check(proof.facts.servers, proof.files, ask, *remote_, deadline);
+    truth_.learn(asked);
+    versions_.learn(asked);
   }
   if (report.newer_truth = truth_.refusal(proof.decision.timeline, proof.probes);
       !report.newer_truth.empty()) {
@@ -275,6 +280,7 @@ Watcher::Outcome Watcher::converge(RunReport* out, bool for_hook, const Deadline
   add_conflicts(proof.plan, &report);
   auth_lookup(proof, &report, deadline);
   truth_.learn(report.servers);
+  versions_.learn(report.servers);
   report.newer_truth = truth_.refusal(proof.decision.timeline, proof.probes);  // exit 5
   for (const auto& c : proof.plan.conflicts)
     news |= note(server_label(c.server), "conflict", server_label(c.server) + ": config: " + c.error);

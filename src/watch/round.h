@@ -84,6 +84,7 @@ class Watcher {
   Fleet fleet_;
   Changes changes_;
   TruthMemory truth_;             // the newest truth app servers showed (agent/newer)
+  VersionMemory versions_;        // each server's PgBouncer version: its files' limits
   std::set<std::string> warned_;  // the warnings of the last report printed
   // --auth-lookup: asked once per term and routed databases (the key), and again a minute later
   // while some database lacks the function or could not be asked, so that a fix is seen.

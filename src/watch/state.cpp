@@ -81,4 +81,15 @@ void UsersPace::sent(const std::string& routes, const std::string& users, double
   users_ = users;
 }
 
+void VersionMemory::learn(const std::vector<ServerReport>& reports) {
+  for (const ServerReport& r : reports)
+    if (r.pgbouncer_version.known()) versions_[r.server.address] = r.pgbouncer_version;
+}
+
+ServerLimits VersionMemory::limits() const {
+  ServerLimits out;
+  for (const auto& [address, version] : versions_) out[address] = limits_of(version);
+  return out;
+}
+
 }  // namespace pgdeploy

@@ -83,4 +83,18 @@ class UsersPace {
   double users_at_ = -std::numeric_limits<double>::infinity();  // when it last took a change of users alone
 };
 
+// The PgBouncer version of each app server (by address), as the last push or check that said
+// one reported it: the watcher renders each server's files to its limits (pgbouncer/version). A
+// report that says none (no console, nothing to do, garbage) changes nothing: an unchanged push
+// does not ask, and must not move the render back and forth.
+class VersionMemory {
+ public:
+  void learn(const std::vector<ServerReport>& reports);
+  // The limits of every server whose version is known (render_all's `limits`).
+  ServerLimits limits() const;
+
+ private:
+  std::map<std::string, PgBouncerVersion> versions_;
+};
+
 }  // namespace pgdeploy

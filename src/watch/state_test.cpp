@@ -16,6 +16,27 @@ ServerReport failed(const std::string& error) {
   return r;
 }
 
+TEST(WatchState, RemembersEachServersLastVersionAndNothingForAnAnswerThatSaysNone) {
+  auto said = [](const std::string& address, PgBouncerVersion v) {
+    ServerReport r;
+    r.server.address = address;
+    r.pgbouncer_version = v;
+    return r;
+  };
+  VersionMemory memory;
+  EXPECT_TRUE(memory.limits().empty()) << "none known: 1.18's limits for every server";
+  memory.learn({said("a", {1, 25, 2}), said("b", {})});
+  ServerLimits l = memory.limits();
+  ASSERT_EQ(l.size(), 1u);
+  EXPECT_TRUE(l.at("a").reload_reports_errors) << "limits_of the version said";
+  memory.learn({said("a", {}), said("b", {1, 18, 0})});  // an unchanged push asks nothing
+  l = memory.limits();
+  EXPECT_TRUE(l.at("a").reload_reports_errors);
+  EXPECT_FALSE(l.at("b").reload_reports_errors);
+  memory.learn({said("a", {1, 18, 0})});  // a downgrade is a version too
+  EXPECT_FALSE(memory.limits().at("a").reload_reports_errors);
+}
+
 TEST(WatchState, FromTheRoundsReport) {
   ServerReport r;
   r.result = ServerReport::Result::unchanged;
