@@ -878,11 +878,7 @@ sub run_push {
   if ($cut) {
     guard();
     if ($drain) {
-      for my $p (processes()) {
-        at_process($p);
-        my ($errs) = console($pause_s, map { 'PAUSE ' . qname($_) } @dbs);
-        $paused{$p} = $errs eq '';
-      }
+      %paused = pause_all();
       step('paused');
     }
   }
@@ -996,6 +992,24 @@ sub move_into_place {
   }
   sync_dir($_) for sort keys %dirs;
   step('synced');
+}
+
+# Step 7's drain: PAUSE on every process at once, each in a child of its own (a PAUSE waits up to
+# pause_s for its server connections to be released: one process after another, k of them would
+# cost k times that). Returns process -> whether its PAUSE held (else its sessions are cut).
+sub pause_all {
+  my $pause = sub { at_process($_[0]); my ($errs) = console($pause_s, map { 'PAUSE ' . qname($_) } @dbs); $errs eq '' };
+  my @all = processes();
+  return ($all[0] => $pause->($all[0])) if @all == 1;  # no child for one process
+  my (%kid, %paused);
+  for my $p (@all) {
+    my $pid = fork;
+    if (!defined $pid) { $paused{$p} = $pause->($p); next }  # no child: paused here, in turn
+    if (!$pid) { exit($pause->($p) ? 0 : 1) }
+    $kid{$pid} = $p;
+  }
+  $paused{$kid{$_}} = waitpid($_, 0) == $_ && $? == 0 for keys %kid;
+  return %paused;
 }
 
 # The reload command's output and status. Plain words, like the default `sudo -n service pgbouncer

@@ -121,5 +121,47 @@ class SeveralPgBouncersTest(RigTestCase):
         self.assertIn(f'PgBouncer process pid {pid} (/usr/sbin/pgbouncer', check.out)
 
 
+class DrainOnSeveralPgBouncersTest(RigTestCase):
+    """A drain (--sessions drain) PAUSEs every process at once (push.pl pause_all). Each of the
+    two processes holds a session to node1 inside an open transaction (pool_mode session: its
+    server connection stays busy), so neither PAUSE can finish: each waits out --pause-timeout,
+    then falls back to the cut. One process after the other, the push would take twice that."""
+
+    rig_options = {'app_servers': 1, 'admin_console': True}
+    PAUSE = 4   # seconds: long beside the rest of a push (well under a second here)
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        app = cls.rig.app[APP]
+        cls.dirs = app.add_pgbouncers(1)
+        app.set_admin_sockets(cls.dirs)
+        cls.require(cls.run_agent(), 0, 'first deploy (node1)')
+        cls.held = [app.client_session(host=d) for d in cls.dirs]
+        for s in cls.held:
+            s.query('BEGIN')
+        cls.held_port_before = [s.query(PORT_SQL) for s in cls.held]
+        cls.rig.node[2].promote_behind_repmgr(record=True)
+        # The pause may take half the host's time (pgbouncer/console pause_seconds).
+        cls.deploy = cls.run_agent('--sessions', 'drain', '--pause-timeout', str(cls.PAUSE),
+                                   '--host-timeout', str(3 * cls.PAUSE), node=2)
+
+    def test_every_process_is_paused_at_once_then_cut(self):
+        self.assertEqual(self.held_port_before, ['5441\n', '5441\n'], 'both sessions should start on node1')
+        self.assertExit(self.deploy, 0)
+        self.assertRegex(self.server_line(self.deploy, APP), r'routes confirmed; sessions cut\)')
+        for k, d in enumerate(self.dirs, 1):
+            log = support.rig.read_text(f'{d}/pgbouncer.log') or ''
+            self.assertRegex(log, r"PAUSE '\w+' command issued", f'process {k} was not paused')
+            self.assertIsNone(self.held[k - 1].query(PORT_SQL), f'the session held on process {k} survived')
+            rc, out, err = self.rig.app[APP].admin_query('SHOW DATABASES', socket_dir=d)
+            self.assertEqual(rc, 0, err)
+            paused = [row.split('|')[0] for row in out.splitlines() if row.split('|')[11] != '0']
+            self.assertEqual(paused, [], f'process {k} was left paused')
+        # Both PAUSEs waited out the pause time; together, not one after the other.
+        self.assertGreaterEqual(self.deploy.elapsed, self.PAUSE)
+        self.assertLess(self.deploy.elapsed, 1.5 * self.PAUSE, self.deploy.out)
+
+
 if __name__ == '__main__':
     support.main()
