@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Whole-machine CPU profile of a cold push, by kind of process (issue 26; bench/README.md).
 
-    /usr/bin/python3 bench/profile_push.py --agent build/pgdeploy --n 30 --repeat 3
+    /usr/bin/python3 bench/profile_push.py --agent build/pgdeploy --n 30 --repeat 3 [--before OTHER]
 
 Runs bench/run.py's rig and its measurements (the floor, the peer, a cold deploy with sudo and
 with the admin console, the re-run, `pgdeploy check`) and, around each one, listens to the
@@ -18,8 +18,10 @@ Prints CPU per app server (ms, medians of --repeat runs) by kind of process and 
 
 import argparse
 import os
+import signal
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -213,6 +215,10 @@ def main():
     p.add_argument('--agent', default=os.path.join(run.REPO, 'build', 'pgdeploy'))
     p.add_argument('--n', type=int, default=30, help='app servers (default 30)')
     p.add_argument('--repeat', type=int, default=3)
+    p.add_argument('--before', metavar='BINARY', help='also every agent measurement with this agent, right '
+                   'before the same one with --agent: columns "<measurement> (before)"')
+    p.add_argument('--perf', metavar='DIR', help='also `perf record -a -g` each agent run of the first '
+                   'repetition into DIR/<measurement>.data, and the agent\'s pids into DIR/<measurement>.pids')
     args = p.parse_args()
     if SOCKET_ENV not in os.environ:
         sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_GENERIC)
@@ -231,6 +237,28 @@ def main():
             f.write(was)
 
 
+AGENT_STEPS = ('agent', 're-run', 'check')
+
+
+def perf_recorded(what, path, listener):
+    """what() under a system-wide `perf record`; the agent's thread ids go beside the data."""
+    def wrapped():
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        start = listener.mark()
+        perf = subprocess.Popen(['perf', 'record', '-a', '-g', '-F', '4999', '-q', '-o', path + '.data'],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)    # perf is recording
+        try:
+            return what()
+        finally:
+            perf.send_signal(signal.SIGINT)
+            perf.wait()
+            time.sleep(0.2)
+            with open(path + '.pids', 'w') as f:
+                f.write(','.join(str(r['tid']) for r in listener.records[start:] if r['comm'] == 'pgdeploy'))
+    return wrapped
+
+
 def profile(args):
     sys.path.insert(0, os.path.join(run.REPO, 'tests', 'rig'))
     import rig as rig_module
@@ -242,10 +270,13 @@ def profile(args):
     import tempfile
     snapshot = tempfile.mkdtemp(prefix='pgdeploy-profile-')
     agent_path = shutil.copy2(args.agent, os.path.join(snapshot, 'pgdeploy'))
+    before_path = args.before and shutil.copy2(args.before, os.path.join(snapshot, 'pgdeploy-before'))
     load0 = os.getloadavg()
     br = run.BenchRig(agent_path, n)
     listener = ExitListener()
     cols = ['floor', 'peer sudo', 'agent sudo', 're-run', 'check', 'peer admin', 'agent admin']
+    if before_path:
+        cols = [c for name in cols for c in ([f'{name} (before)', name] if name.startswith(AGENT_STEPS) else [name])]
     table = {c: [] for c in cols}
     try:
         run.log(f'rig with {n} app servers')
@@ -263,11 +294,21 @@ def profile(args):
                      ('check', None, lambda: run.agent_check(br, n)),
                      ('peer admin', 'admin', lambda: run.peer(br, n, admin=True)),
                      ('agent admin', 'alter', lambda: run.agent(br, n, 'updated'))]
-            for name, before, what in steps:
+            if before_path:    # each agent measurement twice: the binary before, then this one
+                steps = [(f'{name} (before)' if binary else name, prep, what, binary)
+                         for name, prep, what in steps
+                         for binary in ([before_path, None] if name.startswith(AGENT_STEPS) else [None])]
+            else:
+                steps = [(name, prep, what, None) for name, prep, what in steps]
+            for name, before, what, binary in steps:
                 if before == 'admin':
                     br.set_admin(True)
                 if before == 'alter':
                     br.alter_all(n)
+                if before_path:
+                    br.r.install_agent(binary or agent_path)
+                if args.perf and rep == 0 and name.startswith(('agent', 're-run', 'check')):
+                    what = perf_recorded(what, os.path.join(args.perf, name.replace(' ', '-')), listener)
                 result, cpu, procs = measure(br, listener, what)
                 bad = result.get('lost') or result.get('failed') or result.get('error')
                 if bad:
