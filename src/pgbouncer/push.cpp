@@ -153,8 +153,8 @@ std::string push_command(const PushRequest& r) {
   for (const auto& p : patterns) check += " " + p;
   check += "; do [ -e \"$t\" ] || [ -L \"$t\" ] && c=1; done; ";
   // The program goes on a line of its own: the shell parses and runs a line at a time, so a
-  // re-run answered by the fast path never parses the program's 40 KB (0.6 ms of the shell's CPU
-  // per server; bench/README.md, "A cold push's CPU by process").
+  // re-run answered by the fast path never parses the program's 39 KB (about 0.5 ms of the
+  // shell's CPU per server; bench/README.md, "The agent's side of a cold push").
   return check + "[ -z \"$c\" ] && { echo UNCHANGED; echo DONE ok; exit 0; }\nexec perl -e " +
          shell_quote(push_program());
 }

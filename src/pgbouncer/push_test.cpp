@@ -940,7 +940,7 @@ TEST_P(PushProgram, ResidentModeEndsWhenAChildDiesWhileItAnswers) {
 }
 
 // The fast path answers before the shell reads the program's line: a re-run costs the shell
-// no parse of the program's 40 KB. Shown with a line after it that no shell could parse.
+// no parse of the program's 39 KB. Shown with a line after it that no shell could parse.
 TEST_P(PushProgram, TheFastPathAnswersBeforeTheShellReadsTheProgram) {
   ASSERT_EQ(push(files(1, 1, 100)).status, PushOutcome::Status::written);
   PushRequest req = request(files(1, 1, 200));  // newer generation, same content
