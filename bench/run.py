@@ -58,8 +58,9 @@ def own_netns():
     return os.readlink('/proc/self/ns/net')
 
 
-def enter_private_netns():
-    """Re-execute under `unshare --net` unless this process is that re-execution."""
+def enter_private_netns(script=None):
+    """Re-execute `script` (default: this file) under `unshare --net` unless this process is
+    that re-execution."""
     marker = os.environ.get(NETNS_ENV)
     if marker and marker != own_netns():
         subprocess.run(['ip', 'link', 'set', 'lo', 'up'], check=True)
@@ -71,7 +72,7 @@ def enter_private_netns():
     if os.geteuid() != 0:
         sys.exit('bench: needs root (the rig uses namespaces, sshd, PgBouncer, PostgreSQL)')
     os.environ[NETNS_ENV] = own_netns()
-    argv = ['unshare', '--net', '--', sys.executable, os.path.abspath(__file__)] + sys.argv[1:]
+    argv = ['unshare', '--net', '--', sys.executable, script or os.path.abspath(__file__)] + sys.argv[1:]
     os.execvp('unshare', argv)
 
 
