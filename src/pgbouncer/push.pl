@@ -776,8 +776,12 @@ sub unlisted {
   }
   return @found;
 }
-sub note_unlisted {  # after the reload and the cut: the scan of /proc (some ms) never delays them
-  my @found = $console ? unlisted() : () or return;
+# After the reload and the cut, so that the scan of /proc (some ms) never delays them; and only
+# where the request lists processes (admin_sockets): a site that runs several names them there,
+# and on one with a single process the scan would cost every push of a failover its ms (it reads
+# every process's comm: bench/README.md) to find what check, which always scans, reports anyway.
+sub note_unlisted {
+  my @found = $console && @procs ? unlisted() : () or return;
   say_line('NOTE', 'PgBouncer process(es) here that no console of this row reached, so neither reloaded nor '
     . 'asked: ' . join(', ', @found) . ' (list every unix_socket_dir in app_servers.admin_sockets)');
 }
