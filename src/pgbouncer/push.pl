@@ -659,8 +659,8 @@ sub console {
   }
   return psql_console($timeout, 0, @cmds) unless grep { /^SHOW / } @cmds;
   my ($errs, @results) = ('');
-  for (@cmds) {  # one psql per query: its output has no boundaries between results
-    my ($e, $r) = psql_console($timeout, 1, $_);
+  for (@cmds) {  # one psql per command: its output has no boundaries between results
+    my ($e, $r) = psql_console($timeout, /^SHOW / ? 1 : 0, $_);
     $errs .= $e;
     push @results, $r->[0];
   }
