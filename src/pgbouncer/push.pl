@@ -1219,5 +1219,8 @@ sub one_request {
 
 $SIG{PIPE} = $SIG{HUP} = 'IGNORE';
 umask 077;
+# A push's program came as a here-document on fd 3 (pgbouncer/push.cpp push_command): closed, so
+# that no process started here (the reload command, psql, the guardian) holds it.
+if ($0 eq '/dev/fd/3' && open(my $program, '<&=', 3)) { close $program }
 if (($ARGV[0] // '') eq 'serve') { serve() }
 else { take(read_request()); one_request() }
