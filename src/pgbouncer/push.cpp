@@ -153,9 +153,11 @@ std::string push_command(const PushRequest& r) {
   for (const auto& p : patterns) check += " " + p;
   check += "; do [ -e \"$t\" ] || [ -L \"$t\" ] && c=1; done; ";
   // The program comes as a here-document on fd 3, not as one quoted argument: bash takes about
-  // 2.8 ms of CPU to parse a 40 KB quoted word, 0.3 ms to read a here-document (bench/README.md),
+  // 2.7 ms of CPU to parse a 40 KB quoted word, 0.3 ms to read a here-document (bench/README.md),
   // on every push and every re-run. The delimiter is what push.pl cannot hold (CMakeLists.txt).
-  return check + "[ -z \"$c\" ] && { echo UNCHANGED; echo DONE ok; exit 0; }; exec perl /dev/fd/3 3<<')PGDEPLOY_PL'\n" +
+  return check +
+         "[ -z \"$c\" ] && { echo UNCHANGED; echo DONE ok; exit 0; }; exec perl /dev/fd/3 "
+         "3<<')PGDEPLOY_PL'\n" +
          push_program() + (push_program().ends_with('\n') ? "" : "\n") + ")PGDEPLOY_PL\n";
 }
 

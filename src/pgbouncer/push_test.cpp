@@ -556,7 +556,8 @@ TEST_P(PushProgram, APgBouncerProcessNoConsoleReachedIsNamed) {
   server.admin_sockets = "";
   PushOutcome again = push(files(2, 1, 200));
   ASSERT_EQ(again.status, PushOutcome::Status::written) << again.detail;
-  for (const auto& n : again.notes) EXPECT_EQ(n.find("no console of this row reached"), std::string::npos) << n;
+  for (const auto& n : again.notes)
+    EXPECT_EQ(n.find("no console of this row reached"), std::string::npos) << n;
   req = request(files(2, 1, 200));
   req.mode = PushRequest::Mode::check;
   x = run(push_command(req), push_payload(req));
