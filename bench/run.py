@@ -35,10 +35,12 @@ import urllib.request
 
 sys.dont_write_bytecode = True    # keep bench/ free of __pycache__
 import pgwire  # noqa: E402  (bench/, beside this file)
+from startup import as_sent, source_text  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 NETNS_ENV = 'PGDEPLOY_BENCH_NETNS'
+PUSH_PL = os.path.join(REPO, 'src', 'pgbouncer', 'push.pl')
 BENCH_ROOT = '/var/lib/pgdeploy-bench'     # not the rig's default root: `rig.py down --all` leaves us be
 PROXY_NET = '127.0.5.'                      # latency proxy i listens on 127.0.5.i:22
 SSH_OPTS = ['-o', 'BatchMode=yes', '-o', 'KexAlgorithms=curve25519-sha256']
@@ -422,6 +424,14 @@ def breakdown_commands(br, n):
         ('sudo -n service pgbouncer reload', 'sudo -n service pgbouncer reload'),
         ('psql (pg_wrapper) ... -c RELOAD', admin),
         (f'{rig.PG_BIN}/psql ... -c RELOAD', [f'{rig.PG_BIN}/{c}' for c in admin]),
+        # The push program's own pieces (issue 26): perl alone; the work tree's push.pl compiled
+        # and refusing an empty request (its start-up); the /proc scan a push made after every
+        # reload (unlisted(): each process's comm read), on a host with this rig's processes.
+        ('perl -e 1', 'perl -e 1'),
+        ("push.pl's start-up (work tree)", 'perl -e ' + shlex.quote(as_sent(source_text(PUSH_PL))) + ' </dev/null; true'),
+        ('/proc scan (every comm read)', 'perl -e ' + shlex.quote(
+            'opendir(my $d, "/proc") or die; for (grep { /^\\d+\\z/ } readdir $d) '
+            '{ open(my $f, "<", "/proc/$_/comm") and scalar <$f> }')),
     ]
 
 

@@ -2,7 +2,7 @@
 """The push program's start-up on this machine: CPU and wall time of `perl -e '<program>'`, as
 the agent starts it on an app server, for one or more versions of src/pgbouncer/push.pl.
 
-    /usr/bin/python3 bench/startup.py [--runs 200] [--rounds 5] [SOURCE ...]
+    /usr/bin/python3 bench/startup.py [--runs 200] [--rounds 5] [--bash] [SOURCE ...]
 
 SOURCE is a file, or REV:PATH for a file as git has it (e.g. main:src/pgbouncer/push.pl, or
 20c8227:src/remote/push.pl from before the file moved); the default is src/pgbouncer/push.pl as it
@@ -13,7 +13,9 @@ push_program() in src/pgbouncer/push.cpp does) and run on two requests:
   check     a check (mode check, no admin console) of an include file and a userlist.txt in a
             temporary directory: what `pgdeploy check` and `--dry-run` start on every app server.
 
-and `perl -e 1` for the floor. Runs are interleaved (every program and request once, in a new
+and `perl -e 1` for the floor. With --bash, also each program's start-up as a login shell (bash
+-c) starts it: quoted on the command line (`exec perl -e '<program>'`, as a check still is) and
+as a here-document on fd 3 (`exec perl /dev/fd/3 3<<...`, as a push is). Runs are interleaved (every program and request once, in a new
 random order, then again) and split in rounds, so that a change in the machine's load falls on
 all of them alike; the figure is the median over every run of user + system CPU (getrusage of the child) and of wall time, in
 ms, with the spread of the rounds' medians. It reports; it asserts nothing.
@@ -106,6 +108,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--runs', type=int, default=200, help='runs of each program and request, in all')
     p.add_argument('--rounds', type=int, default=5, help='rounds the runs are split in')
+    p.add_argument('--bash', action='store_true', help='also the start-up through bash -c, both ways')
     p.add_argument('sources', nargs='*', default=[os.path.join(REPO, 'src/pgbouncer/push.pl')])
     args = p.parse_args()
     programs = [(s, as_sent(source_text(s))) for s in args.sources]
@@ -116,6 +119,11 @@ def main():
         for name, text in programs:
             cases.append((f'{name}: start-up', ['perl', '-e', text], b'', (answer, 'DONE failed\n')))
             cases.append((f'{name}: check', ['perl', '-e', text], check, (answer, 'DONE ok\n')))
+            if args.bash:
+                quoted = "exec perl -e '" + text.replace("'", "'\\''") + "'"
+                heredoc = "exec perl /dev/fd/3 3<<')PGDEPLOY_PL'\n" + text + ")PGDEPLOY_PL\n"
+                cases.append((f'{name}: bash, quoted', ['bash', '-c', quoted], b'', (answer, 'DONE failed\n')))
+                cases.append((f'{name}: bash, here-document', ['bash', '-c', heredoc], b'', (answer, 'DONE failed\n')))
         per_round = max(1, args.runs // args.rounds)
         cpu = {c[0]: [] for c in cases}
         wall = {c[0]: [] for c in cases}

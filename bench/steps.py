@@ -2,13 +2,14 @@
 """Where a cold push's time goes on the app server, step by step: the push program run once, as
 a one-shot deploy runs it, under strace, its system calls grouped into the program's steps.
 
-    /usr/bin/python3 bench/steps.py [--runs 20] [--roles 100] [--reload 'true'] [SOURCE ...]
+    /usr/bin/python3 bench/steps.py [--runs 20] [--roles 100] [--reload 'true'] [--dir /var/tmp] [SOURCE ...]
 
 SOURCE as for bench/startup.py (a file, or REV:PATH; default: src/pgbouncer/push.pl as it is in
 the work tree), sent as the agent sends it; with several, their runs alternate (in a new random
-order each time), so that the machine's load falls on all alike. Each run is a push of the three files of a deploy
-(include file, userlist.txt with --roles lines, .pgpass) into a temporary directory where older
-versions of them are (every file changes: the whole push runs), with --reload as the reload
+order each time), so that the machine's load falls on all alike. Each run is a push of the three files of
+a deploy (include file, userlist.txt with --roles lines, .pgpass) into a temporary directory
+under --dir where older versions of them are (every file changes: the whole push runs; a tmpfs
+such as /dev/shm shows the push without the disk's share of the fsyncs), with --reload as the reload
 command and no admin console (no PgBouncer here: the console's steps, RELOAD, SHOW DATABASES,
 KILL, are timed by bench/run.py against a real one). The steps, from the trace of the program
 and its children (strace -f -ttt -T):
@@ -165,6 +166,7 @@ def main():
     ap.add_argument('--runs', type=int, default=20)
     ap.add_argument('--roles', type=int, default=100)
     ap.add_argument('--reload', default='true', help='the reload command (default: true, the floor)')
+    ap.add_argument('--dir', default='/var/tmp', help='where the pushes write (default /var/tmp)')
     ap.add_argument('sources', nargs='*', default=[os.path.join(os.path.dirname(HERE), 'src/pgbouncer/push.pl')])
     args = ap.parse_args()
     if not shutil.which('strace'):
@@ -176,7 +178,7 @@ def main():
     for _ in range(args.runs):
         for src in random.sample(list(programs), len(programs)):
             for traced in (False, True):
-                with tempfile.TemporaryDirectory(dir='/var/tmp') as d:
+                with tempfile.TemporaryDirectory(dir=args.dir) as d:
                     got = run(programs[src], push_request(d, args.roles, args.reload), d, traced)
                 if traced:
                     for k, v in got.items():
@@ -184,7 +186,7 @@ def main():
                 else:
                     walls[src].append(got * 1000)
     load = ', '.join(f'{x:.2f}' for x in os.getloadavg())
-    fs = subprocess.run(['stat', '-f', '-c', '%T', '/var/tmp'], capture_output=True, text=True).stdout.strip()
+    fs = subprocess.run(['stat', '-f', '-c', '%T', args.dir], capture_output=True, text=True).stdout.strip()
     print(f'{os.cpu_count()} CPUs, load {load0} -> {load}; {args.runs} runs each, {args.roles} roles, '
           f'reload {args.reload!r}, files on {fs}')
     print('| step, ms (median) | ' + ' | '.join(programs) + ' |')

@@ -72,7 +72,8 @@ const std::string& push_program();
 
 // The SSH command for one request: shell builtins that answer "UNCHANGED" when every file's
 // header carries its digest, no reload is pending and no temporary file is left over; else
-// exec perl -e '<program>'.
+// exec perl /dev/fd/3 with the program as a here-document on fd 3 (a check: exec perl -e
+// '<program>').
 std::string push_command(const PushRequest& request);
 
 // The SSH command that starts the program in its resident mode (`pgdeploy watch`): it reads one

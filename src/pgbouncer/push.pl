@@ -560,6 +560,7 @@ sub socket_console {
         push @{$results[-1][1]}, \@row if $results[-1];
       } elsif ($type eq 'Z') {  # ready for the next command
         $ready = 1;
+        shift(@cmds)->() while @cmds && ref $cmds[0];  # a step between two commands (console())
         if (!@cmds) { $send->('X', ''); return [$errs, \@results] }
         $send->('Q', shift(@cmds) . "\0");
         push @results, undef;
@@ -643,6 +644,9 @@ sub named {
 my ($ask_version, $version, $version_key);
 
 # Runs console commands; returns their errors ('' if none) and, for a query, its [columns, rows].
+# A sub among the commands is run between the one before it and the one after it, in the same
+# login (a step boundary, see step()); psql, which takes the commands in one piece, runs once on
+# each side of it.
 sub console {
   my ($timeout, @cmds) = @_;
   if ($direct[0] ne '') {
@@ -651,10 +655,16 @@ sub console {
     $direct[0] = '';  # psql from now on
     @cmds = grep { $_ ne 'SHOW VERSION' } @cmds if $ask_version;  # no psql of its own (version_rider)
   }
+  if (my ($i) = grep { ref $cmds[$_] } 0 .. $#cmds) {
+    my ($errs, $res) = $i ? console($timeout, @cmds[0 .. $i - 1]) : ('', []);
+    $cmds[$i]->();
+    my ($more, $res2) = $i < $#cmds ? console($timeout, @cmds[$i + 1 .. $#cmds]) : ('', []);
+    return ($errs . $more, [@$res, @$res2]);
+  }
   return psql_console($timeout, 0, @cmds) unless grep { /^SHOW / } @cmds;
   my ($errs, @results) = ('');
-  for (@cmds) {  # one psql per query: its output has no boundaries between results
-    my ($e, $r) = psql_console($timeout, 1, $_);
+  for (@cmds) {  # one psql per command: its output has no boundaries between results
+    my ($e, $r) = psql_console($timeout, /^SHOW / ? 1 : 0, $_);
     $errs .= $e;
     push @results, $r->[0];
   }
@@ -726,8 +736,8 @@ sub routes_and_version {
 #              so the target is resolved);
 #   missing:   our databases with a line of their own that PgBouncer does not have;
 #   all, away: [db, "host:port"] of every route of ours, and of every server connection elsewhere.
-sub routes {
-  my ($errs, $res) = console(left(), 'SHOW DATABASES', 'SHOW SERVERS', version_rider());
+sub routes {  # or of the answers (errors, [SHOW DATABASES, SHOW SERVERS]) given
+  my ($errs, $res) = @_ ? @_ : console(left(), 'SHOW DATABASES', 'SHOW SERVERS', version_rider());
   return (undef, $errs) if $errs ne '';
   version_seen($res->[2]);
   my %r = (elsewhere => [], servers => [], missing => [], all => [], away => []);
@@ -792,8 +802,12 @@ sub unlisted {
   }
   return @found;
 }
-sub note_unlisted {  # after the reload and the cut: the scan of /proc (some ms) never delays them
-  my @found = $console ? unlisted() : () or return;
+# After the reload and the cut, so that the scan of /proc (some ms) never delays them; and only
+# where the request lists processes (admin_sockets): a site that runs several names them there,
+# and on one with a single process the scan would cost every push of a failover its ms (it reads
+# every process's comm: bench/README.md) to find what check, which always scans, reports anyway.
+sub note_unlisted {
+  my @found = $console && @procs ? unlisted() : () or return;
   say_line('NOTE', 'PgBouncer process(es) here that no console of this row reached, so neither reloaded nor '
     . 'asked: ' . join(', ', @found) . ' (list every unix_socket_dir in app_servers.admin_sockets)');
 }
@@ -1033,13 +1047,13 @@ sub run_reload {
 # server's push fails here.
 sub reload_and_confirm {
   my @all = processes();
-  my %broken;
+  my (%broken, %asked);  # %asked: process -> routes() its RELOAD's login brought back
   my $all_broken = sub { return if keys(%broken) < @all; say_line('RELOAD-FAILED', named(%broken)); finish('failed') };
   if ($reload eq '') {
     for my $p (@all) {
       at_process($p);
-      my ($failed) = console(left(), 'RELOAD');
-      $broken{$p} = $failed if $failed ne '';
+      my ($failed, @routes) = reload_and_routes();
+      if ($failed ne '') { $broken{$p} = $failed } else { $asked{$p} = \@routes }
     }
   } else {
     my ($out, $status) = run_reload();
@@ -1059,7 +1073,7 @@ sub reload_and_confirm {
   while (1) {
     for my $p (sort keys %left) {
       at_process($p);
-      my ($r, $err) = routes();
+      my ($r, $err) = $asked{$p} ? @{delete $asked{$p}} : routes();
       $last{$p} = [$r, $err];
       delete $left{$p} if $r && !@{$r->{elsewhere}} && !@{$r->{missing}};
     }
@@ -1079,6 +1093,26 @@ sub reload_and_confirm {
   return %broken;
 }
 
+# Step 7's RELOAD on the console of the process at_process() chose, and the confirm's SHOWs, in
+# one login (PgBouncer applies a console RELOAD before it answers it): RELOAD's error ('' if none)
+# and routes()'s answer. After any error both are asked again, one login each, so that RELOAD's
+# own error is told from the SHOWs' (a second RELOAD reads the same files).
+sub reload_and_routes {
+  my ($errs, $res) = console(left(), 'RELOAD', 'SHOW DATABASES', 'SHOW SERVERS');
+  return ('', routes('', [@$res[1, 2]])) if $errs eq '';
+  my ($failed) = console(left(), 'RELOAD');
+  return $failed ne '' ? ($failed) : ('', routes());
+}
+
+# A cut on the process at_process() chose, in one console login: KILL every database, then RESUME
+# them (the step "killed" between the two). A database PgBouncer has no pool for yet must not keep
+# the others from being cut. Returns the errors ('' if none).
+sub kill_and_resume {
+  my ($errs) = console(left(), (map { 'KILL ' . qname($_) } @dbs), sub { step('killed') },
+                       map { 'RESUME ' . qname($_) } @dbs);
+  return join '', grep { !/no such database/ } split /^/m, $errs;
+}
+
 # Step 7's sessions, on every process but those that failed the reload (\%broken): RESUME after
 # a PAUSE that held (a drain, \%paused), else KILL and RESUME (a cut).
 sub cut_sessions {
@@ -1091,12 +1125,7 @@ sub cut_sessions {
     if ($paused->{$p}) {
       ($errs) = console(left(), map { 'RESUME ' . qname($_) } @dbs);
     } else {
-      # A database PgBouncer has no pool for yet must not keep the others from being cut.
-      ($errs) = console(left(), map { 'KILL ' . qname($_) } @dbs);
-      $errs = join '', grep { !/no such database/ } split /^/m, $errs;
-      step('killed');
-      my ($rerrs) = console(left(), map { 'RESUME ' . qname($_) } @dbs);
-      $errs .= join '', grep { !/no such database/ } split /^/m, $rerrs;
+      $errs = kill_and_resume();
     }
     $errs{$p} = $errs if $errs ne '';
   }
@@ -1230,5 +1259,8 @@ sub one_request {
 
 $SIG{PIPE} = $SIG{HUP} = 'IGNORE';
 umask 077;
+# A push's program came as a here-document on fd 3 (pgbouncer/push.cpp push_command): closed, so
+# that no process started here (the reload command, psql, the guardian) holds it.
+if ($0 eq '/dev/fd/3' && open(my $program, '<&=', 3)) { close $program }
 if (($ARGV[0] // '') eq 'serve') { serve() }
 else { take(read_request()); one_request() }

@@ -412,11 +412,14 @@ TEST_P(PushProgram, TheAdminConsoleSocketIsUsedWithoutStartingPsql) {
   console.route_from(config.include_dir + "/main.ini");
   use_socket_console();
   ASSERT_EQ(push(files(1, 1, 100)).status, PushOutcome::Status::written);
+  size_t logins = console.logins().size();
   PushOutcome o = push(files(2, 2, 10));
   ASSERT_EQ(o.status, PushOutcome::Status::written) << o.detail;
   EXPECT_TRUE(o.reloaded);
   EXPECT_TRUE(o.confirmed);
   EXPECT_EQ(o.sessions, "cut");
+  // Three logins for a cut: where it routes; RELOAD and the confirm; KILL and RESUME.
+  EXPECT_EQ(console.logins().size() - logins, 3u);
   std::vector<std::string> commands;
   for (const auto& q : console.queries())
     if (q.rfind("SHOW ", 0) != 0) commands.push_back(q);
@@ -509,12 +512,14 @@ TEST_P(PushProgram, ACheckAsksEveryProcessAndSaysWhichRoutesWhere) {
 }
 
 // A PgBouncer process of this host that the row does not list (one more on the same port) is
-// named: after a push in a note, in a check as UNLISTED. Those a console reached, and those of
-// another mount namespace (another host, in the test rig), are not.
+// named: after a push in a note where the row lists processes (admin_sockets), in a check as
+// UNLISTED always. Those a console reached, and those of another mount namespace (another host,
+// in the test rig), are not.
 TEST_P(PushProgram, APgBouncerProcessNoConsoleReachedIsNamed) {
   FakeConsole console(socket());  // in this process: its pid is what SO_PEERCRED tells
   console.route_from(config.include_dir + "/main.ini");
   use_socket_console();
+  server.admin_sockets = dir.path() + "/pgb";
   std::string proc = dir.path() + "/proc";
   auto process = [&](const std::string& pid, const std::string& comm, const std::string& ns) {
     std::filesystem::create_directories(proc + "/" + pid + "/ns");
@@ -543,6 +548,20 @@ TEST_P(PushProgram, APgBouncerProcessNoConsoleReachedIsNamed) {
   req.mode = PushRequest::Mode::check;
   ExecResult x = run(push_command(req), push_payload(req));
   CheckAnswer a = parse_check_output(x.exit_status, x.out, x.err);
+  ASSERT_TRUE(a.ok) << a.error;
+  EXPECT_EQ(a.unlisted,
+            std::vector<std::string>{"pid 999991 (/usr/sbin/pgbouncer /etc/pgbouncer/p-999991.ini)"});
+
+  // A row that lists no process: a push does not scan /proc (its note would need it), a check does.
+  server.admin_sockets = "";
+  PushOutcome again = push(files(2, 1, 200));
+  ASSERT_EQ(again.status, PushOutcome::Status::written) << again.detail;
+  for (const auto& n : again.notes)
+    EXPECT_EQ(n.find("no console of this row reached"), std::string::npos) << n;
+  req = request(files(2, 1, 200));
+  req.mode = PushRequest::Mode::check;
+  x = run(push_command(req), push_payload(req));
+  a = parse_check_output(x.exit_status, x.out, x.err);
   ASSERT_TRUE(a.ok) << a.error;
   EXPECT_EQ(a.unlisted,
             std::vector<std::string>{"pid 999991 (/usr/sbin/pgbouncer /etc/pgbouncer/p-999991.ini)"});

@@ -39,7 +39,7 @@ class OverlapCase(RigTestCase):
             node=node, timeout=120)
 
     def lock_waiters(self, i):
-        """pids of pgdeploy's push programs on app server i (`perl -e ...`) that have the lock
+        """pids of pgdeploy's push programs on app server i (`perl /dev/fd/3`) that have the lock
         file open: while another holds the lock, they are the ones waiting for it."""
         lock = f'/.{self.rig.cluster}.lock'
         def has_lock_open(pid):
@@ -49,7 +49,7 @@ class OverlapCase(RigTestCase):
             except OSError:
                 return False
         return [pid for pid, argv, _ in self.rig.app[i].processes()
-                if argv[:2] == ['perl', '-e'] and has_lock_open(pid)]
+                if argv[:2] in (['perl', '-e'], ['perl', '/dev/fd/3']) and has_lock_open(pid)]
 
     def wait_for_waiters(self, count, run):
         def waiting():
