@@ -1022,7 +1022,7 @@ TEST_P(PushProgram, TheFastPathAnswersBeforeTheShellReadsTheProgram) {
   ASSERT_EQ(push(files(1, 1, 100)).status, PushOutcome::Status::written);
   PushRequest req = request(files(1, 1, 200));  // newer generation, same content
   std::string cmd = push_command(req);
-  size_t line = cmd.find("\nexec perl -e ");
+  size_t line = cmd.find("\nexec perl /dev/fd/3 3<<");
   ASSERT_NE(line, std::string::npos) << "the program is not on a line of its own";
   ExecResult x = run(cmd.substr(0, line + 1) + "exec perl -e 'unterminated", push_payload(req));
   EXPECT_EQ(x.exit_status, 0) << x.err;
