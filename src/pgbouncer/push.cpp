@@ -157,7 +157,8 @@ std::string push_command(const PushRequest& r) {
   // bash takes about 2.7 ms of CPU to parse a 40 KB quoted word, 0.3 ms to read a here-document
   // (bench/README.md), on every push. The delimiter is what push.pl cannot hold (CMakeLists.txt).
   return check + "[ -z \"$c\" ] && { echo UNCHANGED; echo DONE ok; exit 0; }\nexec perl /dev/fd/3 " +
-         "3<<')PGDEPLOY_PL'\n" + push_program() + (push_program().ends_with('\n') ? "" : "\n") + ")PGDEPLOY_PL\n";
+         "3<<')PGDEPLOY_PL'\n" + push_program() + (push_program().ends_with('\n') ? "" : "\n") +
+         ")PGDEPLOY_PL\n";
 }
 
 std::string serve_command() { return "exec perl -e " + shell_quote(push_program()) + " serve"; }
