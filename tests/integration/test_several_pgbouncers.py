@@ -22,6 +22,17 @@ APP = 1
 PORT_SQL = 'select inet_server_port()'
 
 
+def two_processes_deployed(cls):
+    """app1 gets a second PgBouncer process, both listed in admin_sockets; node1 deploys; a client
+    session is held through each process's own socket (cls.held). Returns the first deploy."""
+    app = cls.rig.app[APP]
+    cls.dirs = app.add_pgbouncers(1)
+    app.set_admin_sockets(cls.dirs)
+    first = cls.require(cls.run_agent(), 0, 'first deploy (node1)')
+    cls.held = [app.client_session(host=d) for d in cls.dirs]
+    return first
+
+
 class SeveralPgBouncersTest(RigTestCase):
     rig_options = {'app_servers': 1, 'admin_console': True}
 
@@ -29,10 +40,7 @@ class SeveralPgBouncersTest(RigTestCase):
     def setUpClass(cls):
         super().setUpClass()
         app = cls.rig.app[APP]
-        cls.dirs = app.add_pgbouncers(1)
-        app.set_admin_sockets(cls.dirs)
-        cls.first = cls.require(cls.run_agent(), 0, 'first deploy (node1)')
-        cls.held = [app.client_session(host=d) for d in cls.dirs]
+        cls.first = two_processes_deployed(cls)
         cls.held_port_before = [s.query(PORT_SQL) for s in cls.held]
         cls.reloads_before = app.console_reload_count()
         cls.rig.node[2].promote_behind_repmgr(record=True)   # node1 keeps running, writable
@@ -133,11 +141,7 @@ class DrainOnSeveralPgBouncersTest(RigTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        app = cls.rig.app[APP]
-        cls.dirs = app.add_pgbouncers(1)
-        app.set_admin_sockets(cls.dirs)
-        cls.require(cls.run_agent(), 0, 'first deploy (node1)')
-        cls.held = [app.client_session(host=d) for d in cls.dirs]
+        two_processes_deployed(cls)
         for s in cls.held:
             s.query('BEGIN')
         cls.held_port_before = [s.query(PORT_SQL) for s in cls.held]
