@@ -428,7 +428,7 @@ def breakdown_commands(br, n):
         # and refusing an empty request (its start-up); the /proc scan a push made after every
         # reload (unlisted(): each process's comm read), on a host with this rig's processes.
         ('perl -e 1', 'perl -e 1'),
-        ("push.pl's start-up (work tree)", 'perl -e ' + shlex.quote(as_sent(source_text(PUSH_PL))) + ' </dev/null; true'),
+        ("push.pl's start-up (work tree, as a push with sudo gets it)", 'perl -e ' + shlex.quote(as_sent(source_text(PUSH_PL))) + ' </dev/null; true'),
         ('/proc scan (every comm read)', 'perl -e ' + shlex.quote(
             'opendir(my $d, "/proc") or die; for (grep { /^\\d+\\z/ } readdir $d) '
             '{ open(my $f, "<", "/proc/$_/comm") and scalar <$f> }')),

@@ -6,12 +6,15 @@ the agent starts it on an app server, for one or more versions of src/pgbouncer/
 
 SOURCE is a file, or REV:PATH for a file as git has it (e.g. main:src/pgbouncer/push.pl, or
 20c8227:src/remote/push.pl from before the file moved); the default is src/pgbouncer/push.pl as it
-is in the work tree. Each program is sent as the agent sends it (comment lines dropped, as
-push_program() in src/pgbouncer/push.cpp does) and run on two requests:
+is in the work tree. Each program is sent as the agent sends it (comment lines dropped, and only
+the parts the request needs, as push_program() in src/pgbouncer/push.cpp does) and run on two
+requests:
 
-  start-up  an empty request: compiled, started, refused at once ("no PGDEPLOY2 header");
+  start-up  an empty request: compiled, started, refused at once ("no PGDEPLOY2 header"); the
+            program as a push with sudo gets it (no part);
   check     a check (mode check, no admin console) of an include file and a userlist.txt in a
-            temporary directory: what `pgdeploy check` and `--dry-run` start on every app server.
+            temporary directory: what `pgdeploy check` and `--dry-run` start on every app server
+            (the program with its check part).
 
 and `perl -e 1` for the floor. With --bash, also each program's start-up as a login shell (bash
 -c) starts it: quoted on the command line (`exec perl -e '<program>'`, as a check still is) and
@@ -42,12 +45,18 @@ def source_text(spec):
                           text=True).stdout
 
 
-def as_sent(text):
-    """The program as the agent sends it: lines whose first non-blank is '#', and blank lines, dropped."""
-    out = []
+def as_sent(text, parts=()):
+    """The program as the agent sends it: lines whose first non-blank is '#', and blank lines,
+    dropped; of its parts ("#>> NAME" to "#<< NAME", push.pl's "Parts"), only those in `parts`
+    (a push with sudo: none; with the admin console: console; a check: check, and console with
+    one; the resident mode: all). A source from before the parts is sent whole."""
+    out, part = [], None
     for line in text.splitlines(keepends=True):
+        if line.startswith('#>> ') or line.startswith('#<< '):
+            part = line[4:].strip() if line.startswith('#>> ') else None
+            continue
         stripped = line.lstrip(' \t')
-        if stripped and stripped[0] not in '#\n':
+        if stripped and stripped[0] not in '#\n' and (part is None or part in parts):
             out.append(line)
     return ''.join(out)
 
@@ -111,14 +120,15 @@ def main():
     p.add_argument('--bash', action='store_true', help='also the start-up through bash -c, both ways')
     p.add_argument('sources', nargs='*', default=[os.path.join(REPO, 'src/pgbouncer/push.pl')])
     args = p.parse_args()
-    programs = [(s, as_sent(source_text(s))) for s in args.sources]
+    # As a push with sudo sends it (the start-up), and as a check without a console does.
+    programs = [(s, as_sent(source_text(s)), as_sent(source_text(s), ('check',))) for s in args.sources]
     with tempfile.TemporaryDirectory() as d:
         answer = f'{d}/answer'
         cases = [('perl -e 1', ['perl', '-e', '1'], b'', (answer, None))]
         check = check_request(d)
-        for name, text in programs:
+        for name, text, check_text in programs:
             cases.append((f'{name}: start-up', ['perl', '-e', text], b'', (answer, 'DONE failed\n')))
-            cases.append((f'{name}: check', ['perl', '-e', text], check, (answer, 'DONE ok\n')))
+            cases.append((f'{name}: check', ['perl', '-e', check_text], check, (answer, 'DONE ok\n')))
             if args.bash:
                 quoted = "exec perl -e '" + text.replace("'", "'\\''") + "'"
                 heredoc = "exec perl /dev/fd/3 3<<')PGDEPLOY_PL'\n" + text + ")PGDEPLOY_PL\n"
@@ -143,10 +153,12 @@ def main():
           f'{subprocess.run(["perl", "-e", "print $^V"], capture_output=True, text=True).stdout}')
     print(f'| program: request | sent bytes | CPU ms (median) | rounds\' medians | wall ms (median) |')
     print('|---|---|---|---|---|')
-    sizes = dict(programs)
+    sizes = {}
+    for name, text, check_text in programs:
+        sizes[f'{name}: start-up'] = sizes[f'{name}: bash, quoted'] = sizes[f'{name}: bash, here-document'] = len(text)
+        sizes[f'{name}: check'] = len(check_text)
     for name, argv, _, _ in cases:
-        src = name.rsplit(': ', 1)[0]
-        size = len(sizes[src]) if src in sizes else '-'
+        size = sizes.get(name, '-')
         spread = f'{min(rounds[name]):.2f}-{max(rounds[name]):.2f}'
         print(f'| {name} | {size} | {statistics.median(cpu[name]):.2f} | {spread} | '
               f'{statistics.median(wall[name]):.2f} |')

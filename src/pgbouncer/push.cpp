@@ -1,9 +1,12 @@
 #include "pgbouncer/push.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <map>
 #include <optional>
+#include <stdexcept>
+#include <string_view>
 
 #include "pgbouncer/console.h"
 #include "pgbouncer/render.h"
@@ -14,20 +17,50 @@ namespace pgdeploy {
 // src/pgbouncer/push.pl, built in (push_source.cpp.in).
 extern const char kPushProgramSource[];
 
-// Comment lines are dropped: the program travels as an argument of every push.
-const std::string& push_program() {
-  static const std::string program = [] {
-    std::string out, line;
-    for (const char* p = kPushProgramSource; *p; ++p) {
-      line += *p;
-      if (*p != '\n') continue;
-      size_t text = line.find_first_not_of(" \t");
-      if (text != std::string::npos && line[text] != '#' && line[text] != '\n') out += line;
-      line.clear();
+namespace {
+
+// The program with the given parts: the lines between "#>> NAME" and "#<< NAME" belong to part
+// NAME; comment lines are dropped (the program travels with every push). A part's name that is
+// not known here, or a part left open, stops the agent at its first push: a unit test runs this.
+std::string assemble(unsigned parts) {
+  static const std::map<std::string, unsigned, std::less<>> names = {
+      {"console", kConsolePart}, {"check", kCheckPart}, {"resident", kResidentPart}};
+  std::string out, open;
+  std::string_view text = kPushProgramSource;
+  while (!text.empty()) {
+    size_t end = text.find('\n');
+    std::string_view line = text.substr(0, end == std::string_view::npos ? text.size() : end + 1);
+    text.remove_prefix(line.size());
+    if (line.starts_with("#>> ") || line.starts_with("#<< ")) {
+      std::string_view name = line.substr(4);
+      while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.remove_suffix(1);
+      bool opening = line[1] == '>';
+      if (!names.contains(name) || opening != open.empty() || (!opening && name != open))
+        throw std::logic_error("push.pl: misplaced part marker: " + std::string(line));
+      open = opening ? std::string(name) : "";
+      continue;
     }
-    return out + line;
+    if (!open.empty() && !(parts & names.find(open)->second)) continue;
+    size_t first = line.find_first_not_of(" \t");
+    if (first != std::string_view::npos && line[first] != '#' && line[first] != '\n') out += line;
+  }
+  if (!open.empty()) throw std::logic_error("push.pl: part " + open + " is never closed");
+  return out;
+}
+
+}  // namespace
+
+unsigned program_parts(const PushRequest& r) {
+  return (r.console ? kConsolePart : 0u) | (r.mode == PushRequest::Mode::check ? kCheckPart : 0u);
+}
+
+const std::string& push_program(unsigned parts) {
+  static const std::array<std::string, kAllParts + 1> programs = [] {
+    std::array<std::string, kAllParts + 1> all;
+    for (unsigned p = 0; p <= kAllParts; ++p) all[p] = assemble(p);
+    return all;
   }();
-  return program;
+  return programs.at(parts & kAllParts);
 }
 
 std::string shell_quote(const std::string& s) {
@@ -125,7 +158,8 @@ std::string check_request(const PushRequest& r) {
 
 std::string push_command(const PushRequest& r) {
   // A check always runs the program: it reports what the fast path would only skip.
-  if (r.mode == PushRequest::Mode::check) return "exec perl -e " + shell_quote(push_program());
+  const std::string& program = push_program(program_parts(r));
+  if (r.mode == PushRequest::Mode::check) return "exec perl -e " + shell_quote(program);
   // A re-run with nothing to change is answered by the login shell's builtins alone: each file's
   // first line still ends with its digest, no reload is pending, no temporary file is left.
   // Otherwise the program runs and checks again, under the lock, by content.
@@ -157,11 +191,10 @@ std::string push_command(const PushRequest& r) {
   // bash takes about 2.7 ms of CPU to parse a 40 KB quoted word, 0.3 ms to read a here-document
   // (bench/README.md), on every push. The delimiter is what push.pl cannot hold (CMakeLists.txt).
   return check + "[ -z \"$c\" ] && { echo UNCHANGED; echo DONE ok; exit 0; }\nexec perl /dev/fd/3 " +
-         "3<<')PGDEPLOY_PL'\n" + push_program() + (push_program().ends_with('\n') ? "" : "\n") +
-         ")PGDEPLOY_PL\n";
+         "3<<')PGDEPLOY_PL'\n" + program + (program.ends_with('\n') ? "" : "\n") + ")PGDEPLOY_PL\n";
 }
 
-std::string serve_command() { return "exec perl -e " + shell_quote(push_program()) + " serve"; }
+std::string serve_command() { return "exec perl -e " + shell_quote(push_program(kAllParts)) + " serve"; }
 
 namespace {
 

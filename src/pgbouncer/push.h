@@ -67,16 +67,26 @@ struct PushRequest {
   int pause_seconds = 2;
 };
 
-// The push program, as sent (comment lines dropped); constant, so every server runs the same code.
-const std::string& push_program();
+// The push program's parts (push.pl, "Parts"): perl compiles all it is sent on every push, so a
+// request gets only the parts it can reach. The core (outside every part) is always sent.
+enum ProgramPart : unsigned {
+  kConsolePart = 1,   // the admin console: routes, RELOAD on the console, the cut and the drain
+  kCheckPart = 2,     // mode check
+  kResidentPart = 4,  // the resident mode (serve)
+  kAllParts = 7,
+};
+// The parts a request needs: console with the admin console, check in mode check.
+unsigned program_parts(const PushRequest& request);
+// The push program with those parts, as sent (comment lines dropped).
+const std::string& push_program(unsigned parts = kAllParts);
 
 // The SSH command for one request: shell builtins that answer "UNCHANGED" when every file's
 // header carries its digest, no reload is pending and no temporary file is left over; else
-// exec perl /dev/fd/3 with the program as a here-document on fd 3 (a check: exec perl -e
-// '<program>').
+// exec perl /dev/fd/3 with the program (the parts the request needs) as a here-document on
+// fd 3 (a check: exec perl -e '<program>').
 std::string push_command(const PushRequest& request);
 
-// The SSH command that starts the program in its resident mode (`pgdeploy watch`): it reads one
+// The SSH command that starts the program, every part, in its resident mode (`pgdeploy watch`): it reads one
 // request after another and answers each in one frame (remote/frame.h) holding what the
 // one-request program would answer.
 std::string serve_command();

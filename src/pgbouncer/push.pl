@@ -1,6 +1,7 @@
-# The push program, pgdeploy's program on the app server: started over SSH as
-# `perl -e '<this file>'`, it reads one request on standard input and answers on standard
-# output. The protocol is written down in src/README.md ("The push program"); this file and
+# The push program, pgdeploy's program on the app server: started over SSH (a push as a
+# here-document to `perl /dev/fd/3`, a check as `perl -e '<program>'`, the resident mode with the
+# argument "serve"), it reads one request on standard input and answers on standard output. The
+# protocol is written down in src/README.md ("The push program"); this file and
 # src/pgbouncer/push.cpp are its two ends. perl-base only (Essential in Debian): strict, and the
 # XS parts of Fcntl and IO (and of Socket, only where an address must be compared as an address).
 #
@@ -8,6 +9,13 @@
 # three things the program does, one sub each: run_push (one push, steps 2-8 below), run_check
 # (one check) and serve (the resident loop of `pgdeploy watch`, one request after another); the
 # dispatch between them is the last lines of the file.
+#
+# Parts. perl compiles the whole program on every push, about 0.2 ms of CPU per KB sent
+# (bench/README.md), so the agent sends only the parts a request can reach: the lines between
+# "#>> NAME" and "#<< NAME" belong to part NAME, sent only where pgbouncer/push.cpp
+# program_parts() says (console: a request with the admin console; check: mode check; resident:
+# the resident mode, which gets every part). Everything outside the parts is always sent. take()
+# refuses a request whose parts did not come, before it changes anything.
 #
 # Crash consistency. Every step below may be the last one (SIGKILL, a reboot): the order makes
 # each such end safe.
@@ -202,6 +210,8 @@ sub take {
     fail('malformed request: console_dir') unless m{^/[^\x00-\x1f\x7f]*\z} && length($_) + 16 <= SUN_PATH_MAX;
   }
   fail('malformed request: no way to reload') if $reload eq '' && !$console;
+  fail('internal error: the program came without its console part') if $console && !defined &console;
+  fail('internal error: the program came without its check part') if $mode eq 'check' && !defined &run_check;
   for (@dbs) { fail('malformed request: database name') unless /^[^\x00\r\n]{1,63}\z/ && length(qname($_)) < 64 }
   %ours = map { $_ => 1 } @dbs;
   @all_dbs = @dbs;
@@ -246,6 +256,7 @@ sub resend_unknown {
 }
 sub remember { $held{$_->{sent_as}} = $_->{content} for grep { !defined $_->{head} } @files }
 
+#>> resident
 # One request from a stream of them (the resident mode), or undef at the end of the stream.
 # Framing errors end the program: after one, nothing on the stream can be trusted.
 my $rbuf = '';
@@ -276,6 +287,7 @@ sub next_request {
     return substr($rbuf, 0, $pos, '') if $key eq 'end';
   }
 }
+#<< resident
 
 # The one request of a one-shot run: all of standard input.
 sub read_request {
@@ -467,6 +479,11 @@ sub include_name {
   return $n;
 }
 
+sub users {  # userlist.txt: name -> secret (the secrets never leave this program)
+  my %u;
+  for (split /\n/, $_[0] // '') { $u{$1 =~ s/""/"/gr} = $2 if /^"((?:[^"]|"")*)" "((?:[^"]|"")*)"/ }
+  return \%u;
+}
 # userlist.txt: a role another cluster's block defines with another secret is left out of ours
 # (the first one stays) and named in an error; with the same secret it is no clash.
 sub leave_out_roles {
@@ -512,6 +529,40 @@ sub take_shared_lock {
 }
 
 # ------------------------------------------------------------------------------------ the console
+# Several PgBouncer processes on one port (so_reuseport), each with its own socket directory and
+# console: the request's console_dir fields. console() talks to the one at_process() chose,
+# through the request's login with that directory as its host; '' is the one console of the
+# login as sent (no console_dir).
+sub processes { return @procs ? @procs : ('') }
+sub bouncer { return $_[0] eq '' ? 'PgBouncer' : "PgBouncer at $_[0]" }
+# "why" per process, each named where there are several.
+sub named {
+  my %why = @_;
+  return join '; ', map { @procs ? bouncer($_) . ": $why{$_}" : $why{$_} } sort keys %why;
+}
+
+# As the console takes a name (pgbouncer/render console_name: the agent sends only names that fit).
+sub qname { my $n = shift; return $n if $n =~ /^[0-9a-z_]+\z/; $n =~ s/"/""/g; return qq("$n") }
+
+# %unasked: the processes whose console could not be asked, and why (all_routes).
+my %unasked;
+# After the reload and the cut, so that the scan of /proc (some ms) never delays them; and only
+# where the request lists processes (admin_sockets): a site that runs several names them there,
+# and on one with a single process the scan would cost every push of a failover its ms (it reads
+# every process's comm: bench/README.md) to find what check, which always scans, reports anyway.
+sub note_unlisted {
+  my @found = $console && @procs ? unlisted() : () or return;
+  say_line('NOTE', 'PgBouncer process(es) here that no console of this row reached, so neither reloaded nor '
+    . 'asked: ' . join(', ', @found) . ' (list every unix_socket_dir in app_servers.admin_sockets)');
+}
+
+#>> console
+# at_process() sets the process the console talks to (processes() lists them).
+sub at_process {
+  $at = shift;
+  @direct = @login;
+  $direct[0] =~ s{^.*/}{$at/} if $at ne '' && $direct[0] ne '';
+}
 # The pids of the PgBouncer processes a socket login reached (SO_PEERCRED), to tell which
 # PgBouncer processes of this host no console of the request reached (see unlisted()).
 my (%peers, $peer_unknown);  # $peer_unknown: a console went through psql, whose peer is not known
@@ -623,23 +674,6 @@ sub psql_console {
   return ($errs, \@results);
 }
 
-# Several PgBouncer processes on one port (so_reuseport), each with its own socket directory and
-# console: the request's console_dir fields. console() talks to the one at_process() chose,
-# through the request's login with that directory as its host; '' is the one console of the
-# login as sent (no console_dir).
-sub processes { return @procs ? @procs : ('') }
-sub at_process {
-  $at = shift;
-  @direct = @login;
-  $direct[0] =~ s{^.*/}{$at/} if $at ne '' && $direct[0] ne '';
-}
-sub bouncer { return $_[0] eq '' ? 'PgBouncer' : "PgBouncer at $_[0]" }
-# "why" per process, each named where there are several.
-sub named {
-  my %why = @_;
-  return join '; ', map { @procs ? bouncer($_) . ": $why{$_}" : $why{$_} } sort keys %why;
-}
-
 # The PgBouncer version a push reads (version_rider below); $ask_version: during step 3's look.
 my ($ask_version, $version, $version_key);
 
@@ -670,9 +704,6 @@ sub console {
   }
   return ($errs, \@results);
 }
-# As the console takes a name (pgbouncer/render console_name: the agent sends only names that fit).
-sub qname { my $n = shift; return $n if $n =~ /^[0-9a-z_]+\z/; $n =~ s/"/""/g; return qq("$n") }
-
 # Is a server connection's address (SHOW SERVERS addr, as inet_ntop writes it) the target's? Compared
 # as addresses: the target may be a name (resolved for both families; any of its addresses
 # matches: PgBouncer takes them in turn) or a literal written another way (0:0:0:0:0:0:0:1,
@@ -763,8 +794,7 @@ sub routes {  # or of the answers (errors, [SHOW DATABASES, SHOW SERVERS]) given
 }
 
 # routes() of every process, merged (each fact named by its process where there are several), or
-# (undef, why) when none could be asked. %unasked: the processes that could not be, and why.
-my %unasked;
+# (undef, why) when none could be asked, %unasked saying why for each that could not be.
 sub all_routes {
   my %m = (elsewhere => [], servers => [], missing => []);
   %unasked = ();
@@ -802,16 +832,6 @@ sub unlisted {
   }
   return @found;
 }
-# After the reload and the cut, so that the scan of /proc (some ms) never delays them; and only
-# where the request lists processes (admin_sockets): a site that runs several names them there,
-# and on one with a single process the scan would cost every push of a failover its ms (it reads
-# every process's comm: bench/README.md) to find what check, which always scans, reports anyway.
-sub note_unlisted {
-  my @found = $console && @procs ? unlisted() : () or return;
-  say_line('NOTE', 'PgBouncer process(es) here that no console of this row reached, so neither reloaded nor '
-    . 'asked: ' . join(', ', @found) . ' (list every unix_socket_dir in app_servers.admin_sockets)');
-}
-
 # A child that RESUMEs every database unless this program tells it, before it ends, that it did.
 sub guard {
   return if $guard;
@@ -830,6 +850,7 @@ sub guard {
   exit 0;
 }
 sub unguard { return unless $guard; syswrite($guard, 'd'); close $guard; undef $guard }
+#<< console
 
 # ------------------------------------------------------------------------------------ one push
 # Mode "push": steps 2 to 8 (see the top of this file) on the request take() read (step 1).
@@ -1008,24 +1029,6 @@ sub move_into_place {
   step('synced');
 }
 
-# Step 7's drain: PAUSE on every process at once, each in a child of its own (a PAUSE waits up to
-# pause_s for its server connections to be released: one process after another, k of them would
-# cost k times that). Returns process -> whether its PAUSE held (else its sessions are cut).
-sub pause_all {
-  my $pause = sub { at_process($_[0]); my ($errs) = console($pause_s, map { 'PAUSE ' . qname($_) } @dbs); $errs eq '' };
-  my @all = processes();
-  return ($all[0] => $pause->($all[0])) if @all == 1;  # no child for one process
-  my (%kid, %paused);
-  for my $p (@all) {
-    my $pid = fork;
-    if (!defined $pid) { $paused{$p} = $pause->($p); next }  # no child: paused here, in turn
-    if (!$pid) { exit($pause->($p) ? 0 : 1) }
-    $kid{$pid} = $p;
-  }
-  $paused{$kid{$_}} = waitpid($_, 0) == $_ && $? == 0 for keys %kid;
-  return %paused;
-}
-
 # The reload command's output and status. Plain words, like the default `sudo -n service pgbouncer
 # reload`, are started without a shell: one process fewer on the app server.
 sub run_reload {
@@ -1093,6 +1096,25 @@ sub reload_and_confirm {
   return %broken;
 }
 
+#>> console
+# Step 7's drain: PAUSE on every process at once, each in a child of its own (a PAUSE waits up to
+# pause_s for its server connections to be released: one process after another, k of them would
+# cost k times that). Returns process -> whether its PAUSE held (else its sessions are cut).
+sub pause_all {
+  my $pause = sub { at_process($_[0]); my ($errs) = console($pause_s, map { 'PAUSE ' . qname($_) } @dbs); $errs eq '' };
+  my @all = processes();
+  return ($all[0] => $pause->($all[0])) if @all == 1;  # no child for one process
+  my (%kid, %paused);
+  for my $p (@all) {
+    my $pid = fork;
+    if (!defined $pid) { $paused{$p} = $pause->($p); next }  # no child: paused here, in turn
+    if (!$pid) { exit($pause->($p) ? 0 : 1) }
+    $kid{$pid} = $p;
+  }
+  $paused{$kid{$_}} = waitpid($_, 0) == $_ && $? == 0 for keys %kid;
+  return %paused;
+}
+
 # Step 7's RELOAD on the console of the process at_process() chose, and the confirm's SHOWs, in
 # one login (PgBouncer applies a console RELOAD before it answers it): RELOAD's error ('' if none)
 # and routes()'s answer. After any error both are asked again, one login each, so that RELOAD's
@@ -1134,15 +1156,13 @@ sub cut_sessions {
   unguard() unless %$broken;  # a process that failed may still be paused: the guardian RESUMEs it
   say_line('SESSIONS', (grep { !$paused->{$_} } @cut) ? 'cut' : 'drained (PAUSE, RESUME)');
 }
+#<< console
 
 # ------------------------------------------------------------------------------------ one check
+#>> check
 # Mode "check" (pgdeploy check, --dry-run): what the files here hold and where PgBouncer routes,
 # read only. No lock, no write, no reload: a check never waits for a deploy nor holds one up.
-sub users {  # userlist.txt: name -> secret (the secrets never leave this program)
-  my %u;
-  for (split /\n/, $_[0] // '') { $u{$1 =~ s/""/"/gr} = $2 if /^"((?:[^"]|"")*)" "((?:[^"]|"")*)"/ }
-  return \%u;
-}
+
 # Which PgBouncer runs here ('' when neither says): SHOW VERSION on the console, where it answered
 # (the one that runs), else the first line of `pgbouncer --version` (the one installed).
 sub pgbouncer_version {
@@ -1203,8 +1223,10 @@ sub run_check {
   say_line('VERSION', pgbouncer_version(defined $asked));
   finish('ok');
 }
+#<< check
 
 # ------------------------------------------------------------------------------------ resident
+#>> resident
 # The resident mode (`pgdeploy watch`), started with the argument "serve": one request after
 # another on the same channel, each answered with exactly one frame (answer()). A push whose files
 # are all current (by content, not by header), with no marker and no leftovers, is answered here: a
@@ -1248,6 +1270,7 @@ sub serve {
   }
   exit 0;  # the end of the stream: the agent has gone
 }
+#<< resident
 
 # ------------------------------------------------------------------------------------ dispatch
 # One request, taken (step 1): the push or the check it asks for. Never returns: both end in

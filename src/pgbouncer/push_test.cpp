@@ -1032,6 +1032,61 @@ TEST_P(PushProgram, TheFastPathAnswersBeforeTheShellReadsTheProgram) {
   EXPECT_EQ(o.status, PushOutcome::Status::written) << o.detail;
 }
 
+// perl compiles all it is sent on every push: a request gets the parts of the program it can
+// reach (push.pl, "Parts"), the resident program every part.
+TEST_P(PushProgram, EachRequestGetsOnlyThePartsOfTheProgramItCanReach) {
+  auto has = [](const std::string& cmd, const char* sub) {
+    return cmd.find(std::string("sub ") + sub + " ") != std::string::npos;
+  };
+  PushRequest sudo = request(files(1, 1, 100));
+  EXPECT_EQ(program_parts(sudo), 0u);
+  std::string cmd = push_command(sudo);
+  EXPECT_TRUE(has(cmd, "run_push"));
+  EXPECT_TRUE(has(cmd, "reload_and_confirm"));
+  for (const char* absent : {"console", "socket_console", "cut_sessions", "run_check", "serve"})
+    EXPECT_FALSE(has(cmd, absent)) << absent;
+  use_socket_console();
+  PushRequest admin = request(files(1, 1, 100));
+  EXPECT_EQ(program_parts(admin), unsigned{kConsolePart});
+  cmd = push_command(admin);
+  for (const char* present :
+       {"run_push", "console", "socket_console", "psql_console", "cut_sessions", "pause_all"})
+    EXPECT_TRUE(has(cmd, present)) << present;
+  for (const char* absent : {"run_check", "serve"}) EXPECT_FALSE(has(cmd, absent)) << absent;
+  admin.mode = PushRequest::Mode::check;
+  EXPECT_EQ(program_parts(admin), unsigned{kConsolePart | kCheckPart});
+  EXPECT_TRUE(has(push_command(admin), "run_check"));
+  EXPECT_FALSE(has(push_command(admin), "serve"));
+  for (const char* present : {"serve", "run_check", "console", "run_push"})
+    EXPECT_TRUE(has(serve_command(), present));
+  EXPECT_LT(push_program(0).size(), push_program(kConsolePart).size());
+  EXPECT_LT(push_program(kConsolePart).size(), push_program(kAllParts).size());
+  // Each program still pushes: the rest of this suite runs them (push_command).
+  EXPECT_EQ(push(files(1, 1, 100)).status, PushOutcome::Status::written);
+}
+
+// A program that lacks a part its request needs (an agent's bug) refuses the request before it
+// changes anything, and says why.
+TEST_P(PushProgram, AProgramWithoutThePartItsRequestNeedsChangesNothing) {
+  use_psql_console();
+  PushRequest req = request(files(1, 1, 100));
+  std::string cmd = push_command(req);
+  const std::string& full = push_program(kConsolePart);
+  size_t at = cmd.find(full);
+  ASSERT_NE(at, std::string::npos);
+  ExecResult x = run(cmd.replace(at, full.size(), push_program(0)), push_payload(req));
+  PushOutcome o = parse_push_output(x.exit_status, x.out, x.err);
+  EXPECT_EQ(o.status, PushOutcome::Status::failed);
+  EXPECT_NE(o.detail.find("the program came without its console part"), std::string::npos) << o.detail;
+  EXPECT_FALSE(std::filesystem::exists(config.include_dir + "/main.ini"));
+  EXPECT_EQ(reloads(), 0);
+  req.mode = PushRequest::Mode::check;
+  x = run("exec perl -e " + shell_quote(push_program(kConsolePart)), push_payload(req));
+  EXPECT_NE(x.out.find("ERR internal error: the program came without its check part"), std::string::npos)
+      << x.out;
+  EXPECT_TRUE(leftovers().empty());
+}
+
 TEST_P(PushProgram, ResidentModeAnswersAnIdlePushWithoutAChild) {
   PushRequest req = request(files(1, 1, 100));
   ASSERT_EQ(push(files(1, 1, 100)).status, PushOutcome::Status::written);
@@ -1084,15 +1139,19 @@ TEST_P(PushProgram, ResidentModeSurvivesTheDeathOfOnePush) {
 INSTANTIATE_TEST_SUITE_P(Shells, PushProgram, ::testing::Values("/bin/sh", "/bin/bash"));
 
 // The program in its own file, checked as perl checks it (under `use warnings` too, although
-// the program itself turns on $^W, which costs nothing); the same text once its comment lines
-// are dropped (as it is sent).
+// the program itself turns on $^W, which costs nothing); the same text as it is sent, comment
+// lines dropped, with each combination of its parts (strict finds a variable one part declares
+// and another uses).
 TEST(PushProgram, CompilesUnderStrictAndWarnings) {
   std::string source = read_file(std::string(PGDEPLOY_SOURCE_DIR) + "/src/pgbouncer/push.pl");
   ASSERT_NE(source.find("use strict;\nBEGIN {\n  $^W = 1;\n"), std::string::npos);
   TempDir dir;
-  write_file(dir.path() + "/sent.pl", push_program());
-  for (const std::string& file :
-       {std::string(PGDEPLOY_SOURCE_DIR) + "/src/pgbouncer/push.pl", dir.path() + "/sent.pl"}) {
+  std::vector<std::string> checked = {std::string(PGDEPLOY_SOURCE_DIR) + "/src/pgbouncer/push.pl"};
+  for (unsigned parts = 0; parts <= kAllParts; ++parts) {  // every program as sent, under strict
+    checked.push_back(dir.path() + "/sent" + std::to_string(parts) + ".pl");
+    write_file(checked.back(), push_program(parts));
+  }
+  for (const std::string& file : checked) {
     std::string cmd = "perl -Mwarnings -c " + shell_quote(file) + " 2>&1";
     FILE* p = popen(cmd.c_str(), "r");
     ASSERT_NE(p, nullptr);
