@@ -4,7 +4,7 @@
     unshare --net -- bash -c 'ip link set lo up && /usr/bin/python3 bench/watch.py \\
         --agent build/pgdeploy [--before OTHER_BINARY] [--sizes 10,30,100] [--roles 0,10000] \\
         [--rounds 20] [--interval 1] [--soak-seconds 300] [--soak-interval 0.1] \\
-        [--soak-servers 30] [--json FILE]'
+        [--soak-servers 30] [--min-free-mb 1536] [--pgbouncer-auth-aside] [--json FILE]'
 
 Needs root (the rig) and a private network namespace (the rig's loopback addresses are fixed;
 other rigs may run on this machine): it refuses to run outside one. It starts one rig of max(N)
