@@ -531,4 +531,7 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        main()
+    except MemoryError as e:    # check_memory(): the rig is down already
+        sys.exit(str(e))
