@@ -4,7 +4,7 @@
     unshare --net -- bash -c 'ip link set lo up && /usr/bin/python3 bench/watch.py \\
         --agent build/pgdeploy [--before OTHER_BINARY] [--sizes 10,30,100] [--roles 0,10000] \\
         [--rounds 20] [--interval 1] [--soak-seconds 300] [--soak-interval 0.1] \\
-        [--soak-servers 30] [--json FILE]'
+        [--soak-servers 30] [--min-free-mb 1536] [--pgbouncer-auth-aside] [--json FILE]'
 
 Needs root (the rig) and a private network namespace (the rig's loopback addresses are fixed;
 other rigs may run on this machine): it refuses to run outside one. It starts one rig of max(N)
@@ -105,6 +105,24 @@ def proc_status(pid, key):
     return None
 
 
+def mem_available_mb():
+    with open('/proc/meminfo') as f:
+        for line in f:
+            if line.startswith('MemAvailable:'):
+                return int(line.split()[1]) // 1024
+    return 0
+
+
+def check_memory(floor_mb):
+    """Stop the run (the rig comes down) before this machine runs out of memory: others work
+    here too, and the OOM killer would pick any process. Each app server holds ~58 MB once
+    its files carry 10,001 roles (see bench/README.md): a rig of 1000 then needs ~58 GB."""
+    available = mem_available_mb()
+    if available < floor_mb:
+        raise MemoryError(f'watch-bench: only {available} MB of memory available (--min-free-mb '
+                          f'{floor_mb}): stopping before the machine runs out')
+
+
 def fd_count(pid):
     return len(os.listdir(f'/proc/{pid}/fd'))
 
@@ -167,10 +185,27 @@ def enable(r, n):
     r.primary().psql(f'UPDATE repmgr.app_servers SET enabled = (substring(name from 4)::int <= {n})')
 
 
-def start_watcher(r, n, interval):
+def auth_file_aside(r):
+    """Point every app server's PgBouncer at an empty auth_file of its own, so that a reload no
+    longer loads the userlist.txt the agent writes. PgBouncer 1.18 holds ~29 MB more for 10,000
+    users; 1000 of them would hold 29 GB. Nothing the watcher or the app server's program does
+    changes: they write, read and compare userlist.txt as before; an idle round reloads nothing.
+    The pushes' reloads (SIGHUP) read the changed pgbouncer.ini."""
+    old = 'auth_file = /etc/pgbouncer/userlist.txt\n'
+    for app in r.app.values():
+        with open(app.pgbouncer_ini) as f:
+            ini = f.read()
+        if old not in ini:
+            raise RuntimeError(f'{app.pgbouncer_ini}: no line {old!r}')
+        rig.write_file(os.path.join(app.etc_pgbouncer, 'bench-userlist.txt'), '', 0o600, rig.POSTGRES)
+        rig.write_file(app.pgbouncer_ini, ini.replace(old, 'auth_file = /etc/pgbouncer/bench-userlist.txt\n'),
+                       0o640, rig.POSTGRES)
+
+
+def start_watcher(r, n, interval, min_free_mb):
     w = r.node[1].start_watcher(args=['--metrics-listen', METRICS], interval=interval)
     t0 = time.monotonic()
-    rig.wait_for(lambda: w.proc.poll() is not None or current(try_metrics()) == n,
+    rig.wait_for(lambda: check_memory(min_free_mb) or w.proc.poll() is not None or current(try_metrics()) == n,
                  60 + 2 * n, f'{n} app servers current')
     if w.proc.poll() is not None:
         raise RuntimeError(f'watcher exited {w.proc.returncode}:\n{w.text()}')
@@ -179,20 +214,43 @@ def start_watcher(r, n, interval):
     return w, converged
 
 
-def set_roles(r, count):
-    """Exactly `count` roles bench_role_NNNNN with a password (the same SCRAM verifier, made once:
-    hashing 10,000 passwords would take PostgreSQL minutes), so userlist.txt holds them all."""
+ROLE_BATCH = 1000
+
+
+def set_roles(r, count, batch=ROLE_BATCH):
+    """Exactly `count` roles bench_role_NNNNN with a password, so userlist.txt holds them all: the
+    same SCRAM verifier, made once. `batch` roles per psql (one DO block: one statement, one
+    transaction), each psql well inside the rig's 60 s. Not CREATE ROLE ... PASSWORD '<verifier>':
+    PostgreSQL 15 checks that such a verifier is not one of the empty password, a whole SCRAM
+    derivation (4096 iterations, ~4 ms) per role, 40 s of CPU for 10,000 even on a quiet machine
+    (one psql of 10,000 such statements outlived the 60 s under load). The roles are made without
+    a password and pg_authid.rolpassword is then set to the verifier directly (we are superuser)."""
     p = r.primary()
-    p.psql("SELECT format('DROP ROLE %I', rolname) FROM pg_roles WHERE rolname LIKE 'bench\\_role\\_%' "
-           f"AND substring(rolname from 12)::int > {count} \\gexec")
+    while True:
+        dropped = int(p.psql(
+            "DO $$ DECLARE n int := 0; rname text; BEGIN "
+            "FOR rname IN SELECT rolname FROM pg_roles WHERE rolname LIKE 'bench\\_role\\_%' "
+            f"AND substring(rolname from 12)::int > {count} LIMIT {batch} LOOP "
+            "EXECUTE format('DROP ROLE %I', rname); n := n + 1; END LOOP; "
+            "PERFORM set_config('bench.dropped', n::text, false); END $$; "
+            "SELECT current_setting('bench.dropped')")[0][0])
+        if dropped < batch:
+            break
     if count:
         p.psql("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bench_role_00001') THEN "
                "CREATE ROLE bench_role_00001 LOGIN PASSWORD 'bench'; END IF; END $$")
-        p.psql("SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', 'bench_role_' || lpad(i::text, 5, '0'), "
-               "(SELECT rolpassword FROM pg_authid WHERE rolname = 'bench_role_00001')) "
-               f"FROM generate_series(2, {count}) i "
-               "WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bench_role_' || lpad(i::text, 5, '0')) "
-               "\\gexec")
+    for first in range(2, count + 1, batch):
+        last = min(count, first + batch - 1)
+        p.psql("DO $$ DECLARE rname text; BEGIN "
+               "FOR rname IN SELECT 'bench_role_' || lpad(i::text, 5, '0') "
+               f"FROM generate_series({first}, {last}) i LOOP "
+               "IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = rname) THEN "
+               "EXECUTE format('CREATE ROLE %I LOGIN', rname); END IF; END LOOP; "
+               "UPDATE pg_authid SET rolpassword = (SELECT rolpassword FROM pg_authid "
+               "WHERE rolname = 'bench_role_00001') "
+               f"WHERE rolname IN (SELECT 'bench_role_' || lpad(i::text, 5, '0') FROM generate_series({first}, {last}) i) "
+               "AND rolpassword IS DISTINCT FROM (SELECT rolpassword FROM pg_authid "
+               "WHERE rolname = 'bench_role_00001'); END $$")
     return int(p.psql("SELECT count(*) FROM pg_authid WHERE rolpassword IS NOT NULL")[0][0])
 
 
@@ -233,7 +291,7 @@ def new_processes(r, before, seen):
             seen.setdefault(f'app{i}', {})[pid] = argv
 
 
-def idle(r, w, n, k, interval):
+def idle(r, w, n, k, interval, min_free_mb):
     """Measure k idle rounds of watcher w. The window opens just after a round ends and closes
     half an interval after the k-th next one would end (the loop sleeps `interval` after each
     round), so no round is cut at either edge. The watcher's metrics are read only outside the
@@ -252,6 +310,7 @@ def idle(r, w, n, k, interval):
     new_pids = {}
     while time.monotonic() < end:
         new_processes(r, pids0, new_pids)
+        check_memory(min_free_mb)
         time.sleep(max(0.0, min(0.25, end - time.monotonic())))
     cpu1, io1 = proc_cpu(w.pid), proc_io(w.pid)
     lo1, sock1 = lo_bytes(), ssh_socket_bytes()
@@ -301,8 +360,8 @@ def loopback_background(seconds):
     return (lo_bytes() - lo0) / seconds
 
 
-def soak(r, n, interval, seconds, every=15.0):
-    w, _ = start_watcher(r, n, interval)
+def soak(r, n, interval, seconds, min_free_mb, every=15.0):
+    w, _ = start_watcher(r, n, interval, min_free_mb)
     try:
         samples = []
         t0 = time.monotonic()
@@ -339,7 +398,10 @@ def table(headers, rows):
 
 
 def report(result):
-    lines = [f"machine: {result['machine']}", f"load average at start: {result['load_start']}", '']
+    lines = [f"machine: {result['machine']}", f"load average at start: {result['load_start']}"]
+    if result.get('pgbouncer_auth_aside'):
+        lines.append("app servers' PgBouncers: an empty auth_file of their own (--pgbouncer-auth-aside)")
+    lines.append('')
     rows = []
     for s in result['idle']:
         db = s['db']
@@ -405,6 +467,11 @@ def main():
     ap.add_argument('--soak-servers', type=int, default=30)
     ap.add_argument('--soak-interval', type=float, default=0.1)
     ap.add_argument('--soak-seconds', type=float, default=300, help='0: no soak')
+    ap.add_argument('--min-free-mb', type=int, default=1536,
+                    help='stop (the rig comes down) when the machine has less memory available')
+    ap.add_argument('--pgbouncer-auth-aside', action='store_true',
+                    help="point the app servers' PgBouncers at an empty auth_file of their own, so they "
+                         "do not load the roles (for --roles 10000 at large N: ~29 MB per PgBouncer)")
     ap.add_argument('--json', metavar='FILE', help='also write every figure as JSON to FILE ("-": stdout)')
     args = ap.parse_args()
     require_private_netns()
@@ -418,23 +485,29 @@ def main():
     with open('/proc/loadavg') as f:
         load = ' '.join(f.read().split()[:3])
     result = {'machine': f'{platform.node()} {os.cpu_count()} CPUs {platform.release()}',
-              'load_start': load, 'interval': args.interval, 'idle': [], 'soak': None}
+              'load_start': load, 'interval': args.interval, 'pgbouncer_auth_aside': args.pgbouncer_auth_aside, 'idle': [], 'soak': None}
     soak_n = args.soak_servers if args.soak_seconds > 0 else None
     r = start_rig(agent, max(sizes + ([soak_n] if soak_n else [])))
     try:
+        if args.pgbouncer_auth_aside:
+            auth_file_aside(r)
         for roles in role_counts:
+            t0 = time.monotonic()
             in_userlist = set_roles(r, roles) if roles is not None else None
+            if roles is not None:
+                log(f'{in_userlist} roles with a password after {time.monotonic() - t0:.1f}s')
             for n in sorted(set(sizes)):
                 enable(r, n)
                 for label, binary in agents:
                     r.install_agent(binary)
-                    w, converged = start_watcher(r, n, args.interval)
+                    w, converged = start_watcher(r, n, args.interval, args.min_free_mb)
                     try:
-                        s = idle(r, w, n, args.rounds, args.interval)
+                        s = idle(r, w, n, args.rounds, args.interval, args.min_free_mb)
                         s['converge_seconds'] = converged
                     finally:
                         w.stop()
                     s['agent'], s['roles'] = label, in_userlist
+                    s['mem_available_mb'] = mem_available_mb()
                     s['loopback_background_per_s'] = loopback_background(5)
                     s['loopback_bytes_per_round'] = (
                         s['loopback_bytes_raw'] - s['loopback_background_per_s'] * s['window_seconds']) / s['rounds']
@@ -443,7 +516,7 @@ def main():
         if soak_n:
             enable(r, soak_n)
             r.install_agent(agent)
-            result['soak'] = soak(r, soak_n, args.soak_interval, args.soak_seconds)
+            result['soak'] = soak(r, soak_n, args.soak_interval, args.soak_seconds, args.min_free_mb)
     finally:
         r.down()
     with open('/proc/loadavg') as f:
@@ -458,4 +531,7 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        main()
+    except MemoryError as e:    # check_memory(): the rig is down already
+        sys.exit(str(e))
