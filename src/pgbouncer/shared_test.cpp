@@ -162,6 +162,24 @@ TEST_P(SharedPgBouncer, HandWrittenLinesAreKeptByteForByte) {
   EXPECT_EQ(read_file(userlist()).substr(0, hand.size()), hand);
 }
 
+// One cluster's block alone (with or without its end line) is judged and written without
+// splitting the file into lines (push.pl plan()'s short cut, for the common shape); anything more
+// in the file goes through the blocks: lines after the block's end line are kept byte for byte.
+TEST_P(SharedPgBouncer, ABlockAloneIsWrittenWholeAndLinesAfterItsEndAreKept) {
+  ASSERT_EQ(push(main, 1).status, PushOutcome::Status::written);
+  std::string end = "; pgdeploy cluster=main end\n";
+  write_file(userlist(), read_file(userlist()) + end);  // as if another cluster's block had gone
+  main.users.push_back({"late", "md5late"});
+  ASSERT_EQ(push(main, 2).status, PushOutcome::Status::written);
+  EXPECT_EQ(read_file(userlist()), request(main, 2).files[1].content) << "ours alone: written whole";
+  std::string hand = ";; written by hand\n\"pgbouncer\" \"plain secret\"\n";
+  write_file(userlist(), read_file(userlist()) + end + hand);
+  main.users.push_back({"later", "md5later"});
+  ASSERT_EQ(push(main, 3).status, PushOutcome::Status::written);
+  EXPECT_EQ(read_file(userlist()), request(main, 3).files[1].content + end + hand);
+  EXPECT_EQ(push(main, 4).status, PushOutcome::Status::unchanged);
+}
+
 TEST_P(SharedPgBouncer, AFileAnEarlierVersionWroteWholeBecomesTheBlockOfTheClusterItNames) {
   std::string whole = request(main, 1).files[1].content;  // no end line: as earlier versions wrote it
   write_file(userlist(), whole);
