@@ -11,12 +11,13 @@ constexpr int kAnswerMarginMs = 500;
 }  // namespace
 
 ServerReport push_to(const AppServer& server, const Rendered& files, const DeployConfig& config,
-                     const Send& send, const Deadline& deadline) {
+                     const Send& send, const Deadline& deadline,
+                     const std::map<std::string, std::string>* held) {
   ServerReport rep;
   rep.server = server;
   PushRequest req;
   std::string why;
-  if (!build_request(server, files, config, &req, &why)) {
+  if (!build_request(server, files, config, &req, &why, held)) {
     rep.error = "config: " + why;
     return rep;
   }

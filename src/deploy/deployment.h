@@ -5,6 +5,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -20,10 +21,12 @@
 namespace pgdeploy {
 
 // One server's request, however it travels: `send` delivers it and returns the program's answer.
-// Builds the request (a config error is the server's failure) and maps the answer.
+// Builds the request (a config error is the server's failure; `held` as build_request takes it)
+// and maps the answer.
 using Send = std::function<ExecResult(const PushRequest&, const Deadline&)>;
 ServerReport push_to(const AppServer& server, const Rendered& files, const DeployConfig& config,
-                     const Send& send, const Deadline& deadline);
+                     const Send& send, const Deadline& deadline,
+                     const std::map<std::string, std::string>* held = nullptr);
 
 // Pushes to every app server in parallel, at most `parallel` at once. Logging in starts at
 // construction, so the logins can be made while the caller still proves the primary; push() then

@@ -248,6 +248,37 @@ TEST(Deploy, TheRequestNamesTheTargetAndEveryRoutedDatabaseByKind) {
   EXPECT_EQ(req.auto_databases, std::vector<std::string>{"my db"});
 }
 
+// A file whose content the resident program holds (pgdeploy watch) is its header line alone in
+// the request: an idle round copies no file's body, whatever its size. A check always carries
+// the content (it is compared with what the server has), and a digest not held, the body.
+TEST(Deploy, AFileTheResidentProgramHoldsIsItsHeaderLineAlone) {
+  ClusterFacts facts;
+  facts.servers = servers({"a"});
+  facts.databases = {"appdb"};
+  facts.users = {{"app", "secret"}};
+  Rendered r = render_all(facts, {"10.0.0.2", 5432}, {"main", 2, 2, 7}, "*:*:*:app:pw\n");
+  DeployConfig config;
+  config.cluster = "main";
+  PushRequest whole = request_for(facts.servers[0], r, config);
+  ASSERT_EQ(whole.files.size(), 3u);
+  std::map<std::string, std::string> held = {{whole.files[0].path, whole.files[0].digest},
+                                             {whole.files[1].path, "another digest"}};
+  PushRequest lean;
+  std::string err;
+  ASSERT_TRUE(build_request(facts.servers[0], r, config, &lean, &err, &held)) << err;
+  EXPECT_TRUE(lean.files[0].head_only);
+  EXPECT_EQ(lean.files[0].content, whole.files[0].content.substr(0, whole.files[0].content.find('\n')));
+  EXPECT_EQ(lean.files[0].digest, whole.files[0].digest);
+  for (size_t i : {1, 2}) {
+    EXPECT_FALSE(lean.files[i].head_only) << i;
+    EXPECT_EQ(lean.files[i].content, whole.files[i].content) << i;
+  }
+  config.mode = PushRequest::Mode::check;
+  ASSERT_TRUE(build_request(facts.servers[0], r, config, &lean, &err, &held)) << err;
+  EXPECT_FALSE(lean.files[0].head_only);
+  EXPECT_EQ(lean.files[0].content, whole.files[0].content);
+}
+
 // Finding 1: a line break in admin_conninfo once reframed the request and ran shell commands.
 TEST(Deploy, AnAdminConninfoThatCannotBeSentSafelyFailsThatServerAlone) {
   Rendered r = rendered(servers({"a"}));

@@ -4,25 +4,27 @@
 #include "pgbouncer/console.h"
 
 namespace pgdeploy {
-namespace {
-
-RemoteFile remote_file(const std::string& path, const TokenedFile& file, bool reload, bool fence,
-                       bool shared = false) {
-  return RemoteFile{path, file.content, file.digest, reload, fence, shared};
-}
-
-}  // namespace
 
 bool build_request(const AppServer& server, const Rendered& files, const DeployConfig& config,
-                   PushRequest* out, std::string* err) {
+                   PushRequest* out, std::string* err, const std::map<std::string, std::string>* held) {
   PushRequest req;
   req.mode = config.mode;
+  auto add = [&](const std::string& path, const TokenedFile& file, bool reload, bool fence, bool shared) {
+    bool head_only = false;
+    if (held && config.mode == PushRequest::Mode::push && !file.digest.empty()) {
+      auto kept = held->find(path);
+      head_only = kept != held->end() && kept->second == file.digest;
+    }
+    req.files.push_back(RemoteFile{path,
+                                   head_only ? file.content.substr(0, file.content.find('\n')) : file.content,
+                                   file.digest, reload, fence, shared, head_only});
+  };
   std::string include = config.include_dir + "/" + config.cluster + ".ini";
-  req.files.push_back(remote_file(include, files.includes.at(server.application_name), true, true));
+  add(include, files.includes.at(server.application_name), true, true, false);
   if (server.auth.value_or(config.auth) == AuthMode::file)  // else userlist.txt is not ours
-    req.files.push_back(remote_file(config.userlist, files.userlist_for(server), true, false, true));
+    add(config.userlist, files.userlist_for(server), true, false, true);
   if (!server.auth_trust && !files.pgpass.content.empty())
-    req.files.push_back(remote_file(config.pgpass, files.pgpass, false, false, true));
+    add(config.pgpass, files.pgpass, false, false, true);
   req.lock_path = config.include_dir + "/." + config.cluster + ".lock";
   req.timeline = files.token.timeline;
   req.generation = files.token.generation;

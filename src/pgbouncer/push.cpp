@@ -207,7 +207,7 @@ void field(std::string* out, const char* key, const std::string& value) {
 
 }  // namespace
 
-std::string push_payload(const PushRequest& r, const std::map<std::string, std::string>* held) {
+std::string push_payload(const PushRequest& r) {
   std::string out = "PGDEPLOY2\n";
   field(&out, "lock", r.lock_path);
   field(&out, "budget_ms", std::to_string(r.budget_ms));
@@ -232,9 +232,7 @@ std::string push_payload(const PushRequest& r, const std::map<std::string, std::
   for (const auto& f : r.files) {
     field(&out, "path", f.path);
     field(&out, "flags", std::string(f.reload ? "r" : "") + (f.fence ? "f" : "") + (f.shared ? "b" : ""));
-    auto kept = held ? held->find(f.path) : std::map<std::string, std::string>::const_iterator();
-    if (f.head_only || (held && kept != held->end() && !f.digest.empty() && kept->second == f.digest))
-      field(&out, "head", f.content.substr(0, f.content.find('\n')));
+    if (f.head_only) field(&out, "head", f.content.substr(0, f.content.find('\n')));
     else field(&out, "content", f.content);
   }
   field(&out, "end", "");

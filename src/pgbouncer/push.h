@@ -7,7 +7,6 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,8 +24,9 @@ struct RemoteFile {
   // Shared by the clusters behind one PgBouncer (userlist.txt, ~/.pgpass): the content is this
   // cluster's block, merged there with the other clusters' blocks and hand-written lines.
   bool shared = false;
-  // Read from a request that sent the header line alone ("head"): content is that line, and the
-  // resident program that got it holds the body (see push_payload).
+  // The header line alone ("head"): content is that line, and the resident program it goes to
+  // holds the body (see push_payload; built so by deploy/request build_request, read so by
+  // parse_push_payload).
   bool head_only = false;
 };
 
@@ -99,12 +99,11 @@ inline constexpr std::string_view kPingAnswer = "DONE ok\n";
 // same rules again on its side.
 std::string check_request(const PushRequest& request);
 
-// The request for the program's standard input: length-prefixed fields. `held` (the watcher's
-// warm session): path -> digest of the content the resident program at the other end already
-// got; a file whose digest it holds travels as its header line alone, which carries the digest
-// (and the token, which moves with every proof), and the program rebuilds the content.
-std::string push_payload(const PushRequest& request,
-                         const std::map<std::string, std::string>* held = nullptr);
+// The request for the program's standard input: length-prefixed fields. A file head_only (the
+// watcher's warm session, whose resident program already got its content: deploy/request
+// build_request) travels as its header line alone, which carries the digest (and the token,
+// which moves with every proof), and the program rebuilds the content.
+std::string push_payload(const PushRequest& request);
 
 // The resident program does not hold the content a header line named (a new program, an answer
 // lost): "RESEND <path>" lines and DONE ok, nothing done. The request goes again, whole.

@@ -907,8 +907,16 @@ TEST_P(PushProgram, ResidentModeTakesHeaderLinesForContentItHolds) {
   auto stream = serve();
   ASSERT_TRUE(stream);
   std::map<std::string, std::string> held;
-  auto ask = [&](const PushRequest& req, std::string* answer = nullptr, size_t* sent = nullptr) {
-    std::string payload = push_payload(req, &held);
+  Rendered rendered = files(1, 1, 100);
+  auto lean = [&](const PushRequest& whole) {  // as the watcher builds it: deploy/request
+    PushRequest req;
+    std::string err;
+    EXPECT_TRUE(build_request(server, rendered, config, &req, &err, &held)) << err;
+    req.budget_ms = whole.budget_ms;
+    return req;
+  };
+  auto ask = [&](const PushRequest& whole, std::string* answer = nullptr, size_t* sent = nullptr) {
+    std::string payload = push_payload(lean(whole));
     if (sent) *sent = payload.size();
     ExecResult x = stream->exchange(payload, Deadline::after(10));
     EXPECT_TRUE(x.ok) << x.error;
@@ -918,7 +926,7 @@ TEST_P(PushProgram, ResidentModeTakesHeaderLinesForContentItHolds) {
   auto hold = [&](const PushRequest& req) {
     for (const auto& f : req.files) held[f.path] = f.digest;
   };
-  PushRequest req = request(files(1, 1, 100));
+  PushRequest req = request(rendered);
   // A program that never got the content asks for it and does nothing.
   hold(req);
   std::string answer;
@@ -929,7 +937,8 @@ TEST_P(PushProgram, ResidentModeTakesHeaderLinesForContentItHolds) {
   EXPECT_EQ(ask(req).status, PushOutcome::Status::written);
   hold(req);
   // Another generation, the same bodies: the header lines alone, and nothing to write.
-  PushRequest later = request(files(1, 1, 5000));
+  rendered = files(1, 1, 5000);
+  PushRequest later = request(rendered);
   size_t whole = push_payload(later).size(), sent = 0;
   EXPECT_EQ(ask(later, &answer, &sent).status, PushOutcome::Status::unchanged) << answer;
   EXPECT_LT(sent, 1024u);
@@ -943,12 +952,13 @@ TEST_P(PushProgram, ResidentModeTakesHeaderLinesForContentItHolds) {
   EXPECT_EQ(include(), later.files[0].content);
   EXPECT_EQ(reloads(), 2);
   // A new truth has another digest: its content travels, as without `held`.
-  PushRequest moved = request(files(2, 2, 5001));
-  std::string lean = push_payload(moved, &held);
-  EXPECT_NE(lean.find("\ncontent " + std::to_string(moved.files[0].content.size()) + "\n"),
+  rendered = files(2, 2, 5001);
+  PushRequest moved = request(rendered);
+  std::string payload = push_payload(lean(moved));
+  EXPECT_NE(payload.find("\ncontent " + std::to_string(moved.files[0].content.size()) + "\n"),
             std::string::npos);
   for (size_t i : {1, 2})
-    EXPECT_NE(lean.find("\nhead " + std::to_string(moved.files[i].content.find('\n')) + "\n"),
+    EXPECT_NE(payload.find("\nhead " + std::to_string(moved.files[i].content.find('\n')) + "\n"),
               std::string::npos)
         << "userlist.txt and .pgpass did not change: their header lines alone";
   EXPECT_EQ(ask(moved).status, PushOutcome::Status::written);
@@ -1255,17 +1265,17 @@ TEST(CheckOutput, ReadsEachProcessAndNamesTheFirstThatCannotBeAsked) {
   EXPECT_FALSE(parse_check_output(0, "PROCESS /run/p1\nCONSOLE ok\nPROCESS /run/p2\nDONE ok\n", "").ok);
 }
 
-TEST(PushRequestFraming, AHeaderLineTravelsForAHeldDigestOnly) {
+TEST(PushRequestFraming, AHeadOnlyFileTravelsAsItsHeaderLine) {
   PushRequest r;
   r.files = {
       {"/etc/pgbouncer/databases/main.ini", "; pgdeploy generation=9 digest=abc\nbody\n", "abc", true, true},
       {"/etc/pgbouncer/userlist.txt", "; pgdeploy generation=9 digest=def\nusers\n", "def", true, false}};
+  r.files[0].head_only = true;
   r.lock_path = "/etc/pgbouncer/databases/.main.lock";
   r.reload_command = "true";
   r.target_host = "10.0.0.2";
   r.target_port = 5432;
-  std::map<std::string, std::string> held = {{r.files[0].path, "abc"}, {r.files[1].path, "old"}};
-  std::string payload = push_payload(r, &held);
+  std::string payload = push_payload(r);
   EXPECT_NE(payload.find("head 34\n; pgdeploy generation=9 digest=abc\n"), std::string::npos) << payload;
   EXPECT_EQ(payload.find("body"), std::string::npos);
   EXPECT_NE(payload.find("content 41\n; pgdeploy generation=9 digest=def\nusers\n"), std::string::npos);

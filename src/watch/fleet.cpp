@@ -8,6 +8,7 @@
 
 #include "deploy/deployment.h"
 #include "deploy/fingerprint.h"
+#include "deploy/request.h"
 #include "pgbouncer/push.h"
 #include "pgbouncer/token.h"
 
@@ -308,14 +309,18 @@ Fleet::Result Fleet::work(const AppServer& server, Warm& w, const Rendered* file
     else if (x.ok) res.report.error = "exec: the ping was answered with garbage";
     else failed(x);
   } else if (w.stream) {
-    // A file whose content this stream's program already got travels as its header line alone:
-    // an idle round's bytes do not grow with the files. Should the program not hold it after all,
-    // it says so (nothing done) and the request goes again, whole.
+    // A file whose content this stream's program already got travels as its header line alone
+    // (build_request with w.held): an idle round's bytes and copies do not grow with the files.
+    // Should the program not hold it after all, it says so (nothing done) and the request goes
+    // again, whole.
     auto send = [&](const PushRequest& req, const Deadline& d) {
-      ExecResult x = w.stream->exchange(push_payload(req, &w.held), d);
+      ExecResult x = w.stream->exchange(push_payload(req), d);
       count(x);
-      if (x.ok && asks_for_content(x.out)) {
-        x = w.stream->exchange(push_payload(req), d);
+      PushRequest whole;
+      std::string why;
+      if (x.ok && asks_for_content(x.out) && build_request(server, *files, config, &whole, &why)) {
+        whole.budget_ms = req.budget_ms;
+        x = w.stream->exchange(push_payload(whole), d);
         count(x);
       }
       lost = lost || !x.ok;
@@ -325,7 +330,7 @@ Fleet::Result Fleet::work(const AppServer& server, Warm& w, const Rendered* file
       return x;
     };
     std::string note = res.report.note;
-    res.report = push_to(server, *files, config, send, deadline);
+    res.report = push_to(server, *files, config, send, deadline, &w.held);
     if (!note.empty()) res.report.note = note + (res.report.note.empty() ? "" : "; " + res.report.note);
   }
   res.report.seconds = seconds_since(start);
