@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -231,11 +232,16 @@ Channel open_exec(ssh_session s, const std::string& command, const Deadline& dea
 }
 
 // The program may exit before it reads everything (nothing to change): a short write is fine.
+// At most 64 KiB per write: libssh flushes each write before it returns, and its output buffer
+// keeps its largest size for the session's life, so a warm session would otherwise hold on to
+// the whole of the largest request it ever sent (a cold push with 10,000 roles: 1.5 MB).
 void send(ssh_session s, ssh_channel ch, const std::string& input, const Deadline& deadline) {
+  constexpr size_t kWriteChunk = 64 << 10;
   size_t sent = 0;
   while (sent < input.size()) {
     limit_to(s, deadline);
-    int n = ssh_channel_write(ch, input.data() + sent, static_cast<uint32_t>(input.size() - sent));
+    int n = ssh_channel_write(ch, input.data() + sent,
+                              static_cast<uint32_t>(std::min(input.size() - sent, kWriteChunk)));
     if (n <= 0) break;
     sent += static_cast<size_t>(n);
   }
