@@ -30,7 +30,8 @@ ServerReport push_to(const AppServer& server, const Rendered& files, const Deplo
     return rep;
   }
   if (req.mode == PushRequest::Mode::check)
-    take_check_answer(parse_check_output(x.exit_status, x.out, x.err), req, files.token, config.force, &rep);
+    take_check_answer(parse_check_output(x.exit_status, x.out, x.err), req.files.front().path,
+                      files.includes.at(server.application_name).content, files.token, config.force, &rep);
   else take_push_answer(parse_push_output(x.exit_status, x.out, x.err), &rep);
   return rep;
 }

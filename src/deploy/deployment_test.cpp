@@ -249,8 +249,8 @@ TEST(Deploy, TheRequestNamesTheTargetAndEveryRoutedDatabaseByKind) {
 }
 
 // A file whose content the resident program holds (pgdeploy watch) is its header line alone in
-// the request: an idle round copies no file's body, whatever its size. A check always carries
-// the content (it is compared with what the server has), and a digest not held, the body.
+// the request, in a push and in a check: an idle round copies no file's body, whatever its size.
+// A digest not held: the body.
 TEST(Deploy, AFileTheResidentProgramHoldsIsItsHeaderLineAlone) {
   ClusterFacts facts;
   facts.servers = servers({"a"});
@@ -275,8 +275,37 @@ TEST(Deploy, AFileTheResidentProgramHoldsIsItsHeaderLineAlone) {
   }
   config.mode = PushRequest::Mode::check;
   ASSERT_TRUE(build_request(facts.servers[0], r, config, &lean, &err, &held)) << err;
-  EXPECT_FALSE(lean.files[0].head_only);
-  EXPECT_EQ(lean.files[0].content, whole.files[0].content);
+  EXPECT_TRUE(lean.files[0].head_only);
+  EXPECT_FALSE(lean.files[1].head_only);
+}
+
+// A check the watcher runs sends the include file's header line alone (the resident program
+// holds its body); the diff is still against the whole file a deploy would write.
+TEST(Deploy, ACheckOfHeaderLinesAloneStillDiffsTheWholeIncludeFile) {
+  ClusterFacts facts;
+  facts.servers = servers({"a"});
+  facts.databases = {"appdb"};
+  Rendered r = render_all(facts, {"10.0.0.2", 5432}, {"main", 2, 2, 7}, "");
+  DeployConfig config;
+  config.cluster = "main";
+  config.mode = PushRequest::Mode::check;
+  PushRequest whole = request_for(facts.servers[0], r, config);
+  std::map<std::string, std::string> held = {{whole.files[0].path, whole.files[0].digest}};
+  std::string there =
+      "; pgdeploy cluster=main primary=1 timeline=1 generation=3 digest=x\nappdb = host=10.0.0.1\n";
+  Send send = [&](const PushRequest& req, const Deadline&) {
+    EXPECT_TRUE(req.files[0].head_only);
+    ExecResult x;
+    x.ok = true;
+    x.exit_status = 0;
+    x.out = "FILE " + req.files[0].path + " stale\nINCLUDE " + std::to_string(there.size()) + "\n" + there +
+            "\nCONSOLE none\nDONE ok\n";
+    return x;
+  };
+  ServerReport rep = push_to(facts.servers[0], r, config, send, Deadline::after(5), &held);
+  EXPECT_EQ(rep.error, "");
+  EXPECT_NE(rep.diff.find("-appdb = host=10.0.0.1"), std::string::npos) << rep.diff;
+  EXPECT_NE(rep.diff.find("+appdb = host=10.0.0.2"), std::string::npos) << rep.diff;
 }
 
 // Finding 1: a line break in admin_conninfo once reframed the request and ran shell commands.

@@ -33,8 +33,8 @@ void take_push_answer(const PushOutcome& o, ServerReport* rep) {
   }
 }
 
-void take_check_answer(const CheckAnswer& a, const PushRequest& req, const Token& token, bool force,
-                       ServerReport* rep) {
+void take_check_answer(const CheckAnswer& a, const std::string& include_path, const std::string& include,
+                       const Token& token, bool force, ServerReport* rep) {
   rep->check = a;
   rep->pgbouncer_version = a.pgbouncer_version;
   rep->result = a.ok ? ServerReport::Result::unchanged : ServerReport::Result::failed;
@@ -50,10 +50,9 @@ void take_check_answer(const CheckAnswer& a, const PushRequest& req, const Token
                              "): a deploy would leave it alone");
   for (const auto& f : a.files)
     if (f.state != "current" && !newer) rep->changed.push_back(f.path);
-  const RemoteFile& include = req.files.front();  // what a deploy would write
-  if (a.ok && std::find(rep->changed.begin(), rep->changed.end(), include.path) != rep->changed.end())
-    rep->diff = unified_diff(a.include, include.content, rep->server.address + ":" + include.path,
-                             include.path + " (as a deploy would write it)");
+  if (a.ok && std::find(rep->changed.begin(), rep->changed.end(), include_path) != rep->changed.end())
+    rep->diff = unified_diff(a.include, include, rep->server.address + ":" + include_path,
+                             include_path + " (as a deploy would write it)");
 }
 
 }  // namespace pgdeploy

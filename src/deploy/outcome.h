@@ -35,10 +35,10 @@ void add_note(std::string* note, const std::string& more);
 // The program's answer to a push.
 void take_push_answer(const PushOutcome& answer, ServerReport* rep);
 
-// The program's answer in check mode, against the request a deploy would send (`req`): which
-// files a deploy would replace, and the include file's diff. `force`: a newer token there would
-// be written over.
-void take_check_answer(const CheckAnswer& answer, const PushRequest& req, const Token& token, bool force,
-                       ServerReport* rep);
+// The program's answer in check mode, against what a deploy would send: which files it would
+// replace, and the diff of the include file (`include_path`, holding `include`). `force`: a newer
+// token there would be written over.
+void take_check_answer(const CheckAnswer& answer, const std::string& include_path, const std::string& include,
+                       const Token& token, bool force, ServerReport* rep);
 
 }  // namespace pgdeploy

@@ -11,7 +11,7 @@ bool build_request(const AppServer& server, const Rendered& files, const DeployC
   req.mode = config.mode;
   auto add = [&](const std::string& path, const TokenedFile& file, bool reload, bool fence, bool shared) {
     bool head_only = false;
-    if (held && config.mode == PushRequest::Mode::push && !file.digest.empty()) {
+    if (held && !file.digest.empty()) {
       auto kept = held->find(path);
       head_only = kept != held->end() && kept->second == file.digest;
     }
