@@ -241,10 +241,14 @@ sub recall {
   return unless defined $f->{head};
   fail("malformed request: content and head for $f->{path}") if defined $f->{content};
   fail("malformed request: head of $f->{path}") unless $f->{head} =~ $LINE && defined digest_in($f->{head});
-  my $kept = $held{$f->{sent_as}};
-  return unless defined $kept && (digest_in($kept) // '') eq digest_in($f->{head});
-  my $nl = index($kept, "\n");
-  $f->{content} = $nl < 0 ? $f->{head} : $f->{head} . substr($kept, $nl);
+  my $p = $f->{sent_as};
+  return unless defined $held{$p} && (digest_in($held{$p}) // '') eq digest_in($f->{head});
+  # The new header line replaces the old one in the kept copy itself, which the request then
+  # shares (perl copies a string only when one of its holders changes it): an idle round neither
+  # copies nor allocates the body again (1.5 MB with 10,000 roles).
+  my $nl = index($held{$p}, "\n");
+  substr($held{$p}, 0, $nl < 0 ? length $held{$p} : $nl) = $f->{head};
+  $f->{content} = $held{$p};
 }
 # A header whose body this program does not hold (a new program, another digest): nothing is
 # done, and the agent sends the request again with those files' content.
@@ -335,9 +339,10 @@ sub current {
   my $f = shift;
   return 0 unless defined $f->{held};
   my ($digest) = first_line($f->{want}) =~ /( digest=\S+(?: partial)?)\z/;
-  my ($old_head, $old_body) = $f->{held} =~ /^([^\n]*)\n?(.*)\z/s;
-  my ($new_body) = $f->{want} =~ /^[^\n]*\n?(.*)\z/s;
-  return defined $digest && $old_head =~ / pgdeploy .*\Q$digest\E\z/ && $old_body eq $new_body;
+  return 0 unless defined $digest && first_line($f->{held}) =~ / pgdeploy .*\Q$digest\E\z/;
+  # The bodies (all after the first line) compared where they lie, not copied out first.
+  my ($h, $w) = map { my $nl = index($_, "\n"); $nl < 0 ? length $_ : $nl + 1 } $f->{held}, $f->{want};
+  return length($f->{held}) - $h == length($f->{want}) - $w && substr($f->{held}, $h) eq substr($f->{want}, $w);
 }
 sub survey {
   $_->{old} = slurp($_->{path}) for @files;
@@ -436,7 +441,7 @@ sub plan {
     if ($alone && $f->{content} !~ /\n[;#] pgdeploy cluster=/) {
       $f->{want} = $f->{content};
       $f->{held} = defined $f->{old} ? unended($f->{old}, $f->{cluster}) : undef;
-      $f->{write} = $f->{want} . ($f->{want} =~ /\n\z/ ? '' : "\n");  # as merge_block() writes it
+      $f->{write} = $f->{want} =~ /\n\z/ ? $f->{want} : "$f->{want}\n";  # as merge_block() writes it
       next;
     }
     my ($head, @body) = split /^/m, $f->{content};

@@ -951,6 +951,22 @@ TEST_P(PushProgram, ResidentModeTakesHeaderLinesForContentItHolds) {
   EXPECT_EQ(o.status, PushOutcome::Status::written) << o.detail;
   EXPECT_EQ(include(), later.files[0].content);
   EXPECT_EQ(reloads(), 2);
+  // An edit that keeps the body's length is seen too (the bodies are compared byte for byte),
+  // under a header line two generations on; and the held body, under its new header, still
+  // answers the next idle round.
+  written = include();
+  char& last = written[written.size() - 2];
+  last = last == 'x' ? 'y' : 'x';
+  write_file(config.include_dir + "/main.ini", written);
+  rendered = files(1, 1, 5002);
+  PushRequest again = request(rendered);
+  o = ask(again);
+  EXPECT_EQ(o.status, PushOutcome::Status::written) << o.detail;
+  EXPECT_EQ(include(), again.files[0].content);
+  rendered = files(1, 1, 5003);
+  EXPECT_EQ(ask(request(rendered), &answer, &sent).status, PushOutcome::Status::unchanged) << answer;
+  EXPECT_LT(sent, 1024u);
+  EXPECT_EQ(reloads(), 3);
   // A new truth has another digest: its content travels, as without `held`.
   rendered = files(2, 2, 5001);
   PushRequest moved = request(rendered);
