@@ -13,7 +13,8 @@ flags the agent sends), then --requests idle requests as a watcher's idle round 
 file's header line alone, its generation moved on, as it moves with every proof), each answered
 UNCHANGED by the resident program itself. The figure is the program's own CPU (user + system,
 /proc/PID/stat, clock ticks) per idle request, median over --rounds rounds in which the programs
-take turns. It reports; it asserts nothing.
+take turns, and its memory at the end (VmRSS, and VmHWM: the most it ever held). It reports; it
+asserts nothing.
 """
 
 import argparse
@@ -74,6 +75,12 @@ class Resident:
             fields = f.read().rsplit(')', 1)[1].split()
         return int(fields[11]) + int(fields[12])  # utime, stime
 
+    def memory_mb(self):
+        """VmRSS and VmHWM (its peak so far), MB."""
+        with open(f'/proc/{self.p.pid}/status') as f:
+            kb = dict(line.split(':', 1) for line in f if line.startswith(('VmRSS', 'VmHWM')))
+        return tuple(int(kb[k].split()[0]) / 1024 for k in ('VmRSS', 'VmHWM'))
+
     def close(self):
         self.p.stdin.close()
         self.p.wait()
@@ -108,16 +115,17 @@ def main():
                     if answer != b'UNCHANGED\nDONE ok\n':
                         sys.exit(f'idle_program: {src}: an idle request was answered {answer!r}')
                 per_request[src].append((r.cpu_ticks() - before) * TICK_MS / args.requests)
+        memory = {src: r.memory_mb() for src, (r, _) in programs.items()}
         for r, _ in programs.values():
             r.close()
     load = ', '.join(f'{x:.2f}' for x in os.getloadavg())
     print(f'{os.cpu_count()} CPUs, load {load0} -> {load}; {args.roles} roles, {args.rounds} rounds of '
           f'{args.requests} idle requests per program')
-    print('| program | CPU ms per idle request (median of the rounds) | rounds |')
-    print('|---|---:|---|')
+    print('| program | CPU ms per idle request (median of the rounds) | rounds | RSS at the end, MB | peak RSS, MB |')
+    print('|---|---:|---|---:|---:|')
     for src in args.sources:
         v = per_request[src]
-        print(f'| {src} | {statistics.median(v):.2f} | {min(v):.2f}-{max(v):.2f} |')
+        print(f'| {src} | {statistics.median(v):.2f} | {min(v):.2f}-{max(v):.2f} | {memory[src][0]:.1f} | {memory[src][1]:.1f} |')
 
 
 if __name__ == '__main__':
