@@ -234,7 +234,8 @@ sub take {
 # idle round sends each file's header line alone ("head": the digest of its body ends it, and the
 # generation in it moves with every proof) instead of the whole file. The files here are still
 # compared by content, with the content rebuilt from that header and the body kept here.
-my %held;  # request path -> the content last sent for it on this channel
+# request path -> the content last sent for it on this channel, under the last header line sent
+my %held;
 sub digest_in { return (first_line($_[0]) =~ / digest=([^\x00-\x20\x7f]+)\z/)[0] }
 sub recall {
   my $f = shift;
